@@ -1,0 +1,12 @@
+/* The subcommands of bin/genre. Each takes the arguments after its name
+ * (argv[0] is the command name) and returns the process exit status. */
+#ifndef GENRE_COMMANDS_H
+#define GENRE_COMMANDS_H
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} Command;
+
+#endif

@@ -1,0 +1,34 @@
+/* bin/genre: one binary, one subcommand per job. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+static const Command commands[] = {
+    {NULL, NULL, NULL},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: genre COMMAND [options] [key=value ...]\n\n"
+               "Fine-tunes DistilBERT-architecture encoders for multi-label text\n"
+               "classification (movie genres from plot descriptions).\n\ncommands:\n");
+    for (const Command *c = commands; c->name; c++) fprintf(f, "  %-10s %s\n", c->name, c->summary);
+    fprintf(f, "\n'genre COMMAND --help' describes a command.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    for (const Command *c = commands; c->name; c++)
+        if (!strcmp(argv[1], c->name)) return c->run(argc - 1, argv + 1);
+    fprintf(stderr, "genre: unknown command '%s' (see 'genre --help')\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,38 @@
+/* SVG charts for reports: self-contained files (no scripts, no external
+ * fonts) that render the same in browsers and rsvg. Every function writes
+ * atomically (atomic.h) and returns 0, or -1 with err_set. Labels are
+ * escaped for XML. Colours come from one fixed, colour-blind-safe palette. */
+#ifndef GENRE_PLOT_H
+#define GENRE_PLOT_H
+
+/* One vertical bar per category, sorted as given. */
+int plot_bars(const char *path, const char *title, const char *ylabel,
+              int n, const char *const *names, const double *values);
+
+/* Horizontal bars (good for long names and signed values such as the
+ * top positive/negative words of a class): negative values to the left. */
+int plot_hbars(const char *path, const char *title, const char *xlabel,
+               int n, const char *const *names, const double *values);
+
+/* Grouped vertical bars: n categories x n_series values (row-major
+ * values[i * n_series + s]), with a legend of series names. */
+int plot_grouped_bars(const char *path, const char *title, const char *ylabel,
+                      int n, const char *const *names,
+                      int n_series, const char *const *series, const double *values);
+
+/* A square heatmap n x n (row-major), labelled on both axes, each cell
+ * annotated with its value printed with `fmt` (e.g. "%.0f"). */
+int plot_heatmap(const char *path, const char *title, int n, const char *const *names,
+                 const double *values, const char *fmt);
+
+/* Scatter of points (x[i], y[i]) with a text label beside each; log_x for
+ * quantities like support that span decades. */
+int plot_scatter(const char *path, const char *title, const char *xlabel, const char *ylabel,
+                 int n, const double *x, const double *y, const char *const *labels, int log_x);
+
+/* Line chart of n_series curves; series s has counts[s] points xs[s][i], ys[s][i]. */
+int plot_lines(const char *path, const char *title, const char *xlabel, const char *ylabel,
+               int n_series, const char *const *series, const int *counts,
+               const double *const *xs, const double *const *ys);
+
+#endif
