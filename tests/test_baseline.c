@@ -1,15 +1,19 @@
 /* The classical baselines against scikit-learn (tests/fixtures/baseline.json,
  * written by tests/reference/make_baseline_fixtures.py): vectorizers, and
- * liblinear's logistic regression and squared-hinge SVM solutions. */
+ * liblinear's logistic regression and squared-hinge SVM solutions; KNN on
+ * a toy set and word2vec's sanity on a synthetic corpus. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "err.h"
+#include "knn.h"
 #include "linear.h"
 #include "vectorizer.h"
+#include "word2vec.h"
 #include "words.h"
 
 static json_t *fixture(void)
@@ -200,4 +204,112 @@ Test(linear, one_class_label_is_an_error)
     LinearModel m;
     cr_expect_eq(logreg_fit(&m, &X, Y, 1, &opt), -1);
     cr_expect(strstr(err_msg(), "no negative") != NULL, "%s", err_msg());
+}
+
+/* Dense rows as CSR (zeros dropped). */
+static Csr dense_csr(const double *x, int rows, int cols)
+{
+    Csr m = {rows, cols, xmalloc((size_t)(rows + 1) * sizeof(int64_t)), xmalloc((size_t)rows * cols * sizeof(int32_t)),
+             xmalloc((size_t)rows * cols * sizeof(double))};
+    int64_t nnz = 0;
+    m.indptr[0] = 0;
+    for (int i = 0; i < rows; i++) {
+        for (int j = 0; j < cols; j++)
+            if (x[i * cols + j] != 0) m.indices[nnz] = j, m.data[nnz++] = x[i * cols + j];
+        m.indptr[i + 1] = nnz;
+    }
+    return m;
+}
+
+Test(knn, toy_cosine_neighbours)
+{
+    /* Directions: rows 0,1 near the x axis, rows 2,3 near y, row 4 diagonal. */
+    double tr[] = {1, 0.1, 2, 0.3, 0.1, 1, 0.2, 3, 1, 1};
+    uint8_t Y[] = {1, 0, 1, 0, 0, 1, 0, 1, 1, 1};
+    double q[] = {5, 0, 0, 0, 0, 2};
+    Csr T = dense_csr(tr, 5, 2), Q = dense_csr(q, 3, 2);
+    float s[6];
+    knn_scores(&T, Y, 2, &Q, 3, false, s);
+    /* Query 0 (x axis): rows 0, 1, then 4 -> label 0 in 3/3, label 1 in 1/3. */
+    cr_expect_float_eq(s[0], 1.0f, 1e-6);
+    cr_expect_float_eq(s[1], 1.0f / 3, 1e-6);
+    /* Query 1 (zeros): cosine 0 everywhere, ties go to rows 0, 1, 2. */
+    cr_expect_float_eq(s[2], 2.0f / 3, 1e-6);
+    cr_expect_float_eq(s[3], 1.0f / 3, 1e-6);
+    /* Query 2 (y axis), distance weighted: rows 3, 2, 4. */
+    knn_scores(&T, Y, 2, &Q, 3, true, s);
+    double d3 = 1 - 3 / sqrt(9.04), d2 = 1 - 1 / sqrt(1.01), d4 = 1 - 1 / sqrt(2.0);
+    double w3 = 1 / d3, w2 = 1 / d2, w4 = 1 / d4;
+    cr_expect_float_eq(s[4], (float)(w4 / (w2 + w3 + w4)), 1e-5);
+    cr_expect_float_eq(s[5], 1.0f, 1e-6);
+    csr_free(&T), csr_free(&Q);
+}
+
+/* Two topics whose words never share a sentence: after training, words of
+ * one topic are closer to each other than to the other topic's. */
+Test(word2vec, topics_separate_and_vectors_round_trip)
+{
+    Lexicon *lx = lexicon_new();
+    WordDocs d;
+    worddocs_init(&d);
+    uint64_t r = 12345;
+    char w[16];
+    for (int s = 0; s < 1500; s++) {
+        int32_t ids[12];
+        char topic = s % 2 ? 'a' : 'b';
+        for (int t = 0; t < 12; t++) {
+            r = r * 6364136223846793005ull + 1442695040888963407ull;
+            snprintf(w, sizeof w, "%c%d", topic, (int)((r >> 33) % 8));
+            ids[t] = lexicon_intern(lx, w, strlen(w));
+        }
+        worddocs_add(&d, ids, 12);
+    }
+    W2vOptions opt = {.dim = 16, .window = 3, .negative = 5, .min_count = 1, .epochs = 3, .threads = 1,
+                      .alpha = 0.025, .sample = 1e-3, .seed = 1};
+    W2vModel m;
+    cr_assert_eq(w2v_train(&m, &d, lx, &opt), 0, "%s", err_msg());
+    cr_assert_eq(m.n_words, 16);
+    double same = 0, cross = 0;
+    for (int i = 0; i < 8; i++)
+        for (int j = 0; j < 8; j++) {
+            char a[8], b[8], c[8];
+            snprintf(a, sizeof a, "a%d", i), snprintf(b, sizeof b, "a%d", j), snprintf(c, sizeof c, "b%d", j);
+            if (i != j) same += w2v_similarity(&m, w2v_find(&m, a), w2v_find(&m, b)) / 56;
+            cross += w2v_similarity(&m, w2v_find(&m, a), w2v_find(&m, c)) / 64;
+        }
+    cr_expect_gt(same, cross + 0.3, "within-topic cosine %.3f, across %.3f", same, cross);
+
+    for (int binary = 0; binary < 2; binary++) {
+        char path[64];
+        snprintf(path, sizeof path, "/tmp/genre-w2v-%d.%s", (int)getpid(), binary ? "bin" : "txt");
+        cr_assert_eq(w2v_save(&m, path, binary), 0, "%s", err_msg());
+        W2vModel back;
+        cr_assert_eq(w2v_load(&back, path, binary), 0, "%s", err_msg());
+        cr_expect_eq(back.n_words, m.n_words);
+        for (int i = 0; i < m.n_words * m.dim; i++)
+            cr_assert_float_eq(back.vectors[i], m.vectors[i], binary ? 0 : 1e-7 * fabsf(m.vectors[i]) + 1e-12);
+        w2v_free(&back);
+        remove(path);
+    }
+    Csr X;
+    w2v_doc_vectors(&m, &d, lx, &X);
+    cr_expect_eq(X.rows, 1500);
+    cr_expect_eq(X.cols, 16);
+    csr_free(&X);
+    w2v_free(&m);
+    worddocs_free(&d);
+    lexicon_free(lx);
+}
+
+Test(word2vec, load_rejects_broken_files)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/genre-w2v-bad-%d.txt", (int)getpid());
+    FILE *f = fopen(path, "w");
+    fputs("2 3\nfoo 1 2 3\nbar 1 x 3\n", f);
+    fclose(f);
+    W2vModel m;
+    cr_expect_eq(w2v_load(&m, path, false), -1);
+    cr_expect(strstr(err_msg(), ":3: expected a number") != NULL, "%s", err_msg());
+    remove(path);
 }
