@@ -10,7 +10,7 @@
 typedef struct {
     const Csr *X;
     const double *y, *C; /* per example: +-1 and its cost */
-    double *z, *D;       /* per example: margins, then sigma(1-sigma) */
+    double *D;           /* per example: sigma (1 - sigma) at the current iterate */
     int l, n;            /* examples; variables (features + intercept) */
 } Problem;
 
@@ -26,72 +26,54 @@ static void axpy(double a, const double *x, double *y, int n)
     for (int i = 0; i < n; i++) y[i] += a * x[i];
 }
 
-/* out = X_aug v (X with the column of ones appended). */
-static void mat_vec(const Problem *p, const double *v, double *out)
+/* b + x_i . v */
+static double row_dot(const Csr *X, int i, const double *v, double b)
 {
-    const Csr *X = p->X;
-    for (int i = 0; i < p->l; i++) {
-        double s = v[p->n - 1];
-        for (int64_t k = X->indptr[i]; k < X->indptr[i + 1]; k++) s += v[X->indices[k]] * X->data[k];
-        out[i] = s;
-    }
+    for (int64_t k = X->indptr[i]; k < X->indptr[i + 1]; k++) b += v[X->indices[k]] * X->data[k];
+    return b;
 }
 
-/* out += X_aug^T u. */
-static void mat_t_vec(const Problem *p, const double *u, double *out)
+/* One pass over X for the objective at w, its gradient g, the curvatures D
+ * and liblinear's preconditioner M = 0.99 + 0.01 diag(H). liblinear makes
+ * separate passes (and only computes g after accepting w); the sums are
+ * accumulated in the same order, so the numbers are the same. */
+static double fun_grad(const Problem *p, const double *w, double *g, double *M, double *D)
 {
     const Csr *X = p->X;
-    for (int i = 0; i < p->l; i++) {
-        double ui = u[i];
-        if (ui == 0) continue;
-        for (int64_t k = X->indptr[i]; k < X->indptr[i + 1]; k++) out[X->indices[k]] += ui * X->data[k];
-        out[p->n - 1] += ui;
-    }
-}
-
-static double fun(Problem *p, const double *w)
-{
-    mat_vec(p, w, p->z);
+    int nb = p->n - 1;
     double f = 0.5 * dot(w, w, p->n);
+    memcpy(g, w, (size_t)p->n * sizeof *g);
+    for (int j = 0; j < p->n; j++) M[j] = 1;
     for (int i = 0; i < p->l; i++) {
-        double yz = p->y[i] * p->z[i];
-        f += p->C[i] * (yz >= 0 ? log1p(exp(-yz)) : -yz + log1p(exp(yz)));
+        double yz = p->y[i] * row_dot(X, i, w, w[nb]), Ci = p->C[i];
+        f += Ci * (yz >= 0 ? log1p(exp(-yz)) : -yz + log1p(exp(yz)));
+        double s = 1 / (1 + exp(-yz));
+        D[i] = s * (1 - s);
+        double u = Ci * (s - 1) * p->y[i], cd = Ci * D[i];
+        for (int64_t k = X->indptr[i]; k < X->indptr[i + 1]; k++) {
+            int32_t j = X->indices[k];
+            double x = X->data[k];
+            g[j] += u * x;
+            M[j] += x * x * cd;
+        }
+        g[nb] += u;
+        M[nb] += cd;
     }
+    for (int j = 0; j < p->n; j++) M[j] = 0.99 + 0.01 * M[j];
     return f;
 }
 
-/* Gradient at the w of the last fun() call (its margins z); also sets D,
- * which hess_vec uses until the next accepted step, as in liblinear. */
-static void grad(Problem *p, const double *w, double *g, double *tmp)
-{
-    for (int i = 0; i < p->l; i++) {
-        double s = 1 / (1 + exp(-p->y[i] * p->z[i]));
-        p->D[i] = s * (1 - s);
-        tmp[i] = p->C[i] * (s - 1) * p->y[i];
-    }
-    memcpy(g, w, (size_t)p->n * sizeof *g);
-    mat_t_vec(p, tmp, g);
-}
-
-static void hess_vec(const Problem *p, const double *s, double *Hs, double *tmp)
-{
-    mat_vec(p, s, tmp);
-    for (int i = 0; i < p->l; i++) tmp[i] *= p->C[i] * p->D[i];
-    memcpy(Hs, s, (size_t)p->n * sizeof *Hs);
-    mat_t_vec(p, tmp, Hs);
-}
-
-/* M = (1 - a) + a * diag(H), liblinear's preconditioner with a = 0.01. */
-static void precond(const Problem *p, double *M)
+/* Hs = s + X^T diag(C D) X s in one pass: row i's term needs only x_i . s. */
+static void hess_vec(const Problem *p, const double *s, double *Hs)
 {
     const Csr *X = p->X;
-    for (int j = 0; j < p->n; j++) M[j] = 1;
+    int nb = p->n - 1;
+    memcpy(Hs, s, (size_t)p->n * sizeof *Hs);
     for (int i = 0; i < p->l; i++) {
-        double cd = p->C[i] * p->D[i];
-        for (int64_t k = X->indptr[i]; k < X->indptr[i + 1]; k++) M[X->indices[k]] += X->data[k] * X->data[k] * cd;
-        M[p->n - 1] += cd;
+        double t = row_dot(X, i, s, s[nb]) * p->C[i] * p->D[i];
+        for (int64_t k = X->indptr[i]; k < X->indptr[i + 1]; k++) Hs[X->indices[k]] += t * X->data[k];
+        Hs[nb] += t;
     }
-    for (int j = 0; j < p->n; j++) M[j] = 0.99 + 0.01 * M[j];
 }
 
 static double m_dot(const double *u, const double *M, const double *v, int n)
@@ -103,7 +85,7 @@ static double m_dot(const double *u, const double *M, const double *v, int n)
 
 /* Preconditioned CG for H s = -g inside ||s||_M <= delta; r = -g - H s. */
 static int trpcg(const Problem *p, double delta, const double *g, const double *M, double *s, double *r,
-                 bool *boundary, double *d, double *Hd, double *z, double *tmp)
+                 bool *boundary, double *d, double *Hd, double *z)
 {
     int n = p->n;
     *boundary = false;
@@ -119,7 +101,7 @@ static int trpcg(const Problem *p, double delta, const double *g, const double *
     while (it < max_it) {
         if (sqrt(zTr) <= cgtol * gMinv_norm) break;
         it++;
-        hess_vec(p, d, Hd, tmp);
+        hess_vec(p, d, Hd);
         double alpha = zTr / dot(d, Hd, n);
         axpy(alpha, d, s, n);
         if (sqrt(m_dot(s, M, s, n)) > delta) {
@@ -142,30 +124,30 @@ static int trpcg(const Problem *p, double delta, const double *g, const double *
     return it;
 }
 
-/* Minimises the objective from w = 0; returns Newton iterations taken. */
+/* Minimises the objective from w = 0; returns Newton iterations taken.
+ * The trial point's g, M and D go to spare buffers, swapped in on accept. */
 static int tron(Problem *p, double *w, double eps, int max_iter)
 {
     const double eta0 = 1e-4, eta1 = 0.25, eta2 = 0.75, sigma1 = 0.25, sigma2 = 0.5, sigma3 = 4;
     int n = p->n;
-    double *buf = xcalloc((size_t)n * 8 + (size_t)p->l, sizeof *buf);
+    double *buf = xcalloc((size_t)n * 10 + (size_t)p->l * 2, sizeof *buf);
     double *s = buf, *r = s + n, *g = r + n, *M = g + n, *w_new = M + n, *d = w_new + n, *Hd = d + n, *z = Hd + n;
-    double *tmp = z + n; /* example-sized scratch */
+    double *g_new = z + n, *M_new = g_new + n, *D = M_new + n, *D_new = D + p->l;
     memset(w, 0, (size_t)n * sizeof *w);
-    double f = fun(p, w);
-    grad(p, w, g, tmp);
+    p->D = D;
+    double f = fun_grad(p, w, g, M, D);
     double gnorm0 = sqrt(dot(g, g, n)), gnorm = gnorm0;
-    precond(p, M);
     double delta = sqrt(m_dot(g, M, g, n));
     int iter = 1;
     bool search = gnorm > eps * gnorm0, adjusted = false;
     while (iter <= max_iter && search) {
         bool boundary;
-        trpcg(p, delta, g, M, s, r, &boundary, d, Hd, z, tmp);
+        trpcg(p, delta, g, M, s, r, &boundary, d, Hd, z);
         memcpy(w_new, w, (size_t)n * sizeof *w);
         axpy(1, s, w_new, n);
         double gs = dot(g, s, n);
         double prered = -0.5 * (gs - dot(s, r, n));
-        double fnew = fun(p, w_new);
+        double fnew = fun_grad(p, w_new, g_new, M_new, D_new);
         double actred = f - fnew;
         double sMnorm = sqrt(m_dot(s, M, s, n));
         if (iter == 1 && !adjusted) {
@@ -180,12 +162,17 @@ static int tron(Problem *p, double *w, double eps, int max_iter)
         else delta = fmax(delta, fmin(alpha * sMnorm, sigma3 * delta));
         if (actred > eta0 * prered) {
             iter++;
+            double *t;
             memcpy(w, w_new, (size_t)n * sizeof *w);
+            t = g, g = g_new, g_new = t;
+            t = M, M = M_new, M_new = t;
+            t = D, D = D_new, D_new = t;
+            p->D = D;
             f = fnew;
-            grad(p, w, g, tmp);
-            precond(p, M);
             gnorm = sqrt(dot(g, g, n));
             if (gnorm <= eps * gnorm0) break;
+        } else {
+            p->D = D; /* fun_grad wrote the trial's into D_new; H stays at w */
         }
         if (f < -1.0e32 || prered <= 0) break;
         if (fabs(actred) <= 1.0e-12 * fabs(f) && fabs(prered) <= 1.0e-12 * fabs(f)) break;
@@ -211,8 +198,8 @@ int logreg_fit(LinearModel *m, const Csr *X, const uint8_t *Y, int n_labels, con
         }
 #pragma omp parallel for schedule(dynamic, 1)
     for (int c = 0; c < n_labels; c++) {
-        double *y = xmalloc((size_t)l * 4 * sizeof *y), *C = y + l;
-        Problem p = {X, y, C, C + l, C + 2 * l, l, n};
+        double *y = xmalloc((size_t)l * 2 * sizeof *y), *C = y + l;
+        Problem p = {X, y, C, NULL, l, n};
         for (int i = 0; i < l; i++) {
             bool yes = Y[(size_t)i * n_labels + c] != 0;
             y[i] = yes ? 1 : -1;

@@ -132,15 +132,20 @@ int w2v_train(W2vModel *m, const WordDocs *corpus, const Lexicon *lx, const W2vO
                                 }
                                 float *l2 = syn1 + (size_t)target * dim;
                                 float f = 0, g;
+                                /* simd reductions reassociate: what BLAS's sdot (gensim) does too. */
+#pragma omp simd reduction(+ : f)
                                 for (int k = 0; k < dim; k++) f += l1[k] * l2[k];
                                 if (f > MAX_EXP) g = (float)((label - 1) * alpha);
                                 else if (f < -MAX_EXP) g = (float)(label * alpha);
                                 else
                                     g = (float)((label - exp_table[(int)((f + MAX_EXP) * (EXP_TABLE / MAX_EXP / 2))]) *
                                                 alpha);
+#pragma omp simd
                                 for (int k = 0; k < dim; k++) neu1e[k] += g * l2[k];
+#pragma omp simd
                                 for (int k = 0; k < dim; k++) l2[k] += g * l1[k];
                             }
+#pragma omp simd
                             for (int k = 0; k < dim; k++) l1[k] += neu1e[k];
                         }
                     }
