@@ -563,7 +563,7 @@ static int build_header(StWriter *w, const char *path, Buf *h)
 int st_writer_save(StWriter *w, const char *path)
 {
     if (w->error) return err_set("%s: %s", path, w->error);
-    qsort(w->t, (size_t)w->n, sizeof *w->t, wentry_cmp);
+    if (w->n) qsort(w->t, (size_t)w->n, sizeof *w->t, wentry_cmp);
     Buf h = {0};
     if (build_header(w, path, &h)) {
         free(h.s);
