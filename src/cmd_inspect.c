@@ -17,7 +17,8 @@ static const char usage[] =
     "Reads a safetensors checkpoint, checking every bound, and prints a line\n"
     "'# FILE: N tensors, B data bytes', then '# metadata: {json}' when it has\n"
     "metadata, then one tab-separated line per tensor in file order:\n"
-    "  name  dtype  [shape]  sum of the values as float64  fnv1a64 of the raw bytes\n\n"
+    "  name  dtype  [shape]  sum of the values as float64  fnv1a64 of the raw bytes\n"
+    "(control characters in names and metadata are printed as \\u00xx).\n\n"
     "  --dump NAME      print that tensor's values instead, one per line (%.17g)\n"
     "  --rewrite IN OUT read IN and write it back to OUT through genre's writer\n"
     "                   (the bytes HuggingFace's save_file writes for the same tensors)\n";
@@ -61,20 +62,26 @@ static uint64_t fnv1a64(const void *data, size_t n)
     return h;
 }
 
+/* Control characters as \u00xx so each item stays on its line; with
+ * `json`, quotes and backslashes escaped too. */
+static void put_escaped(const char *s, int json)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (json && (*p == '"' || *p == '\\')) printf("\\%c", *p);
+        else if (*p < 0x20) printf("\\u%04x", *p);
+        else putchar(*p);
+}
+
 /* The metadata as one compact JSON object line, keys in file order. */
 static void print_meta(const StFile *f)
 {
     printf("# metadata: {");
     for (int i = 0; i < f->n_meta; i++) {
-        const char *kv[2] = {f->meta_keys[i], f->meta_values[i]};
-        for (int j = 0; j < 2; j++) {
-            printf(j ? ":\"" : i ? ",\"" : "\"");
-            for (const unsigned char *p = (const unsigned char *)kv[j]; *p; p++)
-                if (*p == '"' || *p == '\\') printf("\\%c", *p);
-                else if (*p < 0x20) printf("\\u%04x", *p);
-                else putchar(*p);
-            putchar('"');
-        }
+        printf(i ? ",\"" : "\"");
+        put_escaped(f->meta_keys[i], 1);
+        printf("\":\"");
+        put_escaped(f->meta_values[i], 1);
+        putchar('"');
     }
     printf("}\n");
 }
@@ -87,7 +94,8 @@ static void list(const StFile *f)
     if (f->n_meta) print_meta(f);
     for (int i = 0; i < f->n_tensors; i++) {
         const StTensor *t = &f->tensors[i];
-        printf("%s\t%s\t[", t->name, st_dtype_name(t->dtype));
+        put_escaped(t->name, 0);
+        printf("\t%s\t[", st_dtype_name(t->dtype));
         for (int d = 0; d < t->ndim; d++) printf("%s%" PRId64, d ? "," : "", t->shape[d]);
         double sum = 0;
         for_values(f, t, add_values, &sum);

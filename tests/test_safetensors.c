@@ -1,4 +1,5 @@
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -417,4 +418,27 @@ Test(safetensors, f64_and_integer_reads)
     cr_expect(y[0] == -5 && y[1] == 9007199254740992.0);
     st_close(&f);
     free(img);
+}
+
+/* The fuzzing seeds and regressions: "ok-*" files must parse, "bad-*" must be
+ * refused (run from the repository root, as tests/run does). */
+Test(safetensors, fuzz_corpus_replays)
+{
+    const char *dir = "tests/fuzz/corpus_safetensors";
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d, "%s", dir);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        int ok = !strncmp(e->d_name, "ok-", 3);
+        if (!ok && strncmp(e->d_name, "bad-", 4)) continue;
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        StFile f;
+        int rc = st_open(&f, path);
+        cr_expect_eq(rc, ok ? 0 : -1, "%s: %s", e->d_name, rc ? err_msg() : "accepted");
+        if (!rc) st_close(&f);
+        n++;
+    }
+    closedir(d);
+    cr_expect_geq(n, 6, "seeds missing from %s", dir);
 }
