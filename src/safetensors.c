@@ -225,10 +225,14 @@ int st_open(StFile *f, const char *path)
     int fd = open(path, O_RDONLY);
     if (fd < 0) return err_set("%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
-        return err_set("%s: not a regular file%s%s", path, e ? ": " : "", e ? strerror(e) : "");
+        return err_set("%s: cannot stat: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return err_set("%s: not a regular file", path);
     }
     size_t size = (size_t)st.st_size;
     void *map = NULL;

@@ -71,8 +71,9 @@ void st_writer_add(StWriter *w, const char *name, StDtype dtype, int ndim, const
 /* Sets a metadata entry; setting a key again replaces its value in place. */
 void st_writer_meta(StWriter *w, const char *key, const char *value);
 /* Writes atomically (atomic.h) exactly the bytes HuggingFace's save_file
- * writes: compact JSON header, `__metadata__` first (its keys in the order
- * given; HuggingFace's own order is a hash order), then the tensors by
+ * writes: compact JSON header, `__metadata__` first when there is any (its
+ * keys in the order given; HuggingFace's own order is a hash order, and it
+ * writes an empty `{}` when given an empty dict), then the tensors by
  * descending dtype alignment rank and then by name, the header padded with
  * spaces so the data starts 8-byte aligned. Names and metadata must be
  * valid UTF-8; a repeated name or a bad shape given to st_writer_add is
