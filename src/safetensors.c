@@ -1,3 +1,5 @@
+/* The safetensors reader and writer; the format and every check the reader
+ * makes are described in safetensors.h. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
