@@ -31,6 +31,7 @@ static const CfgKey schema[] = {
     {"data", CFG_STRING, NULL, NULL, "directory of per-genre CSV files (or --data)"},
     {"split", CFG_STRING, "\"80/10/10\"", NULL, "train/val/test proportions (or --split)"},
     {"seed", CFG_INT, "42", NULL, "seed of the stratified split (or --seed)"},
+    {"split_order", CFG_INT, "2", NULL, "stratify labels (1) or labels and label pairs (2)"},
     {"min_chars", CFG_INT, "20", NULL, "drop movies whose cleaned description is shorter (characters)"},
     {NULL, 0, NULL, NULL, NULL},
 };
@@ -600,7 +601,7 @@ static void usage(FILE *f)
                "year agree; descriptions are cleaned of the site's artifacts; empty, short\n"
                "and repeated descriptions are dropped; the rest is split by iterative\n"
                "stratification. Writes train/val/test.jsonl, labels.txt, stats.json,\n"
-               "genre_distribution.svg and cooccurrence.svg into --out.\n\nconfiguration:\n");
+               "genre_distribution.svg and cooccurrence.svg into --out.\n");
     config_print_help(schema);
 }
 
@@ -664,7 +665,9 @@ int cmd_prepare(int argc, char **argv)
     for (int k = 0; k < s->n_kept; k++)
         for (int l = 0; l < L; l++) y[(size_t)k * L + l] = c.movies[s->idx[k]].labels >> l & 1;
     s->part = xmalloc((size_t)s->n_kept * sizeof *s->part);
-    if (stratify(s->n_kept, L, y, N_PARTS, props, (uint64_t)cfg_int(cfg, "seed"), s->part) != 0) die_err();
+    if (stratify(s->n_kept, L, y, (int)cfg_int(cfg, "split_order"), N_PARTS, props,
+                 (uint64_t)cfg_int(cfg, "seed"), s->part) != 0)
+        die_err();
     for (int k = 0; k < s->n_kept; k++) {
         uint64_t m = c.movies[s->idx[k]].labels;
         s->size[s->part[k]]++;

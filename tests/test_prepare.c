@@ -150,7 +150,7 @@ Test(stratify, every_label_keeps_its_share)
     int n = 4000, L = 10, part[4000];
     uint8_t *y = synthetic(n, L);
     double props[3] = {0.8, 0.1, 0.1};
-    cr_assert_eq(stratify(n, L, y, 3, props, 1, part), 0, "%s", err_msg());
+    cr_assert_eq(stratify(n, L, y, 2, 3, props, 1, part), 0, "%s", err_msg());
     int size[3] = {0};
     for (int i = 0; i < n; i++) {
         cr_assert(part[i] >= 0 && part[i] < 3);
@@ -168,6 +168,15 @@ Test(stratify, every_label_keeps_its_share)
                       "label %d (%d examples): part %d has %d, wants %.1f", l, total, p, in[p], want);
         }
     }
+    /* Order 2 also keeps the (correlated) neighbouring pairs in proportion. */
+    for (int l = 0; l + 1 < L; l++) {
+        int total = 0, in[3] = {0};
+        for (int i = 0; i < n; i++)
+            if (y[(size_t)i * L + l] && y[(size_t)i * L + l + 1]) { total++; in[part[i]]++; }
+        for (int p = 0; p < 3; p++)
+            cr_expect(fabs(in[p] - props[p] * total) <= 1.0 + 0.01 * total,
+                      "pair %d+%d (%d examples): part %d has %d", l, l + 1, total, p, in[p]);
+    }
     free(y);
 }
 
@@ -177,16 +186,16 @@ Test(stratify, deterministic_by_seed_and_zero_parts_get_nothing)
     uint8_t *y = synthetic(n, L);
     for (int i = 0; i < n; i += 10) memset(y + (size_t)i * L, 0, (size_t)L); /* some without labels */
     double props[3] = {0.8, 0.1, 0.1};
-    cr_assert_eq(stratify(n, L, y, 3, props, 5, a), 0);
-    cr_assert_eq(stratify(n, L, y, 3, props, 5, b), 0);
-    cr_assert_eq(stratify(n, L, y, 3, props, 6, c), 0);
+    cr_assert_eq(stratify(n, L, y, 2, 3, props, 5, a), 0);
+    cr_assert_eq(stratify(n, L, y, 2, 3, props, 5, b), 0);
+    cr_assert_eq(stratify(n, L, y, 2, 3, props, 6, c), 0);
     cr_expect_eq(memcmp(a, b, sizeof a), 0, "same seed, same split");
     cr_expect_neq(memcmp(a, c, sizeof a), 0, "another seed, another split");
     double all_test[3] = {0, 0, 100};
-    cr_assert_eq(stratify(n, L, y, 3, all_test, 5, a), 0);
+    cr_assert_eq(stratify(n, L, y, 2, 3, all_test, 5, a), 0);
     for (int i = 0; i < n; i++) cr_assert_eq(a[i], 2);
     double none[3] = {0, 0, 0};
-    cr_expect_eq(stratify(n, L, y, 3, none, 5, a), -1);
+    cr_expect_eq(stratify(n, L, y, 2, 3, none, 5, a), -1);
     free(y);
 }
 
