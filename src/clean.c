@@ -53,26 +53,31 @@ static size_t strip_tail(const char *s, size_t n)
     return n;
 }
 
-char *clean_description(const char *s)
+void clean_whitespace(char *s)
 {
-    size_t len = strlen(s), n = 0;
-    char *out = xmalloc(len + 1);
-    /* Whitespace runs (ASCII and no-break space) become one space. */
+    char *w = s;
     int space = 1; /* drops leading whitespace */
-    for (size_t i = 0; i < len;) {
-        int ws = 0;
-        if (strchr(" \t\r\n\v\f", s[i])) ws = 1;
-        else if (memcmp(s + i, NBSP, 2) == 0) ws = 2;
+    for (char *r = s; *r;) {
+        int ws = strchr(" \t\r\n\v\f", *r) ? 1 : memcmp(r, NBSP, 2) == 0 ? 2 : 0;
         if (ws) {
-            if (!space) out[n++] = ' ';
+            if (!space) *w++ = ' ';
             space = 1;
-            i += (size_t)ws;
+            r += ws;
         } else {
-            out[n++] = s[i++];
+            *w++ = *r++;
             space = 0;
         }
     }
-    n = trim_end(out, n);
+    *w = '\0';
+    size_t n = trim_end(s, (size_t)(w - s));
+    s[n] = '\0';
+}
+
+char *clean_description(const char *s)
+{
+    char *out = xstrdup(s);
+    clean_whitespace(out);
+    size_t n = strlen(out);
     for (size_t m; (m = strip_tail(out, n)) != n;) n = m;
     out[n] = '\0';
     if (strcasecmp(out, "n/a") == 0) out[0] = '\0';

@@ -9,6 +9,9 @@
 #ifndef GENRE_CLEAN_H
 #define GENRE_CLEAN_H
 
+/* Collapses whitespace runs into one space and trims, in place. */
+void clean_whitespace(char *s);
+
 /* Returns the cleaned text (caller frees); "" when nothing is left. */
 char *clean_description(const char *s);
 

@@ -21,6 +21,7 @@
 #include "err.h"
 #include "plot.h"
 #include "stratify.h"
+#include "utf8.h"
 
 #define MAX_LABELS 64 /* label sets are 64-bit masks */
 #define N_PARTS 3
@@ -122,24 +123,6 @@ typedef struct {
     Counts counts;
 } Corpus;
 
-/* Trims and collapses spaces in place. */
-static void squeeze(char *s)
-{
-    char *w = s;
-    int space = 1;
-    for (char *r = s; *r; r++) {
-        if (*r == ' ' || *r == '\t' || *r == '\r' || *r == '\n') {
-            if (!space) *w++ = ' ';
-            space = 1;
-        } else {
-            *w++ = *r;
-            space = 0;
-        }
-    }
-    if (w > s && w[-1] == ' ') w--;
-    *w = '\0';
-}
-
 /* Removes a trailing " 1946" or " (1946)" equal to the year. */
 static void strip_year(char *title, const char *year)
 {
@@ -150,7 +133,7 @@ static void strip_year(char *title, const char *year)
     } else if (n > k + 1 && memcmp(title + n - k, year, k) == 0 && title[n - k - 1] == ' ') {
         title[n - k] = '\0';
     }
-    squeeze(title);
+    clean_whitespace(title);
 }
 
 static int parse_year(const char *s, int *year)
@@ -202,18 +185,18 @@ static int read_file(Corpus *c, const char *path)
         }
         c->counts.rows++;
         char *genre = xstrdup(r.fields[cg]);
-        squeeze(genre);
+        clean_whitespace(genre);
         int year, lab = *genre ? label_of(c, genre, path, line) : -1;
         if (!*genre) err_set("%s:%d: empty genre", path, line);
         free(genre);
         if (lab < 0) goto fail;
-        squeeze(r.fields[cy]);
+        clean_whitespace(r.fields[cy]);
         if (parse_year(r.fields[cy], &year) != 0) {
             err_set("%s:%d: year '%s' is not a number", path, line, r.fields[cy]);
             goto fail;
         }
         char *title = xstrdup(r.fields[ct]);
-        squeeze(title);
+        clean_whitespace(title);
         strip_year(title, r.fields[cy]);
         if (!*title) {
             c->counts.missing_title++;
@@ -308,13 +291,6 @@ static int read_dir(Corpus *c, const char *dir)
 
 /* ---- cleaning up the merged movies ------------------------------------- */
 
-static int utf8_chars(const char *s)
-{
-    int n = 0;
-    for (; *s; s++) n += ((unsigned char)*s & 0xC0) != 0x80;
-    return n;
-}
-
 static int words(const char *s)
 {
     if (!*s) return 0;
@@ -331,7 +307,7 @@ static void drop_and_dedupe(Corpus *c, int min_chars)
     for (int i = 0; i < c->n; i++) {
         Movie *m = &c->movies[i];
         if (!*m->text) m->dropped = DROP_EMPTY;
-        else if (utf8_chars(m->text) < min_chars) m->dropped = DROP_SHORT;
+        else if ((int)utf8_count(m->text) < min_chars) m->dropped = DROP_SHORT;
         if (m->dropped) continue;
         int j = map_get(&seen, m->text);
         if (j >= 0) {
@@ -497,7 +473,7 @@ static json_t *build_stats(const Corpus *c, const Summary *s, const double *prop
     double *len_c = xmalloc((size_t)(s->n_kept ? s->n_kept : 1) * sizeof *len_c);
     double *len_w = xmalloc((size_t)(s->n_kept ? s->n_kept : 1) * sizeof *len_w);
     for (int k = 0; k < s->n_kept; k++) {
-        len_c[k] = utf8_chars(c->movies[s->idx[k]].text);
+        len_c[k] = (int)utf8_count(c->movies[s->idx[k]].text);
         len_w[k] = words(c->movies[s->idx[k]].text);
     }
     json_object_set_new(st, "description_chars", distribution(len_c, s->n_kept));

@@ -1,35 +1,11 @@
 #include <errno.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "csv.h"
 #include "err.h"
-
-/* Returns the offset of the first byte that is not valid UTF-8, or n. */
-static size_t utf8_invalid_at(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        if (c < 0x80) { i++; continue; }
-        size_t len;
-        uint32_t v, min;
-        if ((c & 0xE0) == 0xC0) { len = 2; v = c & 0x1F; min = 0x80; }
-        else if ((c & 0xF0) == 0xE0) { len = 3; v = c & 0x0F; min = 0x800; }
-        else if ((c & 0xF8) == 0xF0) { len = 4; v = c & 0x07; min = 0x10000; }
-        else return i;
-        if (i + len > n) return i;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xC0) != 0x80) return i;
-            v = (v << 6) | (s[i + k] & 0x3F);
-        }
-        if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return i;
-        i += len;
-    }
-    return n;
-}
+#include "utf8.h"
 
 static int line_of(const char *s, size_t off)
 {
@@ -52,7 +28,7 @@ static int open_owned(CsvReader *r, const char *name, char *data, size_t n)
         csv_close(r);
         return -1;
     }
-    size_t bad = utf8_invalid_at((const unsigned char *)data, n);
+    size_t bad = utf8_check(data, n);
     if (bad < n) {
         err_set("%s:%d: invalid UTF-8 (byte 0x%02X at offset %zu)", name, line_of(data, bad),
                 (unsigned char)data[bad], bad);
