@@ -184,30 +184,29 @@ static int read_file(Corpus *c, const char *path)
             goto fail;
         }
         c->counts.rows++;
-        char *genre = xstrdup(r.fields[cg]);
-        clean_whitespace(genre);
-        int year, lab = *genre ? label_of(c, genre, path, line) : -1;
-        if (!*genre) err_set("%s:%d: empty genre", path, line);
-        free(genre);
+        clean_whitespace(r.fields[cg]);
+        if (!*r.fields[cg]) {
+            err_set("%s:%d: empty genre", path, line);
+            goto fail;
+        }
+        int year, lab = label_of(c, r.fields[cg], path, line);
         if (lab < 0) goto fail;
         clean_whitespace(r.fields[cy]);
         if (parse_year(r.fields[cy], &year) != 0) {
             err_set("%s:%d: year '%s' is not a number", path, line, r.fields[cy]);
             goto fail;
         }
-        char *title = xstrdup(r.fields[ct]);
+        char *title = r.fields[ct];
         clean_whitespace(title);
         strip_year(title, r.fields[cy]);
         if (!*title) {
             c->counts.missing_title++;
-            free(title);
             continue;
         }
         utf8proc_uint8_t *folded = NULL;
         if (utf8proc_map((const utf8proc_uint8_t *)title, 0, &folded,
                          UTF8PROC_NULLTERM | UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD) < 0) {
             err_set("%s:%d: cannot case-fold the title", path, line);
-            free(title);
             goto fail;
         }
         size_t kn = strlen((char *)folded) + 16;
@@ -221,7 +220,7 @@ static int read_file(Corpus *c, const char *path)
                 c->cap = c->cap ? 2 * c->cap : 4096;
                 c->movies = xrealloc(c->movies, (size_t)c->cap * sizeof *c->movies);
             }
-            c->movies[c->n] = (Movie){title, year, text, 0, KEPT};
+            c->movies[c->n] = (Movie){xstrdup(title), year, text, 0, KEPT};
             map_put(&c->by_key, key, c->n);
             m = c->n++;
         } else {
@@ -234,7 +233,6 @@ static int read_file(Corpus *c, const char *path)
             } else {
                 free(text);
             }
-            free(title);
             free(key);
         }
         c->movies[m].labels |= 1ull << lab;
