@@ -60,8 +60,9 @@ deps:
 test: deps
 	@bash tests/run
 
+DATA ?= ../shared/data/movies
 demo: deps all
-	@bash tests/demo
+	bin/genre prepare --data $(DATA) --out runs/data
 
 # libFuzzer on the safetensors reader/writer (clang): FUZZ_TIME seconds,
 # new inputs kept in $(BUILD)/fuzz/corpus-safetensors, crashes in $(BUILD)/fuzz.
