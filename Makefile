@@ -68,10 +68,10 @@ demo: deps all
 # new inputs kept in $(BUILD)/fuzz/corpus-safetensors, crashes in $(BUILD)/fuzz.
 FUZZ_CC   ?= clang-14
 FUZZ_TIME ?= 120
-$(BUILD)/fuzz/fuzz-safetensors: tests/fuzz/fuzz_safetensors.c src/safetensors.c src/err.c src/atomic.c src/safetensors.h
+$(BUILD)/fuzz/fuzz-safetensors: tests/fuzz/fuzz_safetensors.c src/safetensors.c src/err.c src/atomic.c src/utf8.c src/safetensors.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-Isrc -o $@ $(filter %.c,$^) -ljansson -lutf8proc
+		-Isrc -o $@ $(filter %.c,$^) -ljansson
 
 fuzz-safetensors: $(BUILD)/fuzz/fuzz-safetensors
 	@mkdir -p $(BUILD)/fuzz/corpus-safetensors

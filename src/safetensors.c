@@ -9,11 +9,11 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <utf8proc.h>
 
 #include "atomic.h"
 #include "err.h"
 #include "safetensors.h"
+#include "utf8.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors.c reads and writes the file's little-endian bytes directly"
@@ -501,9 +501,8 @@ static void buf_str(Buf *b, const char *s) { buf_put(b, s, strlen(s)); }
  * control characters as lowercase \u00xx, everything else (UTF-8 included) raw. */
 static int buf_json_string(Buf *b, const char *s)
 {
-    utf8proc_int32_t cp;
-    for (utf8proc_ssize_t i = 0, len = (utf8proc_ssize_t)strlen(s), k; i < len; i += k)
-        if ((k = utf8proc_iterate((const utf8proc_uint8_t *)s + i, len - i, &cp)) < 0) return -1;
+    size_t len = strlen(s);
+    if (utf8_check(s, len) != len) return -1;
     buf_str(b, "\"");
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         char esc[8];
