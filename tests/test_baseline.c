@@ -272,7 +272,7 @@ Test(word2vec, topics_separate_and_vectors_round_trip)
     double same = 0, cross = 0;
     for (int i = 0; i < 8; i++)
         for (int j = 0; j < 8; j++) {
-            char a[8], b[8], c[8];
+            char a[16], b[16], c[16];
             snprintf(a, sizeof a, "a%d", i), snprintf(b, sizeof b, "a%d", j), snprintf(c, sizeof c, "b%d", j);
             if (i != j) same += w2v_similarity(&m, w2v_find(&m, a), w2v_find(&m, b)) / 56;
             cross += w2v_similarity(&m, w2v_find(&m, a), w2v_find(&m, c)) / 64;
