@@ -11,7 +11,20 @@
 #include "err.h"
 #include "word2vec.h"
 
-enum { TABLE_SIZE = 10000000, EXP_TABLE = 1000, MAX_EXP = 6, MAX_SENTENCE = 10000 };
+enum { EXP_TABLE = 1000, MAX_EXP = 6, MAX_SENTENCE = 10000 };
+#define CUM_DOMAIN 2147483647.0
+
+/* The first v with cum[v] > r. */
+static int bisect(const uint32_t *cum, int V, uint32_t r)
+{
+    int lo = 0, hi = V - 1;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (cum[mid] > r) hi = mid;
+        else lo = mid + 1;
+    }
+    return lo;
+}
 
 typedef struct {
     int32_t lex;
@@ -49,19 +62,15 @@ int w2v_train(W2vModel *m, const WordDocs *corpus, const Lexicon *lx, const W2vO
         row[vw[v].lex] = v;
         train_words += vw[v].count;
     }
-    /* Unigram^0.75 negative table, filled as word2vec.c's InitUnigramTable. */
-    int32_t *table = xmalloc((size_t)TABLE_SIZE * sizeof *table);
-    double power = 0.75, total = 0;
+    /* Unigram^0.75 negatives from a cumulative table searched by bisection
+     * (gensim's way): the distribution of word2vec.c's 1e8-entry table, but
+     * V entries that stay in cache instead of a cache miss per draw. */
+    uint32_t *cum = xmalloc((size_t)V * sizeof *cum);
+    double power = 0.75, total = 0, run = 0;
     for (int v = 0; v < V; v++) total += pow((double)vw[v].count, power);
-    int v = 0;
-    double d1 = pow((double)vw[0].count, power) / total;
-    for (int a = 0; a < TABLE_SIZE; a++) {
-        table[a] = v;
-        if (a / (double)TABLE_SIZE > d1) {
-            v++;
-            if (v < V) d1 += pow((double)vw[v].count, power) / total;
-        }
-        if (v >= V) v = V - 1;
+    for (int v = 0; v < V; v++) {
+        run += pow((double)vw[v].count, power);
+        cum[v] = (uint32_t)llround(run / total * CUM_DOMAIN);
     }
     float exp_table[EXP_TABLE];
     for (int i = 0; i < EXP_TABLE; i++) {
@@ -126,7 +135,7 @@ int w2v_train(W2vModel *m, const WordDocs *corpus, const Lexicon *lx, const W2vO
                                     target = word;
                                     label = 1;
                                 } else {
-                                    target = table[(lcg(&rnd) >> 16) % TABLE_SIZE];
+                                    target = bisect(cum, V, (uint32_t)((lcg(&rnd) >> 16) % cum[V - 1]));
                                     if (target == word) continue;
                                     label = 0;
                                 }
@@ -158,7 +167,7 @@ int w2v_train(W2vModel *m, const WordDocs *corpus, const Lexicon *lx, const W2vO
     m->vectors = syn0;
     m->words = xmalloc((size_t)V * sizeof *m->words);
     for (int i = 0; i < V; i++) m->words[i] = xstrdup(lexicon_word(lx, vw[i].lex));
-    free(syn1), free(table), free(row), free(vw);
+    free(syn1), free(cum), free(row), free(vw);
     return 0;
 }
 

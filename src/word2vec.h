@@ -1,11 +1,13 @@
 /* Word2Vec skip-gram with negative sampling, the algorithm of the original
  * word2vec.c: vocabulary of words seen >= min_count times (sorted by
  * count), frequent-word subsampling (keep with probability
- * (sqrt(f / (sample * N)) + 1) * sample * N / f), negatives drawn from a
- * unigram^0.75 table, a window shrunk at random per word, learning rate
- * decaying linearly to alpha * 1e-4 over all epochs, and lock-free
- * (Hogwild) threads over contiguous shares of the documents. Each document
- * is one sentence. With threads = 1 a run is reproducible from its seed.
+ * (sqrt(f / (sample * N)) + 1) * sample * N / f), negatives drawn from the
+ * unigram^0.75 distribution (a cumulative table bisected as gensim does,
+ * not word2vec.c's 1e8-entry table: same distribution, stays in cache), a
+ * window shrunk at random per word, learning rate decaying linearly to
+ * alpha * 1e-4 over all epochs, and lock-free (Hogwild) threads over
+ * contiguous shares of the documents. Each document is one sentence. With
+ * threads = 1 a run is reproducible from its seed.
  *
  * A document's vector is the mean of its in-vocabulary word vectors (zeros
  * when it has none). Vectors save and load in word2vec's text format
