@@ -198,6 +198,7 @@ Test(model, adamw_steps_match_pytorch)
                  * normalisation turns into steps of up to lr in both
                  * implementations: only the bound is comparable. */
                 cr_expect_leq(e, 3 * lr, "%s: error %g", name, e);
+                free(p);
                 continue;
             }
             worst = fmax(worst, e);
@@ -209,4 +210,50 @@ Test(model, adamw_steps_match_pytorch)
     free(targets);
     free(want_losses);
     free(want_norms);
+}
+
+/* Training mode: dropout everywhere, masks recomputed by the backward from
+ * (seed, step). The gradient must still be the derivative of the loss the
+ * same forward computes: central differences (step 2e-3) on entries of every tensor. */
+Test(model, train_mode_gradients_match_finite_differences)
+{
+    model.cfg.dropout = model.cfg.attention_dropout = model.cfg.seq_classif_dropout = 0.2f;
+    int32_t *ids = ref_i32("ids"), *mask = ref_i32("mask");
+    float *targets = ref_f32("targets", NULL);
+    Loss loss = make_loss("bce", NULL);
+    float dlogits[B * NL];
+    const float *logits = distilbert_forward(&model, ids, mask, B, T, true, 123, 4);
+    loss_forward(&loss, dlogits, logits, targets, B, NL, 1.0f);
+    distilbert_zero_grad(&model);
+    distilbert_backward(&model, dlogits);
+    double worst = 0;
+    for (int id = 0; id < P_COUNT; id++) {
+        if (id == P_K_B) continue; /* analytically zero, see above */
+        ParamView *v = distilbert_view(&model, id, 0);
+        double scale = 1e-3;
+        for (size_t i = 0; i < v->n; i++) scale = fmax(scale, fabs(v->g[i]));
+        for (int j = 0; j < 3; j++) {
+            /* the entry with the largest gradient, and two spread out */
+            size_t i = 0;
+            if (j == 0)
+                for (size_t t = 1; t < v->n; t++) i = fabsf(v->g[t]) > fabsf(v->g[i]) ? t : i;
+            else
+                i = (v->n * j) / 3;
+            float keep = v->p[i], h = 2e-3f;
+            v->p[i] = keep + h;
+            double fp = loss_forward(&loss, NULL, distilbert_forward(&model, ids, mask, B, T, true, 123, 4), targets, B, NL, 1.0f);
+            v->p[i] = keep - h;
+            double fm = loss_forward(&loss, NULL, distilbert_forward(&model, ids, mask, B, T, true, 123, 4), targets, B, NL, 1.0f);
+            v->p[i] = keep;
+            double e = fabs((fp - fm) / (2 * h) - v->g[i]) / scale;
+            worst = fmax(worst, e);
+            cr_expect_lt(e, 1e-2, "%s[%zu]: fd %g analytic %g", distilbert_params[id].name, i,
+                         (fp - fm) / (2 * h), v->g[i]);
+        }
+    }
+    cr_log_info("train mode: worst finite-difference error %.3g of each tensor's gradient scale",
+                worst);
+    free(ids);
+    free(mask);
+    free(targets);
 }
