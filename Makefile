@@ -30,7 +30,7 @@ CFLAGS      += -DGENRE_CUDA -I$(CUDA_HOME)/include
 LDLIBS      += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
 endif
 
-.PHONY: all deps test demo clean
+.PHONY: all deps test demo clean bench
 all: bin/genre
 
 bin/genre: $(BUILD)/src/main.o $(BUILD)/libgenre.a
@@ -53,6 +53,13 @@ $(BUILD)/tests/genre-tests: $(TEST_OBJ) $(BUILD)/libgenre.a
 	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS)
 
 tests: $(BUILD)/tests/genre-tests
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libgenre.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+bench: $(BUILD)/bench/model_bench
+	python3 bench/model_bench.py
 
 deps:
 	@bash .ci/deps
