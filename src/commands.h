@@ -9,4 +9,6 @@ typedef struct {
     const char *summary;
 } Command;
 
+int cmd_embed(int argc, char **argv);
+
 #endif

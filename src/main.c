@@ -5,6 +5,7 @@
 #include "commands.h"
 
 static const Command commands[] = {
+    {"embed", cmd_embed, "sentence embeddings (final hidden state at [CLS] or mean) of texts"},
     {NULL, NULL, NULL},
 };
 

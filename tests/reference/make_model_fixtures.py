@@ -10,7 +10,8 @@ tests/fixtures/tiny_distilbert_ref.safetensors
     parameters after 3 AdamW steps with warmup and clipping ("adamw.*").
 tests/fixtures/minilm_cls.safetensors    (when $GENRE_MINILM is set)
     all-MiniLM-L6-v2 token ids, mask, [CLS] and masked-mean final hidden
-    states for 5 plot descriptions written for this test.
+    states for 5 plot descriptions written for this test (the texts are in
+    its metadata, for tests/reference/check_embed.py).
 
 Dropout is off so everything is deterministic.
 
@@ -19,7 +20,7 @@ Dropout is off so everything is deterministic.
         loads DIR (written by `genre`'s saver from the tiny model) with
         transformers and checks its logits against the fixture.
 """
-import math
+import json
 import os
 import sys
 
@@ -166,7 +167,8 @@ def make_minilm(path):
     mean = (h * m).sum(1) / m.sum(1)
     dst = os.path.join(FIX, "minilm_cls.safetensors")
     save_file({"ids": enc["input_ids"].int().numpy(), "mask": enc["attention_mask"].int().numpy(),
-               "cls": h[:, 0].numpy().copy(), "mean": mean.numpy()}, dst)
+               "cls": h[:, 0].numpy().copy(), "mean": mean.numpy()}, dst,
+              metadata={"texts": json.dumps(TEXTS)})
     print(f"wrote {dst}")
 
 
