@@ -257,3 +257,32 @@ Test(model, train_mode_gradients_match_finite_differences)
     free(mask);
     free(targets);
 }
+
+/* Gradient accumulation: micro-batches of 2 and 1 rows, each loss scaled by
+ * its share of the batch, sum to the full batch's gradient. */
+Test(model, accumulated_micro_batches_equal_the_full_batch)
+{
+    int32_t *ids = ref_i32("ids"), *mask = ref_i32("mask");
+    float *targets = ref_f32("targets", NULL), dlogits[B * NL];
+    Loss loss = make_loss("bce", NULL);
+    loss_forward(&loss, dlogits, run_forward(), targets, B, NL, 1.0f);
+    distilbert_zero_grad(&model);
+    distilbert_backward(&model, dlogits);
+    float *full = malloc(model.n_params * sizeof(float));
+    memcpy(full, model.grads, model.n_params * sizeof(float));
+    distilbert_zero_grad(&model);
+    const int rows[2][2] = {{0, 2}, {2, 1}}; /* first row, row count */
+    for (int k = 0; k < 2; k++) {
+        int r0 = rows[k][0], n = rows[k][1];
+        const float *logits = distilbert_forward(&model, ids + r0 * T, mask + r0 * T, n, T, false, 0, 0);
+        loss_forward(&loss, dlogits, logits, targets + r0 * NL, n, NL, (float)n / B);
+        distilbert_backward(&model, dlogits);
+    }
+    double e = rel_err(model.grads, full, model.n_params, 1e-4);
+    cr_log_info("accumulation: error %.3g", e);
+    cr_expect_lt(e, 1e-5, "accumulated gradient error %g", e);
+    free(full);
+    free(ids);
+    free(mask);
+    free(targets);
+}
