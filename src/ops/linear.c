@@ -24,11 +24,7 @@ void linear_backward(float *dinp, float *dweight, float *dbias, const float *dou
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C,
                     1.0f, dweight, C);
     if (!dbias) return;
-    /* Columns in parallel, rows in a fixed order: deterministic sums. */
-    #pragma omp parallel for schedule(static) if ((size_t)N * OC > 65536)
-    for (int o = 0; o < OC; o++) {
-        float s = 0.0f;
-        for (int n = 0; n < N; n++) s += dout[(size_t)n * OC + o];
-        dbias[o] += s;
-    }
+    /* Rows in a fixed order (deterministic), each a contiguous vector add. */
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < OC; o++) dbias[o] += dout[(size_t)n * OC + o];
 }
