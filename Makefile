@@ -67,8 +67,9 @@ deps:
 test: deps
 	@bash tests/run
 
+DATA ?= ../shared/data/movies
 demo: deps all
-	@bash tests/demo
+	bin/genre prepare --data $(DATA) --out runs/data
 
 clean:
 	rm -rf build bin

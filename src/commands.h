@@ -9,6 +9,7 @@ typedef struct {
     const char *summary;
 } Command;
 
+int cmd_prepare(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 
 #endif

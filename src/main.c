@@ -5,6 +5,7 @@
 #include "commands.h"
 
 static const Command commands[] = {
+    {"prepare", cmd_prepare, "per-genre CSV files -> cleaned, stratified train/val/test"},
     {"embed", cmd_embed, "sentence embeddings (final hidden state at [CLS] or mean) of texts"},
     {NULL, NULL, NULL},
 };
