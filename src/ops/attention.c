@@ -35,18 +35,12 @@ void attention_forward(float *out, float *preatt, float *att, float *attd, const
 
 void attention_backward(float *dq, float *dk, float *dv, float *dscratch1, float *dscratch2,
                         const float *dout, const float *q, const float *k, const float *v,
-                        const float *att, int B, int T, int H, int hs, float p, uint64_t seed,
-                        uint64_t stream)
+                        const float *att, const float *attd, int B, int T, int H, int hs, float p,
+                        uint64_t seed, uint64_t stream)
 {
     int C = H * hs;
     size_t tt = (size_t)T * T, n = (size_t)B * H * tt;
-    /* The probabilities the forward multiplied v by: att, or dropout(att)
-     * recomputed into dscratch2 (the mask comes from the same counters). */
-    const float *probs = att;
-    if (p > 0.0f) {
-        dropout_forward(dscratch2, att, n, p, seed, stream);
-        probs = dscratch2;
-    }
+    const float *probs = p > 0.0f ? attd : att; /* what the forward multiplied v by */
     float *dprobs = dscratch1;
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
