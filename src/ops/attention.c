@@ -7,30 +7,43 @@
 #include "dropout.h"
 #include "softmax.h"
 
+/* The per-(batch, head) GEMMs are small (T x T x hs): they run in an OpenMP
+ * loop over (batch, head), each single-threaded, rather than one after the
+ * other each split across OpenBLAS's threads (whose wake-ups cost more than
+ * such a GEMM). OpenBLAS's thread count is process-wide, so it is restored. */
+static int blas_serial_begin(void)
+{
+    int n = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    return n;
+}
+
 void attention_forward(float *out, float *preatt, float *att, float *attd, const float *q,
                        const float *k, const float *v, const float *mask, int B, int T, int H,
                        int hs, float p, uint64_t seed, uint64_t stream)
 {
     int C = H * hs;
     size_t tt = (size_t)T * T, n = (size_t)B * H * tt;
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < H; h++) {
-            size_t off = (size_t)b * T * C + (size_t)h * hs;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, q + off, C,
-                        k + off, C, 0.0f, preatt + ((size_t)b * H + h) * tt, T);
-        }
+    int threads = blas_serial_begin();
+    #pragma omp parallel for schedule(static)
+    for (int bh = 0; bh < B * H; bh++) {
+        size_t off = (size_t)(bh / H) * T * C + (size_t)(bh % H) * hs;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, q + off, C, k + off,
+                    C, 0.0f, preatt + bh * tt, T);
+    }
     softmax_forward(att, preatt, mask, 1.0f / sqrtf((float)hs), B * H * T, T, H * T);
     const float *probs = att;
     if (p > 0.0f) {
         dropout_forward(attd, att, n, p, seed, stream);
         probs = attd;
     }
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < H; h++) {
-            size_t off = (size_t)b * T * C + (size_t)h * hs;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f,
-                        probs + ((size_t)b * H + h) * tt, T, v + off, C, 0.0f, out + off, C);
-        }
+    #pragma omp parallel for schedule(static)
+    for (int bh = 0; bh < B * H; bh++) {
+        size_t off = (size_t)(bh / H) * T * C + (size_t)(bh % H) * hs;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, probs + bh * tt, T,
+                    v + off, C, 0.0f, out + off, C);
+    }
+    openblas_set_num_threads(threads);
 }
 
 void attention_backward(float *dq, float *dk, float *dv, float *dscratch1, float *dscratch2,
@@ -42,14 +55,15 @@ void attention_backward(float *dq, float *dk, float *dv, float *dscratch1, float
     size_t tt = (size_t)T * T, n = (size_t)B * H * tt;
     const float *probs = p > 0.0f ? attd : att; /* what the forward multiplied v by */
     float *dprobs = dscratch1;
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < H; h++) {
-            size_t off = (size_t)b * T * C + (size_t)h * hs, a = ((size_t)b * H + h) * tt;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, dout + off, C,
-                        v + off, C, 0.0f, dprobs + a, T);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, probs + a, T,
-                        dout + off, C, 1.0f, dv + off, C);
-        }
+    int threads = blas_serial_begin();
+    #pragma omp parallel for schedule(static)
+    for (int bh = 0; bh < B * H; bh++) {
+        size_t off = (size_t)(bh / H) * T * C + (size_t)(bh % H) * hs, a = bh * tt;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, dout + off, C,
+                    v + off, C, 0.0f, dprobs + a, T);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, probs + a, T,
+                    dout + off, C, 1.0f, dv + off, C);
+    }
     float *datt = dprobs;
     if (p > 0.0f) {
         memset(dscratch2, 0, n * sizeof(float));
@@ -60,12 +74,13 @@ void attention_backward(float *dq, float *dk, float *dv, float *dscratch1, float
     float *dpre = datt == dscratch1 ? dscratch2 : dscratch1;
     memset(dpre, 0, n * sizeof(float));
     softmax_backward(dpre, datt, att, 1.0f / sqrtf((float)hs), B * H * T, T);
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < H; h++) {
-            size_t off = (size_t)b * T * C + (size_t)h * hs, a = ((size_t)b * H + h) * tt;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, dpre + a, T,
-                        k + off, C, 1.0f, dq + off, C);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, dpre + a, T,
-                        q + off, C, 1.0f, dk + off, C);
-        }
+    #pragma omp parallel for schedule(static)
+    for (int bh = 0; bh < B * H; bh++) {
+        size_t off = (size_t)(bh / H) * T * C + (size_t)(bh % H) * hs, a = bh * tt;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, dpre + a, T,
+                    k + off, C, 1.0f, dq + off, C);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, dpre + a, T,
+                    q + off, C, 1.0f, dk + off, C);
+    }
+    openblas_set_num_threads(threads);
 }
