@@ -4,19 +4,12 @@
 #include <string.h>
 
 #include "attention.h"
+#include "blas_threads.h"
 #include "dropout.h"
 #include "softmax.h"
 
-/* The per-(batch, head) GEMMs are small (T x T x hs): they run in an OpenMP
- * loop over (batch, head), each single-threaded, rather than one after the
- * other each split across OpenBLAS's threads (whose wake-ups cost more than
- * such a GEMM). OpenBLAS's thread count is process-wide, so it is restored. */
-static int blas_serial_begin(void)
-{
-    int n = openblas_get_num_threads();
-    openblas_set_num_threads(1);
-    return n;
-}
+/* The per-(batch, head) GEMMs are small (T x T x hs): an OpenMP loop over
+ * (batch, head) runs them, each single-threaded (blas_threads.h). */
 
 void attention_forward(float *out, float *preatt, float *att, float *attd, const float *q,
                        const float *k, const float *v, const float *mask, int B, int T, int H,
@@ -24,7 +17,7 @@ void attention_forward(float *out, float *preatt, float *att, float *attd, const
 {
     int C = H * hs;
     size_t tt = (size_t)T * T, n = (size_t)B * H * tt;
-    int threads = blas_serial_begin();
+    blas_single_threaded();
     #pragma omp parallel for schedule(static)
     for (int bh = 0; bh < B * H; bh++) {
         size_t off = (size_t)(bh / H) * T * C + (size_t)(bh % H) * hs;
@@ -43,7 +36,6 @@ void attention_forward(float *out, float *preatt, float *att, float *attd, const
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, probs + bh * tt, T,
                     v + off, C, 0.0f, out + off, C);
     }
-    openblas_set_num_threads(threads);
 }
 
 void attention_backward(float *dq, float *dk, float *dv, float *dscratch1, float *dscratch2,
@@ -55,7 +47,7 @@ void attention_backward(float *dq, float *dk, float *dv, float *dscratch1, float
     size_t tt = (size_t)T * T, n = (size_t)B * H * tt;
     const float *probs = p > 0.0f ? attd : att; /* what the forward multiplied v by */
     float *dprobs = dscratch1;
-    int threads = blas_serial_begin();
+    blas_single_threaded();
     #pragma omp parallel for schedule(static)
     for (int bh = 0; bh < B * H; bh++) {
         size_t off = (size_t)(bh / H) * T * C + (size_t)(bh % H) * hs, a = bh * tt;
@@ -82,5 +74,4 @@ void attention_backward(float *dq, float *dk, float *dv, float *dscratch1, float
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, dpre + a, T,
                     q + off, C, 1.0f, dk + off, C);
     }
-    openblas_set_num_threads(threads);
 }

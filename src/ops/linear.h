@@ -1,8 +1,8 @@
 /* Linear layer, PyTorch layout: out = inp @ weight^T + bias.
  * Layout: inp N x C, weight OC x C (nn.Linear's [out, in]), bias OC (or
- * NULL), out N x OC; row-major. GEMMs through OpenBLAS (multithreaded by
- * OPENBLAS_NUM_THREADS). The backward accumulates into dinp, dweight and
- * dbias; any of them may be NULL to skip it. */
+ * NULL), out N x OC; row-major. GEMMs through OpenBLAS, split into row
+ * blocks across OpenMP threads (blas_threads.h). The backward accumulates
+ * into dinp, dweight and dbias; any of them may be NULL to skip it. */
 #ifndef GENRE_OPS_LINEAR_H
 #define GENRE_OPS_LINEAR_H
 
