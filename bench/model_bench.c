@@ -2,8 +2,8 @@
  * CPU DistilBERT in the all-MiniLM-L6-v2 configuration (dim 384, 6 layers,
  * 12 heads, FFN 1536, vocab 30522, 20 labels), dropout on, random weights.
  *   build/bench/model_bench [B T ITERS]   (default 16 128 5)
- * Prints "genre_step_ms <median>". Threads: OMP_NUM_THREADS and
- * OPENBLAS_NUM_THREADS. bench/model_bench.py runs it beside PyTorch. */
+ * Prints "genre_step_ms <median>". Threads: OMP_NUM_THREADS (OpenBLAS runs
+ * single-threaded inside them). bench/model_bench.py runs it beside PyTorch. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>

@@ -142,7 +142,9 @@ int checkpoint_load(DistilBert *m, const char *dir, int num_labels, uint64_t hea
     cfg.num_labels = num_labels > 0 ? num_labels : in_file > 0 ? in_file : cfg_labels > 0 ? cfg_labels : 1;
     bool load_head = arch == ARCH_DISTILBERT && in_file == cfg.num_labels;
     if (distilbert_init(m, &cfg)) {
-        err_set("%s: %s", path, err_msg());
+        char why[512];
+        snprintf(why, sizeof why, "%s", err_msg()); /* err_set reuses err_msg's buffer */
+        err_set("%s/config.json: %s", dir, why);
         st_close(&f);
         return -1;
     }
