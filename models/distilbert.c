@@ -354,8 +354,7 @@ void distilbert_backward(DistilBert *m, const float *dlogits)
         zero(a->dk, ND);
         zero(a->dv, ND);
         attention_backward(a->dq, a->dk, a->dv, a->datt1, a->datt2, a->dctx, q, k, v,
-                           a->att + l * A, a->attd ? a->attd + l * A : NULL, B, T, H, hs, pa, seed,
-                           stream_of(step, SITE_LAYER + 2 * l));
+                           a->att + l * A, a->attd ? a->attd + l * A : NULL, B, T, H, hs, pa);
         linear_backward(a->dh, G(m, P_Q_W, l), G(m, P_Q_B, l), a->dq, x, P(m, P_Q_W, l), (int)N,
                         D, D);
         linear_backward(a->dh, G(m, P_K_W, l), G(m, P_K_B, l), a->dk, x, P(m, P_K_W, l), (int)N,

@@ -241,7 +241,7 @@ Test(ops_grad, attention)
         Objective o = {att_fwd, &c, c.out, r, n};
         objective(&o);
         attention_backward(dq, dk, dv, s1, s2, r, c.q, c.k, c.v, c.att, c.attd, c.B, c.T, c.H, c.hs,
-                           c.p, 5, 77);
+                           c.p);
         check(with_dropout ? "attention dq (dropout)" : "attention dq", c.q, n, dq, &o);
         check(with_dropout ? "attention dk (dropout)" : "attention dk", c.k, n, dk, &o);
         check(with_dropout ? "attention dv (dropout)" : "attention dv", c.v, n, dv, &o);

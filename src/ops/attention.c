@@ -40,8 +40,7 @@ void attention_forward(float *out, float *preatt, float *att, float *attd, const
 
 void attention_backward(float *dq, float *dk, float *dv, float *dscratch1, float *dscratch2,
                         const float *dout, const float *q, const float *k, const float *v,
-                        const float *att, const float *attd, int B, int T, int H, int hs, float p,
-                        uint64_t seed, uint64_t stream)
+                        const float *att, const float *attd, int B, int T, int H, int hs, float p)
 {
     int C = H * hs;
     size_t tt = (size_t)T * T, n = (size_t)B * H * tt;
@@ -56,16 +55,17 @@ void attention_backward(float *dq, float *dk, float *dv, float *dscratch1, float
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, probs + a, T,
                     dout + off, C, 1.0f, dv + off, C);
     }
-    float *datt = dprobs;
     if (p > 0.0f) {
-        memset(dscratch2, 0, n * sizeof(float));
-        dropout_backward(dscratch2, dprobs, n, p, seed, stream);
-        datt = dscratch2;
+        /* Through the dropout, in place. The mask is read off attd: a kept
+         * entry is nonzero unless att is 0, and where att is 0 the softmax
+         * backward multiplies the gradient by 0 anyway. */
+        float scale = 1.0f / (1.0f - p);
+        #pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++) dprobs[i] = attd[i] != 0.0f ? dprobs[i] * scale : 0.0f;
     }
-    /* dpreatt reuses whichever scratch datt is not in. */
-    float *dpre = datt == dscratch1 ? dscratch2 : dscratch1;
+    float *dpre = dscratch2;
     memset(dpre, 0, n * sizeof(float));
-    softmax_backward(dpre, datt, att, 1.0f / sqrtf((float)hs), B * H * T, T);
+    softmax_backward(dpre, dprobs, att, 1.0f / sqrtf((float)hs), B * H * T, T);
     #pragma omp parallel for schedule(static)
     for (int bh = 0; bh < B * H; bh++) {
         size_t off = (size_t)(bh / H) * T * C + (size_t)(bh % H) * hs, a = bh * tt;

@@ -9,8 +9,9 @@
  * (batch, head) through OpenBLAS.
  * The forward keeps preatt (raw scores, scratch), att and attd for the
  * backward; attd is unused (may be NULL) when p = 0. The backward takes the
- * forward's att and attd, accumulates into dq, dk, dv and uses dscratch1,
- * dscratch2 (B x H x T x T); its dropout mask comes from (seed, stream). */
+ * forward's att and attd (the dropout mask is read off attd, so it needs no
+ * generator), accumulates into dq, dk, dv and uses dscratch1, dscratch2
+ * (B x H x T x T). */
 #ifndef GENRE_OPS_ATTENTION_H
 #define GENRE_OPS_ATTENTION_H
 
@@ -22,8 +23,6 @@ void attention_forward(float *out, float *preatt, float *att, float *attd, const
 
 void attention_backward(float *dq, float *dk, float *dv, float *dscratch1, float *dscratch2,
                         const float *dout, const float *q, const float *k, const float *v,
-                        const float *att, const float *attd, int B, int T, int H, int hs, float p,
-                        uint64_t seed,
-                        uint64_t stream);
+                        const float *att, const float *attd, int B, int T, int H, int hs, float p);
 
 #endif
