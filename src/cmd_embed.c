@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "err.h"
 #include "tokenizer.h"
+#include "utf8.h"
 
 #define BATCH 32
 
@@ -114,6 +115,8 @@ int cmd_embed(int argc, char **argv)
         if (len < 0) break;
         line++;
         while (len > 0 && (texts[n][len - 1] == '\n' || texts[n][len - 1] == '\r')) texts[n][--len] = 0;
+        size_t bad = utf8_check(texts[n], (size_t)len);
+        if (bad < (size_t)len) die("stdin:%ld: invalid UTF-8 at byte %zu", line, bad);
         if (++n == BATCH) {
             write_batch(&e, texts, n, line - n + 1);
             n = 0;
