@@ -292,3 +292,21 @@ Test(ops_grad, losses_are_stable_for_huge_logits)
     /* BCE of a wrong logit of 1e4 is 1e4 (mean over 4: 5e3 from the two). */
     cr_expect_float_eq(loss_forward(&kinds[0], NULL, x, y, 1, 4, 1.0f), 5000.0f, 1e-3f);
 }
+
+/* Random123's known-answer vectors for Philox4x32-10, so a GPU implementation
+ * (or cuRAND's) gives the same bits. */
+Test(ops_grad, philox_known_answers)
+{
+    static const struct { uint32_t ctr[4], key[2], out[4]; } kat[] = {
+        {{0, 0, 0, 0}, {0, 0}, {0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8}},
+        {{0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}, {0xffffffff, 0xffffffff},
+         {0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd}},
+        {{0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}, {0xa4093822, 0x299f31d0},
+         {0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}},
+    };
+    for (size_t i = 0; i < sizeof kat / sizeof *kat; i++) {
+        uint32_t out[4];
+        philox4x32_10(kat[i].ctr, kat[i].key, out);
+        for (int j = 0; j < 4; j++) cr_expect_eq(out[j], kat[i].out[j], "vector %zu word %d: %08x", i, j, out[j]);
+    }
+}
