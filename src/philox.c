@@ -26,7 +26,7 @@ void philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]
     out[0] = c0, out[1] = c1, out[2] = c2, out[3] = c3;
 }
 
-static void philox_block(uint64_t seed, uint64_t stream, uint64_t block, uint32_t out[4])
+void philox_block(uint64_t seed, uint64_t stream, uint64_t block, uint32_t out[4])
 {
     uint32_t ctr[4] = {(uint32_t)block, (uint32_t)(block >> 32), (uint32_t)stream,
                        (uint32_t)(stream >> 32)};
@@ -35,13 +35,6 @@ static void philox_block(uint64_t seed, uint64_t stream, uint64_t block, uint32_
 }
 
 static inline float to_uniform(uint32_t w) { return (float)(w >> 8) * (1.0f / 16777216.0f); }
-
-void philox_uniform4(uint64_t seed, uint64_t stream, uint64_t block, float out[4])
-{
-    uint32_t w[4];
-    philox_block(seed, stream, block, w);
-    for (int i = 0; i < 4; i++) out[i] = to_uniform(w[i]);
-}
 
 /* Element `index` is word index % 4 of block index / 4. */
 float philox_uniform(uint64_t seed, uint64_t stream, uint64_t index)

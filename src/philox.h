@@ -14,9 +14,9 @@
 /* One block: 4 random 32-bit words for counter ctr under key. */
 void philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
 
-/* Uniforms in [0, 1) (24-bit resolution) for elements 4*block .. 4*block+3
- * of `stream`: one Philox call for four elements, for loops over arrays. */
-void philox_uniform4(uint64_t seed, uint64_t stream, uint64_t block, float out[4]);
+/* Block `block` of `stream` under key `seed` (the convention above), for
+ * loops that use all four words of a call (dropout.h). */
+void philox_block(uint64_t seed, uint64_t stream, uint64_t block, uint32_t out[4]);
 
 /* Uniform in [0, 1) (24-bit resolution) for element `index` of `stream`. */
 float philox_uniform(uint64_t seed, uint64_t stream, uint64_t index);

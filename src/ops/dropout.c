@@ -1,8 +1,20 @@
+#include <math.h>
+
 #include "dropout.h"
 #include "philox.h"
 
-/* Both directions walk the elements in Philox blocks of four: one generator
- * call per block (philox_uniform4), element i using word i % 4 of block i / 4. */
+/* The 16-bit draws of the eight elements of Philox block b. */
+static void draws(uint64_t seed, uint64_t stream, uint64_t b, uint16_t u[8])
+{
+    uint32_t w[4];
+    philox_block(seed, stream, b, w);
+    for (int j = 0; j < 4; j++) {
+        u[2 * j] = (uint16_t)w[j];
+        u[2 * j + 1] = (uint16_t)(w[j] >> 16);
+    }
+}
+
+static uint32_t threshold(float p) { return (uint32_t)lrintf(p * 65536.0f); }
 
 void dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t seed,
                      uint64_t stream)
@@ -12,13 +24,14 @@ void dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t s
         return;
     }
     float scale = 1.0f / (1.0f - p);
-    size_t blocks = (n + 3) / 4;
+    uint32_t thr = threshold(p);
+    size_t blocks = (n + 7) / 8;
     #pragma omp parallel for schedule(static) if (n > 65536)
     for (size_t b = 0; b < blocks; b++) {
-        float u[4];
-        philox_uniform4(seed, stream, b, u);
-        for (size_t j = 0, i = 4 * b; j < 4 && i < n; j++, i++)
-            out[i] = u[j] < p ? 0.0f : inp[i] * scale;
+        uint16_t u[8];
+        draws(seed, stream, b, u);
+        for (size_t j = 0, i = 8 * b; j < 8 && i < n; j++, i++)
+            out[i] = u[j] < thr ? 0.0f : inp[i] * scale;
     }
 }
 
@@ -30,12 +43,13 @@ void dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_
         return;
     }
     float scale = 1.0f / (1.0f - p);
-    size_t blocks = (n + 3) / 4;
+    uint32_t thr = threshold(p);
+    size_t blocks = (n + 7) / 8;
     #pragma omp parallel for schedule(static) if (n > 65536)
     for (size_t b = 0; b < blocks; b++) {
-        float u[4];
-        philox_uniform4(seed, stream, b, u);
-        for (size_t j = 0, i = 4 * b; j < 4 && i < n; j++, i++)
-            if (u[j] >= p) dinp[i] += dout[i] * scale;
+        uint16_t u[8];
+        draws(seed, stream, b, u);
+        for (size_t j = 0, i = 8 * b; j < 8 && i < n; j++, i++)
+            if (u[j] >= thr) dinp[i] += dout[i] * scale;
     }
 }
