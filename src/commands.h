@@ -9,4 +9,6 @@ typedef struct {
     const char *summary;
 } Command;
 
+int cmd_tokenize(int argc, char **argv);
+
 #endif

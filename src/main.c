@@ -5,6 +5,7 @@
 #include "commands.h"
 
 static const Command commands[] = {
+    {"tokenize", cmd_tokenize, "text lines on stdin -> WordPiece token ids"},
     {NULL, NULL, NULL},
 };
 

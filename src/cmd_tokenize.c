@@ -1,0 +1,156 @@
+/* genre tokenize: UTF-8 lines on stdin, one line of WordPiece ids per line on
+ * stdout. Reads and writes in large blocks; a line is encoded in place. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "tokenizer.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: genre tokenize --vocab FILE|DIR [--max-len N] [--special] < lines\n\n"
+            "Reads UTF-8 text on stdin, one text a line, and writes one line of\n"
+            "space-separated BERT uncased WordPiece ids per input line (identical to\n"
+            "HuggingFace BertWordPieceTokenizer, lowercase=True, same vocab).\n\n"
+            "  --vocab FILE|DIR  vocab.txt, or a model directory holding one\n"
+            "  --special         wrap each line in [CLS] ... [SEP]\n"
+            "  --max-len N       keep at most N ids a line; with --special, N counts\n"
+            "                    [CLS] and [SEP] and the text is cut before [SEP]\n"
+            "                    (N >= 2). Without it nothing is truncated.\n\n"
+            "Lines end in \\n or \\r\\n; an empty line gives an empty line. A line that\n"
+            "is not valid UTF-8 is an error: 'stdin:LINE: invalid UTF-8 at byte N'\n"
+            "(N counts from 0 at the start of the line), exit status 1; the ids of\n"
+            "the lines before it have already been written.\n");
+}
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} Out;
+
+static void out_flush(Out *o)
+{
+    if (o->len && fwrite(o->buf, 1, o->len, stdout) != o->len)
+        die("tokenize: writing stdout: %s", strerror(errno));
+    o->len = 0;
+}
+
+static void out_ids(Out *o, const int32_t *ids, long n)
+{
+    if (o->cap - o->len < (size_t)n * 12 + 1) {
+        out_flush(o);
+        if (o->cap < (size_t)n * 12 + 1) o->buf = xrealloc(o->buf, o->cap = (size_t)n * 12 + 1);
+    }
+    char *p = o->buf + o->len;
+    for (long i = 0; i < n; i++) {
+        if (i) *p++ = ' ';
+        char tmp[12];
+        int k = 0;
+        uint32_t v = (uint32_t)ids[i];
+        do tmp[k++] = (char)('0' + v % 10);
+        while (v /= 10);
+        while (k) *p++ = tmp[--k];
+    }
+    *p++ = '\n';
+    o->len = (size_t)(p - o->buf);
+}
+
+int cmd_tokenize(int argc, char **argv)
+{
+    const char *vocab = NULL;
+    long max_len = -1;
+    int special = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--vocab") && i + 1 < argc) {
+            vocab = argv[++i];
+        } else if (!strcmp(argv[i], "--max-len") && i + 1 < argc) {
+            char *end;
+            errno = 0;
+            max_len = strtol(argv[++i], &end, 10);
+            if (errno || *end || end == argv[i] || max_len < 1 || max_len > 1 << 24)
+                die("tokenize: --max-len: expected a positive integer, got '%s'", argv[i]);
+        } else if (!strcmp(argv[i], "--special")) {
+            special = 1;
+        } else {
+            fprintf(stderr, "genre tokenize: unexpected argument '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!vocab) {
+        fprintf(stderr, "genre tokenize: --vocab is required\n");
+        usage(stderr);
+        return 2;
+    }
+    if (special && max_len >= 0 && max_len < 2) die("tokenize: --max-len %ld cannot hold [CLS] and [SEP]", max_len);
+    Tokenizer *t = tokenizer_load(vocab);
+    if (!t) die_err();
+    SpecialIds sp = tokenizer_special(t);
+
+    Out out = {xmalloc(1 << 20), 0, 1 << 20};
+    long id_cap = 4096;
+    int32_t *ids = xmalloc((size_t)(id_cap + 2) * sizeof *ids);
+    size_t cap = 1 << 20, have = 0;
+    char *in = xmalloc(cap);
+    long lineno = 0;
+    int eof = 0;
+    while (!eof || have) {
+        if (!eof) {
+            if (have == cap) in = xrealloc(in, cap *= 2);
+            size_t got = fread(in + have, 1, cap - have, stdin);
+            if (!got) {
+                if (ferror(stdin)) die("tokenize: reading stdin: %s", strerror(errno));
+                eof = 1;
+            }
+            have += got;
+        }
+        /* Every complete line in the buffer; at EOF the rest is one too. */
+        size_t start = 0;
+        for (;;) {
+            char *nl = memchr(in + start, '\n', have - start);
+            if (!nl && !(eof && start < have)) break;
+            size_t end = nl ? (size_t)(nl - in) : have;
+            size_t len = end - start;
+            if (len && in[start + len - 1] == '\r') len--;
+            lineno++;
+            long n;
+            while ((n = tokenizer_encode(t, in + start, len, ids + 1, id_cap)) > id_cap) {
+                id_cap = n;
+                ids = xrealloc(ids, (size_t)(id_cap + 2) * sizeof *ids);
+            }
+            if (n < 0) {
+                out_flush(&out);
+                fflush(stdout);
+                fprintf(stderr, "genre tokenize: stdin:%ld: %s\n", lineno, err_msg());
+                exit(1);
+            }
+            int32_t *row = ids + 1;
+            if (special) {
+                if (max_len >= 0 && n > max_len - 2) n = max_len - 2;
+                ids[0] = sp.cls;
+                ids[n + 1] = sp.sep;
+                row = ids;
+                n += 2;
+            } else if (max_len >= 0 && n > max_len) {
+                n = max_len;
+            }
+            out_ids(&out, row, n);
+            start = end + (nl != NULL);
+        }
+        memmove(in, in + start, have - start);
+        have -= start;
+    }
+    out_flush(&out);
+    if (fflush(stdout) != 0) die("tokenize: writing stdout: %s", strerror(errno));
+    free(in);
+    free(ids);
+    free(out.buf);
+    tokenizer_free(t);
+    return 0;
+}
