@@ -119,7 +119,7 @@ static void put_decomposed(Word *w, uint32_t c)
 
 static void put_cp(Word *w, uint32_t c)
 {
-    if (c == 0xFFFD || uni_control(c)) return;
+    if (uni_dropped(c)) return;
     if (uni_whitespace(c)) {
         flush(w);
         return;

@@ -1,7 +1,6 @@
-#include <utf8proc.h>
-
 #include "tokenizer.h"
 #include "unicode.h"
+#include "unicode_tables.h"
 
 bool uni_whitespace(uint32_t c)
 {
@@ -15,26 +14,25 @@ bool uni_whitespace(uint32_t c)
     }
 }
 
-bool uni_control(uint32_t c)
+static bool in_table(uint32_t c, const UniRange *t, size_t n)
 {
-    if (c == '\t' || c == '\n' || c == '\r') return false;
-    utf8proc_propval_t cat = utf8proc_get_property((utf8proc_int32_t)c)->category;
-    return cat == UTF8PROC_CATEGORY_CC || cat == UTF8PROC_CATEGORY_CF || cat == UTF8PROC_CATEGORY_CO;
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (c > t[mid].hi) lo = mid + 1;
+        else if (c < t[mid].lo) hi = mid;
+        else return true;
+    }
+    return false;
 }
 
-bool uni_nonspacing_mark(uint32_t c)
-{
-    return utf8proc_get_property((utf8proc_int32_t)c)->category == UTF8PROC_CATEGORY_MN;
-}
+#define IN(c, table) in_table(c, table, sizeof table / sizeof table[0])
 
-bool uni_punct(uint32_t c)
-{
-    if (c < 0x80)
-        return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) ||
-               (c >= 0x7B && c <= 0x7E);
-    utf8proc_propval_t cat = utf8proc_get_property((utf8proc_int32_t)c)->category;
-    return cat >= UTF8PROC_CATEGORY_PC && cat <= UTF8PROC_CATEGORY_PO;
-}
+bool uni_dropped(uint32_t c) { return IN(c, uni_dropped_table); }
+
+bool uni_nonspacing_mark(uint32_t c) { return c >= 0x300 && IN(c, uni_mark_table); }
+
+bool uni_punct(uint32_t c) { return IN(c, uni_punct_table); }
 
 bool uni_chinese(uint32_t c)
 {

@@ -1,7 +1,8 @@
 /* Internal to tokenizer/: UTF-8 decoding and the character classes BERT's
  * normalizer and pre-tokenizer use, defined exactly as HuggingFace
- * `tokenizers` defines them (Rust's char::is_whitespace, the
- * unicode_categories crate's Cc/Cf/Co and P*, BERT's CJK blocks). */
+ * `tokenizers` defines them: Rust's char::is_whitespace, BERT's CJK blocks,
+ * and the unicode_categories crate's Cc/Cf/Co, Mn and P* (Unicode 8, older
+ * than utf8proc's: see unicode_tables.h). */
 #ifndef GENRE_TOKENIZER_UNICODE_H
 #define GENRE_TOKENIZER_UNICODE_H
 
@@ -41,8 +42,8 @@ static inline int utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
 
 /* Rust's char::is_whitespace (the Unicode White_Space property). */
 bool uni_whitespace(uint32_t c);
-/* BERT's "control": Cc, Cf or Co, except \t \n \r (which are whitespace). */
-bool uni_control(uint32_t c);
+/* Removed by BERT's clean_text: NUL, U+FFFD, and Cc/Cf/Co but \t \n \r. */
+bool uni_dropped(uint32_t c);
 /* A nonspacing mark (Mn), removed after NFD. */
 bool uni_nonspacing_mark(uint32_t c);
 /* BERT's punctuation: ASCII punctuation or a Unicode P* category. */
