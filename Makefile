@@ -18,6 +18,7 @@ LIB_SRC  = $(filter-out src/main.c,$(wildcard src/*.c src/*/*.c tokenizer/*.c mo
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC = $(wildcard tests/test_*.c)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
+BENCH_BIN = $(patsubst %.c,$(BUILD)/%,$(wildcard bench/*.c))
 
 ifneq ($(NVCC),)
 CUDA_HOME   ?= $(patsubst %/bin/nvcc,%,$(NVCC))
@@ -30,7 +31,7 @@ CFLAGS      += -DGENRE_CUDA -I$(CUDA_HOME)/include
 LDLIBS      += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
 endif
 
-.PHONY: all deps test demo clean
+.PHONY: all deps test demo bench clean
 all: bin/genre
 
 bin/genre: $(BUILD)/src/main.o $(BUILD)/libgenre.a
@@ -53,6 +54,13 @@ $(BUILD)/tests/genre-tests: $(TEST_OBJ) $(BUILD)/libgenre.a
 	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS)
 
 tests: $(BUILD)/tests/genre-tests
+
+# Benchmark helpers: bench/NAME.c -> $(BUILD)/bench/NAME, linked with the library.
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libgenre.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+bench: $(BENCH_BIN)
 
 deps:
 	@bash .ci/deps
