@@ -8,7 +8,9 @@ $GENRE_DATA (\\r and \\n replaced by spaces, as in the parity check).
   - hf encode:        tokenizer.encode(text) in a Python loop;
   - hf encode_batch:  tokenizer.encode_batch(texts), pinned to one thread
                       (RAYON_NUM_THREADS=1 before tokenizers is imported).
-Each is timed REPEATS times and the median reported; no special tokens.
+Times are CPU time of the process (steadier than wall time on a shared
+machine; each side runs one thread). The three are timed in turn, REPEATS
+rounds, and the median of each reported; no special tokens.
 usage: python3 bench/tokenizer_bench.py [REPEATS]   (after `make bench`)
 """
 import os
@@ -41,13 +43,10 @@ def descriptions(data):
     return out
 
 
-def median_time(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), result
+def cpu_time(fn):
+    t0 = time.process_time()
+    result = fn()
+    return time.process_time() - t0, result
 
 
 def main():
@@ -58,22 +57,34 @@ def main():
     nbytes = sum(len(t.encode("utf-8")) for t in texts)
     hf = BertWordPieceTokenizer(os.path.join(model, "vocab.txt"), lowercase=True)
 
+    def ours(path):
+        out = subprocess.run([BENCH, model, path, "1"], capture_output=True, text=True, check=True).stdout
+        kv = dict(item.split("=") for item in out.split())
+        return float(kv["seconds"]), int(kv["tokens"])
+
+    def loop():
+        return sum(len(hf.encode(t, add_special_tokens=False).ids) for t in texts)
+
+    def batch():
+        return sum(len(e.ids) for e in hf.encode_batch(texts, add_special_tokens=False))
+
+    times = {"ours": [], "loop": [], "batch": []}
     with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".txt") as f:
         f.write("".join(t + "\n" for t in texts))
         f.flush()
-        out = subprocess.run([BENCH, model, f.name, str(repeats)], capture_output=True, text=True, check=True).stdout
-    ours = dict(kv.split("=") for kv in out.split())
-    t_ours, ours_tokens = float(ours["seconds"]), int(ours["tokens"])
-
-    t_loop, loop_tokens = median_time(lambda: sum(len(hf.encode(t, add_special_tokens=False).ids) for t in texts),
-                                      repeats)
-    t_batch, batch_tokens = median_time(
-        lambda: sum(len(e.ids) for e in hf.encode_batch(texts, add_special_tokens=False)), repeats)
+        for _ in range(repeats):
+            t, ours_tokens = ours(f.name)
+            times["ours"].append(t)
+            t, loop_tokens = cpu_time(loop)
+            times["loop"].append(t)
+            t, batch_tokens = cpu_time(batch)
+            times["batch"].append(t)
+    t_ours, t_loop, t_batch = (statistics.median(times[k]) for k in ("ours", "loop", "batch"))
     if not ours_tokens == loop_tokens == batch_tokens:
         sys.exit(f"tokenizer_bench: token counts differ: genre {ours_tokens}, hf {loop_tokens}/{batch_tokens}")
 
     print(f"{len(texts)} texts, {nbytes / 1e6:.2f} MB, {ours_tokens} tokens; tokenizers {tokenizers.__version__}; "
-          f"median of {repeats}; one thread")
+          f"median of {repeats} rounds; CPU time, one thread")
     print(f"{'':22} {'MB/s':>8} {'texts/s':>10} {'genre speed-up':>15}")
     for name, t in (("genre (C)", t_ours), ("hf encode (loop)", t_loop), ("hf encode_batch", t_batch)):
         print(f"{name:22} {nbytes / 1e6 / t:8.2f} {len(texts) / t:10.0f} {t / t_ours:14.2f}x")
