@@ -1,5 +1,6 @@
-/* genre tokenize: UTF-8 lines on stdin, one line of WordPiece ids per line on
- * stdout. Reads and writes in large blocks; a line is encoded in place. */
+/* genre tokenize: UTF-8 lines on stdin, one line of WordPiece ids (or of
+ * basic words) per line on stdout. Reads and writes in large blocks; a line
+ * is encoded in place. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +12,8 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: genre tokenize --vocab FILE|DIR [--max-len N] [--special] < lines\n\n"
+            "usage: genre tokenize --vocab FILE|DIR [--max-len N] [--special] < lines\n"
+            "       genre tokenize --words < lines\n\n"
             "Reads UTF-8 text on stdin, one text a line, and writes one line of\n"
             "space-separated BERT uncased WordPiece ids per input line (identical to\n"
             "HuggingFace BertWordPieceTokenizer, lowercase=True, same vocab).\n\n"
@@ -19,7 +21,10 @@ static void usage(FILE *f)
             "  --special         wrap each line in [CLS] ... [SEP]\n"
             "  --max-len N       keep at most N ids a line; with --special, N counts\n"
             "                    [CLS] and [SEP] and the text is cut before [SEP]\n"
-            "                    (N >= 2). Without it nothing is truncated.\n\n"
+            "                    (N >= 2). Without it nothing is truncated.\n"
+            "  --words           write the BasicTokenizer words instead (lowercased,\n"
+            "                    accents stripped, split on whitespace and\n"
+            "                    punctuation), separated by spaces; needs no vocab\n\n"
             "Lines end in \\n or \\r\\n; an empty line gives an empty line. A line that\n"
             "is not valid UTF-8 is an error: 'stdin:LINE: invalid UTF-8 at byte N'\n"
             "(N counts from 0 at the start of the line), exit status 1; the ids of\n"
@@ -29,6 +34,7 @@ static void usage(FILE *f)
 typedef struct {
     char *buf;
     size_t len, cap;
+    int mid_line; /* --words: a word of this line was written */
 } Out;
 
 static void out_flush(Out *o)
@@ -58,11 +64,40 @@ static void out_ids(Out *o, const int32_t *ids, long n)
     o->len = (size_t)(p - o->buf);
 }
 
+/* basic_tokenize callback: a space unless first on its line, then the word. */
+static void out_word(const char *word, size_t len, void *ctx)
+{
+    Out *o = ctx;
+    if (o->cap - o->len < len + 2) {
+        out_flush(o);
+        if (o->cap < len + 2) o->buf = xrealloc(o->buf, o->cap = len + 2);
+    }
+    if (o->mid_line) o->buf[o->len++] = ' ';
+    memcpy(o->buf + o->len, word, len);
+    o->len += len;
+    o->mid_line = 1;
+}
+
+static void out_line_end(Out *o)
+{
+    if (o->len == o->cap) out_flush(o);
+    o->buf[o->len++] = '\n';
+    o->mid_line = 0;
+}
+
+static _Noreturn void invalid_line(Out *o, long lineno)
+{
+    out_flush(o);
+    fflush(stdout);
+    fprintf(stderr, "genre tokenize: stdin:%ld: %s\n", lineno, err_msg());
+    exit(1);
+}
+
 int cmd_tokenize(int argc, char **argv)
 {
     const char *vocab = NULL;
     long max_len = -1;
-    int special = 0;
+    int special = 0, words = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
@@ -77,23 +112,28 @@ int cmd_tokenize(int argc, char **argv)
                 die("tokenize: --max-len: expected a positive integer, got '%s'", argv[i]);
         } else if (!strcmp(argv[i], "--special")) {
             special = 1;
+        } else if (!strcmp(argv[i], "--words")) {
+            words = 1;
         } else {
             fprintf(stderr, "genre tokenize: unexpected argument '%s'\n", argv[i]);
             usage(stderr);
             return 2;
         }
     }
-    if (!vocab) {
-        fprintf(stderr, "genre tokenize: --vocab is required\n");
+    if (words ? vocab || special || max_len >= 0 : !vocab) {
+        fprintf(stderr, "genre tokenize: %s\n", words ? "--words takes no other option" : "--vocab is required");
         usage(stderr);
         return 2;
     }
     if (special && max_len >= 0 && max_len < 2) die("tokenize: --max-len %ld cannot hold [CLS] and [SEP]", max_len);
-    Tokenizer *t = tokenizer_load(vocab);
-    if (!t) die_err();
-    SpecialIds sp = tokenizer_special(t);
+    Tokenizer *t = NULL;
+    SpecialIds sp = {0, 0, 0, 0, 0};
+    if (!words) {
+        if (!(t = tokenizer_load(vocab))) die_err();
+        sp = tokenizer_special(t);
+    }
 
-    Out out = {xmalloc(1 << 20), 0, 1 << 20};
+    Out out = {xmalloc(1 << 20), 0, 1 << 20, 0};
     long id_cap = 4096;
     int32_t *ids = xmalloc((size_t)(id_cap + 2) * sizeof *ids);
     size_t cap = 1 << 20, have = 0;
@@ -119,17 +159,18 @@ int cmd_tokenize(int argc, char **argv)
             size_t len = end - start;
             if (len && in[start + len - 1] == '\r') len--;
             lineno++;
+            if (words) {
+                if (basic_tokenize(in + start, len, out_word, &out) < 0) invalid_line(&out, lineno);
+                out_line_end(&out);
+                start = end + (nl != NULL);
+                continue;
+            }
             long n;
             while ((n = tokenizer_encode(t, in + start, len, ids + 1, id_cap)) > id_cap) {
                 id_cap = n;
                 ids = xrealloc(ids, (size_t)(id_cap + 2) * sizeof *ids);
             }
-            if (n < 0) {
-                out_flush(&out);
-                fflush(stdout);
-                fprintf(stderr, "genre tokenize: stdin:%ld: %s\n", lineno, err_msg());
-                exit(1);
-            }
+            if (n < 0) invalid_line(&out, lineno);
             int32_t *row = ids + 1;
             if (special) {
                 if (max_len >= 0 && n > max_len - 2) n = max_len - 2;

@@ -278,9 +278,12 @@ static const char *run_cli(const char *input, const char *const *args, int nargs
     char out[256];
     snprintf(out, sizeof out, "/tmp/genre-tok-%d-stdout", (int)getpid());
     cr_assert_not_null(freopen(out, "wb", stdout));
+    /* --words takes no vocabulary. */
+    int words = nargs && !strcmp(args[0], "--words");
     char *argv[8] = {"tokenize", "--vocab", vocab};
-    for (int i = 0; i < nargs; i++) argv[3 + i] = (char *)args[i];
-    cr_assert_eq(cmd_tokenize(3 + nargs, argv), 0);
+    int argc = words ? 1 : 3;
+    for (int i = 0; i < nargs; i++) argv[argc++] = (char *)args[i];
+    cr_assert_eq(cmd_tokenize(argc, argv), 0);
     fflush(stdout);
     static char buf[4096];
     FILE *f = fopen(out, "rb");
@@ -306,6 +309,12 @@ Test(tokenize_cli, max_len_without_special)
 {
     const char *args[] = {"--max-len", "2"};
     cr_expect_str_eq(run_cli("unaffable hello\n", args, 2), "5 6\n");
+}
+
+Test(tokenize_cli, words)
+{
+    const char *args[] = {"--words"};
+    cr_expect_str_eq(run_cli("Hello, Caf\xc3\xa9!\r\n\n \n[MASK]", args, 1), "hello , cafe !\n\n\n[ mask ]\n");
 }
 
 Test(tokenize_cli, invalid_utf8_exits_1, .exit_code = 1)

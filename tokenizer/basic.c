@@ -96,16 +96,16 @@ static void append_cp(Word *w, uint32_t c)
 }
 
 /* One code point of NFD output: drop nonspacing marks, lowercase, then split
- * on whitespace and isolate punctuation. The simple lowercase mapping equals
- * Rust's full char::to_lowercase here: the one code point whose full mapping
- * is longer, U+0130, never survives NFD (it decomposes to I + U+0307). */
+ * on whitespace and isolate punctuation. Rust's char::to_lowercase maps one
+ * code point to more only for U+0130, which NFD has already decomposed to
+ * I + U+0307, so a one-to-one table suffices. */
 static void put_decomposed(Word *w, uint32_t c)
 {
     if (uni_nonspacing_mark(c)) {
         if (!ccc(c)) w->floor = w->len;
         return;
     }
-    c = (uint32_t)utf8proc_tolower((utf8proc_int32_t)c);
+    c = uni_lower(c);
     if (uni_whitespace(c)) {
         flush(w);
     } else if (uni_punct(c)) {
@@ -126,10 +126,9 @@ static void put_cp(Word *w, uint32_t c)
     }
     bool cjk = uni_chinese(c);
     if (cjk) flush(w);
-    utf8proc_int32_t d[32];
-    int last_boundclass = 0;
-    utf8proc_ssize_t n = utf8proc_decompose_char((utf8proc_int32_t)c, d, 32, UTF8PROC_DECOMPOSE, &last_boundclass);
-    for (utf8proc_ssize_t i = 0; i < n; i++) put_decomposed(w, (uint32_t)d[i]);
+    uint32_t d[4];
+    int n = uni_decompose(c, d);
+    for (int i = 0; i < n; i++) put_decomposed(w, d[i]);
     if (cjk) flush(w);
 }
 

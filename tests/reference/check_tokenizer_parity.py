@@ -9,7 +9,9 @@ those of bin/genre on:
     punctuation, mark, CJK, lowercase, NFD) shows up.
 Our binary reads one text a line, so \\r and \\n inside a text are replaced
 by spaces, in the very strings both sides get (both are whitespace to BERT,
-so ids are unaffected). Ids are compared without special tokens; then
+so ids are unaffected). Ids are compared without special tokens; the
+words of the BasicTokenizer (`genre tokenize --words` against HF's
+normalizer and pre-tokenizer) on all texts too; then
 every 10th description and the adversarial cases once more with --special
 --max-len 64 against HF's [CLS] ... [SEP] truncated to 64.
 Exits 1 on any mismatch.
@@ -54,14 +56,19 @@ def sweep(chunk=512):
     return [" ".join(f"a{chr(c)}a {chr(c)}" for c in cps[i:i + chunk]) for i in range(0, len(cps), chunk)]
 
 
-def ours(vocab, texts, *args):
+def run_genre(texts, *args):
+    """The output lines of `genre tokenize ARGS` on the texts, one a line."""
     data = "".join(t + "\n" for t in texts).encode("utf-8")
-    r = subprocess.run([GENRE, "tokenize", "--vocab", vocab, *args], input=data, capture_output=True)
+    r = subprocess.run([GENRE, "tokenize", *args], input=data, capture_output=True)
     if r.returncode != 0:
         sys.exit(f"check_tokenizer_parity: genre tokenize failed: {r.stderr.decode(errors='replace')}")
-    lines = r.stdout.decode().split("\n")
+    lines = r.stdout.decode("utf-8").split("\n")
     assert lines[-1] == "", "output must end in a newline"
-    return [[int(x) for x in line.split()] for line in lines[:-1]]
+    return lines[:-1]
+
+
+def ours(vocab, texts, *args):
+    return [[int(x) for x in line.split(" ") if x] for line in run_genre(texts, "--vocab", vocab, *args)]
 
 
 def compare(name, texts, want, got):
@@ -85,6 +92,12 @@ def main():
     want = [e.ids for e in hf.encode_batch(texts, add_special_tokens=False)]
     bad = compare("ids", texts, want, ours(vocab, texts))
 
+    # The words before WordPiece (normalizer + pre-tokenizer): catches a
+    # difference in lowercasing or NFD that ids cannot show (both [UNK]).
+    norm, pre = hf.normalizer, hf.pre_tokenizer
+    want = [" ".join(w for w, _ in pre.pre_tokenize_str(norm.normalize_str(t))) for t in texts]
+    bad_words = compare("--words", texts, want, run_genre(texts, "--words"))
+
     # Model input: [CLS] ... [SEP] cut to MAX_LEN, on every 10th description
     # (the ids are compared above; this checks the wrapping and the cut).
     texts_sp = desc[::10] + adv
@@ -95,8 +108,9 @@ def main():
 
     print(f"tokenizer parity: {len(texts) - len(bad)}/{len(texts)} texts identical ({len(desc)} descriptions, "
           f"{len(adv)} adversarial, {len(swp)} code-point sweeps covering {0x110000 - 0x800 - 2} code points); "
-          f"with --special --max-len {MAX_LEN}: {len(texts_sp) - len(bad_sp)}/{len(texts_sp)}")
-    return 1 if bad or bad_sp else 0
+          f"with --special --max-len {MAX_LEN}: {len(texts_sp) - len(bad_sp)}/{len(texts_sp)}; "
+          f"basic words identical: {len(texts) - len(bad_words)}/{len(texts)}")
+    return 1 if bad or bad_sp or bad_words else 0
 
 
 if __name__ == "__main__":
