@@ -1,0 +1,149 @@
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "metrics.h"
+
+/* a / b, or 0 when b is 0 (scikit-learn's zero_division=0). */
+static double ratio(double a, double b) { return b > 0 ? a / b : 0.0; }
+
+double metrics_sample_jaccard(const uint8_t *t, const uint8_t *p, int n_labels)
+{
+    int inter = 0, uni = 0;
+    for (int c = 0; c < n_labels; c++) {
+        inter += t[c] && p[c];
+        uni += t[c] || p[c];
+    }
+    return ratio(inter, uni);
+}
+
+void metrics_compute(Metrics *m, const uint8_t *y_true, const uint8_t *y_pred, int n, int n_labels)
+{
+    memset(m, 0, sizeof *m);
+    m->n = n;
+    m->n_labels = n_labels;
+    m->label_precision = xcalloc((size_t)n_labels, sizeof(double));
+    m->label_recall = xcalloc((size_t)n_labels, sizeof(double));
+    m->label_f1 = xcalloc((size_t)n_labels, sizeof(double));
+    m->label_jaccard = xcalloc((size_t)n_labels, sizeof(double));
+    m->label_support = xcalloc((size_t)n_labels, sizeof(int));
+    long *tp = xcalloc((size_t)n_labels, sizeof(long));
+    long *fp = xcalloc((size_t)n_labels, sizeof(long));
+    long *fn = xcalloc((size_t)n_labels, sizeof(long));
+
+    long wrong = 0, exact = 0, one = 0, two = 0;
+    double jac = 0, prec = 0, rec = 0, f1 = 0;
+    for (int i = 0; i < n; i++) {
+        const uint8_t *t = y_true + (size_t)i * n_labels, *p = y_pred + (size_t)i * n_labels;
+        int it = 0, ip = 0, ifp = 0, ifn = 0;
+        for (int c = 0; c < n_labels; c++) {
+            int a = t[c] != 0, b = p[c] != 0;
+            int hit = a && b, extra = !a && b, miss = a && !b;
+            it += hit;
+            ifp += extra;
+            ifn += miss;
+            tp[c] += hit;
+            fp[c] += extra;
+            fn[c] += miss;
+            ip += b;
+        }
+        wrong += ifp + ifn;
+        exact += ifp + ifn == 0;
+        one += it >= 1;
+        two += it >= 2;
+        jac += ratio(it, it + ifp + ifn);
+        prec += ratio(it, ip);
+        rec += ratio(it, it + ifn);
+        f1 += ratio(2.0 * it, 2.0 * it + ifp + ifn);
+    }
+    m->jaccard = ratio(jac, n);
+    m->precision = ratio(prec, n);
+    m->recall = ratio(rec, n);
+    m->f1 = ratio(f1, n);
+    m->hamming = ratio((double)wrong, (double)n * n_labels);
+    m->accuracy = ratio(exact, n);
+    m->at_least_one = ratio(one, n);
+    m->at_least_two = ratio(two, n);
+
+    long stp = 0, sfp = 0, sfn = 0, support = 0;
+    for (int c = 0; c < n_labels; c++) {
+        double p = ratio(tp[c], tp[c] + fp[c]), r = ratio(tp[c], tp[c] + fn[c]);
+        double f = ratio(2.0 * tp[c], 2.0 * tp[c] + fp[c] + fn[c]);
+        m->label_precision[c] = p;
+        m->label_recall[c] = r;
+        m->label_f1[c] = f;
+        m->label_jaccard[c] = ratio(tp[c], tp[c] + fp[c] + fn[c]);
+        m->label_support[c] = (int)(tp[c] + fn[c]);
+        m->macro_precision += p / n_labels;
+        m->macro_recall += r / n_labels;
+        m->macro_f1 += f / n_labels;
+        m->weighted_precision += p * m->label_support[c];
+        m->weighted_recall += r * m->label_support[c];
+        m->weighted_f1 += f * m->label_support[c];
+        stp += tp[c];
+        sfp += fp[c];
+        sfn += fn[c];
+        support += m->label_support[c];
+    }
+    m->weighted_precision = ratio(m->weighted_precision, support);
+    m->weighted_recall = ratio(m->weighted_recall, support);
+    m->weighted_f1 = ratio(m->weighted_f1, support);
+    m->micro_precision = ratio(stp, stp + sfp);
+    m->micro_recall = ratio(stp, stp + sfn);
+    m->micro_f1 = ratio(2.0 * stp, 2.0 * stp + sfp + sfn);
+    free(tp);
+    free(fp);
+    free(fn);
+}
+
+void metrics_free(Metrics *m)
+{
+    free(m->label_precision);
+    free(m->label_recall);
+    free(m->label_f1);
+    free(m->label_jaccard);
+    free(m->label_support);
+    memset(m, 0, sizeof *m);
+}
+
+void predict_at_least_one(uint8_t *y_pred, const float *scores, int n, int n_labels, float threshold)
+{
+    for (int i = 0; i < n; i++) {
+        const float *s = scores + (size_t)i * n_labels;
+        uint8_t *p = y_pred + (size_t)i * n_labels;
+        int any = 0, best = 0;
+        for (int c = 0; c < n_labels; c++) {
+            p[c] = s[c] > threshold;
+            any |= p[c];
+            /* First maximum, as numpy's argmax; a NaN never wins. */
+            if (!isnan(s[c]) && (s[c] > s[best] || isnan(s[best]))) best = c;
+        }
+        if (!any && n_labels > 0) p[best] = 1;
+    }
+}
+
+static json_t *avg_json(double p, double r, double f)
+{
+    return json_pack("{s:f, s:f, s:f}", "precision", p, "recall", r, "f1", f);
+}
+
+json_t *metrics_to_json(const Metrics *m, const LabelSet *labels)
+{
+    json_t *o = json_pack("{s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "n", m->n,
+                          "jaccard", m->jaccard, "hamming", m->hamming, "accuracy", m->accuracy,
+                          "f1", m->f1, "precision", m->precision, "recall", m->recall,
+                          "at_least_one", m->at_least_one, "at_least_two", m->at_least_two);
+    json_object_set_new(o, "micro", avg_json(m->micro_precision, m->micro_recall, m->micro_f1));
+    json_object_set_new(o, "macro", avg_json(m->macro_precision, m->macro_recall, m->macro_f1));
+    json_object_set_new(o, "weighted",
+                        avg_json(m->weighted_precision, m->weighted_recall, m->weighted_f1));
+    json_t *per = json_object();
+    for (int c = 0; c < m->n_labels; c++)
+        json_object_set_new(per, labels->names[c],
+                            json_pack("{s:f, s:f, s:f, s:f, s:i}", "precision", m->label_precision[c],
+                                      "recall", m->label_recall[c], "f1", m->label_f1[c],
+                                      "jaccard", m->label_jaccard[c], "support", m->label_support[c]));
+    json_object_set_new(o, "per_label", per);
+    return o;
+}
