@@ -147,3 +147,75 @@ json_t *metrics_to_json(const Metrics *m, const LabelSet *labels)
     json_object_set_new(o, "per_label", per);
     return o;
 }
+
+static int get_num(double *v, const json_t *o, const char *key, const char *what, const char *part)
+{
+    json_t *x = json_object_get(o, key);
+    if (!json_is_number(x)) return err_set("%s: %s\"%s\" is missing or not a number", what, part, key);
+    *v = json_number_value(x);
+    return 0;
+}
+
+static int get_avg(double *p, double *r, double *f, const json_t *o, const char *key, const char *what)
+{
+    json_t *a = json_object_get(o, key);
+    char part[64];
+    snprintf(part, sizeof part, "%s.", key);
+    if (!json_is_object(a)) return err_set("%s: \"%s\" is missing or not an object", what, key);
+    return get_num(p, a, "precision", what, part) || get_num(r, a, "recall", what, part) ||
+           get_num(f, a, "f1", what, part) ? -1 : 0;
+}
+
+int metrics_from_json(Metrics *m, LabelSet *labels, const json_t *o, const char *what)
+{
+    memset(m, 0, sizeof *m);
+    if (labels) memset(labels, 0, sizeof *labels);
+    json_t *per = json_object_get(o, "per_label");
+    if (!json_is_object(o)) return err_set("%s: metrics are not an object", what);
+    if (!json_is_object(per)) return err_set("%s: \"per_label\" is missing or not an object", what);
+    const struct { const char *key; double *v; } top[] = {
+        {"jaccard", &m->jaccard},     {"hamming", &m->hamming},       {"accuracy", &m->accuracy},
+        {"f1", &m->f1},               {"precision", &m->precision},   {"recall", &m->recall},
+        {"at_least_one", &m->at_least_one}, {"at_least_two", &m->at_least_two},
+    };
+    for (size_t k = 0; k < sizeof top / sizeof *top; k++)
+        if (get_num(top[k].v, o, top[k].key, what, "") != 0) return -1;
+    if (get_avg(&m->micro_precision, &m->micro_recall, &m->micro_f1, o, "micro", what) ||
+        get_avg(&m->macro_precision, &m->macro_recall, &m->macro_f1, o, "macro", what) ||
+        get_avg(&m->weighted_precision, &m->weighted_recall, &m->weighted_f1, o, "weighted", what))
+        return -1;
+    json_t *n = json_object_get(o, "n");
+    m->n = json_is_integer(n) ? (int)json_integer_value(n) : 0;
+    int L = (int)json_object_size(per);
+    m->n_labels = L;
+    m->label_precision = xcalloc((size_t)L, sizeof(double));
+    m->label_recall = xcalloc((size_t)L, sizeof(double));
+    m->label_f1 = xcalloc((size_t)L, sizeof(double));
+    m->label_jaccard = xcalloc((size_t)L, sizeof(double));
+    m->label_support = xcalloc((size_t)L, sizeof(int));
+    if (labels) {
+        labels->n_labels = L;
+        labels->names = xcalloc((size_t)L, sizeof *labels->names);
+    }
+    const char *name;
+    json_t *v;
+    int c = 0;
+    json_object_foreach((json_t *)per, name, v) {
+        char part[256];
+        snprintf(part, sizeof part, "per_label.%.200s.", name);
+        double support = 0;
+        if (get_num(&m->label_precision[c], v, "precision", what, part) ||
+            get_num(&m->label_recall[c], v, "recall", what, part) ||
+            get_num(&m->label_f1[c], v, "f1", what, part) ||
+            get_num(&m->label_jaccard[c], v, "jaccard", what, part) ||
+            get_num(&support, v, "support", what, part)) {
+            metrics_free(m);
+            if (labels) labels_free(labels);
+            return -1;
+        }
+        m->label_support[c] = (int)support;
+        if (labels) labels->names[c] = xstrdup(name);
+        c++;
+    }
+    return 0;
+}

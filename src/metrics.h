@@ -38,4 +38,9 @@ void predict_at_least_one(uint8_t *y_pred, const float *scores, int n, int n_lab
  *  "per_label": {"Action": {"precision", "recall", "f1", "jaccard", "support"}, ...}} */
 json_t *metrics_to_json(const Metrics *m, const LabelSet *labels);
 
+/* The inverse of metrics_to_json (`what` names the source in errors);
+ * labels, when not NULL, receives the per_label names in order.
+ * 0, or -1 with err_set. */
+int metrics_from_json(Metrics *m, LabelSet *labels, const json_t *o, const char *what);
+
 #endif
