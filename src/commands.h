@@ -9,4 +9,6 @@ typedef struct {
     const char *summary;
 } Command;
 
+int cmd_compare(int argc, char **argv);
+
 #endif

@@ -5,6 +5,7 @@
 #include "commands.h"
 
 static const Command commands[] = {
+    {"compare", cmd_compare, "comparison tables of several runs' test metrics"},
     {NULL, NULL, NULL},
 };
 

@@ -435,29 +435,37 @@ int report_write(const char *dir, const ReportRun *run)
     return atomic_commit(af);
 }
 
-static int write_compare(const char *path, int n, const char *const *names, const Metrics *const *m)
+static void compare_tables(FILE *f, int n, const char *const *names, const Metrics *const *m)
 {
-    AtomicFile *af = atomic_open(path);
-    if (!af) return -1;
-    FILE *f = atomic_stream(af);
     fputs("# Comparison of runs (test)\n\n## Quantitative results\n\n", f);
     table_quantitative(f, n, names, m);
     fputs("## Combined metrics\n\n", f);
     table_combined(f, n, names, m);
     fputs("## Micro, macro, weighted and samples average\n\n", f);
     table_averages(f, n, names, m);
+}
+
+static int write_compare(const char *path, int n, const char *const *names, const Metrics *const *m)
+{
+    if (!path) {
+        compare_tables(stdout, n, names, m);
+        return fflush(stdout) == 0 ? 0 : err_set("stdout: %s", strerror(errno));
+    }
+    AtomicFile *af = atomic_open(path);
+    if (!af) return -1;
+    compare_tables(atomic_stream(af), n, names, m);
     return atomic_commit(af);
 }
 
 int report_compare(const char *path, int n_runs, const char *const *names, const Metrics *const *metrics)
 {
-    if (n_runs < 1) return err_set("%s: no runs to compare", path);
+    if (n_runs < 1) return err_set("no runs to compare");
     return write_compare(path, n_runs, names, metrics);
 }
 
 int report_compare_dirs(const char *path, int n_runs, const char *const *dirs)
 {
-    if (n_runs < 1) return err_set("%s: no runs to compare", path);
+    if (n_runs < 1) return err_set("no runs to compare");
     Metrics *ms = xcalloc((size_t)n_runs, sizeof *ms);
     const Metrics **mp = xcalloc((size_t)n_runs, sizeof *mp);
     char **names = xcalloc((size_t)n_runs, sizeof *names);
@@ -468,7 +476,8 @@ int report_compare_dirs(const char *path, int n_runs, const char *const *dirs)
         json_error_t jerr;
         json_t *o = json_load_file(file, 0, &jerr);
         if (!o) {
-            rc = err_set("%s:%d: %s", file, jerr.line, jerr.text);
+            rc = jerr.line > 0 ? err_set("%s:%d: %s", file, jerr.line, jerr.text)
+                               : err_set("%s: %s", file, jerr.text);
             break;
         }
         char what[4200];

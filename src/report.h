@@ -47,7 +47,8 @@ typedef struct {
 int report_write(const char *dir, const ReportRun *run);
 
 /* The seed's "Combined Metrics" table for several runs (one column each)
- * plus its micro/macro/weighted/samples tables, as markdown at `path`. */
+ * plus its micro/macro/weighted/samples tables, as markdown at `path`
+ * (NULL: on stdout). */
 int report_compare(const char *path, int n_runs, const char *const *names,
                    const Metrics *const *metrics);
 
