@@ -18,7 +18,8 @@ double metrics_sample_jaccard(const uint8_t *t, const uint8_t *p, int n_labels)
     return ratio(inter, uni);
 }
 
-void metrics_compute(Metrics *m, const uint8_t *y_true, const uint8_t *y_pred, int n, int n_labels)
+/* Zeroed metrics with their per-label arrays allocated. */
+static void metrics_alloc(Metrics *m, int n, int n_labels)
 {
     memset(m, 0, sizeof *m);
     m->n = n;
@@ -28,6 +29,11 @@ void metrics_compute(Metrics *m, const uint8_t *y_true, const uint8_t *y_pred, i
     m->label_f1 = xcalloc((size_t)n_labels, sizeof(double));
     m->label_jaccard = xcalloc((size_t)n_labels, sizeof(double));
     m->label_support = xcalloc((size_t)n_labels, sizeof(int));
+}
+
+void metrics_compute(Metrics *m, const uint8_t *y_true, const uint8_t *y_pred, int n, int n_labels)
+{
+    metrics_alloc(m, n, n_labels);
     long *tp = xcalloc((size_t)n_labels, sizeof(long));
     long *fp = xcalloc((size_t)n_labels, sizeof(long));
     long *fn = xcalloc((size_t)n_labels, sizeof(long));
@@ -170,52 +176,48 @@ int metrics_from_json(Metrics *m, LabelSet *labels, const json_t *o, const char 
 {
     memset(m, 0, sizeof *m);
     if (labels) memset(labels, 0, sizeof *labels);
-    json_t *per = json_object_get(o, "per_label");
     if (!json_is_object(o)) return err_set("%s: metrics are not an object", what);
+    json_t *per = json_object_get(o, "per_label"), *n = json_object_get(o, "n");
     if (!json_is_object(per)) return err_set("%s: \"per_label\" is missing or not an object", what);
+    int L = (int)json_object_size(per);
+    metrics_alloc(m, json_is_integer(n) ? (int)json_integer_value(n) : 0, L);
+    if (labels) {
+        labels->n_labels = L;
+        labels->names = xcalloc((size_t)L, sizeof *labels->names);
+    }
     const struct { const char *key; double *v; } top[] = {
         {"jaccard", &m->jaccard},     {"hamming", &m->hamming},       {"accuracy", &m->accuracy},
         {"f1", &m->f1},               {"precision", &m->precision},   {"recall", &m->recall},
         {"at_least_one", &m->at_least_one}, {"at_least_two", &m->at_least_two},
     };
-    for (size_t k = 0; k < sizeof top / sizeof *top; k++)
-        if (get_num(top[k].v, o, top[k].key, what, "") != 0) return -1;
-    if (get_avg(&m->micro_precision, &m->micro_recall, &m->micro_f1, o, "micro", what) ||
-        get_avg(&m->macro_precision, &m->macro_recall, &m->macro_f1, o, "macro", what) ||
-        get_avg(&m->weighted_precision, &m->weighted_recall, &m->weighted_f1, o, "weighted", what))
-        return -1;
-    json_t *n = json_object_get(o, "n");
-    m->n = json_is_integer(n) ? (int)json_integer_value(n) : 0;
-    int L = (int)json_object_size(per);
-    m->n_labels = L;
-    m->label_precision = xcalloc((size_t)L, sizeof(double));
-    m->label_recall = xcalloc((size_t)L, sizeof(double));
-    m->label_f1 = xcalloc((size_t)L, sizeof(double));
-    m->label_jaccard = xcalloc((size_t)L, sizeof(double));
-    m->label_support = xcalloc((size_t)L, sizeof(int));
-    if (labels) {
-        labels->n_labels = L;
-        labels->names = xcalloc((size_t)L, sizeof *labels->names);
-    }
+    int rc = 0;
+    for (size_t k = 0; k < sizeof top / sizeof *top && rc == 0; k++)
+        rc = get_num(top[k].v, o, top[k].key, what, "");
+    if (rc == 0)
+        rc = get_avg(&m->micro_precision, &m->micro_recall, &m->micro_f1, o, "micro", what) ||
+             get_avg(&m->macro_precision, &m->macro_recall, &m->macro_f1, o, "macro", what) ||
+             get_avg(&m->weighted_precision, &m->weighted_recall, &m->weighted_f1, o, "weighted", what);
     const char *name;
     json_t *v;
     int c = 0;
     json_object_foreach((json_t *)per, name, v) {
+        if (rc != 0) break;
         char part[256];
         snprintf(part, sizeof part, "per_label.%.200s.", name);
         double support = 0;
-        if (get_num(&m->label_precision[c], v, "precision", what, part) ||
-            get_num(&m->label_recall[c], v, "recall", what, part) ||
-            get_num(&m->label_f1[c], v, "f1", what, part) ||
-            get_num(&m->label_jaccard[c], v, "jaccard", what, part) ||
-            get_num(&support, v, "support", what, part)) {
-            metrics_free(m);
-            if (labels) labels_free(labels);
-            return -1;
-        }
+        rc = get_num(&m->label_precision[c], v, "precision", what, part) ||
+             get_num(&m->label_recall[c], v, "recall", what, part) ||
+             get_num(&m->label_f1[c], v, "f1", what, part) ||
+             get_num(&m->label_jaccard[c], v, "jaccard", what, part) ||
+             get_num(&support, v, "support", what, part);
         m->label_support[c] = (int)support;
         if (labels) labels->names[c] = xstrdup(name);
         c++;
+    }
+    if (rc != 0) {
+        metrics_free(m);
+        if (labels) labels_free(labels);
+        return -1;
     }
     return 0;
 }

@@ -50,18 +50,25 @@ static void md_text(FILE *f, const char *s, int max)
     if (end < len) fputs(" [...]", f);
 }
 
-/* The seed's "Combined Metrics" table: one row per metric, one column per run. */
-static void table_combined(FILE *f, int n, const char *const *names, const Metrics *const *m)
+/* A table's header: `corner`, then one right-aligned column per run name
+ * (in bold with bold set). */
+static void table_header(FILE *f, const char *corner, int n, const char *const *names, int bold)
 {
-    fputs("| **Metric** |", f);
+    fprintf(f, "| %s |", corner);
     for (int r = 0; r < n; r++) {
-        fputs(" **", f);
+        fputs(bold ? " **" : " ", f);
         md_text(f, names[r], -1);
-        fputs("** |", f);
+        fputs(bold ? "** |" : " |", f);
     }
     fputs("\n|:--|", f);
     for (int r = 0; r < n; r++) fputs("--:|", f);
     fputc('\n', f);
+}
+
+/* The seed's "Combined Metrics" table: one row per metric, one column per run. */
+static void table_combined(FILE *f, int n, const char *const *names, const Metrics *const *m)
+{
+    table_header(f, "**Metric**", n, names, 1);
     const char *rows[] = {"Jaccard", "Hamming Loss", "Accuracy", "F1-Score",
                           "Precision", "Recall", "At Least One", "At Least Two"};
     for (int k = 0; k < 8; k++) {
@@ -81,15 +88,7 @@ static void table_averages(FILE *f, int n, const char *const *names, const Metri
 {
     const char *what[] = {"Precision", "Recall", "F1"};
     for (int q = 0; q < 3; q++) {
-        fprintf(f, "| %s |", what[q]);
-        for (int r = 0; r < n; r++) {
-            fputc(' ', f);
-            md_text(f, names[r], -1);
-            fputs(" |", f);
-        }
-        fputs("\n|:--|", f);
-        for (int r = 0; r < n; r++) fputs("--:|", f);
-        fputc('\n', f);
+        table_header(f, what[q], n, names, 0);
         const char *avg[] = {"Micro Avg", "Macro Avg", "Weighted Avg", "Samples Avg"};
         for (int a = 0; a < 4; a++) {
             fprintf(f, "| **%s** |", avg[a]);
