@@ -375,6 +375,52 @@ static void write_markdown(FILE *f, const ReportRun *run, int n_examples)
     error_analysis(f, run, n_examples);
 }
 
+/* ---- explanations of sparse linear models ---------------------------------- */
+
+/* Inserts (word, v) into the top list words/vals (n entries, at most k,
+ * largest first); returns the new length. */
+static int top_insert(const char **words, double *vals, int n, int k, const char *word, double v)
+{
+    if (n == k && v <= vals[k - 1]) return n;
+    int at = n < k ? n++ : k - 1;
+    while (at > 0 && vals[at - 1] < v) {
+        vals[at] = vals[at - 1];
+        words[at] = words[at - 1];
+        at--;
+    }
+    vals[at] = v;
+    words[at] = word;
+    return n;
+}
+
+static int sparse_top_words(void *ctx, int label, int sign, int k, const char **words, double *weights)
+{
+    const LinearSparse *e = ctx;
+    const double *w = e->w + (size_t)label * e->stride;
+    int n = 0;
+    for (int j = 0; j < e->n_features && k > 0; j++)
+        if (sign * w[j] > 0) n = top_insert(words, weights, n, k, e->terms[j], sign * w[j]);
+    for (int j = 0; j < n; j++) weights[j] *= sign;
+    return n;
+}
+
+static int sparse_pushed_by(void *ctx, int movie, int label, int k, const char **words, double *values)
+{
+    const LinearSparse *e = ctx;
+    const double *w = e->w + (size_t)label * e->stride;
+    int n = 0;
+    for (int64_t p = e->indptr[movie]; p < e->indptr[movie + 1] && k > 0; p++) {
+        double v = w[e->indices[p]] * e->values[p];
+        if (v > 0) n = top_insert(words, values, n, k, e->terms[e->indices[p]], v);
+    }
+    return n;
+}
+
+ReportLinear report_linear_sparse(const LinearSparse *e)
+{
+    return (ReportLinear){(void *)e, sparse_top_words, sparse_pushed_by};
+}
+
 /* ---- entry points ------------------------------------------------------------ */
 
 static int write_json(const char *path, json_t *o)

@@ -30,6 +30,22 @@ typedef struct {
     int (*pushed_by)(void *ctx, int movie, int label, int k, const char **words, double *values);
 } ReportLinear;
 
+/* A linear model over sparse features, as ReportLinear callbacks: w holds
+ * n_labels rows of `stride` weights, the first n_features of which belong
+ * to the features (an intercept may follow); terms[j] names feature j; the
+ * test features are CSR (indptr has test n + 1 entries). Borrowed: they
+ * must outlive the report_write call, and so must *e. */
+typedef struct {
+    int n_labels, n_features, stride;
+    const double *w;
+    const char *const *terms;
+    const int64_t *indptr;
+    const int32_t *indices;
+    const double *values;
+} LinearSparse;
+
+ReportLinear report_linear_sparse(const LinearSparse *e);
+
 typedef struct {
     const char *name;          /* run name, e.g. "logreg tfidf" */
     const char *notes;         /* optional markdown put under the title (config, timings) */

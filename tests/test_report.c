@@ -20,67 +20,37 @@
 
 static char *label_names[L] = {"Action", "Drama", "Sci-Fi", "Film-Noir", "Western"};
 static const char *vocab[V] = {"gun", "love", "future", "detective", "cowboy", "family", "space", "night"};
-static const double weight[L][V] = {
-    {2.0, -1.0, 0.5, 0.3, 0.8, -0.6, 0.4, 0.1},
-    {-0.8, 1.5, -0.7, 0.0, -0.2, 1.8, -0.9, 0.2},
-    {0.1, -0.5, 2.5, -0.3, -0.4, -0.2, 2.2, 0.0},
-    {0.4, 0.2, -0.6, 2.4, -0.5, -0.3, -0.4, 1.1},
-    {0.9, -0.1, -0.8, -0.2, 3.0, 0.1, -0.7, 0.0},
+/* Weights of the toy linear model, intercept last (LinearModel's layout). */
+static const double weight[L][V + 1] = {
+    {2.0, -1.0, 0.5, 0.3, 0.8, -0.6, 0.4, 0.1, -1.0},
+    {-0.8, 1.5, -0.7, 0.0, -0.2, 1.8, -0.9, 0.2, -0.5},
+    {0.1, -0.5, 2.5, -0.3, -0.4, -0.2, 2.2, 0.0, -1.5},
+    {0.4, 0.2, -0.6, 2.4, -0.5, -0.3, -0.4, 1.1, -2.0},
+    {0.9, -0.1, -0.8, -0.2, 3.0, 0.1, -0.7, 0.0, -2.5},
 };
-static const double bias[L] = {-1.0, -0.5, -1.5, -2.0, -2.5};
 
+/* The test movies' word counts, dense and as CSR. */
 typedef struct {
-    double x[N][V]; /* word counts of each test movie */
+    double x[N][V];
+    int64_t indptr[N + 1];
+    int32_t indices[N * V];
+    double values[N * V];
+    LinearSparse model;
 } Toy;
 
-/* Word indices of label c sorted by weight, strongest of the sign first. */
-static int toy_top_words(void *ctx, int c, int sign, int k, const char **words, double *w)
+static void toy_csr(Toy *t)
 {
-    (void)ctx;
-    int idx[V], n = 0;
-    for (int j = 0; j < V; j++)
-        if (sign * weight[c][j] > 0) idx[n++] = j;
-    for (int a = 0; a < n; a++)
-        for (int b = a + 1; b < n; b++)
-            if (sign * weight[c][idx[b]] > sign * weight[c][idx[a]]) {
-                int t = idx[a];
-                idx[a] = idx[b];
-                idx[b] = t;
+    int nnz = 0;
+    for (int i = 0; i < N; i++) {
+        t->indptr[i] = nnz;
+        for (int j = 0; j < V; j++)
+            if (t->x[i][j] != 0) {
+                t->indices[nnz] = j;
+                t->values[nnz++] = t->x[i][j];
             }
-    if (n > k) n = k;
-    for (int j = 0; j < n; j++) {
-        words[j] = vocab[idx[j]];
-        w[j] = weight[c][idx[j]];
     }
-    return n;
-}
-
-static int toy_pushed_by(void *ctx, int i, int c, int k, const char **words, double *v)
-{
-    const Toy *toy = ctx;
-    double all[V];
-    int idx[V], n = 0;
-    for (int j = 0; j < V; j++)
-        if (weight[c][j] * toy->x[i][j] > 0) {
-            all[n] = weight[c][j] * toy->x[i][j];
-            idx[n++] = j;
-        }
-    for (int a = 0; a < n; a++)
-        for (int b = a + 1; b < n; b++)
-            if (all[b] > all[a]) {
-                double t = all[a];
-                all[a] = all[b];
-                all[b] = t;
-                int u = idx[a];
-                idx[a] = idx[b];
-                idx[b] = u;
-            }
-    if (n > k) n = k;
-    for (int j = 0; j < n; j++) {
-        words[j] = vocab[idx[j]];
-        v[j] = all[j];
-    }
-    return n;
+    t->indptr[N] = nnz;
+    t->model = (LinearSparse){L, V, V + 1, &weight[0][0], vocab, t->indptr, t->indices, t->values};
 }
 
 typedef struct {
@@ -120,7 +90,7 @@ static void build_run(Run *r, unsigned seed)
         r->data.texts[i] = strdup(text);
         r->data.years[i] = 1950 + i;
         for (int c = 0; c < L; c++) {
-            double s = bias[c];
+            double s = weight[c][V];
             for (int j = 0; j < V; j++) s += weight[c][j] * r->toy.x[i][j];
             r->scores[i * L + c] = (float)(1 / (1 + exp(-s)));
             /* Truth mostly agrees with the model; Western is never true. */
@@ -130,7 +100,8 @@ static void build_run(Run *r, unsigned seed)
     predict_at_least_one(r->pred, r->scores, N, L, 0.5f);
     metrics_compute(&r->test, r->data.y, r->pred, N, L);
     metrics_compute(&r->val, r->data.y, r->pred, N / 2, L);
-    r->linear = (ReportLinear){&r->toy, toy_top_words, toy_pushed_by};
+    toy_csr(&r->toy);
+    r->linear = report_linear_sparse(&r->toy.model);
 }
 
 static void free_run(Run *r)
@@ -258,6 +229,33 @@ Test(report, writes_metrics_tables_plots_and_error_analysis)
     free(r2);
     snprintf(path, sizeof path, "/tmp/genre-report-%d", (int)getpid());
     nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+Test(report, sparse_linear_explanations)
+{
+    Toy *t = calloc(1, sizeof *t);
+    t->x[0][2] = 2; /* future: +5.0 for Sci-Fi */
+    t->x[0][6] = 1; /* space: +2.2 */
+    t->x[0][1] = 3; /* love: -1.5, pushes nothing */
+    t->x[0][0] = 1; /* gun: +0.1 */
+    toy_csr(t);
+    ReportLinear lin = report_linear_sparse(&t->model);
+    const char *words[3];
+    double v[3];
+    cr_assert_eq(lin.top_words(lin.ctx, 2, +1, 2, words, v), 2);
+    cr_expect_str_eq(words[0], "future");
+    cr_expect_str_eq(words[1], "space");
+    cr_expect_float_eq(v[1], 2.2, 1e-15);
+    cr_assert_eq(lin.top_words(lin.ctx, 2, -1, 3, words, v), 3);
+    cr_expect_str_eq(words[0], "love");
+    cr_expect_str_eq(words[2], "detective");
+    cr_expect_float_eq(v[0], -0.5, 1e-15);
+    cr_assert_eq(lin.pushed_by(lin.ctx, 0, 2, 3, words, v), 3);
+    cr_expect_str_eq(words[0], "future");
+    cr_expect_float_eq(v[0], 5.0, 1e-15);
+    cr_expect_str_eq(words[2], "gun");
+    cr_expect_eq(lin.pushed_by(lin.ctx, 1, 2, 3, words, v), 0, "a movie without words");
+    free(t);
 }
 
 Test(report, inconsistent_runs_and_broken_metrics_are_errors)
