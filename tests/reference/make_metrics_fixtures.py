@@ -2,10 +2,10 @@
 scikit-learn's metric values, for tests/test_metrics.c (|diff| <= 1e-9).
 
 Cases: random predictions of several shapes, degenerate ones (all-zero rows,
-a label never true, a label never predicted, n = 1, two labels), and, when the
+a label never true, a label never predicted, n = 1, two labels), and the
 predictions of a quick tf-idf logistic regression on a small sample of the
-real data at $GENRE_DATA (required) (float32 scores included, so the test also
-checks the "predict at least one" rule against numpy's argmax).
+real data at $GENRE_DATA (required), its float32 scores included so that the
+test also checks the "predict at least one" rule against numpy's argmax.
 
 Run from the repository root: python3 tests/reference/make_metrics_fixtures.py
 """
