@@ -318,7 +318,7 @@ static void error_analysis(FILE *f, const ReportRun *run, int n_show)
     }
     /* Best and worst never share a movie. */
     int k = n_show < d->n / 2 ? n_show : d->n / 2;
-    fputs("## Error analysis (test)\n\nMovies ranked by their own Jaccard; scores in brackets.", f);
+    fputs("## Error analysis (test)\n\nMovies ranked by their own Jaccard, with the model's score of each genre in parentheses.", f);
     if (run->linear) fputs(" For each predicted genre, the words that pushed it (weight x feature value).", f);
     fputs("\n\n### Best predictions\n\n", f);
     qsort(r, (size_t)d->n, sizeof *r, by_best);
