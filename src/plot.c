@@ -11,6 +11,7 @@
 #include "atomic.h"
 #include "err.h"
 #include "plot.h"
+#include "utf8.h"
 
 #define FONT "DejaVu Sans, Verdana, Helvetica, Arial, sans-serif"
 #define FS 12.0         /* tick and category labels */
@@ -41,35 +42,16 @@ static double char_em(uint32_t c)
     return 0.65;
 }
 
-/* Decodes one UTF-8 sequence at s; returns its length, or 0 if invalid. */
-static int utf8_next(const unsigned char *s, uint32_t *cp)
-{
-    unsigned c = s[0];
-    int len;
-    uint32_t v, min;
-    if (c < 0x80) { *cp = c; return 1; }
-    if ((c & 0xE0) == 0xC0) { len = 2; v = c & 0x1F; min = 0x80; }
-    else if ((c & 0xF0) == 0xE0) { len = 3; v = c & 0x0F; min = 0x800; }
-    else if ((c & 0xF8) == 0xF0) { len = 4; v = c & 0x07; min = 0x10000; }
-    else return 0;
-    for (int i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        v = (v << 6) | (s[i] & 0x3F);
-    }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
-    *cp = v;
-    return len;
-}
-
 static double text_width(const char *s, double size)
 {
     double w = 0;
     uint32_t cp;
-    for (const unsigned char *p = (const unsigned char *)s; *p;) {
-        int n = utf8_next(p, &cp);
-        if (!n) { n = 1; cp = '?'; }
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        int len = utf8_decode((const unsigned char *)s + i, n - i, &cp);
+        if (!len) { len = 1; cp = '?'; }
         w += char_em(cp);
-        p += n;
+        i += (size_t)len;
     }
     return w * size;
 }
@@ -78,12 +60,8 @@ static double text_width(const char *s, double size)
 static int check_text(const char *s, const char *what)
 {
     if (!s) return err_set("plot: %s is missing", what);
-    uint32_t cp;
-    for (const unsigned char *p = (const unsigned char *)s; *p;) {
-        int n = utf8_next(p, &cp);
-        if (!n) return err_set("plot: %s is not valid UTF-8", what);
-        p += n;
-    }
+    size_t n = strlen(s);
+    if (utf8_check(s, n) < n) return err_set("plot: %s is not valid UTF-8", what);
     return 0;
 }
 
@@ -583,6 +561,28 @@ int plot_heatmap(const char *path, const char *title, int n, const char *const *
     return atomic_commit(af);
 }
 
+/* Opens the file and draws the frame of an x-y chart: title, both axes and
+ * their grids, the plot area at `top` and `right_extra` pixels to its right
+ * (point labels); the scales get their pixel ranges. NULL with err_set. */
+static FILE *xy_frame(Svg *s, AtomicFile **af, const char *path, const char *title, const char *xlabel,
+                      const char *ylabel, Scale *sx, Scale *sy, double top, double right_extra,
+                      double min_w)
+{
+    double left = PAD + (ylabel && *ylabel ? FS + 10 : 0) + widest_tick(sy) + 10;
+    double plot_w = 540, plot_h = 360, bottom = top + plot_h;
+    double w = fmax(left + plot_w + right_extra + PAD, min_w), h = bottom + 2 * FS + 14 + PAD;
+    FILE *f = begin_file(af, path);
+    if (!f) return NULL;
+    svg_begin(s, f, w, h, title ? title : "");
+    sx->p0 = left;
+    sx->p1 = left + plot_w;
+    sy->p0 = bottom;
+    sy->p1 = top;
+    draw_yaxis(s, sy, left, left + plot_w, ylabel);
+    draw_xaxis(s, sx, bottom, top, xlabel);
+    return f;
+}
+
 int plot_scatter(const char *path, const char *title, const char *xlabel, const char *ylabel,
                  int n, const double *x, const double *y, const char *const *labels, int log_x)
 {
@@ -597,20 +597,10 @@ int plot_scatter(const char *path, const char *title, const char *xlabel, const 
     Scale sx = log_x ? scale_log(min_of(n, x), max_of(n, x)) : scale_linear(min_of(n, x), max_of(n, x), 6);
     Scale sy = scale_linear(min_of(n, y), max_of(n, y), 6);
     double lab_w = labels ? widest(n, labels, FS_SMALL) + 8 : 0;
-    double left = PAD + (ylabel && *ylabel ? FS + 10 : 0) + widest_tick(&sy) + 10;
-    double top = TITLE_H, plot_w = 520, plot_h = 380, bottom = top + plot_h;
-    double w = left + plot_w + fmax(lab_w, 20) + PAD, h = bottom + 2 * FS + 14 + PAD;
     AtomicFile *af;
-    FILE *f = begin_file(&af, path);
-    if (!f) return -1;
     Svg s;
-    svg_begin(&s, f, w, h, title ? title : "");
-    sx.p0 = left;
-    sx.p1 = left + plot_w;
-    sy.p0 = bottom;
-    sy.p1 = top;
-    draw_yaxis(&s, &sy, left, left + plot_w, ylabel);
-    draw_xaxis(&s, &sx, bottom, top, xlabel);
+    FILE *f = xy_frame(&s, &af, path, title, xlabel, ylabel, &sx, &sy, TITLE_H, fmax(lab_w, 20), 0);
+    if (!f) return -1;
     for (int i = 0; i < n; i++) {
         double px = scale_px(&sx, x[i]), py = scale_px(&sy, y[i]);
         fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\" fill-opacity=\"0.85\"/>\n",
@@ -641,21 +631,11 @@ int plot_lines(const char *path, const char *title, const char *xlabel, const ch
         yhi = fmax(yhi, max_of(counts[k], ys[k]));
     }
     Scale sx = scale_linear(xlo, xhi, 7), sy = scale_linear(ylo, yhi, 6);
-    double left = PAD + (ylabel && *ylabel ? FS + 10 : 0) + widest_tick(&sy) + 10;
-    double top = TITLE_H + FS + 14, plot_w = 560, plot_h = 340, bottom = top + plot_h;
-    double w = fmax(left + plot_w + PAD + 10, legend_width(n_series, series));
-    double h = bottom + 2 * FS + 14 + PAD;
     AtomicFile *af;
-    FILE *f = begin_file(&af, path);
-    if (!f) return -1;
     Svg s;
-    svg_begin(&s, f, w, h, title ? title : "");
-    sx.p0 = left;
-    sx.p1 = left + plot_w;
-    sy.p0 = bottom;
-    sy.p1 = top;
-    draw_yaxis(&s, &sy, left, left + plot_w, ylabel);
-    draw_xaxis(&s, &sx, bottom, top, xlabel);
+    FILE *f = xy_frame(&s, &af, path, title, xlabel, ylabel, &sx, &sy, TITLE_H + FS + 14, 10,
+                       legend_width(n_series, series));
+    if (!f) return -1;
     draw_legend(&s, n_series, series, TITLE_H + 4);
     for (int k = 0; k < n_series; k++) {
         const char *c = palette[k % N_PALETTE];
