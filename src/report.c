@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "atomic.h"
+#include "clean.h"
 #include "err.h"
 #include "plot.h"
 #include "report.h"
@@ -21,33 +22,27 @@ static int join(char *out, size_t cap, const char *dir, const char *name)
 
 /* ---- markdown ----------------------------------------------------------- */
 
-/* Writes s on one line with markdown's special characters escaped; a text
- * longer than max bytes (max >= 0) is cut at the last space before it,
- * followed by " [...]". */
+/* Writes s on one line (whitespace collapsed by clean_whitespace) with
+ * markdown's special characters escaped; a text longer than max bytes
+ * (max >= 0) is cut at the last space before it, followed by " [...]". */
 static void md_text(FILE *f, const char *s, int max)
 {
-    size_t len = strlen(s), end = len;
+    char *t = xstrdup(s);
+    clean_whitespace(t);
+    size_t len = strlen(t), end = len;
     if (max >= 0 && len > (size_t)max) {
         end = (size_t)max;
-        while (end > 0 && s[end] != ' ') end--;
+        while (end > 0 && t[end] != ' ') end--;
         /* One long word: cut at a UTF-8 boundary instead. */
         if (end == 0)
-            for (end = (size_t)max; end > 0 && ((unsigned char)s[end] & 0xC0) == 0x80;) end--;
+            for (end = (size_t)max; end > 0 && ((unsigned char)t[end] & 0xC0) == 0x80;) end--;
     }
-    int space = 0, printed = 0;
     for (size_t i = 0; i < end; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '\n' || ch == '\r' || ch == '\t' || ch == ' ') {
-            space = 1;
-            continue;
-        }
-        if (space && printed) fputc(' ', f);
-        space = 0;
-        printed = 1;
-        if (strchr("\\`*_[]<>|#", ch)) fputc('\\', f);
-        fputc(ch, f);
+        if (strchr("\\`*_[]<>|#", t[i])) fputc('\\', f);
+        fputc(t[i], f);
     }
     if (end < len) fputs(" [...]", f);
+    free(t);
 }
 
 /* A table's header: `corner`, then one right-aligned column per run name
