@@ -9,6 +9,9 @@ typedef struct {
     const char *summary;
 } Command;
 
+int cmd_prepare(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 
 #endif

@@ -5,6 +5,9 @@
 #include "commands.h"
 
 static const Command commands[] = {
+    {"prepare", cmd_prepare, "per-genre CSV files -> cleaned, stratified train/val/test"},
+    {"inspect", cmd_inspect, "list a safetensors checkpoint's metadata and tensors"},
+    {"compare", cmd_compare, "comparison tables of several runs' test metrics"},
     {"tokenize", cmd_tokenize, "text lines on stdin -> WordPiece token ids"},
     {NULL, NULL, NULL},
 };

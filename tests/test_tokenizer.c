@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "err.h"
 #include "tokenizer.h"
+#include "utf8.h"
 
 /* A tiny vocabulary: ids are line numbers. */
 static const char *const VOCAB[] = {
@@ -201,7 +202,7 @@ Test(tokenizer, invalid_utf8_names_the_byte)
         cr_expect_eq(tokenizer_encode(t, cases[i].text, strlen(cases[i].text), ids, 8), -1, "case %zu", i);
         cr_expect_str_eq(err_msg(), cases[i].msg, "case %zu", i);
         cr_expect_eq(basic_tokenize(cases[i].text, strlen(cases[i].text), join_word, (char[64]){0}), -1);
-        cr_expect_eq(utf8_invalid_at(cases[i].text, strlen(cases[i].text)), atol(cases[i].msg + 22));
+        cr_expect_eq(utf8_check(cases[i].text, strlen(cases[i].text)), (size_t)atol(cases[i].msg + 22));
     }
     const char *bad[] = {"fine", "bad\xfe"};
     int32_t ids[2 * 4], mask[2 * 4];

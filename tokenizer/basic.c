@@ -11,6 +11,7 @@
 #include "err.h"
 #include "tokenizer.h"
 #include "unicode.h"
+#include "utf8.h"
 
 enum { A_WORD, A_UPPER, A_SPACE, A_PUNCT, A_DROP };
 

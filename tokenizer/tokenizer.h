@@ -7,8 +7,8 @@
  *    punctuation). Needs no vocabulary; the baseline's word features use it.
  *  - tokenizer_*: WordPiece on top, then [CLS] ... [SEP], truncation, padding.
  *
- * Input must be valid UTF-8 (as Rust strings are: no overlong forms, no
- * surrogates, nothing past U+10FFFF): invalid input is an error, the call
+ * Input must be valid UTF-8 (src/utf8.h: no overlong forms, no surrogates,
+ * nothing past U+10FFFF, as Rust strings): invalid input is an error, the call
  * returns -1 and err_set() says "invalid UTF-8 at byte N", N counting from 0
  * at the start of the text; nothing is replaced silently.
  *
@@ -28,9 +28,6 @@ typedef void (*BasicWordFn)(const char *word, size_t len, void *ctx);
 
 /* Splits `text` (len bytes) into basic words. 0, or -1 on invalid UTF-8. */
 int basic_tokenize(const char *text, size_t len, BasicWordFn fn, void *ctx);
-
-/* Offset of the first byte that is not valid UTF-8, or -1 when all is. */
-long utf8_invalid_at(const char *text, size_t len);
 
 typedef struct Tokenizer Tokenizer;
 

@@ -77,19 +77,3 @@ bool uni_chinese(uint32_t c)
            (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B920 && c <= 0x2CEAF) ||
            (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
 }
-
-long utf8_invalid_at(const char *text, size_t len)
-{
-    const unsigned char *s = (const unsigned char *)text;
-    for (size_t i = 0; i < len;) {
-        if (s[i] < 0x80) {
-            i++;
-            continue;
-        }
-        uint32_t c;
-        int n = utf8_decode(s + i, len - i, &c);
-        if (!n) return (long)i;
-        i += (size_t)n;
-    }
-    return -1;
-}

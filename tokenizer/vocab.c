@@ -9,6 +9,7 @@
 
 #include "err.h"
 #include "unicode.h"
+#include "utf8.h"
 #include "vocab.h"
 
 static void table_init(VocabTable *tab, int n, uint32_t skip)
@@ -47,9 +48,9 @@ static long trimmed_len(const char *line, size_t n)
     const unsigned char *s = (const unsigned char *)line;
     size_t end = 0;
     for (size_t i = 0; i < n;) {
-        uint32_t c = s[i];
-        int k = 1;
-        if (c >= 0x80 && !(k = utf8_decode(s + i, n - i, &c))) return -1;
+        uint32_t c;
+        int k = utf8_decode(s + i, n - i, &c);
+        if (!k) return -1;
         i += (size_t)k;
         if (!uni_whitespace(c)) end = i;
     }

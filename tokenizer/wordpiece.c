@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "utf8.h"
 #include "vocab.h"
 
 enum { MAX_WORD_CHARS = 100 };
@@ -96,7 +97,7 @@ long tokenizer_encode(const Tokenizer *t, const char *text, size_t len, int32_t 
     return e.n;
 invalid:
     /* A segment's offset is relative to it; report the offset in the text. */
-    err_set("invalid UTF-8 at byte %ld", utf8_invalid_at(text, len));
+    err_set("invalid UTF-8 at byte %zu", utf8_check(text, len));
     return -1;
 }
 
