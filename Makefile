@@ -3,6 +3,7 @@
 # it needs), `make demo` runs the main job on the embedded default.
 
 CC       ?= gcc
+CXX      ?= g++
 BUILD    ?= build
 OPT      ?= -O2 -g
 SAN      ?=
@@ -19,6 +20,14 @@ LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC = $(wildcard tests/test_*.c)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 
+# The CUDA simulator (tests/cudasim): the same kernels/*.cu compiled by the
+# host C++ compiler, run by build/tests/kernels-sim with or without nvcc.
+SIM_FLAGS = -std=c++17 -DCUDASIM $(OPT) $(SAN) -Wall -Wextra -Werror -MMD -MP -Itests/cudasim $(INCLUDES)
+SIM_OBJ   = $(patsubst %.cu,$(BUILD)/sim/%.o,$(wildcard kernels/*.cu tests/cudasim/*.cu)) \
+            $(BUILD)/sim/tests/cudasim/cudasim.o
+KTEST_SRC = $(wildcard tests/kernels/test_*.c)
+KSIM_OBJ  = $(KTEST_SRC:%.c=$(BUILD)/sim/%.o)
+
 ifneq ($(NVCC),)
 CUDA_HOME   ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 CUDA_SRC     = $(wildcard kernels/*.cu)
@@ -30,7 +39,7 @@ CFLAGS      += -DGENRE_CUDA -I$(CUDA_HOME)/include
 LDLIBS      += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
 endif
 
-.PHONY: all deps test demo clean
+.PHONY: all deps test test-gpu demo clean
 all: bin/genre
 
 bin/genre: $(BUILD)/src/main.o $(BUILD)/libgenre.a
@@ -52,7 +61,22 @@ $(BUILD)/%.o: %.cu
 $(BUILD)/tests/genre-tests: $(TEST_OBJ) $(BUILD)/libgenre.a
 	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS)
 
-tests: $(BUILD)/tests/genre-tests
+$(BUILD)/sim/%.o: %.cu
+	@mkdir -p $(@D)
+	$(CXX) $(SIM_FLAGS) -x c++ -include tests/cudasim/cudasim.h -c -o $@ $<
+
+$(BUILD)/sim/%.o: %.cpp
+	@mkdir -p $(@D)
+	$(CXX) $(SIM_FLAGS) -c -o $@ $<
+
+$(BUILD)/sim/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -DCUDASIM -Itests/cudasim -c -o $@ $<
+
+$(BUILD)/tests/kernels-sim: $(KSIM_OBJ) $(SIM_OBJ) $(BUILD)/libgenre.a
+	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS) -lstdc++
+
+tests: $(BUILD)/tests/genre-tests $(BUILD)/tests/kernels-sim
 
 deps:
 	@bash .ci/deps
@@ -67,3 +91,4 @@ clean:
 	rm -rf build bin
 
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(CUDA_OBJ:.o=.d) $(BUILD)/src/main.d
+-include $(SIM_OBJ:.o=.d) $(KSIM_OBJ:.o=.d)
