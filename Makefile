@@ -25,8 +25,8 @@ TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 SIM_FLAGS = -std=c++17 -DCUDASIM $(OPT) $(SAN) -Wall -Wextra -Werror -MMD -MP -Itests/cudasim $(INCLUDES)
 SIM_OBJ   = $(patsubst %.cu,$(BUILD)/sim/%.o,$(wildcard kernels/*.cu tests/cudasim/*.cu)) \
             $(BUILD)/sim/tests/cudasim/cudasim.o
-KTEST_SRC = $(wildcard tests/kernels/test_*.c)
-KSIM_OBJ  = $(KTEST_SRC:%.c=$(BUILD)/sim/%.o)
+KTEST_SRC = tests/kernels/test_kernels.c
+KSIM_OBJ  = $(patsubst %.c,$(BUILD)/sim/%.o,$(KTEST_SRC) tests/cudasim/test_cudasim.c)
 
 ifneq ($(NVCC),)
 CUDA_HOME   ?= $(patsubst %/bin/nvcc,%,$(NVCC))

@@ -94,6 +94,7 @@ static unsigned long long n_switches;
 static unsigned char *dyn_shared;
 static size_t dyn_size;
 static const char *kernel_name;
+static bool in_block;                           /* errors name the block */
 #if CUDASIM_ASAN
 static const void *sched_stack_bottom;
 static size_t sched_stack_size;
@@ -105,8 +106,9 @@ static void fail(const char *fmt, ...)
     if (failed) return;
     failed = true;
     error_pending = true;
-    int n = snprintf(error_msg, sizeof error_msg, "cudasim: %s block (%u,%u,%u): ", kernel_name,
-                     block_idx.x, block_idx.y, block_idx.z);
+    int n = in_block ? snprintf(error_msg, sizeof error_msg, "cudasim: %s block (%u,%u,%u): ",
+                                kernel_name, block_idx.x, block_idx.y, block_idx.z)
+                     : snprintf(error_msg, sizeof error_msg, "cudasim: %s: ", kernel_name);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(error_msg + n, sizeof error_msg - n, fmt, ap);
@@ -355,23 +357,27 @@ static void checked_free(unsigned char *p)
     if (p) free(CUDASIM_ASAN ? p : p - GUARD);
 }
 
-/* Whether the guard bytes around [p, p + size) are intact. */
-static bool guards_intact(const unsigned char *p, size_t size, const char *what)
+/* Whether the guard bytes around [p, p + size) are intact; flags the
+ * overflow once and restores them. */
+static bool guards_intact(unsigned char *p, size_t size, const char *what)
 {
     if (CUDASIM_ASAN || !p) return true;
+    bool before = false, after = false;
     for (size_t i = 0; i < GUARD; i++) {
-        if (p[-1 - (ptrdiff_t)i] != CANARY || p[size + i] != CANARY) {
-            bool before = p[-1 - (ptrdiff_t)i] != CANARY;
-            fail("write out of bounds: %zu byte(s) %s the %zu-byte %s", i + 1,
-                 before ? "before" : "past the end of", size, what);
-            return false;
-        }
+        before |= p[-1 - (ptrdiff_t)i] != CANARY;
+        after |= p[size + i] != CANARY;
     }
-    return true;
+    if (!before && !after) return true;
+    fail("write out of bounds %s the %zu-byte %s", before ? "before the start of" : "past the end of",
+         size, what);
+    memset(p - GUARD, CANARY, GUARD);
+    memset(p + size, CANARY, GUARD);
+    return false;
 }
 
 static void check_device_memory()
 {
+    in_block = false;
     for (const Alloc &a : allocs)
         if (!guards_intact(a.base, a.size, "cudaMalloc block")) return;
 }
@@ -391,7 +397,7 @@ void launch(const char *name, dim3 grid, dim3 block, size_t smem, Body body, voi
     failed = false;
     size_t nthreads = (size_t)block.x * block.y * block.z;
     if (nthreads == 0 || nthreads > 1024 || grid.x == 0 || grid.y == 0 || grid.z == 0) {
-        block_idx = uint3{0, 0, 0};
+        in_block = false;
         fail("invalid launch configuration: grid (%u,%u,%u), block (%u,%u,%u)", grid.x, grid.y,
              grid.z, block.x, block.y, block.z);
         return;
@@ -418,6 +424,7 @@ void launch(const char *name, dim3 grid, dim3 block, size_t smem, Body body, voi
         size_t lin = reverse_order ? nblocks - 1 - b : b;
         block_idx = uint3{(unsigned)(lin % grid.x), (unsigned)(lin / grid.x % grid.y),
                           (unsigned)(lin / ((size_t)grid.x * grid.y))};
+        in_block = true;
         poison_static_shared();
         if (dyn_shared) memset(dyn_shared, 0xff, smem);
         for (Thread &t : threads) start_fiber(&t);
@@ -460,6 +467,7 @@ cudaError_t cudaFree(void *ptr)
     for (size_t i = 0; i < allocs.size(); i++) {
         if (allocs[i].base != ptr) continue;
         kernel_name = "cudaFree";
+        in_block = false;
         failed = false;
         if (!guards_intact(allocs[i].base, allocs[i].size, "cudaMalloc block"))
             last_error = cudaErrorLaunchFailure;
