@@ -78,9 +78,10 @@ __device__ __forceinline__ float warp_max(float v)
 }
 
 /* Block-wide reductions for blockDim.x a multiple of 32 (at most 1024):
- * every thread gets the result. `s` is 32 floats of shared memory; the
- * second barrier lets the caller reuse it at once. Each thread combines the
- * warps' partials in the same order, so all see identical bits. */
+ * every thread gets the result. `s` is 32 floats of shared memory that the
+ * block may not touch again before its next barrier: give each successive
+ * reduction its own array. Every thread combines the warps' partials in the
+ * same order, so all see identical bits. */
 __device__ __forceinline__ float block_sum(float v, float *s)
 {
     int warp = threadIdx.x / 32, nwarps = blockDim.x / 32;
@@ -89,7 +90,6 @@ __device__ __forceinline__ float block_sum(float v, float *s)
     __syncthreads();
     float r = s[0];
     for (int w = 1; w < nwarps; w++) r += s[w];
-    __syncthreads();
     return r;
 }
 __device__ __forceinline__ float block_max(float v, float *s)
@@ -100,7 +100,6 @@ __device__ __forceinline__ float block_max(float v, float *s)
     __syncthreads();
     float r = s[0];
     for (int w = 1; w < nwarps; w++) r = fmaxf(r, s[w]);
-    __syncthreads();
     return r;
 }
 

@@ -6,7 +6,8 @@
  * One block per row, blockDim = cols rounded up to a warp, at most 256;
  * threads stride over the row. Forward: three passes over the (cached) row:
  * the max, the sum of exponentials, the normalized write, the two block
- * reductions going through warp shuffles and 32 floats of shared memory.
+ * reductions going through warp shuffles and 32 floats of shared memory
+ * each (separate arrays, so each needs one barrier only).
  * Recomputing scale * x + mask each pass keeps bf16 outputs exact to one
  * rounding and needs no row buffer, so any cols works. */
 #include <math.h>
@@ -18,18 +19,18 @@ template <class T>
 __global__ void softmax_forward_kernel(T *out, const T *inp, const float *mask, float scale,
                                        int cols, int rows_per_mask)
 {
-    __shared__ float s[32];
+    __shared__ float s_max[32], s_sum[32];
     const T *x = inp + (size_t)blockIdx.x * cols;
     const float *m = mask ? mask + (size_t)(blockIdx.x / rows_per_mask) * cols : NULL;
     T *y = out + (size_t)blockIdx.x * cols;
     float mx = -INFINITY;
     for (int j = threadIdx.x; j < cols; j += blockDim.x)
         mx = fmaxf(mx, scale * to_f32(x[j]) + (m ? m[j] : 0.0f));
-    mx = block_max(mx, s);
+    mx = block_max(mx, s_max);
     float sum = 0.0f;
     for (int j = threadIdx.x; j < cols; j += blockDim.x)
         sum += expf(scale * to_f32(x[j]) + (m ? m[j] : 0.0f) - mx);
-    float inv = 1.0f / block_sum(sum, s);
+    float inv = 1.0f / block_sum(sum, s_sum);
     for (int j = threadIdx.x; j < cols; j += blockDim.x)
         y[j] = from_f32<T>(expf(scale * to_f32(x[j]) + (m ? m[j] : 0.0f) - mx) * inv);
 }
