@@ -78,6 +78,31 @@ $(BUILD)/tests/kernels-sim: $(KSIM_OBJ) $(SIM_OBJ) $(BUILD)/libgenre.a
 
 tests: $(BUILD)/tests/genre-tests $(BUILD)/tests/kernels-sim
 
+# On a GPU: the kernel tests against the CPU ops, the same under
+# compute-sanitizer (fewer big shapes: GENRE_KERNELS_QUICK), then the
+# benchmark and PyTorch's own ops, same GPU, same run.
+ifneq ($(NVCC),)
+SANITIZER ?= $(shell command -v compute-sanitizer 2>/dev/null || ls $(CUDA_HOME)/bin/compute-sanitizer 2>/dev/null)
+
+$(BUILD)/tests/kernels-gpu: $(BUILD)/tests/kernels/test_kernels.o $(BUILD)/libgenre.a
+	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS)
+
+$(BUILD)/bench/kernels_bench: $(BUILD)/bench/kernels_bench.o $(BUILD)/libgenre.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+test-gpu: $(BUILD)/tests/kernels-gpu $(BUILD)/bench/kernels_bench
+	$(BUILD)/tests/kernels-gpu --jobs 1
+	@test -n "$(SANITIZER)" || { echo "compute-sanitizer not found (set SANITIZER=)"; exit 1; }
+	for tool in memcheck racecheck synccheck; do \
+	    GENRE_KERNELS_QUICK=1 $(SANITIZER) --tool $$tool --target-processes all --error-exitcode 1 \
+	        $(BUILD)/tests/kernels-gpu --jobs 1 || exit 1; done
+	$(BUILD)/bench/kernels_bench
+	python3 bench/kernels_torch.py
+else
+test-gpu:
+	@echo "make test-gpu needs nvcc (the CUDA toolkit) and a GPU"; exit 1
+endif
+
 deps:
 	@bash .ci/deps
 
@@ -91,4 +116,4 @@ clean:
 	rm -rf build bin
 
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(CUDA_OBJ:.o=.d) $(BUILD)/src/main.d
--include $(SIM_OBJ:.o=.d) $(KSIM_OBJ:.o=.d)
+-include $(SIM_OBJ:.o=.d) $(KSIM_OBJ:.o=.d) $(BUILD)/tests/kernels/test_kernels.d $(BUILD)/bench/kernels_bench.d

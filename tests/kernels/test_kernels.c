@@ -5,8 +5,8 @@
  * test-gpu`, against the real kernels on a GPU.
  *
  * Shapes: rows 1, 3, 127, 1024 x widths 1, 31, 33, 384, 768, 3072 (under
- * AddressSanitizer, where everything is ~10x slower, the 1024-row shapes
- * keep only widths 1, 33 and 768). Softmax also runs with a mask whose rows
+ * AddressSanitizer or compute-sanitizer, or with GENRE_KERNELS_QUICK set,
+ * the 1024-row shapes keep only widths 1, 33 and 768). Softmax also runs with a mask whose rows
  * cycle through random (30% masked), all-masked, single-unmasked and
  * unmasked, shared by rows_per_mask rows.
  *
@@ -56,7 +56,9 @@ static const double RTOL = 1e-5, RTOL_BF16 = 1.0 / 256 + 1e-5, FLOOR = 0.1;
 
 static int shape_used(int rows, int width)
 {
-    return !SANITIZED || rows < 1024 || width == 1 || width == 33 || width == 768;
+    static int quick = -1;
+    if (quick < 0) quick = SANITIZED || getenv("GENRE_KERNELS_QUICK") != NULL;
+    return !quick || rows < 1024 || width == 1 || width == 33 || width == 768;
 }
 
 static int n_shapes(void)
