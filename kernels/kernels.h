@@ -10,10 +10,11 @@
  * their gradients, the saved statistics and the softmax mask stay fp32 (a
  * -FLT_MAX mask would round to -inf in bf16).
  *
- * Sizes are int per dimension; any size works (no multiple of a block size
- * is needed). layernorm_backward_cuda* need rows * 4 bytes ... see below:
- * they take a stream-ordered scratch buffer (cudaMallocAsync) of
- * ceil(rows / 64) * dim * 8 bytes for the deterministic parameter sums. */
+ * Sizes are int per dimension, their products size_t; any size works (no
+ * multiple of a block size is needed). layernorm_backward_cuda* borrow a
+ * stream-ordered scratch buffer (cudaMallocAsync) of ceil(rows / 64) * dim
+ * * 8 bytes for the deterministic parameter sums, and their results are
+ * bitwise reproducible. */
 #ifndef GENRE_KERNELS_H
 #define GENRE_KERNELS_H
 
