@@ -39,7 +39,7 @@ CFLAGS      += -DGENRE_CUDA -I$(CUDA_HOME)/include
 LDLIBS      += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
 endif
 
-.PHONY: all deps test test-gpu demo clean
+.PHONY: all deps test test-gpu demo clean fuzz-safetensors
 all: bin/genre
 
 bin/genre: $(BUILD)/src/main.o $(BUILD)/libgenre.a
@@ -109,8 +109,23 @@ deps:
 test: deps
 	@bash tests/run
 
+DATA ?= ../shared/data/movies
 demo: deps all
-	@bash tests/demo
+	bin/genre prepare --data $(DATA) --out runs/data
+
+# libFuzzer on the safetensors reader/writer (clang): FUZZ_TIME seconds,
+# new inputs kept in $(BUILD)/fuzz/corpus-safetensors, crashes in $(BUILD)/fuzz.
+FUZZ_CC   ?= clang-14
+FUZZ_TIME ?= 120
+$(BUILD)/fuzz/fuzz-safetensors: tests/fuzz/fuzz_safetensors.c src/safetensors.c src/err.c src/atomic.c src/utf8.c src/safetensors.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-Isrc -o $@ $(filter %.c,$^) -ljansson
+
+fuzz-safetensors: $(BUILD)/fuzz/fuzz-safetensors
+	@mkdir -p $(BUILD)/fuzz/corpus-safetensors
+	$< -max_total_time=$(FUZZ_TIME) -dict=tests/fuzz/safetensors.dict -artifact_prefix=$(BUILD)/fuzz/ \
+		$(BUILD)/fuzz/corpus-safetensors tests/fuzz/corpus_safetensors
 
 clean:
 	rm -rf build bin

@@ -9,4 +9,7 @@ typedef struct {
     const char *summary;
 } Command;
 
+int cmd_prepare(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+
 #endif

@@ -5,6 +5,8 @@
 #include "commands.h"
 
 static const Command commands[] = {
+    {"prepare", cmd_prepare, "per-genre CSV files -> cleaned, stratified train/val/test"},
+    {"inspect", cmd_inspect, "list a safetensors checkpoint's metadata and tensors"},
     {NULL, NULL, NULL},
 };
 
