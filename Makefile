@@ -22,7 +22,8 @@ TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 # The CUDA simulator (tests/cudasim): the same kernels/*.cu compiled by the
 # host C++ compiler, run by build/tests/kernels-sim with or without nvcc.
-SIM_FLAGS = -std=c++17 -DCUDASIM $(OPT) $(SAN) -Wall -Wextra -Werror -MMD -MP -Itests/cudasim $(INCLUDES)
+SIM_FLAGS = -std=c++17 -DCUDASIM $(OPT) $(SAN) $(if $(SAN),-fsanitize-sections=cudasim_shared) \
+            -Wall -Wextra -Werror -MMD -MP -Itests/cudasim $(INCLUDES)
 SIM_OBJ   = $(patsubst %.cu,$(BUILD)/sim/%.o,$(wildcard kernels/*.cu tests/cudasim/*.cu)) \
             $(BUILD)/sim/tests/cudasim/cudasim.o
 KTEST_SRC = tests/kernels/test_kernels.c

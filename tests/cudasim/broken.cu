@@ -57,6 +57,18 @@ __global__ void shared_overflow_kernel(float *out, int n)
     if (threadIdx.x + 1 < (unsigned)n) out[threadIdx.x] = s[threadIdx.x + 1];
 }
 
+/* Writes one float past a static __shared__ array (through a pointer, so
+ * only AddressSanitizer sees it; the Makefile asks it to instrument the
+ * simulator's shared-memory section). */
+__global__ void static_shared_overflow_kernel(float *out, int n)
+{
+    __shared__ float s[32];
+    float *p = s;
+    p[threadIdx.x + 1 < 32 ? threadIdx.x + 1 : n] = 1.0f;
+    __syncthreads();
+    out[threadIdx.x] = s[threadIdx.x];
+}
+
 /* One block of 48 threads (a full warp and a partial one); per thread:
  * [0] __shfl_sync from lane 3, [1] xor 1, [2] down 1 (width 8), [3] up 2,
  * [4] ballot of odd lanes, [5] any (lane == 5), [6] all (lane < 40),
@@ -97,6 +109,11 @@ void cudasim_partial_shuffle(float *out) { LAUNCH(partial_shuffle_kernel, 1, 32,
 void cudasim_shared_overflow(float *out, int n)
 {
     LAUNCH(shared_overflow_kernel, 1, n, n * sizeof(float), 0, out, n);
+}
+
+void cudasim_static_shared_overflow(float *out, int n)
+{
+    LAUNCH(static_shared_overflow_kernel, 1, 32, 0, 0, out, n);
 }
 
 void cudasim_builtins(float *out, unsigned *bits, int *counter, const float *in)

@@ -18,8 +18,10 @@
  * writes past either end of a cudaMalloc block or of dynamic shared memory
  * (guard bytes checked after each block and launch). Under AddressSanitizer
  * every cudaMalloc block and the dynamic shared memory are exact-size heap
- * blocks and static __shared__ arrays are instrumented globals, so reads
- * out of bounds are caught as well. Fresh device memory and shared memory
+ * blocks and static __shared__ arrays are instrumented globals (compile
+ * with -fsanitize-sections=cudasim_shared, as the Makefile does), so reads
+ * and writes out of bounds are caught as they happen, static shared ones
+ * included; without it, overflows of static __shared__ arrays are not. Fresh device memory and shared memory
  * (static and dynamic, at every block) are filled with 0xFF bytes (NaN), so
  * reading what nobody wrote shows.
  *

@@ -14,6 +14,7 @@ void cudasim_early_exit(float *out);
 void cudasim_split_barrier(float *out);
 void cudasim_partial_shuffle(float *out);
 void cudasim_shared_overflow(float *out, int n);
+void cudasim_static_shared_overflow(float *out, int n);
 void cudasim_builtins(float *out, unsigned *bits, int *counter, const float *in);
 
 static float *dev_floats(int n, float first)
@@ -88,6 +89,17 @@ OOB_TEST(shared_memory_overflow_is_flagged)
     OOB_EXPECT("past the end of the 128-byte dynamic shared memory");
     cudaFree(out);
 }
+
+#ifdef __SANITIZE_ADDRESS__
+/* Static __shared__ arrays have redzones only under AddressSanitizer. */
+Test(cudasim, static_shared_overflow_is_flagged, .exit_code = 1)
+{
+    float *out = dev_floats(32, 0);
+    fprintf(stderr, "cudasim test: an out-of-bounds report is expected next\n");
+    cudasim_static_shared_overflow(out, 32);
+    cr_assert_fail("AddressSanitizer did not stop it");
+}
+#endif
 
 Test(cudasim, barrier_after_early_exit_is_flagged, .timeout = 10)
 {
