@@ -75,6 +75,7 @@ $(BUILD)/sim/%.o: %.c
 	$(CC) $(CFLAGS) -DCUDASIM -Itests/cudasim -c -o $@ $<
 
 $(BUILD)/tests/kernels-sim: $(KSIM_OBJ) $(SIM_OBJ) $(BUILD)/libgenre.a
+	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS) -lstdc++
 
 tests: $(BUILD)/tests/genre-tests $(BUILD)/tests/kernels-sim
@@ -86,9 +87,11 @@ ifneq ($(NVCC),)
 SANITIZER ?= $(shell command -v compute-sanitizer 2>/dev/null || ls $(CUDA_HOME)/bin/compute-sanitizer 2>/dev/null)
 
 $(BUILD)/tests/kernels-gpu: $(BUILD)/tests/kernels/test_kernels.o $(BUILD)/libgenre.a
+	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS)
 
 $(BUILD)/bench/kernels_bench: $(BUILD)/bench/kernels_bench.o $(BUILD)/libgenre.a
+	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 test-gpu: $(BUILD)/tests/kernels-gpu $(BUILD)/bench/kernels_bench
