@@ -26,7 +26,7 @@ static inline void cuda_check_(cudaError_t err, const char *call, const char *fi
 }
 #define CUDA_CHECK(call) cuda_check_((call), #call, __FILE__, __LINE__)
 
-#if !defined(CUDASIM) && defined(GENRE_CUBLAS)
+#ifndef CUDASIM
 #include <cublas_api.h>
 static inline void cublas_check_(cublasStatus_t st, const char *call, const char *file, int line)
 {

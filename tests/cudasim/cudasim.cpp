@@ -60,7 +60,7 @@ struct Thread {
     void *sp;
     char *stack;
     uint3 idx;
-    int lane, warp;
+    int lane;
     State state;
     const char *sync_file;
     int sync_line;
@@ -410,7 +410,6 @@ void launch(const char *name, dim3 grid, dim3 block, size_t smem, Body body, voi
         t.idx = uint3{(unsigned)(i % block.x), (unsigned)(i / block.x % block.y),
                       (unsigned)(i / ((size_t)block.x * block.y))};
         t.lane = (int)(i % 32);
-        t.warp = (int)(i / 32);
     }
     block_dim = block;
     grid_dim = grid;

@@ -10,7 +10,7 @@
  * cycle through random (30% masked), all-masked, single-unmasked and
  * unmasked, shared by rows_per_mask rows.
  *
- * Tolerances. fp32: |got - ref| <= 1e-5 (|ref| + floor), floor = 1e-2 of the
+ * Tolerances. fp32: |got - ref| <= 1e-5 (|ref| + floor), floor = 0.1 of the
  * array's root mean square: relative where values are ordinary, absolute
  * near zero, where cancellation (LayerNorm and softmax gradients) leaves a
  * result far smaller than the terms summed and both sides carry fp32
