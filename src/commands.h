@@ -11,5 +11,6 @@ typedef struct {
 
 int cmd_prepare(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
 
 #endif

@@ -7,6 +7,7 @@
 static const Command commands[] = {
     {"prepare", cmd_prepare, "per-genre CSV files -> cleaned, stratified train/val/test"},
     {"inspect", cmd_inspect, "list a safetensors checkpoint's metadata and tensors"},
+    {"compare", cmd_compare, "comparison tables of several runs' test metrics"},
     {NULL, NULL, NULL},
 };
 
