@@ -123,6 +123,7 @@ test: deps
 DATA ?= ../shared/data/movies
 demo: deps all
 	bin/genre prepare --data $(DATA) --out runs/data
+	bin/genre tokenize --vocab $$(models/fetch-minilm) --stats runs/data
 
 # libFuzzer on the safetensors reader/writer (clang): FUZZ_TIME seconds,
 # new inputs kept in $(BUILD)/fuzz/corpus-safetensors, crashes in $(BUILD)/fuzz.

@@ -2,18 +2,22 @@
  * basic words) per line on stdout. Reads and writes in large blocks; a line
  * is encoded in place. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dataset.h"
 #include "err.h"
+#include "progress.h"
 #include "tokenizer.h"
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: genre tokenize --vocab FILE|DIR [--max-len N] [--special] < lines\n"
-            "       genre tokenize --words < lines\n\n"
+            "       genre tokenize --words < lines\n"
+            "       genre tokenize --vocab FILE|DIR --stats DATA_DIR [--max-len N]\n\n"
             "Reads UTF-8 text on stdin, one text a line, and writes one line of\n"
             "space-separated BERT uncased WordPiece ids per input line (identical to\n"
             "HuggingFace BertWordPieceTokenizer, lowercase=True, same vocab).\n\n"
@@ -24,7 +28,11 @@ static void usage(FILE *f)
             "                    (N >= 2). Without it nothing is truncated.\n"
             "  --words           write the BasicTokenizer words instead (lowercased,\n"
             "                    accents stripped, split on whitespace and\n"
-            "                    punctuation), separated by spaces; needs no vocab\n\n"
+            "                    punctuation), separated by spaces; needs no vocab\n"
+            "  --stats DATA_DIR  tokenize every text of a prepared dataset (genre\n"
+            "                    prepare's train/val/test.jsonl) and print tokens per\n"
+            "                    text, the share cut by --max-len (default 128, counting\n"
+            "                    [CLS] and [SEP]), the [UNK] rate and the speed\n\n"
             "Lines end in \\n or \\r\\n; an empty line gives an empty line. A line that\n"
             "is not valid UTF-8 is an error: 'stdin:LINE: invalid UTF-8 at byte N'\n"
             "(N counts from 0 at the start of the line), exit status 1; the ids of\n"
@@ -93,8 +101,67 @@ static _Noreturn void invalid_line(Out *o, long lineno)
     exit(1);
 }
 
+static int cmp_long(const void *a, const void *b)
+{
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
+}
+
+/* Nearest-rank percentile of n sorted values. */
+static long percentile(const long *sorted, int n, double q)
+{
+    long k = (long)ceil(q * n) - 1;
+    return sorted[k < 0 ? 0 : k];
+}
+
+/* --stats: what a user needs to choose max_len, per part of a dataset. */
+static int dataset_stats(const Tokenizer *t, const char *dir, long max_len)
+{
+    static const char *const parts[] = {"train", "val", "test"};
+    if (max_len < 0) max_len = 128;
+    printf("%-6s %7s %8s %7s %5s %5s %7s %9s %7s %8s\n", "part", "movies", "tokens", "mean", "p50",
+           "p95", "max", "cut@max", "[UNK]", "MB/s");
+    long cap = 4096;
+    int32_t *ids = xmalloc((size_t)cap * sizeof *ids);
+    int32_t unk = tokenizer_special(t).unk;
+    for (int p = 0; p < 3; p++) {
+        Dataset d;
+        LabelSet ls;
+        if (dataset_load_part(&d, &ls, dir, parts[p]) != 0) die_err();
+        long *lens = xmalloc((size_t)(d.n ? d.n : 1) * sizeof *lens), total = 0, unks = 0, cut = 0;
+        size_t bytes = 0;
+        double t0 = wall_seconds();
+        for (int i = 0; i < d.n; i++) {
+            size_t len = strlen(d.texts[i]);
+            long n;
+            while ((n = tokenizer_encode(t, d.texts[i], len, ids, cap)) > cap)
+                ids = xrealloc(ids, (size_t)(cap = n) * sizeof *ids);
+            if (n < 0) die("tokenize: %s/%s.jsonl: movie %d: %s", dir, parts[p], i + 1, err_msg());
+            for (long k = 0; k < n; k++) unks += ids[k] == unk;
+            lens[i] = n + 2;
+            total += n + 2;
+            cut += n + 2 > max_len;
+            bytes += len;
+        }
+        double secs = wall_seconds() - t0;
+        qsort(lens, (size_t)d.n, sizeof *lens, cmp_long);
+        if (d.n)
+            printf("%-6s %7d %8ld %7.1f %5ld %5ld %7ld %8.1f%% %6.3f%% %8.1f\n", parts[p], d.n, total,
+                   (double)total / d.n, percentile(lens, d.n, 0.5), percentile(lens, d.n, 0.95), lens[d.n - 1],
+                   100.0 * cut / d.n, total ? 100.0 * unks / total : 0.0,
+                   secs > 0 ? bytes / secs / 1e6 : 0.0);
+        free(lens);
+        dataset_free(&d);
+        labels_free(&ls);
+    }
+    printf("(tokens per text count [CLS] and [SEP]; cut@max: texts longer than --max-len %ld)\n", max_len);
+    free(ids);
+    return 0;
+}
+
 int cmd_tokenize(int argc, char **argv)
 {
+    const char *stats_dir = NULL;
     const char *vocab = NULL;
     long max_len = -1;
     int special = 0, words = 0;
@@ -112,6 +179,8 @@ int cmd_tokenize(int argc, char **argv)
                 die("tokenize: --max-len: expected a positive integer, got '%s'", argv[i]);
         } else if (!strcmp(argv[i], "--special")) {
             special = 1;
+        } else if (!strcmp(argv[i], "--stats") && i + 1 < argc) {
+            stats_dir = argv[++i];
         } else if (!strcmp(argv[i], "--words")) {
             words = 1;
         } else {
@@ -125,12 +194,18 @@ int cmd_tokenize(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (stats_dir && (words || special)) die("tokenize: --stats takes only --vocab and --max-len");
     if (special && max_len >= 0 && max_len < 2) die("tokenize: --max-len %ld cannot hold [CLS] and [SEP]", max_len);
     Tokenizer *t = NULL;
     SpecialIds sp = {0, 0, 0, 0, 0};
     if (!words) {
         if (!(t = tokenizer_load(vocab))) die_err();
         sp = tokenizer_special(t);
+    }
+    if (stats_dir) {
+        int rc = dataset_stats(t, stats_dir, max_len);
+        tokenizer_free(t);
+        return rc;
     }
 
     Out out = {xmalloc(1 << 20), 0, 1 << 20, 0};

@@ -322,3 +322,28 @@ Test(tokenize_cli, invalid_utf8_exits_1, .exit_code = 1)
 {
     run_cli("hello\nwor\xffld\n", NULL, 0);
 }
+
+Test(tokenize_cli, stats_of_a_prepared_dataset)
+{
+    char dir[128], path[192];
+    snprintf(dir, sizeof dir, "/tmp/genre-tok-%d-data", (int)getpid());
+    mkdir(dir, 0777);
+    const char *files[][2] = {
+        {"labels.txt", "Drama\n"},
+        {"train.jsonl", "{\"title\": \"a\", \"year\": 1, \"text\": \"hello world\", \"labels\": [\"Drama\"]}\n"
+                        "{\"title\": \"b\", \"year\": 2, \"text\": \"unaffable\", \"labels\": []}\n"},
+        {"val.jsonl", "{\"title\": \"c\", \"year\": 3, \"text\": \"hello\", \"labels\": [\"Drama\"]}\n"},
+        {"test.jsonl", ""},
+    };
+    for (int i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i][0]);
+        FILE *f = fopen(path, "w");
+        fputs(files[i][1], f);
+        fclose(f);
+    }
+    /* Lengths with [CLS] and [SEP]: 4 and 5 in train, 3 in val; --max-len 4 cuts one. */
+    const char *args[] = {"--stats", dir, "--max-len", "4"};
+    const char *out = run_cli("", args, 4);
+    cr_expect(strstr(out, "train        2        9     4.5     4     5       5     50.0%  0.000%") != NULL, "%s", out);
+    cr_expect(strstr(out, "val          1        3     3.0     3     3       3      0.0%") != NULL, "%s", out);
+}
