@@ -10,6 +10,9 @@ typedef struct {
 } Command;
 
 int cmd_prepare(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 
 #endif
