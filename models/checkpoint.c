@@ -273,6 +273,10 @@ static json_t *save_config(const DistilBert *m, const char *const *labels)
 
 int checkpoint_save(const DistilBert *m, const char *dir, const char *const *labels)
 {
+    /* DistilBERT's config has no LayerNorm eps: transformers always uses 1e-12. */
+    if (m->cfg.layer_norm_eps != 1e-12f)
+        return err_set("%s: cannot save as DistilBERT: LayerNorm eps %g is not DistilBERT's 1e-12",
+                       dir, m->cfg.layer_norm_eps);
     if (make_dirs(dir)) return -1;
     char path[4096];
     snprintf(path, sizeof path, "%s/model.safetensors", dir);

@@ -32,7 +32,9 @@ int checkpoint_load(DistilBert *m, const char *dir, int num_labels, uint64_t hea
 char **checkpoint_labels(const char *dir, int *n);
 
 /* Writes dir/model.safetensors and dir/config.json (creating dir), each
- * atomically. labels may be NULL. 0 or -1. */
+ * atomically. labels may be NULL. A model whose LayerNorm eps is not 1e-12
+ * (possible from a BERT checkpoint) is refused: DistilBERT's config cannot
+ * say otherwise. 0 or -1. */
 int checkpoint_save(const DistilBert *m, const char *dir, const char *const *labels);
 
 #endif
