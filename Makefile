@@ -107,19 +107,14 @@ test-gpu:
 	@echo "make test-gpu needs nvcc (the CUDA toolkit) and a GPU"; exit 1
 endif
 
-# The C side of bench/tokenizer_bench.py.
-$(BUILD)/bench/bench_tokenizer: bench/bench_tokenizer.c $(BUILD)/libgenre.a
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-
-bench: $(BUILD)/bench/bench_tokenizer
-
+# Benchmark programs bench/NAME.c -> $(BUILD)/bench/NAME (the C side of
+# bench/NAME.py); kernels_bench needs a GPU and is built by test-gpu.
+BENCH_BIN = $(patsubst bench/%.c,$(BUILD)/bench/%,$(filter-out bench/kernels_bench.c,$(wildcard bench/*.c)))
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libgenre.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-bench: $(BUILD)/bench/model_bench
-	python3 bench/model_bench.py
+bench: $(BENCH_BIN)
 
 deps:
 	@bash .ci/deps

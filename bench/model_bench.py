@@ -2,7 +2,7 @@
 side by side in one run: the all-MiniLM-L6-v2 configuration, batch 16 x
 sequence 128, forward + BCE loss + backward (no optimizer step), dropout on,
 the same thread count for both (default 2). Needs torch and transformers;
-`make bench` builds build/bench/model_bench and runs this.
+Run after `make bench` (which builds build/bench/model_bench).
 
     python3 bench/model_bench.py [--threads N] [--iters N] [--rounds N]
 """
