@@ -10,7 +10,7 @@ SAN      ?=
 NVCC     ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 CUDA_ARCH ?= 80 90
 
-INCLUDES = -Isrc -Itokenizer -Imodels -Ikernels
+INCLUDES = -Isrc -Itokenizer -Imodels -Ikernels -Itests
 CFLAGS   = -std=c11 -D_GNU_SOURCE $(OPT) $(SAN) -fopenmp -Wall -Wextra -Werror -MMD -MP $(INCLUDES)
 LDLIBS   = -lutf8proc -ljansson -lopenblas -lm
 LDFLAGS  = $(SAN) -fopenmp

@@ -13,6 +13,7 @@
 #include "err.h"
 #include "metrics.h"
 #include "report.h"
+#include "testutil.h"
 
 #define L 5
 #define V 8
@@ -118,19 +119,6 @@ static void free_run(Run *r)
     metrics_free(&r->val);
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "%s missing", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    char *s = calloc((size_t)n + 1, 1);
-    cr_assert_eq(fread(s, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    return s;
-}
-
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st, (void)flag, (void)ftw;
@@ -142,6 +130,7 @@ static void expect_svg(const char *dir, const char *name)
     char path[512];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     char *s = slurp(path);
+    cr_assert_not_null(s, "%s missing", path);
     cr_expect(strstr(s, "<svg") && strstr(s, "</svg>"), "%s is not an SVG", path);
     free(s);
 }
@@ -181,6 +170,7 @@ Test(report, writes_metrics_tables_plots_and_error_analysis)
 
     snprintf(path, sizeof path, "%s/report.md", dir);
     char *md = slurp(path);
+    cr_assert_not_null(md, "%s missing", path);
     char row[128];
     snprintf(row, sizeof row, "| **Jaccard** | %.4f | %.4f |", r->val.jaccard, r->test.jaccard);
     cr_expect(strstr(md, row), "combined table row '%s' missing", row);
@@ -218,6 +208,7 @@ Test(report, writes_metrics_tables_plots_and_error_analysis)
     snprintf(path, sizeof path, "/tmp/genre-report-%d/compare.md", (int)getpid());
     cr_assert_eq(report_compare_dirs(path, 2, dirs), 0, "%s", err_msg());
     md = slurp(path);
+    cr_assert_not_null(md, "%s missing", path);
     snprintf(row, sizeof row, "| **Jaccard** | %.4f | %.4f |", r->test.jaccard, r2->test.jaccard);
     cr_expect(strstr(md, row), "'%s' missing from the comparison", row);
     cr_expect(strstr(md, "| **Metric** | **run** | **other** |"));
