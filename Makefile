@@ -3,13 +3,14 @@
 # it needs), `make demo` runs the main job on the embedded default.
 
 CC       ?= gcc
+CXX      ?= g++
 BUILD    ?= build
 OPT      ?= -O2 -g
 SAN      ?=
 NVCC     ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 CUDA_ARCH ?= 80 90
 
-INCLUDES = -Isrc -Itokenizer -Imodels -Ikernels
+INCLUDES = -Isrc -Itokenizer -Imodels -Ikernels -Itests
 CFLAGS   = -std=c11 -D_GNU_SOURCE $(OPT) $(SAN) -fopenmp -Wall -Wextra -Werror -MMD -MP $(INCLUDES)
 LDLIBS   = -lutf8proc -ljansson -lopenblas -lm
 LDFLAGS  = $(SAN) -fopenmp
@@ -18,6 +19,15 @@ LIB_SRC  = $(filter-out src/main.c,$(wildcard src/*.c src/*/*.c tokenizer/*.c mo
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC = $(wildcard tests/test_*.c)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
+
+# The CUDA simulator (tests/cudasim): the same kernels/*.cu compiled by the
+# host C++ compiler, run by build/tests/kernels-sim with or without nvcc.
+SIM_FLAGS = -std=c++17 -DCUDASIM $(OPT) $(SAN) $(if $(SAN),-fsanitize-sections=cudasim_shared) \
+            -Wall -Wextra -Werror -MMD -MP -Itests/cudasim $(INCLUDES)
+SIM_OBJ   = $(patsubst %.cu,$(BUILD)/sim/%.o,$(wildcard kernels/*.cu tests/cudasim/*.cu)) \
+            $(BUILD)/sim/tests/cudasim/cudasim.o
+KTEST_SRC = tests/kernels/test_kernels.c
+KSIM_OBJ  = $(patsubst %.c,$(BUILD)/sim/%.o,$(KTEST_SRC) tests/cudasim/test_cudasim.c)
 
 ifneq ($(NVCC),)
 CUDA_HOME   ?= $(patsubst %/bin/nvcc,%,$(NVCC))
@@ -30,7 +40,7 @@ CFLAGS      += -DGENRE_CUDA -I$(CUDA_HOME)/include
 LDLIBS      += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
 endif
 
-.PHONY: all deps test demo clean fuzz-safetensors
+.PHONY: all deps test test-gpu demo bench clean fuzz-safetensors
 all: bin/genre
 
 bin/genre: $(BUILD)/src/main.o $(BUILD)/libgenre.a
@@ -52,7 +62,59 @@ $(BUILD)/%.o: %.cu
 $(BUILD)/tests/genre-tests: $(TEST_OBJ) $(BUILD)/libgenre.a
 	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS)
 
-tests: $(BUILD)/tests/genre-tests
+$(BUILD)/sim/%.o: %.cu
+	@mkdir -p $(@D)
+	$(CXX) $(SIM_FLAGS) -x c++ -include tests/cudasim/cudasim.h -c -o $@ $<
+
+$(BUILD)/sim/%.o: %.cpp
+	@mkdir -p $(@D)
+	$(CXX) $(SIM_FLAGS) -c -o $@ $<
+
+$(BUILD)/sim/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -DCUDASIM -Itests/cudasim -c -o $@ $<
+
+$(BUILD)/tests/kernels-sim: $(KSIM_OBJ) $(SIM_OBJ) $(BUILD)/libgenre.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS) -lstdc++
+
+tests: $(BUILD)/tests/genre-tests $(BUILD)/tests/kernels-sim
+
+# On a GPU: the kernel tests against the CPU ops, the same under
+# compute-sanitizer (fewer big shapes: GENRE_KERNELS_QUICK), then the
+# benchmark and PyTorch's own ops, same GPU, same run.
+ifneq ($(NVCC),)
+SANITIZER ?= $(shell command -v compute-sanitizer 2>/dev/null || ls $(CUDA_HOME)/bin/compute-sanitizer 2>/dev/null)
+
+$(BUILD)/tests/kernels-gpu: $(BUILD)/tests/kernels/test_kernels.o $(BUILD)/libgenre.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS)
+
+$(BUILD)/bench/kernels_bench: $(BUILD)/bench/kernels_bench.o $(BUILD)/libgenre.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+test-gpu: $(BUILD)/tests/kernels-gpu $(BUILD)/bench/kernels_bench
+	$(BUILD)/tests/kernels-gpu --jobs 1
+	@test -n "$(SANITIZER)" || { echo "compute-sanitizer not found (set SANITIZER=)"; exit 1; }
+	for tool in memcheck racecheck synccheck; do \
+	    GENRE_KERNELS_QUICK=1 $(SANITIZER) --tool $$tool --target-processes all --error-exitcode 1 \
+	        $(BUILD)/tests/kernels-gpu --jobs 1 || exit 1; done
+	$(BUILD)/bench/kernels_bench
+	python3 bench/kernels_torch.py
+else
+test-gpu:
+	@echo "make test-gpu needs nvcc (the CUDA toolkit) and a GPU"; exit 1
+endif
+
+# Benchmark programs bench/NAME.c -> $(BUILD)/bench/NAME (the C side of
+# bench/NAME.py); kernels_bench needs a GPU and is built by test-gpu.
+BENCH_BIN = $(patsubst bench/%.c,$(BUILD)/bench/%,$(filter-out bench/kernels_bench.c,$(wildcard bench/*.c)))
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libgenre.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+bench: $(BENCH_BIN)
 
 deps:
 	@bash .ci/deps
@@ -63,6 +125,7 @@ test: deps
 DATA ?= ../shared/data/movies
 demo: deps all
 	bin/genre prepare --data $(DATA) --out runs/data
+	bin/genre tokenize --vocab $$(models/fetch-minilm) --stats runs/data
 
 # libFuzzer on the safetensors reader/writer (clang): FUZZ_TIME seconds,
 # new inputs kept in $(BUILD)/fuzz/corpus-safetensors, crashes in $(BUILD)/fuzz.
@@ -82,3 +145,4 @@ clean:
 	rm -rf build bin
 
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(CUDA_OBJ:.o=.d) $(BUILD)/src/main.d
+-include $(SIM_OBJ:.o=.d) $(KSIM_OBJ:.o=.d) $(BUILD)/tests/kernels/test_kernels.d $(BUILD)/bench/kernels_bench.d

@@ -101,8 +101,11 @@ int make_dirs(const char *path)
         if (*s == '/' || *s == '\0') {
             char c = *s;
             *s = '\0';
-            if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-                err_set("%s: cannot create directory: %s", p, strerror(errno));
+            struct stat st;
+            if (mkdir(p, 0777) != 0 &&
+                (errno != EEXIST || stat(p, &st) != 0 || !S_ISDIR(st.st_mode))) {
+                err_set("%s: cannot create directory: %s", p,
+                        errno == EEXIST ? "a file of that name exists" : strerror(errno));
                 free(p);
                 return -1;
             }

@@ -11,5 +11,8 @@ typedef struct {
 
 int cmd_prepare(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_embed(int argc, char **argv);
 
 #endif

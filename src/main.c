@@ -7,6 +7,9 @@
 static const Command commands[] = {
     {"prepare", cmd_prepare, "per-genre CSV files -> cleaned, stratified train/val/test"},
     {"inspect", cmd_inspect, "list a safetensors checkpoint's metadata and tensors"},
+    {"compare", cmd_compare, "comparison tables of several runs' test metrics"},
+    {"tokenize", cmd_tokenize, "text lines on stdin -> WordPiece token ids"},
+    {"embed", cmd_embed, "sentence embeddings (final hidden state at [CLS] or mean) of texts"},
     {NULL, NULL, NULL},
 };
 

@@ -26,6 +26,10 @@ typedef struct {
 void metrics_compute(Metrics *m, const uint8_t *y_true, const uint8_t *y_pred, int n, int n_labels);
 void metrics_free(Metrics *m);
 
+/* Jaccard of one movie's label rows (|t & p| / |t | p|, 0 when both are
+ * empty): the per-movie score the error analysis sorts by. */
+double metrics_sample_jaccard(const uint8_t *t, const uint8_t *p, int n_labels);
+
 /* The decision rule of the seed: label c is predicted when
  * scores[i, c] > threshold; when none is, the top-scoring label is. */
 void predict_at_least_one(uint8_t *y_pred, const float *scores, int n, int n_labels, float threshold);
@@ -33,5 +37,10 @@ void predict_at_least_one(uint8_t *y_pred, const float *scores, int n, int n_lab
 /* {"jaccard":..., ..., "micro": {...}, "macro": {...}, "weighted": {...},
  *  "per_label": {"Action": {"precision", "recall", "f1", "jaccard", "support"}, ...}} */
 json_t *metrics_to_json(const Metrics *m, const LabelSet *labels);
+
+/* The inverse of metrics_to_json (`what` names the source in errors);
+ * labels, when not NULL, receives the per_label names in order.
+ * 0, or -1 with err_set. */
+int metrics_from_json(Metrics *m, LabelSet *labels, const json_t *o, const char *what);
 
 #endif

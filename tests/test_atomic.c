@@ -59,3 +59,14 @@ Test(atomic, write_error_is_reported_and_cleaned_up)
     cr_expect_neq(stat(path, &st), 0, "no output");
     cr_expect_neq(stat(tmp, &st), 0, "no temporary left");
 }
+
+Test(atomic, make_dirs_refuses_a_file_in_the_way)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/genre-notdir-%d", (int)getpid());
+    FILE *f = fopen(path, "w");
+    fclose(f);
+    cr_expect_eq(make_dirs(path), -1);
+    cr_expect(strstr(err_msg(), "a file of that name exists") != NULL, "%s", err_msg());
+    unlink(path);
+}

@@ -9,20 +9,7 @@
 
 #include "err.h"
 #include "plot.h"
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = '\0';
-    fclose(f);
-    return s;
-}
+#include "testutil.h"
 
 /* A small well-formedness check: balanced tags, quoted attributes, only
  * the five predefined entities, no raw '<' or '&' in text, one root. */

@@ -16,6 +16,7 @@
 #include "dataset.h"
 #include "err.h"
 #include "stratify.h"
+#include "testutil.h"
 
 /* ---- csv ------------------------------------------------------------------ */
 
@@ -285,19 +286,6 @@ static int count_files(const char *dir)
     while ((e = readdir(d))) n += e->d_name[0] != '.';
     closedir(d);
     return n;
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    s[fread(s, 1, (size_t)n, f)] = '\0';
-    fclose(f);
-    return s;
 }
 
 #define HEADER "genre,category,title,year,distribution,description,url,cover_photo\n"

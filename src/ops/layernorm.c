@@ -1,6 +1,8 @@
 #include <math.h>
 #include <stddef.h>
+#include <stdlib.h>
 
+#include "err.h"
 #include "layernorm.h"
 
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
@@ -26,14 +28,22 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
                         const float *inp, const float *weight, const float *mean,
                         const float *rstd, int rows, int dim)
 {
-    /* Parameter gradients: a fixed row order, so the result is deterministic. */
+    /* Parameter gradients: a fixed row order, so the result is deterministic;
+     * summed in double (a float running sum over thousands of rows drifts by
+     * more than 1e-5) and added to the gradients once. */
+    double *acc = xcalloc(2 * (size_t)dim, sizeof *acc), *acc_w = acc, *acc_b = acc + dim;
     for (int r = 0; r < rows; r++) {
         const float *x = inp + (size_t)r * dim, *dy = dout + (size_t)r * dim;
         for (int i = 0; i < dim; i++) {
-            dbias[i] += dy[i];
-            dweight[i] += (x[i] - mean[r]) * rstd[r] * dy[i];
+            acc_b[i] += dy[i];
+            acc_w[i] += (x[i] - mean[r]) * rstd[r] * dy[i];
         }
     }
+    for (int i = 0; i < dim; i++) {
+        dbias[i] += (float)acc_b[i];
+        dweight[i] += (float)acc_w[i];
+    }
+    free(acc);
     #pragma omp parallel for schedule(static) if ((size_t)rows * dim > 65536)
     for (int r = 0; r < rows; r++) {
         const float *x = inp + (size_t)r * dim, *dy = dout + (size_t)r * dim;

@@ -1,0 +1,65 @@
+/* Times one training step (forward, BCE loss, backward; no optimizer) of our
+ * CPU DistilBERT in the all-MiniLM-L6-v2 configuration (dim 384, 6 layers,
+ * 12 heads, FFN 1536, vocab 30522, 20 labels), dropout on, random weights.
+ *   build/bench/model_bench [B T ITERS]   (default 16 128 5)
+ * Prints "genre_step_ms <median>". Threads: OMP_NUM_THREADS (OpenBLAS runs
+ * single-threaded inside them). bench/model_bench.py runs it beside PyTorch. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "distilbert.h"
+#include "err.h"
+#include "ops/loss.h"
+#include "philox.h"
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv)
+{
+    int B = argc > 1 ? atoi(argv[1]) : 16, T = argc > 2 ? atoi(argv[2]) : 128;
+    int iters = argc > 3 ? atoi(argv[3]) : 5;
+    if (B <= 0 || T <= 0 || iters <= 0 || iters > 100) die("usage: model_bench [B T ITERS]");
+    DistilBertConfig cfg = {.dim = 384, .n_layers = 6, .n_heads = 12, .hidden_dim = 1536,
+                            .vocab_size = 30522, .max_position_embeddings = 512,
+                            .num_labels = 20, .layer_norm_eps = 1e-12f, .dropout = 0.1f,
+                            .attention_dropout = 0.1f, .seq_classif_dropout = 0.2f,
+                            .initializer_range = 0.02f};
+    DistilBert m;
+    if (distilbert_init(&m, &cfg)) die_err();
+    for (size_t i = 0; i < m.n_params; i++) m.params[i] = 0.02f * philox_normal(1, 0, i);
+    int32_t *ids = xmalloc((size_t)B * T * sizeof *ids), *mask = xmalloc((size_t)B * T * sizeof *mask);
+    float *targets = xmalloc((size_t)B * 20 * sizeof *targets), *dlogits = xmalloc((size_t)B * 20 * sizeof *dlogits);
+    for (int i = 0; i < B * T; i++) {
+        ids[i] = (int32_t)(philox_uniform(2, 0, i) * cfg.vocab_size);
+        mask[i] = (i % T) < T - (i / T) % 16; /* some padding, as real batches have */
+    }
+    for (int i = 0; i < B * 20; i++) targets[i] = philox_uniform(3, 0, i) < 0.2f;
+    Loss loss = {.kind = LOSS_BCE};
+    double *ms = xmalloc((size_t)(iters + 1) * sizeof *ms);
+    for (int it = 0; it <= iters; it++) { /* the first is warm-up */
+        double t0 = now_ms();
+        const float *logits = distilbert_forward(&m, ids, mask, B, T, true, 7, (uint64_t)it);
+        if (!logits) die_err();
+        loss_forward(&loss, dlogits, logits, targets, B, 20, 1.0f);
+        distilbert_zero_grad(&m);
+        distilbert_backward(&m, dlogits);
+        ms[it] = now_ms() - t0;
+    }
+    qsort(ms + 1, iters, sizeof *ms, cmp);
+    printf("genre_step_ms %.1f\n", ms[1 + iters / 2]);
+    free(ms), free(ids), free(mask), free(targets), free(dlogits);
+    distilbert_free(&m);
+    return 0;
+}

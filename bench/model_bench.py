@@ -1,0 +1,82 @@
+"""Training-step time of genre's CPU DistilBERT against PyTorch on the CPU,
+side by side in one run: the all-MiniLM-L6-v2 configuration, batch 16 x
+sequence 128, forward + BCE loss + backward (no optimizer step), dropout on,
+the same thread count for both (default 2). Needs torch and transformers;
+Run after `make bench` (which builds build/bench/model_bench).
+
+    python3 bench/model_bench.py [--threads N] [--iters N] [--rounds N]
+"""
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import time
+
+# Both sides run libgomp: sleeping idle threads rather than spinning ones keep
+# OpenMP from starving the BLAS threads on a shared machine. Set before torch
+# loads, so it applies to PyTorch and (inherited) to genre alike.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
+import torch  # noqa: E402
+from transformers import DistilBertConfig, DistilBertForSequenceClassification  # noqa: E402
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+
+
+def torch_step_ms(model, ids, mask, targets, iters):
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    times = []
+    for i in range(iters + 1):  # the first is warm-up
+        t0 = time.perf_counter()
+        model.zero_grad(set_to_none=False)
+        loss = loss_fn(model(input_ids=ids, attention_mask=mask).logits, targets)
+        loss.backward()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times[1:])
+
+
+def genre_step_ms(threads, B, T, iters):
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    out = subprocess.run([os.path.join(ROOT, "build", "bench", "model_bench"), str(B), str(T),
+                          str(iters)], env=env, check=True, capture_output=True, text=True).stdout
+    return float(out.split()[1])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--iters", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--seq", type=int, default=128)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    cfg = DistilBertConfig(vocab_size=30522, dim=384, n_layers=6, n_heads=12, hidden_dim=1536,
+                           max_position_embeddings=512, num_labels=20,
+                           problem_type="multi_label_classification")
+    model = DistilBertForSequenceClassification(cfg).train()
+    B, T = a.batch, a.seq
+    ids = torch.randint(0, 30522, (B, T))
+    mask = torch.ones(B, T, dtype=torch.long)
+    for b in range(B):  # the same padding pattern as model_bench.c
+        mask[b, T - (b % 16):] = 0
+    targets = (torch.rand(B, 20) < 0.2).float()
+    ours, theirs = [], []
+    for _ in range(a.rounds):  # alternate, so load on the machine hits both alike
+        ours.append(genre_step_ms(a.threads, B, T, a.iters))
+        theirs.append(torch_step_ms(model, ids, mask, targets, a.iters))
+    g, t = min(ours), min(theirs)
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus; "
+          f"torch {torch.__version__} ({torch.get_num_threads()} threads, "
+          f"attention {model.config._attn_implementation})")
+    print(f"MiniLM config, batch {B} x seq {T}, forward+backward, {a.threads} threads, "
+          f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, load average {os.getloadavg()[0]:.1f}")
+    print(f"genre  {g:8.1f} ms/step   (rounds: {', '.join(f'{x:.0f}' for x in ours)})")
+    print(f"torch  {t:8.1f} ms/step   (rounds: {', '.join(f'{x:.0f}' for x in theirs)})")
+    print(f"ratio torch/genre = {t / g:.2f}  (>1: genre is faster)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+/* GELU, erf form (HuggingFace DistilBERT's "gelu"), forward and backward,
+ * as src/ops/gelu.h computes it: out = 0.5 x (1 + erf(x / sqrt 2)); the
+ * backward accumulates dout * (cdf(x) + x pdf(x)) into dinp.
+ * Elementwise over n values (size_t): a grid-stride loop of 256-thread
+ * blocks, at most 1024 blocks (enough to fill any current GPU), so any n
+ * works and consecutive threads touch consecutive elements. */
+#include "cuda_common.h"
+#include "kernels.h"
+
+static const float SQRT1_2 = 0.70710678118654752440f;
+static const float INV_SQRT_2PI = 0.3989422804014327f;
+
+template <class T>
+__global__ void gelu_forward_kernel(T *out, const T *inp, size_t n)
+{
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (size_t)blockDim.x * gridDim.x) {
+        float x = to_f32(inp[i]);
+        out[i] = from_f32<T>(0.5f * x * (1.0f + erff(x * SQRT1_2)));
+    }
+}
+
+template <class T>
+__global__ void gelu_backward_kernel(T *dinp, const T *dout, const T *inp, size_t n)
+{
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (size_t)blockDim.x * gridDim.x) {
+        float x = to_f32(inp[i]);
+        float cdf = 0.5f * (1.0f + erff(x * SQRT1_2));
+        float pdf = INV_SQRT_2PI * expf(-0.5f * x * x);
+        dinp[i] = from_f32<T>(to_f32(dinp[i]) + to_f32(dout[i]) * (cdf + x * pdf));
+    }
+}
+
+static unsigned grid_for(size_t n)
+{
+    unsigned blocks = ceil_div(n < (size_t)1 << 30 ? n : (size_t)1 << 30, 256);
+    return blocks < 1024 ? blocks : 1024;
+}
+
+template <class T>
+static void forward(T *out, const T *inp, size_t n, cudaStream_t stream)
+{
+    if (n == 0) return;
+    LAUNCH(gelu_forward_kernel<T>, grid_for(n), 256, 0, stream, out, inp, n);
+    CUDA_CHECK(cudaGetLastError());
+}
+
+template <class T>
+static void backward(T *dinp, const T *dout, const T *inp, size_t n, cudaStream_t stream)
+{
+    if (n == 0) return;
+    LAUNCH(gelu_backward_kernel<T>, grid_for(n), 256, 0, stream, dinp, dout, inp, n);
+    CUDA_CHECK(cudaGetLastError());
+}
+
+extern "C" {
+
+void gelu_forward_cuda(float *out, const float *inp, size_t n, cudaStream_t stream)
+{
+    forward(out, inp, n, stream);
+}
+
+void gelu_forward_cuda_bf16(bf16 *out, const bf16 *inp, size_t n, cudaStream_t stream)
+{
+    forward(out, inp, n, stream);
+}
+
+void gelu_backward_cuda(float *dinp, const float *dout, const float *inp, size_t n,
+                        cudaStream_t stream)
+{
+    backward(dinp, dout, inp, n, stream);
+}
+
+void gelu_backward_cuda_bf16(bf16 *dinp, const bf16 *dout, const bf16 *inp, size_t n,
+                             cudaStream_t stream)
+{
+    backward(dinp, dout, inp, n, stream);
+}
+
+}

@@ -1,0 +1,72 @@
+/* The CUDA kernels' launchers, callable from C. Each computes exactly what
+ * its CPU op in src/ops/ computes, with the same arguments in the same order
+ * (outputs, saved statistics, inputs, weights, sizes) plus the stream; all
+ * pointers are device pointers. Backward launchers ACCUMULATE (+=) into
+ * their gradient outputs, like the CPU ops. The launchers are asynchronous
+ * and check the launch (file:line, exit) but not its execution.
+ *
+ * Precision: the *_bf16 variants take activations and their gradients in
+ * bfloat16 and accumulate in fp32; parameters (LayerNorm weight and bias),
+ * their gradients, the saved statistics and the softmax mask stay fp32 (a
+ * -FLT_MAX mask would round to -inf in bf16).
+ *
+ * Sizes are int per dimension, their products size_t; any size works (no
+ * multiple of a block size is needed). layernorm_backward_cuda* borrow a
+ * stream-ordered scratch buffer (cudaMallocAsync) of ceil(rows / 64) * dim
+ * * 8 bytes for the deterministic parameter sums, and their results are
+ * bitwise reproducible. */
+#ifndef GENRE_KERNELS_H
+#define GENRE_KERNELS_H
+
+#include <stddef.h>
+
+#ifdef CUDASIM
+#include "cudasim.h"
+#else
+#include <cuda_runtime_api.h>
+#endif
+
+#ifdef __cplusplus
+#ifndef CUDASIM
+#include <cuda_bf16.h>
+#endif
+typedef __nv_bfloat16 bf16;
+extern "C" {
+#else
+/* Same size and alignment as __nv_bfloat16: C code only moves them around. */
+typedef struct { unsigned short bits; } bf16;
+#endif
+
+void layernorm_forward_cuda(float *out, float *mean, float *rstd, const float *inp,
+                            const float *weight, const float *bias, int rows, int dim, float eps,
+                            cudaStream_t stream);
+void layernorm_forward_cuda_bf16(bf16 *out, float *mean, float *rstd, const bf16 *inp,
+                                 const float *weight, const float *bias, int rows, int dim,
+                                 float eps, cudaStream_t stream);
+void layernorm_backward_cuda(float *dinp, float *dweight, float *dbias, const float *dout,
+                             const float *inp, const float *weight, const float *mean,
+                             const float *rstd, int rows, int dim, cudaStream_t stream);
+void layernorm_backward_cuda_bf16(bf16 *dinp, float *dweight, float *dbias, const bf16 *dout,
+                                  const bf16 *inp, const float *weight, const float *mean,
+                                  const float *rstd, int rows, int dim, cudaStream_t stream);
+
+void gelu_forward_cuda(float *out, const float *inp, size_t n, cudaStream_t stream);
+void gelu_forward_cuda_bf16(bf16 *out, const bf16 *inp, size_t n, cudaStream_t stream);
+void gelu_backward_cuda(float *dinp, const float *dout, const float *inp, size_t n,
+                        cudaStream_t stream);
+void gelu_backward_cuda_bf16(bf16 *dinp, const bf16 *dout, const bf16 *inp, size_t n,
+                             cudaStream_t stream);
+
+void softmax_forward_cuda(float *out, const float *inp, const float *mask, float scale, int rows,
+                          int cols, int rows_per_mask, cudaStream_t stream);
+void softmax_forward_cuda_bf16(bf16 *out, const bf16 *inp, const float *mask, float scale,
+                               int rows, int cols, int rows_per_mask, cudaStream_t stream);
+void softmax_backward_cuda(float *dinp, const float *dout, const float *out, float scale, int rows,
+                           int cols, cudaStream_t stream);
+void softmax_backward_cuda_bf16(bf16 *dinp, const bf16 *dout, const bf16 *out, float scale,
+                                int rows, int cols, cudaStream_t stream);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

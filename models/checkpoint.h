@@ -1,0 +1,40 @@
+/* Model checkpoints on disk: a directory with config.json and
+ * model.safetensors, as HuggingFace writes them.
+ *
+ * Loading reads the architecture from config.json:
+ *  - model_type "distilbert": DistilBERT names (distilbert_params' hf_name,
+ *    with or without the "distilbert." prefix);
+ *  - model_type "bert" (e.g. all-MiniLM-L6-v2): BERT names (with or without
+ *    "bert."), token_type_embeddings[0] folded into the position embeddings
+ *    (DistilBERT has no token types; BERT adds type 0 to every token), the
+ *    pooler ignored; hidden_act must be "gelu".
+ * A checkpoint without a classification head (or with one of another label
+ * count when num_labels is given) gets a fresh head, as HuggingFace
+ * initialises one. Errors name the file and the tensor.
+ *
+ * Saving writes HuggingFace DistilBERT names and a DistilBERT config.json
+ * (problem_type multi_label_classification, id2label/label2id when labels
+ * are given) that transformers' from_pretrained loads. */
+#ifndef GENRE_CHECKPOINT_H
+#define GENRE_CHECKPOINT_H
+
+#include <stdint.h>
+
+#include "distilbert.h"
+
+/* Initialises m from the checkpoint directory dir. num_labels > 0 asks for
+ * that many outputs; 0 takes the checkpoint's (or 1 without a head). The
+ * head's seed is used only when the head is initialised. 0 or -1. */
+int checkpoint_load(DistilBert *m, const char *dir, int num_labels, uint64_t head_seed);
+
+/* Label names from config.json's id2label (NULL when absent; *n set to the
+ * count). The caller frees each name and the array. */
+char **checkpoint_labels(const char *dir, int *n);
+
+/* Writes dir/model.safetensors and dir/config.json (creating dir), each
+ * atomically. labels may be NULL. A model whose LayerNorm eps is not 1e-12
+ * (possible from a BERT checkpoint) is refused: DistilBERT's config cannot
+ * say otherwise. 0 or -1. */
+int checkpoint_save(const DistilBert *m, const char *dir, const char *const *labels);
+
+#endif

@@ -1,0 +1,391 @@
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "distilbert.h"
+#include "err.h"
+#include "ops/attention.h"
+#include "ops/dropout.h"
+#include "ops/embedding.h"
+#include "ops/gelu.h"
+#include "ops/layernorm.h"
+#include "ops/linear.h"
+#include "ops/relu.h"
+#include "ops/softmax.h"
+#include "philox.h"
+
+#define DL "distilbert.transformer.layer.%d."
+#define BL "encoder.layer.%d."
+const ParamDef distilbert_params[P_COUNT] = {
+    [P_WTE] = {"wte", false, 2, {D_VOCAB, D_DIM}, "distilbert.embeddings.word_embeddings.weight",
+               "embeddings.word_embeddings.weight", true},
+    [P_WPE] = {"wpe", false, 2, {D_MAXPOS, D_DIM},
+               "distilbert.embeddings.position_embeddings.weight",
+               "embeddings.position_embeddings.weight", true},
+    [P_EMB_LN_W] = {"emb_ln_w", false, 1, {D_DIM}, "distilbert.embeddings.LayerNorm.weight",
+                    "embeddings.LayerNorm.weight", false},
+    [P_EMB_LN_B] = {"emb_ln_b", false, 1, {D_DIM}, "distilbert.embeddings.LayerNorm.bias",
+                    "embeddings.LayerNorm.bias", false},
+    [P_Q_W] = {"q_w", true, 2, {D_DIM, D_DIM}, DL "attention.q_lin.weight",
+               BL "attention.self.query.weight", true},
+    [P_Q_B] = {"q_b", true, 1, {D_DIM}, DL "attention.q_lin.bias", BL "attention.self.query.bias",
+               false},
+    [P_K_W] = {"k_w", true, 2, {D_DIM, D_DIM}, DL "attention.k_lin.weight",
+               BL "attention.self.key.weight", true},
+    [P_K_B] = {"k_b", true, 1, {D_DIM}, DL "attention.k_lin.bias", BL "attention.self.key.bias",
+               false},
+    [P_V_W] = {"v_w", true, 2, {D_DIM, D_DIM}, DL "attention.v_lin.weight",
+               BL "attention.self.value.weight", true},
+    [P_V_B] = {"v_b", true, 1, {D_DIM}, DL "attention.v_lin.bias", BL "attention.self.value.bias",
+               false},
+    [P_O_W] = {"o_w", true, 2, {D_DIM, D_DIM}, DL "attention.out_lin.weight",
+               BL "attention.output.dense.weight", true},
+    [P_O_B] = {"o_b", true, 1, {D_DIM}, DL "attention.out_lin.bias",
+               BL "attention.output.dense.bias", false},
+    [P_SA_LN_W] = {"sa_ln_w", true, 1, {D_DIM}, DL "sa_layer_norm.weight",
+                   BL "attention.output.LayerNorm.weight", false},
+    [P_SA_LN_B] = {"sa_ln_b", true, 1, {D_DIM}, DL "sa_layer_norm.bias",
+                   BL "attention.output.LayerNorm.bias", false},
+    [P_FF1_W] = {"ff1_w", true, 2, {D_HIDDEN, D_DIM}, DL "ffn.lin1.weight",
+                 BL "intermediate.dense.weight", true},
+    [P_FF1_B] = {"ff1_b", true, 1, {D_HIDDEN}, DL "ffn.lin1.bias", BL "intermediate.dense.bias",
+                 false},
+    [P_FF2_W] = {"ff2_w", true, 2, {D_DIM, D_HIDDEN}, DL "ffn.lin2.weight",
+                 BL "output.dense.weight", true},
+    [P_FF2_B] = {"ff2_b", true, 1, {D_DIM}, DL "ffn.lin2.bias", BL "output.dense.bias", false},
+    [P_OUT_LN_W] = {"out_ln_w", true, 1, {D_DIM}, DL "output_layer_norm.weight",
+                    BL "output.LayerNorm.weight", false},
+    [P_OUT_LN_B] = {"out_ln_b", true, 1, {D_DIM}, DL "output_layer_norm.bias",
+                    BL "output.LayerNorm.bias", false},
+    [P_PRE_W] = {"pre_w", false, 2, {D_DIM, D_DIM}, "pre_classifier.weight", NULL, true},
+    [P_PRE_B] = {"pre_b", false, 1, {D_DIM}, "pre_classifier.bias", NULL, false},
+    [P_CLS_W] = {"cls_w", false, 2, {D_LABELS, D_DIM}, "classifier.weight", NULL, true},
+    [P_CLS_B] = {"cls_b", false, 1, {D_LABELS}, "classifier.bias", NULL, false},
+};
+#undef DL
+#undef BL
+
+/* Activations of one forward pass and the scratch its backward needs; all
+ * views into `mem`. Per-layer tensors are n_layers consecutive blocks. */
+struct DistilBertActs {
+    int B, T;
+    bool train;          /* dropout of the last forward, recomputed by the backward */
+    uint64_t seed, step;
+    size_t cap;
+    float *mem;
+    int32_t *ids;
+    float *mask_add;                               /* B x T, additive */
+    float *emb, *emb_ln, *emb_mean, *emb_rstd;     /* embeddings, before dropout */
+    float *h;                                      /* (L+1) x B x T x D: block inputs/outputs */
+    float *q, *k, *v, *ctx, *res1, *ln1, *res2;    /* L x B x T x D */
+    float *ff1, *ffg;                              /* L x B x T x F */
+    float *att, *attd;                             /* L x B x H x T x T */
+    float *ln1_mean, *ln1_rstd, *ln2_mean, *ln2_rstd; /* L x B x T */
+    float *preatt;                                 /* B x H x T x T, scratch */
+    float *ff2;                                    /* B x T x D: lin2 before dropout, scratch */
+    float *cls, *pre, *relu, *drop, *logits;       /* head */
+    /* backward scratch */
+    float *dh, *dres2, *dln1, *dff2, *dres1, *dctx, *dq, *dk, *dv, *demb, *demb_ln;
+    float *dffg, *dff1, *datt1, *datt2;
+    float *dcls, *dpre, *drelu, *ddrop;
+};
+
+int distilbert_shape(const DistilBertConfig *cfg, ParamId id, int64_t shape[2])
+{
+    const ParamDef *d = &distilbert_params[id];
+    int64_t n = 1;
+    for (int i = 0; i < d->ndim; i++) {
+        int64_t s = 0;
+        switch (d->shape[i]) {
+        case D_DIM: s = cfg->dim; break;
+        case D_HIDDEN: s = cfg->hidden_dim; break;
+        case D_VOCAB: s = cfg->vocab_size; break;
+        case D_MAXPOS: s = cfg->max_position_embeddings; break;
+        case D_LABELS: s = cfg->num_labels; break;
+        }
+        shape[i] = s;
+        n *= s;
+    }
+    if (d->ndim == 1) shape[1] = 1;
+    return (int)n;
+}
+
+ParamView *distilbert_view(const DistilBert *m, ParamId id, int layer)
+{
+    return &m->views[(size_t)id * m->cfg.n_layers + layer];
+}
+
+static int n_copies(const DistilBert *m, ParamId id)
+{
+    return distilbert_params[id].per_layer ? m->cfg.n_layers : 1;
+}
+
+int distilbert_init(DistilBert *m, const DistilBertConfig *cfg)
+{
+    memset(m, 0, sizeof *m);
+    const DistilBertConfig *c = cfg;
+    if (c->dim <= 0 || c->n_layers <= 0 || c->n_heads <= 0 || c->hidden_dim <= 0 ||
+        c->vocab_size <= 0 || c->max_position_embeddings <= 0 || c->num_labels <= 0)
+        return err_set("model config: every dimension must be positive");
+    if (c->dim % c->n_heads)
+        return err_set("model config: dim %d is not divisible by n_heads %d", c->dim, c->n_heads);
+    m->cfg = *cfg;
+    m->views = xcalloc((size_t)P_COUNT * c->n_layers, sizeof *m->views);
+    for (int id = 0; id < P_COUNT; id++) {
+        int64_t shape[2];
+        size_t n = (size_t)distilbert_shape(c, id, shape);
+        for (int l = 0; l < n_copies(m, id); l++) {
+            ParamView *v = distilbert_view(m, id, l);
+            v->n = n;
+            memcpy(v->shape, shape, sizeof shape);
+            m->n_params += n;
+        }
+    }
+    m->params = xcalloc(m->n_params, sizeof(float));
+    m->grads = xcalloc(m->n_params, sizeof(float));
+    size_t off = 0;
+    for (int id = 0; id < P_COUNT; id++)
+        for (int l = 0; l < n_copies(m, id); l++) {
+            ParamView *v = distilbert_view(m, id, l);
+            v->p = m->params + off;
+            v->g = m->grads + off;
+            off += v->n;
+        }
+    return 0;
+}
+
+void distilbert_free(DistilBert *m)
+{
+    if (m->acts) {
+        free(m->acts->mem);
+        free(m->acts->ids);
+    }
+    free(m->acts);
+    free(m->params);
+    free(m->grads);
+    free(m->adam_m);
+    free(m->adam_v);
+    free(m->views);
+    memset(m, 0, sizeof *m);
+}
+
+void distilbert_init_head(DistilBert *m, uint64_t seed)
+{
+    static const ParamId weights[] = {P_PRE_W, P_CLS_W}, biases[] = {P_PRE_B, P_CLS_B};
+    for (int i = 0; i < 2; i++) {
+        ParamView *w = distilbert_view(m, weights[i], 0), *b = distilbert_view(m, biases[i], 0);
+        for (size_t j = 0; j < w->n; j++)
+            w->p[j] = m->cfg.initializer_range * philox_normal(seed, (uint64_t)weights[i], j);
+        memset(b->p, 0, b->n * sizeof(float));
+    }
+}
+
+/* Lays the activations out for (B, T): one pass to size, one to assign. */
+static void acts_layout(DistilBert *m, int B, int T)
+{
+    const DistilBertConfig *c = &m->cfg;
+    DistilBertActs *a = m->acts;
+    size_t L = c->n_layers, N = (size_t)B * T, D = c->dim, F = c->hidden_dim;
+    size_t A = (size_t)B * c->n_heads * T * T, Lab = c->num_labels;
+    struct { float **p; size_t n; } v[] = {
+        {&a->mask_add, N}, {&a->emb, N * D}, {&a->emb_ln, N * D}, {&a->emb_mean, N},
+        {&a->emb_rstd, N}, {&a->h, (L + 1) * N * D}, {&a->q, L * N * D}, {&a->k, L * N * D},
+        {&a->v, L * N * D}, {&a->ctx, L * N * D}, {&a->res1, L * N * D}, {&a->ln1, L * N * D},
+        {&a->res2, L * N * D}, {&a->ff1, L * N * F}, {&a->ffg, L * N * F}, {&a->att, L * A},
+        {&a->attd, c->attention_dropout > 0 ? L * A : 0}, {&a->ln1_mean, L * N},
+        {&a->ln1_rstd, L * N}, {&a->ln2_mean, L * N}, {&a->ln2_rstd, L * N}, {&a->preatt, A},
+        {&a->cls, B * D}, {&a->pre, B * D}, {&a->relu, B * D}, {&a->drop, B * D},
+        {&a->logits, B * Lab}, {&a->dh, N * D}, {&a->dres2, N * D}, {&a->dln1, N * D},
+        {&a->dff2, N * D}, {&a->dres1, N * D}, {&a->dctx, N * D}, {&a->dq, N * D},
+        {&a->dk, N * D}, {&a->dv, N * D}, {&a->demb, N * D}, {&a->demb_ln, N * D},
+        {&a->dffg, N * F}, {&a->dff1, N * F}, {&a->datt1, A}, {&a->datt2, A}, {&a->dcls, B * D},
+        {&a->dpre, B * D}, {&a->drelu, B * D}, {&a->ddrop, B * D}, {&a->ff2, N * D},
+    };
+    size_t total = 0;
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) total += v[i].n;
+    if (total > a->cap) {
+        free(a->mem);
+        a->mem = xmalloc(total * sizeof(float));
+        a->cap = total;
+    }
+    a->ids = xrealloc(a->ids, N * sizeof *a->ids);
+    size_t off = 0;
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        *v[i].p = v[i].n ? a->mem + off : NULL;
+        off += v[i].n;
+    }
+    a->B = B;
+    a->T = T;
+}
+
+/* Dropout streams: one per site and step, so every mask differs. */
+enum { SITE_EMB = 0, SITE_HEAD = 1, SITE_LAYER = 2 };
+static uint64_t stream_of(uint64_t step, int site) { return (step << 20) | (uint64_t)site; }
+
+static float *P(const DistilBert *m, ParamId id, int l) { return distilbert_view(m, id, l)->p; }
+static float *G(const DistilBert *m, ParamId id, int l) { return distilbert_view(m, id, l)->g; }
+
+const float *distilbert_forward(DistilBert *m, const int32_t *ids, const int32_t *mask, int B,
+                                int T, bool train, uint64_t seed, uint64_t step)
+{
+    const DistilBertConfig *c = &m->cfg;
+    if (B <= 0 || T <= 0) return err_set("forward: empty batch (%d x %d)", B, T), NULL;
+    if (T > c->max_position_embeddings)
+        return err_set("forward: sequence length %d exceeds max_position_embeddings %d", T,
+                       c->max_position_embeddings), NULL;
+    for (size_t i = 0; i < (size_t)B * T; i++)
+        if (ids[i] < 0 || ids[i] >= c->vocab_size)
+            return err_set("forward: token id %d outside the vocabulary (%d)", ids[i],
+                           c->vocab_size), NULL;
+    if (!m->acts) m->acts = xcalloc(1, sizeof *m->acts);
+    acts_layout(m, B, T);
+    DistilBertActs *a = m->acts;
+    a->train = train;
+    a->seed = seed;
+    a->step = step;
+    int D = c->dim, F = c->hidden_dim, H = c->n_heads, hs = D / H, Lab = c->num_labels;
+    size_t N = (size_t)B * T, ND = N * D, NF = N * F, A = (size_t)B * H * T * T;
+    float pd = train ? c->dropout : 0.0f, pa = train ? c->attention_dropout : 0.0f;
+    float pc = train ? c->seq_classif_dropout : 0.0f;
+
+    memcpy(a->ids, ids, N * sizeof *ids);
+    for (size_t i = 0; i < N; i++) a->mask_add[i] = mask && !mask[i] ? SOFTMAX_MASKED : 0.0f;
+    embedding_forward(a->emb, ids, P(m, P_WTE, 0), P(m, P_WPE, 0), B, T, D);
+    layernorm_forward(a->emb_ln, a->emb_mean, a->emb_rstd, a->emb, P(m, P_EMB_LN_W, 0),
+                      P(m, P_EMB_LN_B, 0), (int)N, D, c->layer_norm_eps);
+    dropout_forward(a->h, a->emb_ln, ND, pd, seed, stream_of(step, SITE_EMB));
+
+    for (int l = 0; l < c->n_layers; l++) {
+        float *x = a->h + l * ND, *q = a->q + l * ND, *k = a->k + l * ND, *v = a->v + l * ND;
+        float *ctx = a->ctx + l * ND, *res1 = a->res1 + l * ND, *ln1 = a->ln1 + l * ND;
+        float *res2 = a->res2 + l * ND, *ff1 = a->ff1 + l * NF, *ffg = a->ffg + l * NF;
+        float *att = a->att + l * A, *attd = a->attd ? a->attd + l * A : NULL;
+        linear_forward(q, x, P(m, P_Q_W, l), P(m, P_Q_B, l), (int)N, D, D);
+        linear_forward(k, x, P(m, P_K_W, l), P(m, P_K_B, l), (int)N, D, D);
+        linear_forward(v, x, P(m, P_V_W, l), P(m, P_V_B, l), (int)N, D, D);
+        attention_forward(ctx, a->preatt, att, attd, q, k, v, a->mask_add, B, T, H, hs, pa, seed,
+                          stream_of(step, SITE_LAYER + 2 * l));
+        linear_forward(res1, ctx, P(m, P_O_W, l), P(m, P_O_B, l), (int)N, D, D);
+        for (size_t i = 0; i < ND; i++) res1[i] += x[i];
+        layernorm_forward(ln1, a->ln1_mean + l * N, a->ln1_rstd + l * N, res1,
+                          P(m, P_SA_LN_W, l), P(m, P_SA_LN_B, l), (int)N, D, c->layer_norm_eps);
+        linear_forward(ff1, ln1, P(m, P_FF1_W, l), P(m, P_FF1_B, l), (int)N, D, F);
+        gelu_forward(ffg, ff1, NF);
+        linear_forward(a->ff2, ffg, P(m, P_FF2_W, l), P(m, P_FF2_B, l), (int)N, F, D);
+        dropout_forward(res2, a->ff2, ND, pd, seed, stream_of(step, SITE_LAYER + 2 * l + 1));
+        for (size_t i = 0; i < ND; i++) res2[i] += ln1[i];
+        layernorm_forward(x + ND, a->ln2_mean + l * N, a->ln2_rstd + l * N, res2,
+                          P(m, P_OUT_LN_W, l), P(m, P_OUT_LN_B, l), (int)N, D, c->layer_norm_eps);
+    }
+
+    const float *top = a->h + (size_t)c->n_layers * ND;
+    for (int b = 0; b < B; b++) memcpy(a->cls + (size_t)b * D, top + (size_t)b * T * D, D * sizeof(float));
+    linear_forward(a->pre, a->cls, P(m, P_PRE_W, 0), P(m, P_PRE_B, 0), B, D, D);
+    relu_forward(a->relu, a->pre, (size_t)B * D);
+    dropout_forward(a->drop, a->relu, (size_t)B * D, pc, seed, stream_of(step, SITE_HEAD));
+    linear_forward(a->logits, a->drop, P(m, P_CLS_W, 0), P(m, P_CLS_B, 0), B, D, Lab);
+    return a->logits;
+}
+
+const float *distilbert_hidden(const DistilBert *m)
+{
+    const DistilBertActs *a = m->acts;
+    return a->h + (size_t)m->cfg.n_layers * a->B * a->T * m->cfg.dim;
+}
+
+void distilbert_zero_grad(DistilBert *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
+
+static void zero(float *p, size_t n) { memset(p, 0, n * sizeof(float)); }
+
+void distilbert_backward(DistilBert *m, const float *dlogits)
+{
+    const DistilBertConfig *c = &m->cfg;
+    DistilBertActs *a = m->acts;
+    int B = a->B, T = a->T, D = c->dim, F = c->hidden_dim, H = c->n_heads, hs = D / H;
+    size_t N = (size_t)B * T, ND = N * D, NF = N * F, A = (size_t)B * H * T * T;
+    float pd = a->train ? c->dropout : 0.0f, pa = a->train ? c->attention_dropout : 0.0f;
+    float pc = a->train ? c->seq_classif_dropout : 0.0f;
+    uint64_t seed = a->seed, step = a->step;
+
+    /* head */
+    zero(a->ddrop, (size_t)B * D);
+    linear_backward(a->ddrop, G(m, P_CLS_W, 0), G(m, P_CLS_B, 0), dlogits, a->drop,
+                    P(m, P_CLS_W, 0), B, D, c->num_labels);
+    zero(a->drelu, (size_t)B * D);
+    dropout_backward(a->drelu, a->ddrop, (size_t)B * D, pc, seed, stream_of(step, SITE_HEAD));
+    zero(a->dpre, (size_t)B * D);
+    relu_backward(a->dpre, a->drelu, a->pre, (size_t)B * D);
+    zero(a->dcls, (size_t)B * D);
+    linear_backward(a->dcls, G(m, P_PRE_W, 0), G(m, P_PRE_B, 0), a->dpre, a->cls,
+                    P(m, P_PRE_W, 0), B, D, D);
+    zero(a->dh, ND);
+    for (int b = 0; b < B; b++)
+        memcpy(a->dh + (size_t)b * T * D, a->dcls + (size_t)b * D, D * sizeof(float));
+
+    /* blocks, last first; dh holds the gradient of the current block's output */
+    for (int l = c->n_layers - 1; l >= 0; l--) {
+        float *x = a->h + l * ND, *q = a->q + l * ND, *k = a->k + l * ND, *v = a->v + l * ND;
+        float *ctx = a->ctx + l * ND, *res1 = a->res1 + l * ND, *ln1 = a->ln1 + l * ND;
+        float *res2 = a->res2 + l * ND, *ff1 = a->ff1 + l * NF, *ffg = a->ffg + l * NF;
+        zero(a->dres2, ND);
+        layernorm_backward(a->dres2, G(m, P_OUT_LN_W, l), G(m, P_OUT_LN_B, l), a->dh, res2,
+                           P(m, P_OUT_LN_W, l), a->ln2_mean + l * N, a->ln2_rstd + l * N,
+                           (int)N, D);
+        memcpy(a->dln1, a->dres2, ND * sizeof(float));
+        zero(a->dff2, ND);
+        dropout_backward(a->dff2, a->dres2, ND, pd, seed, stream_of(step, SITE_LAYER + 2 * l + 1));
+        zero(a->dffg, NF);
+        linear_backward(a->dffg, G(m, P_FF2_W, l), G(m, P_FF2_B, l), a->dff2, ffg,
+                        P(m, P_FF2_W, l), (int)N, F, D);
+        zero(a->dff1, NF);
+        gelu_backward(a->dff1, a->dffg, ff1, NF);
+        linear_backward(a->dln1, G(m, P_FF1_W, l), G(m, P_FF1_B, l), a->dff1, ln1,
+                        P(m, P_FF1_W, l), (int)N, D, F);
+        zero(a->dres1, ND);
+        layernorm_backward(a->dres1, G(m, P_SA_LN_W, l), G(m, P_SA_LN_B, l), a->dln1, res1,
+                           P(m, P_SA_LN_W, l), a->ln1_mean + l * N, a->ln1_rstd + l * N,
+                           (int)N, D);
+        /* The residual: dres1 flows straight into the block input. */
+        memcpy(a->dh, a->dres1, ND * sizeof(float));
+        zero(a->dctx, ND);
+        linear_backward(a->dctx, G(m, P_O_W, l), G(m, P_O_B, l), a->dres1, ctx, P(m, P_O_W, l),
+                        (int)N, D, D);
+        zero(a->dq, ND);
+        zero(a->dk, ND);
+        zero(a->dv, ND);
+        attention_backward(a->dq, a->dk, a->dv, a->datt1, a->datt2, a->dctx, q, k, v,
+                           a->att + l * A, a->attd ? a->attd + l * A : NULL, B, T, H, hs, pa);
+        linear_backward(a->dh, G(m, P_Q_W, l), G(m, P_Q_B, l), a->dq, x, P(m, P_Q_W, l), (int)N,
+                        D, D);
+        linear_backward(a->dh, G(m, P_K_W, l), G(m, P_K_B, l), a->dk, x, P(m, P_K_W, l), (int)N,
+                        D, D);
+        linear_backward(a->dh, G(m, P_V_W, l), G(m, P_V_B, l), a->dv, x, P(m, P_V_W, l), (int)N,
+                        D, D);
+    }
+
+    /* embeddings */
+    zero(a->demb_ln, ND);
+    dropout_backward(a->demb_ln, a->dh, ND, pd, seed, stream_of(step, SITE_EMB));
+    zero(a->demb, ND);
+    layernorm_backward(a->demb, G(m, P_EMB_LN_W, 0), G(m, P_EMB_LN_B, 0), a->demb_ln, a->emb,
+                       P(m, P_EMB_LN_W, 0), a->emb_mean, a->emb_rstd, (int)N, D);
+    embedding_backward(G(m, P_WTE, 0), G(m, P_WPE, 0), a->demb, a->ids, B, T, D);
+}
+
+float distilbert_adamw_step(DistilBert *m, const AdamW *opt, float lr, float max_norm)
+{
+    if (!m->adam_m) {
+        m->adam_m = xcalloc(m->n_params, sizeof(float));
+        m->adam_v = xcalloc(m->n_params, sizeof(float));
+    }
+    float norm = max_norm > 0 ? clip_grad_norm(m->grads, m->n_params, max_norm) : 0.0f;
+    m->adam_t++;
+    for (int id = 0; id < P_COUNT; id++)
+        for (int l = 0; l < n_copies(m, id); l++) {
+            ParamView *v = distilbert_view(m, id, l);
+            size_t off = (size_t)(v->p - m->params);
+            adamw_update(opt, v->p, v->g, m->adam_m + off, m->adam_v + off, v->n, m->adam_t, lr,
+                         distilbert_params[id].decay);
+        }
+    return norm;
+}

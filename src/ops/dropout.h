@@ -1,0 +1,20 @@
+/* Inverted dropout with masks from Philox (philox.h): element i draws the 16
+ * bits (word (i % 8) / 2, low half first) of Philox block i / 8 of `stream`
+ * under key `seed`, and is kept when they are >= round(p * 65536); kept
+ * elements are scaled by 1 / (1 - p). Eight elements per generator call; p
+ * is thus resolved to 1/65536. The mask is never stored: the backward
+ * recomputes it from (seed, stream), and a GPU kernel can reproduce it bit
+ * for bit. p = 0 copies. The forward writes out; the backward accumulates
+ * into dinp. */
+#ifndef GENRE_OPS_DROPOUT_H
+#define GENRE_OPS_DROPOUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+void dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t seed,
+                     uint64_t stream);
+void dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_t seed,
+                      uint64_t stream);
+
+#endif

@@ -1,0 +1,55 @@
+#include <cblas.h>
+#include <omp.h>
+#include <stddef.h>
+
+#include "blas_threads.h"
+#include "linear.h"
+
+/* This thread's share [*lo, *hi) of n rows. */
+static void share(int n, int *lo, int *hi)
+{
+    int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    *lo = (int)((long)n * t / nt);
+    *hi = (int)((long)n * (t + 1) / nt);
+}
+
+void linear_forward(float *out, const float *inp, const float *weight, const float *bias,
+                    int N, int C, int OC)
+{
+    blas_single_threaded();
+    #pragma omp parallel
+    {
+        int r0, r1;
+        share(N, &r0, &r1);
+        if (r1 > r0) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, OC, C, 1.0f,
+                        inp + (size_t)r0 * C, C, weight, C, 0.0f, out + (size_t)r0 * OC, OC);
+            if (bias)
+                for (int n = r0; n < r1; n++)
+                    for (int o = 0; o < OC; o++) out[(size_t)n * OC + o] += bias[o];
+        }
+    }
+}
+
+void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                     const float *inp, const float *weight, int N, int C, int OC)
+{
+    blas_single_threaded();
+    #pragma omp parallel
+    {
+        int r0, r1, o0, o1;
+        share(N, &r0, &r1);
+        share(OC, &o0, &o1);
+        /* dinp by rows of the batch; dweight and dbias by output rows, each
+         * summing over the batch in a fixed order (deterministic). */
+        if (dinp && r1 > r0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, C, OC, 1.0f,
+                        dout + (size_t)r0 * OC, OC, weight, C, 1.0f, dinp + (size_t)r0 * C, C);
+        if (dweight && o1 > o0)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, C, N, 1.0f, dout + o0,
+                        OC, inp, C, 1.0f, dweight + (size_t)o0 * C, C);
+        if (dbias)
+            for (int n = 0; n < N; n++)
+                for (int o = o0; o < o1; o++) dbias[o] += dout[(size_t)n * OC + o];
+    }
+}

@@ -1,0 +1,39 @@
+#include <math.h>
+
+#include "adamw.h"
+
+void adamw_update(const AdamW *opt, float *param, const float *grad, float *m, float *v,
+                  size_t n, int t, float lr, int decay)
+{
+    float b1 = opt->beta1, b2 = opt->beta2;
+    float bc1 = 1.0f - powf(b1, (float)t), bc2 = 1.0f - powf(b2, (float)t);
+    float step_size = lr / bc1, bc2_sqrt = sqrtf(bc2);
+    float keep = decay ? 1.0f - lr * opt->weight_decay : 1.0f;
+    #pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) {
+        float g = grad[i];
+        m[i] = m[i] + (1.0f - b1) * (g - m[i]); /* PyTorch's lerp form */
+        v[i] = b2 * v[i] + (1.0f - b2) * g * g;
+        float denom = sqrtf(v[i]) / bc2_sqrt + opt->eps;
+        param[i] = param[i] * keep - step_size * m[i] / denom;
+    }
+}
+
+float lr_linear_schedule(long step, long warmup_steps, long total_steps)
+{
+    if (step < warmup_steps) return (float)step / (float)(warmup_steps > 1 ? warmup_steps : 1);
+    long rest = total_steps - warmup_steps;
+    float f = (float)(total_steps - step) / (float)(rest > 1 ? rest : 1);
+    return f > 0.0f ? f : 0.0f;
+}
+
+float clip_grad_norm(float *grad, size_t n, float max_norm)
+{
+    double ss = 0.0;
+    for (size_t i = 0; i < n; i++) ss += (double)grad[i] * grad[i];
+    float norm = (float)sqrt(ss);
+    float coef = max_norm / (norm + 1e-6f);
+    if (coef < 1.0f)
+        for (size_t i = 0; i < n; i++) grad[i] *= coef;
+    return norm;
+}

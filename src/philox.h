@@ -1,0 +1,27 @@
+/* Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2,
+ * 3"): a counter-based generator. Output depends only on (key, counter), so
+ * any element of any stream can be computed independently, in any order, on
+ * the CPU or a GPU, and gives the same bits (cuRAND uses the same rounds).
+ *
+ * Convention for genre: key = seed, counter = (index / 4 as 64 bits, stream
+ * as 64 bits), word index % 4 of the block. `stream` names the use (a dropout
+ * site at a step, a parameter's initialisation), `index` the element. */
+#ifndef GENRE_PHILOX_H
+#define GENRE_PHILOX_H
+
+#include <stdint.h>
+
+/* One block: 4 random 32-bit words for counter ctr under key. */
+void philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
+
+/* Block `block` of `stream` under key `seed` (the convention above), for
+ * loops that use all four words of a call (dropout.h). */
+void philox_block(uint64_t seed, uint64_t stream, uint64_t block, uint32_t out[4]);
+
+/* Uniform in [0, 1) (24-bit resolution) for element `index` of `stream`. */
+float philox_uniform(uint64_t seed, uint64_t stream, uint64_t index);
+
+/* Standard normal for element `index` of `stream` (Box-Muller). */
+float philox_normal(uint64_t seed, uint64_t stream, uint64_t index);
+
+#endif

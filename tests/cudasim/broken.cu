@@ -1,0 +1,124 @@
+/* Kernels for testing the simulator itself (compiled only for it): each
+ * broken one carries one classic bug the simulator must flag, next to a
+ * correct twin, and one kernel exercises the warp built-ins' semantics. */
+#include "cuda_common.h"
+
+/* out[i] = in[(i + 1) % n] through shared memory, one block of n threads. */
+__global__ void rotate_kernel(float *out, const float *in, int n, int with_barrier)
+{
+    DYNAMIC_SHARED(float, s);
+    int i = threadIdx.x;
+    s[i] = in[i];
+    if (with_barrier) __syncthreads();
+    out[i] = s[(i + 1) % n];
+}
+
+/* out[i] = 2 in[i] with the bound test off by one at the ragged edge. */
+__global__ void double_kernel(float *out, const float *in, int n, int off_by_one)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (off_by_one ? i <= n : i < n) out[i] = 2.0f * in[i];
+}
+
+/* Half the block returns early; the other half waits at a barrier. */
+__global__ void early_exit_kernel(float *out)
+{
+    if (threadIdx.x >= blockDim.x / 2) return;
+    __syncthreads();
+    out[threadIdx.x] = 1.0f;
+}
+
+/* The two halves wait at two different barriers. */
+__global__ void split_barrier_kernel(float *out)
+{
+    if (threadIdx.x % 2) {
+        out[threadIdx.x] = 1.0f;
+        __syncthreads();
+    } else {
+        __syncthreads();
+        out[threadIdx.x] = 2.0f;
+    }
+}
+
+/* A full-mask shuffle that half the warp never reaches. */
+__global__ void partial_shuffle_kernel(float *out)
+{
+    float v = (float)threadIdx.x;
+    if (threadIdx.x < 16) v = __shfl_xor_sync(0xffffffffu, v, 1);
+    out[threadIdx.x] = v;
+}
+
+/* Writes one float past the end of n floats of dynamic shared memory. */
+__global__ void shared_overflow_kernel(float *out, int n)
+{
+    DYNAMIC_SHARED(float, s);
+    s[threadIdx.x + 1] = 1.0f;
+    __syncthreads();
+    if (threadIdx.x + 1 < (unsigned)n) out[threadIdx.x] = s[threadIdx.x + 1];
+}
+
+/* Writes one float past a static __shared__ array (through a pointer, so
+ * only AddressSanitizer sees it; the Makefile asks it to instrument the
+ * simulator's shared-memory section). */
+__global__ void static_shared_overflow_kernel(float *out, int n)
+{
+    __shared__ float s[32];
+    float *p = s;
+    p[threadIdx.x + 1 < 32 ? threadIdx.x + 1 : n] = 1.0f;
+    __syncthreads();
+    out[threadIdx.x] = s[threadIdx.x];
+}
+
+/* One block of 48 threads (a full warp and a partial one); per thread:
+ * [0] __shfl_sync from lane 3, [1] xor 1, [2] down 1 (width 8), [3] up 2,
+ * [4] ballot of odd lanes, [5] any (lane == 5), [6] all (lane < 40),
+ * [7] atomicAdd's return order, [8] bf16 round trip of in[thread]. */
+__global__ void builtins_kernel(float *out, unsigned *bits, int *counter, const float *in)
+{
+    int t = threadIdx.x, lane = t % 32;
+    float v = (float)(t * 10);
+    float *o = out + t * 9;
+    o[0] = __shfl_sync(0xffffffffu, v, 3);
+    o[1] = __shfl_xor_sync(0xffffffffu, v, 1);
+    o[2] = __shfl_down_sync(0xffffffffu, v, 1, 8);
+    o[3] = __shfl_up_sync(0xffffffffu, v, 2);
+    bits[t] = __ballot_sync(0xffffffffu, lane % 2);
+    o[5] = (float)__any_sync(0xffffffffu, lane == 5);
+    o[6] = (float)__all_sync(0xffffffffu, t < 40);
+    o[7] = (float)atomicAdd(counter, 1);
+    o[8] = __bfloat162float(__float2bfloat16(in[t]));
+    o[4] = 0.0f;
+}
+
+extern "C" {
+
+void cudasim_rotate(float *out, const float *in, int n, int with_barrier)
+{
+    LAUNCH(rotate_kernel, 1, n, n * sizeof(float), 0, out, in, n, with_barrier);
+}
+
+void cudasim_double(float *out, const float *in, int n, int off_by_one)
+{
+    LAUNCH(double_kernel, ceil_div(n, 64), 64, 0, 0, out, in, n, off_by_one);
+}
+
+void cudasim_early_exit(float *out) { LAUNCH(early_exit_kernel, 1, 64, 0, 0, out); }
+void cudasim_split_barrier(float *out) { LAUNCH(split_barrier_kernel, 1, 64, 0, 0, out); }
+void cudasim_partial_shuffle(float *out) { LAUNCH(partial_shuffle_kernel, 1, 32, 0, 0, out); }
+
+void cudasim_shared_overflow(float *out, int n)
+{
+    LAUNCH(shared_overflow_kernel, 1, n, n * sizeof(float), 0, out, n);
+}
+
+void cudasim_static_shared_overflow(float *out, int n)
+{
+    LAUNCH(static_shared_overflow_kernel, 1, 32, 0, 0, out, n);
+}
+
+void cudasim_builtins(float *out, unsigned *bits, int *counter, const float *in)
+{
+    LAUNCH(builtins_kernel, 1, 48, 0, 0, out, bits, counter, in);
+}
+
+}

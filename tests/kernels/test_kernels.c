@@ -1,0 +1,416 @@
+/* Every CUDA kernel against its CPU op (src/ops/) on many shapes. Built
+ * twice from this one source: against the simulator (tests/cudasim, every
+ * case run with the threads of each block in forward and in reverse order,
+ * the two results required to be bitwise identical) and, by `make
+ * test-gpu`, against the real kernels on a GPU.
+ *
+ * Shapes: rows 1, 3, 127, 1024 x widths 1, 31, 33, 384, 768, 3072 (under
+ * AddressSanitizer or compute-sanitizer, or with GENRE_KERNELS_QUICK set,
+ * the 1024-row shapes keep only widths 1, 33 and 768). Softmax also runs with a mask whose rows
+ * cycle through random (30% masked), all-masked, single-unmasked and
+ * unmasked, shared by rows_per_mask rows.
+ *
+ * Tolerances. fp32: |got - ref| <= 1e-5 (|ref| + floor), floor = 0.1 of the
+ * array's root mean square: relative where values are ordinary, absolute
+ * near zero, where cancellation (LayerNorm and softmax gradients) leaves a
+ * result far smaller than the terms summed and both sides carry fp32
+ * rounding of those terms. bf16: the inputs are bf16 values on both sides
+ * (the CPU op gets them widened to fp32), so the only added error is the one
+ * rounding of the output to bf16: at most half a unit in the last of 8
+ * significant bits, 2^-8 relative; the bound is 2^-8 + 1e-5 on the same
+ * scale. fp32 outputs of bf16 variants (statistics, parameter gradients) keep
+ * the fp32 bound. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda_common.h"
+#include "kernels.h"
+#include "ops/gelu.h"
+#include "ops/layernorm.h"
+#include "ops/softmax.h"
+
+#ifdef CUDASIM
+#define ORDERS 2
+#define WHERE "in the simulator"
+static void set_order(int reverse) { cudasim_set_order(reverse); }
+#else
+#define ORDERS 1
+#define WHERE "on the GPU"
+static void set_order(int reverse) { (void)reverse; }
+#endif
+
+#ifdef __SANITIZE_ADDRESS__
+#define SANITIZED 1
+#else
+#define SANITIZED 0
+#endif
+
+static const int ROWS[] = {1, 3, 127, 1024};
+static const int WIDTHS[] = {1, 31, 33, 384, 768, 3072};
+#define NROWS (int)(sizeof ROWS / sizeof ROWS[0])
+#define NWIDTHS (int)(sizeof WIDTHS / sizeof WIDTHS[0])
+static const double RTOL = 1e-5, RTOL_BF16 = 1.0 / 256 + 1e-5, FLOOR = 0.1;
+
+static int shape_used(int rows, int width)
+{
+    static int quick = -1;
+    if (quick < 0) quick = SANITIZED || getenv("GENRE_KERNELS_QUICK") != NULL;
+    return !quick || rows < 1024 || width == 1 || width == 33 || width == 768;
+}
+
+static int n_shapes(void)
+{
+    int n = 0;
+    for (int r = 0; r < NROWS; r++)
+        for (int w = 0; w < NWIDTHS; w++) n += shape_used(ROWS[r], WIDTHS[w]);
+    return n;
+}
+
+/* ---- host data ---------------------------------------------------------- */
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static float uniform(float lo, float hi)
+{
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return lo + (hi - lo) * (float)((rng >> 40) * (1.0 / 16777216.0));
+}
+static float *randoms(size_t n, float lo, float hi)
+{
+    float *p = malloc(n * sizeof *p);
+    for (size_t i = 0; i < n; i++) p[i] = uniform(lo, hi);
+    return p;
+}
+static float *copy_of(const float *a, size_t n)
+{
+    float *p = malloc(n * sizeof *p);
+    memcpy(p, a, n * sizeof *p);
+    return p;
+}
+
+/* bf16 on the host: CUDA's round to nearest even (NaN is not produced here). */
+static bf16 to_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    bf16 b = {(unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16)};
+    return b;
+}
+static float from_bf16(bf16 b)
+{
+    uint32_t u = (uint32_t)b.bits << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+static void round_to_bf16(float *a, size_t n)
+{
+    for (size_t i = 0; i < n; i++) a[i] = from_bf16(to_bf16(a[i]));
+}
+
+/* ---- device data: fp32 or bf16 storage of float arrays ------------------ */
+
+static void *upload(const float *h, size_t n, int bf)
+{
+    void *d;
+    size_t bytes = n * (bf ? sizeof(bf16) : sizeof(float));
+    CUDA_CHECK(cudaMalloc(&d, bytes ? bytes : 1));
+    if (bf) {
+        bf16 *tmp = malloc(n * sizeof *tmp + 1);
+        for (size_t i = 0; i < n; i++) tmp[i] = to_bf16(h[i]);
+        CUDA_CHECK(cudaMemcpy(d, tmp, bytes, cudaMemcpyHostToDevice));
+        free(tmp);
+    } else {
+        CUDA_CHECK(cudaMemcpy(d, h, bytes, cudaMemcpyHostToDevice));
+    }
+    return d;
+}
+static float *download(const void *d, size_t n, int bf)
+{
+    CUDA_CHECK(cudaDeviceSynchronize());
+    float *h = malloc(n * sizeof *h + 1);
+    if (bf) {
+        bf16 *tmp = malloc(n * sizeof *tmp + 1);
+        CUDA_CHECK(cudaMemcpy(tmp, d, n * sizeof *tmp, cudaMemcpyDeviceToHost));
+        for (size_t i = 0; i < n; i++) h[i] = from_bf16(tmp[i]);
+        free(tmp);
+    } else {
+        CUDA_CHECK(cudaMemcpy(h, d, n * sizeof *h, cudaMemcpyDeviceToHost));
+    }
+    return h;
+}
+
+/* ---- checks ---------------------------------------------------------------- */
+
+static void check_close(const char *what, const float *got, const float *ref, size_t n,
+                        double rtol, const char *shape)
+{
+    double ss = 0.0;
+    for (size_t i = 0; i < n; i++) ss += (double)ref[i] * ref[i];
+    double floor = FLOOR * sqrt(ss / (n ? n : 1));
+    for (size_t i = 0; i < n; i++) {
+        double err = fabs((double)got[i] - ref[i]), tol = rtol * (fabs(ref[i]) + floor);
+        cr_assert(err <= tol || (isnan(got[i]) && isnan(ref[i])),
+                  "%s %s: [%zu] = %.9g, CPU %.9g (error %.3g > %.3g)", what, shape, i, got[i],
+                  ref[i], err, tol);
+    }
+}
+
+/* Runs of one case in the two thread orders must give the same bits. */
+static void check_orders(const char *what, float *const runs[ORDERS], size_t n, const char *shape)
+{
+    for (int o = 1; o < ORDERS; o++)
+        cr_assert(memcmp(runs[0], runs[o], n * sizeof(float)) == 0,
+                  "%s %s: forward and reverse thread order disagree (a missing barrier?)", what,
+                  shape);
+}
+
+static void free_runs(float *runs[ORDERS])
+{
+    for (int o = 0; o < ORDERS; o++) free(runs[o]);
+}
+
+/* ---- LayerNorm ------------------------------------------------------------ */
+
+static void layernorm_case(int rows, int dim, int bf)
+{
+    char shape[64];
+    snprintf(shape, sizeof shape, "%s %dx%d", bf ? "bf16" : "fp32", rows, dim);
+    size_t n = (size_t)rows * dim;
+    double rtol = bf ? RTOL_BF16 : RTOL;
+    float *x = randoms(n, -3, 5), *w = randoms(dim, 0.5f, 1.5f), *b = randoms(dim, -1, 1);
+    float *dy = randoms(n, -1, 1), *dx0 = randoms(n, -1, 1);
+    float *dw0 = randoms(dim, -1, 1), *db0 = randoms(dim, -1, 1);
+    if (bf) {
+        round_to_bf16(x, n);
+        round_to_bf16(dy, n);
+        round_to_bf16(dx0, n);
+    }
+    float *out = malloc(n * sizeof *out), *mean = malloc(rows * sizeof *mean);
+    float *rstd = malloc(rows * sizeof *rstd);
+    float *dx = copy_of(dx0, n), *dw = copy_of(dw0, dim), *db = copy_of(db0, dim);
+    layernorm_forward(out, mean, rstd, x, w, b, rows, dim, 1e-12f);
+    layernorm_backward(dx, dw, db, dy, x, w, mean, rstd, rows, dim);
+
+    float *g_out[ORDERS], *g_mean[ORDERS], *g_rstd[ORDERS], *g_dx[ORDERS], *g_dw[ORDERS],
+        *g_db[ORDERS];
+    for (int o = 0; o < ORDERS; o++) {
+        set_order(o);
+        void *d_x = upload(x, n, bf), *d_out = upload(x, n, bf), *d_dy = upload(dy, n, bf);
+        void *d_dx = upload(dx0, n, bf);
+        float *d_w = upload(w, dim, 0), *d_b = upload(b, dim, 0), *d_dw = upload(dw0, dim, 0);
+        float *d_db = upload(db0, dim, 0), *d_mean = upload(mean, rows, 0);
+        float *d_rstd = upload(rstd, rows, 0), *d_smean = upload(mean, rows, 0);
+        float *d_srstd = upload(rstd, rows, 0);
+        if (bf) {
+            layernorm_forward_cuda_bf16(d_out, d_mean, d_rstd, d_x, d_w, d_b, rows, dim, 1e-12f, 0);
+            layernorm_backward_cuda_bf16(d_dx, d_dw, d_db, d_dy, d_x, d_w, d_smean, d_srstd, rows,
+                                         dim, 0);
+        } else {
+            layernorm_forward_cuda(d_out, d_mean, d_rstd, d_x, d_w, d_b, rows, dim, 1e-12f, 0);
+            layernorm_backward_cuda(d_dx, d_dw, d_db, d_dy, d_x, d_w, d_smean, d_srstd, rows, dim,
+                                    0);
+        }
+        g_out[o] = download(d_out, n, bf);
+        g_mean[o] = download(d_mean, rows, 0);
+        g_rstd[o] = download(d_rstd, rows, 0);
+        g_dx[o] = download(d_dx, n, bf);
+        g_dw[o] = download(d_dw, dim, 0);
+        g_db[o] = download(d_db, dim, 0);
+        void *all[] = {d_x, d_out, d_dy, d_dx, d_w, d_b, d_dw, d_db, d_mean, d_rstd, d_smean, d_srstd};
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) CUDA_CHECK(cudaFree(all[i]));
+    }
+    check_orders("layernorm out", g_out, n, shape);
+    check_orders("layernorm mean", g_mean, rows, shape);
+    check_orders("layernorm rstd", g_rstd, rows, shape);
+    check_orders("layernorm dinp", g_dx, n, shape);
+    check_orders("layernorm dweight", g_dw, dim, shape);
+    check_orders("layernorm dbias", g_db, dim, shape);
+    check_close("layernorm out", g_out[0], out, n, rtol, shape);
+    check_close("layernorm mean", g_mean[0], mean, rows, RTOL, shape);
+    check_close("layernorm rstd", g_rstd[0], rstd, rows, RTOL, shape);
+    check_close("layernorm dinp", g_dx[0], dx, n, rtol, shape);
+    check_close("layernorm dweight", g_dw[0], dw, dim, RTOL, shape);
+    check_close("layernorm dbias", g_db[0], db, dim, RTOL, shape);
+    free_runs(g_out), free_runs(g_mean), free_runs(g_rstd), free_runs(g_dx), free_runs(g_dw);
+    free_runs(g_db);
+    free(x), free(w), free(b), free(dy), free(dx0), free(dw0), free(db0), free(out), free(mean);
+    free(rstd), free(dx), free(dw), free(db);
+}
+
+/* ---- GELU ------------------------------------------------------------------ */
+
+static void gelu_case(int rows, int width, int bf)
+{
+    char shape[64];
+    snprintf(shape, sizeof shape, "%s %dx%d", bf ? "bf16" : "fp32", rows, width);
+    size_t n = (size_t)rows * width;
+    double rtol = bf ? RTOL_BF16 : RTOL;
+    float *x = randoms(n, -6, 6), *dy = randoms(n, -1, 1), *dx0 = randoms(n, -1, 1);
+    if (bf) {
+        round_to_bf16(x, n);
+        round_to_bf16(dy, n);
+        round_to_bf16(dx0, n);
+    }
+    float *out = malloc(n * sizeof *out), *dx = copy_of(dx0, n);
+    gelu_forward(out, x, n);
+    gelu_backward(dx, dy, x, n);
+    float *g_out[ORDERS], *g_dx[ORDERS];
+    for (int o = 0; o < ORDERS; o++) {
+        set_order(o);
+        void *d_x = upload(x, n, bf), *d_out = upload(x, n, bf), *d_dy = upload(dy, n, bf);
+        void *d_dx = upload(dx0, n, bf);
+        if (bf) {
+            gelu_forward_cuda_bf16(d_out, d_x, n, 0);
+            gelu_backward_cuda_bf16(d_dx, d_dy, d_x, n, 0);
+        } else {
+            gelu_forward_cuda(d_out, d_x, n, 0);
+            gelu_backward_cuda(d_dx, d_dy, d_x, n, 0);
+        }
+        g_out[o] = download(d_out, n, bf);
+        g_dx[o] = download(d_dx, n, bf);
+        CUDA_CHECK(cudaFree(d_x)), CUDA_CHECK(cudaFree(d_out)), CUDA_CHECK(cudaFree(d_dy));
+        CUDA_CHECK(cudaFree(d_dx));
+    }
+    check_orders("gelu out", g_out, n, shape);
+    check_orders("gelu dinp", g_dx, n, shape);
+    check_close("gelu out", g_out[0], out, n, rtol, shape);
+    check_close("gelu dinp", g_dx[0], dx, n, rtol, shape);
+    free_runs(g_out), free_runs(g_dx);
+    free(x), free(dy), free(dx0), free(out), free(dx);
+}
+
+/* ---- softmax --------------------------------------------------------------- */
+
+/* Mask row k: random 30% masked, all masked, one unmasked, none masked. */
+static float *make_mask(int mrows, int cols)
+{
+    float *m = malloc((size_t)mrows * cols * sizeof *m);
+    for (int k = 0; k < mrows; k++) {
+        for (int j = 0; j < cols; j++) {
+            float v = 0.0f;
+            switch (k % 4) {
+            case 0: v = uniform(0, 1) < 0.3f ? SOFTMAX_MASKED : 0.0f; break;
+            case 1: v = SOFTMAX_MASKED; break;
+            case 2: v = j == (k * 7) % cols ? 0.0f : SOFTMAX_MASKED; break;
+            }
+            m[(size_t)k * cols + j] = v;
+        }
+    }
+    return m;
+}
+
+static void softmax_case(int rows, int cols, int bf, int masked)
+{
+    char shape[80];
+    int rows_per_mask = rows == 1024 ? 128 : rows == 3 ? 1 : rows;
+    snprintf(shape, sizeof shape, "%s %dx%d %s", bf ? "bf16" : "fp32", rows, cols,
+             masked ? "masked" : "unmasked");
+    size_t n = (size_t)rows * cols;
+    double rtol = bf ? RTOL_BF16 : RTOL;
+    const float scale = 0.125f;
+    float *x = randoms(n, -40, 40), *dy = randoms(n, -1, 1), *dx0 = randoms(n, -1, 1);
+    float *mask = masked ? make_mask(rows / rows_per_mask, cols) : NULL;
+    if (bf) {
+        round_to_bf16(x, n);
+        round_to_bf16(dy, n);
+        round_to_bf16(dx0, n);
+    }
+    float *out = malloc(n * sizeof *out), *dx = copy_of(dx0, n);
+    softmax_forward(out, x, mask, scale, rows, cols, rows_per_mask);
+    /* The backward's saved output is what the kernel under test stored. */
+    float *y = copy_of(out, n);
+    if (bf) round_to_bf16(y, n);
+    softmax_backward(dx, dy, y, scale, rows, cols);
+
+    float *g_out[ORDERS], *g_dx[ORDERS];
+    for (int o = 0; o < ORDERS; o++) {
+        set_order(o);
+        void *d_x = upload(x, n, bf), *d_out = upload(x, n, bf), *d_y = upload(y, n, bf);
+        void *d_dy = upload(dy, n, bf), *d_dx = upload(dx0, n, bf);
+        float *d_mask = mask ? upload(mask, (size_t)(rows / rows_per_mask) * cols, 0) : NULL;
+        if (bf) {
+            softmax_forward_cuda_bf16(d_out, d_x, d_mask, scale, rows, cols, rows_per_mask, 0);
+            softmax_backward_cuda_bf16(d_dx, d_dy, d_y, scale, rows, cols, 0);
+        } else {
+            softmax_forward_cuda(d_out, d_x, d_mask, scale, rows, cols, rows_per_mask, 0);
+            softmax_backward_cuda(d_dx, d_dy, d_y, scale, rows, cols, 0);
+        }
+        g_out[o] = download(d_out, n, bf);
+        g_dx[o] = download(d_dx, n, bf);
+        CUDA_CHECK(cudaFree(d_x)), CUDA_CHECK(cudaFree(d_out)), CUDA_CHECK(cudaFree(d_y));
+        CUDA_CHECK(cudaFree(d_dy)), CUDA_CHECK(cudaFree(d_dx));
+        if (d_mask) CUDA_CHECK(cudaFree(d_mask));
+    }
+    check_orders("softmax out", g_out, n, shape);
+    check_orders("softmax dinp", g_dx, n, shape);
+    check_close("softmax out", g_out[0], out, n, rtol, shape);
+    check_close("softmax dinp", g_dx[0], dx, n, rtol, shape);
+    free_runs(g_out), free_runs(g_dx);
+    free(x), free(dy), free(dx0), free(mask), free(out), free(dx), free(y);
+}
+
+/* ---- the tests ------------------------------------------------------------ */
+
+/* Kernel cases per test: each shape's forward and backward launcher (and,
+ * for softmax, the forward once more with a mask). */
+static int planned_cases(const char *test)
+{
+    return n_shapes() * (strncmp(test, "softmax", 7) == 0 ? 3 : 2);
+}
+
+static void run_all(const char *test, void (*one)(int, int, int), int bf)
+{
+    int cases = 0;
+    for (int r = 0; r < NROWS; r++)
+        for (int w = 0; w < NWIDTHS; w++)
+            if (shape_used(ROWS[r], WIDTHS[w])) {
+                one(ROWS[r], WIDTHS[w], bf);
+                cases += 2;
+            }
+    cr_assert_eq(cases, planned_cases(test));
+    printf("kernels: %s: %d kernel cases passed %s\n", test, cases, WHERE);
+    fflush(stdout);
+}
+
+static void softmax_both(int rows, int cols, int bf)
+{
+    softmax_case(rows, cols, bf, 0);
+    softmax_case(rows, cols, bf, 1);
+}
+
+static void run_softmax(const char *test, int bf)
+{
+    int cases = 0;
+    for (int r = 0; r < NROWS; r++)
+        for (int w = 0; w < NWIDTHS; w++)
+            if (shape_used(ROWS[r], WIDTHS[w])) {
+                softmax_both(ROWS[r], WIDTHS[w], bf);
+                cases += 3;
+            }
+    cr_assert_eq(cases, planned_cases(test));
+    printf("kernels: %s: %d kernel cases passed %s\n", test, cases, WHERE);
+    fflush(stdout);
+}
+
+Test(kernels, layernorm_fp32, .timeout = 600) { run_all("layernorm_fp32", layernorm_case, 0); }
+Test(kernels, layernorm_bf16, .timeout = 600) { run_all("layernorm_bf16", layernorm_case, 1); }
+Test(kernels, gelu_fp32, .timeout = 600) { run_all("gelu_fp32", gelu_case, 0); }
+Test(kernels, gelu_bf16, .timeout = 600) { run_all("gelu_bf16", gelu_case, 1); }
+Test(kernels, softmax_fp32, .timeout = 600) { run_softmax("softmax_fp32", 0); }
+Test(kernels, softmax_bf16, .timeout = 600) { run_softmax("softmax_bf16", 1); }
+
+/* The total, counted only over tests that passed. */
+ReportHook(POST_ALL)(struct criterion_global_stats *stats)
+{
+    int total = 0;
+    for (struct criterion_suite_stats *s = stats->suites; s; s = s->next)
+        for (struct criterion_test_stats *t = s->tests; t; t = t->next)
+            if (strcmp(t->test->category, "kernels") == 0 && t->test_status == CR_STATUS_PASSED)
+                total += planned_cases(t->test->name);
+    printf("kernels: %d kernel cases ran %s%s\n", total, WHERE,
+           ORDERS == 2 ? ", each in forward and reverse thread order" : "");
+    fflush(stdout);
+}
