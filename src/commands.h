@@ -15,4 +15,6 @@ int cmd_compare(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 
+int cmd_baseline(int argc, char **argv);
+
 #endif

@@ -5,6 +5,7 @@
 #include "commands.h"
 
 static const Command commands[] = {
+    {"baseline", cmd_baseline, "classical classifiers (logreg, SVM, KNN) on words: the seed's first table"},
     {"prepare", cmd_prepare, "per-genre CSV files -> cleaned, stratified train/val/test"},
     {"inspect", cmd_inspect, "list a safetensors checkpoint's metadata and tensors"},
     {"compare", cmd_compare, "comparison tables of several runs' test metrics"},
