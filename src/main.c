@@ -10,6 +10,9 @@ static const Command commands[] = {
     {"compare", cmd_compare, "comparison tables of several runs' test metrics"},
     {"tokenize", cmd_tokenize, "text lines on stdin -> WordPiece token ids"},
     {"embed", cmd_embed, "sentence embeddings (final hidden state at [CLS] or mean) of texts"},
+    {"train", cmd_train, "fine-tune a pretrained encoder on a prepared dataset"},
+    {"eval", cmd_eval, "metrics of a fine-tuned model on a labelled .jsonl file"},
+    {"predict", cmd_predict, "genres and scores of texts on stdin, one JSON line each"},
     {NULL, NULL, NULL},
 };
 
