@@ -126,6 +126,7 @@ DATA ?= ../shared/data/movies
 demo: deps all
 	bin/genre prepare --data $(DATA) --out runs/data
 	bin/genre tokenize --vocab $$(models/fetch-minilm) --stats runs/data
+	bin/genre train --config configs/train_cpu.json --out runs/demo
 
 # libFuzzer on the safetensors reader/writer (clang): FUZZ_TIME seconds,
 # new inputs kept in $(BUILD)/fuzz/corpus-safetensors, crashes in $(BUILD)/fuzz.

@@ -16,5 +16,8 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 
 int cmd_baseline(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
 
 #endif

@@ -132,6 +132,15 @@ int dataset_load_part(Dataset *d, LabelSet *ls, const char *dir, const char *par
     return 0;
 }
 
+void dataset_truncate(Dataset *d, int n)
+{
+    for (int i = n; i < d->n; i++) {
+        free(d->titles[i]);
+        free(d->texts[i]);
+    }
+    if (n < d->n) d->n = n;
+}
+
 void dataset_free(Dataset *d)
 {
     for (int i = 0; i < d->n; i++) {

@@ -31,6 +31,8 @@ int labels_index(const LabelSet *ls, const char *name);
 int dataset_load(Dataset *d, const char *path, const LabelSet *ls);
 /* Reads <dir>/labels.txt and <dir>/<part>.jsonl (part: train, val, test). */
 int dataset_load_part(Dataset *d, LabelSet *ls, const char *dir, const char *part);
+/* Keeps the first n movies (n <= d->n). */
+void dataset_truncate(Dataset *d, int n);
 void dataset_free(Dataset *d);
 
 #endif

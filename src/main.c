@@ -5,12 +5,15 @@
 #include "commands.h"
 
 static const Command commands[] = {
-    {"baseline", cmd_baseline, "classical classifiers (logreg, SVM, KNN) on words: the seed's first table"},
     {"prepare", cmd_prepare, "per-genre CSV files -> cleaned, stratified train/val/test"},
-    {"inspect", cmd_inspect, "list a safetensors checkpoint's metadata and tensors"},
-    {"compare", cmd_compare, "comparison tables of several runs' test metrics"},
     {"tokenize", cmd_tokenize, "text lines on stdin -> WordPiece token ids"},
+    {"baseline", cmd_baseline, "classical classifiers (logreg, SVM, KNN) on words: the seed's first table"},
+    {"train", cmd_train, "fine-tune a pretrained encoder on a prepared dataset"},
+    {"eval", cmd_eval, "metrics of a fine-tuned model on a labelled .jsonl file"},
+    {"predict", cmd_predict, "genres and scores of texts on stdin, one JSON line each"},
     {"embed", cmd_embed, "sentence embeddings (final hidden state at [CLS] or mean) of texts"},
+    {"compare", cmd_compare, "comparison tables of several runs' test metrics"},
+    {"inspect", cmd_inspect, "list a safetensors checkpoint's metadata and tensors"},
     {NULL, NULL, NULL},
 };
 

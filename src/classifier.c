@@ -1,0 +1,58 @@
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "checkpoint.h"
+#include "classifier.h"
+#include "err.h"
+
+int classifier_open(Classifier *c, const char *dir)
+{
+    memset(c, 0, sizeof *c);
+    struct stat st;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/best/config.json", dir);
+    snprintf(c->dir, sizeof c->dir, stat(path, &st) == 0 ? "%s/best" : "%s", dir);
+    int n = 0;
+    char **names = checkpoint_labels(c->dir, &n);
+    if (!names) return err_set("%s/config.json: no id2label: not a fine-tuned genre classifier", c->dir);
+    c->labels.n_labels = n;
+    c->labels.names = names;
+    if (checkpoint_load(&c->model, c->dir, n, 0) != 0) {
+        labels_free(&c->labels);
+        return -1;
+    }
+    if (!(c->tok = tokenizer_load(c->dir))) {
+        distilbert_free(&c->model);
+        labels_free(&c->labels);
+        return -1;
+    }
+    return 0;
+}
+
+void classifier_close(Classifier *c)
+{
+    tokenizer_free(c->tok);
+    distilbert_free(&c->model);
+    labels_free(&c->labels);
+}
+
+void classifier_scores(DistilBert *m, const Encoded *e, int batch_size, float *scores)
+{
+    int L = m->cfg.num_labels;
+    EpochPlan plan;
+    Batch b;
+    epoch_plan_eval(&plan, e, batch_size);
+    batch_alloc(&b, batch_size, e->max_len, e->n_labels);
+    for (int k = 0; k < plan.n_batches; k++) {
+        batch_fill(&b, e, &plan, k);
+        const float *logits = distilbert_forward(m, b.ids, b.mask, b.B, b.T, false, 0, 0);
+        if (!logits) die_err();
+        for (int r = 0; r < b.B; r++)
+            for (int j = 0; j < L; j++)
+                scores[(size_t)b.index[r] * L + j] = 1.0f / (1.0f + expf(-logits[(size_t)r * L + j]));
+    }
+    batch_free(&b);
+    epoch_plan_free(&plan);
+}

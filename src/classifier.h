@@ -1,0 +1,29 @@
+/* A fine-tuned classifier on disk and in use: model directory resolution
+ * (a run directory means its best/), loading model + tokenizer + labels,
+ * and batched scoring (sigmoid probabilities) shared by train, eval and
+ * predict. */
+#ifndef GENRE_CLASSIFIER_H
+#define GENRE_CLASSIFIER_H
+
+#include "batcher.h"
+#include "dataset.h"
+#include "distilbert.h"
+#include "tokenizer.h"
+
+typedef struct {
+    DistilBert model;
+    Tokenizer *tok;
+    LabelSet labels;
+    char dir[4096];
+} Classifier;
+
+/* Opens DIR, or DIR/best when DIR is a run directory. The labels come from
+ * config.json's id2label. 0, or -1 with err_set. */
+int classifier_open(Classifier *c, const char *dir);
+void classifier_close(Classifier *c);
+
+/* Probabilities (e->n x num_labels, row i for movie i) of every encoded
+ * text, in eval mode, batch_size texts at a time. */
+void classifier_scores(DistilBert *m, const Encoded *e, int batch_size, float *scores);
+
+#endif

@@ -1,0 +1,180 @@
+/* genre eval and genre predict: use a fine-tuned classifier (a run
+ * directory or a model directory) on a labelled .jsonl file or on texts. */
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "atomic.h"
+#include "classifier.h"
+#include "commands.h"
+#include "err.h"
+#include "metrics.h"
+#include "report.h"
+
+static int parse_float(const char *s, float *out)
+{
+    char *end;
+    errno = 0;
+    *out = strtof(s, &end);
+    return errno || *end || end == s ? -1 : 0;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    const char *model = NULL, *data = NULL, *out = NULL;
+    float threshold = 0.5f;
+    int max_len = 128;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: genre eval --model DIR --data FILE.jsonl [--threshold T] [--max-len N] [--out DIR]\n\n"
+                   "Scores a labelled .jsonl file (genre prepare's format) with a fine-tuned\n"
+                   "model (a run directory means its best/) and prints the metrics; --out\n"
+                   "writes metrics.json and the report there.\n");
+            return 0;
+        } else if (!strcmp(argv[i], "--model") && i + 1 < argc) {
+            model = argv[++i];
+        } else if (!strcmp(argv[i], "--data") && i + 1 < argc) {
+            data = argv[++i];
+        } else if (!strcmp(argv[i], "--out") && i + 1 < argc) {
+            out = argv[++i];
+        } else if (!strcmp(argv[i], "--threshold") && i + 1 < argc) {
+            if (parse_float(argv[++i], &threshold) || !(threshold > 0 && threshold < 1))
+                die("eval: --threshold: expected a number in (0, 1), got '%s'", argv[i]);
+        } else if (!strcmp(argv[i], "--max-len") && i + 1 < argc) {
+            max_len = atoi(argv[++i]);
+            if (max_len < 2 || max_len > 512) die("eval: --max-len: expected 2..512");
+        } else {
+            fprintf(stderr, "genre eval: unexpected argument '%s' (see --help)\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!model || !data) die("eval: --model and --data are required (see --help)");
+    Classifier c;
+    if (classifier_open(&c, model) != 0) die_err();
+    Dataset d;
+    if (dataset_load(&d, data, &c.labels) != 0) die_err();
+    if (d.n == 0) die("%s: no movies", data);
+    Encoded e;
+    if (encoded_build(&e, c.tok, &d, max_len) != 0) die("%s: %s", data, err_msg());
+    int L = c.labels.n_labels;
+    float *scores = xmalloc((size_t)d.n * L * sizeof *scores);
+    uint8_t *pred = xmalloc((size_t)d.n * L);
+    classifier_scores(&c.model, &e, 32, scores);
+    predict_at_least_one(pred, scores, d.n, L, threshold);
+    Metrics m;
+    metrics_compute(&m, d.y, pred, d.n, L);
+    const char *names[] = {data};
+    const Metrics *ms[] = {&m};
+    if (report_compare(NULL, 1, names, ms) != 0) die_err();
+    if (out) {
+        ReportRun run = {.name = "evaluation", .labels = &c.labels, .test = &m, .test_data = &d,
+                         .test_scores = scores, .test_pred = pred};
+        if (make_dirs(out) != 0 || report_write(out, &run) != 0) die_err();
+    }
+    metrics_free(&m);
+    free(scores);
+    free(pred);
+    encoded_free(&e);
+    dataset_free(&d);
+    classifier_close(&c);
+    return 0;
+}
+
+/* Reads stdin into lines (without \r\n); returns the count. */
+static int read_lines(char ***lines)
+{
+    int n = 0, cap = 0;
+    char *line = NULL;
+    size_t lcap = 0;
+    ssize_t len;
+    *lines = NULL;
+    while ((len = getline(&line, &lcap, stdin)) >= 0) {
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
+        if (n == cap) *lines = xrealloc(*lines, (size_t)(cap = cap ? 2 * cap : 256) * sizeof **lines);
+        (*lines)[n++] = xstrdup(line);
+    }
+    free(line);
+    if (ferror(stdin)) die("predict: reading stdin: %s", strerror(errno));
+    return n;
+}
+
+int cmd_predict(int argc, char **argv)
+{
+    const char *model = NULL;
+    float threshold = 0.5f;
+    int top = 0, max_len = 128;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: genre predict --model DIR [--top K] [--threshold T] [--max-len N] < texts\n\n"
+                   "Reads one text a line on stdin and writes one JSON line per text:\n"
+                   "{\"genres\": [...], \"scores\": {\"Action\": 0.91, ...}}. A genre is predicted\n"
+                   "when its probability exceeds the threshold (default 0.5), and the top one\n"
+                   "when none does. --top K lists only the K highest scores.\n");
+            return 0;
+        } else if (!strcmp(argv[i], "--model") && i + 1 < argc) {
+            model = argv[++i];
+        } else if (!strcmp(argv[i], "--top") && i + 1 < argc) {
+            top = atoi(argv[++i]);
+            if (top < 1) die("predict: --top: expected a positive integer");
+        } else if (!strcmp(argv[i], "--threshold") && i + 1 < argc) {
+            if (parse_float(argv[++i], &threshold) || !(threshold > 0 && threshold < 1))
+                die("predict: --threshold: expected a number in (0, 1), got '%s'", argv[i]);
+        } else if (!strcmp(argv[i], "--max-len") && i + 1 < argc) {
+            max_len = atoi(argv[++i]);
+            if (max_len < 2 || max_len > 512) die("predict: --max-len: expected 2..512");
+        } else {
+            fprintf(stderr, "genre predict: unexpected argument '%s' (see --help)\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!model) die("predict: --model is required (see --help)");
+    Classifier c;
+    if (classifier_open(&c, model) != 0) die_err();
+    int L = c.labels.n_labels;
+    Dataset d = {0};
+    d.n = read_lines(&d.texts);
+    d.n_labels = L;
+    d.y = xcalloc((size_t)(d.n ? d.n : 1) * L, 1);
+    d.titles = xcalloc((size_t)(d.n ? d.n : 1), sizeof *d.titles);
+    for (int i = 0; i < d.n; i++) d.titles[i] = xstrdup("");
+    d.years = xcalloc((size_t)(d.n ? d.n : 1), sizeof *d.years);
+    Encoded e;
+    if (encoded_build(&e, c.tok, &d, max_len) != 0) die("predict: stdin: %s", err_msg());
+    float *scores = xmalloc((size_t)(d.n ? d.n : 1) * L * sizeof *scores);
+    uint8_t *pred = xmalloc((size_t)(d.n ? d.n : 1) * L);
+    classifier_scores(&c.model, &e, 32, scores);
+    predict_at_least_one(pred, scores, d.n, L, threshold);
+    int *order = xmalloc((size_t)L * sizeof *order);
+    for (int i = 0; i < d.n; i++) {
+        const float *s = scores + (size_t)i * L;
+        for (int j = 0; j < L; j++) order[j] = j;
+        for (int j = 1; j < L; j++) /* insertion sort by score, highest first */
+            for (int k = j; k > 0 && s[order[k]] > s[order[k - 1]]; k--) {
+                int t = order[k];
+                order[k] = order[k - 1];
+                order[k - 1] = t;
+            }
+        json_t *o = json_object(), *g = json_array(), *sc = json_object();
+        for (int j = 0; j < L; j++)
+            if (pred[(size_t)i * L + order[j]]) json_array_append_new(g, json_string(c.labels.names[order[j]]));
+        for (int j = 0; j < (top ? (top < L ? top : L) : L); j++)
+            json_object_set_new(sc, c.labels.names[order[j]], json_real(round(s[order[j]] * 1e4) / 1e4));
+        json_object_set_new(o, "genres", g);
+        json_object_set_new(o, "scores", sc);
+        char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(4));
+        puts(line);
+        free(line);
+        json_decref(o);
+    }
+    if (fflush(stdout) != 0) die("predict: writing stdout: %s", strerror(errno));
+    free(order);
+    free(scores);
+    free(pred);
+    encoded_free(&e);
+    dataset_free(&d);
+    classifier_close(&c);
+    return 0;
+}

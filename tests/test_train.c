@@ -1,0 +1,186 @@
+/* genre train / eval / predict end to end on the tiny fixture DistilBERT
+ * (dim 32, 16 positions) and a small synthetic dataset whose genres follow
+ * from its words, so a few steps are enough to see learning. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "classifier.h"
+#include "commands.h"
+#include "err.h"
+#include "testutil.h"
+
+#define TINY "tests/fixtures/tiny_distilbert"
+
+static char root[128];
+
+static const char *at(const char *name)
+{
+    static char buf[8][256];
+    static int k;
+    k = (k + 1) % 8;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", root, name);
+    return buf[k];
+}
+
+static void put(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "%s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void copy(const char *from, const char *to)
+{
+    char *cmd = NULL;
+    cr_assert(asprintf(&cmd, "cp %s %s", from, to) > 0);
+    cr_assert_eq(system(cmd), 0);
+    free(cmd);
+}
+
+/* The init directory (the fixture model plus a 100-token vocabulary) and a
+ * dataset: words w0..w29 mean Alpha, w30..w59 Beta, w60..w89 Gamma. */
+static void setup(void)
+{
+    snprintf(root, sizeof root, "/tmp/genre-train-%d", (int)getpid());
+    mkdir(root, 0777);
+    mkdir(at("init"), 0777);
+    mkdir(at("data"), 0777);
+    copy(TINY "/config.json", at("init/config.json"));
+    copy(TINY "/model.safetensors", at("init/model.safetensors"));
+    FILE *v = fopen(at("init/vocab.txt"), "w");
+    fputs("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n", v);
+    for (int i = 0; i < 95; i++) fprintf(v, "w%d\n", i);
+    fclose(v);
+    put(at("data/labels.txt"), "Alpha\nBeta\nGamma\n");
+    const char *parts[] = {"train", "val", "test"};
+    const int sizes[] = {48, 12, 12};
+    unsigned x = 12345;
+    for (int p = 0; p < 3; p++) {
+        char name[32];
+        snprintf(name, sizeof name, "data/%s.jsonl", parts[p]);
+        FILE *f = fopen(at(name), "w");
+        for (int i = 0; i < sizes[p]; i++) {
+            int g = i % 3, g2 = (i / 3) % 3;
+            fprintf(f, "{\"title\": \"m%d\", \"year\": 2000, \"text\": \"", i);
+            for (int w = 0; w < 6; w++) {
+                x = x * 1103515245u + 12345u;
+                int genre = w < 4 ? g : g2;
+                fprintf(f, "%sw%u", w ? " " : "", 30 * genre + (x >> 16) % 30);
+            }
+            const char *names[] = {"Alpha", "Beta", "Gamma"};
+            fprintf(f, "\", \"labels\": [\"%s\"", names[g]);
+            if (g2 != g) fprintf(f, ", \"%s\"", names[g2]);
+            fputs("]}\n", f);
+        }
+        fclose(f);
+    }
+}
+
+static void cleanup(void)
+{
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", root);
+}
+
+/* Runs `genre train` in a child with extra overrides; returns its exit
+ * status and leaves its stderr in err.txt. */
+static int train(const char *out, const char *const *extra, int n_extra)
+{
+    char data[300], init[300];
+    snprintf(data, sizeof data, "data=%s", at("data"));
+    snprintf(init, sizeof init, "init=%s", at("init"));
+    char *argv[32] = {"train", "--out", (char *)out, data, init, "max_len=16", "batch_size=4",
+                      "epochs=6", "lr=3e-3", "seed=7", "loss.type=bce"};
+    int argc = 11;
+    for (int i = 0; i < n_extra; i++) argv[argc++] = (char *)extra[i];
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen(at("err.txt"), "w", stderr) || !freopen("/dev/null", "w", stdout)) _exit(99);
+        _exit(cmd_train(argc, argv));
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+TestSuite(train, .init = setup, .fini = cleanup);
+
+Test(train, writes_the_run_directory_and_learns)
+{
+    cr_assert_eq(train(at("run"), NULL, 0), 0, "%s", slurp(at("err.txt")));
+    const char *files[] = {"run/config.json", "run/log.jsonl", "run/metrics.json",
+                           "run/best/model.safetensors", "run/best/config.json", "run/best/vocab.txt",
+                           "run/report/report.md", "run/report/per_genre_prf.svg"};
+    struct stat st;
+    for (int i = 0; i < 8; i++) cr_expect_eq(stat(at(files[i]), &st), 0, "%s missing", files[i]);
+
+    json_error_t e;
+    json_t *m = json_load_file(at("run/metrics.json"), 0, &e);
+    cr_assert_not_null(m, "%s", e.text);
+    double jac = json_real_value(json_object_get(json_object_get(m, "test"), "jaccard"));
+    /* Chance level with at-least-one is about 0.4 here; the words give the genres away. */
+    cr_expect(jac > 0.6, "test Jaccard %.3f after 72 steps", jac);
+    json_decref(m);
+
+    char *log = slurp(at("run/log.jsonl"));
+    cr_expect(strstr(log, "{\"step\": 24, \"epoch\": 2, \"loss\": ") != NULL, "%s", log);
+    cr_expect(strstr(log, "\"val\": {") != NULL, "validation rows are logged");
+    free(log);
+
+    Classifier c;
+    cr_assert_eq(classifier_open(&c, at("run")), 0, "%s", err_msg());
+    cr_expect_eq(c.labels.n_labels, 3);
+    cr_expect_str_eq(c.labels.names[2], "Gamma");
+    classifier_close(&c);
+}
+
+Test(train, same_seed_same_bits)
+{
+    cr_assert_eq(train(at("a"), NULL, 0), 0, "%s", slurp(at("err.txt")));
+    cr_assert_eq(train(at("b"), NULL, 0), 0, "%s", slurp(at("err.txt")));
+    char *x = slurp(at("a/best/model.safetensors")), *y = slurp(at("b/best/model.safetensors"));
+    struct stat st;
+    stat(at("a/best/model.safetensors"), &st);
+    cr_expect_eq(memcmp(x, y, (size_t)st.st_size), 0, "two runs with one seed differ");
+    free(x);
+    free(y);
+}
+
+Test(train, nan_loss_stops_naming_the_step)
+{
+    const char *extra[] = {"lr=1e30", "max_grad_norm=0"};
+    cr_expect_eq(train(at("nan"), extra, 2), 1);
+    char *err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "genre: step ") != NULL && (strstr(err, "NaN") || strstr(err, "Inf")), "%s", err);
+    free(err);
+}
+
+Test(train, bad_settings_fail_before_any_work)
+{
+    const char *cuda[] = {"device=cuda"};
+    cr_expect_eq(train(at("x"), cuda, 1), 1);
+    char *err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "CUDA training backend is not built yet") != NULL, "%s", err);
+    free(err);
+    const char *typo[] = {"los.type=focal"};
+    cr_expect_eq(train(at("x"), typo, 1), 1);
+    err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "unknown key 'los.type'") != NULL, "%s", err);
+    free(err);
+    const char *long_len[] = {"max_len=64"};
+    cr_expect_eq(train(at("x"), long_len, 1), 1);
+    err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "exceeds the model's 16 positions") != NULL, "%s", err);
+    free(err);
+    struct stat st;
+    cr_expect_neq(stat(at("x/log.jsonl"), &st), 0, "no output from a refused run");
+}
