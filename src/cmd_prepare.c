@@ -20,6 +20,7 @@
 #include "csv.h"
 #include "err.h"
 #include "plot.h"
+#include "rng.h"
 #include "stratify.h"
 #include "utf8.h"
 
@@ -543,7 +544,11 @@ static void write_plots(const Corpus *c, const Summary *s, const char *out)
     free(cooc);
 }
 
-static void write_outputs(const Corpus *c, const Summary *s, json_t *stats, const char *out)
+/* Movies are written in a seeded random order, not grouped by the genre
+ * file they came from, so that any prefix of a part (limit_train, head -n)
+ * is a fair sample of it. */
+static void write_outputs(const Corpus *c, const Summary *s, json_t *stats, const char *out,
+                          uint64_t seed)
 {
     if (make_dirs(out) != 0) die_err();
     static const char *const files[] = {"train.jsonl", "val.jsonl", "test.jsonl", "labels.txt", "stats.json"};
@@ -554,8 +559,14 @@ static void write_outputs(const Corpus *c, const Summary *s, json_t *stats, cons
         free(path);
         if (!af[i]) die_err();
     }
+    int *order = xmalloc((size_t)(s->n_kept ? s->n_kept : 1) * sizeof *order);
+    for (int k = 0; k < s->n_kept; k++) order[k] = k;
+    Rng r;
+    rng_seed(&r, seed ^ 0x6f72646572ULL);
+    rng_shuffle(&r, order, s->n_kept);
     for (int k = 0; k < s->n_kept; k++)
-        write_movie(atomic_stream(af[s->part[k]]), c, &c->movies[s->idx[k]]);
+        write_movie(atomic_stream(af[s->part[order[k]]]), c, &c->movies[s->idx[order[k]]]);
+    free(order);
     for (int l = 0; l < c->n_labels; l++) fprintf(atomic_stream(af[3]), "%s\n", c->labels[l]);
     json_dumpf(stats, atomic_stream(af[4]), JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
     fputc('\n', atomic_stream(af[4]));
@@ -659,7 +670,7 @@ int cmd_prepare(int argc, char **argv)
             s->max_dev = fmax(s->max_dev, fabs(f - props[p]));
         }
     json_t *stats = build_stats(&c, s, props, cfg);
-    write_outputs(&c, s, stats, out);
+    write_outputs(&c, s, stats, out, (uint64_t)cfg_int(cfg, "seed"));
 
     printf("prepared %d movies with %d genres from %d files (%d rows) into %s\n", s->n_kept, L,
            c.counts.files, c.counts.rows, out);

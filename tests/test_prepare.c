@@ -488,6 +488,18 @@ Test(prepare, real_data_end_to_end, .timeout = 120)
         Dataset d;
         cr_assert_eq(dataset_load(&d, tmp(parts[p]), &ls), 0, "%s", err_msg());
         n[p] = d.n;
+        /* Written in a shuffled order: the first 500 movies of a part hold
+         * each genre at roughly its share, not one genre file's rows. */
+        for (int l = 0; l < ls.n_labels; l++) {
+            long head = 0, all = 0;
+            for (int i = 0; i < d.n; i++) {
+                all += d.y[(size_t)i * ls.n_labels + l];
+                head += i < 500 && d.y[(size_t)i * ls.n_labels + l];
+            }
+            double share = (double)all / d.n;
+            cr_expect(fabs(head / 500.0 - share) < 0.07, "%s: %ld of the first 500 vs share %.3f in %s",
+                      ls.names[l], head, share, parts[p]);
+        }
         for (int i = 0; i < d.n; i++) {
             cr_assert(strstr(d.texts[i], "<more>") == NULL && strstr(d.texts[i], "Tags :") == NULL,
                       "%s", d.texts[i]);
