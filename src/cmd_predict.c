@@ -14,12 +14,26 @@
 #include "metrics.h"
 #include "report.h"
 
-static int parse_float(const char *s, float *out)
+/* The options eval and predict share: --threshold T and --max-len N.
+ * Returns 1 when argv[*i] was one of them (and consumes its value). */
+static int shared_option(const char *cmd, int argc, char **argv, int *i, float *threshold, int *max_len)
 {
-    char *end;
-    errno = 0;
-    *out = strtof(s, &end);
-    return errno || *end || end == s ? -1 : 0;
+    if (*i + 1 >= argc) return 0;
+    if (!strcmp(argv[*i], "--threshold")) {
+        char *end;
+        const char *v = argv[++*i];
+        errno = 0;
+        *threshold = strtof(v, &end);
+        if (errno || *end || end == v || !(*threshold > 0 && *threshold < 1))
+            die("%s: --threshold: expected a number in (0, 1), got '%s'", cmd, v);
+        return 1;
+    }
+    if (!strcmp(argv[*i], "--max-len")) {
+        *max_len = atoi(argv[++*i]);
+        if (*max_len < 2 || *max_len > 512) die("%s: --max-len: expected 2..512", cmd);
+        return 1;
+    }
+    return 0;
 }
 
 int cmd_eval(int argc, char **argv)
@@ -40,12 +54,8 @@ int cmd_eval(int argc, char **argv)
             data = argv[++i];
         } else if (!strcmp(argv[i], "--out") && i + 1 < argc) {
             out = argv[++i];
-        } else if (!strcmp(argv[i], "--threshold") && i + 1 < argc) {
-            if (parse_float(argv[++i], &threshold) || !(threshold > 0 && threshold < 1))
-                die("eval: --threshold: expected a number in (0, 1), got '%s'", argv[i]);
-        } else if (!strcmp(argv[i], "--max-len") && i + 1 < argc) {
-            max_len = atoi(argv[++i]);
-            if (max_len < 2 || max_len > 512) die("eval: --max-len: expected 2..512");
+        } else if (shared_option("eval", argc, argv, &i, &threshold, &max_len)) {
+            continue;
         } else {
             fprintf(stderr, "genre eval: unexpected argument '%s' (see --help)\n", argv[i]);
             return 2;
@@ -119,12 +129,8 @@ int cmd_predict(int argc, char **argv)
         } else if (!strcmp(argv[i], "--top") && i + 1 < argc) {
             top = atoi(argv[++i]);
             if (top < 1) die("predict: --top: expected a positive integer");
-        } else if (!strcmp(argv[i], "--threshold") && i + 1 < argc) {
-            if (parse_float(argv[++i], &threshold) || !(threshold > 0 && threshold < 1))
-                die("predict: --threshold: expected a number in (0, 1), got '%s'", argv[i]);
-        } else if (!strcmp(argv[i], "--max-len") && i + 1 < argc) {
-            max_len = atoi(argv[++i]);
-            if (max_len < 2 || max_len > 512) die("predict: --max-len: expected 2..512");
+        } else if (shared_option("predict", argc, argv, &i, &threshold, &max_len)) {
+            continue;
         } else {
             fprintf(stderr, "genre predict: unexpected argument '%s' (see --help)\n", argv[i]);
             return 2;

@@ -184,3 +184,52 @@ Test(train, bad_settings_fail_before_any_work)
     struct stat st;
     cr_expect_neq(stat(at("x/log.jsonl"), &st), 0, "no output from a refused run");
 }
+
+/* Runs a command in a child with stdin from `in`, stdout to out.txt. */
+static int run_cmd(int (*cmd)(int, char **), char **argv, int argc, const char *in)
+{
+    put(at("in.txt"), in);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen(at("in.txt"), "r", stdin) || !freopen(at("out.txt"), "w", stdout) ||
+            !freopen(at("err.txt"), "w", stderr))
+            _exit(99);
+        _exit(cmd(argc, argv));
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+Test(train, predict_and_eval_use_the_run)
+{
+    cr_assert_eq(train(at("run"), NULL, 0), 0, "%s", slurp(at("err.txt")));
+    char *pred[] = {"predict", "--model", (char *)at("run"), "--top", "2", "--max-len", "16"};
+    cr_assert_eq(run_cmd(cmd_predict, pred, 7, "w1 w2 w3 w4\nw61 w62 w63 w64\n"), 0, "%s", slurp(at("err.txt")));
+    char *out = slurp(at("out.txt"));
+    /* One JSON line per text, at least one genre each, two scores with --top 2. */
+    char *line = out;
+    for (int k = 0; k < 2; k++) {
+        char *end = strchr(line, '\n');
+        cr_assert_not_null(end, "%s", out);
+        *end = '\0';
+        json_error_t e;
+        json_t *o = json_loads(line, 0, &e);
+        cr_assert_not_null(o, "%s: %s", line, e.text);
+        cr_expect_geq(json_array_size(json_object_get(o, "genres")), 1, "%s", line);
+        cr_expect_eq(json_object_size(json_object_get(o, "scores")), 2, "%s", line);
+        json_decref(o);
+        line = end + 1;
+    }
+    cr_expect_str_eq(line, "");
+    free(out);
+
+    char *ev[] = {"eval", "--model", (char *)at("run"), "--data", (char *)at("data/test.jsonl"), "--max-len", "16"};
+    cr_assert_eq(run_cmd(cmd_eval, ev, 7, ""), 0, "%s", slurp(at("err.txt")));
+    out = slurp(at("out.txt"));
+    cr_expect(strstr(out, "Jaccard") != NULL, "%s", out);
+    free(out);
+    char *bad[] = {"predict", "--model", (char *)at("run"), "--threshold", "1.5"};
+    cr_expect_eq(run_cmd(cmd_predict, bad, 5, ""), 1);
+}
