@@ -25,19 +25,41 @@ void linear_free(LinearModel *m)
     memset(m, 0, sizeof *m);
 }
 
-int linear_costs(const uint8_t *Y, int n, int n_labels, int c, const LinearOptions *opt, double *Cp, double *Cn,
-                 int *n_pos)
+void label_costs_free(LabelCosts *k)
 {
-    int pos = 0;
-    for (int i = 0; i < n; i++) pos += Y[(size_t)i * n_labels + c] != 0;
-    if (pos == 0 || pos == n)
-        return err_set("label %d has %s training example: one-vs-rest needs both classes", c,
-                       pos == 0 ? "no positive" : "no negative");
-    *n_pos = pos;
-    *Cp = *Cn = opt->C;
-    if (opt->balanced) {
-        *Cp *= n / (2.0 * pos);
-        *Cn *= n / (2.0 * (n - pos));
+    free(k->Cp);
+    free(k->Cn);
+    free(k->n_pos);
+    memset(k, 0, sizeof *k);
+}
+
+int linear_begin(LinearModel *m, LabelCosts *k, const Csr *X, const uint8_t *Y, int n_labels,
+                 const LinearOptions *opt)
+{
+    int n = X->rows;
+    m->n_features = X->cols;
+    m->n_labels = n_labels;
+    m->w = xcalloc((size_t)n_labels * (X->cols + 1), sizeof *m->w);
+    m->iters = xcalloc((size_t)n_labels, sizeof *m->iters);
+    k->Cp = xmalloc((size_t)n_labels * sizeof *k->Cp);
+    k->Cn = xmalloc((size_t)n_labels * sizeof *k->Cn);
+    k->n_pos = xmalloc((size_t)n_labels * sizeof *k->n_pos);
+    for (int c = 0; c < n_labels; c++) {
+        int pos = 0;
+        for (int i = 0; i < n; i++) pos += Y[(size_t)i * n_labels + c] != 0;
+        if (pos == 0 || pos == n) {
+            err_set("label %d has %s training example: one-vs-rest needs both classes", c,
+                    pos == 0 ? "no positive" : "no negative");
+            label_costs_free(k);
+            linear_free(m);
+            return -1;
+        }
+        k->n_pos[c] = pos;
+        k->Cp[c] = k->Cn[c] = opt->C;
+        if (opt->balanced) {
+            k->Cp[c] *= n / (2.0 * pos);
+            k->Cn[c] *= n / (2.0 * (n - pos));
+        }
     }
     return 0;
 }

@@ -38,10 +38,19 @@ typedef struct {
 int logreg_fit(LinearModel *m, const Csr *X, const uint8_t *Y, int n_labels, const LinearOptions *opt);
 int svm_fit(LinearModel *m, const Csr *X, const uint8_t *Y, int n_labels, const LinearOptions *opt);
 
-/* For label c of Y (n rows): C of the positive and the negative examples
- * and the positive count. -1 with err_set when a class is empty. */
-int linear_costs(const uint8_t *Y, int n, int n_labels, int c, const LinearOptions *opt, double *Cp, double *Cn,
-                 int *n_pos);
+/* Per label: C of the positive and the negative examples, and the
+ * positive count. */
+typedef struct {
+    double *Cp, *Cn;
+    int *n_pos;
+} LabelCosts;
+
+/* The set-up every one-vs-rest fit shares: allocates m (zero weights) and
+ * the costs of each label of Y (X->rows x n_labels). 0, or -1 with err_set
+ * (m and k freed) when a label has no positive or no negative example. */
+int linear_begin(LinearModel *m, LabelCosts *k, const Csr *X, const uint8_t *Y, int n_labels,
+                 const LinearOptions *opt);
+void label_costs_free(LabelCosts *k);
 
 /* scores[i, c] = w_c . x_i + b_c, or its logistic sigmoid when `prob`. */
 void linear_scores(const LinearModel *m, const Csr *X, bool prob, float *scores);

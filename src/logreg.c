@@ -184,18 +184,8 @@ static int tron(Problem *p, double *w, double eps, int max_iter)
 int logreg_fit(LinearModel *m, const Csr *X, const uint8_t *Y, int n_labels, const LinearOptions *opt)
 {
     int l = X->rows, n = X->cols + 1;
-    m->n_features = X->cols;
-    m->n_labels = n_labels;
-    m->w = xcalloc((size_t)n_labels * n, sizeof *m->w);
-    m->iters = xcalloc((size_t)n_labels, sizeof *m->iters);
-    double *Cp = xmalloc((size_t)n_labels * sizeof *Cp), *Cn = xmalloc((size_t)n_labels * sizeof *Cn);
-    int *pos = xmalloc((size_t)n_labels * sizeof *pos);
-    for (int c = 0; c < n_labels; c++)
-        if (linear_costs(Y, l, n_labels, c, opt, &Cp[c], &Cn[c], &pos[c]) < 0) {
-            free(Cp), free(Cn), free(pos);
-            linear_free(m);
-            return -1;
-        }
+    LabelCosts k;
+    if (linear_begin(m, &k, X, Y, n_labels, opt) != 0) return -1;
 #pragma omp parallel for schedule(dynamic, 1)
     for (int c = 0; c < n_labels; c++) {
         double *y = xmalloc((size_t)l * 2 * sizeof *y), *C = y + l;
@@ -203,13 +193,13 @@ int logreg_fit(LinearModel *m, const Csr *X, const uint8_t *Y, int n_labels, con
         for (int i = 0; i < l; i++) {
             bool yes = Y[(size_t)i * n_labels + c] != 0;
             y[i] = yes ? 1 : -1;
-            C[i] = yes ? Cp[c] : Cn[c];
+            C[i] = yes ? k.Cp[c] : k.Cn[c];
         }
-        int mn = pos[c] < l - pos[c] ? pos[c] : l - pos[c];
+        int mn = k.n_pos[c] < l - k.n_pos[c] ? k.n_pos[c] : l - k.n_pos[c];
         double eps = opt->tol * (mn > 1 ? mn : 1) / l;
         m->iters[c] = tron(&p, m->w + (size_t)c * n, eps, opt->max_iter);
         free(y);
     }
-    free(Cp), free(Cn), free(pos);
+    label_costs_free(&k);
     return 0;
 }

@@ -97,22 +97,12 @@ static int solve(const Csr *X, const uint8_t *Y, int n_labels, int c, double Cp,
 
 int svm_fit(LinearModel *m, const Csr *X, const uint8_t *Y, int n_labels, const LinearOptions *opt)
 {
-    int l = X->rows, n = X->cols + 1;
-    m->n_features = X->cols;
-    m->n_labels = n_labels;
-    m->w = xcalloc((size_t)n_labels * n, sizeof *m->w);
-    m->iters = xcalloc((size_t)n_labels, sizeof *m->iters);
-    double *Cp = xmalloc((size_t)n_labels * sizeof *Cp), *Cn = xmalloc((size_t)n_labels * sizeof *Cn);
-    int *pos = xmalloc((size_t)n_labels * sizeof *pos);
-    int bad = 0;
-    for (int c = 0; c < n_labels && !bad; c++) bad = linear_costs(Y, l, n_labels, c, opt, &Cp[c], &Cn[c], &pos[c]) < 0;
-    if (!bad) {
+    int n = X->cols + 1;
+    LabelCosts k;
+    if (linear_begin(m, &k, X, Y, n_labels, opt) != 0) return -1;
 #pragma omp parallel for schedule(dynamic, 1)
-        for (int c = 0; c < n_labels; c++)
-            m->iters[c] = solve(X, Y, n_labels, c, Cp[c], Cn[c], opt->tol, opt->max_iter, opt->seed, m->w + (size_t)c * n);
-    } else {
-        linear_free(m);
-    }
-    free(Cp), free(Cn), free(pos);
-    return bad ? -1 : 0;
+    for (int c = 0; c < n_labels; c++)
+        m->iters[c] = solve(X, Y, n_labels, c, k.Cp[c], k.Cn[c], opt->tol, opt->max_iter, opt->seed, m->w + (size_t)c * n);
+    label_costs_free(&k);
+    return 0;
 }
