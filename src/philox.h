@@ -14,9 +14,13 @@
 /* One block: 4 random 32-bit words for counter ctr under key. */
 void philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
 
-/* Block `block` of `stream` under key `seed` (the convention above), for
- * loops that use all four words of a call (dropout.h). */
-void philox_block(uint64_t seed, uint64_t stream, uint64_t block, uint32_t out[4]);
+/* Blocks first .. first + PHILOX_LANES - 1 of `stream` under key `seed`
+ * (the convention above), word w of block first + l in out[w][l]: the
+ * rounds run lane-parallel (vectorized), for loops that use every word of
+ * many blocks (dropout.h). */
+#define PHILOX_LANES 16
+void philox_blocks(uint64_t seed, uint64_t stream, uint64_t first,
+                   uint32_t out[4][PHILOX_LANES]);
 
 /* Uniform in [0, 1) (24-bit resolution) for element `index` of `stream`. */
 float philox_uniform(uint64_t seed, uint64_t stream, uint64_t index);

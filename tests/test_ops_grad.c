@@ -167,6 +167,30 @@ Test(ops_grad, dropout_keeps_about_1_minus_p_and_scales)
     free(x), free(y), free(y2);
 }
 
+/* The mask is the documented function of (seed, stream, element), as a GPU
+ * kernel reproduces it: checked against philox4x32_10 directly, on more
+ * elements than the parallel threshold and a length that ends mid-block. */
+Test(ops_grad, dropout_mask_is_philox_16_bit_draws)
+{
+    size_t n = 100003;
+    uint64_t seed = 0x123456789abcdefULL, stream = (5ULL << 20) | 3;
+    float p = 0.1f, *x = filled(n), *y = malloc(n * sizeof(float)), *d = filled(n);
+    uint32_t thr = (uint32_t)lrintf(p * 65536.0f);
+    dropout_forward(y, x, n, p, seed, stream);
+    dropout_backward(d, x, n, p, seed, stream);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t b = i / 8;
+        uint32_t ctr[4] = {(uint32_t)b, (uint32_t)(b >> 32), (uint32_t)stream,
+                           (uint32_t)(stream >> 32)};
+        uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)}, w[4];
+        philox4x32_10(ctr, key, w);
+        int keep = (uint16_t)(w[i % 8 / 2] >> (16 * (i % 2))) >= thr;
+        cr_assert_eq(y[i] != 0.0f, keep, "element %zu", i);
+        cr_assert_eq(d[i] != 0.5f, keep, "element %zu (backward)", i);
+    }
+    free(x), free(y), free(d);
+}
+
 /* ---- layernorm ---- */
 typedef struct { float *out, *mean, *rstd, *inp, *w, *b; int rows, dim; } LnCtx;
 static void ln_fwd(void *p)
