@@ -2,10 +2,10 @@
  * bits (word (i % 8) / 2, low half first) of Philox block i / 8 of `stream`
  * under key `seed`, and is kept when they are >= round(p * 65536); kept
  * elements are scaled by 1 / (1 - p). Eight elements per generator call; p
- * is thus resolved to 1/65536. The blocks are drawn PHILOX_LANES at a time
- * (philox_blocks, vectorized); the mapping is pinned by tests/test_ops_grad.c. The mask is never stored: the backward
- * recomputes it from (seed, stream), and a GPU kernel can reproduce it bit
- * for bit. p = 0 copies. The forward writes out; the backward accumulates
+ * is thus resolved to 1/65536. Blocks are drawn PHILOX_LANES at a time
+ * (philox_blocks, vectorized); tests/test_ops_grad.c pins the mapping. The
+ * mask is never stored: the backward recomputes it from (seed, stream), and
+ * a GPU kernel can reproduce it bit for bit. p = 0 copies. The forward writes out; the backward accumulates
  * into dinp. */
 #ifndef GENRE_OPS_DROPOUT_H
 #define GENRE_OPS_DROPOUT_H
