@@ -266,6 +266,7 @@ const float *distilbert_forward(DistilBert *m, const int32_t *ids, const int32_t
         attention_forward(ctx, a->preatt, att, attd, q, k, v, a->mask_add, B, T, H, hs, pa, seed,
                           stream_of(step, SITE_LAYER + 2 * l));
         linear_forward(res1, ctx, P(m, P_O_W, l), P(m, P_O_B, l), (int)N, D, D);
+        #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < ND; i++) res1[i] += x[i];
         layernorm_forward(ln1, a->ln1_mean + l * N, a->ln1_rstd + l * N, res1,
                           P(m, P_SA_LN_W, l), P(m, P_SA_LN_B, l), (int)N, D, c->layer_norm_eps);
@@ -273,6 +274,7 @@ const float *distilbert_forward(DistilBert *m, const int32_t *ids, const int32_t
         gelu_forward(ffg, ff1, NF);
         linear_forward(a->ff2, ffg, P(m, P_FF2_W, l), P(m, P_FF2_B, l), (int)N, F, D);
         dropout_forward(res2, a->ff2, ND, pd, seed, stream_of(step, SITE_LAYER + 2 * l + 1));
+        #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < ND; i++) res2[i] += ln1[i];
         layernorm_forward(x + ND, a->ln2_mean + l * N, a->ln2_rstd + l * N, res2,
                           P(m, P_OUT_LN_W, l), P(m, P_OUT_LN_B, l), (int)N, D, c->layer_norm_eps);

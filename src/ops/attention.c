@@ -7,6 +7,7 @@
 #include "blas_threads.h"
 #include "dropout.h"
 #include "softmax.h"
+#include "vecmath.h"
 
 /* The per-(batch, head) GEMMs are small (T x T x hs): an OpenMP loop over
  * (batch, head) runs them, each single-threaded (blas_threads.h). */
@@ -38,9 +39,10 @@ void attention_forward(float *out, float *preatt, float *att, float *attd, const
     }
 }
 
-void attention_backward(float *dq, float *dk, float *dv, float *dscratch1, float *dscratch2,
-                        const float *dout, const float *q, const float *k, const float *v,
-                        const float *att, const float *attd, int B, int T, int H, int hs, float p)
+VEC_CLONES void attention_backward(float *dq, float *dk, float *dv, float *dscratch1,
+                                   float *dscratch2, const float *dout, const float *q,
+                                   const float *k, const float *v, const float *att,
+                                   const float *attd, int B, int T, int H, int hs, float p)
 {
     int C = H * hs;
     size_t tt = (size_t)T * T, n = (size_t)B * H * tt;
@@ -60,8 +62,8 @@ void attention_backward(float *dq, float *dk, float *dv, float *dscratch1, float
          * entry is nonzero unless att is 0, and where att is 0 the softmax
          * backward multiplies the gradient by 0 anyway. */
         float scale = 1.0f / (1.0f - p);
-        #pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < n; i++) dprobs[i] = attd[i] != 0.0f ? dprobs[i] * scale : 0.0f;
+        #pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) dprobs[i] = vec_select(attd[i] != 0.0f, dprobs[i] * scale, 0.0f);
     }
     float *dpre = dscratch2;
     memset(dpre, 0, n * sizeof(float));

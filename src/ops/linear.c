@@ -25,8 +25,11 @@ void linear_forward(float *out, const float *inp, const float *weight, const flo
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, OC, C, 1.0f,
                         inp + (size_t)r0 * C, C, weight, C, 0.0f, out + (size_t)r0 * OC, OC);
             if (bias)
-                for (int n = r0; n < r1; n++)
-                    for (int o = 0; o < OC; o++) out[(size_t)n * OC + o] += bias[o];
+                for (int n = r0; n < r1; n++) {
+                    float *y = out + (size_t)n * OC;
+                    #pragma omp simd
+                    for (int o = 0; o < OC; o++) y[o] += bias[o];
+                }
         }
     }
 }
@@ -49,7 +52,10 @@ void linear_backward(float *dinp, float *dweight, float *dbias, const float *dou
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, C, N, 1.0f, dout + o0,
                         OC, inp, C, 1.0f, dweight + (size_t)o0 * C, C);
         if (dbias)
-            for (int n = 0; n < N; n++)
-                for (int o = o0; o < o1; o++) dbias[o] += dout[(size_t)n * OC + o];
+            for (int n = 0; n < N; n++) {
+                const float *dy = dout + (size_t)n * OC;
+                #pragma omp simd
+                for (int o = o0; o < o1; o++) dbias[o] += dy[o];
+            }
     }
 }
