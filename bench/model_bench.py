@@ -1,10 +1,13 @@
 """Training-step time of genre's CPU DistilBERT against PyTorch on the CPU,
 side by side in one run: the all-MiniLM-L6-v2 configuration, batch 16 x
-sequence 128, forward + BCE loss + backward (no optimizer step), dropout on,
-the same thread count for both (default 2). Needs torch and transformers;
-Run after `make bench` (which builds build/bench/model_bench).
+sequence 128, forward + BCE loss + backward, dropout on, the same thread
+count for both (default 2). With --adamw the step also clips the gradient
+norm to 1 and takes an AdamW step (lr 5e-5, weight decay 0.01 except biases
+and LayerNorm weights, as HuggingFace's Trainer; PyTorch's foreach AdamW).
+Needs torch and transformers; run after `make bench` (which builds
+build/bench/model_bench).
 
-    python3 bench/model_bench.py [--threads N] [--iters N] [--rounds N]
+    python3 bench/model_bench.py [--threads N] [--iters N] [--rounds N] [--adamw]
 """
 import argparse
 import os
@@ -24,7 +27,7 @@ from transformers import DistilBertConfig, DistilBertForSequenceClassification  
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
 
-def torch_step_ms(model, ids, mask, targets, iters):
+def torch_step_ms(model, opt, ids, mask, targets, iters):
     loss_fn = torch.nn.BCEWithLogitsLoss()
     times = []
     for i in range(iters + 1):  # the first is warm-up
@@ -32,14 +35,18 @@ def torch_step_ms(model, ids, mask, targets, iters):
         model.zero_grad(set_to_none=False)
         loss = loss_fn(model(input_ids=ids, attention_mask=mask).logits, targets)
         loss.backward()
+        if opt is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
         times.append((time.perf_counter() - t0) * 1e3)
     return statistics.median(times[1:])
 
 
-def genre_step_ms(threads, B, T, iters):
+def genre_step_ms(threads, B, T, iters, adamw):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    out = subprocess.run([os.path.join(ROOT, "build", "bench", "model_bench"), str(B), str(T),
-                          str(iters)], env=env, check=True, capture_output=True, text=True).stdout
+    cmd = [os.path.join(ROOT, "build", "bench", "model_bench"), str(B), str(T), str(iters)]
+    out = subprocess.run(cmd + (["adamw"] if adamw else []), env=env, check=True,
+                         capture_output=True, text=True).stdout
     return float(out.split()[1])
 
 
@@ -50,6 +57,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--seq", type=int, default=128)
+    ap.add_argument("--adamw", action="store_true", help="include clipping and an AdamW step")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -57,6 +65,15 @@ def main():
                            max_position_embeddings=512, num_labels=20,
                            problem_type="multi_label_classification")
     model = DistilBertForSequenceClassification(cfg).train()
+    opt = None
+    if a.adamw:
+        def no_decay(name):
+            return name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name
+        named = list(model.named_parameters())
+        decay = [p for n, p in named if not no_decay(n)]
+        rest = [p for n, p in named if no_decay(n)]
+        opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01},
+                                 {"params": rest, "weight_decay": 0.0}], lr=5e-5, foreach=True)
     B, T = a.batch, a.seq
     ids = torch.randint(0, 30522, (B, T))
     mask = torch.ones(B, T, dtype=torch.long)
@@ -65,13 +82,14 @@ def main():
     targets = (torch.rand(B, 20) < 0.2).float()
     ours, theirs = [], []
     for _ in range(a.rounds):  # alternate, so load on the machine hits both alike
-        ours.append(genre_step_ms(a.threads, B, T, a.iters))
-        theirs.append(torch_step_ms(model, ids, mask, targets, a.iters))
+        ours.append(genre_step_ms(a.threads, B, T, a.iters, a.adamw))
+        theirs.append(torch_step_ms(model, opt, ids, mask, targets, a.iters))
     g, t = min(ours), min(theirs)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus; "
           f"torch {torch.__version__} ({torch.get_num_threads()} threads, "
           f"attention {model.config._attn_implementation})")
-    print(f"MiniLM config, batch {B} x seq {T}, forward+backward, {a.threads} threads, "
+    print(f"MiniLM config, batch {B} x seq {T}, forward+backward{'+AdamW' if a.adamw else ''}, "
+          f"{a.threads} threads, "
           f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, load average {os.getloadavg()[0]:.1f}")
     print(f"genre  {g:8.1f} ms/step   (rounds: {', '.join(f'{x:.0f}' for x in ours)})")
     print(f"torch  {t:8.1f} ms/step   (rounds: {', '.join(f'{x:.0f}' for x in theirs)})")
