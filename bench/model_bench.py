@@ -29,9 +29,9 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
 def torch_step_ms(model, opt, ids, mask, targets, iters):
     loss_fn = torch.nn.BCEWithLogitsLoss()
-    times = []
+    times, cpu = [], []
     for i in range(iters + 1):  # the first is warm-up
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         model.zero_grad(set_to_none=False)
         loss = loss_fn(model(input_ids=ids, attention_mask=mask).logits, targets)
         loss.backward()
@@ -39,7 +39,8 @@ def torch_step_ms(model, opt, ids, mask, targets, iters):
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
         times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times[1:])
+        cpu.append((time.process_time() - c0) * 1e3)
+    return statistics.median(times[1:]), statistics.median(cpu[1:])
 
 
 def genre_step_ms(threads, B, T, iters, adamw):
@@ -47,7 +48,8 @@ def genre_step_ms(threads, B, T, iters, adamw):
     cmd = [os.path.join(ROOT, "build", "bench", "model_bench"), str(B), str(T), str(iters)]
     out = subprocess.run(cmd + (["adamw"] if adamw else []), env=env, check=True,
                          capture_output=True, text=True).stdout
-    return float(out.split()[1])
+    f = out.split()
+    return float(f[1]), float(f[3])
 
 
 def main():
@@ -84,17 +86,22 @@ def main():
     for _ in range(a.rounds):  # alternate, so load on the machine hits both alike
         ours.append(genre_step_ms(a.threads, B, T, a.iters, a.adamw))
         theirs.append(torch_step_ms(model, opt, ids, mask, targets, a.iters))
-    g, t = min(ours), min(theirs)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus; "
           f"torch {torch.__version__} ({torch.get_num_threads()} threads, "
           f"attention {model.config._attn_implementation})")
     print(f"MiniLM config, batch {B} x seq {T}, forward+backward{'+AdamW' if a.adamw else ''}, "
           f"{a.threads} threads, "
           f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, load average {os.getloadavg()[0]:.1f}")
-    print(f"genre  {g:8.1f} ms/step   (rounds: {', '.join(f'{x:.0f}' for x in ours)})")
-    print(f"torch  {t:8.1f} ms/step   (rounds: {', '.join(f'{x:.0f}' for x in theirs)})")
-    print(f"ratio torch/genre = {t / g:.2f}  (>1: genre is faster)")
-
+    for i, what in ((0, "wall"), (1, "CPU")):
+        g, t = [x[i] for x in ours], [x[i] for x in theirs]
+        print(f"{what} ms/step, best and median of {a.rounds} rounds (each the median of "
+              f"{a.iters} steps):")
+        print(f"  genre  {min(g):8.1f} {statistics.median(g):8.1f}   "
+              f"(rounds: {', '.join(f'{x:.0f}' for x in g)})")
+        print(f"  torch  {min(t):8.1f} {statistics.median(t):8.1f}   "
+              f"(rounds: {', '.join(f'{x:.0f}' for x in t)})")
+        print(f"  ratio torch/genre: best {min(t) / min(g):.2f}, median "
+              f"{statistics.median(t) / statistics.median(g):.2f}  (>1: genre is faster)")
 
 if __name__ == "__main__":
     main()
