@@ -2,8 +2,10 @@
  * clipping to gradient norm 1 and an AdamW update, lr 5e-5, weight decay
  * 0.01) of our CPU DistilBERT in the all-MiniLM-L6-v2 configuration (dim
  * 384, 6 layers, 12 heads, FFN 1536, vocab 30522, 20 labels), dropout on,
- * random weights.
- *   build/bench/model_bench [B T ITERS [adamw]]   (default 16 128 5)
+ * random weights. The last block runs for the [CLS] rows only, as genre
+ * train runs it (distilbert.h, cls_only); "full" runs it for every token,
+ * the same work as PyTorch.
+ *   build/bench/model_bench [B T ITERS [adamw] [full]]   (default 16 128 5)
  * Prints "genre_step_ms <median> cpu_ms <median>": wall time, and the CPU
  * time of all threads of the process (steadier on a loaded machine: it
  * counts the work, not the waiting). Threads: OMP_NUM_THREADS (OpenBLAS runs
@@ -36,9 +38,14 @@ int main(int argc, char **argv)
 {
     int B = argc > 1 ? atoi(argv[1]) : 16, T = argc > 2 ? atoi(argv[2]) : 128;
     int iters = argc > 3 ? atoi(argv[3]) : 5;
-    bool adamw = argc > 4 && !strcmp(argv[4], "adamw");
-    if (B <= 0 || T <= 0 || iters <= 0 || iters > 100 || (argc > 4 && !adamw) || argc > 5)
-        die("usage: model_bench [B T ITERS [adamw]]");
+    bool adamw = false, full = false, bad = false;
+    for (int i = 4; i < argc; i++) {
+        adamw |= !strcmp(argv[i], "adamw");
+        full |= !strcmp(argv[i], "full");
+        bad |= strcmp(argv[i], "adamw") && strcmp(argv[i], "full");
+    }
+    if (B <= 0 || T <= 0 || iters <= 0 || iters > 100 || bad)
+        die("usage: model_bench [B T ITERS [adamw] [full]]");
     DistilBertConfig cfg = {.dim = 384, .n_layers = 6, .n_heads = 12, .hidden_dim = 1536,
                             .vocab_size = 30522, .max_position_embeddings = 512,
                             .num_labels = 20, .layer_norm_eps = 1e-12f, .dropout = 0.1f,
@@ -46,6 +53,7 @@ int main(int argc, char **argv)
                             .initializer_range = 0.02f};
     DistilBert m;
     if (distilbert_init(&m, &cfg)) die_err();
+    m.cls_only = !full; /* as genre train runs it, unless "full" */
     for (size_t i = 0; i < m.n_params; i++) m.params[i] = 0.02f * philox_normal(1, 0, i);
     int32_t *ids = xmalloc((size_t)B * T * sizeof *ids), *mask = xmalloc((size_t)B * T * sizeof *mask);
     float *targets = xmalloc((size_t)B * 20 * sizeof *targets), *dlogits = xmalloc((size_t)B * 20 * sizeof *dlogits);

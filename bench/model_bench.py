@@ -4,10 +4,13 @@ sequence 128, forward + BCE loss + backward, dropout on, the same thread
 count for both (default 2). With --adamw the step also clips the gradient
 norm to 1 and takes an AdamW step (lr 5e-5, weight decay 0.01 except biases
 and LayerNorm weights, as HuggingFace's Trainer; PyTorch's foreach AdamW).
+genre computes the last block for the [CLS] rows only, as `genre train`
+does (HuggingFace computes every token's); --full makes it compute every
+token's too, the same work on both sides.
 Needs torch and transformers; run after `make bench` (which builds
 build/bench/model_bench).
 
-    python3 bench/model_bench.py [--threads N] [--iters N] [--rounds N] [--adamw]
+    python3 bench/model_bench.py [--threads N] [--iters N] [--rounds N] [--adamw] [--full]
 """
 import argparse
 import os
@@ -43,10 +46,10 @@ def torch_step_ms(model, opt, ids, mask, targets, iters):
     return statistics.median(times[1:]), statistics.median(cpu[1:])
 
 
-def genre_step_ms(threads, B, T, iters, adamw):
+def genre_step_ms(threads, B, T, iters, flags):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     cmd = [os.path.join(ROOT, "build", "bench", "model_bench"), str(B), str(T), str(iters)]
-    out = subprocess.run(cmd + (["adamw"] if adamw else []), env=env, check=True,
+    out = subprocess.run(cmd + flags, env=env, check=True,
                          capture_output=True, text=True).stdout
     f = out.split()
     return float(f[1]), float(f[3])
@@ -60,6 +63,8 @@ def main():
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--adamw", action="store_true", help="include clipping and an AdamW step")
+    ap.add_argument("--full", action="store_true",
+                    help="genre computes the last block for every token, as PyTorch")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -84,12 +89,14 @@ def main():
     targets = (torch.rand(B, 20) < 0.2).float()
     ours, theirs = [], []
     for _ in range(a.rounds):  # alternate, so load on the machine hits both alike
-        ours.append(genre_step_ms(a.threads, B, T, a.iters, a.adamw))
+        flags = (["adamw"] if a.adamw else []) + (["full"] if a.full else [])
+        ours.append(genre_step_ms(a.threads, B, T, a.iters, flags))
         theirs.append(torch_step_ms(model, opt, ids, mask, targets, a.iters))
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus; "
           f"torch {torch.__version__} ({torch.get_num_threads()} threads, "
           f"attention {model.config._attn_implementation})")
     print(f"MiniLM config, batch {B} x seq {T}, forward+backward{'+AdamW' if a.adamw else ''}, "
+          f"genre's last block {'for every token' if a.full else 'for [CLS] only'}, "
           f"{a.threads} threads, "
           f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, load average {os.getloadavg()[0]:.1f}")
     for i, what in ((0, "wall"), (1, "CPU")):

@@ -66,6 +66,7 @@ typedef struct {
     float *params, *grads, *adam_m, *adam_v; /* same layout; moments from the first step */
     ParamView *views; /* P_COUNT x n_layers, see distilbert_view */
     int adam_t;       /* AdamW steps taken */
+    bool cls_only;    /* forward: the last block for [CLS] rows only (see below) */
     DistilBertActs *acts;
 } DistilBert;
 
@@ -91,7 +92,10 @@ void distilbert_init_head(DistilBert *m, uint64_t seed);
 const float *distilbert_forward(DistilBert *m, const int32_t *ids, const int32_t *mask, int B,
                                 int T, bool train, uint64_t seed, uint64_t step);
 
-/* The final hidden states (B x T x dim) of the last forward. */
+/* The final hidden states (B x T x dim) of the last forward; NULL if it
+ * ran with cls_only, which computes the last block's outputs for the [CLS]
+ * rows alone (all the head reads): the same logits and gradients for less
+ * work. distilbert_init leaves cls_only false. */
 const float *distilbert_hidden(const DistilBert *m);
 
 /* Backward from dlogits (B x num_labels) of the last forward, which must

@@ -45,6 +45,7 @@ void classifier_scores(DistilBert *m, const Encoded *e, int batch_size, float *s
     Batch b;
     epoch_plan_eval(&plan, e, batch_size);
     batch_alloc(&b, batch_size, e->max_len, e->n_labels);
+    m->cls_only = true; /* scores read logits only */
     for (int k = 0; k < plan.n_batches; k++) {
         batch_fill(&b, e, &plan, k);
         const float *logits = distilbert_forward(m, b.ids, b.mask, b.B, b.T, false, 0, 0);

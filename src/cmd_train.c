@@ -174,6 +174,7 @@ int cmd_train(int argc, char **argv)
 
     DistilBert m;
     if (checkpoint_load(&m, init, L, seed) != 0) die_err();
+    m.cls_only = true; /* training reads logits only */
     if (max_len > m.cfg.max_position_embeddings)
         die("max_len %d exceeds the model's %d positions", max_len, m.cfg.max_position_embeddings);
 

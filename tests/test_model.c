@@ -258,6 +258,47 @@ Test(model, train_mode_gradients_match_finite_differences)
     free(targets);
 }
 
+/* cls_only (the last block for the [CLS] rows alone), in training mode
+ * with dropout everywhere: the logits and every gradient of every layer are
+ * the full forward's, up to float rounding. */
+Test(model, cls_only_matches_the_full_forward)
+{
+    model.cfg.dropout = model.cfg.attention_dropout = model.cfg.seq_classif_dropout = 0.2f;
+    int32_t *ids = ref_i32("ids"), *mask = ref_i32("mask");
+    float *targets = ref_f32("targets", NULL), dlogits[B * NL], want_logits[B * NL];
+    float *want = malloc(model.n_params * sizeof(float));
+    Loss loss = make_loss("bce", NULL);
+    for (int pass = 0; pass < 2; pass++) {
+        model.cls_only = pass == 1;
+        const float *logits = distilbert_forward(&model, ids, mask, B, T, true, 123, 4);
+        cr_assert(logits, "%s", err_msg());
+        loss_forward(&loss, dlogits, logits, targets, B, NL, 1.0f);
+        distilbert_zero_grad(&model);
+        distilbert_backward(&model, dlogits);
+        if (pass == 0) {
+            memcpy(want_logits, logits, sizeof want_logits);
+            memcpy(want, model.grads, model.n_params * sizeof(float));
+            continue;
+        }
+        double e = rel_err(logits, want_logits, B * NL, 1.0), worst = 0;
+        cr_expect_lt(e, 1e-6, "logits error %g", e);
+        cr_expect_null(distilbert_hidden(&model));
+        for (int id = 0; id < P_COUNT; id++)
+            for (int l = 0; l < (distilbert_params[id].per_layer ? model.cfg.n_layers : 1); l++) {
+                if (id == P_K_B) continue; /* analytically zero: rounding noise on both sides */
+                ParamView *v = distilbert_view(&model, id, l);
+                e = rel_err(v->g, want + (v->g - model.grads), v->n, 1e-4);
+                worst = fmax(worst, e);
+                cr_expect_lt(e, 1e-5, "%s layer %d: error %g", distilbert_params[id].name, l, e);
+            }
+        cr_log_info("cls_only: worst gradient error %.3g", worst);
+    }
+    free(ids);
+    free(mask);
+    free(targets);
+    free(want);
+}
+
 /* Gradient accumulation: micro-batches of 2 and 1 rows, each loss scaled by
  * its share of the batch, sum to the full batch's gradient. */
 Test(model, accumulated_micro_batches_equal_the_full_batch)

@@ -169,7 +169,8 @@ Test(ops_grad, dropout_keeps_about_1_minus_p_and_scales)
 
 /* The mask is the documented function of (seed, stream, element), as a GPU
  * kernel reproduces it: checked against philox4x32_10 directly, on more
- * elements than the parallel threshold and a length that ends mid-block. */
+ * elements than the parallel threshold and a length that ends mid-block;
+ * the _at variants on a part of the tensor. */
 Test(ops_grad, dropout_mask_is_philox_16_bit_draws)
 {
     size_t n = 100003;
@@ -188,7 +189,15 @@ Test(ops_grad, dropout_mask_is_philox_16_bit_draws)
         cr_assert_eq(y[i] != 0.0f, keep, "element %zu", i);
         cr_assert_eq(d[i] != 0.5f, keep, "element %zu (backward)", i);
     }
-    free(x), free(y), free(d);
+    /* a part starting mid-group gets the whole tensor's masks */
+    float *part = malloc(5000 * sizeof(float)), *dpart = filled(5000);
+    dropout_forward_at(part, x, 5000, 777, p, seed, stream);
+    dropout_backward_at(dpart, x, 5000, 777, p, seed, stream);
+    for (size_t i = 0; i < 5000; i++) {
+        cr_assert_eq(part[i], y[777 + i], "part element %zu", i);
+        cr_assert_eq(dpart[i], d[777 + i], "part element %zu (backward)", i);
+    }
+    free(x), free(y), free(d), free(part), free(dpart);
 }
 
 /* ---- layernorm ---- */

@@ -25,4 +25,18 @@ void attention_backward(float *dq, float *dk, float *dv, float *dscratch1, float
                         const float *dout, const float *q, const float *k, const float *v,
                         const float *att, const float *attd, int B, int T, int H, int hs, float p);
 
+/* The same for the first query of each sequence alone (all a classifier
+ * reading [CLS] needs of the last block): q, out, dq B x C (one row per
+ * sequence); k, v, dk, dv B x T x C as above; preatt, att, attd and the
+ * scratch B x H x T: row 0 of each (batch, head) of the full op's, with the
+ * same dropout masks, so out equals the full op's first rows. */
+void attention_first_forward(float *out, float *preatt, float *att, float *attd, const float *q,
+                             const float *k, const float *v, const float *mask, int B, int T,
+                             int H, int hs, float p, uint64_t seed, uint64_t stream);
+
+void attention_first_backward(float *dq, float *dk, float *dv, float *dscratch1, float *dscratch2,
+                              const float *dout, const float *q, const float *k, const float *v,
+                              const float *att, const float *attd, int B, int T, int H, int hs,
+                              float p);
+
 #endif

@@ -8,7 +8,7 @@
 #define GROUP (8 * PHILOX_LANES)
 
 /* keep[e]: all ones if element GROUP * g + e is kept, else 0. */
-static inline void keep_masks(uint64_t seed, uint64_t stream, size_t g, uint32_t thr,
+static inline void keep_masks(uint64_t seed, uint64_t stream, uint64_t g, uint32_t thr,
                               uint32_t keep[GROUP])
 {
     uint32_t w[4][PHILOX_LANES];
@@ -27,8 +27,8 @@ static inline void keep_masks(uint64_t seed, uint64_t stream, size_t g, uint32_t
     }
 }
 
-VEC_CLONES void dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t seed,
-                                uint64_t stream)
+VEC_CLONES void dropout_forward_at(float *out, const float *inp, size_t n, uint64_t first,
+                                   float p, uint64_t seed, uint64_t stream)
 {
     if (p <= 0.0f) {
         #pragma omp parallel for simd schedule(static) if (n > 65536)
@@ -38,18 +38,21 @@ VEC_CLONES void dropout_forward(float *out, const float *inp, size_t n, float p,
     uint32_t thr = (uint32_t)lrintf(p * 65536.0f);
     float scale = 1.0f / (1.0f - p);
     #pragma omp parallel for schedule(static) if (n > 65536)
-    for (size_t g = 0; g < (n + GROUP - 1) / GROUP; g++) {
+    for (uint64_t g = first / GROUP; g < (first + n + GROUP - 1) / GROUP; g++) {
         uint32_t keep[GROUP];
         keep_masks(seed, stream, g, thr, keep);
-        size_t i0 = g * GROUP, m = n - i0 < GROUP ? n - i0 : GROUP;
+        uint64_t lo = g * GROUP > first ? g * GROUP : first;
+        uint64_t hi = (g + 1) * GROUP < first + n ? (g + 1) * GROUP : first + n;
+        float *o = out + (lo - first);
+        const float *x = inp + (lo - first);
+        const uint32_t *k = keep + (lo - g * GROUP);
         #pragma omp simd
-        for (size_t e = 0; e < m; e++)
-            out[i0 + e] = vec_float(vec_bits(inp[i0 + e] * scale) & keep[e]);
+        for (size_t j = 0; j < hi - lo; j++) o[j] = vec_float(vec_bits(x[j] * scale) & k[j]);
     }
 }
 
-VEC_CLONES void dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_t seed,
-                                 uint64_t stream)
+VEC_CLONES void dropout_backward_at(float *dinp, const float *dout, size_t n, uint64_t first,
+                                    float p, uint64_t seed, uint64_t stream)
 {
     if (p <= 0.0f) {
         #pragma omp parallel for simd schedule(static) if (n > 65536)
@@ -59,12 +62,27 @@ VEC_CLONES void dropout_backward(float *dinp, const float *dout, size_t n, float
     uint32_t thr = (uint32_t)lrintf(p * 65536.0f);
     float scale = 1.0f / (1.0f - p);
     #pragma omp parallel for schedule(static) if (n > 65536)
-    for (size_t g = 0; g < (n + GROUP - 1) / GROUP; g++) {
+    for (uint64_t g = first / GROUP; g < (first + n + GROUP - 1) / GROUP; g++) {
         uint32_t keep[GROUP];
         keep_masks(seed, stream, g, thr, keep);
-        size_t i0 = g * GROUP, m = n - i0 < GROUP ? n - i0 : GROUP;
+        uint64_t lo = g * GROUP > first ? g * GROUP : first;
+        uint64_t hi = (g + 1) * GROUP < first + n ? (g + 1) * GROUP : first + n;
+        float *d = dinp + (lo - first);
+        const float *dy = dout + (lo - first);
+        const uint32_t *k = keep + (lo - g * GROUP);
         #pragma omp simd
-        for (size_t e = 0; e < m; e++)
-            dinp[i0 + e] += vec_float(vec_bits(dout[i0 + e] * scale) & keep[e]);
+        for (size_t j = 0; j < hi - lo; j++) d[j] += vec_float(vec_bits(dy[j] * scale) & k[j]);
     }
+}
+
+void dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t seed,
+                     uint64_t stream)
+{
+    dropout_forward_at(out, inp, n, 0, p, seed, stream);
+}
+
+void dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_t seed,
+                      uint64_t stream)
+{
+    dropout_backward_at(dinp, dout, n, 0, p, seed, stream);
 }

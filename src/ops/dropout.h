@@ -18,4 +18,11 @@ void dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t s
 void dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_t seed,
                       uint64_t stream);
 
+/* The same for elements first .. first + n - 1 of the stream (a part of a
+ * larger tensor, with the masks the whole tensor's dropout would give it). */
+void dropout_forward_at(float *out, const float *inp, size_t n, uint64_t first, float p,
+                        uint64_t seed, uint64_t stream);
+void dropout_backward_at(float *dinp, const float *dout, size_t n, uint64_t first, float p,
+                         uint64_t seed, uint64_t stream);
+
 #endif
