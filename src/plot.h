@@ -35,4 +35,21 @@ int plot_lines(const char *path, const char *title, const char *xlabel, const ch
                int n_series, const char *const *series, const int *counts,
                const double *const *xs, const double *const *ys);
 
+/* One curve of plot_curves: n points (x[i], y[i]) joined in order. */
+typedef struct {
+    const char *name;   /* legend entry */
+    int n;
+    const double *x, *y;
+    int colour;         /* index into the palette */
+    int faint;          /* thin and pale: raw data drawn under its smoothed curve */
+    int markers;        /* a dot on every point (sparse measurements) */
+} PlotCurve;
+
+/* Line chart of n curves drawn in order (faint ones first belong under the
+ * others). x_range {lo, hi}: the x axis covers at least that span, so charts
+ * of one run share their step axis; NULL fits the axis to the data. A curve
+ * of one point shows as a dot. */
+int plot_curves(const char *path, const char *title, const char *xlabel, const char *ylabel,
+                int n, const PlotCurve *curves, const double *x_range);
+
 #endif
