@@ -314,8 +314,11 @@ int cmd_train(int argc, char **argv)
              "Fine-tuned from `%s` for %ld steps (%.0f s, best on val at step %ld), %d training movies, "
              "batch %d x %d, max_len %d, lr %g.", init, step, train_secs, best_step, train.data.n, batch,
              accum, max_len, (double)lr);
+    char log_path[4200];
+    snprintf(log_path, sizeof log_path, "%s/log.jsonl", out);
     ReportRun run = {.name = name, .notes = notes, .labels = &labels, .val = &vm, .test = &tm,
-                     .test_data = &test.data, .test_scores = test_scores, .test_pred = test_pred};
+                     .test_data = &test.data, .test_scores = test_scores, .test_pred = test_pred,
+                     .train_log = log_path, .test_lengths = test.enc.lengths, .length_unit = "tokens"};
     snprintf(path, sizeof path, "%s/report", out);
     if (report_write(path, &run) != 0) die_err();
 
