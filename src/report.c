@@ -340,15 +340,13 @@ static int plot_training(const char *dir, const ReportRun *run, const TrainLog *
 static void training_markdown(FILE *f, const TrainLog *log)
 {
     const TrainCurve *loss = &log->loss, *j = &log->val_jaccard;
-    int h = smooth_half(loss->n);
-    fprintf(f, "## Training\n\n%d optimizer steps logged, loss %.4f at the first and %.4f at the last",
-            loss->n, loss->value[0], loss->value[loss->n - 1]);
-    if (h) {
-        double *smooth = moving_mean(loss->n, loss->value, h);
-        fprintf(f, " (moving mean %.4f)", smooth[loss->n - 1]);
-        free(smooth);
-    }
-    fputs(".", f);
+    int h = smooth_half(loss->n), w = 2 * h + 1;
+    double last = 0;
+    for (int i = loss->n - w; i < loss->n; i++) last += loss->value[i];
+    fprintf(f, "## Training\n\n%d optimizer steps logged; loss %.4f at the first, %.4f ", loss->n, loss->value[0],
+            last / w);
+    if (w > 1) fprintf(f, "on average over the last %d.", w);
+    else fputs("at the last.", f);
     if (j->n > 0) {
         int best = 0;
         for (int i = 1; i < j->n; i++)
@@ -448,7 +446,8 @@ static void length_buckets(LengthBuckets *lb, const ReportRun *run)
 /* "<= 30", "31-40", "> 60" (lengths are whole numbers). */
 static void bucket_name(char *out, size_t cap, const LengthBuckets *lb, int b)
 {
-    if (lb->n == 1) snprintf(out, cap, "%d\u2013%d", lb->min, lb->max);
+    if (lb->n == 1 && lb->min == lb->max) snprintf(out, cap, "%d", lb->min);
+    else if (lb->n == 1) snprintf(out, cap, "%d\u2013%d", lb->min, lb->max);
     else if (b == 0) snprintf(out, cap, "\u2264 %d", lb->upper[0]);
     else if (b == lb->n - 1) snprintf(out, cap, "> %d", lb->upper[b - 1]);
     else if (lb->upper[b - 1] + 1 == lb->upper[b]) snprintf(out, cap, "%d", lb->upper[b]);
