@@ -361,8 +361,8 @@ static void training_markdown(FILE *f, const TrainLog *log)
         fputs("![Validation metrics](validation.svg)\n\n"
               "Jaccard and F1 (samples average) on the validation set at each evaluation.\n\n", f);
     if (log->grad_norm.n > 0)
-        fputs("![Gradient norm](grad_norm.svg)\n\n"
-              "The norm of the whole gradient at each step, before clipping (pale), and its moving mean.\n\n", f);
+        fprintf(f, "![Gradient norm](grad_norm.svg)\n\nThe norm of the whole gradient at each step, before clipping%s.\n\n",
+                smooth_half(log->grad_norm.n) ? " (pale), and its moving mean" : "");
     if (log->lr.n > 0)
         fputs("![Learning rate](learning_rate.svg)\n\nThe learning rate of each step.\n\n", f);
 }
