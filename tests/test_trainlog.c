@@ -7,16 +7,15 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "testutil.h"
 #include "trainlog.h"
 
 static char *write_log(const char *name, const char *text)
 {
-    static char path[256];
-    snprintf(path, sizeof path, "/tmp/genre-trainlog-%d-%s.jsonl", (int)getpid(), name);
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f);
-    fputs(text, f);
-    fclose(f);
+    char file[64];
+    snprintf(file, sizeof file, "log-%s.jsonl", name);
+    char *path = write_temp(file, text);
+    cr_assert_not_null(path, "cannot write %s", file);
     return path;
 }
 
