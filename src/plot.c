@@ -623,14 +623,22 @@ int plot_scatter(const char *path, const char *title, const char *xlabel, const 
 }
 
 int plot_curves(const char *path, const char *title, const char *xlabel, const char *ylabel,
-                int n, const PlotCurve *curves, const double *x_range)
+                int n, const PlotCurve *curves, const PlotCurveOptions *opt)
 {
     if (check_common(path, title, n, "curves") != 0 || check_text(xlabel ? xlabel : "", "label") != 0 ||
         check_text(ylabel ? ylabel : "", "label") != 0)
         return -1;
     if (!curves) return err_set("%s: curves missing", path);
-    if (x_range && check_finite(2, x_range, "x range") != 0) return -1;
-    double xlo = x_range ? x_range[0] : INFINITY, xhi = x_range ? x_range[1] : -INFINITY;
+    PlotCurveOptions o = opt ? *opt : (PlotCurveOptions){0};
+    if (o.x_range && check_finite(2, o.x_range, "x range") != 0) return -1;
+    if (o.n_guides > 0 && (check_finite(o.n_guides, o.guide_x, "guides") != 0 ||
+                           check_texts(o.n_guides, o.guide_labels, "guide labels") != 0))
+        return -1;
+    double xlo = o.x_range ? o.x_range[0] : INFINITY, xhi = o.x_range ? o.x_range[1] : -INFINITY;
+    for (int g = 0; g < o.n_guides; g++) {
+        xlo = fmin(xlo, o.guide_x[g]);
+        xhi = fmax(xhi, o.guide_x[g]);
+    }
     double ylo = INFINITY, yhi = -INFINITY;
     const char **names = xmalloc((size_t)n * sizeof *names);
     for (int k = 0; k < n; k++) {
@@ -657,6 +665,13 @@ int plot_curves(const char *path, const char *title, const char *xlabel, const c
                        legend_width(n, names));
     if (!f) goto fail;
     draw_legend(&s, n, names, curves, TITLE_H + 4);
+    /* Guides under the curves, labelled just right of their line at the top. */
+    for (int g = 0; g < o.n_guides; g++) {
+        double x = scale_px(&sx, o.guide_x[g]);
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#888888\" "
+                   "stroke-width=\"1\" stroke-dasharray=\"4 3\"/>\n", x, sy.p1, x, sy.p0);
+        svg_text(&s, x + 3, sy.p1 + FS_SMALL + 2, "start", FS_SMALL, 0, "#555555", o.guide_labels[g]);
+    }
     for (int k = 0; k < n; k++) {
         const PlotCurve *c = &curves[k];
         const char *col = palette[c->colour % N_PALETTE];

@@ -45,11 +45,18 @@ typedef struct {
     int markers;        /* a dot on every point (sparse measurements) */
 } PlotCurve;
 
+/* Options of plot_curves; a NULL pointer means all defaults. */
+typedef struct {
+    const double *x_range;    /* {lo, hi}: the x axis covers at least this span, so
+                                 charts of one run share their step axis; NULL: fit the data */
+    int n_guides;             /* dashed vertical lines (e.g. epoch boundaries) at */
+    const double *guide_x;    /* guide_x[i], each labelled guide_labels[i] at the top */
+    const char *const *guide_labels;
+} PlotCurveOptions;
+
 /* Line chart of n curves drawn in order (faint ones first belong under the
- * others). x_range {lo, hi}: the x axis covers at least that span, so charts
- * of one run share their step axis; NULL fits the axis to the data. A curve
- * of one point shows as a dot. */
+ * others). A curve of one point shows as a dot. */
 int plot_curves(const char *path, const char *title, const char *xlabel, const char *ylabel,
-                int n, const PlotCurve *curves, const double *x_range);
+                int n, const PlotCurve *curves, const PlotCurveOptions *opt);
 
 #endif

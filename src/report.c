@@ -278,7 +278,7 @@ static double *moving_mean(int n, const double *y, int h)
 
 /* A per-step curve, raw (pale) under its moving mean. */
 static int plot_raw_smooth(const char *path, const char *title, const char *what, const TrainCurve *c,
-                           const double *x_range)
+                           const PlotCurveOptions *axis)
 {
     int h = smooth_half(c->n);
     char raw_name[128], smooth_name[128];
@@ -287,19 +287,18 @@ static int plot_raw_smooth(const char *path, const char *title, const char *what
     double *smooth = h ? moving_mean(c->n, c->value, h) : NULL;
     PlotCurve pc[2] = {{raw_name, c->n, c->step, c->value, 0, h > 0, 0},
                        {smooth_name, c->n, c->step, smooth, 0, 0, 0}};
-    int rc = plot_curves(path, title, "step", what, h ? 2 : 1, pc, x_range);
+    int rc = plot_curves(path, title, "step", what, h ? 2 : 1, pc, axis);
     free(smooth);
     return rc;
 }
 
-static int plot_training(const char *dir, const ReportRun *run, const TrainLog *log)
+static int plot_training_charts(const char *dir, const ReportRun *run, const TrainLog *log,
+                                const PlotCurveOptions *axis)
 {
     char path[4096], title[512];
-    /* Every chart spans the run's steps, so they line up when compared. */
-    double x_range[2] = {0, log->loss.step[log->loss.n - 1]};
     snprintf(title, sizeof title, "%s: training loss", run->name);
     if (join(path, sizeof path, dir, "training_loss.svg") != 0 ||
-        plot_raw_smooth(path, title, "loss", &log->loss, x_range) != 0)
+        plot_raw_smooth(path, title, "loss", &log->loss, axis) != 0)
         return -1;
     if (log->val_jaccard.n > 0) {
         const TrainCurve *j = &log->val_jaccard, *f = &log->val_f1;
@@ -307,13 +306,13 @@ static int plot_training(const char *dir, const ReportRun *run, const TrainLog *
                            {"F1 (samples)", f->n, f->step, f->value, 1, 0, 1}};
         snprintf(title, sizeof title, "%s: validation metrics", run->name);
         if (join(path, sizeof path, dir, "validation.svg") != 0 ||
-            plot_curves(path, title, "step", "score", 2, pc, x_range) != 0)
+            plot_curves(path, title, "step", "score", 2, pc, axis) != 0)
             return -1;
     }
     if (log->grad_norm.n > 0) {
         snprintf(title, sizeof title, "%s: gradient norm (before clipping)", run->name);
         if (join(path, sizeof path, dir, "grad_norm.svg") != 0 ||
-            plot_raw_smooth(path, title, "gradient norm", &log->grad_norm, x_range) != 0)
+            plot_raw_smooth(path, title, "gradient norm", &log->grad_norm, axis) != 0)
             return -1;
     }
     if (log->lr.n > 0) {
@@ -330,11 +329,33 @@ static int plot_training(const char *dir, const ReportRun *run, const TrainLog *
         PlotCurve pc = {"learning rate", log->lr.n, log->lr.step, lr, 0, 0, 0};
         snprintf(title, sizeof title, "%s: learning rate schedule", run->name);
         int rc = join(path, sizeof path, dir, "learning_rate.svg");
-        if (rc == 0) rc = plot_curves(path, title, "step", ylabel, 1, &pc, x_range);
+        if (rc == 0) rc = plot_curves(path, title, "step", ylabel, 1, &pc, axis);
         free(lr);
         if (rc != 0) return -1;
     }
     return 0;
+}
+
+static int plot_training(const char *dir, const ReportRun *run, const TrainLog *log)
+{
+    /* Every chart spans the run's steps, so they line up when compared, with
+     * a dashed line where each epoch after the first begins. */
+    double x_range[2] = {0, log->loss.step[log->loss.n - 1]};
+    const TrainCurve *ep = &log->epoch;
+    double *guide_x = xmalloc((size_t)(ep->n + 1) * sizeof *guide_x);
+    char **labels = xmalloc((size_t)(ep->n + 1) * sizeof *labels);
+    int n_guides = 0;
+    for (int i = 0; i + 1 < ep->n; i++)
+        if (ep->value[i + 1] != ep->value[i]) {
+            guide_x[n_guides] = ep->step[i];
+            if (asprintf(&labels[n_guides++], "epoch %.0f", ep->value[i + 1]) < 0) die("out of memory");
+        }
+    PlotCurveOptions axis = {x_range, n_guides, guide_x, (const char *const *)labels};
+    int rc = plot_training_charts(dir, run, log, &axis);
+    for (int g = 0; g < n_guides; g++) free(labels[g]);
+    free(labels);
+    free(guide_x);
+    return rc;
 }
 
 static void training_markdown(FILE *f, const TrainLog *log)
@@ -355,8 +376,12 @@ static void training_markdown(FILE *f, const TrainLog *log)
                 j->value[best], j->step[best]);
     }
     fputs("\n\n![Training loss per step](training_loss.svg)\n\n", f);
-    if (h) fprintf(f, "The training loss of every step (pale) and its centred moving mean over %d steps.\n\n", 2 * h + 1);
-    else fputs("The training loss of every step.\n\n", f);
+    if (h) fprintf(f, "The training loss of every step (pale) and its centred moving mean over %d steps.", 2 * h + 1);
+    else fputs("The training loss of every step.", f);
+    const TrainCurve *ep = &log->epoch;
+    if (ep->n > 0 && ep->value[ep->n - 1] != ep->value[0])
+        fputs(" Dashed lines in the charts of this section mark where each epoch after the first begins.", f);
+    fputs("\n\n", f);
     if (j->n > 0)
         fputs("![Validation metrics](validation.svg)\n\n"
               "Jaccard and F1 (samples average) on the validation set at each evaluation.\n\n", f);

@@ -6,7 +6,8 @@
  *   per_genre_prf.svg         precision/recall/F1 per genre, by support
  *   jaccard_vs_support.svg    per-genre Jaccard against support (log x)
  *   top_words/<genre>.svg     linear models only: strongest +/- words
- *   training_loss.svg         with train_log: loss per step, raw and smoothed
+ *   training_loss.svg         with train_log: loss per step, raw and smoothed,
+ *                             epoch boundaries dashed (in every curve chart)
  *   validation.svg            with train_log: val Jaccard and F1 at each evaluation
  *   grad_norm.svg, learning_rate.svg   with train_log, when it logs them
  *   length_jaccard.svg        with test_lengths: test Jaccard per length bucket

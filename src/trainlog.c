@@ -34,6 +34,7 @@ void trainlog_free(TrainLog *log)
     curve_free(&log->loss);
     curve_free(&log->lr);
     curve_free(&log->grad_norm);
+    curve_free(&log->epoch);
     curve_free(&log->val_jaccard);
     curve_free(&log->val_f1);
 }
@@ -61,14 +62,13 @@ static int add_line(TrainLog *log, const json_t *o, const char *where)
     if (has_loss) {
         if (number(o, "loss", &v, where, "") != 0) return -1;
         curve_push(&log->loss, step, v);
-        /* lr and grad_norm are optional, but when present must be numbers. */
-        if (json_object_get(o, "lr")) {
-            if (number(o, "lr", &v, where, "") != 0) return -1;
-            curve_push(&log->lr, step, v);
-        }
-        if (json_object_get(o, "grad_norm")) {
-            if (number(o, "grad_norm", &v, where, "") != 0) return -1;
-            curve_push(&log->grad_norm, step, v);
+        /* epoch, lr and grad_norm are optional, but when present must be numbers. */
+        const char *keys[] = {"epoch", "lr", "grad_norm"};
+        TrainCurve *curves[] = {&log->epoch, &log->lr, &log->grad_norm};
+        for (int k = 0; k < 3; k++) {
+            if (!json_object_get(o, keys[k])) continue;
+            if (number(o, keys[k], &v, where, "") != 0) return -1;
+            curve_push(curves[k], step, v);
         }
     }
     if (val) {

@@ -2,8 +2,9 @@
  * `genre train` writes it) into curves over the step axis:
  *   step line        {"step": N, "epoch": E, "loss": x, "lr": x, "grad_norm": x, ...}
  *   validation line  {"step": N, "epoch": E, "val": {"jaccard": x, "f1": x, ...}}
- * "step" and "loss" are required on a step line, "lr" and "grad_norm" are
- * plotted where present; a validation line needs "val.jaccard" and "val.f1".
+ * "step" and "loss" are required on a step line; "epoch", "lr" and
+ * "grad_norm" are read where present; a validation line needs "val.jaccard"
+ * and "val.f1".
  * Objects with neither "loss" nor "val" (other events) are skipped; blank
  * lines too. Anything else that is not such an object -- text that is not
  * JSON, a line cut by a kill, a missing or non-numeric value -- is an error
@@ -22,6 +23,7 @@ typedef struct {
 
 typedef struct {
     TrainCurve loss, lr, grad_norm;   /* one point per optimizer step */
+    TrainCurve epoch;                 /* the epoch (1, 2, ...) of each step */
     TrainCurve val_jaccard, val_f1;   /* one point per evaluation on val */
 } TrainLog;
 

@@ -308,12 +308,12 @@ Test(report, training_curves_from_the_log)
     char dir[128], log_path[128], path[256];
     snprintf(dir, sizeof dir, "/tmp/genre-report-log-%d/run", (int)getpid());
     snprintf(log_path, sizeof log_path, "/tmp/genre-report-log-%d.jsonl", (int)getpid());
-    /* 30 steps of loss 1.0, 0.9, ...; validation at steps 10, 20 and 30. */
+    /* 30 steps of loss 1.0, 0.99, ... in two epochs; validation at steps 10, 20 and 30. */
     FILE *f = fopen(log_path, "w");
     cr_assert_not_null(f);
     for (int s = 1; s <= 30; s++) {
-        fprintf(f, "{\"step\": %d, \"epoch\": 1, \"loss\": %g, \"lr\": %g, \"grad_norm\": 0.5, \"samples_per_s\": 9}\n",
-                s, 1.0 - 0.01 * (s - 1), 2e-5 * (30 - s) / 30);
+        fprintf(f, "{\"step\": %d, \"epoch\": %d, \"loss\": %g, \"lr\": %g, \"grad_norm\": 0.5, \"samples_per_s\": 9}\n",
+                s, s <= 15 ? 1 : 2, 1.0 - 0.01 * (s - 1), 2e-5 * (30 - s) / 30);
         if (s % 10 == 0)
             fprintf(f, "{\"step\": %d, \"epoch\": 1, \"val\": {\"jaccard\": %g, \"f1\": %g}}\n", s, 0.1 * s / 10,
                     0.2 * s / 10);
@@ -330,6 +330,8 @@ Test(report, training_curves_from_the_log)
     cr_expect_eq(polyline_points(svg, 0), 30, "one raw point per step");
     cr_expect_eq(polyline_points(svg, 1), 30, "one smoothed point per step");
     cr_expect(strstr(svg, "moving mean over 3 steps"), "30 steps are smoothed over 3");
+    cr_expect_eq(count_of(svg, ">epoch 2<"), 1, "the second epoch is marked");
+    cr_expect(!strstr(svg, ">epoch 1<"), "the first epoch needs no mark");
     free(svg);
     snprintf(path, sizeof path, "%s/validation.svg", dir);
     svg = slurp(path);

@@ -38,6 +38,9 @@ Test(trainlog, steps_and_evaluations_become_curves)
         cr_expect_eq(log.loss.step[i], steps[i]);
         cr_expect_eq(log.loss.value[i], loss[i]);
     }
+    cr_assert_eq(log.epoch.n, 4);
+    cr_expect_eq(log.epoch.value[1], 1);
+    cr_expect_eq(log.epoch.value[2], 2);
     cr_assert_eq(log.lr.n, 3, "step 3 logs no lr");
     cr_expect_eq(log.lr.step[2], 4);
     cr_expect_eq(log.lr.value[1], 1e-5);
