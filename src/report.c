@@ -623,7 +623,9 @@ static void write_markdown(FILE *f, const ReportRun *run, int n_examples, const 
     }
     free(idx);
     fputs("\n![Precision, recall and F1 per genre](per_genre_prf.svg)\n\n"
-          "![Jaccard per genre against support](jaccard_vs_support.svg)\n\n", f);
+          "Precision, recall and F1 of each genre on test, genres ordered by support (in parentheses).\n\n"
+          "![Jaccard per genre against support](jaccard_vs_support.svg)\n\n"
+          "Each genre's test Jaccard against its number of test movies (log scale): rare genres sit left.\n\n", f);
     if (lb) lengths_markdown(f, run, lb);
 
     if (run->linear) {
