@@ -16,8 +16,8 @@ On the real data, prepared by `bin/genre prepare`:
 The two sides alternate, --repeats times (both parts), and the figures
 are medians. Every thread pool in this process (OpenMP, OpenBLAS) is held
 to one thread before numpy and scikit-learn load and again around each fit:
-scikit-learn 1.9's liblinear is built with OpenMP and otherwise spins a
-thread per core, which on a busy machine multiplies its CPU time.
+scikit-learn's liblinear calls scipy's BLAS (OpenBLAS), which otherwise runs
+a thread per core whose spinning on a busy machine multiplies its CPU time.
 
 Run from the repository root after `make`:
   python3 bench/baseline_bench.py [--data DIR] [--prepared DIR] [--work DIR] [--repeats N]
