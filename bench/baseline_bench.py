@@ -13,19 +13,30 @@ On the real data, prepared by `bin/genre prepare`:
      on each model's mean vectors (ours read back from vectors.bin with
      gensim's word2vec loader); training time of each, single-threaded.
 
+The two sides alternate, --repeats times (both parts), and the figures
+are medians. Every thread pool in this process (OpenMP, OpenBLAS) is held
+to one thread before numpy and scikit-learn load and again around each fit:
+scikit-learn's liblinear calls scipy's BLAS (OpenBLAS), which otherwise runs
+a thread per core whose spinning on a busy machine multiplies its CPU time.
+
 Run from the repository root after `make`:
-  python3 bench/baseline_bench.py [--data DIR] [--prepared DIR] [--work DIR]
+  python3 bench/baseline_bench.py [--data DIR] [--prepared DIR] [--work DIR] [--repeats N]
 (gensim is needed for part 2: a scratch venv with --system-site-packages.)"""
 import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_v] = "1"
+
 import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import jaccard_score, precision_score, recall_score
@@ -85,10 +96,15 @@ def ours(config, out, prepared, extra=()):
 
 def sk_logreg(Xtr, Ytr, Xte, Yte, C=1.0):
     clf = OneVsRestClassifier(LogisticRegression(solver="liblinear", C=C), n_jobs=1)
-    t = time.process_time()
-    clf.fit(Xtr, Ytr)
-    fit_s = time.process_time() - t
+    with threadpool_limits(1):
+        t = time.process_time()
+        clf.fit(Xtr, Ytr)
+        fit_s = time.process_time() - t
     return fit_s, metrics(Yte, at_least_one(clf.predict_proba(Xte), 0.5))
+
+
+def median(xs):
+    return statistics.median(xs)
 
 
 def show(name, a, b):
@@ -101,6 +117,7 @@ def main():
     ap.add_argument("--prepared", help="an existing `genre prepare` output (default: prepare into --work)")
     ap.add_argument("--work", default=tempfile.mkdtemp(prefix="genre-bench-"))
     ap.add_argument("--skip-word2vec", action="store_true")
+    ap.add_argument("--repeats", type=int, default=3, help="alternating rounds per comparison (medians)")
     a = ap.parse_args()
     prepared = a.prepared or os.path.join(a.work, "data")
     if not a.prepared:
@@ -109,30 +126,48 @@ def main():
     labels = open(os.path.join(prepared, "labels.txt")).read().split()
     tr, Ytr = load(os.path.join(prepared, "train.jsonl"), labels)
     te, Yte = load(os.path.join(prepared, "test.jsonl"), labels)
-    print(f"data: {len(tr)} train / {len(te)} test movies, {len(labels)} genres; single thread both sides")
-    print("test metrics ours/sklearn; fit = one-vs-rest logistic regression fit only, C = 1")
+    import sklearn
+    with threadpool_limits(1):
+        pools = ", ".join(f"{p['internal_api']} {p['num_threads']}" for p in threadpool_info())
+    print(f"data: {len(tr)} train / {len(te)} test movies, {len(labels)} genres")
+    print(f"threads: ours OMP_NUM_THREADS=1 threads=1; scikit-learn {sklearn.__version__} n_jobs=1, pools held to"
+          f" [{pools}]; times are process CPU seconds, medians of {a.repeats} alternating rounds")
+    print("logistic regression: C = 1, tol = 1e-4, max_iter = 100 on both sides (the same stopping rule: "
+          "|grad| <= tol * max(min(#pos, #neg), 1) / n * |grad at 0|)")
     results = {}
     for feats, Vec in (("bow", CountVectorizer), ("tfidf", TfidfVectorizer)):
-        o = ours(f"configs/baseline_logreg_{feats}.json", os.path.join(a.work, "logreg_" + feats), prepared)
         vec = Vec(analyzer=lambda d: d)
         Xtr = vec.fit_transform(tr)
         Xte = vec.transform(te)
-        fit_s, sk = sk_logreg(Xtr, Ytr, Xte, Yte)
-        assert Xtr.shape[1] == o["cols"], f"feature columns differ: sklearn {Xtr.shape[1]}, ours {o['cols']}"
-        print(f"logreg {feats}: {o['cols']} columns; fit ours {o['fit_s']:.3f} s, sklearn {fit_s:.3f} s: "
-              f"{fit_s / o['fit_s']:.1f}x; |delta jaccard| {abs(o['test']['jaccard'] - sk['jaccard']):.4f}")
-        show("", o["test"], sk)
-        results[feats] = dict(ours=o, sklearn=dict(fit_s=fit_s, test=sk))
+        our_s, sk_s = [], []
+        for r in range(a.repeats):
+            o = ours(f"configs/baseline_logreg_{feats}.json", os.path.join(a.work, "logreg_" + feats), prepared)
+            assert Xtr.shape[1] == o["cols"], f"feature columns differ: sklearn {Xtr.shape[1]}, ours {o['cols']}"
+            fit_s, sk = sk_logreg(Xtr, Ytr, Xte, Yte)
+            our_s.append(o["fit_s"])
+            sk_s.append(fit_s)
+            print(f"  {feats} round {r + 1}: fit CPU ours {o['fit_s']:.3f} s, sklearn {fit_s:.3f} s", flush=True)
+        ratio = median(sk_s) / median(our_s)
+        print(f"logreg {feats}: {o['cols']} columns; fit CPU median ours {median(our_s):.3f} s, sklearn "
+              f"{median(sk_s):.3f} s: {ratio:.2f}x; |delta jaccard| {abs(o['test']['jaccard'] - sk['jaccard']):.4f}")
+        show("ours/sk", o["test"], sk)
+        results[feats] = dict(ours=dict(o, fit_s=our_s), sklearn=dict(fit_s=sk_s, test=sk), ratio=ratio)
     if not a.skip_word2vec:
+        import gensim
         from gensim.models import KeyedVectors, Word2Vec
         out = os.path.join(a.work, "logreg_word2vec")
-        o = ours("configs/baseline_logreg_word2vec.json", out, prepared)
         cfg = json.load(open("configs/baseline_logreg_word2vec.json"))["w2v"]
-        t = time.process_time()
-        g = Word2Vec(sentences=tr, vector_size=cfg["dim"], window=cfg["window"], negative=cfg["negative"], sg=1, hs=0,
-                     min_count=cfg["min_count"], sample=cfg["sample"], alpha=cfg["alpha"], epochs=cfg["epochs"],
-                     workers=1, seed=42)
-        g_s = time.process_time() - t
+        our_s, g_s = [], []
+        for r in range(a.repeats):
+            o = ours("configs/baseline_logreg_word2vec.json", out, prepared)
+            with threadpool_limits(1):
+                t = time.process_time()
+                g = Word2Vec(sentences=tr, vector_size=cfg["dim"], window=cfg["window"], negative=cfg["negative"],
+                             sg=1, hs=0, min_count=cfg["min_count"], sample=cfg["sample"], alpha=cfg["alpha"],
+                             epochs=cfg["epochs"], workers=1, seed=42)
+                g_s.append(time.process_time() - t)
+            our_s.append(o["feature_s"])
+            print(f"  word2vec round {r + 1}: CPU ours {o['feature_s']:.2f} s, gensim {g_s[-1]:.2f} s", flush=True)
         mine = KeyedVectors.load_word2vec_format(os.path.join(out, "vectors.bin"), binary=True)
 
         def mean_vectors(kv, docs):
@@ -144,11 +179,15 @@ def main():
             return X
         _, sk_mine = sk_logreg(mean_vectors(mine, tr), Ytr, mean_vectors(mine, te), Yte)
         _, sk_gensim = sk_logreg(mean_vectors(g.wv, tr), Ytr, mean_vectors(g.wv, te), Yte)
-        print(f"word2vec: training ours {o['feature_s']:.2f} s (incl. mean vectors), gensim {g_s:.2f} s "
-              f"(1 thread each): {g_s / o['feature_s']:.2f}x; vocabulary ours {len(mine)}, gensim {len(g.wv)}")
+        ratio = median(g_s) / median(our_s)
+        print(f"word2vec (gensim {gensim.__version__}, workers=1; ours threads=1): training CPU median ours "
+              f"{median(our_s):.2f} s (incl. vocabulary and train mean vectors), gensim {median(g_s):.2f} s "
+              f"(incl. vocabulary; its job-feeding thread counts too): {ratio:.2f}x; vocabulary ours {len(mine)}, "
+              f"gensim {len(g.wv)}")
         print(f"  sklearn LogReg on our vectors jaccard {sk_mine['jaccard']:.4f}, on gensim's {sk_gensim['jaccard']:.4f}"
               f" (|delta| {abs(sk_mine['jaccard'] - sk_gensim['jaccard']):.4f}); our C pipeline {o['test']['jaccard']:.4f}")
-        results["word2vec"] = dict(ours=o, gensim_s=g_s, sk_on_ours=sk_mine, sk_on_gensim=sk_gensim)
+        results["word2vec"] = dict(ours=dict(o, feature_s=our_s), gensim_s=g_s, ratio=ratio, sk_on_ours=sk_mine,
+                                   sk_on_gensim=sk_gensim)
     with open(os.path.join(a.work, "bench.json"), "w") as f:
         json.dump(results, f, indent=1)
     print("details:", os.path.join(a.work, "bench.json"))

@@ -40,6 +40,29 @@ static int cmp_count(const void *a, const void *b)
 
 static uint64_t lcg(uint64_t *r) { return *r = *r * 25214903917ull + 11; }
 
+/* One (input, output) pair's step: f = l1 . l2, then neu1e += g l2 and
+ * l2 += g l1 in one sweep (both read the old l2). Cloned for AVX2 where the
+ * CPU has it (dispatched at load time): gensim's BLAS sdot/saxpy do the same. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+static void pair_step(const float *restrict l1, float *restrict l2, float *restrict neu1e, int dim, int label,
+                      float alpha, const float *exp_table)
+{
+    float f = 0, g;
+    /* simd reductions reassociate: what BLAS's sdot (gensim) does too. */
+#pragma omp simd reduction(+ : f)
+    for (int k = 0; k < dim; k++) f += l1[k] * l2[k];
+    if (f > MAX_EXP) g = (float)(label - 1) * alpha;
+    else if (f < -MAX_EXP) g = (float)label * alpha;
+    else g = (label - exp_table[(int)((f + MAX_EXP) * (EXP_TABLE / MAX_EXP / 2))]) * alpha;
+#pragma omp simd
+    for (int k = 0; k < dim; k++) {
+        neu1e[k] += g * l2[k];
+        l2[k] += g * l1[k];
+    }
+}
+
 int w2v_train(W2vModel *m, const WordDocs *corpus, const Lexicon *lx, const W2vOptions *opt)
 {
     memset(m, 0, sizeof *m);
@@ -139,20 +162,7 @@ int w2v_train(W2vModel *m, const WordDocs *corpus, const Lexicon *lx, const W2vO
                                     if (target == word) continue;
                                     label = 0;
                                 }
-                                float *l2 = syn1 + (size_t)target * dim;
-                                float f = 0, g;
-                                /* simd reductions reassociate: what BLAS's sdot (gensim) does too. */
-#pragma omp simd reduction(+ : f)
-                                for (int k = 0; k < dim; k++) f += l1[k] * l2[k];
-                                if (f > MAX_EXP) g = (float)((label - 1) * alpha);
-                                else if (f < -MAX_EXP) g = (float)(label * alpha);
-                                else
-                                    g = (float)((label - exp_table[(int)((f + MAX_EXP) * (EXP_TABLE / MAX_EXP / 2))]) *
-                                                alpha);
-#pragma omp simd
-                                for (int k = 0; k < dim; k++) neu1e[k] += g * l2[k];
-#pragma omp simd
-                                for (int k = 0; k < dim; k++) l2[k] += g * l1[k];
+                                pair_step(l1, syn1 + (size_t)target * dim, neu1e, dim, label, (float)alpha, exp_table);
                             }
 #pragma omp simd
                             for (int k = 0; k < dim; k++) l1[k] += neu1e[k];
