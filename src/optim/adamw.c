@@ -27,6 +27,11 @@ float lr_linear_schedule(long step, long warmup_steps, long total_steps)
     return f > 0.0f ? f : 0.0f;
 }
 
+long lr_warmup_steps(double ratio, long total_steps)
+{
+    return (long)ceil(ratio * (double)total_steps);
+}
+
 float clip_grad_norm(float *grad, size_t n, float max_norm)
 {
     double ss = 0.0;
