@@ -25,6 +25,7 @@ two runs are deterministic and their losses should agree step by step
     make bench && /work/torchvenv/bin/python bench/train_parity.py \
         [--config configs/train_cpu.json] [--threads 2] [--no-dropout] \
         [--work DIR] [--svg FILE] [key=value ...]   (overrides for both sides)
+    /work/torchvenv/bin/python bench/train_parity.py --replot WORK/steps.json --svg FILE
 """
 import argparse
 import json
@@ -268,7 +269,7 @@ def smooth(v, k=15):
 
 
 def write_svg(path, title, curves):
-    """curves: (label, colour, values, width, opacity); x is the step."""
+    """curves: (label, colour, values, width, opacity, dash); x is the step."""
     W, H, l, r, t, b = 760, 420, 60, 20, 40, 50
     n = max(len(c[2]) for c in curves)
     lo = min(min(c[2]) for c in curves)
@@ -289,16 +290,29 @@ def write_svg(path, title, curves):
     for j in range(6):
         i = round((n - 1) * j / 5)
         s.append(f'<text x="{X(i):.1f}" y="{H - b + 16}" text-anchor="middle">{i + 1}</text>')
-    for k, (label, colour, vals, width, opacity) in enumerate(curves):
+    for k, (label, colour, vals, width, opacity, dash) in enumerate(curves):
         pts = " ".join(f"{X(i):.1f},{Y(v):.1f}" for i, v in enumerate(vals))
-        s.append(f'<polyline fill="none" stroke="{colour}" stroke-width="{width}" '
-                 f'stroke-opacity="{opacity}" points="{pts}"/>')
+        style = (f'fill="none" stroke="{colour}" stroke-width="{width}" stroke-opacity="{opacity}"'
+                 + (f' stroke-dasharray="{dash}"' if dash else ""))
+        s.append(f'<polyline {style} points="{pts}"/>')
         s.append(f'<line x1="{W - r - 200}" y1="{t + 12 + 16 * k}" x2="{W - r - 176}" '
-                 f'y2="{t + 12 + 16 * k}" stroke="{colour}" stroke-width="{width}" stroke-opacity="{opacity}"/>')
+                 f'y2="{t + 12 + 16 * k}" {style}/>')
         s.append(f'<text x="{W - r - 170}" y="{t + 16 + 16 * k}">{label}</text>')
     s.append("</svg>")
     with open(path, "w") as f:
         f.write("\n".join(s) + "\n")
+
+
+def plot(steps, svg):
+    """The loss curves of a steps file this script wrote."""
+    with open(steps) as f:
+        d = json.load(f)
+    gl, tl = [r["loss"] for r in d["genre"]], [r["loss"] for r in d["torch"]]
+    write_svg(svg, d.get("title", "Training loss, genre vs transformers+PyTorch"),
+              # PyTorch wide underneath, genre dashed on top: where they coincide both show.
+              [("PyTorch", "#d62728", tl, 2, 0.35, ""), ("genre", "#1f77b4", gl, 1, 0.6, "3 2"),
+               ("PyTorch (EMA 15)", "#d62728", smooth(tl), 4, 0.8, ""),
+               ("genre (EMA 15)", "#1f77b4", smooth(gl), 1.8, 1, "6 3")])
 
 
 def load_avg():
@@ -315,7 +329,11 @@ def main():
     ap.add_argument("--no-dropout", action="store_true")
     ap.add_argument("--svg", help="loss curves (default WORK/loss.svg)")
     ap.add_argument("overrides", nargs="*", help="key=value for both sides (genre's config keys)")
+    ap.add_argument("--replot", metavar="STEPS_JSON", help="only redraw the SVG (--svg) of a saved run")
     a = ap.parse_args()
+    if a.replot:
+        plot(a.replot, a.svg or os.path.splitext(a.replot)[0] + ".svg")
+        return 0
     os.makedirs(a.work, exist_ok=True)
     minilm = os.path.join(ROOT, sh([os.path.join(ROOT, "models", "fetch-minilm")], cwd=ROOT).strip())
     data = a.data or os.path.join(a.work, "data")
@@ -414,13 +432,13 @@ def main():
           f"genre/torch {g_sps / t_sps:.2f}x; wall incl. validation: genre {genre_wall:.0f} s "
           f"(process, incl. test eval and report) torch {torch_wall:.0f} s")
     svg = a.svg or os.path.join(a.work, "loss_nodrop.svg" if a.no_dropout else "loss.svg")
-    write_svg(svg, f"Training loss, genre vs transformers+PyTorch ({cfg['loss.type']}, "
-              f"{total} steps{', dropout off' if a.no_dropout else ''})",
-              [("genre", "#1f77b4", list(gl), 1, 0.3), ("PyTorch", "#d62728", list(tl), 1, 0.3),
-               ("genre (EMA 15)", "#1f77b4", smooth(gl), 2.5, 1), ("PyTorch (EMA 15)", "#d62728", smooth(tl), 2.5, 1)])
-    with open(os.path.join(a.work, "parity_steps.json"), "w") as f:
-        json.dump({"genre": gsteps, "torch": tlog, "genre_val": gvals, "torch_val": tvals}, f)
-    print(f"loss curves: {svg}; per-step logs: {os.path.join(a.work, 'parity_steps.json')}")
+    title = (f"Training loss, genre vs transformers+PyTorch ({cfg['loss.type']}, lr {cfg['lr']:g}, "
+             f"{total} steps{', dropout off' if a.no_dropout else ''})")
+    steps = os.path.join(a.work, "steps_nodrop.json" if a.no_dropout else "steps.json")
+    with open(steps, "w") as f:
+        json.dump({"title": title, "genre": gsteps, "torch": tlog, "genre_val": gvals, "torch_val": tvals}, f)
+    plot(steps, svg)
+    print(f"loss curves: {svg}; per-step logs: {steps}")
     return 0
 
 
