@@ -43,7 +43,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from safetensors.numpy import load_file  # noqa: E402
-from sklearn.metrics import jaccard_score  # noqa: E402
+from sklearn.metrics import jaccard_score, roc_auc_score  # noqa: E402
 from transformers import (BertTokenizerFast, DistilBertConfig,  # noqa: E402
                           DistilBertForSequenceClassification,
                           get_linear_schedule_with_warmup)
@@ -184,8 +184,8 @@ def pad_batch(ids, rows):
     return x, m
 
 
-def predict(model, ids, batch, threshold):
-    """Probabilities in length-sorted batches, then the at-least-one rule."""
+def probabilities(model, ids, batch):
+    """Sigmoid outputs in eval mode, in length-sorted batches."""
     model.eval()
     order = sorted(range(len(ids)), key=lambda i: (len(ids[i]), i))
     probs = np.zeros((len(ids), model.config.num_labels), dtype=np.float32)
@@ -195,10 +195,25 @@ def predict(model, ids, batch, threshold):
             x, m = pad_batch(ids, rows)
             probs[rows] = torch.sigmoid(model(input_ids=x, attention_mask=m).logits).numpy()
     model.train()
+    return probs
+
+
+def at_least_one(probs, threshold):
+    """Labels above the threshold, the top one where none is."""
     pred = (probs > threshold).astype(np.int8)
     none = pred.sum(1) == 0
     pred[none, probs[none].argmax(1)] = 1
     return pred
+
+
+def summary(probs, y):
+    """What Jaccard at 0.5 cannot show near the label prior: macro ROC-AUC,
+    val BCE, the largest probability and how many labels are ever the top one."""
+    keep = (y.sum(0) > 0) & (y.sum(0) < len(y))
+    p = np.clip(probs, 1e-7, 1 - 1e-7)
+    bce = float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
+    return {"auc": float(roc_auc_score(y[:, keep], probs[:, keep], average="macro")), "bce": bce,
+            "max_p": float(probs.max()), "top_labels": int(len(set(probs.argmax(1))))}
 
 
 def train_torch(init, cfg, plan, ids, y, val_ids, val_y, eval_steps, threads):
@@ -242,12 +257,12 @@ def train_torch(init, cfg, plan, ids, y, val_ids, val_y, eval_steps, threads):
             log.append({"step": step, "loss": loss_sum / len(micro), "lr": rate, "grad_norm": norm,
                         "samples": sum(map(len, micro)), "seconds": dt})
             if step in eval_steps:
-                pred = predict(model, val_ids, batch * 2, cfg["threshold"])
+                pred = at_least_one(probabilities(model, val_ids, batch * 2), cfg["threshold"])
                 vals.append({"step": step, "jaccard": jaccard_score(val_y, pred, average="samples")})
                 print(f"  torch step {step}: val jaccard {vals[-1]['jaccard']:.4f}", flush=True)
             if step % 20 == 0:
                 print(f"  torch step {step}/{total} loss {log[-1]['loss']:.4f}", flush=True)
-    return log, vals, warmup, total
+    return log, vals, warmup, total, probabilities(model, val_ids, batch * 2)
 
 
 def no_decay(name):
@@ -381,12 +396,13 @@ def main():
     bad = check_tokens(init, [r["text"] for r in train], max_len, tok)
     dp = check_init(init, [r["text"] for r in val[:8]], max_len, tok)
     print(f"tokens: {bad} of {len(train)} training texts differ from genre's; "
-          f"init: max |p_genre - p_transformers| = {dp:.2e} on 8 val texts", flush=True)
+          f"init: max |p_genre - p_transformers| = {dp:.2e} on 8 val texts (predict prints 4 decimals)",
+          flush=True)
 
     y, val_y = multi_hot(train, labels), multi_hot(val, labels)
     load2 = load_avg()
     t0 = time.perf_counter()
-    tlog, tvals, warmup, total = train_torch(init, cfg, plan, ids, y, val_ids, val_y.astype(np.int8),
+    tlog, tvals, warmup, total, tprobs = train_torch(init, cfg, plan, ids, y, val_ids, val_y.astype(np.int8),
                                              {v["step"] for v in gvals}, a.threads)
     torch_wall = time.perf_counter() - t0
     load3 = load_avg()
@@ -428,6 +444,15 @@ def main():
     print(f"final val jaccard: genre {gj:.4f} torch {tj:.4f} diff {gj - tj:+.4f} "
           f"({'within' if abs(gj - tj) <= 0.02 else 'OUTSIDE'} 0.02); genre best (metrics.json) "
           f"{gmetrics['val']['jaccard']:.4f}")
+    # genre's final model scored by the same code (its best/ is a transformers directory).
+    gprobs = probabilities(DistilBertForSequenceClassification.from_pretrained(os.path.join(run, "best")),
+                           val_ids, 2 * cfg["batch_size"])
+    gs, ts = summary(gprobs, val_y), summary(tprobs, val_y)
+    print(f"val macro ROC-AUC: genre {gs['auc']:.4f} torch {ts['auc']:.4f}; val BCE: genre {gs['bce']:.4f} "
+          f"torch {ts['bce']:.4f}; largest probability: genre {gs['max_p']:.3f} torch {ts['max_p']:.3f}; "
+          f"labels ever on top: genre {gs['top_labels']} torch {ts['top_labels']}; "
+          f"mean |p_genre - p_torch| {np.abs(gprobs - tprobs).mean():.2e} "
+          f"(genre's best/ against torch's last step: the same model when val runs once)")
     print(f"samples/s (optimizer steps only): genre {g_sps:.1f} torch {t_sps:.1f} "
           f"genre/torch {g_sps / t_sps:.2f}x; wall incl. validation: genre {genre_wall:.0f} s "
           f"(process, incl. test eval and report) torch {torch_wall:.0f} s")
