@@ -216,9 +216,9 @@ def summary(probs, y):
             "max_p": float(probs.max()), "top_labels": int(len(set(probs.argmax(1))))}
 
 
-def train_torch(init, cfg, plan, ids, y, val_ids, val_y, eval_steps, threads):
+def train_torch(init, cfg, plan, ids, y, val_ids, val_y, eval_steps, threads, seed):
     torch.set_num_threads(threads)
-    torch.manual_seed(cfg["seed"])
+    torch.manual_seed(seed)  # only the dropout masks: the head comes from init
     model = DistilBertForSequenceClassification.from_pretrained(init).train()
     decay = [p for n, p in model.named_parameters() if not no_decay(n)]
     rest = [p for n, p in model.named_parameters() if no_decay(n)]
@@ -341,6 +341,9 @@ def main():
     ap.add_argument("--work", default=os.path.join(ROOT, "runs", "parity"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--head-seed", type=int, default=0)
+    ap.add_argument("--torch-seed", type=int, help="PyTorch's dropout seed (default: the config's seed)")
+    ap.add_argument("--reuse-genre", action="store_true",
+                    help="keep genre's run from an earlier call on WORK (e.g. to vary --torch-seed)")
     ap.add_argument("--no-dropout", action="store_true")
     ap.add_argument("--svg", help="loss curves (default WORK/loss.svg)")
     ap.add_argument("overrides", nargs="*", help="key=value for both sides (genre's config keys)")
@@ -370,7 +373,8 @@ def main():
     print("genre:", " ".join(cmd), flush=True)
     load0 = load_avg()
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
+    if not (a.reuse_genre and os.path.exists(os.path.join(run, "metrics.json"))):
+        subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
     genre_wall = time.perf_counter() - t0
     load1 = load_avg()
     with open(os.path.join(run, "config.json")) as f:
@@ -403,7 +407,8 @@ def main():
     load2 = load_avg()
     t0 = time.perf_counter()
     tlog, tvals, warmup, total, tprobs = train_torch(init, cfg, plan, ids, y, val_ids, val_y.astype(np.int8),
-                                             {v["step"] for v in gvals}, a.threads)
+                                             {v["step"] for v in gvals}, a.threads,
+                                                     cfg["seed"] if a.torch_seed is None else a.torch_seed)
     torch_wall = time.perf_counter() - t0
     load3 = load_avg()
 
@@ -456,10 +461,11 @@ def main():
     print(f"samples/s (optimizer steps only): genre {g_sps:.1f} torch {t_sps:.1f} "
           f"genre/torch {g_sps / t_sps:.2f}x; wall incl. validation: genre {genre_wall:.0f} s "
           f"(process, incl. test eval and report) torch {torch_wall:.0f} s")
-    svg = a.svg or os.path.join(a.work, "loss_nodrop.svg" if a.no_dropout else "loss.svg")
+    tag = ("_nodrop" if a.no_dropout else "") + ("" if a.torch_seed is None else f"_seed{a.torch_seed}")
+    svg = a.svg or os.path.join(a.work, f"loss{tag}.svg")
     title = (f"Training loss, genre vs transformers+PyTorch ({cfg['loss.type']}, lr {cfg['lr']:g}, "
              f"{total} steps{', dropout off' if a.no_dropout else ''})")
-    steps = os.path.join(a.work, "steps_nodrop.json" if a.no_dropout else "steps.json")
+    steps = os.path.join(a.work, f"steps{tag}.json")
     with open(steps, "w") as f:
         json.dump({"title": title, "genre": gsteps, "torch": tlog, "genre_val": gvals, "torch_val": tvals}, f)
     plot(steps, svg)
