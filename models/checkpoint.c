@@ -271,6 +271,53 @@ static json_t *save_config(const DistilBert *m, const char *const *labels)
     return j;
 }
 
+/* Visits every tensor of the model under its HuggingFace DistilBERT name,
+ * with its offset in the flat parameter layout. */
+typedef int (*TensorFn)(void *ctx, const char *name, const ParamDef *d, const ParamView *v, size_t off);
+
+static int each_tensor(const DistilBert *m, TensorFn fn, void *ctx)
+{
+    for (int id = 0; id < P_COUNT; id++) {
+        const ParamDef *d = &distilbert_params[id];
+        for (int l = 0; l < (d->per_layer ? m->cfg.n_layers : 1); l++) {
+            const ParamView *v = distilbert_view(m, id, l);
+            char name[256];
+            snprintf(name, sizeof name, d->hf_name, l);
+            if (fn(ctx, name, d, v, (size_t)(v->p - m->params))) return -1;
+        }
+    }
+    return 0;
+}
+
+/* A writer of tensors whose names it owns until the save. */
+typedef struct {
+    const DistilBert *m;
+    StWriter *w;
+    char **names;
+    size_t n_names;
+} SaveTensors;
+
+static void add_named(SaveTensors *s, const char *name, const ParamDef *d, const ParamView *v,
+                      const float *data)
+{
+    s->names[s->n_names] = xstrdup(name);
+    st_writer_add(s->w, s->names[s->n_names++], ST_F32, d->ndim, v->shape, data);
+}
+
+static void free_save(SaveTensors *s)
+{
+    st_writer_free(s->w);
+    for (size_t i = 0; i < s->n_names; i++) free(s->names[i]);
+    free(s->names);
+}
+
+static int add_param(void *ctx, const char *name, const ParamDef *d, const ParamView *v, size_t off)
+{
+    SaveTensors *s = ctx;
+    add_named(s, name, d, v, s->m->params + off);
+    return 0;
+}
+
 int checkpoint_save(const DistilBert *m, const char *dir, const char *const *labels)
 {
     /* DistilBERT's config has no LayerNorm eps: transformers always uses 1e-12. */
@@ -280,25 +327,11 @@ int checkpoint_save(const DistilBert *m, const char *dir, const char *const *lab
     if (make_dirs(dir)) return -1;
     char path[4096];
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    StWriter *w = st_writer_new();
-    /* Names outlive the writer call: kept until save. */
-    size_t n_names = 0;
-    char **names = xcalloc((size_t)P_COUNT * m->cfg.n_layers, sizeof *names);
-    for (int id = 0; id < P_COUNT; id++) {
-        const ParamDef *d = &distilbert_params[id];
-        for (int l = 0; l < (d->per_layer ? m->cfg.n_layers : 1); l++) {
-            const ParamView *v = distilbert_view(m, id, l);
-            char name[256];
-            snprintf(name, sizeof name, d->hf_name, l);
-            names[n_names] = xstrdup(name);
-            st_writer_add(w, names[n_names++], ST_F32, d->ndim, v->shape, v->p);
-        }
-    }
-    st_writer_meta(w, "format", "pt");
-    int rc = st_writer_save(w, path);
-    st_writer_free(w);
-    for (size_t i = 0; i < n_names; i++) free(names[i]);
-    free(names);
+    SaveTensors s = {m, st_writer_new(), xcalloc((size_t)P_COUNT * m->cfg.n_layers, sizeof(char *)), 0};
+    each_tensor(m, add_param, &s);
+    st_writer_meta(s.w, "format", "pt");
+    int rc = st_writer_save(s.w, path);
+    free_save(&s);
     if (rc) return -1;
     json_t *cfg = save_config(m, labels);
     char *text = json_dumps(cfg, JSON_INDENT(2) | JSON_SORT_KEYS);
@@ -309,5 +342,83 @@ int checkpoint_save(const DistilBert *m, const char *dir, const char *const *lab
     text[len++] = '\n';
     rc = atomic_write_file(path, text, len);
     free(text);
+    return rc;
+}
+
+static int add_moments(void *ctx, const char *name, const ParamDef *d, const ParamView *v, size_t off)
+{
+    SaveTensors *s = ctx;
+    const char *kinds[2] = {"exp_avg", "exp_avg_sq"};
+    const float *data[2] = {s->m->adam_m + off, s->m->adam_v + off};
+    for (int k = 0; k < 2; k++) {
+        char full[300];
+        snprintf(full, sizeof full, "%s.%s", kinds[k], name);
+        add_named(s, full, d, v, data[k]);
+    }
+    return 0;
+}
+
+int checkpoint_save_optimizer(const DistilBert *m, const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
+    if (!m->adam_m || m->adam_t < 1) return err_set("%s: no optimizer step taken yet", path);
+    if (make_dirs(dir)) return -1;
+    SaveTensors s = {m, st_writer_new(), xcalloc((size_t)2 * P_COUNT * m->cfg.n_layers, sizeof(char *)), 0};
+    each_tensor(m, add_moments, &s);
+    char t[32];
+    snprintf(t, sizeof t, "%d", m->adam_t);
+    st_writer_meta(s.w, "step", t);
+    int rc = st_writer_save(s.w, path);
+    free_save(&s);
+    return rc;
+}
+
+typedef struct {
+    DistilBert *m;
+    const StFile *f;
+} LoadMoments;
+
+static int read_moments(void *ctx, const char *name, const ParamDef *d, const ParamView *v, size_t off)
+{
+    (void)d;
+    LoadMoments *s = ctx;
+    const char *kinds[2] = {"exp_avg", "exp_avg_sq"};
+    float *data[2] = {s->m->adam_m + off, s->m->adam_v + off};
+    for (int k = 0; k < 2; k++) {
+        char full[300];
+        snprintf(full, sizeof full, "%s.%s", kinds[k], name);
+        const StTensor *t = st_find(s->f, full);
+        if (!t) return err_set("%s: missing tensor %s", s->f->path, full);
+        if (t->numel != v->n)
+            return err_set("%s: tensor %s has %zu values, the model's %s has %zu", s->f->path, full,
+                           t->numel, name, v->n);
+        if (st_read_f32(s->f, t, data[k], v->n)) return -1;
+    }
+    return 0;
+}
+
+int checkpoint_load_optimizer(DistilBert *m, const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
+    StFile f;
+    if (st_open(&f, path)) return -1;
+    const char *t = st_meta(&f, "step");
+    char *end = NULL;
+    long step = t ? strtol(t, &end, 10) : 0;
+    if (!t || *end || step < 1 || step > 1L << 30) {
+        err_set("%s: metadata \"step\" missing or not a positive integer", path);
+        st_close(&f);
+        return -1;
+    }
+    if (!m->adam_m) {
+        m->adam_m = xcalloc(m->n_params, sizeof(float));
+        m->adam_v = xcalloc(m->n_params, sizeof(float));
+    }
+    LoadMoments s = {m, &f};
+    int rc = each_tensor(m, read_moments, &s);
+    if (rc == 0) m->adam_t = (int)step;
+    st_close(&f);
     return rc;
 }

@@ -37,4 +37,12 @@ char **checkpoint_labels(const char *dir, int *n);
  * say otherwise. 0 or -1. */
 int checkpoint_save(const DistilBert *m, const char *dir, const char *const *labels);
 
+/* The AdamW state beside a model, for resuming: dir/optimizer.safetensors
+ * holds exp_avg.<name> and exp_avg_sq.<name> (PyTorch's names for the
+ * moments; <name> as in model.safetensors) and the step count t in its
+ * metadata. Saving needs at least one step taken. 0 or -1 with err_set. */
+int checkpoint_save_optimizer(const DistilBert *m, const char *dir);
+/* Loads it into m, whose parameters must have the saved shapes. */
+int checkpoint_load_optimizer(DistilBert *m, const char *dir);
+
 #endif

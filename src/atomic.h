@@ -27,6 +27,22 @@ void atomic_abort_all(void);
 /* Writes a whole buffer to path atomically. */
 int atomic_write_file(const char *path, const void *data, size_t n);
 
+/* Atomic directories, for outputs made of several files that must agree
+ * (a model with its config, a checkpoint with its optimizer state): fill the
+ * directory atomic_dir_begin returns, then atomic_dir_commit swaps it in
+ * whole (renameat2 RENAME_EXCHANGE), so readers and resumed runs see the old
+ * or the new directory, never a mix. begin removes leftovers of killed
+ * writers ("<dir>.tmp.*") and returns a malloc'ed path, or NULL with
+ * err_set. commit frees tmp; 0 or -1 with err_set. */
+char *atomic_dir_begin(const char *dir);
+int atomic_dir_commit(char *tmp, const char *dir);
+
+/* rm -rf; 0 or -1 with err_set. */
+int remove_tree(const char *path);
+
+/* Copies a file atomically. 0 or -1 with err_set. */
+int atomic_copy_file(const char *from, const char *to);
+
 /* mkdir -p; 0 or -1 with err_set. */
 int make_dirs(const char *path);
 

@@ -1,8 +1,10 @@
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "atomic.h"
 #include "checkpoint.h"
 #include "classifier.h"
 #include "err.h"
@@ -55,4 +57,24 @@ void classifier_scores(DistilBert *m, const Encoded *e, int batch_size, float *s
     }
     batch_free(&b);
     epoch_plan_free(&plan);
+}
+
+int classifier_write(const DistilBert *m, const LabelSet *labels, const char *vocab, const char *dir)
+{
+    if (checkpoint_save(m, dir, (const char *const *)labels->names) != 0) return -1;
+    char to[4200];
+    snprintf(to, sizeof to, "%s/vocab.txt", dir);
+    return atomic_copy_file(vocab, to);
+}
+
+int classifier_save(const DistilBert *m, const LabelSet *labels, const char *vocab, const char *dir)
+{
+    char *tmp = atomic_dir_begin(dir);
+    if (!tmp) return -1;
+    if (classifier_write(m, labels, vocab, tmp) != 0) {
+        remove_tree(tmp);
+        free(tmp);
+        return -1;
+    }
+    return atomic_dir_commit(tmp, dir);
 }

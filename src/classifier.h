@@ -26,4 +26,12 @@ void classifier_close(Classifier *c);
  * text, in eval mode, batch_size texts at a time. */
 void classifier_scores(DistilBert *m, const Encoded *e, int batch_size, float *scores);
 
+/* Fills dir (new, or empty: see atomic_dir_begin) with a complete model
+ * directory: model.safetensors, config.json with the label names, and
+ * vocab.txt copied from `vocab`. 0, or -1 with err_set. */
+int classifier_write(const DistilBert *m, const LabelSet *labels, const char *vocab, const char *dir);
+
+/* classifier_write into a fresh directory swapped in over dir as a whole. */
+int classifier_save(const DistilBert *m, const LabelSet *labels, const char *vocab, const char *dir);
+
 #endif

@@ -458,12 +458,16 @@ int cmd_baseline(int argc, char **argv)
              "Trained on %d movies, evaluated on %d (val) and %d (test). Word splitting %.2f s, features %.2f s, "
              "model fit %.2f s.",
              ds[0].n, ds[1].n, ds[2].n, split_s, f.feature_s, f.fit_s);
+    /* Description lengths in the words the model sees (basic words of at least words.min_chars). */
+    int *lengths = xmalloc((size_t)ds[2].n * sizeof *lengths);
+    for (int i = 0; i < ds[2].n; i++) lengths[i] = (int)(docs[2].off[i + 1] - docs[2].off[i]);
     ReportRun run = {
         .name = name, .notes = notes, .labels = &ls, .val = &m[1], .test = &m[2],
         .test_data = &ds[2], .test_scores = scores[2], .test_pred = pred[2],
-        .linear = terms ? &expl : NULL,
+        .linear = terms ? &expl : NULL, .test_lengths = lengths, .length_unit = "words",
     };
     if (report_write(out, &run) != 0) die_err();
+    free(lengths);
     char cpath[4096];
     snprintf(cpath, sizeof cpath, "%s/config.json", out);
     if (atomic_write_file(cpath, cfg_text, strlen(cfg_text)) != 0) die_err();

@@ -11,6 +11,7 @@ static const Command commands[] = {
     {"train", cmd_train, "fine-tune a pretrained encoder on a prepared dataset"},
     {"eval", cmd_eval, "metrics of a fine-tuned model on a labelled .jsonl file"},
     {"predict", cmd_predict, "genres and scores of texts on stdin, one JSON line each"},
+    {"export", cmd_export, "a fine-tuned model as a HuggingFace directory (or an encoder with a fresh head)"},
     {"embed", cmd_embed, "sentence embeddings (final hidden state at [CLS] or mean) of texts"},
     {"compare", cmd_compare, "comparison tables of several runs' test metrics"},
     {"inspect", cmd_inspect, "list a safetensors checkpoint's metadata and tensors"},

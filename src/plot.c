@@ -107,7 +107,8 @@ typedef struct {
 static void svg_begin(Svg *s, FILE *f, double w, double h, const char *title)
 {
     s->f = f;
-    s->w = ceil(w);
+    /* A long title widens the canvas rather than running off it. */
+    s->w = ceil(fmax(w, text_width(title, FS_TITLE) * 1.1 + 2 * PAD));
     s->h = ceil(h);
     fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
@@ -300,19 +301,24 @@ static void draw_category_labels(Svg *s, int n, const char *const *names, const 
     }
 }
 
-/* Legend entries in a row under the title; returns the height used. */
-static double draw_legend(Svg *s, int n, const char *const *series, double y)
+/* Legend entries in a row under the title: a box of palette colour i per
+ * name, or with curves a short line in each curve's colour and style. */
+static void draw_legend(Svg *s, int n, const char *const *names, const PlotCurve *curves, double y)
 {
     double total = 0;
-    for (int i = 0; i < n; i++) total += 18 + text_width(series[i], FS) + 16;
+    for (int i = 0; i < n; i++) total += 18 + text_width(names[i], FS) + 16;
     double x = (s->w - total) / 2;
     if (x < PAD) x = PAD;
     for (int i = 0; i < n; i++) {
-        svg_rect(s, x, y - 10, 12, 12, palette[i % N_PALETTE]);
-        svg_text(s, x + 18, y, "start", FS, 0, NULL, series[i]);
-        x += 18 + text_width(series[i], FS) + 16;
+        if (!curves) svg_rect(s, x, y - 10, 12, 12, palette[i % N_PALETTE]);
+        else if (curves[i].faint)
+            fprintf(s->f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+                          "stroke-width=\"1.5\" stroke-opacity=\"0.45\"/>\n",
+                    x, y - 4, x + 12, y - 4, palette[curves[i].colour % N_PALETTE]);
+        else svg_line(s, x, y - 4, x + 12, y - 4, palette[curves[i].colour % N_PALETTE], 3);
+        svg_text(s, x + 18, y, "start", FS, 0, NULL, names[i]);
+        x += 18 + text_width(names[i], FS) + 16;
     }
-    return FS + 10;
 }
 
 static double legend_width(int n, const char *const *series)
@@ -367,12 +373,17 @@ static int bars_k(const char *path, const char *title, const char *ylabel, int n
     double lo = fmin(0, min_of(n * k, values)), hi = fmax(0, max_of(n * k, values));
     Scale sc = scale_linear(lo, hi, 6);
     double bar = k == 1 ? 26 : fmax(8, 40.0 / k), slot = bar * k + (k == 1 ? 12 : 14);
+    double names_w = widest(n, names, FS);
+    /* A few bars: slots wide enough for their labels to stay level. */
+    if (k == 1 && names_w + 12 > slot && (names_w + 12) * n <= 720) {
+        slot = names_w + 12;
+        bar = fmin(60, slot - 24);
+    }
     double top = TITLE_H + (k > 1 ? FS + 14 : 0) + (k == 1 ? FS_SMALL + 4 : 0);
     double left = PAD + (ylabel && *ylabel ? FS + 10 : 0) + widest_tick(&sc) + 10;
     double plot_w = slot * n, plot_h = 320;
     double bottom = top + plot_h;
     /* Rotated labels reach left of their slot; keep the first one inside. */
-    double names_w = widest(n, names, FS);
     if (names_w + 6 > slot) left = fmax(left, PAD + names_w * sqrt(0.5) - slot / 2);
     double w = fmax(left + plot_w + PAD + 10, 360), h = bottom + category_labels_height(n, names, slot) + PAD;
     if (k > 1) w = fmax(w, legend_width(k, series));
@@ -385,7 +396,7 @@ static int bars_k(const char *path, const char *title, const char *ylabel, int n
     sc.p1 = top;
     double right = left + plot_w;
     draw_yaxis(&s, &sc, left, right, ylabel);
-    if (k > 1) draw_legend(&s, k, series, TITLE_H + 4);
+    if (k > 1) draw_legend(&s, k, series, NULL, TITLE_H + 4);
     double *xs = xmalloc((size_t)n * sizeof *xs);
     double y0 = scale_px(&sc, 0);
     char buf[64];
@@ -611,43 +622,87 @@ int plot_scatter(const char *path, const char *title, const char *xlabel, const 
     return atomic_commit(af);
 }
 
-int plot_lines(const char *path, const char *title, const char *xlabel, const char *ylabel,
-               int n_series, const char *const *series, const int *counts,
-               const double *const *xs, const double *const *ys)
+int plot_curves(const char *path, const char *title, const char *xlabel, const char *ylabel,
+                int n, const PlotCurve *curves, const PlotCurveOptions *opt)
 {
-    if (check_common(path, title, n_series, "series") != 0 ||
-        check_texts(n_series, series, "series names") != 0 ||
-        check_text(xlabel ? xlabel : "", "label") != 0 || check_text(ylabel ? ylabel : "", "label") != 0)
+    if (check_common(path, title, n, "curves") != 0 || check_text(xlabel ? xlabel : "", "label") != 0 ||
+        check_text(ylabel ? ylabel : "", "label") != 0)
         return -1;
-    if (!counts || !xs || !ys) return err_set("%s: series data missing", path);
-    double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
-    for (int k = 0; k < n_series; k++) {
-        if (counts[k] <= 0) return err_set("%s: series '%s' has no points", path, series[k]);
-        if (check_finite(counts[k], xs[k], "x values") != 0 || check_finite(counts[k], ys[k], "y values") != 0)
-            return err_set("%s: series '%s': %s", path, series[k], err_msg());
-        xlo = fmin(xlo, min_of(counts[k], xs[k]));
-        xhi = fmax(xhi, max_of(counts[k], xs[k]));
-        ylo = fmin(ylo, min_of(counts[k], ys[k]));
-        yhi = fmax(yhi, max_of(counts[k], ys[k]));
+    if (!curves) return err_set("%s: curves missing", path);
+    PlotCurveOptions o = opt ? *opt : (PlotCurveOptions){0};
+    if (o.x_range && check_finite(2, o.x_range, "x range") != 0) return -1;
+    if (o.n_guides > 0 && (check_finite(o.n_guides, o.guide_x, "guides") != 0 ||
+                           check_texts(o.n_guides, o.guide_labels, "guide labels") != 0))
+        return -1;
+    double xlo = o.x_range ? o.x_range[0] : INFINITY, xhi = o.x_range ? o.x_range[1] : -INFINITY;
+    for (int g = 0; g < o.n_guides; g++) {
+        xlo = fmin(xlo, o.guide_x[g]);
+        xhi = fmax(xhi, o.guide_x[g]);
+    }
+    double ylo = INFINITY, yhi = -INFINITY;
+    const char **names = xmalloc((size_t)n * sizeof *names);
+    for (int k = 0; k < n; k++) {
+        const PlotCurve *c = &curves[k];
+        names[k] = c->name;
+        if (check_text(c->name, "curve name") != 0) goto fail;
+        if (c->n <= 0) {
+            err_set("%s: curve '%s' has no points", path, c->name);
+            goto fail;
+        }
+        if (check_finite(c->n, c->x, "x values") != 0 || check_finite(c->n, c->y, "y values") != 0) {
+            err_set("%s: curve '%s': %s", path, c->name, err_msg());
+            goto fail;
+        }
+        xlo = fmin(xlo, min_of(c->n, c->x));
+        xhi = fmax(xhi, max_of(c->n, c->x));
+        ylo = fmin(ylo, min_of(c->n, c->y));
+        yhi = fmax(yhi, max_of(c->n, c->y));
     }
     Scale sx = scale_linear(xlo, xhi, 7), sy = scale_linear(ylo, yhi, 6);
     AtomicFile *af;
     Svg s;
     FILE *f = xy_frame(&s, &af, path, title, xlabel, ylabel, &sx, &sy, TITLE_H + FS + 14, 10,
-                       legend_width(n_series, series));
-    if (!f) return -1;
-    draw_legend(&s, n_series, series, TITLE_H + 4);
-    for (int k = 0; k < n_series; k++) {
-        const char *c = palette[k % N_PALETTE];
-        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", c);
-        for (int i = 0; i < counts[k]; i++)
-            fprintf(f, "%s%.1f,%.1f", i ? " " : "", scale_px(&sx, xs[k][i]), scale_px(&sy, ys[k][i]));
-        fputs("\"/>\n", f);
-        if (counts[k] <= 40)
-            for (int i = 0; i < counts[k]; i++)
-                fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>\n",
-                        scale_px(&sx, xs[k][i]), scale_px(&sy, ys[k][i]), c);
+                       legend_width(n, names));
+    if (!f) goto fail;
+    draw_legend(&s, n, names, curves, TITLE_H + 4);
+    /* Guides under the curves, labelled just right of their line at the top. */
+    for (int g = 0; g < o.n_guides; g++) {
+        double x = scale_px(&sx, o.guide_x[g]);
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#888888\" "
+                   "stroke-width=\"1\" stroke-dasharray=\"4 3\"/>\n", x, sy.p1, x, sy.p0);
+        svg_text(&s, x + 3, sy.p1 + FS_SMALL + 2, "start", FS_SMALL, 0, "#555555", o.guide_labels[g]);
     }
+    for (int k = 0; k < n; k++) {
+        const PlotCurve *c = &curves[k];
+        const char *col = palette[c->colour % N_PALETTE];
+        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"%s\" stroke-linejoin=\"round\"%s points=\"",
+                col, c->faint ? "1" : "2", c->faint ? " stroke-opacity=\"0.4\"" : "");
+        for (int i = 0; i < c->n; i++)
+            fprintf(f, "%s%.1f,%.1f", i ? " " : "", scale_px(&sx, c->x[i]), scale_px(&sy, c->y[i]));
+        fputs("\"/>\n", f);
+        if (c->markers || c->n == 1)
+            for (int i = 0; i < c->n; i++)
+                fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n",
+                        scale_px(&sx, c->x[i]), scale_px(&sy, c->y[i]), col);
+    }
+    free(names);
     svg_end(&s);
     return atomic_commit(af);
+fail:
+    free(names);
+    return -1;
+}
+
+int plot_lines(const char *path, const char *title, const char *xlabel, const char *ylabel,
+               int n_series, const char *const *series, const int *counts,
+               const double *const *xs, const double *const *ys)
+{
+    if (n_series > 0 && (!series || !counts || !xs || !ys))
+        return err_set("%s: series data missing", path ? path : "plot");
+    PlotCurve *c = xcalloc(n_series > 0 ? (size_t)n_series : 1, sizeof *c);
+    for (int k = 0; k < n_series; k++)
+        c[k] = (PlotCurve){series[k], counts[k], xs[k], ys[k], k, 0, counts[k] <= 40};
+    int rc = plot_curves(path, title, xlabel, ylabel, n_series, c, NULL);
+    free(c);
+    return rc;
 }

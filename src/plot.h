@@ -35,4 +35,28 @@ int plot_lines(const char *path, const char *title, const char *xlabel, const ch
                int n_series, const char *const *series, const int *counts,
                const double *const *xs, const double *const *ys);
 
+/* One curve of plot_curves: n points (x[i], y[i]) joined in order. */
+typedef struct {
+    const char *name;   /* legend entry */
+    int n;
+    const double *x, *y;
+    int colour;         /* index into the palette */
+    int faint;          /* thin and pale: raw data drawn under its smoothed curve */
+    int markers;        /* a dot on every point (sparse measurements) */
+} PlotCurve;
+
+/* Options of plot_curves; a NULL pointer means all defaults. */
+typedef struct {
+    const double *x_range;    /* {lo, hi}: the x axis covers at least this span, so
+                                 charts of one run share their step axis; NULL: fit the data */
+    int n_guides;             /* dashed vertical lines (e.g. epoch boundaries) at */
+    const double *guide_x;    /* guide_x[i], each labelled guide_labels[i] at the top */
+    const char *const *guide_labels;
+} PlotCurveOptions;
+
+/* Line chart of n curves drawn in order (faint ones first belong under the
+ * others). A curve of one point shows as a dot. */
+int plot_curves(const char *path, const char *title, const char *xlabel, const char *ylabel,
+                int n, const PlotCurve *curves, const PlotCurveOptions *opt);
+
 #endif

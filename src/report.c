@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "err.h"
 #include "plot.h"
 #include "report.h"
+#include "trainlog.h"
 
 #define TEXT_MAX 600   /* bytes of a movie description shown in the error analysis */
 #define PUSH_WORDS 5   /* words listed per predicted genre */
@@ -249,6 +251,271 @@ static int plot_top_words(const char *dir, const ReportRun *run, int k)
     return rc;
 }
 
+/* ---- training curves -------------------------------------------------------- */
+
+/* Half-width of the moving mean over n points: the window (2h + 1 points)
+ * grows with the run, about a twenty-fifth of it, so long runs get smooth
+ * curves and short ones keep their shape. 0: too few points to smooth. */
+static int smooth_half(int n) { return n < 20 ? 0 : n / 50 > 1 ? n / 50 : 1; }
+
+/* Centred moving mean of y with half-width h; near the ends the window
+ * shrinks on both sides so it stays centred: no lag, and the first points
+ * follow the fast early drop instead of averaging it with later steps. */
+static double *moving_mean(int n, const double *y, int h)
+{
+    double *prefix = xmalloc((size_t)(n + 1) * sizeof *prefix), *out = xmalloc((size_t)n * sizeof *out);
+    prefix[0] = 0;
+    for (int i = 0; i < n; i++) prefix[i + 1] = prefix[i] + y[i];
+    for (int i = 0; i < n; i++) {
+        int r = h;
+        if (r > i) r = i;
+        if (r > n - 1 - i) r = n - 1 - i;
+        out[i] = (prefix[i + r + 1] - prefix[i - r]) / (2 * r + 1);
+    }
+    free(prefix);
+    return out;
+}
+
+/* A per-step curve, raw (pale) under its moving mean. */
+static int plot_raw_smooth(const char *path, const char *title, const char *what, const TrainCurve *c,
+                           const PlotCurveOptions *axis)
+{
+    int h = smooth_half(c->n);
+    char raw_name[128], smooth_name[128];
+    snprintf(raw_name, sizeof raw_name, "%s per step", what);
+    snprintf(smooth_name, sizeof smooth_name, "moving mean over %d steps", 2 * h + 1);
+    double *smooth = h ? moving_mean(c->n, c->value, h) : NULL;
+    PlotCurve pc[2] = {{raw_name, c->n, c->step, c->value, 0, h > 0, 0},
+                       {smooth_name, c->n, c->step, smooth, 0, 0, 0}};
+    int rc = plot_curves(path, title, "step", what, h ? 2 : 1, pc, axis);
+    free(smooth);
+    return rc;
+}
+
+static int plot_training_charts(const char *dir, const ReportRun *run, const TrainLog *log,
+                                const PlotCurveOptions *axis)
+{
+    char path[4096], title[512];
+    snprintf(title, sizeof title, "%s: training loss", run->name);
+    if (join(path, sizeof path, dir, "training_loss.svg") != 0 ||
+        plot_raw_smooth(path, title, "loss", &log->loss, axis) != 0)
+        return -1;
+    if (log->val_jaccard.n > 0) {
+        const TrainCurve *j = &log->val_jaccard, *f = &log->val_f1;
+        PlotCurve pc[2] = {{"Jaccard", j->n, j->step, j->value, 0, 0, 1},
+                           {"F1 (samples)", f->n, f->step, f->value, 1, 0, 1}};
+        snprintf(title, sizeof title, "%s: validation metrics", run->name);
+        if (join(path, sizeof path, dir, "validation.svg") != 0 ||
+            plot_curves(path, title, "step", "score", 2, pc, axis) != 0)
+            return -1;
+    }
+    if (log->grad_norm.n > 0) {
+        snprintf(title, sizeof title, "%s: gradient norm (before clipping)", run->name);
+        if (join(path, sizeof path, dir, "grad_norm.svg") != 0 ||
+            plot_raw_smooth(path, title, "gradient norm", &log->grad_norm, axis) != 0)
+            return -1;
+    }
+    if (log->lr.n > 0) {
+        /* In units of a power of ten, so ticks read 0.5, 1, 1.5 and not 0.000015. */
+        double top = 0;
+        for (int i = 0; i < log->lr.n; i++) top = fmax(top, fabs(log->lr.value[i]));
+        int exp10 = top > 0 ? (int)floor(log10(top)) : 0;
+        double unit = pow(10, exp10);
+        double *lr = xmalloc((size_t)log->lr.n * sizeof *lr);
+        for (int i = 0; i < log->lr.n; i++) lr[i] = log->lr.value[i] / unit;
+        char ylabel[64];
+        if (exp10) snprintf(ylabel, sizeof ylabel, "learning rate (\u00d7 1e%d)", exp10);
+        else snprintf(ylabel, sizeof ylabel, "learning rate");
+        PlotCurve pc = {"learning rate", log->lr.n, log->lr.step, lr, 0, 0, 0};
+        snprintf(title, sizeof title, "%s: learning rate schedule", run->name);
+        int rc = join(path, sizeof path, dir, "learning_rate.svg");
+        if (rc == 0) rc = plot_curves(path, title, "step", ylabel, 1, &pc, axis);
+        free(lr);
+        if (rc != 0) return -1;
+    }
+    return 0;
+}
+
+static int plot_training(const char *dir, const ReportRun *run, const TrainLog *log)
+{
+    /* Every chart spans the run's steps, so they line up when compared, with
+     * a dashed line where each epoch after the first begins. */
+    double x_range[2] = {0, log->loss.step[log->loss.n - 1]};
+    const TrainCurve *ep = &log->epoch;
+    double *guide_x = xmalloc((size_t)(ep->n + 1) * sizeof *guide_x);
+    char **labels = xmalloc((size_t)(ep->n + 1) * sizeof *labels);
+    int n_guides = 0;
+    for (int i = 0; i + 1 < ep->n; i++)
+        if (ep->value[i + 1] != ep->value[i]) {
+            guide_x[n_guides] = ep->step[i];
+            if (asprintf(&labels[n_guides++], "epoch %.0f", ep->value[i + 1]) < 0) die("out of memory");
+        }
+    PlotCurveOptions axis = {x_range, n_guides, guide_x, (const char *const *)labels};
+    int rc = plot_training_charts(dir, run, log, &axis);
+    for (int g = 0; g < n_guides; g++) free(labels[g]);
+    free(labels);
+    free(guide_x);
+    return rc;
+}
+
+static void training_markdown(FILE *f, const TrainLog *log)
+{
+    const TrainCurve *loss = &log->loss, *j = &log->val_jaccard;
+    int h = smooth_half(loss->n), w = 2 * h + 1;
+    double last = 0;
+    for (int i = loss->n - w; i < loss->n; i++) last += loss->value[i];
+    fprintf(f, "## Training\n\n%d optimizer steps logged; loss %.4f at the first, %.4f ", loss->n, loss->value[0],
+            last / w);
+    if (w > 1) fprintf(f, "on average over the last %d.", w);
+    else fputs("at the last.", f);
+    if (j->n > 0) {
+        int best = 0;
+        for (int i = 1; i < j->n; i++)
+            if (j->value[i] > j->value[best]) best = i;
+        fprintf(f, " %d evaluation%s on val; best Jaccard %.4f at step %.0f.", j->n, j->n == 1 ? "" : "s",
+                j->value[best], j->step[best]);
+    }
+    fputs("\n\n![Training loss per step](training_loss.svg)\n\n", f);
+    if (h) fprintf(f, "The training loss of every step (pale) and its centred moving mean over %d steps.", 2 * h + 1);
+    else fputs("The training loss of every step.", f);
+    const TrainCurve *ep = &log->epoch;
+    if (ep->n > 0 && ep->value[ep->n - 1] != ep->value[0])
+        fputs(" Dashed lines in the charts of this section mark where each epoch after the first begins.", f);
+    fputs("\n\n", f);
+    if (j->n > 0)
+        fputs("![Validation metrics](validation.svg)\n\n"
+              "Jaccard and F1 (samples average) on the validation set at each evaluation.\n\n", f);
+    if (log->grad_norm.n > 0)
+        fprintf(f, "![Gradient norm](grad_norm.svg)\n\nThe norm of the whole gradient at each step, before clipping%s.\n\n",
+                smooth_half(log->grad_norm.n) ? " (pale), and its moving mean" : "");
+    if (log->lr.n > 0)
+        fputs("![Learning rate](learning_rate.svg)\n\nThe learning rate of each step.\n\n", f);
+}
+
+/* ---- description length ------------------------------------------------------ */
+
+#define MAX_BUCKETS 6
+
+/* Test movies grouped by description length: bucket b holds lengths in
+ * (upper[b - 1], upper[b]]; the last bucket has no upper bound. */
+typedef struct {
+    int n;
+    int upper[MAX_BUCKETS];
+    int min, max, at_max;  /* at_max: movies of the longest length */
+    int count[MAX_BUCKETS];
+    double jaccard[MAX_BUCKETS];  /* mean of the movies' own Jaccard */
+} LengthBuckets;
+
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+/* v rounded to a step of 1, 2 or 5 times a power of ten, at most a tenth of
+ * v: 43 -> 44, 62 -> 60, 128 -> 130, 9 -> 9. Round edges read better, and
+ * steps this fine keep the quantile buckets close to equal. */
+static int round_nice(int v)
+{
+    int step = 1;
+    for (int p = 1; p <= v / 10; p *= 10) {
+        if (p <= v / 10) step = p;
+        if (2 * p <= v / 10) step = 2 * p;
+        if (5 * p <= v / 10) step = 5 * p;
+    }
+    return (int)lround((double)v / step) * step;
+}
+
+static int bucket_of(const LengthBuckets *lb, int len)
+{
+    int b = 0;
+    while (b < lb->n - 1 && len > lb->upper[b]) b++;
+    return b;
+}
+
+/* Edges at rounded quantiles, so buckets hold about equal numbers of movies;
+ * an edge that would leave a bucket empty is dropped. */
+static void length_buckets(LengthBuckets *lb, const ReportRun *run)
+{
+    const Dataset *d = run->test_data;
+    int n = d->n, L = run->labels->n_labels, want = n < MAX_BUCKETS ? n : MAX_BUCKETS;
+    int *s = xmalloc((size_t)n * sizeof *s);
+    memcpy(s, run->test_lengths, (size_t)n * sizeof *s);
+    qsort(s, (size_t)n, sizeof *s, cmp_int);
+    memset(lb, 0, sizeof *lb);
+    lb->min = s[0];
+    lb->max = s[n - 1];
+    for (int i = n - 1; i >= 0 && s[i] == lb->max; i--) lb->at_max++;
+    int edges = 0;
+    for (int k = 1; k < want; k++) {
+        int e = round_nice(s[((long)k * n + want - 1) / want - 1]);
+        if (e >= s[0] && e < s[n - 1] && (edges == 0 || e > lb->upper[edges - 1])) lb->upper[edges++] = e;
+    }
+    /* Drop edges closing an empty bucket (rounding can jump a gap). */
+    int kept = 0, at = 0;
+    for (int k = 0; k < edges; k++) {
+        int c = 0;
+        while (at < n && s[at] <= lb->upper[k]) at++, c++;
+        if (c > 0) lb->upper[kept++] = lb->upper[k];
+    }
+    lb->n = kept + 1;
+    free(s);
+    for (int i = 0; i < n; i++) {
+        int b = bucket_of(lb, run->test_lengths[i]);
+        lb->count[b]++;
+        lb->jaccard[b] += metrics_sample_jaccard(d->y + (size_t)i * L, run->test_pred + (size_t)i * L, L);
+    }
+    for (int b = 0; b < lb->n; b++) lb->jaccard[b] /= lb->count[b];
+}
+
+/* "<= 30", "31-40", "> 60" (lengths are whole numbers). */
+static void bucket_name(char *out, size_t cap, const LengthBuckets *lb, int b)
+{
+    if (lb->n == 1 && lb->min == lb->max) snprintf(out, cap, "%d", lb->min);
+    else if (lb->n == 1) snprintf(out, cap, "%d\u2013%d", lb->min, lb->max);
+    else if (b == 0) snprintf(out, cap, "\u2264 %d", lb->upper[0]);
+    else if (b == lb->n - 1) snprintf(out, cap, "> %d", lb->upper[b - 1]);
+    else if (lb->upper[b - 1] + 1 == lb->upper[b]) snprintf(out, cap, "%d", lb->upper[b]);
+    else snprintf(out, cap, "%d\u2013%d", lb->upper[b - 1] + 1, lb->upper[b]);
+}
+
+static int plot_lengths(const char *dir, const ReportRun *run, const LengthBuckets *lb)
+{
+    char names[MAX_BUCKETS][64], path[4096], title[512], ylabel[64];
+    const char *np[MAX_BUCKETS];
+    for (int b = 0; b < lb->n; b++) {
+        char range[48];
+        bucket_name(range, sizeof range, lb, b);
+        snprintf(names[b], sizeof names[b], "%s (n=%d)", range, lb->count[b]);
+        np[b] = names[b];
+    }
+    snprintf(title, sizeof title, "%s: test Jaccard by description length in %s", run->name,
+             run->length_unit);
+    snprintf(ylabel, sizeof ylabel, "Jaccard");
+    if (join(path, sizeof path, dir, "length_jaccard.svg") != 0) return -1;
+    return plot_bars(path, title, ylabel, lb->n, np, lb->jaccard);
+}
+
+static void lengths_markdown(FILE *f, const ReportRun *run, const LengthBuckets *lb)
+{
+    fprintf(f, "## Description length (test)\n\n"
+               "Test movies grouped by the length of their description in %s (%d to %d), in buckets of "
+               "about equal size; Jaccard is the mean of the movies' own Jaccard in each bucket.",
+            run->length_unit, lb->min, lb->max);
+    /* Many movies at the maximum: texts truncated to the model's input length. */
+    if (lb->at_max > 1)
+        fprintf(f, " %d movies share the longest length, %d: a text cut at the model's maximum length counts "
+                   "as that length.", lb->at_max, lb->max);
+    fprintf(f, "\n\n| Length (%s) | Movies | Jaccard |\n|:--|--:|--:|\n", run->length_unit);
+    for (int b = 0; b < lb->n; b++) {
+        char name[48];
+        bucket_name(name, sizeof name, lb, b);
+        fprintf(f, "| %s | %d | %.4f |\n", name, lb->count[b], lb->jaccard[b]);
+    }
+    fputs("\n![Test Jaccard per description length](length_jaccard.svg)\n\n"
+          "Test Jaccard of each length bucket, with its number of movies (n).\n\n", f);
+}
+
 /* ---- report.md ------------------------------------------------------------ */
 
 static void labels_with_scores(FILE *f, const ReportRun *run, int i, const uint8_t *row)
@@ -325,7 +592,8 @@ static void error_analysis(FILE *f, const ReportRun *run, int n_show)
     free(r);
 }
 
-static void write_markdown(FILE *f, const ReportRun *run, int n_examples)
+static void write_markdown(FILE *f, const ReportRun *run, int n_examples, const TrainLog *log,
+                           const LengthBuckets *lb)
 {
     const Metrics *t = run->test;
     fputs("# ", f);
@@ -340,6 +608,7 @@ static void write_markdown(FILE *f, const ReportRun *run, int n_examples)
     table_combined(f, 2 - off, names + off, ms + off);
     fputs("### Micro, macro, weighted and samples average (test)\n\n", f);
     table_averages(f, 1, names + 1, ms + 1);
+    if (log) training_markdown(f, log);
 
     fputs("## Per-genre classification report (test)\n\n"
           "| Genre | Precision | Recall | F1 | Jaccard | Support |\n"
@@ -354,7 +623,10 @@ static void write_markdown(FILE *f, const ReportRun *run, int n_examples)
     }
     free(idx);
     fputs("\n![Precision, recall and F1 per genre](per_genre_prf.svg)\n\n"
-          "![Jaccard per genre against support](jaccard_vs_support.svg)\n\n", f);
+          "Precision, recall and F1 of each genre on test, genres ordered by support (in parentheses).\n\n"
+          "![Jaccard per genre against support](jaccard_vs_support.svg)\n\n"
+          "Each genre's test Jaccard against its number of test movies (log scale): rare genres sit left.\n\n", f);
+    if (lb) lengths_markdown(f, run, lb);
 
     if (run->linear) {
         fputs("## Strongest words per genre\n\n", f);
@@ -448,31 +720,54 @@ static int check_run(const ReportRun *run)
                        run->test->n, run->test_data->n);
     if (run->linear && (!run->linear->top_words || !run->linear->pushed_by))
         return err_set("report %s: linear explanations need both callbacks", run->name);
+    if (run->test_lengths) {
+        if (!run->length_unit) return err_set("report %s: test lengths need their unit", run->name);
+        for (int i = 0; i < run->test->n; i++)
+            if (run->test_lengths[i] < 0)
+                return err_set("report %s: test movie %d has length %d", run->name, i, run->test_lengths[i]);
+    }
     return 0;
 }
 
 int report_write(const char *dir, const ReportRun *run)
 {
-    if (check_run(run) != 0 || make_dirs(dir) != 0) return -1;
-    char path[4096];
-    json_t *all = json_object();
-    if (run->val) json_object_set_new(all, "val", metrics_to_json(run->val, run->labels));
-    json_object_set_new(all, "test", metrics_to_json(run->test, run->labels));
-    if (join(path, sizeof path, dir, "metrics.json") != 0) {
-        json_decref(all);
-        return -1;
+    if (check_run(run) != 0) return -1;
+    /* The log first: a broken one fails the report before anything is written. */
+    TrainLog log;
+    if (run->train_log) {
+        if (trainlog_read(&log, run->train_log) != 0) return -1;
+        if (log.loss.n == 0) {
+            trainlog_free(&log);
+            return err_set("%s: no training steps logged", run->train_log);
+        }
     }
-    if (write_json(path, all) != 0) return -1;
-
-    if (plot_per_genre(dir, run) != 0) return -1;
+    int rc = make_dirs(dir);
+    char path[4096];
+    if (rc == 0) {
+        json_t *all = json_object();
+        if (run->val) json_object_set_new(all, "val", metrics_to_json(run->val, run->labels));
+        json_object_set_new(all, "test", metrics_to_json(run->test, run->labels));
+        rc = join(path, sizeof path, dir, "metrics.json");
+        if (rc == 0) rc = write_json(path, all);
+        else json_decref(all);
+    }
+    if (rc == 0) rc = plot_per_genre(dir, run);
     int n_words = run->n_words > 0 ? run->n_words : 15;
-    if (run->linear && plot_top_words(dir, run, n_words) != 0) return -1;
+    if (rc == 0 && run->linear) rc = plot_top_words(dir, run, n_words);
+    if (rc == 0 && run->train_log) rc = plot_training(dir, run, &log);
+    LengthBuckets lb;
+    if (run->test_lengths) length_buckets(&lb, run);
+    if (rc == 0 && run->test_lengths) rc = plot_lengths(dir, run, &lb);
 
-    if (join(path, sizeof path, dir, "report.md") != 0) return -1;
-    AtomicFile *af = atomic_open(path);
-    if (!af) return -1;
-    write_markdown(atomic_stream(af), run, run->n_examples > 0 ? run->n_examples : 8);
-    return atomic_commit(af);
+    if (rc == 0) rc = join(path, sizeof path, dir, "report.md");
+    AtomicFile *af = rc == 0 ? atomic_open(path) : NULL;
+    if (af) {
+        write_markdown(atomic_stream(af), run, run->n_examples > 0 ? run->n_examples : 8,
+                       run->train_log ? &log : NULL, run->test_lengths ? &lb : NULL);
+        rc = atomic_commit(af);
+    } else rc = -1;
+    if (run->train_log) trainlog_free(&log);
+    return rc;
 }
 
 static void compare_tables(FILE *f, int n, const char *const *names, const Metrics *const *m)

@@ -6,6 +6,15 @@
  *   per_genre_prf.svg         precision/recall/F1 per genre, by support
  *   jaccard_vs_support.svg    per-genre Jaccard against support (log x)
  *   top_words/<genre>.svg     linear models only: strongest +/- words
+ *   training_loss.svg         with train_log: loss per step, raw and smoothed,
+ *                             epoch boundaries dashed (in every curve chart)
+ *   validation.svg            with train_log: val Jaccard and F1 at each evaluation
+ *   grad_norm.svg, learning_rate.svg   with train_log, when it logs them
+ *   length_jaccard.svg        with test_lengths: test Jaccard per length bucket
+ * train_log is read (trainlog.h) when report_write runs; a malformed line
+ * fails the report with the file and line. Length buckets split the test
+ * movies at rounded quantiles of their lengths (about equal counts, at most
+ * six buckets, none empty).
  * Every file is written atomically; functions return 0, or -1 with err_set.
  * Model-specific explanations come through ReportLinear callbacks, so the
  * report knows nothing about feature matrices or model layouts. */
@@ -58,6 +67,9 @@ typedef struct {
     const ReportLinear *linear; /* NULL for models without word weights */
     int n_examples;            /* best and worst movies shown; 0 means 8 */
     int n_words;               /* words per sign in top-word plots; 0 means 15 */
+    const char *train_log;    /* optional: log.jsonl of a training run; loss and val curves are plotted */
+    const int *test_lengths;  /* optional: length of each test description; Jaccard per length bucket */
+    const char *length_unit;  /* "tokens" or "words" */
 } ReportRun;
 
 int report_write(const char *dir, const ReportRun *run);

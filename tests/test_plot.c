@@ -201,3 +201,27 @@ Test(plot, constant_and_negative_values_still_get_an_axis)
     free(s);
     unlink(p);
 }
+
+Test(plot, curves_faint_under_smooth_on_a_shared_axis)
+{
+    double x[] = {1, 2, 3, 4}, raw[] = {0.9, 0.5, 0.6, 0.3}, smooth[] = {0.9, 0.67, 0.47, 0.3};
+    PlotCurve c[] = {{"loss per step", 4, x, raw, 0, 1, 0}, {"moving mean", 4, x, smooth, 0, 0, 0},
+                     {"val", 1, x + 3, smooth + 3, 1, 0, 1}};
+    double range[] = {0, 10}, guide_x[] = {2, 3};
+    const char *guide_labels[] = {"epoch 2", "epoch 3"};
+    PlotCurveOptions opt = {range, 2, guide_x, guide_labels};
+    char *p = out_path("curves");
+    cr_assert_eq(plot_curves(p, "Loss", "step", "loss", 3, c, &opt), 0, "%s", err_msg());
+    char *s = check_file(p);
+    cr_expect(strstr(s, "stroke-opacity=\"0.4\""), "the raw curve is pale");
+    cr_expect(strstr(s, ">10<"), "the x axis covers the range asked for");
+    cr_expect(strstr(s, ">epoch 2<") && strstr(s, ">epoch 3<"), "guides are labelled");
+    int circles = 0;
+    for (const char *q = s; (q = strstr(q, "<circle")); q++) circles++;
+    cr_expect_eq(circles, 1, "a one-point curve shows as a dot; the others have no markers");
+    free(s);
+    c[1].y = NULL;
+    cr_expect_eq(plot_curves(p, "Loss", "step", "loss", 2, c, NULL), -1);
+    cr_expect(strstr(err_msg(), "moving mean"), "the error names the curve: %s", err_msg());
+    unlink(p);
+}

@@ -277,3 +277,182 @@ Test(report, inconsistent_runs_and_broken_metrics_are_errors)
     free_run(r);
     free(r);
 }
+
+/* Occurrences of `needle` in s. */
+static int count_of(const char *s, const char *needle)
+{
+    int n = 0;
+    for (const char *p = s; (p = strstr(p, needle)); p += strlen(needle)) n++;
+    return n;
+}
+
+/* Points in the `k`-th polyline of an SVG (0-based). */
+static int polyline_points(const char *svg, int k)
+{
+    const char *p = svg;
+    for (int i = 0; i <= k; i++) {
+        p = strstr(p, "<polyline");
+        cr_assert_not_null(p, "polyline %d missing", k);
+        p++;
+    }
+    p = strstr(p, "points=\"") + 8;
+    int n = 1;
+    for (; *p != '"'; p++) n += *p == ' ';
+    return n;
+}
+
+Test(report, training_curves_from_the_log)
+{
+    Run *r = malloc(sizeof *r);
+    build_run(r, 5);
+    char dir[128], log_path[128], path[256];
+    snprintf(dir, sizeof dir, "/tmp/genre-report-log-%d/run", (int)getpid());
+    snprintf(log_path, sizeof log_path, "/tmp/genre-report-log-%d.jsonl", (int)getpid());
+    /* 30 steps of loss 1.0, 0.99, ... in two epochs; validation at steps 10, 20 and 30. */
+    FILE *f = fopen(log_path, "w");
+    cr_assert_not_null(f);
+    for (int s = 1; s <= 30; s++) {
+        fprintf(f, "{\"step\": %d, \"epoch\": %d, \"loss\": %g, \"lr\": %g, \"grad_norm\": 0.5, \"samples_per_s\": 9}\n",
+                s, s <= 15 ? 1 : 2, 1.0 - 0.01 * (s - 1), 2e-5 * (30 - s) / 30);
+        if (s % 10 == 0)
+            fprintf(f, "{\"step\": %d, \"epoch\": 1, \"val\": {\"jaccard\": %g, \"f1\": %g}}\n", s, 0.1 * s / 10,
+                    0.2 * s / 10);
+    }
+    fclose(f);
+    ReportRun run = {.name = "toy tuned", .labels = &r->labels, .test = &r->test, .test_data = &r->data,
+                     .test_scores = r->scores, .test_pred = r->pred, .train_log = log_path};
+    cr_assert_eq(report_write(dir, &run), 0, "%s", err_msg());
+
+    snprintf(path, sizeof path, "%s/training_loss.svg", dir);
+    char *svg = slurp(path);
+    cr_assert_not_null(svg, "%s missing", path);
+    cr_expect_eq(count_of(svg, "<polyline"), 2, "raw and smoothed loss");
+    cr_expect_eq(polyline_points(svg, 0), 30, "one raw point per step");
+    cr_expect_eq(polyline_points(svg, 1), 30, "one smoothed point per step");
+    cr_expect(strstr(svg, "moving mean over 3 steps"), "30 steps are smoothed over 3");
+    cr_expect_eq(count_of(svg, ">epoch 2<"), 1, "the second epoch is marked");
+    cr_expect(!strstr(svg, ">epoch 1<"), "the first epoch needs no mark");
+    free(svg);
+    snprintf(path, sizeof path, "%s/validation.svg", dir);
+    svg = slurp(path);
+    cr_assert_not_null(svg, "%s missing", path);
+    cr_expect_eq(count_of(svg, "<circle"), 6, "Jaccard and F1 at 3 evaluations");
+    cr_expect(strstr(svg, ">30<"), "the x axis reaches the last step");
+    free(svg);
+    snprintf(path, sizeof path, "%s/learning_rate.svg", dir);
+    svg = slurp(path);
+    cr_assert_not_null(svg, "%s missing", path);
+    cr_expect(strstr(svg, "learning rate (\u00d7 1e-5)"), "lr in units of 1e-5");
+    free(svg);
+    expect_svg(dir, "grad_norm.svg");
+
+    snprintf(path, sizeof path, "%s/report.md", dir);
+    char *md = slurp(path);
+    cr_assert_not_null(md);
+    /* The last 3 losses are 0.73, 0.72 and 0.71. */
+    cr_expect(strstr(md, "30 optimizer steps logged; loss 1.0000 at the first, 0.7200 on average over the last 3."), "%s", md);
+    cr_expect(strstr(md, "3 evaluations on val; best Jaccard 0.3000 at step 30."));
+    const char *links[] = {"(training_loss.svg)", "(validation.svg)", "(grad_norm.svg)", "(learning_rate.svg)"};
+    for (int i = 0; i < 4; i++) cr_expect(strstr(md, links[i]), "report.md links %s", links[i]);
+    cr_expect(!strstr(md, "Description length"), "no lengths given");
+    free(md);
+
+    /* A log broken mid-line fails the report, naming the line, and writes nothing. */
+    f = fopen(log_path, "a");
+    fputs("{\"step\": 31, \"loss\": 0.", f);
+    fclose(f);
+    snprintf(dir, sizeof dir, "/tmp/genre-report-log-%d/broken", (int)getpid());
+    cr_expect_eq(report_write(dir, &run), -1);
+    char where[160];
+    snprintf(where, sizeof where, "%s:34:", log_path);
+    cr_expect(strstr(err_msg(), where), "'%s' names %s", err_msg(), where);
+    struct stat st;
+    cr_expect_neq(stat(dir, &st), 0, "nothing written for a broken log");
+
+    free_run(r);
+    free(r);
+    unlink(log_path);
+    snprintf(path, sizeof path, "/tmp/genre-report-log-%d", (int)getpid());
+    nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* report.md's length table for the toy run with these lengths. */
+static char *length_report(Run *r, const int *lengths, const char *unit, const char *name)
+{
+    char dir[128], path[256];
+    snprintf(dir, sizeof dir, "/tmp/genre-report-len-%d/%s", (int)getpid(), name);
+    ReportRun run = {.name = "toy", .labels = &r->labels, .test = &r->test, .test_data = &r->data,
+                     .test_scores = r->scores, .test_pred = r->pred, .test_lengths = lengths, .length_unit = unit};
+    cr_assert_eq(report_write(dir, &run), 0, "%s", err_msg());
+    expect_svg(dir, "length_jaccard.svg");
+    snprintf(path, sizeof path, "%s/report.md", dir);
+    char *md = slurp(path);
+    cr_assert_not_null(md);
+    cr_expect(strstr(md, "![Test Jaccard per description length](length_jaccard.svg)"));
+    return md;
+}
+
+/* The table row of a bucket: its name, count, and the mean Jaccard of
+ * the toy run's movies [from, to). */
+static void expect_bucket(const char *md, Run *r, const char *name, int from, int to)
+{
+    double j = 0;
+    for (int i = from; i < to; i++) j += metrics_sample_jaccard(r->data.y + i * L, r->pred + i * L, L);
+    char row[128];
+    snprintf(row, sizeof row, "| %s | %d | %.4f |\n", name, to - from, j / (to - from));
+    cr_expect(strstr(md, row), "row '%s' missing from:\n%s", row, strstr(md, "## Description"));
+}
+
+Test(report, jaccard_per_length_bucket)
+{
+    Run *r = malloc(sizeof *r);
+    build_run(r, 9);
+    /* Four movies each of 10, 20, ..., 60 tokens: six equal buckets at those edges. */
+    int len[N];
+    for (int i = 0; i < N; i++) len[i] = 10 * (i / 4 + 1);
+    char *md = length_report(r, len, "tokens", "even");
+    cr_expect(strstr(md, "| Length (tokens) | Movies | Jaccard |"));
+    cr_expect(strstr(md, "in tokens (10 to 60)"));
+    const char *names[] = {"\u2264 10", "11\u201320", "21\u201330", "31\u201340", "41\u201350", "> 50"};
+    for (int b = 0; b < 6; b++) expect_bucket(md, r, names[b], 4 * b, 4 * b + 4);
+    cr_expect(strstr(md, "4 movies share the longest length, 60"));
+    free(md);
+
+    /* Twenty short descriptions and four long ones: equal quantiles merge
+     * into one edge, and no bucket is left empty. */
+    for (int i = 0; i < N; i++) len[i] = i < 20 ? 12 : 100 + i;
+    md = length_report(r, len, "words", "skewed");
+    cr_expect(strstr(md, "| Length (words) |"));
+    expect_bucket(md, r, "\u2264 12", 0, 20);
+    expect_bucket(md, r, "> 12", 20, 24);
+    cr_expect_eq(count_of(md, "| Length (words) | Movies | Jaccard |\n|:--|--:|--:|\n") , 1);
+    cr_expect(!strstr(md, "share the longest length"), "one movie at the maximum is no sign of cutting");
+    free(md);
+
+    /* Half at 48, half at 52: the quantile 52 rounds to an edge of 50, which
+     * would close an empty bucket (48, 50], so that edge goes. */
+    for (int i = 0; i < N; i++) len[i] = i < N / 2 ? 48 : 52;
+    md = length_report(r, len, "tokens", "gap");
+    expect_bucket(md, r, "\u2264 48", 0, N / 2);
+    expect_bucket(md, r, "> 48", N / 2, N);
+    cr_expect(!strstr(md, "49\u201350"), "no empty bucket");
+    free(md);
+
+    /* One length for all: one bucket. */
+    for (int i = 0; i < N; i++) len[i] = 7;
+    md = length_report(r, len, "tokens", "flat");
+    expect_bucket(md, r, "7", 0, N);
+    free(md);
+
+    /* Lengths without a unit are refused. */
+    ReportRun run = {.name = "toy", .labels = &r->labels, .test = &r->test, .test_data = &r->data,
+                     .test_scores = r->scores, .test_pred = r->pred, .test_lengths = len};
+    cr_expect_eq(report_write("/tmp/genre-report-never", &run), -1);
+    cr_expect(strstr(err_msg(), "unit"), "%s", err_msg());
+
+    free_run(r);
+    free(r);
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/genre-report-len-%d", (int)getpid());
+    nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}

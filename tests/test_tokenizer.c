@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "err.h"
+#include "testutil.h"
 #include "tokenizer.h"
 #include "utf8.h"
 
@@ -20,12 +21,8 @@ static const char *const VOCAB[] = {
 
 static char *write_file(const char *name, const char *content)
 {
-    static char path[256];
-    snprintf(path, sizeof path, "/tmp/genre-tok-%d-%s", (int)getpid(), name);
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f);
-    fputs(content, f);
-    fclose(f);
+    char *path = write_temp(name, content);
+    cr_assert_not_null(path, "cannot write %s", name);
     return path;
 }
 
@@ -273,7 +270,7 @@ static const char *run_cli(const char *input, const char *const *args, int nargs
     Tokenizer *t = small_vocab();
     tokenizer_free(t);
     char vocab[256];
-    snprintf(vocab, sizeof vocab, "/tmp/genre-tok-%d-vocab.txt", (int)getpid());
+    snprintf(vocab, sizeof vocab, "/tmp/genre-test-%d-vocab.txt", (int)getpid());
     char *in = write_file("stdin", input);
     cr_assert_not_null(freopen(in, "rb", stdin));
     char out[256];

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -90,9 +91,8 @@ static void cleanup(void)
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", root);
 }
 
-/* Runs `genre train` in a child with extra overrides; returns its exit
- * status and leaves its stderr in err.txt. */
-static int train(const char *out, const char *const *extra, int n_extra)
+/* Starts `genre train` in a child with extra overrides (stderr to err.txt). */
+static pid_t start_train(const char *out, const char *const *extra, int n_extra)
 {
     char data[300], init[300];
     snprintf(data, sizeof data, "data=%s", at("data"));
@@ -107,9 +107,67 @@ static int train(const char *out, const char *const *extra, int n_extra)
         if (!freopen(at("err.txt"), "w", stderr) || !freopen("/dev/null", "w", stdout)) _exit(99);
         _exit(cmd_train(argc, argv));
     }
+    return pid;
+}
+
+static int wait_exit(pid_t pid)
+{
     int status;
     waitpid(pid, &status, 0);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/* Runs `genre train` with extra overrides; returns its exit status and
+ * leaves its stderr in err.txt. */
+static int train(const char *out, const char *const *extra, int n_extra)
+{
+    return wait_exit(start_train(out, extra, n_extra));
+}
+
+/* Runs cmd_train with exactly these arguments in a child. */
+static int train_args(char **argv, int argc)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen(at("err.txt"), "w", stderr) || !freopen("/dev/null", "w", stdout)) _exit(99);
+        _exit(cmd_train(argc, argv));
+    }
+    return wait_exit(pid);
+}
+
+static void expect_same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    cr_assert_eq(stat(a, &sa), 0, "%s missing", a);
+    cr_assert_eq(stat(b, &sb), 0, "%s missing", b);
+    cr_assert_eq(sa.st_size, sb.st_size, "%s and %s differ in size", a, b);
+    char *x = slurp(a), *y = slurp(b);
+    cr_expect_eq(memcmp(x, y, (size_t)sa.st_size), 0, "%s and %s differ", a, b);
+    free(x);
+    free(y);
+}
+
+/* The log without its timings, which no two runs share. */
+static char *log_without_speed(const char *path)
+{
+    char *log = slurp(path), *w = log;
+    for (char *r = log; *r;) {
+        char *cut = strstr(r, ", \"samples_per_s\": ");
+        char *eol = strchr(r, '\n');
+        if (cut && eol && cut < eol) {
+            memmove(w, r, (size_t)(cut - r));
+            w += cut - r;
+            r = eol;
+        }
+        eol = strchr(r, '\n');
+        size_t n = eol ? (size_t)(eol - r + 1) : strlen(r);
+        memmove(w, r, n);
+        w += n;
+        r += n;
+    }
+    *w = '\0';
+    return log;
 }
 
 TestSuite(train, .init = setup, .fini = cleanup);
@@ -232,4 +290,87 @@ Test(train, predict_and_eval_use_the_run)
     free(out);
     char *bad[] = {"predict", "--model", (char *)at("run"), "--threshold", "1.5"};
     cr_expect_eq(run_cmd(cmd_predict, bad, 5, ""), 1);
+}
+
+/* The run is killed with SIGKILL as soon as its first mid-epoch checkpoint
+ * exists (step 5 of 12 per epoch), wherever it is by then; the resumed run
+ * must end with the same bits as an uninterrupted one. */
+Test(train, resume_after_sigkill_is_bit_identical)
+{
+    const char *extra[] = {"epochs=10", "checkpoint_every=5"};
+    cr_assert_eq(train(at("whole"), extra, 2), 0, "%s", slurp(at("err.txt")));
+
+    pid_t pid = start_train(at("cut"), extra, 2);
+    struct stat st;
+    for (int i = 0; i < 200000 && stat(at("cut/last/state.json"), &st) != 0; i++) usleep(50);
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    cr_assert(WIFSIGNALED(status), "the run ended before it could be killed: %s", slurp(at("err.txt")));
+    cr_assert_neq(stat(at("cut/metrics.json"), &st), 0, "a killed run has no metrics");
+
+    char *resume[] = {"train", "--resume", (char *)at("cut")};
+    cr_assert_eq(train_args(resume, 3), 0, "%s", slurp(at("err.txt")));
+    const char *same[] = {"best/model.safetensors", "last/model.safetensors", "last/optimizer.safetensors",
+                          "metrics.json", "config.json", "best/config.json"};
+    for (int i = 0; i < 6; i++) {
+        char a[64], b[64];
+        snprintf(a, sizeof a, "whole/%s", same[i]);
+        snprintf(b, sizeof b, "cut/%s", same[i]);
+        expect_same_file(at(a), at(b));
+    }
+    char *la = log_without_speed(at("whole/log.jsonl")), *lb = log_without_speed(at("cut/log.jsonl"));
+    cr_expect_str_eq(la, lb, "the resumed log differs");
+    cr_expect(strstr(la, "{\"step\": 120, \"epoch\": 10, \"loss\": ") != NULL, "%s", la);
+    free(la);
+    free(lb);
+    char *state = slurp(at("cut/last/state.json"));
+    cr_expect(strstr(state, "\"step\": 120") != NULL, "%s", state);
+    free(state);
+}
+
+Test(train, resume_refuses_what_it_cannot_continue)
+{
+    char *none[] = {"train", "--resume", (char *)at("nothing")};
+    cr_expect_eq(train_args(none, 3), 1);
+    char *err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "nothing/config.json") != NULL, "%s", err);
+    free(err);
+
+    const char *extra[] = {"epochs=1"};
+    cr_assert_eq(train(at("run"), extra, 1), 0, "%s", slurp(at("err.txt")));
+    char *over[] = {"train", "--resume", (char *)at("run"), "lr=1"};
+    cr_expect_eq(train_args(over, 4), 1);
+    err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "takes no --config") != NULL, "%s", err);
+    free(err);
+
+    put(at("run/last/state.json"), "{\"step\": 3}\n");
+    char *bad[] = {"train", "--resume", (char *)at("run")};
+    cr_expect_eq(train_args(bad, 3), 1);
+    err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "state.json: \"epoch\" missing") != NULL, "%s", err);
+    free(err);
+}
+
+Test(train, export_writes_a_model_directory)
+{
+    cr_assert_eq(train(at("run"), NULL, 0), 0, "%s", slurp(at("err.txt")));
+    char *ex[] = {"export", "--model", (char *)at("run"), "--out", (char *)at("hf")};
+    cr_assert_eq(run_cmd(cmd_export, ex, 5, ""), 0, "%s", slurp(at("err.txt")));
+    expect_same_file(at("run/best/model.safetensors"), at("hf/model.safetensors"));
+    expect_same_file(at("run/best/vocab.txt"), at("hf/vocab.txt"));
+    char *cfg = slurp(at("hf/config.json"));
+    cr_expect(strstr(cfg, "\"2\": \"Gamma\"") != NULL, "%s", cfg);
+    free(cfg);
+
+    /* --labels puts a fresh head of that many genres on an encoder. */
+    char *start[] = {"export", "--model", (char *)at("init"), "--out", (char *)at("start"),
+                     "--labels", (char *)at("data/labels.txt")};
+    cr_assert_eq(run_cmd(cmd_export, start, 7, ""), 0, "%s", slurp(at("err.txt")));
+    Classifier c;
+    cr_assert_eq(classifier_open(&c, at("start")), 0, "%s", err_msg());
+    cr_expect_eq(c.model.cfg.num_labels, 3);
+    cr_expect_str_eq(c.labels.names[1], "Beta");
+    classifier_close(&c);
 }

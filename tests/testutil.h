@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 /* A whole file as a NUL-terminated string (caller frees), or NULL. */
 static inline char *slurp(const char *path)
@@ -17,6 +18,19 @@ static inline char *slurp(const char *path)
     s[fread(s, 1, (size_t)n, f)] = '\0';
     fclose(f);
     return s;
+}
+
+/* Writes text to /tmp/genre-test-<pid>-<name> and returns that path (a
+ * static buffer, overwritten by the next call), or NULL. */
+static inline char *write_temp(const char *name, const char *text)
+{
+    static char path[256];
+    snprintf(path, sizeof path, "/tmp/genre-test-%d-%s", (int)getpid(), name);
+    FILE *f = fopen(path, "wb");
+    if (!f) return NULL;
+    int ok = fputs(text, f) >= 0;
+    if (fclose(f) != 0 || !ok) return NULL;
+    return path;
 }
 
 #endif
