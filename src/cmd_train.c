@@ -269,7 +269,7 @@ int cmd_train(int argc, char **argv)
     long steps_per_epoch = ((train.data.n + batch - 1) / batch + accum - 1) / accum;
     long total = steps_per_epoch * epochs;
     if (max_steps > 0 && max_steps < total) total = max_steps;
-    long warmup = (long)(cfg_float(cfg, "warmup_ratio") * (double)total);
+    long warmup = lr_warmup_steps(cfg_float(cfg, "warmup_ratio"), total);
     AdamW opt = {lr, 0.9f, 0.999f, 1e-8f, (float)cfg_float(cfg, "weight_decay")};
 
     float *dlogits = xmalloc((size_t)batch * L * sizeof *dlogits);

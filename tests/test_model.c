@@ -212,6 +212,19 @@ Test(model, adamw_steps_match_pytorch)
     free(want_norms);
 }
 
+/* Trainer rounds warmup_ratio * steps up (math.ceil in Python gives these);
+ * truncating gave 18 warmup steps where transformers takes 19 for the CPU
+ * preset's 188 steps, and none at all for short runs. */
+Test(model, warmup_steps_round_up_as_trainer)
+{
+    cr_expect_eq(lr_warmup_steps(0.1, 188), 19);
+    cr_expect_eq(lr_warmup_steps(0.1, 5), 1);
+    cr_expect_eq(lr_warmup_steps(0.1, 3), 1);
+    cr_expect_eq(lr_warmup_steps(0.1, 180), 18);
+    cr_expect_eq(lr_warmup_steps(0.06, 1000), 60);
+    cr_expect_eq(lr_warmup_steps(0.0, 100), 0);
+}
+
 /* Training mode: dropout everywhere, masks recomputed by the backward from
  * (seed, step). The gradient must still be the derivative of the loss the
  * same forward computes: central differences (step 2e-3) on entries of every tensor. */

@@ -30,6 +30,11 @@ float lr_linear_schedule(long step, long warmup_steps, long total_steps)
     return f > 0.0f ? f : 0.0f;
 }
 
+long lr_warmup_steps(double ratio, long total_steps)
+{
+    return (long)ceil(ratio * (double)total_steps);
+}
+
 /* Chunks of the squared-norm sum: fixed, so the sum does not depend on the
  * number of threads. */
 #define CHUNK 65536

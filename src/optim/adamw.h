@@ -24,6 +24,10 @@ void adamw_update(const AdamW *opt, float *param, const float *grad, float *m, f
  * then decaying linearly to 0 at total_steps. */
 float lr_linear_schedule(long step, long warmup_steps, long total_steps);
 
+/* Warmup steps for a warmup ratio, as transformers' Trainer counts them
+ * (TrainingArguments.get_warmup_steps): ceil(ratio * total_steps). */
+long lr_warmup_steps(double ratio, long total_steps);
+
 /* torch.nn.utils.clip_grad_norm_: scales grad (n values) by
  * min(1, max_norm / (norm + 1e-6)); returns the norm before clipping. */
 float clip_grad_norm(float *grad, size_t n, float max_norm);
