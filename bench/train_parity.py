@@ -18,13 +18,17 @@ batch order, with the same hyper-parameters, loss, schedule and clipping.
    as sklearn's jaccard_score(average="samples")), samples/s of both, and
    writes an SVG of the two loss curves (raw and smoothed).
 
+--seeds 42,1,2 runs one pair per seed (genre's seed: batch order and dropout;
+PyTorch's dropout seed) and prints each side's mean and spread: with dropout
+on, one run per side is too noisy to compare to 0.02.
+
 --no-dropout writes the starting directory with every dropout at 0, so the
 two runs are deterministic and their losses should agree step by step
 (up to float rounding that grows with the steps).
 
     make bench && /work/torchvenv/bin/python bench/train_parity.py \
         [--config configs/train_cpu.json] [--threads 2] [--no-dropout] \
-        [--work DIR] [--svg FILE] [key=value ...]   (overrides for both sides)
+        [--work DIR] [--svg FILE] [--seeds 42,1,2] [key=value ...]   (overrides for both sides)
     /work/torchvenv/bin/python bench/train_parity.py --replot WORK/steps.json --svg FILE
 """
 import argparse
@@ -345,6 +349,8 @@ def main():
     ap.add_argument("--reuse-genre", action="store_true",
                     help="keep genre's run from an earlier call on WORK (e.g. to vary --torch-seed)")
     ap.add_argument("--no-dropout", action="store_true")
+    ap.add_argument("--seeds", help="comma-separated seeds: one pair of runs per seed (genre's seed=S, PyTorch's "
+                    "dropout seed S, genre's batch order), then the mean and spread of each side")
     ap.add_argument("--svg", help="loss curves (default WORK/loss.svg)")
     ap.add_argument("overrides", nargs="*", help="key=value for both sides (genre's config keys)")
     ap.add_argument("--replot", metavar="STEPS_JSON", help="only redraw the SVG (--svg) of a saved run")
@@ -366,10 +372,33 @@ def main():
     # The MiniLM tokenizer as transformers loads it (BERT uncased WordPiece).
     tok = BertTokenizerFast.from_pretrained(minilm)
 
+    seeds = [int(x) for x in a.seeds.split(",")] if a.seeds else [None]
+    finals = [run_pair(a, data, init, labels, tok, seed) for seed in seeds]
+    if len(finals) > 1:
+        g = np.array([f[0] for f in finals])
+        t = np.array([f[1] for f in finals])
+        print()
+        print("seed  genre val jaccard  torch val jaccard")
+        for seed, (gj, tj) in zip(seeds, finals):
+            print(f"{seed:4d}  {gj:.4f}             {tj:.4f}")
+        d = g.mean() - t.mean()
+        print(f"over {len(seeds)} seeds: genre {g.mean():.4f} +- {g.std(ddof=1):.4f} (min {g.min():.4f}, max "
+              f"{g.max():.4f}); torch {t.mean():.4f} +- {t.std(ddof=1):.4f} (min {t.min():.4f}, max {t.max():.4f}); "
+              f"difference of means {d:+.4f} ({'within' if abs(d) <= 0.02 else 'OUTSIDE'} 0.02), its standard "
+              f"error {math.sqrt(g.var(ddof=1) / len(g) + t.var(ddof=1) / len(t)):.4f}")
+    return 0
+
+
+def run_pair(a, data, init, labels, tok, seed):
+    """Trains genre, then PyTorch on genre's batches; prints the comparison and
+    returns the final val Jaccards (genre, torch). seed (None: the config's)
+    sets genre's seed (batch order, dropout) and PyTorch's dropout seed."""
     # genre first: its resolved config.json is the one both sides follow.
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
-    run = os.path.join(a.work, "genre_nodrop" if a.no_dropout else "genre")
-    cmd = [GENRE, "train", "--config", a.config, "--out", run, f"data={data}", f"init={init}", *a.overrides]
+    tag = ("_nodrop" if a.no_dropout else "") + ("" if seed is None else f"_s{seed}")
+    run = os.path.join(a.work, "genre" + tag)
+    overrides = [*a.overrides, *([] if seed is None else [f"seed={seed}"])]
+    cmd = [GENRE, "train", "--config", a.config, "--out", run, f"data={data}", f"init={init}", *overrides]
     print("genre:", " ".join(cmd), flush=True)
     load0 = load_avg()
     t0 = time.perf_counter()
@@ -408,7 +437,8 @@ def main():
     t0 = time.perf_counter()
     tlog, tvals, warmup, total, tprobs = train_torch(init, cfg, plan, ids, y, val_ids, val_y.astype(np.int8),
                                              {v["step"] for v in gvals}, a.threads,
-                                                     cfg["seed"] if a.torch_seed is None else a.torch_seed)
+                                                     cfg["seed"] if a.torch_seed is None or seed is not None
+                                                     else a.torch_seed)
     torch_wall = time.perf_counter() - t0
     load3 = load_avg()
 
@@ -430,7 +460,7 @@ def main():
     print(f"machine: {platform.machine()} {os.cpu_count()} CPUs, {platform.platform()}; "
           f"torch {torch.__version__}, threads {a.threads} each (OMP_NUM_THREADS / set_num_threads)")
     print(f"load average (1 min): genre {load0:.1f}->{load1:.1f}, torch {load2:.1f}->{load3:.1f}")
-    print(f"config: {os.path.relpath(a.config, ROOT)} {' '.join(a.overrides)}"
+    print(f"config: {os.path.relpath(a.config, ROOT)} {' '.join(overrides)}"
           f"{' dropout off' if a.no_dropout else ''}: {cfg['limit_train']} movies, {cfg['epochs']} epoch(s), "
           f"{total} steps, batch {cfg['batch_size']}x{cfg['grad_accum']}, max_len {max_len}, lr {cfg['lr']}, "
           f"warmup {warmup} steps (torch, Trainer's ceil), loss {cfg['loss.type']}")
@@ -461,8 +491,9 @@ def main():
     print(f"samples/s (optimizer steps only): genre {g_sps:.1f} torch {t_sps:.1f} "
           f"genre/torch {g_sps / t_sps:.2f}x; wall incl. validation: genre {genre_wall:.0f} s "
           f"(process, incl. test eval and report) torch {torch_wall:.0f} s")
-    tag = ("_nodrop" if a.no_dropout else "") + ("" if a.torch_seed is None else f"_seed{a.torch_seed}")
-    svg = a.svg or os.path.join(a.work, f"loss{tag}.svg")
+    if seed is None and a.torch_seed is not None:
+        tag += f"_seed{a.torch_seed}"
+    svg = a.svg if a.svg and seed is None else os.path.join(a.work, f"loss{tag}.svg")
     title = (f"Training loss, genre vs transformers+PyTorch ({cfg['loss.type']}, lr {cfg['lr']:g}, "
              f"{total} steps{', dropout off' if a.no_dropout else ''})")
     steps = os.path.join(a.work, f"steps{tag}.json")
@@ -470,7 +501,7 @@ def main():
         json.dump({"title": title, "genre": gsteps, "torch": tlog, "genre_val": gvals, "torch_val": tvals}, f)
     plot(steps, svg)
     print(f"loss curves: {svg}; per-step logs: {steps}")
-    return 0
+    return gj, tj
 
 
 if __name__ == "__main__":

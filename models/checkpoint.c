@@ -6,6 +6,7 @@
 #include "atomic.h"
 #include "checkpoint.h"
 #include "err.h"
+#include "jsonfile.h"
 #include "safetensors.h"
 
 typedef enum { ARCH_DISTILBERT, ARCH_BERT } Arch;
@@ -334,14 +335,9 @@ int checkpoint_save(const DistilBert *m, const char *dir, const char *const *lab
     free_save(&s);
     if (rc) return -1;
     json_t *cfg = save_config(m, labels);
-    char *text = json_dumps(cfg, JSON_INDENT(2) | JSON_SORT_KEYS);
-    json_decref(cfg);
     snprintf(path, sizeof path, "%s/config.json", dir);
-    size_t len = strlen(text);
-    text = xrealloc(text, len + 2);
-    text[len++] = '\n';
-    rc = atomic_write_file(path, text, len);
-    free(text);
+    rc = json_write_file(path, cfg, JSON_INDENT(2) | JSON_SORT_KEYS);
+    json_decref(cfg);
     return rc;
 }
 

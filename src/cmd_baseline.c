@@ -19,6 +19,7 @@
 #include "config.h"
 #include "dataset.h"
 #include "err.h"
+#include "jsonfile.h"
 #include "knn.h"
 #include "linear.h"
 #include "metrics.h"
@@ -340,11 +341,9 @@ static void cross_validate(const Fit *proto, const WordDocs *docs, const Dataset
     double mean = sum / k, sd = sqrt(fmax(0, sq / k - mean * mean));
     printf("cv %d folds: jaccard %.4f +- %.4f\n", k, mean, sd);
     json_t *o = json_pack("{s:i,s:f,s:f,s:o}", "folds", k, "jaccard_mean", mean, "jaccard_std", sd, "per_fold", folds);
-    char *text = json_dumps(o, JSON_INDENT(1));
     char path[4096];
     snprintf(path, sizeof path, "%s/cv.json", out);
-    if (atomic_write_file(path, text, strlen(text)) != 0) die_err();
-    free(text);
+    if (json_write_file(path, o, JSON_INDENT(1)) != 0) die_err();
     json_decref(o);
     free(perm);
 }
@@ -453,7 +452,6 @@ int cmd_baseline(int argc, char **argv)
     }
     char name[128], notes[1024];
     snprintf(name, sizeof name, "%s %s", model_title(model), features_title(features));
-    char *cfg_text = config_dump(cfg);
     snprintf(notes, sizeof notes,
              "Trained on %d movies, evaluated on %d (val) and %d (test). Word splitting %.2f s, features %.2f s, "
              "model fit %.2f s.",
@@ -470,8 +468,7 @@ int cmd_baseline(int argc, char **argv)
     free(lengths);
     char cpath[4096];
     snprintf(cpath, sizeof cpath, "%s/config.json", out);
-    if (atomic_write_file(cpath, cfg_text, strlen(cfg_text)) != 0) die_err();
-    free(cfg_text);
+    if (config_write(cfg, cpath) != 0) die_err();
 
     printf("| Classifier          | Model        | Jaccard | At least one | Precision | Recall |\n"
            "|---------------------|--------------|---------|--------------|-----------|--------|\n"

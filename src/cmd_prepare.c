@@ -479,9 +479,7 @@ static json_t *build_stats(const Corpus *c, const Summary *s, const double *prop
     json_object_set_new(st, "description_words", distribution(len_w, s->n_kept));
     free(len_c);
     free(len_w);
-    char *conf = config_dump(cfg);
-    json_object_set_new(st, "config", json_loads(conf, 0, NULL));
-    free(conf);
+    json_object_set_new(st, "config", config_to_json(cfg));
     return st;
 }
 

@@ -22,6 +22,7 @@
 #include "classifier.h"
 #include "config.h"
 #include "err.h"
+#include "jsonfile.h"
 #include "metrics.h"
 #include "ops/loss.h"
 #include "progress.h"
@@ -104,16 +105,6 @@ static void evaluate(DistilBert *m, const Part *p, int batch_size, float thresho
     classifier_scores(m, &p->enc, batch_size, scores);
     predict_at_least_one(pred, scores, p->data.n, L, threshold);
     metrics_compute(out, p->data.y, pred, p->data.n, L);
-}
-
-static void write_json(const char *path, json_t *o)
-{
-    char *s = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(8));
-    size_t n = strlen(s);
-    s = xrealloc(s, n + 2);
-    s[n] = '\n';
-    if (atomic_write_file(path, s, n + 1) != 0) die_err();
-    free(s);
 }
 
 /* The validation score that picks best/: larger is better. */
@@ -254,12 +245,7 @@ int cmd_train(int argc, char **argv)
     } else {
         if (make_dirs(out) != 0) die_err();
         snprintf(path, sizeof path, "%s/config.json", out);
-        char *resolved = config_dump(cfg);
-        size_t rn = strlen(resolved);
-        resolved = xrealloc(resolved, rn + 2);
-        strcpy(resolved + rn, "\n");
-        if (atomic_write_file(path, resolved, rn + 1) != 0) die_err();
-        free(resolved);
+        if (config_write(cfg, path) != 0) die_err();
         /* Checkpoints of an earlier run in this directory are not ours. */
         if (remove_tree(last_dir) != 0 || remove_tree(best_dir) != 0) die_err();
         log = fopen(log_path, "w");
@@ -368,7 +354,7 @@ int cmd_train(int argc, char **argv)
         json_object_set_new(mj, "val", metrics_to_json(&vm, &labels));
         json_object_set_new(mj, "test", metrics_to_json(&tm, &labels));
         snprintf(path, sizeof path, "%s/metrics.json", out);
-        write_json(path, mj);
+        if (json_write_file(path, mj, JSON_INDENT(2) | JSON_REAL_PRECISION(8)) != 0) die_err();
         json_decref(mj);
 
         char notes[512], name[128];

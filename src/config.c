@@ -5,6 +5,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "jsonfile.h"
 
 struct Config {
     const CfgKey *schema;
@@ -212,7 +213,7 @@ bool cfg_bool(const Config *c, const char *key)
     return json_is_true(get_typed(c, key, CFG_BOOL));
 }
 
-char *config_dump(const Config *c)
+json_t *config_to_json(const Config *c)
 {
     json_t *root = json_object();
     for (const CfgKey *k = c->schema; k->key; k++) {
@@ -231,9 +232,15 @@ char *config_dump(const Config *c)
         }
         json_object_set(obj, p, json_object_get(c->values, k->key));
     }
-    char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
-    json_decref(root);
-    return s;
+    return root;
+}
+
+int config_write(const Config *c, const char *path)
+{
+    json_t *o = config_to_json(c);
+    int rc = json_write_file(path, o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+    json_decref(o);
+    return rc;
 }
 
 void config_print_help(const CfgKey *schema)

@@ -5,6 +5,7 @@
 #ifndef GENRE_CONFIG_H
 #define GENRE_CONFIG_H
 
+#include <jansson.h>
 #include <stdbool.h>
 
 typedef enum { CFG_INT, CFG_FLOAT, CFG_STRING, CFG_BOOL } CfgType;
@@ -30,8 +31,13 @@ double cfg_float(const Config *c, const char *key);
 const char *cfg_str(const Config *c, const char *key);
 bool cfg_bool(const Config *c, const char *key);
 
-/* The resolved configuration as nested, pretty-printed JSON (caller frees). */
-char *config_dump(const Config *c);
+/* The resolved configuration as nested JSON, keys in schema order (a new
+ * reference). */
+json_t *config_to_json(const Config *c);
+
+/* Writes config_to_json, pretty-printed, to path atomically; 0 or -1 with
+ * err_set. A run directory's config.json, which --resume reads back. */
+int config_write(const Config *c, const char *path);
 
 /* Prints the schema (key, type, default, help) for --help. */
 void config_print_help(const CfgKey *schema);

@@ -8,6 +8,7 @@
 #include "atomic.h"
 #include "clean.h"
 #include "err.h"
+#include "jsonfile.h"
 #include "plot.h"
 #include "report.h"
 #include "trainlog.h"
@@ -690,23 +691,6 @@ ReportLinear report_linear_sparse(const LinearSparse *e)
 
 /* ---- entry points ------------------------------------------------------------ */
 
-static int write_json(const char *path, json_t *o)
-{
-    AtomicFile *af = atomic_open(path);
-    if (!af) {
-        json_decref(o);
-        return -1;
-    }
-    int rc = json_dumpf(o, atomic_stream(af), JSON_INDENT(2) | JSON_REAL_PRECISION(17));
-    json_decref(o);
-    fputc('\n', atomic_stream(af));
-    if (rc != 0) {
-        atomic_abort(af);
-        return err_set("%s: cannot write the metrics", path);
-    }
-    return atomic_commit(af);
-}
-
 static int check_run(const ReportRun *run)
 {
     int L = run->labels ? run->labels->n_labels : 0;
@@ -748,8 +732,8 @@ int report_write(const char *dir, const ReportRun *run)
         if (run->val) json_object_set_new(all, "val", metrics_to_json(run->val, run->labels));
         json_object_set_new(all, "test", metrics_to_json(run->test, run->labels));
         rc = join(path, sizeof path, dir, "metrics.json");
-        if (rc == 0) rc = write_json(path, all);
-        else json_decref(all);
+        if (rc == 0) rc = json_write_file(path, all, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+        json_decref(all);
     }
     if (rc == 0) rc = plot_per_genre(dir, run);
     int n_words = run->n_words > 0 ? run->n_words : 15;

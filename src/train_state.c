@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "atomic.h"
 #include "err.h"
+#include "jsonfile.h"
 #include "train_state.h"
 
 int train_state_save(const TrainState *s, const char *dir)
@@ -16,15 +16,10 @@ int train_state_save(const TrainState *s, const char *dir)
                           "elapsed_s", s->elapsed);
     /* 17 digits: the best score must come back exactly, or a resumed run
      * could pick another best checkpoint. */
-    char *text = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
-    json_decref(o);
     char path[4200];
     snprintf(path, sizeof path, "%s/state.json", dir);
-    size_t n = strlen(text);
-    text = xrealloc(text, n + 2);
-    text[n++] = '\n';
-    int rc = atomic_write_file(path, text, n);
-    free(text);
+    int rc = json_write_file(path, o, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+    json_decref(o);
     return rc;
 }
 

@@ -1,0 +1,18 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "atomic.h"
+#include "err.h"
+#include "jsonfile.h"
+
+int json_write_file(const char *path, const json_t *o, size_t flags)
+{
+    char *text = json_dumps(o, flags);
+    if (!text) return err_set("%s: cannot serialise the JSON document", path);
+    size_t n = strlen(text);
+    text = xrealloc(text, n + 2);
+    text[n++] = '\n';
+    int rc = atomic_write_file(path, text, n);
+    free(text);
+    return rc;
+}
