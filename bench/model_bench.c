@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "blas_arch.h"
 #include "distilbert.h"
 #include "err.h"
 #include "ops/loss.h"
@@ -36,6 +37,7 @@ static int cmp(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
+    blas_arch_fix(argv);
     int B = argc > 1 ? atoi(argv[1]) : 16, T = argc > 2 ? atoi(argv[2]) : 128;
     int iters = argc > 3 ? atoi(argv[3]) : 5;
     bool adamw = false, full = false, bad = false;

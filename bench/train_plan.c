@@ -9,12 +9,14 @@
 #include <stdlib.h>
 
 #include "batcher.h"
+#include "blas_arch.h"
 #include "dataset.h"
 #include "err.h"
 #include "tokenizer.h"
 
 int main(int argc, char **argv)
 {
+    blas_arch_fix(argv);
     if (argc != 9)
         die("usage: train_plan DATA_DIR VOCAB_DIR LIMIT_TRAIN MAX_LEN BATCH SEED WINDOW EPOCHS");
     int limit = atoi(argv[3]), max_len = atoi(argv[4]), batch = atoi(argv[5]);

@@ -2,7 +2,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "blas_arch.h"
 #include "commands.h"
+
+#define GENRE_VERSION "0.1"
 
 static const Command commands[] = {
     {"prepare", cmd_prepare, "per-genre CSV files -> cleaned, stratified train/val/test"},
@@ -24,17 +27,34 @@ static void usage(FILE *f)
                "Fine-tunes DistilBERT-architecture encoders for multi-label text\n"
                "classification (movie genres from plot descriptions).\n\ncommands:\n");
     for (const Command *c = commands; c->name; c++) fprintf(f, "  %-10s %s\n", c->name, c->summary);
-    fprintf(f, "\n'genre COMMAND --help' describes a command.\n");
+    fprintf(f, "\n'genre COMMAND --help' describes a command; 'genre --version' what was built.\n");
+}
+
+/* What this binary runs on: the BLAS core (see blas_arch.h) and the CUDA backend. */
+static void version(void)
+{
+    printf("genre %s\n", GENRE_VERSION);
+    printf("blas core: %s\n", blas_arch_current());
+#ifdef GENRE_CUDA
+    printf("cuda: compiled in\n");
+#else
+    printf("cuda: not compiled in (built with NVCC=)\n");
+#endif
 }
 
 int main(int argc, char **argv)
 {
+    blas_arch_fix(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        version();
         return 0;
     }
     for (const Command *c = commands; c->name; c++)
