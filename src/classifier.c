@@ -4,10 +4,31 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <jansson.h>
+
 #include "atomic.h"
 #include "checkpoint.h"
 #include "classifier.h"
 #include "err.h"
+#include "jsonfile.h"
+
+/* dir/config.json's genre_threshold into *t (left alone when absent). */
+static int read_threshold(const char *dir, float *t)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    json_error_t jerr;
+    json_t *cfg = json_load_file(path, 0, &jerr);
+    if (!cfg) return err_set("%s:%d: %s", path, jerr.line, jerr.text);
+    json_t *v = json_object_get(cfg, "genre_threshold");
+    int rc = 0;
+    if (v && !(json_is_number(v) && json_number_value(v) > 0 && json_number_value(v) < 1))
+        rc = err_set("%s: genre_threshold must be a number in (0, 1)", path);
+    else if (v)
+        *t = (float)json_number_value(v);
+    json_decref(cfg);
+    return rc;
+}
 
 int classifier_open(Classifier *c, const char *dir)
 {
@@ -21,6 +42,11 @@ int classifier_open(Classifier *c, const char *dir)
     if (!names) return err_set("%s/config.json: no id2label: not a fine-tuned genre classifier", c->dir);
     c->labels.n_labels = n;
     c->labels.names = names;
+    c->threshold = 0.5f;
+    if (read_threshold(c->dir, &c->threshold) != 0) {
+        labels_free(&c->labels);
+        return -1;
+    }
     if (checkpoint_load(&c->model, c->dir, n, 0) != 0) {
         labels_free(&c->labels);
         return -1;
@@ -60,19 +86,36 @@ void classifier_scores(DistilBert *m, const Encoded *e, int batch_size, float *s
     epoch_plan_free(&plan);
 }
 
-int classifier_write(const DistilBert *m, const LabelSet *labels, const char *vocab, const char *dir)
+int classifier_set_threshold(const char *dir, float threshold)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    json_error_t jerr;
+    json_t *cfg = json_load_file(path, 0, &jerr);
+    if (!cfg) return err_set("%s:%d: %s", path, jerr.line, jerr.text);
+    json_object_set_new(cfg, "genre_threshold", json_real_of_float(threshold));
+    /* 15 digits: the other reals as before, and 0.29 reads as 0.29. */
+    int rc = json_write_file(path, cfg, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
+    json_decref(cfg);
+    return rc;
+}
+
+int classifier_write(const DistilBert *m, const LabelSet *labels, const char *vocab, float threshold,
+                     const char *dir)
 {
     if (checkpoint_save(m, dir, (const char *const *)labels->names) != 0) return -1;
+    if (classifier_set_threshold(dir, threshold) != 0) return -1;
     char to[4200];
     snprintf(to, sizeof to, "%s/vocab.txt", dir);
     return atomic_copy_file(vocab, to);
 }
 
-int classifier_save(const DistilBert *m, const LabelSet *labels, const char *vocab, const char *dir)
+int classifier_save(const DistilBert *m, const LabelSet *labels, const char *vocab, float threshold,
+                    const char *dir)
 {
     char *tmp = atomic_dir_begin(dir);
     if (!tmp) return -1;
-    if (classifier_write(m, labels, vocab, tmp) != 0) {
+    if (classifier_write(m, labels, vocab, threshold, tmp) != 0) {
         remove_tree(tmp);
         free(tmp);
         return -1;

@@ -14,11 +14,13 @@ typedef struct {
     DistilBert model;
     Tokenizer *tok;
     LabelSet labels;
+    float threshold; /* the decision threshold the model was saved with */
     char dir[4096];
 } Classifier;
 
 /* Opens DIR, or DIR/best when DIR is a run directory. The labels come from
- * config.json's id2label. 0, or -1 with err_set. */
+ * config.json's id2label, the threshold from its genre_threshold (0.5 when
+ * absent). 0, or -1 with err_set. */
 int classifier_open(Classifier *c, const char *dir);
 void classifier_close(Classifier *c);
 
@@ -27,11 +29,17 @@ void classifier_close(Classifier *c);
 void classifier_scores(DistilBert *m, const Encoded *e, int batch_size, float *scores);
 
 /* Fills dir (new, or empty: see atomic_dir_begin) with a complete model
- * directory: model.safetensors, config.json with the label names, and
- * vocab.txt copied from `vocab`. 0, or -1 with err_set. */
-int classifier_write(const DistilBert *m, const LabelSet *labels, const char *vocab, const char *dir);
+ * directory: model.safetensors, config.json with the label names and the
+ * decision threshold (genre_threshold, which transformers keeps as an
+ * unused attribute), and vocab.txt copied from `vocab`. 0, or -1 with err_set. */
+int classifier_write(const DistilBert *m, const LabelSet *labels, const char *vocab, float threshold,
+                     const char *dir);
 
 /* classifier_write into a fresh directory swapped in over dir as a whole. */
-int classifier_save(const DistilBert *m, const LabelSet *labels, const char *vocab, const char *dir);
+int classifier_save(const DistilBert *m, const LabelSet *labels, const char *vocab, float threshold,
+                    const char *dir);
+
+/* Replaces the threshold of the model directory dir (atomically). */
+int classifier_set_threshold(const char *dir, float threshold);
 
 #endif

@@ -39,14 +39,19 @@ static int shared_option(const char *cmd, int argc, char **argv, int *i, float *
 int cmd_eval(int argc, char **argv)
 {
     const char *model = NULL, *data = NULL, *out = NULL;
-    float threshold = 0.5f;
+    float threshold = NAN; /* unless given: the model's own */
     int max_len = 128;
+    bool tune = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: genre eval --model DIR --data FILE.jsonl [--threshold T] [--max-len N] [--out DIR]\n\n"
+            printf("usage: genre eval --model DIR --data FILE.jsonl [--threshold T | --tune-threshold]\n"
+                   "                  [--max-len N] [--out DIR]\n\n"
                    "Scores a labelled .jsonl file (genre prepare's format) with a fine-tuned\n"
                    "model (a run directory means its best/) and prints the metrics; --out\n"
-                   "writes metrics.json and the report there.\n");
+                   "writes metrics.json and the report there. The threshold defaults to the\n"
+                   "model's own (see genre train's tune_threshold). --tune-threshold picks\n"
+                   "the one in 0.05..0.95 with the best Jaccard on FILE (a validation set,\n"
+                   "never the test set) and saves it with the model for eval and predict.\n");
             return 0;
         } else if (!strcmp(argv[i], "--model") && i + 1 < argc) {
             model = argv[++i];
@@ -54,6 +59,8 @@ int cmd_eval(int argc, char **argv)
             data = argv[++i];
         } else if (!strcmp(argv[i], "--out") && i + 1 < argc) {
             out = argv[++i];
+        } else if (!strcmp(argv[i], "--tune-threshold")) {
+            tune = true;
         } else if (shared_option("eval", argc, argv, &i, &threshold, &max_len)) {
             continue;
         } else {
@@ -62,8 +69,10 @@ int cmd_eval(int argc, char **argv)
         }
     }
     if (!model || !data) die("eval: --model and --data are required (see --help)");
+    if (tune && !isnan(threshold)) die("eval: --threshold and --tune-threshold exclude each other");
     Classifier c;
     if (classifier_open(&c, model) != 0) die_err();
+    if (isnan(threshold)) threshold = c.threshold;
     Dataset d;
     if (dataset_load(&d, data, &c.labels) != 0) die_err();
     if (d.n == 0) die("%s: no movies", data);
@@ -73,6 +82,12 @@ int cmd_eval(int argc, char **argv)
     float *scores = xmalloc((size_t)d.n * L * sizeof *scores);
     uint8_t *pred = xmalloc((size_t)d.n * L);
     classifier_scores(&c.model, &e, 32, scores);
+    if (tune) {
+        threshold = metrics_tune_threshold(scores, d.y, d.n, L, 0.05f, 0.95f, 91, c.threshold);
+        if (classifier_set_threshold(c.dir, threshold) != 0) die_err();
+        printf("threshold tuned on %s: %g (was %g), saved in %s/config.json\n", data, (double)threshold,
+               (double)c.threshold, c.dir);
+    }
     predict_at_least_one(pred, scores, d.n, L, threshold);
     Metrics m;
     metrics_compute(&m, d.y, pred, d.n, L);
@@ -81,7 +96,8 @@ int cmd_eval(int argc, char **argv)
     if (report_compare(NULL, 1, names, ms) != 0) die_err();
     if (out) {
         ReportRun run = {.name = "evaluation", .labels = &c.labels, .test = &m, .test_data = &d,
-                         .test_scores = scores, .test_pred = pred};
+                         .test_scores = scores, .test_pred = pred, .threshold = &threshold,
+                         .threshold_tuned = tune};
         if (make_dirs(out) != 0 || report_write(out, &run) != 0) die_err();
     }
     metrics_free(&m);
@@ -114,15 +130,16 @@ static int read_lines(char ***lines)
 int cmd_predict(int argc, char **argv)
 {
     const char *model = NULL;
-    float threshold = 0.5f;
+    float threshold = NAN; /* unless given: the model's own */
     int top = 0, max_len = 128;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: genre predict --model DIR [--top K] [--threshold T] [--max-len N] < texts\n\n"
                    "Reads one text a line on stdin and writes one JSON line per text:\n"
                    "{\"genres\": [...], \"scores\": {\"Action\": 0.91, ...}}. A genre is predicted\n"
-                   "when its probability exceeds the threshold (default 0.5), and the top one\n"
-                   "when none does. --top K lists only the K highest scores.\n");
+                   "when its probability exceeds the threshold (default: the model's, saved by\n"
+                   "train, 0.5 unless tune_threshold chose another), and the top one when\n"
+                   "none does. --top K lists only the K highest scores.\n");
             return 0;
         } else if (!strcmp(argv[i], "--model") && i + 1 < argc) {
             model = argv[++i];
@@ -139,6 +156,7 @@ int cmd_predict(int argc, char **argv)
     if (!model) die("predict: --model is required (see --help)");
     Classifier c;
     if (classifier_open(&c, model) != 0) die_err();
+    if (isnan(threshold)) threshold = c.threshold;
     int L = c.labels.n_labels;
     Dataset d = {0};
     d.n = read_lines(&d.texts);

@@ -58,6 +58,8 @@ static const CfgKey schema[] = {
     {"oversample", CFG_FLOAT, "0.0", NULL, "oversample rare genres with this power (0: off)"},
     {"length_window", CFG_INT, "50", NULL, "batches per length-sorting window (1: none)"},
     {"threshold", CFG_FLOAT, "0.5", NULL, "probability above which a genre is predicted"},
+    {"tune_threshold", CFG_BOOL, "false", NULL,
+     "replace threshold at the end by the one in 0.05..0.95 that maximises the best model's val Jaccard"},
     {NULL, CFG_INT, NULL, NULL, NULL},
 };
 
@@ -121,14 +123,14 @@ static double selection_score(const Metrics *m, const char *metric)
 /* Replaces dir (the run's last/) by a checkpoint of this moment: the model
  * directory, the AdamW moments and the training state, which records how
  * much of the log (flushed to disk first) belongs to it. */
-static void save_last(const DistilBert *m, const LabelSet *labels, const char *vocab, FILE *log,
+static void save_last(const DistilBert *m, const LabelSet *labels, const char *vocab, float threshold, FILE *log,
                       const char *log_path, TrainState *st, const char *dir)
 {
     if (fflush(log) != 0 || fsync(fileno(log)) != 0)
         die("%s: write failed: %s", log_path, strerror(errno));
     st->log_bytes = ftell(log);
     char *tmp = atomic_dir_begin(dir);
-    if (!tmp || classifier_write(m, labels, vocab, tmp) != 0 || checkpoint_save_optimizer(m, tmp) != 0 ||
+    if (!tmp || classifier_write(m, labels, vocab, threshold, tmp) != 0 || checkpoint_save_optimizer(m, tmp) != 0 ||
         train_state_save(st, tmp) != 0 || atomic_dir_commit(tmp, dir) != 0)
         die_err();
 }
@@ -189,6 +191,7 @@ int cmd_train(int argc, char **argv)
     uint64_t seed = (uint64_t)cfg_int(cfg, "seed");
     float threshold = (float)cfg_float(cfg, "threshold"), lr = (float)cfg_float(cfg, "lr");
     const char *best_metric = cfg_str(cfg, "best_metric");
+    bool tune = cfg_bool(cfg, "tune_threshold");
     if (batch < 1 || accum < 1 || epochs < 1 || max_steps < 0 || eval_every < 0 || ckpt_every < 0)
         die("batch_size, grad_accum and epochs must be >= 1; max_steps, eval_every and checkpoint_every >= 0");
     if (max_len < 2 || max_len > 512) die("max_len must be between 2 and 512");
@@ -324,14 +327,14 @@ int cmd_train(int argc, char **argv)
                 if (score > st.best) {
                     st.best = score;
                     st.best_step = st.step;
-                    if (classifier_save(&m, &labels, vocab, best_dir) != 0) die_err();
+                    if (classifier_save(&m, &labels, vocab, threshold, best_dir) != 0) die_err();
                 }
                 metrics_free(&vm);
             }
             if ((ckpt_every && st.step % ckpt_every == 0) || end_of_epoch || st.step == total) {
                 st.elapsed += wall_seconds() - t_start;
                 t_start = wall_seconds();
-                save_last(&m, &labels, vocab, log, log_path, &st, last_dir);
+                save_last(&m, &labels, vocab, threshold, log, log_path, &st, last_dir);
             }
         }
         epoch_plan_free(&plan);
@@ -346,6 +349,13 @@ int cmd_train(int argc, char **argv)
         if (checkpoint_load(&m, best_dir, L, 0) != 0) die_err();
         Metrics vm, tm;
         evaluate(&m, &val, batch * 2, threshold, val_scores, val_pred, &vm);
+        if (tune) {
+            threshold = metrics_tune_threshold(val_scores, val.data.y, val.data.n, L, 0.05f, 0.95f, 91, threshold);
+            metrics_free(&vm);
+            predict_at_least_one(val_pred, val_scores, val.data.n, L, threshold);
+            metrics_compute(&vm, val.data.y, val_pred, val.data.n, L);
+            if (classifier_set_threshold(best_dir, threshold) != 0) die_err();
+        }
         float *test_scores = xmalloc((size_t)test.data.n * L * sizeof *test_scores);
         uint8_t *test_pred = xmalloc((size_t)test.data.n * L);
         evaluate(&m, &test, batch * 2, threshold, test_scores, test_pred, &tm);
@@ -353,6 +363,8 @@ int cmd_train(int argc, char **argv)
         json_t *mj = json_object();
         json_object_set_new(mj, "val", metrics_to_json(&vm, &labels));
         json_object_set_new(mj, "test", metrics_to_json(&tm, &labels));
+        json_object_set_new(mj, "threshold", json_real_of_float(threshold));
+        json_object_set_new(mj, "threshold_tuned", json_boolean(tune));
         snprintf(path, sizeof path, "%s/metrics.json", out);
         if (json_write_file(path, mj, JSON_INDENT(2) | JSON_REAL_PRECISION(8)) != 0) die_err();
         json_decref(mj);
@@ -361,10 +373,12 @@ int cmd_train(int argc, char **argv)
         snprintf(name, sizeof name, "DistilBERT %s", cfg_str(cfg, "loss.type"));
         snprintf(notes, sizeof notes,
                  "Fine-tuned from `%s` for %ld steps (%.0f s, best on val by %s at step %ld), %d training movies, "
-                 "batch %d x %d, max_len %d, lr %g.", init, st.step, train_secs, best_metric, st.best_step,
-                 train.data.n, batch, accum, max_len, (double)lr);
+                 "batch %d x %d, max_len %d, lr %g, threshold %.2f%s.", init, st.step, train_secs, best_metric,
+                 st.best_step, train.data.n, batch, accum, max_len, (double)lr, (double)threshold,
+                 tune ? " (tuned on val)" : "");
         ReportRun run = {.name = name, .notes = notes, .labels = &labels, .val = &vm, .test = &tm,
                          .test_data = &test.data, .test_scores = test_scores, .test_pred = test_pred,
+                         .threshold = &threshold, .threshold_tuned = tune,
                          .train_log = log_path, .test_lengths = test.enc.lengths, .length_unit = "tokens"};
         snprintf(path, sizeof path, "%s/report", out);
         if (report_write(path, &run) != 0) die_err();

@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,4 +16,14 @@ int json_write_file(const char *path, const json_t *o, size_t flags)
     int rc = atomic_write_file(path, text, n);
     free(text);
     return rc;
+}
+
+json_t *json_real_of_float(float x)
+{
+    char buf[32];
+    for (int digits = 1; digits < 9; digits++) {
+        snprintf(buf, sizeof buf, "%.*g", digits, (double)x);
+        if ((float)strtod(buf, NULL) == x) return json_real(strtod(buf, NULL));
+    }
+    return json_real((double)x);
 }

@@ -9,4 +9,8 @@
  * 0, or -1 with err_set naming the path. */
 int json_write_file(const char *path, const json_t *o, size_t flags);
 
+/* A JSON real for a float: the double of its shortest decimal form that
+ * reads back as the same float, so 0.29f is 0.29, not 0.28999999165534973. */
+json_t *json_real_of_float(float x);
+
 #endif

@@ -129,6 +129,29 @@ void predict_at_least_one(uint8_t *y_pred, const float *scores, int n, int n_lab
     }
 }
 
+float metrics_tune_threshold(const float *scores, const uint8_t *y, int n, int n_labels, float lo, float hi,
+                             int steps, float prefer)
+{
+    uint8_t *pred = xmalloc((size_t)n * n_labels);
+    float best_t = prefer;
+    double best = -1;
+    for (int k = 0; k < steps; k++) {
+        float t = steps > 1 ? lo + (hi - lo) * (float)k / (float)(steps - 1) : lo;
+        predict_at_least_one(pred, scores, n, n_labels, t);
+        double sum = 0;
+        for (int i = 0; i < n; i++)
+            sum += metrics_sample_jaccard(y + (size_t)i * n_labels, pred + (size_t)i * n_labels, n_labels);
+        double j = n > 0 ? sum / n : 0;
+        /* Sums of the same terms in the same order: ties are exact. */
+        if (j > best || (j == best && fabsf(t - prefer) < fabsf(best_t - prefer))) {
+            best = j;
+            best_t = t;
+        }
+    }
+    free(pred);
+    return best_t;
+}
+
 static json_t *avg_json(double p, double r, double f)
 {
     return json_pack("{s:f, s:f, s:f}", "precision", p, "recall", r, "f1", f);

@@ -34,6 +34,13 @@ double metrics_sample_jaccard(const uint8_t *t, const uint8_t *p, int n_labels);
  * scores[i, c] > threshold; when none is, the top-scoring label is. */
 void predict_at_least_one(uint8_t *y_pred, const float *scores, int n, int n_labels, float threshold);
 
+/* The threshold among `steps` evenly spaced values from lo to hi whose
+ * predict_at_least_one predictions have the largest sample-averaged Jaccard
+ * against y (n x n_labels); ties go to the value nearest `prefer`. Meant for
+ * validation scores: the test set then uses what val chose. */
+float metrics_tune_threshold(const float *scores, const uint8_t *y, int n, int n_labels, float lo, float hi,
+                             int steps, float prefer);
+
 /* {"jaccard":..., ..., "micro": {...}, "macro": {...}, "weighted": {...},
  *  "per_label": {"Action": {"precision", "recall", "f1", "jaccard", "support"}, ...}} */
 json_t *metrics_to_json(const Metrics *m, const LabelSet *labels);

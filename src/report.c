@@ -731,6 +731,10 @@ int report_write(const char *dir, const ReportRun *run)
         json_t *all = json_object();
         if (run->val) json_object_set_new(all, "val", metrics_to_json(run->val, run->labels));
         json_object_set_new(all, "test", metrics_to_json(run->test, run->labels));
+        if (run->threshold) {
+            json_object_set_new(all, "threshold", json_real_of_float(*run->threshold));
+            json_object_set_new(all, "threshold_tuned", json_boolean(run->threshold_tuned));
+        }
         rc = join(path, sizeof path, dir, "metrics.json");
         if (rc == 0) rc = json_write_file(path, all, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
         json_decref(all);

@@ -21,6 +21,7 @@
 #ifndef GENRE_REPORT_H
 #define GENRE_REPORT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "dataset.h"
@@ -64,6 +65,8 @@ typedef struct {
     const Dataset *test_data;  /* titles, years, texts, truth y */
     const float *test_scores;  /* n x L, the scores the threshold applies to */
     const uint8_t *test_pred;  /* n x L predictions */
+    const float *threshold;    /* optional: the threshold test_pred came from, kept in metrics.json */
+    bool threshold_tuned;      /* the threshold was chosen on data (val, never test) */
     const ReportLinear *linear; /* NULL for models without word weights */
     int n_examples;            /* best and worst movies shown; 0 means 8 */
     int n_words;               /* words per sign in top-word plots; 0 means 15 */

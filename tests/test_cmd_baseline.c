@@ -1,6 +1,7 @@
 /* genre baseline end to end on a tiny prepared dataset, and its input
  * errors: each must end the command with exit status 1 and a message. */
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,41 @@ Test(baseline_cmd, every_model_runs_and_writes_metrics, .init = setup)
         cr_expect(fread(buf, 1, sizeof buf - 1, fm) > 0);
         fclose(fm);
         cr_expect(strstr(buf, "\"val\"") || strstr(buf, "\"test\""), "%s", buf);
+    }
+}
+
+/* run/metrics.json's val Jaccard and threshold. */
+static void read_val(double *jaccard, double *threshold, int *tuned)
+{
+    char path[160];
+    snprintf(path, sizeof path, "%s/run/metrics.json", dir);
+    json_error_t e;
+    json_t *o = json_load_file(path, 0, &e);
+    cr_assert_not_null(o, "%s: %s", path, e.text);
+    *jaccard = json_number_value(json_object_get(json_object_get(o, "val"), "jaccard"));
+    cr_assert(json_is_number(json_object_get(o, "threshold")), "%s: no threshold", path);
+    *threshold = json_number_value(json_object_get(o, "threshold"));
+    *tuned = json_is_true(json_object_get(o, "threshold_tuned"));
+    json_decref(o);
+}
+
+/* Val picks the threshold (the margin for the SVM), within its grid, and
+ * does at least as well on val as the configured default. */
+Test(baseline_cmd, tuned_threshold_is_chosen_on_val, .init = setup)
+{
+    const char *models[] = {"logreg", "svm"};
+    for (int k = 0; k < 2; k++) {
+        double j0, t0, j1, t1;
+        int tuned;
+        cr_assert_eq(run(models[k], "tfidf", NULL), 0);
+        read_val(&j0, &t0, &tuned);
+        cr_expect(!tuned);
+        cr_expect_float_eq(t0, k ? 0.0 : 0.5, 1e-12);
+        cr_assert_eq(run(models[k], "tfidf", "tune_threshold=true"), 0);
+        read_val(&j1, &t1, &tuned);
+        cr_expect(tuned);
+        cr_expect(k ? t1 >= -1 && t1 <= 1 : t1 >= 0.05 - 1e-6 && t1 <= 0.95 + 1e-6, "%s: %g", models[k], t1);
+        cr_expect_geq(j1, j0, "%s: tuned val Jaccard %g < default's %g", models[k], j1, j0);
     }
 }
 

@@ -292,6 +292,52 @@ Test(train, predict_and_eval_use_the_run)
     cr_expect_eq(run_cmd(cmd_predict, bad, 5, ""), 1);
 }
 
+static double json_path_real(const char *file, const char *part, const char *key)
+{
+    json_error_t e;
+    json_t *o = json_load_file(file, 0, &e);
+    cr_assert_not_null(o, "%s: %s", file, e.text);
+    json_t *v = json_object_get(part ? json_object_get(o, part) : o, key);
+    cr_assert(json_is_number(v), "%s: no %s%s%s", file, part ? part : "", part ? "." : "", key);
+    double x = json_number_value(v);
+    json_decref(o);
+    return x;
+}
+
+/* tune_threshold: val picks the threshold, no grid value does better on
+ * val, and the model directory keeps it for eval and predict. */
+Test(train, tuned_threshold_is_chosen_on_val_and_kept_with_the_model)
+{
+    const char *extra[] = {"epochs=2", "tune_threshold=true", "loss.type=focal"};
+    cr_assert_eq(train(at("run"), extra, 3), 0, "%s", slurp(at("err.txt")));
+    double t = json_path_real(at("run/metrics.json"), NULL, "threshold");
+    double val = json_path_real(at("run/metrics.json"), "val", "jaccard");
+    /* Focal loss keeps probabilities low: val moves the threshold below 0.5. */
+    cr_expect(t >= 0.05 - 1e-6 && t < 0.5, "threshold %g", t);
+    cr_expect_float_eq(json_path_real(at("run/best/config.json"), NULL, "genre_threshold"), t, 1e-6);
+
+    char *own[] = {"eval", "--model", (char *)at("run"), "--data", (char *)at("data/val.jsonl"),
+                   "--max-len", "16", "--out", (char *)at("own")};
+    cr_assert_eq(run_cmd(cmd_eval, own, 9, ""), 0, "%s", slurp(at("err.txt")));
+    double own_val = json_path_real(at("own/metrics.json"), "test", "jaccard");
+    /* eval --tune-threshold on val lands on the same threshold. */
+    char *retune[] = {"eval", "--model", (char *)at("run"), "--data", (char *)at("data/val.jsonl"),
+                      "--max-len", "16", "--tune-threshold"};
+    cr_assert_eq(run_cmd(cmd_eval, retune, 8, ""), 0, "%s", slurp(at("err.txt")));
+    cr_expect_float_eq(json_path_real(at("run/best/config.json"), NULL, "genre_threshold"), t, 1e-6);
+    cr_expect_float_eq(own_val, val, 1e-7, "eval with the model's threshold: val Jaccard %.6f, train's %.6f (t %g)",
+                       own_val, val, t);
+    for (int k = 1; k < 19; k++) {
+        char thr[16];
+        snprintf(thr, sizeof thr, "%.2f", 0.05 * k);
+        char *fixed[] = {"eval", "--model", (char *)at("run"), "--data", (char *)at("data/val.jsonl"),
+                         "--max-len", "16", "--out", (char *)at("fixed"), "--threshold", thr};
+        cr_assert_eq(run_cmd(cmd_eval, fixed, 11, ""), 0, "%s", slurp(at("err.txt")));
+        cr_expect_leq(json_path_real(at("fixed/metrics.json"), "test", "jaccard"), val + 1e-9,
+                      "threshold %s beats the tuned %g on val", thr, t);
+    }
+}
+
 /* The run is killed with SIGKILL as soon as its first mid-epoch checkpoint
  * exists (step 5 of 12 per epoch), wherever it is by then; the resumed run
  * must end with the same bits as an uninterrupted one. */
