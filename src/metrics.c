@@ -136,7 +136,8 @@ float metrics_tune_threshold(const float *scores, const uint8_t *y, int n, int n
     float best_t = prefer;
     double best = -1;
     for (int k = 0; k < steps; k++) {
-        float t = steps > 1 ? lo + (hi - lo) * (float)k / (float)(steps - 1) : lo;
+        /* In double, so the grid's 0.42 is the float nearest 0.42. */
+        float t = steps > 1 ? (float)(lo + ((double)hi - lo) * k / (steps - 1)) : lo;
         predict_at_least_one(pred, scores, n, n_labels, t);
         double sum = 0;
         for (int i = 0; i < n; i++)
