@@ -12,14 +12,22 @@
 #include "err.h"
 #include "jsonfile.h"
 
+/* dir/config.json parsed (its path left in path), or NULL with err_set. */
+static json_t *load_config(const char *dir, char *path, size_t size)
+{
+    snprintf(path, size, "%s/config.json", dir);
+    json_error_t jerr;
+    json_t *cfg = json_load_file(path, 0, &jerr);
+    if (!cfg) err_set("%s:%d: %s", path, jerr.line, jerr.text);
+    return cfg;
+}
+
 /* dir/config.json's genre_threshold into *t (left alone when absent). */
 static int read_threshold(const char *dir, float *t)
 {
     char path[4200];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    json_error_t jerr;
-    json_t *cfg = json_load_file(path, 0, &jerr);
-    if (!cfg) return err_set("%s:%d: %s", path, jerr.line, jerr.text);
+    json_t *cfg = load_config(dir, path, sizeof path);
+    if (!cfg) return -1;
     json_t *v = json_object_get(cfg, "genre_threshold");
     int rc = 0;
     if (v && !(json_is_number(v) && json_number_value(v) > 0 && json_number_value(v) < 1))
@@ -89,10 +97,8 @@ void classifier_scores(DistilBert *m, const Encoded *e, int batch_size, float *s
 int classifier_set_threshold(const char *dir, float threshold)
 {
     char path[4200];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    json_error_t jerr;
-    json_t *cfg = json_load_file(path, 0, &jerr);
-    if (!cfg) return err_set("%s:%d: %s", path, jerr.line, jerr.text);
+    json_t *cfg = load_config(dir, path, sizeof path);
+    if (!cfg) return -1;
     json_object_set_new(cfg, "genre_threshold", json_real_of_float(threshold));
     /* 15 digits: the other reals as before, and 0.29 reads as 0.29. */
     int rc = json_write_file(path, cfg, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));

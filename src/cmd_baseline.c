@@ -426,16 +426,18 @@ int cmd_baseline(int argc, char **argv)
     float *scores[3];
     uint8_t *pred[3];
     Csr X[3];
+    /* The SVM decides by a margin around 0, the others by a probability. */
+    bool svm = !strcmp(model, "svm"), tune = cfg_bool(cfg, "tune_threshold");
+    const char *thr_name = svm ? "margin" : "threshold";
     float thr = configured_threshold(&f);
     for (int p = 1; p < 3; p++) {
         scores[p] = xmalloc((size_t)ds[p].n * L * sizeof *scores[p]);
         pred[p] = xmalloc((size_t)ds[p].n * L);
         predict(&f, &docs[p], &X[p], thr, scores[p], pred[p]);
-        if (p == 1 && cfg_bool(cfg, "tune_threshold")) {
-            /* Val chooses; test then uses val's choice. SVM margins live around 0. */
-            bool svm = !strcmp(model, "svm");
-            thr = metrics_tune_threshold(scores[1], ds[1].y, ds[1].n, L, svm ? -1.0f : 0.05f, svm ? 1.0f : 0.95f,
-                                         svm ? 101 : 91, thr);
+        if (p == 1 && tune) {
+            /* Val chooses; test then uses val's choice. */
+            thr = svm ? metrics_tune_threshold(scores[1], ds[1].y, ds[1].n, L, -1.0f, 1.0f, 101, thr)
+                      : metrics_tune_probability(scores[1], ds[1].y, ds[1].n, L, thr);
             predict_at_least_one(pred[1], scores[1], ds[1].n, L, thr);
         }
         metrics_compute(&m[p], ds[p].y, pred[p], ds[p].n, L);
@@ -466,15 +468,14 @@ int cmd_baseline(int argc, char **argv)
     snprintf(notes, sizeof notes,
              "Trained on %d movies, evaluated on %d (val) and %d (test) with %s %g%s. Word splitting %.2f s, "
              "features %.2f s, model fit %.2f s.",
-             ds[0].n, ds[1].n, ds[2].n, strcmp(model, "svm") ? "threshold" : "margin", (double)thr,
-             cfg_bool(cfg, "tune_threshold") ? " (tuned on val)" : "", split_s, f.feature_s, f.fit_s);
+             ds[0].n, ds[1].n, ds[2].n, thr_name, (double)thr, tune ? " (tuned on val)" : "", split_s, f.feature_s, f.fit_s);
     /* Description lengths in the words the model sees (basic words of at least words.min_chars). */
     int *lengths = xmalloc((size_t)ds[2].n * sizeof *lengths);
     for (int i = 0; i < ds[2].n; i++) lengths[i] = (int)(docs[2].off[i + 1] - docs[2].off[i]);
     ReportRun run = {
         .name = name, .notes = notes, .labels = &ls, .val = &m[1], .test = &m[2],
         .test_data = &ds[2], .test_scores = scores[2], .test_pred = pred[2],
-        .threshold = &thr, .threshold_tuned = cfg_bool(cfg, "tune_threshold"),
+        .threshold = &thr, .threshold_tuned = tune,
         .linear = terms ? &expl : NULL, .test_lengths = lengths, .length_unit = "words",
     };
     if (report_write(out, &run) != 0) die_err();
@@ -488,7 +489,7 @@ int cmd_baseline(int argc, char **argv)
            "| %-19s | %-12s | %.4f  | %.4f       | %.4f    | %.4f |\n",
            model_title(model), features_title(features), m[2].jaccard, m[2].at_least_one, m[2].precision,
            m[2].recall);
-    if (cfg_bool(cfg, "tune_threshold")) printf("%s tuned on val: %g\n", strcmp(model, "svm") ? "threshold" : "margin", (double)thr);
+    if (tune) printf("%s tuned on val: %g\n", thr_name, (double)thr);
     printf("val jaccard %.4f; %d feature columns; features %.3f s (cpu %.3f s); fit %.3f s (cpu %.3f s); report in %s\n",
            m[1].jaccard, f.Xtrain.cols, f.feature_s, f.feature_cpu_s, f.fit_s, f.fit_cpu_s, out);
 

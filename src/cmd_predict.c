@@ -83,7 +83,7 @@ int cmd_eval(int argc, char **argv)
     uint8_t *pred = xmalloc((size_t)d.n * L);
     classifier_scores(&c.model, &e, 32, scores);
     if (tune) {
-        threshold = metrics_tune_threshold(scores, d.y, d.n, L, 0.05f, 0.95f, 91, c.threshold);
+        threshold = metrics_tune_probability(scores, d.y, d.n, L, c.threshold);
         if (classifier_set_threshold(c.dir, threshold) != 0) die_err();
         printf("threshold tuned on %s: %g (was %g), saved in %s/config.json\n", data, (double)threshold,
                (double)c.threshold, c.dir);

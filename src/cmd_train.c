@@ -350,7 +350,7 @@ int cmd_train(int argc, char **argv)
         Metrics vm, tm;
         evaluate(&m, &val, batch * 2, threshold, val_scores, val_pred, &vm);
         if (tune) {
-            threshold = metrics_tune_threshold(val_scores, val.data.y, val.data.n, L, 0.05f, 0.95f, 91, threshold);
+            threshold = metrics_tune_probability(val_scores, val.data.y, val.data.n, L, threshold);
             metrics_free(&vm);
             predict_at_least_one(val_pred, val_scores, val.data.n, L, threshold);
             metrics_compute(&vm, val.data.y, val_pred, val.data.n, L);

@@ -153,6 +153,11 @@ float metrics_tune_threshold(const float *scores, const uint8_t *y, int n, int n
     return best_t;
 }
 
+float metrics_tune_probability(const float *scores, const uint8_t *y, int n, int n_labels, float prefer)
+{
+    return metrics_tune_threshold(scores, y, n, n_labels, 0.05f, 0.95f, 91, prefer);
+}
+
 static json_t *avg_json(double p, double r, double f)
 {
     return json_pack("{s:f, s:f, s:f}", "precision", p, "recall", r, "f1", f);

@@ -41,6 +41,9 @@ void predict_at_least_one(uint8_t *y_pred, const float *scores, int n, int n_lab
 float metrics_tune_threshold(const float *scores, const uint8_t *y, int n, int n_labels, float lo, float hi,
                              int steps, float prefer);
 
+/* metrics_tune_threshold over probabilities: 0.05, 0.06, ..., 0.95. */
+float metrics_tune_probability(const float *scores, const uint8_t *y, int n, int n_labels, float prefer);
+
 /* {"jaccard":..., ..., "micro": {...}, "macro": {...}, "weighted": {...},
  *  "per_label": {"Action": {"precision", "recall", "f1", "jaccard", "support"}, ...}} */
 json_t *metrics_to_json(const Metrics *m, const LabelSet *labels);
