@@ -10,16 +10,17 @@ SAN      ?=
 NVCC     ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 CUDA_ARCH ?= 80 90
 
-INCLUDES = -Isrc -Itokenizer -Imodels -Ikernels -Itests
+# One include root: every include names its folder ("src/core/err.h").
+INCLUDES = -I.
 # -fno-math-errno: no code reads errno after libm calls, and sqrtf without it
 # is a call per element that stops vectorization.
 CFLAGS   = -std=c11 -D_GNU_SOURCE $(OPT) $(SAN) -fopenmp -fno-math-errno -Wall -Wextra -Werror -MMD -MP $(INCLUDES)
 LDLIBS   = -lutf8proc -ljansson -lopenblas -lm
 LDFLAGS  = $(SAN) -fopenmp
 
-LIB_SRC  = $(filter-out src/main.c,$(wildcard src/*.c src/*/*.c tokenizer/*.c models/*.c))
+LIB_SRC  = $(filter-out src/main.c,$(wildcard src/*/*.c tokenizer/*.c models/*.c))
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
-TEST_SRC = $(wildcard tests/test_*.c)
+TEST_SRC = $(wildcard tests/unit/*.c tests/model/*.c)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 # The CUDA simulator (tests/cudasim): the same kernels/*.cu compiled by the
@@ -128,16 +129,16 @@ DATA ?= ../shared/data/movies
 demo: deps all
 	bin/genre prepare --data $(DATA) --out runs/data
 	bin/genre tokenize --vocab $$(models/fetch-minilm) --stats runs/data
-	bin/genre train --config configs/train_cpu.json --out runs/demo
+	bin/genre train --config configs/train/cpu.json --out runs/demo
 
 # libFuzzer on the safetensors reader/writer (clang): FUZZ_TIME seconds,
 # new inputs kept in $(BUILD)/fuzz/corpus-safetensors, crashes in $(BUILD)/fuzz.
 FUZZ_CC   ?= clang-14
 FUZZ_TIME ?= 120
-$(BUILD)/fuzz/fuzz-safetensors: tests/fuzz/fuzz_safetensors.c src/safetensors.c src/err.c src/atomic.c src/utf8.c src/safetensors.h
+$(BUILD)/fuzz/fuzz-safetensors: tests/fuzz/fuzz_safetensors.c src/io/safetensors.c src/core/err.c src/core/atomic.c src/core/utf8.c src/io/safetensors.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-Isrc -o $@ $(filter %.c,$^) -ljansson
+		-I. -o $@ $(filter %.c,$^) -ljansson
 
 fuzz-safetensors: $(BUILD)/fuzz/fuzz-safetensors
 	@mkdir -p $(BUILD)/fuzz/corpus-safetensors

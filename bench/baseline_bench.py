@@ -141,7 +141,7 @@ def main():
         Xte = vec.transform(te)
         our_s, sk_s = [], []
         for r in range(a.repeats):
-            o = ours(f"configs/baseline_logreg_{feats}.json", os.path.join(a.work, "logreg_" + feats), prepared)
+            o = ours(f"configs/baseline/logreg_{feats}.json", os.path.join(a.work, "logreg_" + feats), prepared)
             assert Xtr.shape[1] == o["cols"], f"feature columns differ: sklearn {Xtr.shape[1]}, ours {o['cols']}"
             fit_s, sk = sk_logreg(Xtr, Ytr, Xte, Yte)
             our_s.append(o["fit_s"])
@@ -156,10 +156,10 @@ def main():
         import gensim
         from gensim.models import KeyedVectors, Word2Vec
         out = os.path.join(a.work, "logreg_word2vec")
-        cfg = json.load(open("configs/baseline_logreg_word2vec.json"))["w2v"]
+        cfg = json.load(open("configs/baseline/logreg_word2vec.json"))["w2v"]
         our_s, g_s = [], []
         for r in range(a.repeats):
-            o = ours("configs/baseline_logreg_word2vec.json", out, prepared)
+            o = ours("configs/baseline/logreg_word2vec.json", out, prepared)
             with threadpool_limits(1):
                 t = time.process_time()
                 g = Word2Vec(sentences=tr, vector_size=cfg["dim"], window=cfg["window"], negative=cfg["negative"],

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "err.h"
-#include "tokenizer.h"
+#include "src/core/err.h"
+#include "tokenizer/tokenizer.h"
 
 static double now(void)
 {

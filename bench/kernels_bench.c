@@ -11,9 +11,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "cuda_common.h"
-#include "kernels.h"
-#include "ops/softmax.h"
+#include "kernels/cuda_common.h"
+#include "kernels/kernels.h"
+#include "src/ops/softmax.h"
 
 enum { BATCH = 32, SEQ = 128, DIM = 768, HEADS = 12, WARMUP = 5, CALLS = 20, BATCHES = 7 };
 

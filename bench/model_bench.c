@@ -16,11 +16,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "blas_arch.h"
-#include "distilbert.h"
-#include "err.h"
-#include "ops/loss.h"
-#include "philox.h"
+#include "src/core/blas_arch.h"
+#include "models/distilbert.h"
+#include "src/core/err.h"
+#include "src/ops/loss.h"
+#include "src/core/philox.h"
 
 static double now_ms(clockid_t clock)
 {

@@ -27,7 +27,7 @@ two runs are deterministic and their losses should agree step by step
 (up to float rounding that grows with the steps).
 
     make bench && /work/torchvenv/bin/python bench/train_parity.py \
-        [--config configs/train_cpu.json] [--threads 2] [--no-dropout] \
+        [--config configs/train/cpu.json] [--threads 2] [--no-dropout] \
         [--work DIR] [--svg FILE] [--seeds 42,1,2] [key=value ...]   (overrides for both sides)
     /work/torchvenv/bin/python bench/train_parity.py --replot WORK/steps.json --svg FILE
 """
@@ -340,7 +340,7 @@ def load_avg():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--config", default=os.path.join(ROOT, "configs", "train_cpu.json"))
+    ap.add_argument("--config", default=os.path.join(ROOT, "configs", "train", "cpu.json"))
     ap.add_argument("--data", help="prepared data directory (default: genre prepare of $GENRE_DATA into WORK/data)")
     ap.add_argument("--work", default=os.path.join(ROOT, "runs", "parity"))
     ap.add_argument("--threads", type=int, default=2)

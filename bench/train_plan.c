@@ -8,11 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "batcher.h"
-#include "blas_arch.h"
-#include "dataset.h"
-#include "err.h"
-#include "tokenizer.h"
+#include "src/data/batcher.h"
+#include "src/core/blas_arch.h"
+#include "src/data/dataset.h"
+#include "src/core/err.h"
+#include "tokenizer/tokenizer.h"
 
 int main(int argc, char **argv)
 {

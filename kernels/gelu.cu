@@ -4,8 +4,8 @@
  * Elementwise over n values (size_t): a grid-stride loop of 256-thread
  * blocks, at most 1024 blocks (enough to fill any current GPU), so any n
  * works and consecutive threads touch consecutive elements. */
-#include "cuda_common.h"
-#include "kernels.h"
+#include "kernels/cuda_common.h"
+#include "kernels/kernels.h"
 
 static const float SQRT1_2 = 0.70710678118654752440f;
 static const float INV_SQRT_2PI = 0.3989422804014327f;

@@ -11,8 +11,8 @@
  * partials combined in a fixed order through shared memory; stage two: one
  * thread per column adds the chunk partials in chunk order and accumulates
  * into dweight and dbias. Identical inputs give identical bits. */
-#include "cuda_common.h"
-#include "kernels.h"
+#include "kernels/cuda_common.h"
+#include "kernels/kernels.h"
 
 static const int ROWS_PER_BLOCK = 8;   /* warps per 256-thread block */
 static const int CHUNK_ROWS = 64;      /* rows per stage-one block of the parameter sums */

@@ -12,8 +12,8 @@
  * rounding and needs no row buffer, so any cols works. */
 #include <math.h>
 
-#include "cuda_common.h"
-#include "kernels.h"
+#include "kernels/cuda_common.h"
+#include "kernels/kernels.h"
 
 template <class T>
 __global__ void softmax_forward_kernel(T *out, const T *inp, const float *mask, float scale,

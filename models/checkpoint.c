@@ -3,11 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "atomic.h"
-#include "checkpoint.h"
-#include "err.h"
-#include "jsonfile.h"
-#include "safetensors.h"
+#include "src/core/atomic.h"
+#include "models/checkpoint.h"
+#include "src/core/err.h"
+#include "src/core/jsonfile.h"
+#include "src/io/safetensors.h"
 
 typedef enum { ARCH_DISTILBERT, ARCH_BERT } Arch;
 

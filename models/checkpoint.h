@@ -20,7 +20,7 @@
 
 #include <stdint.h>
 
-#include "distilbert.h"
+#include "models/distilbert.h"
 
 /* Initialises m from the checkpoint directory dir. num_labels > 0 asks for
  * that many outputs; 0 takes the checkpoint's (or 1 without a head). The

@@ -2,17 +2,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "distilbert.h"
-#include "err.h"
-#include "ops/attention.h"
-#include "ops/dropout.h"
-#include "ops/embedding.h"
-#include "ops/gelu.h"
-#include "ops/layernorm.h"
-#include "ops/linear.h"
-#include "ops/relu.h"
-#include "ops/softmax.h"
-#include "philox.h"
+#include "models/distilbert.h"
+#include "src/core/err.h"
+#include "src/ops/attention.h"
+#include "src/ops/dropout.h"
+#include "src/ops/embedding.h"
+#include "src/ops/gelu.h"
+#include "src/ops/layernorm.h"
+#include "src/ops/linear.h"
+#include "src/ops/relu.h"
+#include "src/ops/softmax.h"
+#include "src/core/philox.h"
 
 #define DL "distilbert.transformer.layer.%d."
 #define BL "encoder.layer.%d."

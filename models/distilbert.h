@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "optim/adamw.h"
+#include "src/optim/adamw.h"
 
 typedef struct {
     int dim, n_layers, n_heads, hidden_dim, vocab_size, max_position_embeddings, num_labels;

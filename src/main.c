@@ -2,8 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "blas_arch.h"
-#include "commands.h"
+#include "src/core/blas_arch.h"
+#include "src/cli/commands.h"
 
 #define GENRE_VERSION "0.1"
 

@@ -8,10 +8,10 @@
 #include <string.h>
 #include <utf8proc.h>
 
-#include "err.h"
-#include "tokenizer.h"
-#include "unicode.h"
-#include "utf8.h"
+#include "src/core/err.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/unicode.h"
+#include "src/core/utf8.h"
 
 enum { A_WORD, A_UPPER, A_SPACE, A_PUNCT, A_DROP };
 

@@ -1,6 +1,6 @@
-#include "tokenizer.h"
-#include "unicode.h"
-#include "unicode_tables.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/unicode.h"
+#include "tokenizer/unicode_tables.h"
 
 bool uni_whitespace(uint32_t c)
 {

@@ -7,10 +7,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "err.h"
-#include "unicode.h"
-#include "utf8.h"
-#include "vocab.h"
+#include "src/core/err.h"
+#include "tokenizer/unicode.h"
+#include "src/core/utf8.h"
+#include "tokenizer/vocab.h"
 
 static void table_init(VocabTable *tab, int n, uint32_t skip)
 {

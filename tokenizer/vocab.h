@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 typedef struct {
     uint32_t tag;  /* high bits of the key's hash; 0 marks an empty slot */

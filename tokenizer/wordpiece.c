@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "err.h"
-#include "utf8.h"
-#include "vocab.h"
+#include "src/core/err.h"
+#include "src/core/utf8.h"
+#include "tokenizer/vocab.h"
 
 enum { MAX_WORD_CHARS = 100 };
 

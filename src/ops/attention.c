@@ -3,11 +3,11 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "attention.h"
-#include "blas_threads.h"
-#include "dropout.h"
-#include "softmax.h"
-#include "vecmath.h"
+#include "src/ops/attention.h"
+#include "src/ops/blas_threads.h"
+#include "src/ops/dropout.h"
+#include "src/ops/softmax.h"
+#include "src/ops/vecmath.h"
 
 /* The per-(batch, head) GEMMs are small (T x T x hs): an OpenMP loop over
  * (batch, head) runs them, each single-threaded (blas_threads.h). */

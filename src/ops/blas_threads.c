@@ -1,6 +1,6 @@
 #include <cblas.h>
 
-#include "blas_threads.h"
+#include "src/ops/blas_threads.h"
 
 void blas_single_threaded(void)
 {

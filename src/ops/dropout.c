@@ -1,8 +1,8 @@
 #include <math.h>
 
-#include "dropout.h"
-#include "philox.h"
-#include "vecmath.h"
+#include "src/ops/dropout.h"
+#include "src/core/philox.h"
+#include "src/ops/vecmath.h"
 
 /* Elements per group: the 8 draws of each of PHILOX_LANES blocks. */
 #define GROUP (8 * PHILOX_LANES)

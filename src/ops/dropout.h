@@ -3,7 +3,7 @@
  * under key `seed`, and is kept when they are >= round(p * 65536); kept
  * elements are scaled by 1 / (1 - p). Eight elements per generator call; p
  * is thus resolved to 1/65536. Blocks are drawn PHILOX_LANES at a time
- * (philox_blocks, vectorized); tests/test_ops_grad.c pins the mapping. The
+ * (philox_blocks, vectorized); tests/model/test_ops_grad.c pins the mapping. The
  * mask is never stored: the backward recomputes it from (seed, stream), and
  * a GPU kernel can reproduce it bit for bit. p = 0 copies. The forward writes out; the backward accumulates
  * into dinp. */

@@ -1,6 +1,6 @@
 #include <stddef.h>
 
-#include "embedding.h"
+#include "src/ops/embedding.h"
 
 void embedding_forward(float *out, const int32_t *ids, const float *wte, const float *wpe,
                        int B, int T, int C)

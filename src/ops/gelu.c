@@ -1,7 +1,7 @@
 #include <math.h>
 
-#include "gelu.h"
-#include "vecmath.h"
+#include "src/ops/gelu.h"
+#include "src/ops/vecmath.h"
 
 /* vec_erff and vec_expf (vecmath.h) in place of libm's calls: the loops
  * vectorize, and the clones run them 8 lanes wide. */

@@ -2,9 +2,9 @@
 #include <stddef.h>
 #include <stdlib.h>
 
-#include "err.h"
-#include "layernorm.h"
-#include "vecmath.h"
+#include "src/core/err.h"
+#include "src/ops/layernorm.h"
+#include "src/ops/vecmath.h"
 
 /* Columns per task of the parameter gradients: one task sums its columns
  * over every row, in row order, so the result does not depend on threads. */

@@ -2,8 +2,8 @@
 #include <omp.h>
 #include <stddef.h>
 
-#include "blas_threads.h"
-#include "linear.h"
+#include "src/ops/blas_threads.h"
+#include "src/ops/linear.h"
 
 /* This thread's share [*lo, *hi) of n rows. */
 static void share(int n, int *lo, int *hi)

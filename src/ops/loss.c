@@ -1,7 +1,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "loss.h"
+#include "src/ops/loss.h"
 
 /* log(1 + exp(-x)) = softplus(-x), stable for any x. */
 static inline double softplus_neg(double x) { return log1p(exp(-fabs(x))) + fmax(-x, 0.0); }

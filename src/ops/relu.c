@@ -1,4 +1,4 @@
-#include "relu.h"
+#include "src/ops/relu.h"
 
 void relu_forward(float *out, const float *inp, size_t n)
 {

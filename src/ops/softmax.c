@@ -1,8 +1,8 @@
 #include <math.h>
 #include <stddef.h>
 
-#include "softmax.h"
-#include "vecmath.h"
+#include "src/ops/softmax.h"
+#include "src/ops/vecmath.h"
 
 /* Each row in three vectorized passes (scores and their maximum, vec_expf
  * and the sum, the normalisation); sums in double. */

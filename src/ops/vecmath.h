@@ -1,27 +1,21 @@
 /* Float exp and erf for elementwise loops: straight-line code (no calls,
  * no branches, selects only) that the compiler vectorizes, where libm's
  * expf/erff stay one call per element. Maximum errors against double
- * precision on dense grids (tests/test_vecmath.c checks the bounds):
+ * precision on dense grids (tests/unit/test_vecmath.c checks the bounds):
  * vec_expf 0.99 ulp, also where the result is denormal; vec_erff 1.33 ulp
  * (glibc's erff: 0.92). NaN propagates; exp(+-inf)
  * and erf(+-inf) are exact.
  *
- * VEC_CLONES on a function compiles it twice on x86-64 with GCC: for
- * x86-64-v3 (AVX2, 8 lanes) and the baseline, chosen once at load time, so
- * the product stays portable. The build is ISO C (-std=c11: no
- * floating-point contraction), so both clones round alike: the same bits on
- * every CPU. */
+ * The functions that loop over them are compiled twice (VEC_CLONES,
+ * src/core/clones.h), and both clones round alike: the same bits on every
+ * CPU. */
 #ifndef GENRE_OPS_VECMATH_H
 #define GENRE_OPS_VECMATH_H
 
 #include <math.h>
 #include <stdint.h>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define VEC_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define VEC_CLONES
-#endif
+#include "src/core/clones.h"
 
 static inline __attribute__((always_inline)) uint32_t vec_bits(float f)
 {

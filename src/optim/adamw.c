@@ -1,9 +1,9 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "adamw.h"
-#include "err.h"
-#include "ops/vecmath.h"
+#include "src/optim/adamw.h"
+#include "src/core/err.h"
+#include "src/ops/vecmath.h"
 
 VEC_CLONES void adamw_update(const AdamW *opt, float *param, const float *grad, float *m, float *v,
                   size_t n, int t, float lr, int decay)

@@ -1,7 +1,7 @@
 /* Kernels for testing the simulator itself (compiled only for it): each
  * broken one carries one classic bug the simulator must flag, next to a
  * correct twin, and one kernel exercises the warp built-ins' semantics. */
-#include "cuda_common.h"
+#include "kernels/cuda_common.h"
 
 /* out[i] = in[(i + 1) % n] through shared memory, one block of n threads. */
 __global__ void rotate_kernel(float *out, const float *in, int n, int with_barrier)

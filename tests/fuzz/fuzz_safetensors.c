@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "err.h"
-#include "safetensors.h"
+#include "src/core/err.h"
+#include "src/io/safetensors.h"
 
 static char out_path[64];
 

@@ -26,11 +26,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cuda_common.h"
-#include "kernels.h"
-#include "ops/gelu.h"
-#include "ops/layernorm.h"
-#include "ops/softmax.h"
+#include "kernels/cuda_common.h"
+#include "kernels/kernels.h"
+#include "src/ops/gelu.h"
+#include "src/ops/layernorm.h"
+#include "src/ops/softmax.h"
 
 #ifdef CUDASIM
 #define ORDERS 2

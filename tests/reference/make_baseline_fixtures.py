@@ -1,5 +1,5 @@
 """Writes tests/fixtures/baseline.json: scikit-learn's answers on tiny
-problems for tests/test_baseline.c (tf-idf / counts on a fixed token corpus,
+problems for tests/unit/test_baseline.c (tf-idf / counts on a fixed token corpus,
 liblinear logistic regression and LinearSVC coefficients).
 
 Run: python3 tests/reference/make_baseline_fixtures.py (needs scikit-learn)."""

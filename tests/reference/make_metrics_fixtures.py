@@ -1,5 +1,5 @@
 """Writes tests/fixtures/metrics.json: multi-label predictions with
-scikit-learn's metric values, for tests/test_metrics.c (|diff| <= 1e-9).
+scikit-learn's metric values, for tests/unit/test_metrics.c (|diff| <= 1e-9).
 
 Cases: random predictions of several shapes, degenerate ones (all-zero rows,
 a label never true, a label never predicted, n = 1, two labels), and the

@@ -1,0 +1,130 @@
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include "src/core/atomic.h"
+#include "models/checkpoint.h"
+#include "models/classifier.h"
+#include "src/core/err.h"
+#include "src/core/jsonfile.h"
+
+/* dir/config.json parsed (its path left in path), or NULL with err_set. */
+static json_t *load_config(const char *dir, char *path, size_t size)
+{
+    snprintf(path, size, "%s/config.json", dir);
+    json_error_t jerr;
+    json_t *cfg = json_load_file(path, 0, &jerr);
+    if (!cfg) err_set("%s:%d: %s", path, jerr.line, jerr.text);
+    return cfg;
+}
+
+/* dir/config.json's genre_threshold into *t (left alone when absent). */
+static int read_threshold(const char *dir, float *t)
+{
+    char path[4200];
+    json_t *cfg = load_config(dir, path, sizeof path);
+    if (!cfg) return -1;
+    json_t *v = json_object_get(cfg, "genre_threshold");
+    int rc = 0;
+    if (v && !(json_is_number(v) && json_number_value(v) > 0 && json_number_value(v) < 1))
+        rc = err_set("%s: genre_threshold must be a number in (0, 1)", path);
+    else if (v)
+        *t = (float)json_number_value(v);
+    json_decref(cfg);
+    return rc;
+}
+
+int classifier_open(Classifier *c, const char *dir)
+{
+    memset(c, 0, sizeof *c);
+    struct stat st;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/best/config.json", dir);
+    snprintf(c->dir, sizeof c->dir, stat(path, &st) == 0 ? "%s/best" : "%s", dir);
+    int n = 0;
+    char **names = checkpoint_labels(c->dir, &n);
+    if (!names) return err_set("%s/config.json: no id2label: not a fine-tuned genre classifier", c->dir);
+    c->labels.n_labels = n;
+    c->labels.names = names;
+    c->threshold = 0.5f;
+    if (read_threshold(c->dir, &c->threshold) != 0) {
+        labels_free(&c->labels);
+        return -1;
+    }
+    if (checkpoint_load(&c->model, c->dir, n, 0) != 0) {
+        labels_free(&c->labels);
+        return -1;
+    }
+    if (!(c->tok = tokenizer_load(c->dir))) {
+        distilbert_free(&c->model);
+        labels_free(&c->labels);
+        return -1;
+    }
+    return 0;
+}
+
+void classifier_close(Classifier *c)
+{
+    tokenizer_free(c->tok);
+    distilbert_free(&c->model);
+    labels_free(&c->labels);
+}
+
+void classifier_scores(DistilBert *m, const Encoded *e, int batch_size, float *scores)
+{
+    int L = m->cfg.num_labels;
+    EpochPlan plan;
+    Batch b;
+    epoch_plan_eval(&plan, e, batch_size);
+    batch_alloc(&b, batch_size, e->max_len, e->n_labels);
+    m->cls_only = true; /* scores read logits only */
+    for (int k = 0; k < plan.n_batches; k++) {
+        batch_fill(&b, e, &plan, k);
+        const float *logits = distilbert_forward(m, b.ids, b.mask, b.B, b.T, false, 0, 0);
+        if (!logits) die_err();
+        for (int r = 0; r < b.B; r++)
+            for (int j = 0; j < L; j++)
+                scores[(size_t)b.index[r] * L + j] = 1.0f / (1.0f + expf(-logits[(size_t)r * L + j]));
+    }
+    batch_free(&b);
+    epoch_plan_free(&plan);
+}
+
+int classifier_set_threshold(const char *dir, float threshold)
+{
+    char path[4200];
+    json_t *cfg = load_config(dir, path, sizeof path);
+    if (!cfg) return -1;
+    json_object_set_new(cfg, "genre_threshold", json_real_of_float(threshold));
+    /* 15 digits: the other reals as before, and 0.29 reads as 0.29. */
+    int rc = json_write_file(path, cfg, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
+    json_decref(cfg);
+    return rc;
+}
+
+int classifier_write(const DistilBert *m, const LabelSet *labels, const char *vocab, float threshold,
+                     const char *dir)
+{
+    if (checkpoint_save(m, dir, (const char *const *)labels->names) != 0) return -1;
+    if (classifier_set_threshold(dir, threshold) != 0) return -1;
+    char to[4200];
+    snprintf(to, sizeof to, "%s/vocab.txt", dir);
+    return atomic_copy_file(vocab, to);
+}
+
+int classifier_save(const DistilBert *m, const LabelSet *labels, const char *vocab, float threshold,
+                    const char *dir)
+{
+    char *tmp = atomic_dir_begin(dir);
+    if (!tmp) return -1;
+    if (classifier_write(m, labels, vocab, threshold, tmp) != 0) {
+        remove_tree(tmp);
+        free(tmp);
+        return -1;
+    }
+    return atomic_dir_commit(tmp, dir);
+}

@@ -1,0 +1,45 @@
+/* A fine-tuned classifier on disk and in use: model directory resolution
+ * (a run directory means its best/), loading model + tokenizer + labels,
+ * and batched scoring (sigmoid probabilities) shared by train, eval and
+ * predict. */
+#ifndef GENRE_CLASSIFIER_H
+#define GENRE_CLASSIFIER_H
+
+#include "src/data/batcher.h"
+#include "src/data/dataset.h"
+#include "models/distilbert.h"
+#include "tokenizer/tokenizer.h"
+
+typedef struct {
+    DistilBert model;
+    Tokenizer *tok;
+    LabelSet labels;
+    float threshold; /* the decision threshold the model was saved with */
+    char dir[4096];
+} Classifier;
+
+/* Opens DIR, or DIR/best when DIR is a run directory. The labels come from
+ * config.json's id2label, the threshold from its genre_threshold (0.5 when
+ * absent). 0, or -1 with err_set. */
+int classifier_open(Classifier *c, const char *dir);
+void classifier_close(Classifier *c);
+
+/* Probabilities (e->n x num_labels, row i for movie i) of every encoded
+ * text, in eval mode, batch_size texts at a time. */
+void classifier_scores(DistilBert *m, const Encoded *e, int batch_size, float *scores);
+
+/* Fills dir (new, or empty: see atomic_dir_begin) with a complete model
+ * directory: model.safetensors, config.json with the label names and the
+ * decision threshold (genre_threshold, which transformers keeps as an
+ * unused attribute), and vocab.txt copied from `vocab`. 0, or -1 with err_set. */
+int classifier_write(const DistilBert *m, const LabelSet *labels, const char *vocab, float threshold,
+                     const char *dir);
+
+/* classifier_write into a fresh directory swapped in over dir as a whole. */
+int classifier_save(const DistilBert *m, const LabelSet *labels, const char *vocab, float threshold,
+                    const char *dir);
+
+/* Replaces the threshold of the model directory dir (atomically). */
+int classifier_set_threshold(const char *dir, float threshold);
+
+#endif

@@ -1,0 +1,133 @@
+/* genre embed: texts on stdin (one a line), one line of floats per text on
+ * stdout: the encoder's final hidden state at [CLS] or its attention-masked
+ * mean over the tokens. Texts are encoded in batches, each padded only to
+ * its longest text. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "models/checkpoint.h"
+#include "src/cli/commands.h"
+#include "src/core/err.h"
+#include "tokenizer/tokenizer.h"
+#include "src/core/utf8.h"
+
+#define BATCH 32
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: genre embed --model DIR [--pool cls|mean] [--max-len N] < texts\n\n"
+            "Reads UTF-8 texts on stdin, one a line, and writes one line of\n"
+            "space-separated floats per text: the final hidden state of the encoder\n"
+            "in DIR (a DistilBERT or BERT checkpoint with vocab.txt, e.g.\n"
+            "all-MiniLM-L6-v2) at [CLS] (--pool cls, the default) or averaged over\n"
+            "the text's tokens (--pool mean, as sentence-transformers pools).\n\n"
+            "  --max-len N  truncate to N tokens, [CLS] and [SEP] included\n"
+            "               (default 128, at most the model's positions)\n");
+}
+
+typedef struct {
+    const Tokenizer *tok;
+    DistilBert *model;
+    bool mean;
+    int max_len;
+    int32_t *ids, *mask, *packed_ids, *packed_mask;
+    int *lengths;
+} Embedder;
+
+static void write_batch(Embedder *e, char *const *texts, int n, long first_line)
+{
+    if (tokenizer_encode_batch(e->tok, (const char *const *)texts, n, e->max_len, e->ids, e->mask,
+                               e->lengths))
+        die("stdin:%ld..%ld: %s", first_line, first_line + n - 1, err_msg());
+    int T = 1;
+    for (int i = 0; i < n; i++) T = e->lengths[i] > T ? e->lengths[i] : T;
+    for (int i = 0; i < n; i++) { /* pad only to the longest text of this batch */
+        memcpy(e->packed_ids + (size_t)i * T, e->ids + (size_t)i * e->max_len, T * sizeof(int32_t));
+        memcpy(e->packed_mask + (size_t)i * T, e->mask + (size_t)i * e->max_len, T * sizeof(int32_t));
+    }
+    if (!distilbert_forward(e->model, e->packed_ids, e->packed_mask, n, T, false, 0, 0)) die_err();
+    const float *h = distilbert_hidden(e->model);
+    int D = e->model->cfg.dim;
+    for (int i = 0; i < n; i++) {
+        const float *row = h + (size_t)i * T * D;
+        for (int d = 0; d < D; d++) {
+            float v = row[d];
+            if (e->mean) {
+                double s = 0;
+                for (int t = 0; t < e->lengths[i]; t++) s += row[(size_t)t * D + d];
+                v = (float)(s / e->lengths[i]);
+            }
+            printf(d ? " %.7g" : "%.7g", v);
+        }
+        putchar('\n');
+    }
+}
+
+int cmd_embed(int argc, char **argv)
+{
+    const char *dir = NULL, *pool = "cls";
+    int max_len = 128;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--model") && i + 1 < argc) {
+            dir = argv[++i];
+        } else if (!strcmp(argv[i], "--pool") && i + 1 < argc) {
+            pool = argv[++i];
+        } else if (!strcmp(argv[i], "--max-len") && i + 1 < argc) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 2 || v > 1 << 20) die("embed: --max-len wants an integer >= 2, not '%s'", argv[i]);
+            max_len = (int)v;
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!dir) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(pool, "cls") && strcmp(pool, "mean")) die("embed: --pool is cls or mean, not '%s'", pool);
+    Tokenizer *tok = tokenizer_load(dir);
+    if (!tok) die_err();
+    DistilBert model;
+    if (checkpoint_load(&model, dir, 0, 0)) die_err();
+    if (max_len > model.cfg.max_position_embeddings) max_len = model.cfg.max_position_embeddings;
+    if (tokenizer_vocab_size(tok) > model.cfg.vocab_size)
+        die("%s: vocab.txt has %d tokens, the model only %d", dir, tokenizer_vocab_size(tok),
+            model.cfg.vocab_size);
+    Embedder e = {.tok = tok, .model = &model, .mean = !strcmp(pool, "mean"), .max_len = max_len};
+    size_t cells = (size_t)BATCH * max_len;
+    e.ids = xmalloc(cells * sizeof *e.ids), e.mask = xmalloc(cells * sizeof *e.mask);
+    e.packed_ids = xmalloc(cells * sizeof *e.ids), e.packed_mask = xmalloc(cells * sizeof *e.mask);
+    e.lengths = xmalloc(BATCH * sizeof *e.lengths);
+    char *texts[BATCH] = {0};
+    size_t caps[BATCH] = {0};
+    int n = 0;
+    long line = 0;
+    for (;;) {
+        ssize_t len = getline(&texts[n], &caps[n], stdin);
+        if (len < 0) break;
+        line++;
+        while (len > 0 && (texts[n][len - 1] == '\n' || texts[n][len - 1] == '\r')) texts[n][--len] = 0;
+        size_t bad = utf8_check(texts[n], (size_t)len);
+        if (bad < (size_t)len) die("stdin:%ld: invalid UTF-8 at byte %zu", line, bad);
+        if (++n == BATCH) {
+            write_batch(&e, texts, n, line - n + 1);
+            n = 0;
+        }
+    }
+    if (ferror(stdin)) die("embed: reading stdin: %s", strerror(errno));
+    if (n) write_batch(&e, texts, n, line - n + 1);
+    if (fflush(stdout) || ferror(stdout)) die("embed: writing stdout: %s", strerror(errno));
+    for (int i = 0; i < BATCH; i++) free(texts[i]);
+    free(e.ids), free(e.mask), free(e.packed_ids), free(e.packed_mask), free(e.lengths);
+    distilbert_free(&model);
+    tokenizer_free(tok);
+    return 0;
+}

@@ -1,0 +1,77 @@
+/* genre export: a fine-tuned model as a HuggingFace model directory
+ * (model.safetensors in DistilBERT names, config.json with id2label,
+ * vocab.txt) that transformers' from_pretrained and genre itself load.
+ * From a pretrained encoder without a head (all-MiniLM-L6-v2, a BERT
+ * checkpoint) and a labels.txt, it writes the starting point of a
+ * fine-tuning run instead: the encoder as DistilBERT with a fresh head. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "models/checkpoint.h"
+#include "models/classifier.h"
+#include "src/cli/commands.h"
+#include "src/core/err.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: genre export --model DIR --out DIR [--labels FILE [--seed N]]\n\n"
+               "Writes the model in DIR (a run directory, meaning its best/, or a model\n"
+               "directory) to OUT as a HuggingFace DistilBERT directory: model.safetensors,\n"
+               "config.json with the genre names as id2label, vocab.txt. OUT is replaced\n"
+               "as a whole, never left half-written.\n\n"
+               "  --labels FILE  for a model without genre labels (a pretrained encoder):\n"
+               "                 the genre names, one a line (a prepared labels.txt); the\n"
+               "                 head is initialised fresh, as genre train does\n"
+               "  --seed N       seed of that fresh head (default 42, genre train's)\n");
+}
+
+int cmd_export(int argc, char **argv)
+{
+    const char *model = NULL, *out = NULL, *labels_path = NULL;
+    long seed = 42;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--model") && i + 1 < argc) {
+            model = argv[++i];
+        } else if (!strcmp(argv[i], "--out") && i + 1 < argc) {
+            out = argv[++i];
+        } else if (!strcmp(argv[i], "--labels") && i + 1 < argc) {
+            labels_path = argv[++i];
+        } else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
+            char *end;
+            seed = strtol(argv[++i], &end, 10);
+            if (*end || seed < 0) die("--seed: '%s' is not a non-negative integer", argv[i]);
+        } else {
+            fprintf(stderr, "genre export: unexpected argument '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!model || !out) {
+        usage(stderr);
+        return 2;
+    }
+    char vocab[4200];
+    if (labels_path) {
+        LabelSet labels;
+        DistilBert m;
+        if (labels_load(&labels, labels_path) != 0 || checkpoint_load(&m, model, labels.n_labels, (uint64_t)seed) != 0)
+            die_err();
+        snprintf(vocab, sizeof vocab, "%s/vocab.txt", model);
+        if (classifier_save(&m, &labels, vocab, 0.5f, out) != 0) die_err();
+        printf("%s: %s with a fresh %d-genre head (seed %ld)\n", out, model, labels.n_labels, seed);
+        distilbert_free(&m);
+        labels_free(&labels);
+        return 0;
+    }
+    Classifier c;
+    if (classifier_open(&c, model) != 0) die("%s (give --labels to start a classifier from an encoder)", err_msg());
+    snprintf(vocab, sizeof vocab, "%s/vocab.txt", c.dir);
+    if (classifier_save(&c.model, &c.labels, vocab, c.threshold, out) != 0) die_err();
+    printf("%s: %s, %d genres\n", out, c.dir, c.labels.n_labels);
+    classifier_close(&c);
+    return 0;
+}

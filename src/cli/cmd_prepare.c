@@ -1,0 +1,707 @@
+/* genre prepare: per-genre CSV files -> a cleaned, merged, stratified
+ * multi-label dataset (train/val/test.jsonl, labels.txt, stats.json and two
+ * SVG plots). Every input problem is found before anything is written; the
+ * outputs are written to temporaries and renamed into place together. */
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <utf8proc.h>
+
+#include "src/core/atomic.h"
+#include "src/data/clean.h"
+#include "src/cli/commands.h"
+#include "src/core/config.h"
+#include "src/io/csv.h"
+#include "src/core/err.h"
+#include "src/eval/plot.h"
+#include "src/core/rng.h"
+#include "src/data/stratify.h"
+#include "src/core/utf8.h"
+
+#define MAX_LABELS 64 /* label sets are 64-bit masks */
+#define N_PARTS 3
+
+static const char *const part_names[N_PARTS] = {"train", "val", "test"};
+
+static const CfgKey schema[] = {
+    {"data", CFG_STRING, NULL, NULL, "directory of per-genre CSV files (or --data)"},
+    {"split", CFG_STRING, "\"80/10/10\"", NULL, "train/val/test proportions (or --split)"},
+    {"seed", CFG_INT, "42", NULL, "seed of the stratified split (or --seed)"},
+    {"split_order", CFG_INT, "2", NULL, "stratify labels (1) or labels and label pairs (2)"},
+    {"min_chars", CFG_INT, "20", NULL, "drop movies whose cleaned description is shorter (characters)"},
+    {NULL, 0, NULL, NULL, NULL},
+};
+
+typedef struct {
+    char *title;    /* as first seen, trailing year removed */
+    int year;
+    char *text;     /* the longest cleaned description among its rows */
+    uint64_t labels;
+    int dropped;    /* a Drop reason, or 0 */
+} Movie;
+
+enum { KEPT, DROP_EMPTY, DROP_SHORT, DROP_DUP_TEXT };
+
+typedef struct {
+    int files, rows, missing_title, duplicate_rows, other_genre_rows;
+    int dropped[4];
+} Counts;
+
+/* ---- a string -> index hash map (open addressing, FNV-1a) --------------- */
+
+typedef struct {
+    char **keys;
+    int *vals;
+    size_t cap, n;
+} Map;
+
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 0xCBF29CE484222325ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001B3ull;
+    return h;
+}
+
+static size_t map_slot(const Map *m, const char *key)
+{
+    size_t i = fnv1a(key) & (m->cap - 1);
+    while (m->keys[i] && strcmp(m->keys[i], key) != 0) i = (i + 1) & (m->cap - 1);
+    return i;
+}
+
+static int map_get(const Map *m, const char *key)
+{
+    if (!m->cap) return -1;
+    size_t i = map_slot(m, key);
+    return m->keys[i] ? m->vals[i] : -1;
+}
+
+/* Takes ownership of key. */
+static void map_put(Map *m, char *key, int val)
+{
+    if (2 * (m->n + 1) > m->cap) {
+        Map big = {xcalloc(m->cap ? 2 * m->cap : 1024, sizeof *big.keys), NULL, m->cap ? 2 * m->cap : 1024, m->n};
+        big.vals = xmalloc(big.cap * sizeof *big.vals);
+        for (size_t i = 0; i < m->cap; i++)
+            if (m->keys[i]) {
+                size_t j = map_slot(&big, m->keys[i]);
+                big.keys[j] = m->keys[i];
+                big.vals[j] = m->vals[i];
+            }
+        free(m->keys);
+        free(m->vals);
+        *m = big;
+    }
+    size_t i = map_slot(m, key);
+    if (m->keys[i]) free(m->keys[i]);
+    else m->n++;
+    m->keys[i] = key;
+    m->vals[i] = val;
+}
+
+static void map_free(Map *m)
+{
+    for (size_t i = 0; i < m->cap; i++) free(m->keys[i]);
+    free(m->keys);
+    free(m->vals);
+    memset(m, 0, sizeof *m);
+}
+
+/* ---- reading ------------------------------------------------------------- */
+
+typedef struct {
+    Movie *movies;
+    int n, cap;
+    Map by_key;
+    char *labels[MAX_LABELS];
+    int n_labels;
+    Counts counts;
+} Corpus;
+
+/* Removes a trailing " 1946" or " (1946)" equal to the year. */
+static void strip_year(char *title, const char *year)
+{
+    size_t n = strlen(title), k = strlen(year);
+    if (n > k + 2 && title[n - 1] == ')' && title[n - k - 2] == '(' &&
+        memcmp(title + n - k - 1, year, k) == 0) {
+        title[n - k - 2] = '\0';
+    } else if (n > k + 1 && memcmp(title + n - k, year, k) == 0 && title[n - k - 1] == ' ') {
+        title[n - k] = '\0';
+    }
+    clean_whitespace(title);
+}
+
+static int parse_year(const char *s, int *year)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || errno || v < 0 || v > 9999) return -1;
+    *year = (int)v;
+    return 0;
+}
+
+static int label_of(Corpus *c, const char *name, const char *path, int line)
+{
+    for (int i = 0; i < c->n_labels; i++)
+        if (strcmp(c->labels[i], name) == 0) return i;
+    if (c->n_labels == MAX_LABELS)
+        return err_set("%s:%d: more than %d genres", path, line, MAX_LABELS);
+    c->labels[c->n_labels] = xstrdup(name);
+    return c->n_labels++;
+}
+
+static int column(CsvReader *r, const char *name)
+{
+    for (int i = 0; i < r->n_fields; i++)
+        if (strcmp(r->fields[i], name) == 0) return i;
+    return err_set("%s:%d: missing column '%s' (header: genre,title,year,description,...)",
+                   r->path, r->record_line, name);
+}
+
+static int read_file(Corpus *c, const char *path)
+{
+    CsvReader r;
+    if (csv_open(&r, path) != 0) return -1;
+    int rc = csv_next(&r);
+    if (rc <= 0) {
+        if (rc == 0) err_set("%s: empty file", path);
+        goto fail;
+    }
+    int n_cols = r.n_fields, cg, ct, cy, cd;
+    if ((cg = column(&r, "genre")) < 0 || (ct = column(&r, "title")) < 0 ||
+        (cy = column(&r, "year")) < 0 || (cd = column(&r, "description")) < 0)
+        goto fail;
+    while ((rc = csv_next(&r)) == 1) {
+        int line = r.record_line;
+        if (r.n_fields != n_cols) {
+            err_set("%s:%d: %d fields, the header has %d", path, line, r.n_fields, n_cols);
+            goto fail;
+        }
+        c->counts.rows++;
+        clean_whitespace(r.fields[cg]);
+        if (!*r.fields[cg]) {
+            err_set("%s:%d: empty genre", path, line);
+            goto fail;
+        }
+        int year, lab = label_of(c, r.fields[cg], path, line);
+        if (lab < 0) goto fail;
+        clean_whitespace(r.fields[cy]);
+        if (parse_year(r.fields[cy], &year) != 0) {
+            err_set("%s:%d: year '%s' is not a number", path, line, r.fields[cy]);
+            goto fail;
+        }
+        char *title = r.fields[ct];
+        clean_whitespace(title);
+        strip_year(title, r.fields[cy]);
+        if (!*title) {
+            c->counts.missing_title++;
+            continue;
+        }
+        utf8proc_uint8_t *folded = NULL;
+        if (utf8proc_map((const utf8proc_uint8_t *)title, 0, &folded,
+                         UTF8PROC_NULLTERM | UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD) < 0) {
+            err_set("%s:%d: cannot case-fold the title", path, line);
+            goto fail;
+        }
+        size_t kn = strlen((char *)folded) + 16;
+        char *key = xmalloc(kn);
+        snprintf(key, kn, "%s\x1f%d", (char *)folded, year);
+        free(folded);
+        char *text = clean_description(r.fields[cd]);
+        int m = map_get(&c->by_key, key);
+        if (m < 0) {
+            if (c->n == c->cap) {
+                c->cap = c->cap ? 2 * c->cap : 4096;
+                c->movies = xrealloc(c->movies, (size_t)c->cap * sizeof *c->movies);
+            }
+            c->movies[c->n] = (Movie){xstrdup(title), year, text, 0, KEPT};
+            map_put(&c->by_key, key, c->n);
+            m = c->n++;
+        } else {
+            Movie *mv = &c->movies[m];
+            if (mv->labels >> lab & 1) c->counts.duplicate_rows++;
+            else c->counts.other_genre_rows++;
+            if (strlen(text) > strlen(mv->text)) {
+                free(mv->text);
+                mv->text = text;
+            } else {
+                free(text);
+            }
+            free(key);
+        }
+        c->movies[m].labels |= 1ull << lab;
+    }
+    if (rc < 0) goto fail;
+    csv_close(&r);
+    c->counts.files++;
+    return 0;
+fail:
+    csv_close(&r);
+    return -1;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int read_dir(Corpus *c, const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return err_set("%s: cannot open directory: %s", dir, strerror(errno));
+    char **names = NULL;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len > 4 && strcmp(e->d_name + len - 4, ".csv") == 0) {
+            names = xrealloc(names, (size_t)(n + 1) * sizeof *names);
+            names[n++] = xstrdup(e->d_name);
+        }
+    }
+    closedir(d);
+    if (n == 0) {
+        free(names);
+        return err_set("%s: no .csv files", dir);
+    }
+    /* Sorted, so the merge (first title seen, ties between texts) is reproducible. */
+    qsort(names, (size_t)n, sizeof *names, cmp_str);
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        if (rc == 0) {
+            size_t pn = strlen(dir) + strlen(names[i]) + 2;
+            char *path = xmalloc(pn);
+            snprintf(path, pn, "%s/%s", dir, names[i]);
+            rc = read_file(c, path);
+            free(path);
+        }
+        free(names[i]);
+    }
+    free(names);
+    return rc;
+}
+
+/* ---- cleaning up the merged movies ------------------------------------- */
+
+static int words(const char *s)
+{
+    if (!*s) return 0;
+    int n = 1;
+    for (; *s; s++) n += *s == ' ';
+    return n;
+}
+
+/* Drops empty and short texts, then folds movies whose text repeats an
+ * earlier movie's into that one (labels unioned): one text, one example. */
+static void drop_and_dedupe(Corpus *c, int min_chars)
+{
+    Map seen = {0};
+    for (int i = 0; i < c->n; i++) {
+        Movie *m = &c->movies[i];
+        if (!*m->text) m->dropped = DROP_EMPTY;
+        else if ((int)utf8_count(m->text) < min_chars) m->dropped = DROP_SHORT;
+        if (m->dropped) continue;
+        int j = map_get(&seen, m->text);
+        if (j >= 0) {
+            c->movies[j].labels |= m->labels;
+            m->dropped = DROP_DUP_TEXT;
+            continue;
+        }
+        map_put(&seen, xstrdup(m->text), i);
+    }
+    map_free(&seen);
+    for (int i = 0; i < c->n; i++) c->counts.dropped[c->movies[i].dropped]++;
+}
+
+/* Renames label indices so that they follow the sorted names. */
+static void sort_labels(Corpus *c)
+{
+    int order[MAX_LABELS], to[MAX_LABELS];
+    for (int i = 0; i < c->n_labels; i++) order[i] = i;
+    for (int i = 1; i < c->n_labels; i++)
+        for (int j = i; j > 0 && strcmp(c->labels[order[j - 1]], c->labels[order[j]]) > 0; j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    char *names[MAX_LABELS];
+    for (int i = 0; i < c->n_labels; i++) {
+        to[order[i]] = i;
+        names[i] = c->labels[order[i]];
+    }
+    memcpy(c->labels, names, (size_t)c->n_labels * sizeof *names);
+    for (int i = 0; i < c->n; i++) {
+        uint64_t old = c->movies[i].labels, neu = 0;
+        for (int l = 0; l < c->n_labels; l++)
+            if (old >> l & 1) neu |= 1ull << to[l];
+        c->movies[i].labels = neu;
+    }
+}
+
+static int parse_split(const char *s, double *props)
+{
+    const char *p = s;
+    for (int k = 0; k < N_PARTS; k++) {
+        char *end;
+        errno = 0;
+        props[k] = strtod(p, &end);
+        if (end == p || errno || !(props[k] >= 0) || !isfinite(props[k]) ||
+            (k < N_PARTS - 1 ? *end != '/' : *end != '\0'))
+            return err_set("split '%s': expected three non-negative numbers like 80/10/10", s);
+        p = end + 1;
+    }
+    if (!(props[0] + props[1] + props[2] > 0)) return err_set("split '%s': the parts sum to 0", s);
+    return 0;
+}
+
+/* ---- statistics ------------------------------------------------------- */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Percentiles with linear interpolation between ranks (numpy's default). */
+static json_t *distribution(double *v, int n)
+{
+    static const int pcts[] = {0, 5, 25, 50, 75, 95, 99, 100};
+    json_t *o = json_object();
+    if (n == 0) return o;
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    double sum = 0;
+    for (int i = 0; i < n; i++) sum += v[i];
+    json_object_set_new(o, "mean", json_real(round(sum / n * 10) / 10));
+    for (size_t k = 0; k < sizeof pcts / sizeof *pcts; k++) {
+        double pos = pcts[k] / 100.0 * (n - 1);
+        int lo = (int)floor(pos), hi = lo + 1 < n ? lo + 1 : lo;
+        double val = v[lo] + (pos - lo) * (v[hi] - v[lo]);
+        char key[8];
+        snprintf(key, sizeof key, "p%d", pcts[k]);
+        json_object_set_new(o, key, json_real(round(val * 10) / 10));
+    }
+    return o;
+}
+
+typedef struct {
+    int n_kept, size[N_PARTS];
+    int *idx;                          /* kept movies, in first-seen order */
+    int *part;                         /* part of each kept movie */
+    long count[N_PARTS + 1][MAX_LABELS]; /* per part, [N_PARTS] = all */
+    long co[MAX_LABELS][MAX_LABELS];   /* movies with both labels */
+    long alone[MAX_LABELS];            /* movies with only this label */
+    double max_dev;
+} Summary;
+
+static json_t *build_stats(const Corpus *c, const Summary *s, const double *props,
+                           const Config *cfg)
+{
+    int L = c->n_labels;
+    json_t *st = json_object();
+    json_object_set_new(st, "movies", json_integer(s->n_kept));
+    json_object_set_new(st, "labels", json_integer(L));
+    json_t *sizes = json_object();
+    for (int p = 0; p < N_PARTS; p++) json_object_set_new(sizes, part_names[p], json_integer(s->size[p]));
+    json_object_set_new(st, "split_sizes", sizes);
+    json_t *rows = json_object();
+    json_object_set_new(rows, "files", json_integer(c->counts.files));
+    json_object_set_new(rows, "rows", json_integer(c->counts.rows));
+    json_object_set_new(rows, "merged_same_movie_other_genre", json_integer(c->counts.other_genre_rows));
+    json_object_set_new(rows, "merged_same_movie_same_genre", json_integer(c->counts.duplicate_rows));
+    json_object_set_new(rows, "dropped_missing_title", json_integer(c->counts.missing_title));
+    json_object_set_new(rows, "movies_before_drops", json_integer(c->n));
+    json_object_set_new(st, "input", rows);
+    json_t *drops = json_object();
+    json_object_set_new(drops, "empty_description", json_integer(c->counts.dropped[DROP_EMPTY]));
+    json_object_set_new(drops, "too_short", json_integer(c->counts.dropped[DROP_SHORT]));
+    json_object_set_new(drops, "duplicate_text_merged", json_integer(c->counts.dropped[DROP_DUP_TEXT]));
+    json_object_set_new(st, "movies_dropped", drops);
+
+    json_t *counts = json_object(), *card = json_object(), *share = json_object();
+    for (int l = 0; l < L; l++) {
+        json_t *lc = json_object(), *sh = json_object();
+        json_object_set_new(lc, "all", json_integer(s->count[N_PARTS][l]));
+        for (int p = 0; p < N_PARTS; p++) {
+            json_object_set_new(lc, part_names[p], json_integer(s->count[p][l]));
+            double f = s->count[N_PARTS][l] ? (double)s->count[p][l] / s->count[N_PARTS][l] : 0;
+            json_object_set_new(sh, part_names[p], json_real(round(f * 1e4) / 1e4));
+        }
+        json_object_set_new(counts, c->labels[l], lc);
+        json_object_set_new(share, c->labels[l], sh);
+    }
+    for (int p = 0; p <= N_PARTS; p++) {
+        long total = 0, n = p < N_PARTS ? s->size[p] : s->n_kept;
+        for (int l = 0; l < L; l++) total += s->count[p][l];
+        json_object_set_new(card, p < N_PARTS ? part_names[p] : "all",
+                            json_real(n ? round((double)total / n * 1e4) / 1e4 : 0));
+    }
+    json_object_set_new(st, "label_counts", counts);
+    json_object_set_new(st, "label_cardinality", card);
+    json_t *req = json_object();
+    for (int p = 0; p < N_PARTS; p++) json_object_set_new(req, part_names[p], json_real(props[p]));
+    json_t *split = json_object();
+    json_object_set_new(split, "requested", req);
+    json_object_set_new(split, "per_label", share);
+    json_object_set_new(split, "max_abs_deviation", json_real(round(s->max_dev * 1e4) / 1e4));
+    json_object_set_new(st, "split_shares", split);
+
+    json_t *hist = json_object();
+    int nl[MAX_LABELS + 1] = {0};
+    for (int k = 0; k < s->n_kept; k++) nl[__builtin_popcountll(c->movies[s->idx[k]].labels)]++;
+    for (int k = 1; k <= L; k++) {
+        if (!nl[k]) continue;
+        char key[8];
+        snprintf(key, sizeof key, "%d", k);
+        json_object_set_new(hist, key, json_integer(nl[k]));
+    }
+    json_object_set_new(st, "movies_by_label_count", hist);
+    json_t *co = json_object();
+    for (int a = 0; a < L; a++) {
+        json_t *row = json_object();
+        for (int b = 0; b < L; b++) json_object_set_new(row, c->labels[b], json_integer(s->co[a][b]));
+        json_object_set_new(co, c->labels[a], row);
+    }
+    json_object_set_new(st, "cooccurrence", co);
+    double *len_c = xmalloc((size_t)(s->n_kept ? s->n_kept : 1) * sizeof *len_c);
+    double *len_w = xmalloc((size_t)(s->n_kept ? s->n_kept : 1) * sizeof *len_w);
+    for (int k = 0; k < s->n_kept; k++) {
+        len_c[k] = (int)utf8_count(c->movies[s->idx[k]].text);
+        len_w[k] = words(c->movies[s->idx[k]].text);
+    }
+    json_object_set_new(st, "description_chars", distribution(len_c, s->n_kept));
+    json_object_set_new(st, "description_words", distribution(len_w, s->n_kept));
+    free(len_c);
+    free(len_w);
+    json_object_set_new(st, "config", config_to_json(cfg));
+    return st;
+}
+
+/* ---- writing ---------------------------------------------------------- */
+
+static void write_movie(FILE *f, const Corpus *c, const Movie *m)
+{
+    json_t *o = json_object(), *labs = json_array();
+    json_object_set_new(o, "title", json_string(m->title));
+    json_object_set_new(o, "year", json_integer(m->year));
+    json_object_set_new(o, "text", json_string(m->text));
+    for (int l = 0; l < c->n_labels; l++)
+        if (m->labels >> l & 1) json_array_append_new(labs, json_string(c->labels[l]));
+    json_object_set_new(o, "labels", labs);
+    json_dumpf(o, f, JSON_PRESERVE_ORDER);
+    fputc('\n', f);
+    json_decref(o);
+}
+
+static char *join(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = xmalloc(n);
+    snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+static void write_plots(const Corpus *c, const Summary *s, const char *out)
+{
+    int L = c->n_labels, order[MAX_LABELS];
+    const char *names[MAX_LABELS];
+    double v[MAX_LABELS], heat[MAX_LABELS * MAX_LABELS];
+    for (int l = 0; l < L; l++) order[l] = l;
+    for (int i = 1; i < L; i++) /* most frequent first */
+        for (int j = i; j > 0 && s->count[N_PARTS][order[j - 1]] < s->count[N_PARTS][order[j]]; j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    for (int l = 0; l < L; l++) {
+        names[l] = c->labels[order[l]];
+        v[l] = (double)s->count[N_PARTS][order[l]];
+    }
+    char title[160];
+    long total = 0;
+    for (int l = 0; l < L; l++) total += s->count[N_PARTS][l];
+    snprintf(title, sizeof title, "Movies per genre (%d movies, %.2f genres per movie)", s->n_kept,
+             s->n_kept ? (double)total / s->n_kept : 0.0);
+    char *dist = join(out, "genre_distribution.svg"), *cooc = join(out, "cooccurrence.svg");
+    if (plot_bars(dist, title, "movies", L, names, v) != 0) die_err();
+    for (int a = 0; a < L; a++)
+        for (int b = 0; b < L; b++)
+            heat[a * L + b] = (double)(a == b ? s->alone[order[a]] : s->co[order[a]][order[b]]);
+    if (plot_heatmap(cooc, "Genre co-occurrence (movies with both; diagonal: with that genre only)", L,
+                     names, heat, "%.0f") != 0) {
+        unlink(dist);
+        die_err();
+    }
+    free(dist);
+    free(cooc);
+}
+
+/* Movies are written in a seeded random order, not grouped by the genre
+ * file they came from, so that any prefix of a part (limit_train, head -n)
+ * is a fair sample of it. */
+static void write_outputs(const Corpus *c, const Summary *s, json_t *stats, const char *out,
+                          uint64_t seed)
+{
+    if (make_dirs(out) != 0) die_err();
+    static const char *const files[] = {"train.jsonl", "val.jsonl", "test.jsonl", "labels.txt", "stats.json"};
+    AtomicFile *af[5];
+    for (int i = 0; i < 5; i++) {
+        char *path = join(out, files[i]);
+        af[i] = atomic_open(path);
+        free(path);
+        if (!af[i]) die_err();
+    }
+    int *order = xmalloc((size_t)(s->n_kept ? s->n_kept : 1) * sizeof *order);
+    for (int k = 0; k < s->n_kept; k++) order[k] = k;
+    Rng r;
+    rng_seed(&r, seed ^ 0x6f72646572ULL);
+    rng_shuffle(&r, order, s->n_kept);
+    for (int k = 0; k < s->n_kept; k++)
+        write_movie(atomic_stream(af[s->part[order[k]]]), c, &c->movies[s->idx[order[k]]]);
+    free(order);
+    for (int l = 0; l < c->n_labels; l++) fprintf(atomic_stream(af[3]), "%s\n", c->labels[l]);
+    json_dumpf(stats, atomic_stream(af[4]), JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+    fputc('\n', atomic_stream(af[4]));
+    write_plots(c, s, out);
+    for (int i = 0; i < 5; i++)
+        if (atomic_commit(af[i]) != 0) die_err();
+}
+
+/* ---- the command ------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: genre prepare --data DIR --out DIR [--split 80/10/10] [--seed N]\n"
+               "                     [--config FILE] [key=value ...]\n\n"
+               "Merges the per-genre CSV files of DIR into one multi-label dataset: rows\n"
+               "are one movie when title (case-insensitive, a trailing year removed) and\n"
+               "year agree; descriptions are cleaned of the site's artifacts; empty, short\n"
+               "and repeated descriptions are dropped; the rest is split by iterative\n"
+               "stratification. Writes train/val/test.jsonl, labels.txt, stats.json,\n"
+               "genre_distribution.svg and cooccurrence.svg into --out.\n");
+    config_print_help(schema);
+}
+
+int cmd_prepare(int argc, char **argv)
+{
+    const char *out = NULL, *config_path = NULL;
+    char **over = xmalloc((size_t)(argc + 3) * sizeof *over);
+    int n_over = 0, n_opt = 0;
+    char **opt = xmalloc((size_t)argc * sizeof *opt);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            for (int k = 0; k < n_opt; k++) free(opt[k]);
+            free(opt);
+            free(over);
+            return 0;
+        }
+        int has_value = !strcmp(a, "--data") || !strcmp(a, "--out") || !strcmp(a, "--split") ||
+                        !strcmp(a, "--seed") || !strcmp(a, "--config");
+        if (has_value) {
+            if (i + 1 >= argc || !strncmp(argv[i + 1], "--", 2)) die("prepare: %s needs a value", a);
+            const char *v = argv[++i];
+            if (!strcmp(a, "--out")) out = v;
+            else if (!strcmp(a, "--config")) config_path = v;
+            else {
+                size_t n = strlen(a) + strlen(v) + 1;
+                opt[n_opt] = xmalloc(n);
+                snprintf(opt[n_opt++], n, "%s=%s", a + 2, v);
+            }
+        } else if (config_is_override(a)) {
+            over[n_over++] = argv[i];
+        } else {
+            die("prepare: unexpected argument '%s' (see 'genre prepare --help')", a);
+        }
+    }
+    /* The options win over key=value, which wins over the file. */
+    for (int k = 0; k < n_opt; k++) over[n_over++] = opt[k];
+    Config *cfg = config_load(schema, config_path, n_over, over);
+    if (!cfg) die_err();
+    if (!out) die("prepare: --out DIR is required");
+    const char *data = cfg_str(cfg, "data");
+    double props[N_PARTS];
+    if (parse_split(cfg_str(cfg, "split"), props) != 0) die_err();
+    double sum = props[0] + props[1] + props[2];
+    for (int p = 0; p < N_PARTS; p++) props[p] /= sum;
+    long min_chars = cfg_int(cfg, "min_chars");
+
+    Corpus c = {0};
+    if (read_dir(&c, data) != 0) die_err();
+    drop_and_dedupe(&c, (int)min_chars);
+    sort_labels(&c);
+
+    Summary *s = xcalloc(1, sizeof *s);
+    s->idx = xmalloc((size_t)(c.n ? c.n : 1) * sizeof *s->idx);
+    for (int i = 0; i < c.n; i++)
+        if (!c.movies[i].dropped) s->idx[s->n_kept++] = i;
+    if (s->n_kept == 0) die("%s: no movie is left after cleaning", data);
+    int L = c.n_labels;
+    uint8_t *y = xcalloc((size_t)s->n_kept * L, 1);
+    for (int k = 0; k < s->n_kept; k++)
+        for (int l = 0; l < L; l++) y[(size_t)k * L + l] = c.movies[s->idx[k]].labels >> l & 1;
+    s->part = xmalloc((size_t)s->n_kept * sizeof *s->part);
+    if (stratify(s->n_kept, L, y, (int)cfg_int(cfg, "split_order"), N_PARTS, props,
+                 (uint64_t)cfg_int(cfg, "seed"), s->part) != 0)
+        die_err();
+    for (int k = 0; k < s->n_kept; k++) {
+        uint64_t m = c.movies[s->idx[k]].labels;
+        s->size[s->part[k]]++;
+        for (int a = 0; a < L; a++) {
+            if (!(m >> a & 1)) continue;
+            s->count[s->part[k]][a]++;
+            s->count[N_PARTS][a]++;
+            if (m == 1ull << a) s->alone[a]++;
+            for (int b = 0; b < L; b++) s->co[a][b] += m >> b & 1;
+        }
+    }
+    for (int l = 0; l < L; l++)
+        for (int p = 0; p < N_PARTS; p++) {
+            double f = (double)s->count[p][l] / s->count[N_PARTS][l];
+            s->max_dev = fmax(s->max_dev, fabs(f - props[p]));
+        }
+    json_t *stats = build_stats(&c, s, props, cfg);
+    write_outputs(&c, s, stats, out, (uint64_t)cfg_int(cfg, "seed"));
+
+    printf("prepared %d movies with %d genres from %d files (%d rows) into %s\n", s->n_kept, L,
+           c.counts.files, c.counts.rows, out);
+    printf("  split    train %d, val %d, test %d (largest per-genre share deviation %.2f points)\n",
+           s->size[0], s->size[1], s->size[2], 100 * s->max_dev);
+    printf("  merged   %d rows of a movie already seen (%d in another genre, %d repeated)\n",
+           c.counts.other_genre_rows + c.counts.duplicate_rows, c.counts.other_genre_rows,
+           c.counts.duplicate_rows);
+    printf("  dropped  %d rows without title; movies: %d empty, %d shorter than %ld chars, "
+           "%d repeating another movie's text (labels merged)\n",
+           c.counts.missing_title, c.counts.dropped[DROP_EMPTY], c.counts.dropped[DROP_SHORT], min_chars,
+           c.counts.dropped[DROP_DUP_TEXT]);
+    json_t *card = json_object_get(stats, "label_cardinality");
+    json_t *chars = json_object_get(stats, "description_chars"), *wds = json_object_get(stats, "description_words");
+    printf("  labels   %.2f per movie; description median %.0f chars / %.0f words (p95 %.0f chars)\n",
+           json_real_value(json_object_get(card, "all")), json_real_value(json_object_get(chars, "p50")),
+           json_real_value(json_object_get(wds, "p50")), json_real_value(json_object_get(chars, "p95")));
+
+    json_decref(stats);
+    free(y);
+    free(s->idx);
+    free(s->part);
+    free(s);
+    for (int i = 0; i < c.n; i++) {
+        free(c.movies[i].title);
+        free(c.movies[i].text);
+    }
+    free(c.movies);
+    map_free(&c.by_key);
+    for (int l = 0; l < L; l++) free(c.labels[l]);
+    config_free(cfg);
+    for (int k = 0; k < n_opt; k++) free(opt[k]);
+    free(opt);
+    free(over);
+    return 0;
+}

@@ -1,0 +1,65 @@
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/core/err.h"
+#include "src/core/jsonfile.h"
+#include "src/train/state.h"
+
+int train_state_save(const TrainState *s, const char *dir)
+{
+    json_t *o = json_pack("{s:I, s:i, s:i, s:f, s:I, s:I, s:f}", "step", (json_int_t)s->step,
+                          "epoch", s->epoch, "batch", s->batch, "best", s->best, "best_step",
+                          (json_int_t)s->best_step, "log_bytes", (json_int_t)s->log_bytes,
+                          "elapsed_s", s->elapsed);
+    /* 17 digits: the best score must come back exactly, or a resumed run
+     * could pick another best checkpoint. */
+    char path[4200];
+    snprintf(path, sizeof path, "%s/state.json", dir);
+    int rc = json_write_file(path, o, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+    json_decref(o);
+    return rc;
+}
+
+static int get_int(json_t *o, const char *path, const char *key, long *out)
+{
+    json_t *v = json_object_get(o, key);
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return err_set("%s: \"%s\" missing or not a non-negative integer", path, key);
+    *out = (long)json_integer_value(v);
+    return 0;
+}
+
+static int get_real(json_t *o, const char *path, const char *key, double *out)
+{
+    json_t *v = json_object_get(o, key);
+    if (!json_is_number(v) || !isfinite(json_number_value(v)))
+        return err_set("%s: \"%s\" missing or not a number", path, key);
+    *out = json_number_value(v);
+    return 0;
+}
+
+int train_state_load(TrainState *s, const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/state.json", dir);
+    json_error_t e;
+    json_t *o = json_load_file(path, 0, &e);
+    if (!o) return err_set("%s:%d: %s", path, e.line, e.text);
+    long epoch = 0, batch = 0;
+    int rc = get_int(o, path, "step", &s->step) || get_int(o, path, "epoch", &epoch) ||
+                     get_int(o, path, "batch", &batch) || get_real(o, path, "best", &s->best) ||
+                     get_int(o, path, "best_step", &s->best_step) ||
+                     get_int(o, path, "log_bytes", &s->log_bytes) ||
+                     get_real(o, path, "elapsed_s", &s->elapsed)
+                 ? -1
+                 : 0;
+    json_decref(o);
+    if (rc) return -1;
+    if (epoch > 1 << 20 || batch > 1 << 30) return err_set("%s: epoch or batch out of range", path);
+    s->epoch = (int)epoch;
+    s->batch = (int)batch;
+    return 0;
+}

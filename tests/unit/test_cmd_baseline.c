@@ -1,0 +1,140 @@
+/* genre baseline end to end on a tiny prepared dataset, and its input
+ * errors: each must end the command with exit status 1 and a message. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "src/cli/commands.h"
+
+static char dir[64];
+
+static void put(const char *name, const char *text)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Eight movies, two genres that their words give away. */
+static const char *train =
+    "{\"title\":\"a\",\"year\":2000,\"text\":\"Space ships and aliens in orbit.\",\"labels\":[\"SciFi\"]}\n"
+    "{\"title\":\"b\",\"year\":2000,\"text\":\"Aliens attack the space station.\",\"labels\":[\"SciFi\"]}\n"
+    "{\"title\":\"c\",\"year\":2000,\"text\":\"A robot explores space.\",\"labels\":[\"SciFi\"]}\n"
+    "{\"title\":\"d\",\"year\":2000,\"text\":\"Two lovers meet in Paris.\",\"labels\":[\"Romance\"]}\n"
+    "{\"title\":\"e\",\"year\":2000,\"text\":\"A love story of two hearts.\",\"labels\":[\"Romance\"]}\n"
+    "{\"title\":\"f\",\"year\":2000,\"text\":\"Lovers find love at last.\",\"labels\":[\"Romance\"]}\n"
+    "{\"title\":\"g\",\"year\":2000,\"text\":\"Love among the aliens in space.\",\"labels\":[\"SciFi\",\"Romance\"]}\n"
+    "{\"title\":\"h\",\"year\":2000,\"text\":\"A robot in love.\",\"labels\":[\"SciFi\",\"Romance\"]}\n";
+static const char *held =
+    "{\"title\":\"x\",\"year\":2001,\"text\":\"Aliens and a robot in space.\",\"labels\":[\"SciFi\"]}\n"
+    "{\"title\":\"y\",\"year\":2001,\"text\":\"Two lovers and their love.\",\"labels\":[\"Romance\"]}\n";
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/genre-baseline-%d", (int)getpid());
+    mkdir(dir, 0755);
+    put("labels.txt", "Romance\nSciFi\n");
+    put("train.jsonl", train);
+    put("val.jsonl", held);
+    put("test.jsonl", held);
+}
+
+static int run(const char *model, const char *features, const char *extra)
+{
+    char data[96], out[96], m[32], f[32];
+    snprintf(data, sizeof data, "data=%s", dir);
+    snprintf(out, sizeof out, "%s/run", dir);
+    snprintf(m, sizeof m, "model=%s", model);
+    snprintf(f, sizeof f, "features=%s", features);
+    char *argv[] = {"baseline", "--out", out, data, m, f, "w2v.min_count=1", "threads=1", (char *)extra, NULL};
+    return cmd_baseline(extra ? 9 : 8, argv);
+}
+
+Test(baseline_cmd, every_model_runs_and_writes_metrics, .init = setup)
+{
+    const char *runs[][2] = {{"logreg", "tfidf"}, {"logreg", "bow"}, {"svm", "tfidf"}, {"knn", "tfidf"},
+                             {"logreg", "word2vec"}};
+    for (int r = 0; r < 5; r++) {
+        cr_assert_eq(run(runs[r][0], runs[r][1], "knn.k=3"), 0, "%s %s", runs[r][0], runs[r][1]);
+        char path[160];
+        snprintf(path, sizeof path, "%s/run/metrics.json", dir);
+        FILE *fm = fopen(path, "r");
+        cr_assert_not_null(fm, "%s", path);
+        char buf[256] = {0};
+        cr_expect(fread(buf, 1, sizeof buf - 1, fm) > 0);
+        fclose(fm);
+        cr_expect(strstr(buf, "\"val\"") || strstr(buf, "\"test\""), "%s", buf);
+    }
+}
+
+/* run/metrics.json's val Jaccard and threshold. */
+static void read_val(double *jaccard, double *threshold, int *tuned)
+{
+    char path[160];
+    snprintf(path, sizeof path, "%s/run/metrics.json", dir);
+    json_error_t e;
+    json_t *o = json_load_file(path, 0, &e);
+    cr_assert_not_null(o, "%s: %s", path, e.text);
+    *jaccard = json_number_value(json_object_get(json_object_get(o, "val"), "jaccard"));
+    cr_assert(json_is_number(json_object_get(o, "threshold")), "%s: no threshold", path);
+    *threshold = json_number_value(json_object_get(o, "threshold"));
+    *tuned = json_is_true(json_object_get(o, "threshold_tuned"));
+    json_decref(o);
+}
+
+/* Val picks the threshold (the margin for the SVM), within its grid, and
+ * does at least as well on val as the configured default. */
+Test(baseline_cmd, tuned_threshold_is_chosen_on_val, .init = setup)
+{
+    const char *models[] = {"logreg", "svm"};
+    for (int k = 0; k < 2; k++) {
+        double j0, t0, j1, t1;
+        int tuned;
+        cr_assert_eq(run(models[k], "tfidf", NULL), 0);
+        read_val(&j0, &t0, &tuned);
+        cr_expect(!tuned);
+        cr_expect_float_eq(t0, k ? 0.0 : 0.5, 1e-12);
+        cr_assert_eq(run(models[k], "tfidf", "tune_threshold=true"), 0);
+        read_val(&j1, &t1, &tuned);
+        cr_expect(tuned);
+        cr_expect(k ? t1 >= -1 && t1 <= 1 : t1 >= 0.05 - 1e-6 && t1 <= 0.95 + 1e-6, "%s: %g", models[k], t1);
+        cr_expect_geq(j1, j0, "%s: tuned val Jaccard %g < default's %g", models[k], j1, j0);
+    }
+}
+
+Test(baseline_cmd, cross_validation_writes_cv_json, .init = setup)
+{
+    char twice[4096];
+    snprintf(twice, sizeof twice, "%s%s", train, train);
+    put("train.jsonl", twice);
+    cr_assert_eq(run("logreg", "bow", "cv_folds=2"), 0);
+    char path[160];
+    snprintf(path, sizeof path, "%s/run/cv.json", dir);
+    cr_expect_eq(access(path, F_OK), 0, "%s", path);
+}
+
+Test(baseline_cmd, empty_training_set, .init = setup, .exit_code = 1)
+{
+    put("train.jsonl", "");
+    run("logreg", "tfidf", NULL);
+}
+
+Test(baseline_cmd, val_genre_missing_from_train, .init = setup, .exit_code = 1)
+{
+    put("labels.txt", "Horror\nRomance\nSciFi\n");
+    put("val.jsonl", "{\"title\":\"z\",\"year\":1,\"text\":\"Boo.\",\"labels\":[\"Horror\"]}\n");
+    run("logreg", "tfidf", NULL);
+}
+
+Test(baseline_cmd, unknown_key, .init = setup, .exit_code = 1) { run("logreg", "tfidf", "linear.gamma=2"); }
+
+Test(baseline_cmd, wrong_type, .init = setup, .exit_code = 1) { run("logreg", "tfidf", "linear.C=big"); }
+
+Test(baseline_cmd, out_of_range, .init = setup, .exit_code = 1) { run("knn", "tfidf", "knn.k=0"); }

@@ -1,0 +1,520 @@
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "src/data/clean.h"
+#include "src/cli/commands.h"
+#include "src/io/csv.h"
+#include "src/data/dataset.h"
+#include "src/core/err.h"
+#include "src/data/stratify.h"
+#include "tests/testutil.h"
+
+/* ---- csv ------------------------------------------------------------------ */
+
+static CsvReader open_str(const char *s)
+{
+    CsvReader r;
+    cr_assert_eq(csv_open_mem(&r, "t.csv", s, strlen(s)), 0, "%s", err_msg());
+    return r;
+}
+
+Test(csv, quoting_newlines_crlf_bom)
+{
+    CsvReader r = open_str("\xEF\xBB\xBFgenre,text\r\n"
+                           "Action,\"He said \"\"run\"\", and ran,\r\nfar\"\r\n"
+                           "\r\n"
+                           ",\"\"\n"
+                           "War,last line without newline");
+    cr_assert_eq(csv_next(&r), 1);
+    cr_expect_eq(r.n_fields, 2);
+    cr_expect_str_eq(r.fields[0], "genre", "the byte-order mark is not part of the first name");
+    cr_assert_eq(csv_next(&r), 1);
+    cr_expect_eq(r.record_line, 2);
+    cr_expect_str_eq(r.fields[1], "He said \"run\", and ran,\r\nfar");
+    cr_assert_eq(csv_next(&r), 1, "the blank line is skipped");
+    cr_expect_eq(r.record_line, 5, "line numbers count the embedded newline and the blank line");
+    cr_expect_eq(r.n_fields, 2);
+    cr_expect_str_eq(r.fields[0], "");
+    cr_expect_str_eq(r.fields[1], "");
+    cr_assert_eq(csv_next(&r), 1);
+    cr_expect_eq(r.record_line, 6);
+    cr_expect_str_eq(r.fields[1], "last line without newline");
+    cr_expect_eq(csv_next(&r), 0);
+    csv_close(&r);
+}
+
+static void expect_csv_error(const char *text, const char *what)
+{
+    CsvReader r;
+    if (csv_open_mem(&r, "bad.csv", text, strlen(text)) != 0) {
+        cr_expect(strstr(err_msg(), what) != NULL, "'%s' not in '%s'", what, err_msg());
+        return;
+    }
+    int rc;
+    while ((rc = csv_next(&r)) == 1) {}
+    cr_expect_eq(rc, -1, "no error for %s", what);
+    cr_expect(strstr(err_msg(), what) != NULL, "'%s' not in '%s'", what, err_msg());
+    csv_close(&r);
+}
+
+Test(csv, errors_name_the_line)
+{
+    expect_csv_error("a,b\n1,2\n3,\"open\nstill open\n", "bad.csv:3: unterminated quoted field");
+    expect_csv_error("a,b\n1,\"x\"y\n", "bad.csv:2: unexpected text after a closing quote");
+    expect_csv_error("a,b\n1,x\"y\n", "bad.csv:2: quote inside an unquoted field");
+    expect_csv_error("a,b\n1,2\n3,\xC3\x28\n", "bad.csv:3: invalid UTF-8");
+    expect_csv_error("a,b\n\xED\xA0\x80,2\n", "bad.csv:2: invalid UTF-8"); /* a surrogate */
+    expect_csv_error("", "bad.csv: empty file");
+    expect_csv_error("\xEF\xBB\xBF", "bad.csv: empty file");
+}
+
+/* ---- cleaning (inputs taken from real rows) ------------------------------ */
+
+static void expect_clean(const char *in, const char *want)
+{
+    char *got = clean_description(in);
+    cr_expect_str_eq(got, want, "input: %s", in);
+    free(got);
+}
+
+Test(clean, site_artifacts)
+{
+    expect_clean("The Avengers and their allies must be willing to sacrifice all. ...<more>",
+                 "The Avengers and their allies must be willing to sacrifice all.");
+    expect_clean("assassin's guild, the High Table,\xE2\x80\xA6Tags : sequel | chase | dog...<more>",
+                 "assassin's guild, the High Table,");
+    expect_clean("But one of the gang thinks the new man seems familiar... Written by Jim BeaverTags : murder...<more>",
+                 "But one of the gang thinks the new man seems familiar...");
+    expect_clean("The 1906 quake destroys his place. Written by Ed\xE2\x80\xA6Tags : money | cowboy...<more>",
+                 "The 1906 quake destroys his place.");
+    expect_clean("must find the real robbers and clear his name. Written by [email\xC2\xA0protected]Tags : money | gun...<more>",
+                 "must find the real robbers and clear his name.");
+    expect_clean("trapped in the elevator at the mercy of her tormentors\r\nTags : elevator...<more>",
+                 "trapped in the elevator at the mercy of her tormentors");
+    expect_clean("in this fanciful adventure.\r\n...<more>", "in this fanciful adventure.");
+    expect_clean("before the two\xE2\x80\xA6Tags : love...<more>", "before the two");
+    expect_clean("falls for an upper-crust Englishman.Tags : camp...<more>", "falls for an upper-crust Englishman.");
+    expect_clean("villain threatens humanity. Written by\xE2\x80\xA6Tags : hero...<more>", "villain threatens humanity.");
+    expect_clean("a story \xE2\x80\xA6...<more>", "a story");
+    expect_clean("n/ATags : china...<more>", "");
+    expect_clean("n/A", "");
+    expect_clean("Tags : cat...<more>", "");
+    expect_clean("", "");
+}
+
+Test(clean, plot_text_is_kept)
+{
+    expect_clean("  Vince \t would\n\nkill   for a good grade...  ", "Vince would kill for a good grade...");
+    expect_clean("It ends.<more>", "It ends.");
+    /* A "Written by" that is part of the plot, far from the end, stays. */
+    const char *s = "Written by a ghost, the novel drives its readers mad, and the young editor who finds "
+                    "it must stop the last print run.";
+    expect_clean(s, s);
+}
+
+/* ---- stratification ----------------------------------------------------- */
+
+static uint64_t rng_state;
+static double rnd(void)
+{
+    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return (double)((z ^ (z >> 31)) >> 11) / 9007199254740992.0;
+}
+
+/* n examples, L labels with frequencies from 1% to 40%, correlated pairs. */
+static uint8_t *synthetic(int n, int L)
+{
+    uint8_t *y = calloc((size_t)n * L, 1);
+    rng_state = 7;
+    for (int i = 0; i < n; i++)
+        for (int l = 0; l < L; l++) {
+            double p = 0.01 + 0.39 * l / (L - 1);
+            if (l > 0 && y[(size_t)i * L + l - 1]) p = fmin(1, p * 2);
+            y[(size_t)i * L + l] = rnd() < p;
+        }
+    return y;
+}
+
+Test(stratify, every_label_keeps_its_share)
+{
+    int n = 4000, L = 10, part[4000];
+    uint8_t *y = synthetic(n, L);
+    double props[3] = {0.8, 0.1, 0.1};
+    cr_assert_eq(stratify(n, L, y, 2, 3, props, 1, part), 0, "%s", err_msg());
+    int size[3] = {0};
+    for (int i = 0; i < n; i++) {
+        cr_assert(part[i] >= 0 && part[i] < 3);
+        size[part[i]]++;
+    }
+    for (int p = 0; p < 3; p++)
+        cr_expect(fabs(size[p] - props[p] * n) <= 0.01 * n, "part %d has %d examples", p, size[p]);
+    for (int l = 0; l < L; l++) {
+        int total = 0, in[3] = {0};
+        for (int i = 0; i < n; i++)
+            if (y[(size_t)i * L + l]) { total++; in[part[i]]++; }
+        for (int p = 0; p < 3; p++) {
+            double want = props[p] * total;
+            cr_expect(fabs(in[p] - want) <= 1.0 + 0.005 * total,
+                      "label %d (%d examples): part %d has %d, wants %.1f", l, total, p, in[p], want);
+        }
+    }
+    /* Order 2 also keeps the (correlated) neighbouring pairs in proportion. */
+    for (int l = 0; l + 1 < L; l++) {
+        int total = 0, in[3] = {0};
+        for (int i = 0; i < n; i++)
+            if (y[(size_t)i * L + l] && y[(size_t)i * L + l + 1]) { total++; in[part[i]]++; }
+        for (int p = 0; p < 3; p++)
+            cr_expect(fabs(in[p] - props[p] * total) <= 1.0 + 0.01 * total,
+                      "pair %d+%d (%d examples): part %d has %d", l, l + 1, total, p, in[p]);
+    }
+    free(y);
+}
+
+Test(stratify, deterministic_by_seed_and_zero_parts_get_nothing)
+{
+    int n = 1000, L = 6, a[1000], b[1000], c[1000];
+    uint8_t *y = synthetic(n, L);
+    for (int i = 0; i < n; i += 10) memset(y + (size_t)i * L, 0, (size_t)L); /* some without labels */
+    double props[3] = {0.8, 0.1, 0.1};
+    cr_assert_eq(stratify(n, L, y, 2, 3, props, 5, a), 0);
+    cr_assert_eq(stratify(n, L, y, 2, 3, props, 5, b), 0);
+    cr_assert_eq(stratify(n, L, y, 2, 3, props, 6, c), 0);
+    cr_expect_eq(memcmp(a, b, sizeof a), 0, "same seed, same split");
+    cr_expect_neq(memcmp(a, c, sizeof a), 0, "another seed, another split");
+    double all_test[3] = {0, 0, 100};
+    cr_assert_eq(stratify(n, L, y, 2, 3, all_test, 5, a), 0);
+    for (int i = 0; i < n; i++) cr_assert_eq(a[i], 2);
+    double none[3] = {0, 0, 0};
+    cr_expect_eq(stratify(n, L, y, 2, 3, none, 5, a), -1);
+    free(y);
+}
+
+/* ---- the command, end to end -------------------------------------------- */
+
+static char tmp_root[64];
+
+static const char *tmp(const char *name)
+{
+    static char buf[64][256];
+    static int k;
+    if (!tmp_root[0]) snprintf(tmp_root, sizeof tmp_root, "/tmp/genre-prepare-%d", (int)getpid());
+    k = (k + 1) % 64;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tmp_root, name);
+    return buf[k];
+}
+
+/* Removes this test's scratch directory. */
+static void cleanup(void)
+{
+    if (!tmp_root[0]) return;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_root);
+    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", tmp_root);
+}
+
+TestSuite(prepare, .fini = cleanup);
+
+static void write_file(const char *path, const char *text)
+{
+    char dir[256];
+    snprintf(dir, sizeof dir, "%s", path);
+    *strrchr(dir, '/') = '\0';
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "%s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Runs `genre prepare ARGS` in a child (errors exit through die()); returns
+ * the exit status and what it printed on stderr. */
+static int run_prepare(char *err, size_t err_n, const char *a0, ...)
+{
+    const char *argv[32] = {"prepare", a0};
+    int argc = 2;
+    va_list ap;
+    va_start(ap, a0);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) && argc < 31) argv[argc++] = a;
+    va_end(ap);
+    const char *err_path = tmp("stderr.txt");
+    mkdir(tmp_root, 0777);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        if (!freopen(err_path, "w", stderr) || !freopen("/dev/null", "w", stdout)) _exit(99);
+        exit(cmd_prepare(argc, (char **)argv));
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    FILE *f = fopen(err_path, "r");
+    size_t got = f ? fread(err, 1, err_n - 1, f) : 0;
+    err[got] = '\0';
+    if (f) fclose(f);
+    /* LeakSanitizer notes that a forked child does not have the parent's threads. */
+    char *note;
+    while ((note = strstr(err, "False leaks are possible.\n"))) {
+        char *start = note;
+        while (start > err && start[-1] != '\n') start--;
+        if (strncmp(start, "==", 2) != 0) break;
+        memmove(start, note + 26, strlen(note + 26) + 1);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static int count_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+#define HEADER "genre,category,title,year,distribution,description,url,cover_photo\n"
+#define LONG_TEXT(i) "A detective follows a trail of clues number " #i " through the rain-soaked city."
+
+/* Two genres sharing movies: "Notorious 1946" and "NOTORIOUS" are one movie;
+ * "Notorious" 2009 is another; one text repeats under another title. */
+static void write_small_corpus(const char *dir)
+{
+    char p[300];
+    snprintf(p, sizeof p, "%s/film-noir.csv", dir);
+    write_file(p, HEADER
+               "Film-Noir,Hollywood,Notorious 1946,1946,DVD,\"A woman spies on Nazis in Rio. ...<more>\",u,c\n"
+               "Film-Noir,Hollywood,The Third Man,1949,DVD,\"Pulp novelist Holly Martins travels to\r\nVienna.\",u,c\n"
+               "Film-Noir,Hollywood,The Third Man,1949,DVD,\"Pulp novelist Holly Martins travels to\r\nVienna.\",u,c\n"
+               "Film-Noir,Hollywood,Too Short,1950,DVD,Tiny.,u,c\n"
+               "Film-Noir,Hollywood,Empty,1951,DVD,\"n/ATags : noir...<more>\",u,c\n"
+               "Film-Noir,Hollywood,,1952,DVD,No title here but a long enough text.,u,c\n");
+    snprintf(p, sizeof p, "%s/romance.csv", dir);
+    write_file(p, "\xEF\xBB\xBF" HEADER
+               "Romance,Hollywood,NOTORIOUS,1946,DVD,A woman spies on Nazis in Rio de Janeiro for the US.,u,c\n"
+               "Romance,Hollywood,Notorious,2009,DVD,The life of rapper Biggie Smalls.,u,c\n"
+               "Romance,Hollywood,Copy Cat,2001,DVD,\"Pulp novelist Holly Martins travels to Vienna.\",u,c\n");
+    snprintf(p, sizeof p, "%s/sci-fi.csv", dir);
+    FILE *f = fopen(p, "w");
+    fputs(HEADER, f);
+    for (int i = 0; i < 40; i++)
+        fprintf(f, "Sci-Fi,Hollywood,Robot %d,%d,DVD,A robot number %d learns to love in the year %d.,u,c\n", i,
+                1990 + i, i, 3000 + i);
+    fclose(f);
+}
+
+Test(prepare, merges_cleans_and_writes_everything)
+{
+    const char *data = tmp("small"), *out = tmp("out");
+    write_small_corpus(data);
+    char err[2048];
+    int rc = run_prepare(err, sizeof err, "--data", data, "--out", out, "--seed", "3", NULL);
+    cr_assert_eq(rc, 0, "exit %d: %s", rc, err);
+    LabelSet ls;
+    cr_assert_eq(labels_load(&ls, tmp("out/labels.txt")), 0, "%s", err_msg());
+    cr_assert_eq(ls.n_labels, 3);
+    cr_expect_str_eq(ls.names[0], "Film-Noir");
+    cr_expect_str_eq(ls.names[1], "Romance");
+    cr_expect_str_eq(ls.names[2], "Sci-Fi");
+    int total = 0, found = 0;
+    for (int p = 0; p < 3; p++) {
+        const char *parts[] = {"out/train.jsonl", "out/val.jsonl", "out/test.jsonl"};
+        Dataset d;
+        cr_assert_eq(dataset_load(&d, tmp(parts[p]), &ls), 0, "%s", err_msg());
+        total += d.n;
+        for (int i = 0; i < d.n; i++) {
+            if (!strcmp(d.titles[i], "Notorious") && d.years[i] == 1946) {
+                found++;
+                cr_expect(d.y[i * 3 + 0] && d.y[i * 3 + 1] && !d.y[i * 3 + 2], "labels are the union");
+                cr_expect_str_eq(d.texts[i], "A woman spies on Nazis in Rio de Janeiro for the US.",
+                                 "the longest cleaned text wins");
+            }
+            if (!strcmp(d.titles[i], "The Third Man")) {
+                cr_expect_str_eq(d.texts[i], "Pulp novelist Holly Martins travels to Vienna.");
+                cr_expect(d.y[i * 3 + 0] && d.y[i * 3 + 1], "Copy Cat's identical text folded in");
+            }
+            cr_expect(strcmp(d.titles[i], "Copy Cat") && strcmp(d.titles[i], "Too Short") &&
+                      strcmp(d.titles[i], "Empty"), "%s should be dropped", d.titles[i]);
+        }
+        dataset_free(&d);
+    }
+    labels_free(&ls);
+    cr_expect_eq(found, 1, "Notorious (1946) appears once");
+    cr_expect_eq(total, 2 + 1 + 40, "Notorious 1946, Notorious 2009, The Third Man, 40 robots");
+    char *stats = slurp(tmp("out/stats.json"));
+    cr_assert_not_null(stats);
+    cr_expect(strstr(stats, "\"movies\": 43") != NULL, "%s", stats);
+    cr_expect(strstr(stats, "\"rows\": 49") != NULL);
+    cr_expect(strstr(stats, "\"merged_same_movie_same_genre\": 1") != NULL);
+    cr_expect(strstr(stats, "\"merged_same_movie_other_genre\": 1") != NULL);
+    cr_expect(strstr(stats, "\"dropped_missing_title\": 1") != NULL);
+    cr_expect(strstr(stats, "\"empty_description\": 1") != NULL);
+    cr_expect(strstr(stats, "\"too_short\": 1") != NULL);
+    cr_expect(strstr(stats, "\"duplicate_text_merged\": 1") != NULL);
+    free(stats);
+    cr_expect_eq(count_files(out), 7, "jsonl x3, labels, stats, two plots");
+}
+
+Test(prepare, same_inputs_and_seed_give_identical_bytes)
+{
+    const char *data = tmp("det"), *a = tmp("det-a"), *b = tmp("det-b");
+    write_small_corpus(data);
+    char err[2048];
+    cr_assert_eq(run_prepare(err, sizeof err, "--data", data, "--out", a, NULL), 0, "%s", err);
+    cr_assert_eq(run_prepare(err, sizeof err, "--data", data, "--out", b, NULL), 0, "%s", err);
+    const char *files[] = {"train.jsonl", "val.jsonl", "test.jsonl", "labels.txt", "stats.json",
+                           "genre_distribution.svg", "cooccurrence.svg"};
+    for (int i = 0; i < 7; i++) {
+        char pa[300], pb[300];
+        snprintf(pa, sizeof pa, "%s/%s", a, files[i]);
+        snprintf(pb, sizeof pb, "%s/%s", b, files[i]);
+        char *x = slurp(pa), *y = slurp(pb);
+        cr_assert(x && y, "%s", files[i]);
+        cr_expect_str_eq(x, y, "%s differs between runs", files[i]);
+        free(x);
+        free(y);
+    }
+}
+
+Test(prepare, split_0_0_100_puts_everything_in_test)
+{
+    const char *data = tmp("all"), *out = tmp("all-out");
+    write_small_corpus(data);
+    char err[2048];
+    cr_assert_eq(run_prepare(err, sizeof err, "--data", data, "--out", out, "--split", "0/0/100", NULL), 0, "%s", err);
+    char *train = slurp(tmp("all-out/train.jsonl")), *val = slurp(tmp("all-out/val.jsonl"));
+    char *test = slurp(tmp("all-out/test.jsonl"));
+    cr_expect_str_eq(train, "");
+    cr_expect_str_eq(val, "");
+    int lines = 0;
+    for (char *p = test; *p; p++) lines += *p == '\n';
+    cr_expect_eq(lines, 43);
+    free(train);
+    free(val);
+    free(test);
+}
+
+/* A bad input: non-zero exit, one line naming the place, no output. */
+static void expect_failure(const char *name, const char *csv, const char *want)
+{
+    char dir[256], out[300], file[400];
+    snprintf(dir, sizeof dir, "%s", tmp(name));
+    snprintf(out, sizeof out, "%s-out", dir);
+    if (csv) {
+        snprintf(file, sizeof file, "%s/war.csv", dir);
+        write_file(file, csv);
+    }
+    char err[2048];
+    int rc = run_prepare(err, sizeof err, "--data", dir, "--out", out, NULL);
+    cr_expect_neq(rc, 0, "%s: exit 0", name);
+    cr_expect(strstr(err, want) != NULL, "%s: '%s' not in '%s'", name, want, err);
+    char *nl = strchr(err, '\n');
+    cr_expect(nl && nl[1] == '\0', "%s: one line, got '%s'", name, err);
+    cr_expect_eq(count_files(out), 0, "%s: no output files", name);
+}
+
+Test(prepare, bad_input_fails_cleanly)
+{
+    expect_failure("nocol", "genre,title,year\nWar,X,1990\n", "war.csv:1: missing column 'description'");
+    expect_failure("quote", HEADER "War,c,X,1990,d,\"never closed,u,c\n", "war.csv:2: unterminated quoted field");
+    expect_failure("utf8", HEADER "War,c,X,1990,d,caf\xE9,u,c\n", "war.csv:2: invalid UTF-8");
+    expect_failure("empty", "", "war.csv: empty file");
+    expect_failure("fields", HEADER "War,c,X,1990,d\n", "war.csv:2: 5 fields, the header has 8");
+    expect_failure("year", HEADER "War,c,X,soon,d,A long enough description text.,u,c\n",
+                   "war.csv:2: year 'soon' is not a number");
+    expect_failure("missing-dir", NULL, "missing-dir: cannot open directory");
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/readme.txt", tmp("nocsv"));
+    write_file(dir, "no csv here\n");
+    expect_failure("nocsv", NULL, "nocsv: no .csv files");
+    /* A later file's error also leaves nothing behind from earlier files. */
+    snprintf(dir, sizeof dir, "%s/action.csv", tmp("late"));
+    write_file(dir, HEADER "Action,c,Fine,2000,d,A perfectly fine description of a film.,u,c\n");
+    expect_failure("late", HEADER "War,c,X,1990,d,\"broken\n", "war.csv:2: unterminated quoted field");
+}
+
+Test(prepare, bad_options_are_errors)
+{
+    char err[2048];
+    const char *data = tmp("opts");
+    write_small_corpus(data);
+    cr_expect_neq(run_prepare(err, sizeof err, "--data", data, "--out", tmp("o1"), "--split", "80/20", NULL), 0);
+    cr_expect(strstr(err, "split '80/20'") != NULL, "%s", err);
+    cr_expect_neq(run_prepare(err, sizeof err, "--data", data, "--out", tmp("o2"), "min_chars=abc", NULL), 0);
+    cr_expect(strstr(err, "min_chars") != NULL, "%s", err);
+    cr_expect_neq(run_prepare(err, sizeof err, "--data", data, "--out", tmp("o3"), "bogus=1", NULL), 0);
+    cr_expect(strstr(err, "unknown key 'bogus'") != NULL, "%s", err);
+    cr_expect_neq(run_prepare(err, sizeof err, "--data", data, NULL), 0);
+    cr_expect(strstr(err, "--out") != NULL, "%s", err);
+    cr_expect_eq(run_prepare(err, sizeof err, "--data", data, "--out", tmp("o4"), "min_chars=40", NULL), 0, "%s", err);
+    char *stats = slurp(tmp("o4/stats.json"));
+    cr_expect(strstr(stats, "\"too_short\": 2") != NULL, "the override reaches the cleaning: %s", stats);
+    free(stats);
+}
+
+/* The real data, when present: everything loads back and the split holds. */
+Test(prepare, real_data_end_to_end, .timeout = 120)
+{
+    const char *data = getenv("GENRE_DATA");
+    struct stat st;
+    if (!data || stat(data, &st) != 0) cr_skip_test("GENRE_DATA not set or missing");
+    const char *out = tmp("real");
+    char err[2048];
+    cr_assert_eq(run_prepare(err, sizeof err, "--data", data, "--out", out, NULL), 0, "%s", err);
+    LabelSet ls;
+    cr_assert_eq(labels_load(&ls, tmp("real/labels.txt")), 0, "%s", err_msg());
+    cr_expect_eq(ls.n_labels, 20);
+    cr_expect_geq(labels_index(&ls, "Sci-Fi"), 0);
+    cr_expect_geq(labels_index(&ls, "Film-Noir"), 0);
+    int n[3];
+    long count[3][64] = {{0}};
+    const char *parts[] = {"real/train.jsonl", "real/val.jsonl", "real/test.jsonl"};
+    for (int p = 0; p < 3; p++) {
+        Dataset d;
+        cr_assert_eq(dataset_load(&d, tmp(parts[p]), &ls), 0, "%s", err_msg());
+        n[p] = d.n;
+        /* Written in a shuffled order: the first 500 movies of a part hold
+         * each genre at roughly its share, not one genre file's rows. */
+        for (int l = 0; l < ls.n_labels; l++) {
+            long head = 0, all = 0;
+            for (int i = 0; i < d.n; i++) {
+                all += d.y[(size_t)i * ls.n_labels + l];
+                head += i < 500 && d.y[(size_t)i * ls.n_labels + l];
+            }
+            double share = (double)all / d.n;
+            cr_expect(fabs(head / 500.0 - share) < 0.07, "%s: %ld of the first 500 vs share %.3f in %s",
+                      ls.names[l], head, share, parts[p]);
+        }
+        for (int i = 0; i < d.n; i++) {
+            cr_assert(strstr(d.texts[i], "<more>") == NULL && strstr(d.texts[i], "Tags :") == NULL,
+                      "%s", d.texts[i]);
+            for (int l = 0; l < ls.n_labels; l++) count[p][l] += d.y[(size_t)i * ls.n_labels + l];
+        }
+        dataset_free(&d);
+    }
+    int total = n[0] + n[1] + n[2];
+    cr_expect(total > 25000 && total < 35000, "%d movies", total);
+    const double props[3] = {0.8, 0.1, 0.1};
+    for (int l = 0; l < ls.n_labels; l++) {
+        long all = count[0][l] + count[1][l] + count[2][l];
+        for (int p = 0; p < 3; p++)
+            cr_expect(fabs(count[p][l] - props[p] * all) <= 2 + 0.01 * all, "%s: part %d has %ld of %ld",
+                      ls.names[l], p, count[p][l], all);
+    }
+    labels_free(&ls);
+}

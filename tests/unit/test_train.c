@@ -1,0 +1,422 @@
+/* genre train / eval / predict end to end on the tiny fixture DistilBERT
+ * (dim 32, 16 positions) and a small synthetic dataset whose genres follow
+ * from its words, so a few steps are enough to see learning. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "models/classifier.h"
+#include "src/cli/commands.h"
+#include "src/core/err.h"
+#include "tests/testutil.h"
+
+#define TINY "tests/fixtures/tiny_distilbert"
+
+static char root[128];
+
+static const char *at(const char *name)
+{
+    static char buf[8][256];
+    static int k;
+    k = (k + 1) % 8;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", root, name);
+    return buf[k];
+}
+
+static void put(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "%s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void copy(const char *from, const char *to)
+{
+    char *cmd = NULL;
+    cr_assert(asprintf(&cmd, "cp %s %s", from, to) > 0);
+    cr_assert_eq(system(cmd), 0);
+    free(cmd);
+}
+
+/* The init directory (the fixture model plus a 100-token vocabulary) and a
+ * dataset: words w0..w29 mean Alpha, w30..w59 Beta, w60..w89 Gamma. */
+static void setup(void)
+{
+    snprintf(root, sizeof root, "/tmp/genre-train-%d", (int)getpid());
+    mkdir(root, 0777);
+    mkdir(at("init"), 0777);
+    mkdir(at("data"), 0777);
+    copy(TINY "/config.json", at("init/config.json"));
+    copy(TINY "/model.safetensors", at("init/model.safetensors"));
+    FILE *v = fopen(at("init/vocab.txt"), "w");
+    fputs("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n", v);
+    for (int i = 0; i < 95; i++) fprintf(v, "w%d\n", i);
+    fclose(v);
+    put(at("data/labels.txt"), "Alpha\nBeta\nGamma\n");
+    const char *parts[] = {"train", "val", "test"};
+    const int sizes[] = {48, 12, 12};
+    unsigned x = 12345;
+    for (int p = 0; p < 3; p++) {
+        char name[32];
+        snprintf(name, sizeof name, "data/%s.jsonl", parts[p]);
+        FILE *f = fopen(at(name), "w");
+        for (int i = 0; i < sizes[p]; i++) {
+            int g = i % 3, g2 = (i / 3) % 3;
+            fprintf(f, "{\"title\": \"m%d\", \"year\": 2000, \"text\": \"", i);
+            for (int w = 0; w < 6; w++) {
+                x = x * 1103515245u + 12345u;
+                int genre = w < 4 ? g : g2;
+                fprintf(f, "%sw%u", w ? " " : "", 30 * genre + (x >> 16) % 30);
+            }
+            const char *names[] = {"Alpha", "Beta", "Gamma"};
+            fprintf(f, "\", \"labels\": [\"%s\"", names[g]);
+            if (g2 != g) fprintf(f, ", \"%s\"", names[g2]);
+            fputs("]}\n", f);
+        }
+        fclose(f);
+    }
+}
+
+static void cleanup(void)
+{
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", root);
+}
+
+/* Starts `genre train` in a child with extra overrides (stderr to err.txt). */
+static pid_t start_train(const char *out, const char *const *extra, int n_extra)
+{
+    char data[300], init[300];
+    snprintf(data, sizeof data, "data=%s", at("data"));
+    snprintf(init, sizeof init, "init=%s", at("init"));
+    char *argv[32] = {"train", "--out", (char *)out, data, init, "max_len=16", "batch_size=4",
+                      "epochs=6", "lr=3e-3", "seed=7", "loss.type=bce"};
+    int argc = 11;
+    for (int i = 0; i < n_extra; i++) argv[argc++] = (char *)extra[i];
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen(at("err.txt"), "w", stderr) || !freopen("/dev/null", "w", stdout)) _exit(99);
+        _exit(cmd_train(argc, argv));
+    }
+    return pid;
+}
+
+static int wait_exit(pid_t pid)
+{
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/* Runs `genre train` with extra overrides; returns its exit status and
+ * leaves its stderr in err.txt. */
+static int train(const char *out, const char *const *extra, int n_extra)
+{
+    return wait_exit(start_train(out, extra, n_extra));
+}
+
+/* Runs cmd_train with exactly these arguments in a child. */
+static int train_args(char **argv, int argc)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen(at("err.txt"), "w", stderr) || !freopen("/dev/null", "w", stdout)) _exit(99);
+        _exit(cmd_train(argc, argv));
+    }
+    return wait_exit(pid);
+}
+
+static void expect_same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    cr_assert_eq(stat(a, &sa), 0, "%s missing", a);
+    cr_assert_eq(stat(b, &sb), 0, "%s missing", b);
+    cr_assert_eq(sa.st_size, sb.st_size, "%s and %s differ in size", a, b);
+    char *x = slurp(a), *y = slurp(b);
+    cr_expect_eq(memcmp(x, y, (size_t)sa.st_size), 0, "%s and %s differ", a, b);
+    free(x);
+    free(y);
+}
+
+/* The log without its timings, which no two runs share. */
+static char *log_without_speed(const char *path)
+{
+    char *log = slurp(path), *w = log;
+    for (char *r = log; *r;) {
+        char *cut = strstr(r, ", \"samples_per_s\": ");
+        char *eol = strchr(r, '\n');
+        if (cut && eol && cut < eol) {
+            memmove(w, r, (size_t)(cut - r));
+            w += cut - r;
+            r = eol;
+        }
+        eol = strchr(r, '\n');
+        size_t n = eol ? (size_t)(eol - r + 1) : strlen(r);
+        memmove(w, r, n);
+        w += n;
+        r += n;
+    }
+    *w = '\0';
+    return log;
+}
+
+TestSuite(train, .init = setup, .fini = cleanup);
+
+Test(train, writes_the_run_directory_and_learns)
+{
+    cr_assert_eq(train(at("run"), NULL, 0), 0, "%s", slurp(at("err.txt")));
+    const char *files[] = {"run/config.json", "run/log.jsonl", "run/metrics.json",
+                           "run/best/model.safetensors", "run/best/config.json", "run/best/vocab.txt",
+                           "run/report/report.md", "run/report/per_genre_prf.svg"};
+    struct stat st;
+    for (int i = 0; i < 8; i++) cr_expect_eq(stat(at(files[i]), &st), 0, "%s missing", files[i]);
+
+    json_error_t e;
+    json_t *m = json_load_file(at("run/metrics.json"), 0, &e);
+    cr_assert_not_null(m, "%s", e.text);
+    double jac = json_real_value(json_object_get(json_object_get(m, "test"), "jaccard"));
+    /* Chance level with at-least-one is about 0.4 here; the words give the genres away. */
+    cr_expect(jac > 0.6, "test Jaccard %.3f after 72 steps", jac);
+    json_decref(m);
+
+    char *log = slurp(at("run/log.jsonl"));
+    cr_expect(strstr(log, "{\"step\": 24, \"epoch\": 2, \"loss\": ") != NULL, "%s", log);
+    cr_expect(strstr(log, "\"val\": {") != NULL, "validation rows are logged");
+    free(log);
+
+    Classifier c;
+    cr_assert_eq(classifier_open(&c, at("run")), 0, "%s", err_msg());
+    cr_expect_eq(c.labels.n_labels, 3);
+    cr_expect_str_eq(c.labels.names[2], "Gamma");
+    classifier_close(&c);
+}
+
+Test(train, same_seed_same_bits)
+{
+    cr_assert_eq(train(at("a"), NULL, 0), 0, "%s", slurp(at("err.txt")));
+    cr_assert_eq(train(at("b"), NULL, 0), 0, "%s", slurp(at("err.txt")));
+    char *x = slurp(at("a/best/model.safetensors")), *y = slurp(at("b/best/model.safetensors"));
+    struct stat st;
+    stat(at("a/best/model.safetensors"), &st);
+    cr_expect_eq(memcmp(x, y, (size_t)st.st_size), 0, "two runs with one seed differ");
+    free(x);
+    free(y);
+}
+
+Test(train, nan_loss_stops_naming_the_step)
+{
+    const char *extra[] = {"lr=1e30", "max_grad_norm=0"};
+    cr_expect_eq(train(at("nan"), extra, 2), 1);
+    char *err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "genre: step ") != NULL && (strstr(err, "NaN") || strstr(err, "Inf")), "%s", err);
+    free(err);
+}
+
+Test(train, bad_settings_fail_before_any_work)
+{
+    const char *cuda[] = {"device=cuda"};
+    cr_expect_eq(train(at("x"), cuda, 1), 1);
+    char *err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "CUDA training backend is not built yet") != NULL, "%s", err);
+    free(err);
+    const char *typo[] = {"los.type=focal"};
+    cr_expect_eq(train(at("x"), typo, 1), 1);
+    err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "unknown key 'los.type'") != NULL, "%s", err);
+    free(err);
+    const char *long_len[] = {"max_len=64"};
+    cr_expect_eq(train(at("x"), long_len, 1), 1);
+    err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "exceeds the model's 16 positions") != NULL, "%s", err);
+    free(err);
+    struct stat st;
+    cr_expect_neq(stat(at("x/log.jsonl"), &st), 0, "no output from a refused run");
+}
+
+/* Runs a command in a child with stdin from `in`, stdout to out.txt. */
+static int run_cmd(int (*cmd)(int, char **), char **argv, int argc, const char *in)
+{
+    put(at("in.txt"), in);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen(at("in.txt"), "r", stdin) || !freopen(at("out.txt"), "w", stdout) ||
+            !freopen(at("err.txt"), "w", stderr))
+            _exit(99);
+        _exit(cmd(argc, argv));
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+Test(train, predict_and_eval_use_the_run)
+{
+    cr_assert_eq(train(at("run"), NULL, 0), 0, "%s", slurp(at("err.txt")));
+    char *pred[] = {"predict", "--model", (char *)at("run"), "--top", "2", "--max-len", "16"};
+    cr_assert_eq(run_cmd(cmd_predict, pred, 7, "w1 w2 w3 w4\nw61 w62 w63 w64\n"), 0, "%s", slurp(at("err.txt")));
+    char *out = slurp(at("out.txt"));
+    /* One JSON line per text, at least one genre each, two scores with --top 2. */
+    char *line = out;
+    for (int k = 0; k < 2; k++) {
+        char *end = strchr(line, '\n');
+        cr_assert_not_null(end, "%s", out);
+        *end = '\0';
+        json_error_t e;
+        json_t *o = json_loads(line, 0, &e);
+        cr_assert_not_null(o, "%s: %s", line, e.text);
+        cr_expect_geq(json_array_size(json_object_get(o, "genres")), 1, "%s", line);
+        cr_expect_eq(json_object_size(json_object_get(o, "scores")), 2, "%s", line);
+        json_decref(o);
+        line = end + 1;
+    }
+    cr_expect_str_eq(line, "");
+    free(out);
+
+    char *ev[] = {"eval", "--model", (char *)at("run"), "--data", (char *)at("data/test.jsonl"), "--max-len", "16"};
+    cr_assert_eq(run_cmd(cmd_eval, ev, 7, ""), 0, "%s", slurp(at("err.txt")));
+    out = slurp(at("out.txt"));
+    cr_expect(strstr(out, "Jaccard") != NULL, "%s", out);
+    free(out);
+    char *bad[] = {"predict", "--model", (char *)at("run"), "--threshold", "1.5"};
+    cr_expect_eq(run_cmd(cmd_predict, bad, 5, ""), 1);
+}
+
+static double json_path_real(const char *file, const char *part, const char *key)
+{
+    json_error_t e;
+    json_t *o = json_load_file(file, 0, &e);
+    cr_assert_not_null(o, "%s: %s", file, e.text);
+    json_t *v = json_object_get(part ? json_object_get(o, part) : o, key);
+    cr_assert(json_is_number(v), "%s: no %s%s%s", file, part ? part : "", part ? "." : "", key);
+    double x = json_number_value(v);
+    json_decref(o);
+    return x;
+}
+
+/* tune_threshold: val picks the threshold, no grid value does better on
+ * val, and the model directory keeps it for eval and predict. */
+Test(train, tuned_threshold_is_chosen_on_val_and_kept_with_the_model)
+{
+    const char *extra[] = {"epochs=2", "tune_threshold=true", "loss.type=focal"};
+    cr_assert_eq(train(at("run"), extra, 3), 0, "%s", slurp(at("err.txt")));
+    double t = json_path_real(at("run/metrics.json"), NULL, "threshold");
+    double val = json_path_real(at("run/metrics.json"), "val", "jaccard");
+    /* Focal loss keeps probabilities low: val moves the threshold below 0.5. */
+    cr_expect(t >= 0.05 - 1e-6 && t < 0.5, "threshold %g", t);
+    cr_expect_float_eq(json_path_real(at("run/best/config.json"), NULL, "genre_threshold"), t, 1e-6);
+
+    char *own[] = {"eval", "--model", (char *)at("run"), "--data", (char *)at("data/val.jsonl"),
+                   "--max-len", "16", "--out", (char *)at("own")};
+    cr_assert_eq(run_cmd(cmd_eval, own, 9, ""), 0, "%s", slurp(at("err.txt")));
+    double own_val = json_path_real(at("own/metrics.json"), "test", "jaccard");
+    /* eval --tune-threshold on val lands on the same threshold. */
+    char *retune[] = {"eval", "--model", (char *)at("run"), "--data", (char *)at("data/val.jsonl"),
+                      "--max-len", "16", "--tune-threshold"};
+    cr_assert_eq(run_cmd(cmd_eval, retune, 8, ""), 0, "%s", slurp(at("err.txt")));
+    cr_expect_float_eq(json_path_real(at("run/best/config.json"), NULL, "genre_threshold"), t, 1e-6);
+    cr_expect_float_eq(own_val, val, 1e-7, "eval with the model's threshold: val Jaccard %.6f, train's %.6f (t %g)",
+                       own_val, val, t);
+    for (int k = 1; k < 19; k++) {
+        char thr[16];
+        snprintf(thr, sizeof thr, "%.2f", 0.05 * k);
+        char *fixed[] = {"eval", "--model", (char *)at("run"), "--data", (char *)at("data/val.jsonl"),
+                         "--max-len", "16", "--out", (char *)at("fixed"), "--threshold", thr};
+        cr_assert_eq(run_cmd(cmd_eval, fixed, 11, ""), 0, "%s", slurp(at("err.txt")));
+        cr_expect_leq(json_path_real(at("fixed/metrics.json"), "test", "jaccard"), val + 1e-9,
+                      "threshold %s beats the tuned %g on val", thr, t);
+    }
+}
+
+/* The run is killed with SIGKILL as soon as its first mid-epoch checkpoint
+ * exists (step 5 of 12 per epoch), wherever it is by then; the resumed run
+ * must end with the same bits as an uninterrupted one. */
+Test(train, resume_after_sigkill_is_bit_identical)
+{
+    const char *extra[] = {"epochs=10", "checkpoint_every=5"};
+    cr_assert_eq(train(at("whole"), extra, 2), 0, "%s", slurp(at("err.txt")));
+
+    pid_t pid = start_train(at("cut"), extra, 2);
+    struct stat st;
+    for (int i = 0; i < 200000 && stat(at("cut/last/state.json"), &st) != 0; i++) usleep(50);
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    cr_assert(WIFSIGNALED(status), "the run ended before it could be killed: %s", slurp(at("err.txt")));
+    cr_assert_neq(stat(at("cut/metrics.json"), &st), 0, "a killed run has no metrics");
+
+    char *resume[] = {"train", "--resume", (char *)at("cut")};
+    cr_assert_eq(train_args(resume, 3), 0, "%s", slurp(at("err.txt")));
+    const char *same[] = {"best/model.safetensors", "last/model.safetensors", "last/optimizer.safetensors",
+                          "metrics.json", "config.json", "best/config.json"};
+    for (int i = 0; i < 6; i++) {
+        char a[64], b[64];
+        snprintf(a, sizeof a, "whole/%s", same[i]);
+        snprintf(b, sizeof b, "cut/%s", same[i]);
+        expect_same_file(at(a), at(b));
+    }
+    char *la = log_without_speed(at("whole/log.jsonl")), *lb = log_without_speed(at("cut/log.jsonl"));
+    cr_expect_str_eq(la, lb, "the resumed log differs");
+    cr_expect(strstr(la, "{\"step\": 120, \"epoch\": 10, \"loss\": ") != NULL, "%s", la);
+    free(la);
+    free(lb);
+    char *state = slurp(at("cut/last/state.json"));
+    cr_expect(strstr(state, "\"step\": 120") != NULL, "%s", state);
+    free(state);
+}
+
+Test(train, resume_refuses_what_it_cannot_continue)
+{
+    char *none[] = {"train", "--resume", (char *)at("nothing")};
+    cr_expect_eq(train_args(none, 3), 1);
+    char *err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "nothing/config.json") != NULL, "%s", err);
+    free(err);
+
+    const char *extra[] = {"epochs=1"};
+    cr_assert_eq(train(at("run"), extra, 1), 0, "%s", slurp(at("err.txt")));
+    char *over[] = {"train", "--resume", (char *)at("run"), "lr=1"};
+    cr_expect_eq(train_args(over, 4), 1);
+    err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "takes no --config") != NULL, "%s", err);
+    free(err);
+
+    put(at("run/last/state.json"), "{\"step\": 3}\n");
+    char *bad[] = {"train", "--resume", (char *)at("run")};
+    cr_expect_eq(train_args(bad, 3), 1);
+    err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "state.json: \"epoch\" missing") != NULL, "%s", err);
+    free(err);
+}
+
+Test(train, export_writes_a_model_directory)
+{
+    cr_assert_eq(train(at("run"), NULL, 0), 0, "%s", slurp(at("err.txt")));
+    char *ex[] = {"export", "--model", (char *)at("run"), "--out", (char *)at("hf")};
+    cr_assert_eq(run_cmd(cmd_export, ex, 5, ""), 0, "%s", slurp(at("err.txt")));
+    expect_same_file(at("run/best/model.safetensors"), at("hf/model.safetensors"));
+    expect_same_file(at("run/best/vocab.txt"), at("hf/vocab.txt"));
+    char *cfg = slurp(at("hf/config.json"));
+    cr_expect(strstr(cfg, "\"2\": \"Gamma\"") != NULL, "%s", cfg);
+    free(cfg);
+
+    /* --labels puts a fresh head of that many genres on an encoder. */
+    char *start[] = {"export", "--model", (char *)at("init"), "--out", (char *)at("start"),
+                     "--labels", (char *)at("data/labels.txt")};
+    cr_assert_eq(run_cmd(cmd_export, start, 7, ""), 0, "%s", slurp(at("err.txt")));
+    Classifier c;
+    cr_assert_eq(classifier_open(&c, at("start")), 0, "%s", err_msg());
+    cr_expect_eq(c.model.cfg.num_labels, 3);
+    cr_expect_str_eq(c.labels.names[1], "Beta");
+    classifier_close(&c);
+}
