@@ -1,9 +1,9 @@
 /* Times one training step (forward, BCE loss, backward; with "adamw" also
  * clipping to gradient norm 1 and an AdamW update, lr 5e-5, weight decay
- * 0.01) of our CPU DistilBERT in the all-MiniLM-L6-v2 configuration (dim
+ * 0.01) of our DistilBERT on the CPU backend in the all-MiniLM-L6-v2 configuration (dim
  * 384, 6 layers, 12 heads, FFN 1536, vocab 30522, 20 labels), dropout on,
  * random weights. The last block runs for the [CLS] rows only, as genre
- * train runs it (distilbert.h, cls_only); "full" runs it for every token,
+ * train runs it (ForwardArgs.cls_only); "full" runs it for every token,
  * the same work as PyTorch.
  *   build/bench/model_bench [B T ITERS [adamw] [full]]   (default 16 128 5)
  * Prints "genre_step_ms <median> cpu_ms <median>": wall time, and the CPU
@@ -17,7 +17,7 @@
 #include <time.h>
 
 #include "src/core/blas_arch.h"
-#include "models/distilbert.h"
+#include "models/backend.h"
 #include "src/core/err.h"
 #include "src/ops/loss.h"
 #include "src/core/philox.h"
@@ -53,36 +53,39 @@ int main(int argc, char **argv)
                             .num_labels = 20, .layer_norm_eps = 1e-12f, .dropout = 0.1f,
                             .attention_dropout = 0.1f, .seq_classif_dropout = 0.2f,
                             .initializer_range = 0.02f};
-    DistilBert m;
-    if (distilbert_init(&m, &cfg)) die_err();
-    m.cls_only = !full; /* as genre train runs it, unless "full" */
-    for (size_t i = 0; i < m.n_params; i++) m.params[i] = 0.02f * philox_normal(1, 0, i);
+    ModelWeights w;
+    if (weights_init(&w, &cfg)) die_err();
+    for (size_t i = 0; i < w.lay.n_params; i++) w.params[i] = 0.02f * philox_normal(1, 0, i);
+    Backend *be = backend_open("cpu", &w);
+    if (!be || backend_reserve(be, B, T)) die_err();
+    weights_free(&w);
     int32_t *ids = xmalloc((size_t)B * T * sizeof *ids), *mask = xmalloc((size_t)B * T * sizeof *mask);
-    float *targets = xmalloc((size_t)B * 20 * sizeof *targets), *dlogits = xmalloc((size_t)B * 20 * sizeof *dlogits);
+    float *targets = xmalloc((size_t)B * 20 * sizeof *targets);
     for (int i = 0; i < B * T; i++) {
         ids[i] = (int32_t)(philox_uniform(2, 0, i) * cfg.vocab_size);
         mask[i] = (i % T) < T - (i / T) % 16; /* some padding, as real batches have */
     }
     for (int i = 0; i < B * 20; i++) targets[i] = philox_uniform(3, 0, i) < 0.2f;
     Loss loss = {.kind = LOSS_BCE};
+    if (backend_set_loss(be, &loss)) die_err();
     AdamW opt = {5e-5f, 0.9f, 0.999f, 1e-8f, 0.01f};
     double *ms = xmalloc((size_t)(iters + 1) * sizeof *ms);
     double *cpu = xmalloc((size_t)(iters + 1) * sizeof *cpu);
     for (int it = 0; it <= iters; it++) { /* the first is warm-up */
         double t0 = now_ms(CLOCK_MONOTONIC), c0 = now_ms(CLOCK_PROCESS_CPUTIME_ID);
-        const float *logits = distilbert_forward(&m, ids, mask, B, T, true, 7, (uint64_t)it);
-        if (!logits) die_err();
-        loss_forward(&loss, dlogits, logits, targets, B, 20, 1.0f);
-        distilbert_zero_grad(&m);
-        distilbert_backward(&m, dlogits);
-        if (adamw) distilbert_adamw_step(&m, &opt, 5e-5f, 1.0f);
+        /* cls_only as genre train runs it, unless "full" */
+        ForwardArgs fa = {.train = true, .seed = 7, .key = (uint64_t)it, .cls_only = !full};
+        float l, norm;
+        if (backend_zero_grad(be) || backend_forward(be, ids, mask, B, T, &fa) ||
+            backend_loss_backward(be, targets, 1.0f, &l) || (adamw && backend_step(be, &opt, 5e-5f, 1.0f, &norm)))
+            die_err();
         ms[it] = now_ms(CLOCK_MONOTONIC) - t0;
         cpu[it] = now_ms(CLOCK_PROCESS_CPUTIME_ID) - c0;
     }
     qsort(ms + 1, iters, sizeof *ms, cmp);
     qsort(cpu + 1, iters, sizeof *cpu, cmp);
     printf("genre_step_ms %.1f cpu_ms %.1f\n", ms[1 + iters / 2], cpu[1 + iters / 2]);
-    free(ms), free(cpu), free(ids), free(mask), free(targets), free(dlogits);
-    distilbert_free(&m);
+    free(ms), free(cpu), free(ids), free(mask), free(targets);
+    backend_close(be);
     return 0;
 }

@@ -103,7 +103,7 @@ static const StTensor *find(const StFile *f, const char *prefix, const char *nam
     return st_find(f, full);
 }
 
-static int load_tensor(const StFile *f, const StTensor *t, const ParamView *v)
+static int load_tensor(const StFile *f, const StTensor *t, const ParamSlot *v, float *dst)
 {
     int ok = t->ndim >= 1 && t->ndim <= 2 && t->shape[0] == v->shape[0] &&
              (t->ndim == 2 ? t->shape[1] == v->shape[1] : v->shape[1] == 1);
@@ -117,7 +117,7 @@ static int load_tensor(const StFile *f, const StTensor *t, const ParamView *v)
                        t->ndim > 1 ? (long long)t->shape[1] : -1LL, (long long)v->shape[0],
                        (long long)v->shape[1]);
     }
-    return st_read_f32(f, t, v->p, v->n);
+    return st_read_f32(f, t, dst, v->n);
 }
 
 static bool is_head(ParamId id) { return id >= P_PRE_W; }
@@ -129,7 +129,7 @@ static int head_labels(const StFile *f)
     return t && t->ndim == 2 ? (int)t->shape[0] : 0;
 }
 
-int checkpoint_load(DistilBert *m, const char *dir, int num_labels, uint64_t head_seed)
+int checkpoint_load(ModelWeights *m, const char *dir, int num_labels, uint64_t head_seed)
 {
     DistilBertConfig cfg;
     Arch arch = ARCH_DISTILBERT;
@@ -142,10 +142,8 @@ int checkpoint_load(DistilBert *m, const char *dir, int num_labels, uint64_t hea
     int in_file = head_labels(&f);
     cfg.num_labels = num_labels > 0 ? num_labels : in_file > 0 ? in_file : cfg_labels > 0 ? cfg_labels : 1;
     bool load_head = arch == ARCH_DISTILBERT && in_file == cfg.num_labels;
-    if (distilbert_init(m, &cfg)) {
-        char why[512];
-        snprintf(why, sizeof why, "%s", err_msg()); /* err_set reuses err_msg's buffer */
-        err_set("%s/config.json: %s", dir, why);
+    if (weights_init(m, &cfg)) {
+        err_set("%s/config.json: %s", dir, err_msg());
         st_close(&f);
         return -1;
     }
@@ -165,7 +163,7 @@ int checkpoint_load(DistilBert *m, const char *dir, int num_labels, uint64_t hea
                 err_set("%s: missing tensor %s%s", path, is_head(id) ? "" : prefix, name);
                 goto fail;
             }
-            if (load_tensor(&f, t, distilbert_view(m, id, l))) goto fail;
+            if (load_tensor(&f, t, layout_slot(&m->lay, id, l), weights_tensor(m, id, l))) goto fail;
         }
     }
     if (arch == ARCH_BERT) {
@@ -181,18 +179,18 @@ int checkpoint_load(DistilBert *m, const char *dir, int num_labels, uint64_t hea
                 free(types);
                 goto fail;
             }
-            ParamView *wpe = distilbert_view(m, P_WPE, 0);
+            float *wpe = weights_tensor(m, P_WPE, 0);
             for (int p = 0; p < cfg.max_position_embeddings; p++)
-                for (int i = 0; i < cfg.dim; i++) wpe->p[(size_t)p * cfg.dim + i] += types[i];
+                for (int i = 0; i < cfg.dim; i++) wpe[(size_t)p * cfg.dim + i] += types[i];
             free(types);
         }
     }
-    if (!load_head) distilbert_init_head(m, head_seed);
+    if (!load_head) weights_init_head(m, head_seed);
     st_close(&f);
     return 0;
 fail:
     st_close(&f);
-    distilbert_free(m);
+    weights_free(m);
     return -1;
 }
 
@@ -226,9 +224,8 @@ char **checkpoint_labels(const char *dir, int *n)
     return names;
 }
 
-static json_t *save_config(const DistilBert *m, const char *const *labels)
+static json_t *save_config(const DistilBertConfig *c, const char *const *labels)
 {
-    const DistilBertConfig *c = &m->cfg;
     json_t *j = json_object();
     json_object_set_new(j, "model_type", json_string("distilbert"));
     json_object_set_new(j, "architectures",
@@ -274,17 +271,16 @@ static json_t *save_config(const DistilBert *m, const char *const *labels)
 
 /* Visits every tensor of the model under its HuggingFace DistilBERT name,
  * with its offset in the flat parameter layout. */
-typedef int (*TensorFn)(void *ctx, const char *name, const ParamDef *d, const ParamView *v, size_t off);
+typedef int (*TensorFn)(void *ctx, const char *name, const ParamDef *d, const ParamSlot *v);
 
-static int each_tensor(const DistilBert *m, TensorFn fn, void *ctx)
+static int each_tensor(const ModelLayout *lay, TensorFn fn, void *ctx)
 {
     for (int id = 0; id < P_COUNT; id++) {
         const ParamDef *d = &distilbert_params[id];
-        for (int l = 0; l < (d->per_layer ? m->cfg.n_layers : 1); l++) {
-            const ParamView *v = distilbert_view(m, id, l);
+        for (int l = 0; l < layout_copies(lay, id); l++) {
             char name[256];
             snprintf(name, sizeof name, d->hf_name, l);
-            if (fn(ctx, name, d, v, (size_t)(v->p - m->params))) return -1;
+            if (fn(ctx, name, d, layout_slot(lay, id, l))) return -1;
         }
     }
     return 0;
@@ -292,13 +288,13 @@ static int each_tensor(const DistilBert *m, TensorFn fn, void *ctx)
 
 /* A writer of tensors whose names it owns until the save. */
 typedef struct {
-    const DistilBert *m;
+    const float *params, *moments[2];
     StWriter *w;
     char **names;
     size_t n_names;
 } SaveTensors;
 
-static void add_named(SaveTensors *s, const char *name, const ParamDef *d, const ParamView *v,
+static void add_named(SaveTensors *s, const char *name, const ParamDef *d, const ParamSlot *v,
                       const float *data)
 {
     s->names[s->n_names] = xstrdup(name);
@@ -312,40 +308,41 @@ static void free_save(SaveTensors *s)
     free(s->names);
 }
 
-static int add_param(void *ctx, const char *name, const ParamDef *d, const ParamView *v, size_t off)
+static int add_param(void *ctx, const char *name, const ParamDef *d, const ParamSlot *v)
 {
     SaveTensors *s = ctx;
-    add_named(s, name, d, v, s->m->params + off);
+    add_named(s, name, d, v, s->params + v->off);
     return 0;
 }
 
-int checkpoint_save(const DistilBert *m, const char *dir, const char *const *labels)
+int checkpoint_save(const ModelWeights *m, const char *dir, const char *const *labels)
 {
     /* DistilBERT's config has no LayerNorm eps: transformers always uses 1e-12. */
-    if (m->cfg.layer_norm_eps != 1e-12f)
+    if (m->lay.cfg.layer_norm_eps != 1e-12f)
         return err_set("%s: cannot save as DistilBERT: LayerNorm eps %g is not DistilBERT's 1e-12",
-                       dir, m->cfg.layer_norm_eps);
+                       dir, m->lay.cfg.layer_norm_eps);
     if (make_dirs(dir)) return -1;
     char path[4096];
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    SaveTensors s = {m, st_writer_new(), xcalloc((size_t)P_COUNT * m->cfg.n_layers, sizeof(char *)), 0};
-    each_tensor(m, add_param, &s);
+    SaveTensors s = {m->params, {NULL, NULL}, st_writer_new(),
+                     xcalloc((size_t)P_COUNT * m->lay.cfg.n_layers, sizeof(char *)), 0};
+    each_tensor(&m->lay, add_param, &s);
     st_writer_meta(s.w, "format", "pt");
     int rc = st_writer_save(s.w, path);
     free_save(&s);
     if (rc) return -1;
-    json_t *cfg = save_config(m, labels);
+    json_t *cfg = save_config(&m->lay.cfg, labels);
     snprintf(path, sizeof path, "%s/config.json", dir);
     rc = json_write_file(path, cfg, JSON_INDENT(2) | JSON_SORT_KEYS);
     json_decref(cfg);
     return rc;
 }
 
-static int add_moments(void *ctx, const char *name, const ParamDef *d, const ParamView *v, size_t off)
+static int add_moments(void *ctx, const char *name, const ParamDef *d, const ParamSlot *v)
 {
     SaveTensors *s = ctx;
     const char *kinds[2] = {"exp_avg", "exp_avg_sq"};
-    const float *data[2] = {s->m->adam_m + off, s->m->adam_v + off};
+    const float *data[2] = {s->moments[0] + v->off, s->moments[1] + v->off};
     for (int k = 0; k < 2; k++) {
         char full[300];
         snprintf(full, sizeof full, "%s.%s", kinds[k], name);
@@ -354,16 +351,19 @@ static int add_moments(void *ctx, const char *name, const ParamDef *d, const Par
     return 0;
 }
 
-int checkpoint_save_optimizer(const DistilBert *m, const char *dir)
+int checkpoint_save_optimizer(const ModelLayout *lay, const AdamWState *opt, const char *dir)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
-    if (!m->adam_m || m->adam_t < 1) return err_set("%s: no optimizer step taken yet", path);
+    if (opt->t < 1) return err_set("%s: no optimizer step taken yet", path);
+    if (opt->n != lay->n_params)
+        return err_set("%s: optimizer state of %zu values for %zu parameters", path, opt->n, lay->n_params);
     if (make_dirs(dir)) return -1;
-    SaveTensors s = {m, st_writer_new(), xcalloc((size_t)2 * P_COUNT * m->cfg.n_layers, sizeof(char *)), 0};
-    each_tensor(m, add_moments, &s);
+    SaveTensors s = {NULL, {opt->m, opt->v}, st_writer_new(),
+                     xcalloc((size_t)2 * P_COUNT * lay->cfg.n_layers, sizeof(char *)), 0};
+    each_tensor(lay, add_moments, &s);
     char t[32];
-    snprintf(t, sizeof t, "%d", m->adam_t);
+    snprintf(t, sizeof t, "%d", opt->t);
     st_writer_meta(s.w, "step", t);
     int rc = st_writer_save(s.w, path);
     free_save(&s);
@@ -371,16 +371,16 @@ int checkpoint_save_optimizer(const DistilBert *m, const char *dir)
 }
 
 typedef struct {
-    DistilBert *m;
+    AdamWState *opt;
     const StFile *f;
 } LoadMoments;
 
-static int read_moments(void *ctx, const char *name, const ParamDef *d, const ParamView *v, size_t off)
+static int read_moments(void *ctx, const char *name, const ParamDef *d, const ParamSlot *v)
 {
     (void)d;
     LoadMoments *s = ctx;
     const char *kinds[2] = {"exp_avg", "exp_avg_sq"};
-    float *data[2] = {s->m->adam_m + off, s->m->adam_v + off};
+    float *data[2] = {s->opt->m + v->off, s->opt->v + v->off};
     for (int k = 0; k < 2; k++) {
         char full[300];
         snprintf(full, sizeof full, "%s.%s", kinds[k], name);
@@ -394,7 +394,7 @@ static int read_moments(void *ctx, const char *name, const ParamDef *d, const Pa
     return 0;
 }
 
-int checkpoint_load_optimizer(DistilBert *m, const char *dir)
+int checkpoint_load_optimizer(const ModelLayout *lay, AdamWState *opt, const char *dir)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
@@ -408,13 +408,14 @@ int checkpoint_load_optimizer(DistilBert *m, const char *dir)
         st_close(&f);
         return -1;
     }
-    if (!m->adam_m) {
-        m->adam_m = xcalloc(m->n_params, sizeof(float));
-        m->adam_v = xcalloc(m->n_params, sizeof(float));
+    if (opt->n != lay->n_params) {
+        err_set("%s: optimizer state of %zu values for %zu parameters", path, opt->n, lay->n_params);
+        st_close(&f);
+        return -1;
     }
-    LoadMoments s = {m, &f};
-    int rc = each_tensor(m, read_moments, &s);
-    if (rc == 0) m->adam_t = (int)step;
+    LoadMoments s = {opt, &f};
+    int rc = each_tensor(lay, read_moments, &s);
+    if (rc == 0) opt->t = (int)step;
     st_close(&f);
     return rc;
 }

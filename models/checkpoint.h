@@ -20,12 +20,14 @@
 
 #include <stdint.h>
 
-#include "models/distilbert.h"
+#include "models/distilbert_spec.h"
+#include "src/optim/adamw.h"
 
-/* Initialises m from the checkpoint directory dir. num_labels > 0 asks for
- * that many outputs; 0 takes the checkpoint's (or 1 without a head). The
- * head's seed is used only when the head is initialised. 0 or -1. */
-int checkpoint_load(DistilBert *m, const char *dir, int num_labels, uint64_t head_seed);
+/* Reads the checkpoint directory dir into new host weights w. num_labels > 0
+ * asks for that many outputs; 0 takes the checkpoint's (or 1 without a
+ * head). The head's seed is used only when the head is initialised. 0, or
+ * -1 with err_set (w left empty). */
+int checkpoint_load(ModelWeights *w, const char *dir, int num_labels, uint64_t head_seed);
 
 /* Label names from config.json's id2label (NULL when absent; *n set to the
  * count). The caller frees each name and the array. */
@@ -35,14 +37,15 @@ char **checkpoint_labels(const char *dir, int *n);
  * atomically. labels may be NULL. A model whose LayerNorm eps is not 1e-12
  * (possible from a BERT checkpoint) is refused: DistilBERT's config cannot
  * say otherwise. 0 or -1. */
-int checkpoint_save(const DistilBert *m, const char *dir, const char *const *labels);
+int checkpoint_save(const ModelWeights *w, const char *dir, const char *const *labels);
 
-/* The AdamW state beside a model, for resuming: dir/optimizer.safetensors
- * holds exp_avg.<name> and exp_avg_sq.<name> (PyTorch's names for the
- * moments; <name> as in model.safetensors) and the step count t in its
- * metadata. Saving needs at least one step taken. 0 or -1 with err_set. */
-int checkpoint_save_optimizer(const DistilBert *m, const char *dir);
-/* Loads it into m, whose parameters must have the saved shapes. */
-int checkpoint_load_optimizer(DistilBert *m, const char *dir);
+/* The AdamW state beside a model of layout lay, for resuming:
+ * dir/optimizer.safetensors holds exp_avg.<name> and exp_avg_sq.<name>
+ * (PyTorch's names for the moments; <name> as in model.safetensors) and the
+ * step count t in its metadata. Saving needs at least one step taken. 0 or
+ * -1 with err_set. */
+int checkpoint_save_optimizer(const ModelLayout *lay, const AdamWState *opt, const char *dir);
+/* Loads it into opt (opt->n = lay->n_params), the saved shapes lay's. */
+int checkpoint_load_optimizer(const ModelLayout *lay, AdamWState *opt, const char *dir);
 
 #endif

@@ -55,12 +55,12 @@ int classifier_open(Classifier *c, const char *dir)
         labels_free(&c->labels);
         return -1;
     }
-    if (checkpoint_load(&c->model, c->dir, n, 0) != 0) {
+    if (checkpoint_load(&c->weights, c->dir, n, 0) != 0) {
         labels_free(&c->labels);
         return -1;
     }
     if (!(c->tok = tokenizer_load(c->dir))) {
-        distilbert_free(&c->model);
+        weights_free(&c->weights);
         labels_free(&c->labels);
         return -1;
     }
@@ -70,28 +70,31 @@ int classifier_open(Classifier *c, const char *dir)
 void classifier_close(Classifier *c)
 {
     tokenizer_free(c->tok);
-    distilbert_free(&c->model);
+    weights_free(&c->weights);
     labels_free(&c->labels);
 }
 
-void classifier_scores(DistilBert *m, const Encoded *e, int batch_size, float *scores)
+int classifier_scores(Backend *be, const Encoded *e, int batch_size, float *scores)
 {
-    int L = m->cfg.num_labels;
+    int L = backend_layout(be)->cfg.num_labels, rc = 0;
     EpochPlan plan;
     Batch b;
     epoch_plan_eval(&plan, e, batch_size);
     batch_alloc(&b, batch_size, e->max_len, e->n_labels);
-    m->cls_only = true; /* scores read logits only */
-    for (int k = 0; k < plan.n_batches; k++) {
+    float *logits = xmalloc((size_t)batch_size * L * sizeof *logits);
+    const ForwardArgs eval = {.cls_only = true}; /* scores read logits only */
+    for (int k = 0; k < plan.n_batches && rc == 0; k++) {
         batch_fill(&b, e, &plan, k);
-        const float *logits = distilbert_forward(m, b.ids, b.mask, b.B, b.T, false, 0, 0);
-        if (!logits) die_err();
-        for (int r = 0; r < b.B; r++)
+        rc = backend_forward(be, b.ids, b.mask, b.B, b.T, &eval);
+        if (rc == 0) rc = backend_logits(be, logits);
+        for (int r = 0; r < b.B && rc == 0; r++)
             for (int j = 0; j < L; j++)
                 scores[(size_t)b.index[r] * L + j] = 1.0f / (1.0f + expf(-logits[(size_t)r * L + j]));
     }
+    free(logits);
     batch_free(&b);
     epoch_plan_free(&plan);
+    return rc;
 }
 
 int classifier_set_threshold(const char *dir, float threshold)
@@ -106,7 +109,7 @@ int classifier_set_threshold(const char *dir, float threshold)
     return rc;
 }
 
-int classifier_write(const DistilBert *m, const LabelSet *labels, const char *vocab, float threshold,
+int classifier_write(const ModelWeights *m, const LabelSet *labels, const char *vocab, float threshold,
                      const char *dir)
 {
     if (checkpoint_save(m, dir, (const char *const *)labels->names) != 0) return -1;
@@ -116,7 +119,7 @@ int classifier_write(const DistilBert *m, const LabelSet *labels, const char *vo
     return atomic_copy_file(vocab, to);
 }
 
-int classifier_save(const DistilBert *m, const LabelSet *labels, const char *vocab, float threshold,
+int classifier_save(const ModelWeights *m, const LabelSet *labels, const char *vocab, float threshold,
                     const char *dir)
 {
     char *tmp = atomic_dir_begin(dir);

@@ -1,17 +1,17 @@
 /* A fine-tuned classifier on disk and in use: model directory resolution
- * (a run directory means its best/), loading model + tokenizer + labels,
- * and batched scoring (sigmoid probabilities) shared by train, eval and
- * predict. */
+ * (a run directory means its best/), loading weights + tokenizer + labels,
+ * and batched scoring (sigmoid probabilities) on a backend, shared by train,
+ * eval and predict. */
 #ifndef GENRE_CLASSIFIER_H
 #define GENRE_CLASSIFIER_H
 
 #include "src/data/batcher.h"
 #include "src/data/dataset.h"
-#include "models/distilbert.h"
+#include "models/backend.h"
 #include "tokenizer/tokenizer.h"
 
 typedef struct {
-    DistilBert model;
+    ModelWeights weights; /* on the host: open a backend on them to score */
     Tokenizer *tok;
     LabelSet labels;
     float threshold; /* the decision threshold the model was saved with */
@@ -25,18 +25,19 @@ int classifier_open(Classifier *c, const char *dir);
 void classifier_close(Classifier *c);
 
 /* Probabilities (e->n x num_labels, row i for movie i) of every encoded
- * text, in eval mode, batch_size texts at a time. */
-void classifier_scores(DistilBert *m, const Encoded *e, int batch_size, float *scores);
+ * text, in eval mode on be, batch_size texts at a time. 0, or -1 with
+ * err_set. */
+int classifier_scores(Backend *be, const Encoded *e, int batch_size, float *scores);
 
 /* Fills dir (new, or empty: see atomic_dir_begin) with a complete model
  * directory: model.safetensors, config.json with the label names and the
  * decision threshold (genre_threshold, which transformers keeps as an
  * unused attribute), and vocab.txt copied from `vocab`. 0, or -1 with err_set. */
-int classifier_write(const DistilBert *m, const LabelSet *labels, const char *vocab, float threshold,
+int classifier_write(const ModelWeights *w, const LabelSet *labels, const char *vocab, float threshold,
                      const char *dir);
 
 /* classifier_write into a fresh directory swapped in over dir as a whole. */
-int classifier_save(const DistilBert *m, const LabelSet *labels, const char *vocab, float threshold,
+int classifier_save(const ModelWeights *w, const LabelSet *labels, const char *vocab, float threshold,
                     const char *dir);
 
 /* Replaces the threshold of the model directory dir (atomically). */

@@ -12,58 +12,7 @@
 #include "src/ops/linear.h"
 #include "src/ops/relu.h"
 #include "src/ops/softmax.h"
-#include "src/core/philox.h"
 
-#define DL "distilbert.transformer.layer.%d."
-#define BL "encoder.layer.%d."
-const ParamDef distilbert_params[P_COUNT] = {
-    [P_WTE] = {"wte", false, 2, {D_VOCAB, D_DIM}, "distilbert.embeddings.word_embeddings.weight",
-               "embeddings.word_embeddings.weight", true},
-    [P_WPE] = {"wpe", false, 2, {D_MAXPOS, D_DIM},
-               "distilbert.embeddings.position_embeddings.weight",
-               "embeddings.position_embeddings.weight", true},
-    [P_EMB_LN_W] = {"emb_ln_w", false, 1, {D_DIM}, "distilbert.embeddings.LayerNorm.weight",
-                    "embeddings.LayerNorm.weight", false},
-    [P_EMB_LN_B] = {"emb_ln_b", false, 1, {D_DIM}, "distilbert.embeddings.LayerNorm.bias",
-                    "embeddings.LayerNorm.bias", false},
-    [P_Q_W] = {"q_w", true, 2, {D_DIM, D_DIM}, DL "attention.q_lin.weight",
-               BL "attention.self.query.weight", true},
-    [P_Q_B] = {"q_b", true, 1, {D_DIM}, DL "attention.q_lin.bias", BL "attention.self.query.bias",
-               false},
-    [P_K_W] = {"k_w", true, 2, {D_DIM, D_DIM}, DL "attention.k_lin.weight",
-               BL "attention.self.key.weight", true},
-    [P_K_B] = {"k_b", true, 1, {D_DIM}, DL "attention.k_lin.bias", BL "attention.self.key.bias",
-               false},
-    [P_V_W] = {"v_w", true, 2, {D_DIM, D_DIM}, DL "attention.v_lin.weight",
-               BL "attention.self.value.weight", true},
-    [P_V_B] = {"v_b", true, 1, {D_DIM}, DL "attention.v_lin.bias", BL "attention.self.value.bias",
-               false},
-    [P_O_W] = {"o_w", true, 2, {D_DIM, D_DIM}, DL "attention.out_lin.weight",
-               BL "attention.output.dense.weight", true},
-    [P_O_B] = {"o_b", true, 1, {D_DIM}, DL "attention.out_lin.bias",
-               BL "attention.output.dense.bias", false},
-    [P_SA_LN_W] = {"sa_ln_w", true, 1, {D_DIM}, DL "sa_layer_norm.weight",
-                   BL "attention.output.LayerNorm.weight", false},
-    [P_SA_LN_B] = {"sa_ln_b", true, 1, {D_DIM}, DL "sa_layer_norm.bias",
-                   BL "attention.output.LayerNorm.bias", false},
-    [P_FF1_W] = {"ff1_w", true, 2, {D_HIDDEN, D_DIM}, DL "ffn.lin1.weight",
-                 BL "intermediate.dense.weight", true},
-    [P_FF1_B] = {"ff1_b", true, 1, {D_HIDDEN}, DL "ffn.lin1.bias", BL "intermediate.dense.bias",
-                 false},
-    [P_FF2_W] = {"ff2_w", true, 2, {D_DIM, D_HIDDEN}, DL "ffn.lin2.weight",
-                 BL "output.dense.weight", true},
-    [P_FF2_B] = {"ff2_b", true, 1, {D_DIM}, DL "ffn.lin2.bias", BL "output.dense.bias", false},
-    [P_OUT_LN_W] = {"out_ln_w", true, 1, {D_DIM}, DL "output_layer_norm.weight",
-                    BL "output.LayerNorm.weight", false},
-    [P_OUT_LN_B] = {"out_ln_b", true, 1, {D_DIM}, DL "output_layer_norm.bias",
-                    BL "output.LayerNorm.bias", false},
-    [P_PRE_W] = {"pre_w", false, 2, {D_DIM, D_DIM}, "pre_classifier.weight", NULL, true},
-    [P_PRE_B] = {"pre_b", false, 1, {D_DIM}, "pre_classifier.bias", NULL, false},
-    [P_CLS_W] = {"cls_w", false, 2, {D_LABELS, D_DIM}, "classifier.weight", NULL, true},
-    [P_CLS_B] = {"cls_b", false, 1, {D_LABELS}, "classifier.bias", NULL, false},
-};
-#undef DL
-#undef BL
 
 /* Activations of one forward pass and the scratch its backward needs; all
  * views into `mem`. Per-layer tensors are n_layers consecutive blocks. */
@@ -71,7 +20,7 @@ struct DistilBertActs {
     int B, T;
     bool train;          /* dropout of the last forward, recomputed by the backward */
     bool cls_only;       /* the last forward's last block ran for [CLS] rows only */
-    uint64_t seed, step;
+    uint64_t seed, key;
     size_t cap;
     float *mem;
     int32_t *ids;
@@ -92,66 +41,27 @@ struct DistilBertActs {
     float *dcls, *dpre, *drelu, *ddrop;
 };
 
-int distilbert_shape(const DistilBertConfig *cfg, ParamId id, int64_t shape[2])
-{
-    const ParamDef *d = &distilbert_params[id];
-    int64_t n = 1;
-    for (int i = 0; i < d->ndim; i++) {
-        int64_t s = 0;
-        switch (d->shape[i]) {
-        case D_DIM: s = cfg->dim; break;
-        case D_HIDDEN: s = cfg->hidden_dim; break;
-        case D_VOCAB: s = cfg->vocab_size; break;
-        case D_MAXPOS: s = cfg->max_position_embeddings; break;
-        case D_LABELS: s = cfg->num_labels; break;
-        }
-        shape[i] = s;
-        n *= s;
-    }
-    if (d->ndim == 1) shape[1] = 1;
-    return (int)n;
-}
-
 ParamView *distilbert_view(const DistilBert *m, ParamId id, int layer)
 {
-    return &m->views[(size_t)id * m->cfg.n_layers + layer];
+    return &m->views[(size_t)id * m->lay.cfg.n_layers + layer];
 }
 
-static int n_copies(const DistilBert *m, ParamId id)
-{
-    return distilbert_params[id].per_layer ? m->cfg.n_layers : 1;
-}
-
-int distilbert_init(DistilBert *m, const DistilBertConfig *cfg)
+int distilbert_init(DistilBert *m, const ModelWeights *w)
 {
     memset(m, 0, sizeof *m);
-    const DistilBertConfig *c = cfg;
-    if (c->dim <= 0 || c->n_layers <= 0 || c->n_heads <= 0 || c->hidden_dim <= 0 ||
-        c->vocab_size <= 0 || c->max_position_embeddings <= 0 || c->num_labels <= 0)
-        return err_set("model config: every dimension must be positive");
-    if (c->dim % c->n_heads)
-        return err_set("model config: dim %d is not divisible by n_heads %d", c->dim, c->n_heads);
-    m->cfg = *cfg;
-    m->views = xcalloc((size_t)P_COUNT * c->n_layers, sizeof *m->views);
-    for (int id = 0; id < P_COUNT; id++) {
-        int64_t shape[2];
-        size_t n = (size_t)distilbert_shape(c, id, shape);
-        for (int l = 0; l < n_copies(m, id); l++) {
-            ParamView *v = distilbert_view(m, id, l);
-            v->n = n;
-            memcpy(v->shape, shape, sizeof shape);
-            m->n_params += n;
-        }
-    }
-    m->params = xcalloc(m->n_params, sizeof(float));
-    m->grads = xcalloc(m->n_params, sizeof(float));
-    size_t off = 0;
+    layout_copy(&m->lay, &w->lay);
+    m->params = xmalloc(m->lay.n_params * sizeof(float));
+    memcpy(m->params, w->params, m->lay.n_params * sizeof(float));
+    m->grads = xcalloc(m->lay.n_params, sizeof(float));
+    m->views = xcalloc((size_t)P_COUNT * m->lay.cfg.n_layers, sizeof *m->views);
     for (int id = 0; id < P_COUNT; id++)
-        for (int l = 0; l < n_copies(m, id); l++) {
+        for (int l = 0; l < layout_copies(&m->lay, id); l++) {
+            const ParamSlot *s = layout_slot(&m->lay, id, l);
             ParamView *v = distilbert_view(m, id, l);
-            v->p = m->params + off;
-            v->g = m->grads + off;
-            off += v->n;
+            v->p = m->params + s->off;
+            v->g = m->grads + s->off;
+            v->n = s->n;
+            memcpy(v->shape, s->shape, sizeof v->shape);
         }
     return 0;
 }
@@ -165,65 +75,48 @@ void distilbert_free(DistilBert *m)
     free(m->acts);
     free(m->params);
     free(m->grads);
-    free(m->adam_m);
-    free(m->adam_v);
     free(m->views);
+    layout_free(&m->lay);
     memset(m, 0, sizeof *m);
 }
 
-void distilbert_init_head(DistilBert *m, uint64_t seed)
-{
-    static const ParamId weights[] = {P_PRE_W, P_CLS_W}, biases[] = {P_PRE_B, P_CLS_B};
-    for (int i = 0; i < 2; i++) {
-        ParamView *w = distilbert_view(m, weights[i], 0), *b = distilbert_view(m, biases[i], 0);
-        for (size_t j = 0; j < w->n; j++)
-            w->p[j] = m->cfg.initializer_range * philox_normal(seed, (uint64_t)weights[i], j);
-        memset(b->p, 0, b->n * sizeof(float));
-    }
-}
-
-/* Lays the activations out for (B, T): one pass to size, one to assign. */
+/* Points the activations at the arena laid out by the plan for (B, T). */
 static void acts_layout(DistilBert *m, int B, int T)
 {
-    const DistilBertConfig *c = &m->cfg;
     DistilBertActs *a = m->acts;
-    size_t L = c->n_layers, N = (size_t)B * T, D = c->dim, F = c->hidden_dim;
-    size_t A = (size_t)B * c->n_heads * T * T, Lab = c->num_labels;
-    struct { float **p; size_t n; } v[] = {
-        {&a->mask_add, N}, {&a->emb, N * D}, {&a->emb_ln, N * D}, {&a->emb_mean, N},
-        {&a->emb_rstd, N}, {&a->h, (L + 1) * N * D}, {&a->q, L * N * D}, {&a->k, L * N * D},
-        {&a->v, L * N * D}, {&a->ctx, L * N * D}, {&a->res1, L * N * D}, {&a->ln1, L * N * D},
-        {&a->res2, L * N * D}, {&a->ff1, L * N * F}, {&a->ffg, L * N * F}, {&a->att, L * A},
-        {&a->attd, c->attention_dropout > 0 ? L * A : 0}, {&a->ln1_mean, L * N},
-        {&a->ln1_rstd, L * N}, {&a->ln2_mean, L * N}, {&a->ln2_rstd, L * N}, {&a->preatt, A},
-        {&a->cls, B * D}, {&a->pre, B * D}, {&a->relu, B * D}, {&a->drop, B * D},
-        {&a->logits, B * Lab}, {&a->dh, N * D}, {&a->dres2, N * D}, {&a->dln1, N * D},
-        {&a->dff2, N * D}, {&a->dres1, N * D}, {&a->dctx, N * D}, {&a->dq, N * D},
-        {&a->dk, N * D}, {&a->dv, N * D}, {&a->demb, N * D}, {&a->demb_ln, N * D},
-        {&a->dffg, N * F}, {&a->dff1, N * F}, {&a->datt1, A}, {&a->datt2, A}, {&a->dcls, B * D},
-        {&a->dpre, B * D}, {&a->drelu, B * D}, {&a->ddrop, B * D}, {&a->ff2, N * D},
-        {&a->xc, B * D}, {&a->dxc, B * D},
+    ActPlan plan;
+    act_plan(&plan, &m->lay.cfg, B, T);
+    float **v[A_COUNT] = {
+        [A_MASK_ADD] = &a->mask_add, [A_EMB] = &a->emb, [A_EMB_LN] = &a->emb_ln,
+        [A_EMB_MEAN] = &a->emb_mean, [A_EMB_RSTD] = &a->emb_rstd, [A_H] = &a->h, [A_Q] = &a->q,
+        [A_K] = &a->k, [A_V] = &a->v, [A_CTX] = &a->ctx, [A_RES1] = &a->res1, [A_LN1] = &a->ln1,
+        [A_RES2] = &a->res2, [A_FF1] = &a->ff1, [A_FFG] = &a->ffg, [A_ATT] = &a->att,
+        [A_ATT_DROP] = &a->attd, [A_LN1_MEAN] = &a->ln1_mean, [A_LN1_RSTD] = &a->ln1_rstd,
+        [A_LN2_MEAN] = &a->ln2_mean, [A_LN2_RSTD] = &a->ln2_rstd, [A_PREATT] = &a->preatt,
+        [A_CLS] = &a->cls, [A_PRE] = &a->pre, [A_RELU] = &a->relu, [A_DROP] = &a->drop,
+        [A_LOGITS] = &a->logits, [A_DH] = &a->dh, [A_DRES2] = &a->dres2, [A_DLN1] = &a->dln1,
+        [A_DFF2] = &a->dff2, [A_DRES1] = &a->dres1, [A_DCTX] = &a->dctx, [A_DQ] = &a->dq,
+        [A_DK] = &a->dk, [A_DV] = &a->dv, [A_DEMB] = &a->demb, [A_DEMB_LN] = &a->demb_ln,
+        [A_DFFG] = &a->dffg, [A_DFF1] = &a->dff1, [A_DATT1] = &a->datt1, [A_DATT2] = &a->datt2,
+        [A_DCLS] = &a->dcls, [A_DPRE] = &a->dpre, [A_DRELU] = &a->drelu, [A_DDROP] = &a->ddrop,
+        [A_FF2] = &a->ff2, [A_XC] = &a->xc, [A_DXC] = &a->dxc,
     };
-    size_t total = 0;
-    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) total += v[i].n;
-    if (total > a->cap) {
+    if (plan.total > a->cap) {
         free(a->mem);
-        a->mem = xmalloc(total * sizeof(float));
-        a->cap = total;
+        a->mem = xmalloc(plan.total * sizeof(float));
+        a->cap = plan.total;
     }
-    a->ids = xrealloc(a->ids, N * sizeof *a->ids);
-    size_t off = 0;
-    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
-        *v[i].p = v[i].n ? a->mem + off : NULL;
-        off += v[i].n;
-    }
+    a->ids = xrealloc(a->ids, (size_t)B * T * sizeof *a->ids);
+    for (int i = 0; i < A_COUNT; i++) *v[i] = plan.n[i] ? a->mem + plan.off[i] : NULL;
     a->B = B;
     a->T = T;
 }
 
-/* Dropout streams: one per site and step, so every mask differs. */
-enum { SITE_EMB = 0, SITE_HEAD = 1, SITE_LAYER = 2 };
-static uint64_t stream_of(uint64_t step, int site) { return (step << 20) | (uint64_t)site; }
+void distilbert_reserve(DistilBert *m, int max_B, int max_T)
+{
+    if (!m->acts) m->acts = xcalloc(1, sizeof *m->acts);
+    acts_layout(m, max_B, max_T);
+}
 
 static float *P(const DistilBert *m, ParamId id, int l) { return distilbert_view(m, id, l)->p; }
 static float *G(const DistilBert *m, ParamId id, int l) { return distilbert_view(m, id, l)->g; }
@@ -237,7 +130,7 @@ static float *G(const DistilBert *m, ParamId id, int l) { return distilbert_view
  * first rows of the block's buffers; the output goes to a->cls. */
 static void cls_block_forward(DistilBert *m, int l)
 {
-    const DistilBertConfig *c = &m->cfg;
+    const DistilBertConfig *c = &m->lay.cfg;
     DistilBertActs *a = m->acts;
     int B = a->B, T = a->T, D = c->dim, F = c->hidden_dim, H = c->n_heads;
     size_t N = (size_t)B * T, ND = N * D, NF = N * F, A = (size_t)B * H * T * T;
@@ -253,7 +146,7 @@ static void cls_block_forward(DistilBert *m, int l)
     linear_forward(k, x, P(m, P_K_W, l), P(m, P_K_B, l), (int)N, D, D);
     linear_forward(v, x, P(m, P_V_W, l), P(m, P_V_B, l), (int)N, D, D);
     attention_first_forward(ctx, a->preatt, att, attd, q, k, v, a->mask_add, B, T, H, D / H, pa,
-                            a->seed, stream_of(a->step, SITE_LAYER + 2 * l));
+                            a->seed, dropout_stream(a->key, DROP_ATT + 2 * l));
     linear_forward(res1, ctx, P(m, P_O_W, l), P(m, P_O_B, l), B, D, D);
     for (size_t i = 0; i < BD; i++) res1[i] += a->xc[i];
     layernorm_forward(ln1, a->ln1_mean + l * N, a->ln1_rstd + l * N, res1, P(m, P_SA_LN_W, l),
@@ -263,16 +156,18 @@ static void cls_block_forward(DistilBert *m, int l)
     linear_forward(a->ff2, ffg, P(m, P_FF2_W, l), P(m, P_FF2_B, l), B, F, D);
     for (int b = 0; b < B; b++) /* row b * T of the full block's dropout */
         dropout_forward_at(res2 + (size_t)b * D, a->ff2 + (size_t)b * D, D, (uint64_t)b * T * D,
-                           pd, a->seed, stream_of(a->step, SITE_LAYER + 2 * l + 1));
+                           pd, a->seed, dropout_stream(a->key, DROP_FFN + 2 * l));
     for (size_t i = 0; i < BD; i++) res2[i] += ln1[i];
     layernorm_forward(a->cls, a->ln2_mean + l * N, a->ln2_rstd + l * N, res2,
                       P(m, P_OUT_LN_W, l), P(m, P_OUT_LN_B, l), B, D, c->layer_norm_eps);
 }
 
 const float *distilbert_forward(DistilBert *m, const int32_t *ids, const int32_t *mask, int B,
-                                int T, bool train, uint64_t seed, uint64_t step)
+                                int T, const ForwardArgs *fa)
 {
-    const DistilBertConfig *c = &m->cfg;
+    bool train = fa->train;
+    uint64_t seed = fa->seed, key = fa->key;
+    const DistilBertConfig *c = &m->lay.cfg;
     if (B <= 0 || T <= 0) return err_set("forward: empty batch (%d x %d)", B, T), NULL;
     if (T > c->max_position_embeddings)
         return err_set("forward: sequence length %d exceeds max_position_embeddings %d", T,
@@ -286,7 +181,7 @@ const float *distilbert_forward(DistilBert *m, const int32_t *ids, const int32_t
     DistilBertActs *a = m->acts;
     a->train = train;
     a->seed = seed;
-    a->step = step;
+    a->key = key;
     int D = c->dim, F = c->hidden_dim, H = c->n_heads, hs = D / H, Lab = c->num_labels;
     size_t N = (size_t)B * T, ND = N * D, NF = N * F, A = (size_t)B * H * T * T;
     float pd = train ? c->dropout : 0.0f, pa = train ? c->attention_dropout : 0.0f;
@@ -297,9 +192,9 @@ const float *distilbert_forward(DistilBert *m, const int32_t *ids, const int32_t
     embedding_forward(a->emb, ids, P(m, P_WTE, 0), P(m, P_WPE, 0), B, T, D);
     layernorm_forward(a->emb_ln, a->emb_mean, a->emb_rstd, a->emb, P(m, P_EMB_LN_W, 0),
                       P(m, P_EMB_LN_B, 0), (int)N, D, c->layer_norm_eps);
-    dropout_forward(a->h, a->emb_ln, ND, pd, seed, stream_of(step, SITE_EMB));
+    dropout_forward(a->h, a->emb_ln, ND, pd, seed, dropout_stream(key, DROP_EMB));
 
-    a->cls_only = m->cls_only;
+    a->cls_only = fa->cls_only;
     for (int l = 0; l < c->n_layers; l++) {
         if (a->cls_only && l == c->n_layers - 1) {
             cls_block_forward(m, l);
@@ -313,7 +208,7 @@ const float *distilbert_forward(DistilBert *m, const int32_t *ids, const int32_t
         linear_forward(k, x, P(m, P_K_W, l), P(m, P_K_B, l), (int)N, D, D);
         linear_forward(v, x, P(m, P_V_W, l), P(m, P_V_B, l), (int)N, D, D);
         attention_forward(ctx, a->preatt, att, attd, q, k, v, a->mask_add, B, T, H, hs, pa, seed,
-                          stream_of(step, SITE_LAYER + 2 * l));
+                          dropout_stream(key, DROP_ATT + 2 * l));
         linear_forward(res1, ctx, P(m, P_O_W, l), P(m, P_O_B, l), (int)N, D, D);
         #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < ND; i++) res1[i] += x[i];
@@ -322,7 +217,7 @@ const float *distilbert_forward(DistilBert *m, const int32_t *ids, const int32_t
         linear_forward(ff1, ln1, P(m, P_FF1_W, l), P(m, P_FF1_B, l), (int)N, D, F);
         gelu_forward(ffg, ff1, NF);
         linear_forward(a->ff2, ffg, P(m, P_FF2_W, l), P(m, P_FF2_B, l), (int)N, F, D);
-        dropout_forward(res2, a->ff2, ND, pd, seed, stream_of(step, SITE_LAYER + 2 * l + 1));
+        dropout_forward(res2, a->ff2, ND, pd, seed, dropout_stream(key, DROP_FFN + 2 * l));
         #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < ND; i++) res2[i] += ln1[i];
         layernorm_forward(x + ND, a->ln2_mean + l * N, a->ln2_rstd + l * N, res2,
@@ -335,7 +230,7 @@ const float *distilbert_forward(DistilBert *m, const int32_t *ids, const int32_t
             memcpy(a->cls + (size_t)b * D, top + (size_t)b * T * D, D * sizeof(float));
     linear_forward(a->pre, a->cls, P(m, P_PRE_W, 0), P(m, P_PRE_B, 0), B, D, D);
     relu_forward(a->relu, a->pre, (size_t)B * D);
-    dropout_forward(a->drop, a->relu, (size_t)B * D, pc, seed, stream_of(step, SITE_HEAD));
+    dropout_forward(a->drop, a->relu, (size_t)B * D, pc, seed, dropout_stream(key, DROP_HEAD));
     linear_forward(a->logits, a->drop, P(m, P_CLS_W, 0), P(m, P_CLS_B, 0), B, D, Lab);
     return a->logits;
 }
@@ -344,10 +239,10 @@ const float *distilbert_hidden(const DistilBert *m)
 {
     const DistilBertActs *a = m->acts;
     if (a->cls_only) return NULL;
-    return a->h + (size_t)m->cfg.n_layers * a->B * a->T * m->cfg.dim;
+    return a->h + (size_t)m->lay.cfg.n_layers * a->B * a->T * m->lay.cfg.dim;
 }
 
-void distilbert_zero_grad(DistilBert *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
+void distilbert_zero_grad(DistilBert *m) { memset(m->grads, 0, m->lay.n_params * sizeof(float)); }
 
 static void zero(float *p, size_t n) { memset(p, 0, n * sizeof(float)); }
 
@@ -355,7 +250,7 @@ static void zero(float *p, size_t n) { memset(p, 0, n * sizeof(float)); }
  * gradient of the block's input. */
 static void cls_block_backward(DistilBert *m, int l)
 {
-    const DistilBertConfig *c = &m->cfg;
+    const DistilBertConfig *c = &m->lay.cfg;
     DistilBertActs *a = m->acts;
     int B = a->B, T = a->T, D = c->dim, F = c->hidden_dim, H = c->n_heads;
     size_t N = (size_t)B * T, ND = N * D, NF = N * F, A = (size_t)B * H * T * T;
@@ -373,7 +268,7 @@ static void cls_block_backward(DistilBert *m, int l)
     for (int b = 0; b < B; b++)
         dropout_backward_at(a->dff2 + (size_t)b * D, a->dres2 + (size_t)b * D, D,
                             (uint64_t)b * T * D, pd, a->seed,
-                            stream_of(a->step, SITE_LAYER + 2 * l + 1));
+                            dropout_stream(a->key, DROP_FFN + 2 * l));
     zero(a->dffg, BF);
     linear_backward(a->dffg, G(m, P_FF2_W, l), G(m, P_FF2_B, l), a->dff2, ffg, P(m, P_FF2_W, l),
                     B, F, D);
@@ -405,20 +300,20 @@ static void cls_block_backward(DistilBert *m, int l)
 
 void distilbert_backward(DistilBert *m, const float *dlogits)
 {
-    const DistilBertConfig *c = &m->cfg;
+    const DistilBertConfig *c = &m->lay.cfg;
     DistilBertActs *a = m->acts;
     int B = a->B, T = a->T, D = c->dim, F = c->hidden_dim, H = c->n_heads, hs = D / H;
     size_t N = (size_t)B * T, ND = N * D, NF = N * F, A = (size_t)B * H * T * T;
     float pd = a->train ? c->dropout : 0.0f, pa = a->train ? c->attention_dropout : 0.0f;
     float pc = a->train ? c->seq_classif_dropout : 0.0f;
-    uint64_t seed = a->seed, step = a->step;
+    uint64_t seed = a->seed, key = a->key;
 
     /* head */
     zero(a->ddrop, (size_t)B * D);
     linear_backward(a->ddrop, G(m, P_CLS_W, 0), G(m, P_CLS_B, 0), dlogits, a->drop,
                     P(m, P_CLS_W, 0), B, D, c->num_labels);
     zero(a->drelu, (size_t)B * D);
-    dropout_backward(a->drelu, a->ddrop, (size_t)B * D, pc, seed, stream_of(step, SITE_HEAD));
+    dropout_backward(a->drelu, a->ddrop, (size_t)B * D, pc, seed, dropout_stream(key, DROP_HEAD));
     zero(a->dpre, (size_t)B * D);
     relu_backward(a->dpre, a->drelu, a->pre, (size_t)B * D);
     zero(a->dcls, (size_t)B * D);
@@ -443,7 +338,7 @@ void distilbert_backward(DistilBert *m, const float *dlogits)
                            (int)N, D);
         memcpy(a->dln1, a->dres2, ND * sizeof(float));
         zero(a->dff2, ND);
-        dropout_backward(a->dff2, a->dres2, ND, pd, seed, stream_of(step, SITE_LAYER + 2 * l + 1));
+        dropout_backward(a->dff2, a->dres2, ND, pd, seed, dropout_stream(key, DROP_FFN + 2 * l));
         zero(a->dffg, NF);
         linear_backward(a->dffg, G(m, P_FF2_W, l), G(m, P_FF2_B, l), a->dff2, ffg,
                         P(m, P_FF2_W, l), (int)N, F, D);
@@ -475,26 +370,22 @@ void distilbert_backward(DistilBert *m, const float *dlogits)
 
     /* embeddings */
     zero(a->demb_ln, ND);
-    dropout_backward(a->demb_ln, a->dh, ND, pd, seed, stream_of(step, SITE_EMB));
+    dropout_backward(a->demb_ln, a->dh, ND, pd, seed, dropout_stream(key, DROP_EMB));
     zero(a->demb, ND);
     layernorm_backward(a->demb, G(m, P_EMB_LN_W, 0), G(m, P_EMB_LN_B, 0), a->demb_ln, a->emb,
                        P(m, P_EMB_LN_W, 0), a->emb_mean, a->emb_rstd, (int)N, D);
     embedding_backward(G(m, P_WTE, 0), G(m, P_WPE, 0), a->demb, a->ids, B, T, D);
 }
 
-float distilbert_adamw_step(DistilBert *m, const AdamW *opt, float lr, float max_norm)
+float distilbert_adamw_step(DistilBert *m, AdamWState *s, const AdamW *opt, float lr, float max_norm)
 {
-    if (!m->adam_m) {
-        m->adam_m = xcalloc(m->n_params, sizeof(float));
-        m->adam_v = xcalloc(m->n_params, sizeof(float));
-    }
-    float norm = max_norm > 0 ? clip_grad_norm(m->grads, m->n_params, max_norm) : 0.0f;
-    m->adam_t++;
+    float norm = max_norm > 0 ? clip_grad_norm(m->grads, m->lay.n_params, max_norm) : 0.0f;
+    s->t++;
     for (int id = 0; id < P_COUNT; id++)
-        for (int l = 0; l < n_copies(m, id); l++) {
+        for (int l = 0; l < layout_copies(&m->lay, id); l++) {
             ParamView *v = distilbert_view(m, id, l);
             size_t off = (size_t)(v->p - m->params);
-            adamw_update(opt, v->p, v->g, m->adam_m + off, m->adam_v + off, v->n, m->adam_t, lr,
+            adamw_update(opt, v->p, v->g, s->m + off, s->v + off, v->n, s->t, lr,
                          distilbert_params[id].decay);
         }
     return norm;

@@ -109,11 +109,7 @@ int tokenizer_encode_batch(const Tokenizer *t, const char *const *texts, int n, 
         int32_t *row = ids + (size_t)i * (size_t)max_len;
         int32_t *m = mask + (size_t)i * (size_t)max_len;
         long k = tokenizer_encode(t, texts[i], strlen(texts[i]), row + 1, max_len - 2);
-        if (k < 0) {
-            char why[128];
-            snprintf(why, sizeof why, "%s", err_msg());
-            return err_set("text %d: %s", i, why);
-        }
+        if (k < 0) return err_set("text %d: %s", i, err_msg());
         if (k > max_len - 2) k = max_len - 2;
         row[0] = t->sp.cls;
         row[k + 1] = t->sp.sep;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/backend.h"
 #include "models/checkpoint.h"
 #include "src/cli/commands.h"
 #include "src/core/err.h"
@@ -30,7 +31,9 @@ static void usage(FILE *f)
 
 typedef struct {
     const Tokenizer *tok;
-    DistilBert *model;
+    Backend *model;
+    int dim;
+    float *hidden; /* BATCH x max_len x dim */
     bool mean;
     int max_len;
     int32_t *ids, *mask, *packed_ids, *packed_mask;
@@ -48,9 +51,12 @@ static void write_batch(Embedder *e, char *const *texts, int n, long first_line)
         memcpy(e->packed_ids + (size_t)i * T, e->ids + (size_t)i * e->max_len, T * sizeof(int32_t));
         memcpy(e->packed_mask + (size_t)i * T, e->mask + (size_t)i * e->max_len, T * sizeof(int32_t));
     }
-    if (!distilbert_forward(e->model, e->packed_ids, e->packed_mask, n, T, false, 0, 0)) die_err();
-    const float *h = distilbert_hidden(e->model);
-    int D = e->model->cfg.dim;
+    const ForwardArgs eval = {.cls_only = false}; /* every token's hidden state */
+    if (backend_forward(e->model, e->packed_ids, e->packed_mask, n, T, &eval) ||
+        backend_hidden(e->model, e->hidden))
+        die_err();
+    const float *h = e->hidden;
+    int D = e->dim;
     for (int i = 0; i < n; i++) {
         const float *row = h + (size_t)i * T * D;
         for (int d = 0; d < D; d++) {
@@ -95,13 +101,17 @@ int cmd_embed(int argc, char **argv)
     if (strcmp(pool, "cls") && strcmp(pool, "mean")) die("embed: --pool is cls or mean, not '%s'", pool);
     Tokenizer *tok = tokenizer_load(dir);
     if (!tok) die_err();
-    DistilBert model;
-    if (checkpoint_load(&model, dir, 0, 0)) die_err();
-    if (max_len > model.cfg.max_position_embeddings) max_len = model.cfg.max_position_embeddings;
-    if (tokenizer_vocab_size(tok) > model.cfg.vocab_size)
-        die("%s: vocab.txt has %d tokens, the model only %d", dir, tokenizer_vocab_size(tok),
-            model.cfg.vocab_size);
-    Embedder e = {.tok = tok, .model = &model, .mean = !strcmp(pool, "mean"), .max_len = max_len};
+    ModelWeights w;
+    if (checkpoint_load(&w, dir, 0, 0)) die_err();
+    const DistilBertConfig cfg = w.lay.cfg;
+    if (max_len > cfg.max_position_embeddings) max_len = cfg.max_position_embeddings;
+    if (tokenizer_vocab_size(tok) > cfg.vocab_size)
+        die("%s: vocab.txt has %d tokens, the model only %d", dir, tokenizer_vocab_size(tok), cfg.vocab_size);
+    Backend *model = backend_open("cpu", &w);
+    if (!model || backend_reserve(model, BATCH, max_len)) die_err();
+    weights_free(&w);
+    Embedder e = {.tok = tok, .model = model, .dim = cfg.dim, .mean = !strcmp(pool, "mean"), .max_len = max_len};
+    e.hidden = xmalloc((size_t)BATCH * max_len * cfg.dim * sizeof *e.hidden);
     size_t cells = (size_t)BATCH * max_len;
     e.ids = xmalloc(cells * sizeof *e.ids), e.mask = xmalloc(cells * sizeof *e.mask);
     e.packed_ids = xmalloc(cells * sizeof *e.ids), e.packed_mask = xmalloc(cells * sizeof *e.mask);
@@ -126,8 +136,8 @@ int cmd_embed(int argc, char **argv)
     if (n) write_batch(&e, texts, n, line - n + 1);
     if (fflush(stdout) || ferror(stdout)) die("embed: writing stdout: %s", strerror(errno));
     for (int i = 0; i < BATCH; i++) free(texts[i]);
-    free(e.ids), free(e.mask), free(e.packed_ids), free(e.packed_mask), free(e.lengths);
-    distilbert_free(&model);
+    free(e.ids), free(e.mask), free(e.packed_ids), free(e.packed_mask), free(e.lengths), free(e.hidden);
+    backend_close(model);
     tokenizer_free(tok);
     return 0;
 }

@@ -57,20 +57,20 @@ int cmd_export(int argc, char **argv)
     char vocab[4200];
     if (labels_path) {
         LabelSet labels;
-        DistilBert m;
+        ModelWeights m;
         if (labels_load(&labels, labels_path) != 0 || checkpoint_load(&m, model, labels.n_labels, (uint64_t)seed) != 0)
             die_err();
         snprintf(vocab, sizeof vocab, "%s/vocab.txt", model);
         if (classifier_save(&m, &labels, vocab, 0.5f, out) != 0) die_err();
         printf("%s: %s with a fresh %d-genre head (seed %ld)\n", out, model, labels.n_labels, seed);
-        distilbert_free(&m);
+        weights_free(&m);
         labels_free(&labels);
         return 0;
     }
     Classifier c;
     if (classifier_open(&c, model) != 0) die("%s (give --labels to start a classifier from an encoder)", err_msg());
     snprintf(vocab, sizeof vocab, "%s/vocab.txt", c.dir);
-    if (classifier_save(&c.model, &c.labels, vocab, c.threshold, out) != 0) die_err();
+    if (classifier_save(&c.weights, &c.labels, vocab, c.threshold, out) != 0) die_err();
     printf("%s: %s, %d genres\n", out, c.dir, c.labels.n_labels);
     classifier_close(&c);
     return 0;

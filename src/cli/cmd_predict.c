@@ -81,7 +81,9 @@ int cmd_eval(int argc, char **argv)
     int L = c.labels.n_labels;
     float *scores = xmalloc((size_t)d.n * L * sizeof *scores);
     uint8_t *pred = xmalloc((size_t)d.n * L);
-    classifier_scores(&c.model, &e, 32, scores);
+    Backend *be = backend_open("cpu", &c.weights);
+    if (!be || classifier_scores(be, &e, 32, scores) != 0) die_err();
+    backend_close(be);
     if (tune) {
         threshold = metrics_tune_probability(scores, d.y, d.n, L, c.threshold);
         if (classifier_set_threshold(c.dir, threshold) != 0) die_err();
@@ -169,7 +171,9 @@ int cmd_predict(int argc, char **argv)
     if (encoded_build(&e, c.tok, &d, max_len) != 0) die("predict: stdin: %s", err_msg());
     float *scores = xmalloc((size_t)(d.n ? d.n : 1) * L * sizeof *scores);
     uint8_t *pred = xmalloc((size_t)(d.n ? d.n : 1) * L);
-    classifier_scores(&c.model, &e, 32, scores);
+    Backend *be = backend_open("cpu", &c.weights);
+    if (!be || classifier_scores(be, &e, 32, scores) != 0) die_err();
+    backend_close(be);
     predict_at_least_one(pred, scores, d.n, L, threshold);
     int *order = xmalloc((size_t)L * sizeof *order);
     for (int i = 0; i < d.n; i++) {

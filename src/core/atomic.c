@@ -10,6 +10,7 @@
 
 #include "src/core/atomic.h"
 #include "src/core/err.h"
+#include "src/core/failpoint.h"
 
 struct AtomicFile {
     FILE *f;
@@ -191,7 +192,7 @@ char *atomic_dir_begin(const char *dir)
 
 int atomic_dir_commit(char *tmp, const char *dir)
 {
-    int rc = sync_dir(tmp);
+    int rc = failpoint("atomic_dir_commit") ? -1 : sync_dir(tmp);
     struct stat st;
     int exists = rc == 0 && stat(dir, &st) == 0;
     if (rc == 0 && exists) {

@@ -10,10 +10,13 @@ static _Thread_local char last_msg[1024];
 
 int err_set(const char *fmt, ...)
 {
+    /* Formatted apart first, so a message may quote err_msg() itself. */
+    char msg[sizeof last_msg];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_msg, sizeof last_msg, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(last_msg, msg, sizeof msg);
     return -1;
 }
 

@@ -5,7 +5,8 @@
 #define GENRE_ERR_H
 
 /* Records a printf-style message for the calling thread; returns -1 so
- * callers can write `return err_set(...)`. */
+ * callers can write `return err_set(...)`. The arguments may include
+ * err_msg(), to add context to the error being passed up. */
 int err_set(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* The last message recorded on this thread ("" if none). */

@@ -8,6 +8,23 @@
 #include "src/core/err.h"
 #include "src/eval/trainlog.h"
 
+void trainlog_step(FILE *log, long step, int epoch, double loss, float lr, float grad_norm,
+                   double samples_per_s)
+{
+    fprintf(log, "{\"step\": %ld, \"epoch\": %d, \"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.6f, "
+                 "\"samples_per_s\": %.2f}\n", step, epoch, loss, lr, grad_norm, samples_per_s);
+}
+
+void trainlog_val(FILE *log, long step, int epoch, const Metrics *m, const LabelSet *labels)
+{
+    json_t *row = metrics_to_json(m, labels);
+    json_object_del(row, "per_label");
+    char *s = json_dumps(row, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    fprintf(log, "{\"step\": %ld, \"epoch\": %d, \"val\": %s}\n", step, epoch, s);
+    free(s);
+    json_decref(row);
+}
+
 /* Appends (step, v), first dropping the points at or past `step`: those
  * belong to a run that a resume logged again. */
 static void curve_push(TrainCurve *c, double step, double v)

@@ -1,5 +1,6 @@
-/* Reading a training run's log (log.jsonl, one JSON object a line, as
- * `genre train` writes it) into curves over the step axis:
+/* A training run's log (log.jsonl, one JSON object a line): the trainer
+ * writes it through trainlog_step and trainlog_val, reports read it back
+ * into curves over the step axis:
  *   step line        {"step": N, "epoch": E, "loss": x, "lr": x, "grad_norm": x, ...}
  *   validation line  {"step": N, "epoch": E, "val": {"jaccard": x, "f1": x, ...}}
  * "step" and "loss" are required on a step line; "epoch", "lr" and
@@ -15,6 +16,19 @@
  * keeps the latest run of every step, in step order. */
 #ifndef GENRE_TRAINLOG_H
 #define GENRE_TRAINLOG_H
+
+#include <stdio.h>
+
+#include "src/data/dataset.h"
+#include "src/eval/metrics.h"
+
+/* Appends a step line: step, epoch, loss (6 decimals), lr, grad_norm and
+ * samples_per_s (the one value that differs between identical runs). */
+void trainlog_step(FILE *log, long step, int epoch, double loss, float lr, float grad_norm,
+                   double samples_per_s);
+
+/* Appends a validation line: the metrics of m without their per-label part. */
+void trainlog_val(FILE *log, long step, int epoch, const Metrics *m, const LabelSet *labels);
 
 typedef struct {
     int n, cap;

@@ -66,10 +66,18 @@ void loss_logw_weights(float *w, const long *counts, long N, int L)
     for (int c = 0; c < L; c++) w[c] = (float)(log((double)N / (double)(counts[c] + 1)) / mean);
 }
 
+static const struct { const char *name; LossKind kind; } names[] = {
+    {"bce", LOSS_BCE}, {"bce_logw", LOSS_BCE_LOGW}, {"focal", LOSS_FOCAL}};
+
+const char *loss_kind_name(LossKind kind)
+{
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (names[i].kind == kind) return names[i].name;
+    return "?";
+}
+
 bool loss_kind_parse(const char *name, LossKind *kind)
 {
-    static const struct { const char *name; LossKind kind; } names[] = {
-        {"bce", LOSS_BCE}, {"bce_logw", LOSS_BCE_LOGW}, {"focal", LOSS_FOCAL}};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(name, names[i].name)) {
             *kind = names[i].kind;

@@ -33,5 +33,7 @@ void loss_logw_weights(float *w, const long *counts, long N, int L);
 
 /* Parses "bce", "bce_logw", "focal" into *kind; false if unknown. */
 bool loss_kind_parse(const char *name, LossKind *kind);
+/* The name loss_kind_parse reads as kind. */
+const char *loss_kind_name(LossKind kind);
 
 #endif

@@ -22,17 +22,21 @@ VEC_CLONES void adamw_update(const AdamW *opt, float *param, const float *grad, 
     }
 }
 
-float lr_linear_schedule(long step, long warmup_steps, long total_steps)
+void adamw_state_init(AdamWState *s, size_t n)
 {
-    if (step < warmup_steps) return (float)step / (float)(warmup_steps > 1 ? warmup_steps : 1);
-    long rest = total_steps - warmup_steps;
-    float f = (float)(total_steps - step) / (float)(rest > 1 ? rest : 1);
-    return f > 0.0f ? f : 0.0f;
+    s->n = n;
+    s->m = xcalloc(n, sizeof(float));
+    s->v = xcalloc(n, sizeof(float));
+    s->t = 0;
 }
 
-long lr_warmup_steps(double ratio, long total_steps)
+void adamw_state_free(AdamWState *s)
 {
-    return (long)ceil(ratio * (double)total_steps);
+    free(s->m);
+    free(s->v);
+    s->m = s->v = NULL;
+    s->n = 0;
+    s->t = 0;
 }
 
 /* Chunks of the squared-norm sum: fixed, so the sum does not depend on the

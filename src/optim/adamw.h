@@ -1,8 +1,8 @@
 /* AdamW with PyTorch's semantics (torch.optim.AdamW, non-fused): decoupled
  * weight decay p -= lr * wd * p, then the bias-corrected Adam step
  * p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
- * Also the pieces around it that HuggingFace's Trainer uses: the linear
- * warmup + linear decay schedule and clipping by the global gradient norm.
+ * Also clipping by the global gradient norm, as HuggingFace's Trainer does
+ * before each step (its learning-rate schedule is src/train/schedule.h).
  * Gradient accumulation is the caller summing micro-batch gradients (each
  * loss scaled by 1 / steps, loss.h) before one adamw_update. */
 #ifndef GENRE_OPTIM_ADAMW_H
@@ -19,14 +19,17 @@ typedef struct {
 void adamw_update(const AdamW *opt, float *param, const float *grad, float *m, float *v,
                   size_t n, int t, float lr, int decay);
 
-/* The learning-rate multiplier before optimizer step `step` (from 0), as
- * transformers' get_linear_schedule_with_warmup: step / warmup during warmup,
- * then decaying linearly to 0 at total_steps. */
-float lr_linear_schedule(long step, long warmup_steps, long total_steps);
+/* The moments of n parameters and the steps taken (t = 0 before the first):
+ * the optimizer's state, kept apart from the model it updates. */
+typedef struct {
+    size_t n;
+    float *m, *v;
+    int t;
+} AdamWState;
 
-/* Warmup steps for a warmup ratio, as transformers' Trainer counts them
- * (TrainingArguments.get_warmup_steps): ceil(ratio * total_steps). */
-long lr_warmup_steps(double ratio, long total_steps);
+/* Zeroed moments for n parameters, t = 0. */
+void adamw_state_init(AdamWState *s, size_t n);
+void adamw_state_free(AdamWState *s);
 
 /* torch.nn.utils.clip_grad_norm_: scales grad (n values) by
  * min(1, max_norm / (norm + 1e-6)); returns the norm before clipping. */

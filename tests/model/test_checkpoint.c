@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "models/backend.h"
 #include "models/checkpoint.h"
 #include "src/core/err.h"
 #include "src/io/safetensors.h"
@@ -34,12 +35,17 @@ Test(checkpoint, minilm_hidden_states_match_transformers)
     int32_t *id = malloc(ids->nbytes), *mk = malloc(mask->nbytes);
     memcpy(id, ids->data, ids->nbytes);
     memcpy(mk, mask->data, mask->nbytes);
-    DistilBert m;
-    cr_assert_eq(checkpoint_load(&m, dir, 0, 0), 0, "%s", err_msg());
-    int D = m.cfg.dim;
+    ModelWeights w;
+    cr_assert_eq(checkpoint_load(&w, dir, 0, 0), 0, "%s", err_msg());
+    int D = w.lay.cfg.dim;
     cr_assert_eq(D, 384);
-    cr_assert(distilbert_forward(&m, id, mk, B, T, false, 0, 0), "%s", err_msg());
-    const float *h = distilbert_hidden(&m);
+    Backend *be = backend_open("cpu", &w);
+    cr_assert(be, "%s", err_msg());
+    weights_free(&w);
+    const ForwardArgs eval = {.cls_only = false};
+    float *h = malloc((size_t)B * T * D * sizeof(float));
+    cr_assert_eq(backend_forward(be, id, mk, B, T, &eval), 0, "%s", err_msg());
+    cr_assert_eq(backend_hidden(be, h), 0, "%s", err_msg());
     float *cls = malloc((size_t)B * D * sizeof(float)), *want = malloc((size_t)B * D * sizeof(float));
     for (int b = 0; b < B; b++) memcpy(cls + (size_t)b * D, h + (size_t)b * T * D, D * sizeof(float));
     cr_assert_eq(st_read_f32(&ref, st_find(&ref, "cls"), want, (size_t)B * D), 0);
@@ -50,13 +56,14 @@ Test(checkpoint, minilm_hidden_states_match_transformers)
     free(want);
     free(id);
     free(mk);
-    distilbert_free(&m);
+    free(h);
+    backend_close(be);
     st_close(&ref);
 }
 
 Test(checkpoint, save_then_load_round_trips_exactly)
 {
-    DistilBert a, b;
+    ModelWeights a, b;
     cr_assert_eq(checkpoint_load(&a, TINY, 0, 0), 0, "%s", err_msg());
     char dir[] = "/tmp/genre-ckpt-XXXXXX";
     cr_assert(mkdtemp(dir));
@@ -71,22 +78,22 @@ Test(checkpoint, save_then_load_round_trips_exactly)
         free(names[i]);
     }
     free(names);
-    cr_assert_eq(a.n_params, b.n_params);
-    cr_expect_eq(memcmp(a.params, b.params, a.n_params * sizeof(float)), 0);
+    cr_assert_eq(a.lay.n_params, b.lay.n_params);
+    cr_expect_eq(memcmp(a.params, b.params, a.lay.n_params * sizeof(float)), 0);
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     cr_assert_eq(system(cmd), 0);
-    distilbert_free(&a);
-    distilbert_free(&b);
+    weights_free(&a);
+    weights_free(&b);
 }
 
 /* Writes dir with TINY's weights and a config.json where `from` is replaced. */
 static void damaged_copy(const char *dir, const char *from, const char *to)
 {
-    DistilBert m;
+    ModelWeights m;
     cr_assert_eq(checkpoint_load(&m, TINY, 0, 0), 0, "%s", err_msg());
     cr_assert_eq(checkpoint_save(&m, dir, NULL), 0, "%s", err_msg());
-    distilbert_free(&m);
+    weights_free(&m);
     char path[4200], text[8192];
     snprintf(path, sizeof path, "%s/config.json", dir);
     FILE *f = fopen(path, "r");
@@ -106,7 +113,7 @@ Test(checkpoint, wrong_shapes_and_configs_are_clear_errors)
 {
     char dir[] = "/tmp/genre-ckpt-XXXXXX";
     cr_assert(mkdtemp(dir));
-    DistilBert m;
+    ModelWeights m;
     damaged_copy(dir, "\"hidden_dim\": 37", "\"hidden_dim\": 38");
     cr_assert_eq(checkpoint_load(&m, dir, 0, 0), -1);
     cr_expect(strstr(err_msg(), "model.safetensors: tensor distilbert.transformer.layer.0.ffn.lin1.weight has shape [37, 32], expected [38, 32]"),
@@ -125,14 +132,15 @@ Test(checkpoint, wrong_shapes_and_configs_are_clear_errors)
 
 Test(checkpoint, a_new_label_count_gets_a_fresh_head)
 {
-    DistilBert m;
+    ModelWeights m;
     cr_assert_eq(checkpoint_load(&m, TINY, 7, 42), 0, "%s", err_msg());
-    cr_assert_eq(m.cfg.num_labels, 7);
-    const ParamView *w = distilbert_view(&m, P_CLS_W, 0), *b = distilbert_view(&m, P_CLS_B, 0);
+    cr_assert_eq(m.lay.cfg.num_labels, 7);
+    const float *w = weights_tensor(&m, P_CLS_W, 0), *b = weights_tensor(&m, P_CLS_B, 0);
+    size_t nw = layout_slot(&m.lay, P_CLS_W, 0)->n, nb = layout_slot(&m.lay, P_CLS_B, 0)->n;
     double sum = 0, sq = 0;
-    for (size_t i = 0; i < w->n; i++) sum += w->p[i], sq += (double)w->p[i] * w->p[i];
-    double sd = sqrt(sq / w->n - (sum / w->n) * (sum / w->n));
+    for (size_t i = 0; i < nw; i++) sum += w[i], sq += (double)w[i] * w[i];
+    double sd = sqrt(sq / nw - (sum / nw) * (sum / nw));
     cr_expect(sd > 0.015 && sd < 0.025, "head std %g, want about 0.02", sd);
-    for (size_t i = 0; i < b->n; i++) cr_expect_eq(b->p[i], 0.0f);
-    distilbert_free(&m);
+    for (size_t i = 0; i < nb; i++) cr_expect_eq(b[i], 0.0f);
+    weights_free(&m);
 }

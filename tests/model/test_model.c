@@ -13,6 +13,7 @@
 #include "src/core/err.h"
 #include "src/ops/loss.h"
 #include "src/io/safetensors.h"
+#include "src/train/schedule.h"
 
 #define TINY "tests/fixtures/tiny_distilbert"
 #define REF "tests/fixtures/tiny_distilbert_ref.safetensors"
@@ -23,7 +24,10 @@ static DistilBert model;
 static void setup(void)
 {
     cr_assert_eq(st_open(&ref, REF), 0, "%s", err_msg());
-    cr_assert_eq(checkpoint_load(&model, TINY, 0, 0), 0, "%s", err_msg());
+    ModelWeights w;
+    cr_assert_eq(checkpoint_load(&w, TINY, 0, 0), 0, "%s", err_msg());
+    cr_assert_eq(distilbert_init(&model, &w), 0, "%s", err_msg());
+    weights_free(&w);
 }
 
 static void teardown(void)
@@ -68,10 +72,13 @@ static double rel_err(const float *got, const float *want, size_t n, double floo
 #define T 8
 #define NL 5
 
+static const ForwardArgs eval_mode = {.train = false};
+static const ForwardArgs train_mode = {.train = true, .seed = 123, .key = 4};
+
 static const float *run_forward(void)
 {
     int32_t *ids = ref_i32("ids"), *mask = ref_i32("mask");
-    const float *logits = distilbert_forward(&model, ids, mask, B, T, false, 0, 0);
+    const float *logits = distilbert_forward(&model, ids, mask, B, T, &eval_mode);
     cr_assert(logits, "%s", err_msg());
     free(ids);
     free(mask);
@@ -138,7 +145,7 @@ Test(model, losses_and_gradients_match_pytorch)
         double worst = 0;
         for (int id = 0; id < P_COUNT; id++) {
             const ParamDef *d = &distilbert_params[id];
-            for (int l = 0; l < (d->per_layer ? model.cfg.n_layers : 1); l++) {
+            for (int l = 0; l < (d->per_layer ? model.lay.cfg.n_layers : 1); l++) {
                 char hf[200];
                 snprintf(hf, sizeof hf, d->hf_name, l);
                 snprintf(name, sizeof name, "grad.%s.%s", losses[k], hf);
@@ -171,6 +178,8 @@ Test(model, adamw_steps_match_pytorch)
     AdamW opt = {.lr = lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
                  .weight_decay = strtof(st_meta(&ref, "weight_decay"), NULL)};
     Loss loss = make_loss("bce", NULL);
+    AdamWState state;
+    adamw_state_init(&state, model.lay.n_params);
     for (int step = 0; step < 3; step++) {
         const float *logits = run_forward();
         float dlogits[B * NL];
@@ -179,14 +188,14 @@ Test(model, adamw_steps_match_pytorch)
                      "step %d loss %g vs %g", step, value, want_losses[step]);
         distilbert_zero_grad(&model);
         distilbert_backward(&model, dlogits);
-        float norm = distilbert_adamw_step(&model, &opt, lr * lr_linear_schedule(step, warmup, total),
+        float norm = distilbert_adamw_step(&model, &state, &opt, lr * lr_linear_schedule(step, warmup, total),
                                            max_norm);
         cr_expect_lt(fabs(norm - want_norms[step]) / want_norms[step], 1e-4, "step %d norm", step);
     }
     double worst = 0;
     for (int id = 0; id < P_COUNT; id++) {
         const ParamDef *d = &distilbert_params[id];
-        for (int l = 0; l < (d->per_layer ? model.cfg.n_layers : 1); l++) {
+        for (int l = 0; l < (d->per_layer ? model.lay.cfg.n_layers : 1); l++) {
             char hf[200], name[256];
             snprintf(hf, sizeof hf, d->hf_name, l);
             snprintf(name, sizeof name, "adamw.%s", hf);
@@ -207,6 +216,7 @@ Test(model, adamw_steps_match_pytorch)
         }
     }
     cr_log_info("adamw: worst parameter error after 3 steps %.3g", worst);
+    adamw_state_free(&state);
     free(targets);
     free(want_losses);
     free(want_norms);
@@ -230,12 +240,12 @@ Test(model, warmup_steps_round_up_as_trainer)
  * same forward computes: central differences (step 2e-3) on entries of every tensor. */
 Test(model, train_mode_gradients_match_finite_differences)
 {
-    model.cfg.dropout = model.cfg.attention_dropout = model.cfg.seq_classif_dropout = 0.2f;
+    model.lay.cfg.dropout = model.lay.cfg.attention_dropout = model.lay.cfg.seq_classif_dropout = 0.2f;
     int32_t *ids = ref_i32("ids"), *mask = ref_i32("mask");
     float *targets = ref_f32("targets", NULL);
     Loss loss = make_loss("bce", NULL);
     float dlogits[B * NL];
-    const float *logits = distilbert_forward(&model, ids, mask, B, T, true, 123, 4);
+    const float *logits = distilbert_forward(&model, ids, mask, B, T, &train_mode);
     loss_forward(&loss, dlogits, logits, targets, B, NL, 1.0f);
     distilbert_zero_grad(&model);
     distilbert_backward(&model, dlogits);
@@ -254,9 +264,9 @@ Test(model, train_mode_gradients_match_finite_differences)
                 i = (v->n * j) / 3;
             float keep = v->p[i], h = 2e-3f;
             v->p[i] = keep + h;
-            double fp = loss_forward(&loss, NULL, distilbert_forward(&model, ids, mask, B, T, true, 123, 4), targets, B, NL, 1.0f);
+            double fp = loss_forward(&loss, NULL, distilbert_forward(&model, ids, mask, B, T, &train_mode), targets, B, NL, 1.0f);
             v->p[i] = keep - h;
-            double fm = loss_forward(&loss, NULL, distilbert_forward(&model, ids, mask, B, T, true, 123, 4), targets, B, NL, 1.0f);
+            double fm = loss_forward(&loss, NULL, distilbert_forward(&model, ids, mask, B, T, &train_mode), targets, B, NL, 1.0f);
             v->p[i] = keep;
             double e = fabs((fp - fm) / (2 * h) - v->g[i]) / scale;
             worst = fmax(worst, e);
@@ -276,28 +286,29 @@ Test(model, train_mode_gradients_match_finite_differences)
  * the full forward's, up to float rounding. */
 Test(model, cls_only_matches_the_full_forward)
 {
-    model.cfg.dropout = model.cfg.attention_dropout = model.cfg.seq_classif_dropout = 0.2f;
+    model.lay.cfg.dropout = model.lay.cfg.attention_dropout = model.lay.cfg.seq_classif_dropout = 0.2f;
     int32_t *ids = ref_i32("ids"), *mask = ref_i32("mask");
     float *targets = ref_f32("targets", NULL), dlogits[B * NL], want_logits[B * NL];
-    float *want = malloc(model.n_params * sizeof(float));
+    float *want = malloc(model.lay.n_params * sizeof(float));
     Loss loss = make_loss("bce", NULL);
     for (int pass = 0; pass < 2; pass++) {
-        model.cls_only = pass == 1;
-        const float *logits = distilbert_forward(&model, ids, mask, B, T, true, 123, 4);
+        ForwardArgs fa = train_mode;
+        fa.cls_only = pass == 1;
+        const float *logits = distilbert_forward(&model, ids, mask, B, T, &fa);
         cr_assert(logits, "%s", err_msg());
         loss_forward(&loss, dlogits, logits, targets, B, NL, 1.0f);
         distilbert_zero_grad(&model);
         distilbert_backward(&model, dlogits);
         if (pass == 0) {
             memcpy(want_logits, logits, sizeof want_logits);
-            memcpy(want, model.grads, model.n_params * sizeof(float));
+            memcpy(want, model.grads, model.lay.n_params * sizeof(float));
             continue;
         }
         double e = rel_err(logits, want_logits, B * NL, 1.0), worst = 0;
         cr_expect_lt(e, 1e-6, "logits error %g", e);
         cr_expect_null(distilbert_hidden(&model));
         for (int id = 0; id < P_COUNT; id++)
-            for (int l = 0; l < (distilbert_params[id].per_layer ? model.cfg.n_layers : 1); l++) {
+            for (int l = 0; l < (distilbert_params[id].per_layer ? model.lay.cfg.n_layers : 1); l++) {
                 if (id == P_K_B) continue; /* analytically zero: rounding noise on both sides */
                 ParamView *v = distilbert_view(&model, id, l);
                 e = rel_err(v->g, want + (v->g - model.grads), v->n, 1e-4);
@@ -322,17 +333,17 @@ Test(model, accumulated_micro_batches_equal_the_full_batch)
     loss_forward(&loss, dlogits, run_forward(), targets, B, NL, 1.0f);
     distilbert_zero_grad(&model);
     distilbert_backward(&model, dlogits);
-    float *full = malloc(model.n_params * sizeof(float));
-    memcpy(full, model.grads, model.n_params * sizeof(float));
+    float *full = malloc(model.lay.n_params * sizeof(float));
+    memcpy(full, model.grads, model.lay.n_params * sizeof(float));
     distilbert_zero_grad(&model);
     const int rows[2][2] = {{0, 2}, {2, 1}}; /* first row, row count */
     for (int k = 0; k < 2; k++) {
         int r0 = rows[k][0], n = rows[k][1];
-        const float *logits = distilbert_forward(&model, ids + r0 * T, mask + r0 * T, n, T, false, 0, 0);
+        const float *logits = distilbert_forward(&model, ids + r0 * T, mask + r0 * T, n, T, &eval_mode);
         loss_forward(&loss, dlogits, logits, targets + r0 * NL, n, NL, (float)n / B);
         distilbert_backward(&model, dlogits);
     }
-    double e = rel_err(model.grads, full, model.n_params, 1e-4);
+    double e = rel_err(model.grads, full, model.lay.n_params, 1e-4);
     cr_log_info("accumulation: error %.3g", e);
     cr_expect_lt(e, 1e-5, "accumulated gradient error %g", e);
     free(full);

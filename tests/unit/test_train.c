@@ -416,7 +416,58 @@ Test(train, export_writes_a_model_directory)
     cr_assert_eq(run_cmd(cmd_export, start, 7, ""), 0, "%s", slurp(at("err.txt")));
     Classifier c;
     cr_assert_eq(classifier_open(&c, at("start")), 0, "%s", err_msg());
-    cr_expect_eq(c.model.cfg.num_labels, 3);
+    cr_expect_eq(c.weights.lay.cfg.num_labels, 3);
     cr_expect_str_eq(c.labels.names[1], "Beta");
     classifier_close(&c);
+}
+
+/* Runs `genre train` with GENRE_FAILPOINT=failpoint in the child. */
+static int train_failing(const char *out, const char *failpoint, const char *const *extra, int n_extra)
+{
+    setenv("GENRE_FAILPOINT", failpoint, 1);
+    pid_t pid = start_train(out, extra, n_extra);
+    unsetenv("GENRE_FAILPOINT");
+    return wait_exit(pid);
+}
+
+/* An error below the trainer stops the run with one line naming it, and
+ * leaves the last good checkpoint as it was: resuming from it ends exactly
+ * as the uninterrupted run. A failing backend step, then a failing write
+ * (the third directory commit: last/ at steps 5 and 10, then best/ at 12). */
+Test(train, an_error_below_the_trainer_keeps_the_last_good_checkpoint)
+{
+    const char *extra[] = {"epochs=2", "checkpoint_every=5"};
+    cr_assert_eq(train(at("whole"), extra, 2), 0, "%s", slurp(at("err.txt")));
+    const char *failpoints[] = {"backend_step:8", "atomic_dir_commit:3"};
+    const char *messages[] = {"genre: backend_step: injected failure (GENRE_FAILPOINT)\n",
+                              "genre: atomic_dir_commit: injected failure (GENRE_FAILPOINT)\n"};
+    const char *steps[] = {"\"step\": 5,", "\"step\": 10,"};
+    for (int k = 0; k < 2; k++) {
+        char dir[32];
+        snprintf(dir, sizeof dir, "cut%d", k);
+        cr_assert_eq(train_failing(at(dir), failpoints[k], extra, 2), 1, "%s", slurp(at("err.txt")));
+        char *err = slurp(at("err.txt"));
+        cr_expect(strlen(err) >= strlen(messages[k]) && !strcmp(err + strlen(err) - strlen(messages[k]), messages[k]),
+                  "%s", err);
+        free(err);
+        char path[64];
+        snprintf(path, sizeof path, "%s/last/state.json", dir);
+        char *state = slurp(at(path));
+        cr_assert_not_null(state, "no last/ left");
+        cr_expect(strstr(state, steps[k]) != NULL, "last/ is not the checkpoint before the failure: %s", state);
+        free(state);
+        struct stat st;
+        snprintf(path, sizeof path, "%s/metrics.json", dir);
+        cr_expect_neq(stat(at(path), &st), 0, "a failed run has no metrics");
+
+        char *resume[] = {"train", "--resume", (char *)at(dir)};
+        cr_assert_eq(train_args(resume, 3), 0, "%s", slurp(at("err.txt")));
+        const char *same[] = {"best/model.safetensors", "last/optimizer.safetensors", "metrics.json"};
+        for (int i = 0; i < 3; i++) {
+            char a[64], b[64];
+            snprintf(a, sizeof a, "whole/%s", same[i]);
+            snprintf(b, sizeof b, "%s/%s", dir, same[i]);
+            expect_same_file(at(a), at(b));
+        }
+    }
 }

@@ -1,0 +1,86 @@
+/* The one interface to a model on a device. The trainer, the classifier
+ * (eval, predict, embed), checkpoints and benches go through it and nothing
+ * else, so the CPU backend (models/backend_cpu.c, the reference ops) and the
+ * CUDA one are interchangeable: the same weights, batches, dropout keys and
+ * hyperparameters give the same losses, gradients and checkpoints.
+ *
+ * A backend holds its own copy of the weights, the gradients, the AdamW
+ * moments and the activations; the caller's buffers are host memory, in the
+ * parameter table's flat order (models/distilbert_spec.h). Per step only
+ * ids, mask and targets go in; the loss and the gradient norm come out (and
+ * logits or hidden states when asked for).
+ *
+ * Every call returns 0, or -1 with err_set naming what failed (a CUDA call,
+ * a bad batch); nothing below it exits. After an error the backend may only
+ * be closed. */
+#ifndef GENRE_MODELS_BACKEND_H
+#define GENRE_MODELS_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "models/distilbert_spec.h"
+#include "src/ops/loss.h"
+#include "src/optim/adamw.h"
+
+typedef struct Backend Backend;
+
+/* Whether device names a backend this binary can open here: 0, or -1 with
+ * err_set saying why not (unknown, not built, no GPU). */
+int backend_available(const char *device);
+
+/* A backend on device "cpu" (or "cuda" where it is built and a GPU is
+ * present) holding a copy of w, gradients zeroed, AdamW moments zeroed and
+ * t = 0. NULL with err_set for an unknown or unavailable device. */
+Backend *backend_open(const char *device, const ModelWeights *w);
+void backend_close(Backend *be);
+
+/* The layout of the backend's parameters (cfg included). */
+const ModelLayout *backend_layout(const Backend *be);
+
+/* Sizes the activations for batches up to max_B x max_T, so that no step
+ * allocates; a larger batch later grows them. */
+int backend_reserve(Backend *be, int max_B, int max_T);
+
+/* The forward pass over ids and mask (B x T, host; mask 1 = token, 0 =
+ * padding), run as fa says. Ids must be < vocab_size and T <=
+ * max_position_embeddings, or it fails naming the offending value. */
+int backend_forward(Backend *be, const int32_t *ids, const int32_t *mask, int B, int T,
+                    const ForwardArgs *fa);
+
+/* The logits (B x num_labels) of the last forward, into host memory. */
+int backend_logits(Backend *be, float *out);
+
+/* The final hidden states (B x T x dim) of the last forward, into host
+ * memory; an error if it ran with cls_only. */
+int backend_hidden(Backend *be, float *out);
+
+/* The loss that backend_loss_backward computes (src/ops/loss.h); the
+ * backend keeps a copy, class weights included. */
+int backend_set_loss(Backend *be, const Loss *loss);
+
+/* The loss of the last forward against targets (B x num_labels, host, in
+ * [0, 1]), into *loss, and the backward pass of grad_scale x that loss,
+ * ACCUMULATED into the gradients (grad_scale = 1 / micro-batches of a step). */
+int backend_loss_backward(Backend *be, const float *targets, float grad_scale, float *loss);
+
+int backend_zero_grad(Backend *be);
+
+/* Clips the global gradient norm to max_norm (<= 0: no clipping, *grad_norm
+ * = 0), then one AdamW step at learning rate lr (weight decay per the
+ * table). *grad_norm is the norm before clipping. */
+int backend_step(Backend *be, const AdamW *opt, float lr, float max_norm, float *grad_norm);
+
+/* Parameters to and from host memory (lay.n_params floats). */
+int backend_get_params(Backend *be, float *out);
+int backend_set_params(Backend *be, const float *in);
+
+/* The AdamW state to and from host memory (s->n must be lay.n_params). */
+int backend_get_optimizer(Backend *be, AdamWState *out);
+int backend_set_optimizer(Backend *be, const AdamWState *in);
+
+/* The gradients as one flat array of *n floats in the backend's memory
+ * (device memory on a GPU), table order: what an all-reduce sums. */
+float *backend_grads(Backend *be, size_t *n);
+
+#endif

@@ -1,0 +1,406 @@
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "models/backend.h"
+#include "models/checkpoint.h"
+#include "models/classifier.h"
+#include "src/core/atomic.h"
+#include "src/core/err.h"
+#include "src/core/jsonfile.h"
+#include "src/core/progress.h"
+#include "src/data/batcher.h"
+#include "src/eval/metrics.h"
+#include "src/eval/report.h"
+#include "src/eval/trainlog.h"
+#include "src/train/schedule.h"
+#include "src/train/state.h"
+#include "src/train/trainer.h"
+
+typedef struct {
+    Encoded enc;
+    Dataset data;
+} Part;
+
+/* A run in progress: its settings and paths, the data, the model on its
+ * backend with host buffers for checkpoints, and where it stands. */
+typedef struct {
+    const TrainSettings *s;
+    const char *out;
+    char last_dir[4200], best_dir[4200], log_path[4200], vocab[4300];
+    TrainState st;
+    Tokenizer *tok;
+    LabelSet labels;
+    Part train, val, test;
+    int L;
+    ModelWeights w;   /* host copy of the parameters, for checkpoints */
+    AdamWState opt;   /* host copy of the optimizer state, likewise */
+    Backend *be;
+    AdamW adamw;
+    Loss loss;
+    float *logw;
+    double *sample_weights; /* oversampling; NULL: every movie once */
+    long total, warmup;
+    FILE *log;
+    Progress prog;
+    Batch b;
+    float *val_scores;
+    uint8_t *val_pred;
+    double t_start;
+} Run;
+
+static int load_part(Part *p, LabelSet *ls, const Tokenizer *tok, const char *dir, const char *name,
+                     long limit, int max_len)
+{
+    LabelSet own;
+    if (dataset_load_part(&p->data, &own, dir, name) != 0) return -1;
+    if (ls->n_labels == 0) {
+        *ls = own;
+    } else {
+        int same = own.n_labels == ls->n_labels;
+        labels_free(&own);
+        if (!same) return err_set("%s: labels.txt changed while reading", dir);
+    }
+    if (limit > 0 && limit < p->data.n) dataset_truncate(&p->data, (int)limit);
+    if (p->data.n == 0) return err_set("%s/%s.jsonl: no movies", dir, name);
+    if (encoded_build(&p->enc, tok, &p->data, max_len) != 0)
+        return err_set("%s/%s.jsonl: %s", dir, name, err_msg());
+    return 0;
+}
+
+/* The loss with its class weights from the training set's label counts. */
+static void setup_loss(Run *r)
+{
+    const TrainSettings *s = r->s;
+    long *counts = xcalloc((size_t)r->L, sizeof *counts);
+    for (int i = 0; i < r->train.data.n; i++)
+        for (int c = 0; c < r->L; c++) counts[c] += r->train.data.y[(size_t)i * r->L + c];
+    r->logw = xmalloc((size_t)r->L * sizeof *r->logw);
+    loss_logw_weights(r->logw, counts, r->train.data.n, r->L);
+    free(counts);
+    r->loss = (Loss){.kind = s->loss, .weights = r->logw, .as_pos_weight = s->logw_as_pos_weight,
+                     .alpha = s->alpha, .gamma = s->gamma};
+}
+
+/* The model on its backend: the pretrained encoder (with a fresh head) for
+ * a new run, the last checkpoint and its AdamW state for a resumed one. */
+static int open_model(Run *r, bool resume)
+{
+    const TrainSettings *s = r->s;
+    const char *src = resume ? r->last_dir : s->init;
+    if (checkpoint_load(&r->w, src, r->L, s->seed) != 0) return -1;
+    if (s->max_len > r->w.lay.cfg.max_position_embeddings)
+        return err_set("max_len %d exceeds the model's %d positions", s->max_len,
+                       r->w.lay.cfg.max_position_embeddings);
+    adamw_state_init(&r->opt, r->w.lay.n_params);
+    if (resume && checkpoint_load_optimizer(&r->w.lay, &r->opt, r->last_dir) != 0) return -1;
+    if (!(r->be = backend_open(s->device, &r->w))) return -1;
+    /* Validation batches are twice the training batch (no gradients kept). */
+    if (backend_reserve(r->be, 2 * s->batch_size, s->max_len) != 0 || backend_set_loss(r->be, &r->loss) != 0)
+        return -1;
+    return resume ? backend_set_optimizer(r->be, &r->opt) : 0;
+}
+
+/* Opens the log: a fresh run writes its config and starts an empty log; a
+ * resumed run cuts the log back to its checkpoint and replays from there. */
+static int open_log(Run *r, const Config *cfg, bool resume)
+{
+    if (resume) {
+        if (truncate(r->log_path, (off_t)r->st.log_bytes) != 0)
+            return err_set("%s: cannot cut back to the checkpoint's %ld bytes: %s", r->log_path,
+                           r->st.log_bytes, strerror(errno));
+        r->log = fopen(r->log_path, "a");
+    } else {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/config.json", r->out);
+        if (make_dirs(r->out) != 0 || config_write(cfg, path) != 0) return -1;
+        /* Checkpoints of an earlier run in this directory are not ours. */
+        if (remove_tree(r->last_dir) != 0 || remove_tree(r->best_dir) != 0) return -1;
+        r->log = fopen(r->log_path, "w");
+    }
+    if (!r->log) return err_set("%s: cannot open: %s", r->log_path, strerror(errno));
+    return 0;
+}
+
+static int run_open(Run *r, const Config *cfg, bool resume)
+{
+    const TrainSettings *s = r->s;
+    snprintf(r->last_dir, sizeof r->last_dir, "%s/last", r->out);
+    snprintf(r->best_dir, sizeof r->best_dir, "%s/best", r->out);
+    snprintf(r->log_path, sizeof r->log_path, "%s/log.jsonl", r->out);
+    r->st = (TrainState){.best = -1.0};
+    /* A resumed run reads its model and vocabulary from its checkpoint. */
+    const char *src = resume ? r->last_dir : s->init;
+    if (resume && train_state_load(&r->st, r->last_dir) != 0)
+        return err_set("--resume %s: no usable checkpoint: %s", r->out, err_msg());
+    snprintf(r->vocab, sizeof r->vocab, "%s/vocab.txt", src);
+    if (!(r->tok = tokenizer_load(src))) return -1;
+    if (load_part(&r->train, &r->labels, r->tok, s->data, "train", s->limit_train, s->max_len) != 0 ||
+        load_part(&r->val, &r->labels, r->tok, s->data, "val", s->limit_eval, s->max_len) != 0 ||
+        load_part(&r->test, &r->labels, r->tok, s->data, "test", s->limit_eval, s->max_len) != 0)
+        return -1;
+    r->L = r->labels.n_labels;
+    setup_loss(r);
+    if (open_model(r, resume) != 0) return -1;
+    if (s->oversample > 0) {
+        r->sample_weights = xmalloc((size_t)r->train.data.n * sizeof *r->sample_weights);
+        oversample_weights(r->sample_weights, &r->train.enc, s->oversample);
+    }
+    if (open_log(r, cfg, resume) != 0) return -1;
+
+    long batches = (r->train.data.n + s->batch_size - 1) / s->batch_size;
+    long steps_per_epoch = (batches + s->grad_accum - 1) / s->grad_accum;
+    r->total = steps_per_epoch * s->epochs;
+    if (s->max_steps > 0 && s->max_steps < r->total) r->total = s->max_steps;
+    r->warmup = lr_warmup_steps(s->warmup_ratio, r->total);
+    r->adamw = (AdamW){s->lr, 0.9f, 0.999f, 1e-8f, s->weight_decay};
+    r->val_scores = xmalloc((size_t)r->val.data.n * r->L * sizeof *r->val_scores);
+    r->val_pred = xmalloc((size_t)r->val.data.n * r->L);
+    batch_alloc(&r->b, s->batch_size, s->max_len, r->L);
+    progress_init(&r->prog, stderr, r->total, r->st.step, 30.0);
+    r->t_start = wall_seconds();
+    if (resume) {
+        char msg[4400];
+        snprintf(msg, sizeof msg, "resuming %s at step %ld of %ld", r->out, r->st.step, r->total);
+        progress_message(&r->prog, msg);
+    }
+    return 0;
+}
+
+static void run_close(Run *r)
+{
+    if (r->log) fclose(r->log);
+    free(r->val_scores);
+    free(r->val_pred);
+    free(r->sample_weights);
+    free(r->logw);
+    batch_free(&r->b);
+    backend_close(r->be);
+    adamw_state_free(&r->opt);
+    weights_free(&r->w);
+    Part *parts[] = {&r->train, &r->val, &r->test};
+    for (int i = 0; i < 3; i++) {
+        encoded_free(&parts[i]->enc);
+        dataset_free(&parts[i]->data);
+    }
+    labels_free(&r->labels);
+    tokenizer_free(r->tok);
+}
+
+/* Scores a part on the backend and computes its metrics at threshold;
+ * scores and predictions kept. */
+static int evaluate(Run *r, const Part *p, float threshold, float *scores, uint8_t *pred, Metrics *out)
+{
+    if (classifier_scores(r->be, &p->enc, 2 * r->s->batch_size, scores) != 0) return -1;
+    predict_at_least_one(pred, scores, p->data.n, r->L, threshold);
+    metrics_compute(out, p->data.y, pred, p->data.n, r->L);
+    return 0;
+}
+
+/* The validation score that picks best/: larger is better. */
+static double selection_score(const Metrics *m, const char *metric)
+{
+    if (!strcmp(metric, "f1")) return m->f1;
+    if (!strcmp(metric, "micro_f1")) return m->micro_f1;
+    if (!strcmp(metric, "macro_f1")) return m->macro_f1;
+    if (!strcmp(metric, "accuracy")) return m->accuracy;
+    if (!strcmp(metric, "hamming")) return -m->hamming;
+    return m->jaccard;
+}
+
+/* The backend's parameters into the host copy, for a checkpoint. */
+static int pull_weights(Run *r) { return backend_get_params(r->be, r->w.params); }
+
+/* One optimizer step over the micro-batches k .. k + grad_accum - 1 of the
+ * epoch's plan; its loss and gradient norm into the log. */
+static int train_step(Run *r, const EpochPlan *plan, int epoch, int k)
+{
+    const TrainSettings *s = r->s;
+    double t0 = wall_seconds(), loss_sum = 0.0;
+    int micro = plan->n_batches - k < s->grad_accum ? plan->n_batches - k : s->grad_accum, samples = 0;
+    if (backend_zero_grad(r->be) != 0) return -1;
+    for (int a = 0; a < micro; a++) {
+        batch_fill(&r->b, &r->train.enc, plan, k + a);
+        ForwardArgs fa = {.train = true, .seed = s->seed, .cls_only = true, /* training reads logits only */
+                          .key = dropout_key(r->st.step, 1, 0, s->grad_accum, a)};
+        float loss;
+        if (backend_forward(r->be, r->b.ids, r->b.mask, r->b.B, r->b.T, &fa) != 0 ||
+            backend_loss_backward(r->be, r->b.labels, 1.0f / micro, &loss) != 0)
+            return -1;
+        loss_sum += loss;
+        samples += r->b.B;
+    }
+    double step_loss = loss_sum / micro;
+    float rate = s->lr * lr_linear_schedule(r->st.step, r->warmup, r->total), gnorm;
+    if (backend_step(r->be, &r->adamw, rate, s->max_grad_norm, &gnorm) != 0) return -1;
+    r->st.step++;
+    if (!isfinite(step_loss) || !isfinite(gnorm))
+        return err_set("step %ld: %s is %s; stopping (the last good checkpoint is in %s)", r->st.step,
+                       isfinite(step_loss) ? "gradient norm" : "loss",
+                       isnan(isfinite(step_loss) ? gnorm : step_loss) ? "NaN" : "Inf", r->last_dir);
+    double sps = samples / (wall_seconds() - t0);
+    trainlog_step(r->log, r->st.step, epoch + 1, step_loss, rate, gnorm, sps);
+    progress_update(&r->prog, epoch + 1, s->epochs, r->st.step, step_loss, sps);
+    return 0;
+}
+
+/* Scores val, logs it, and saves best/ when the score improves. */
+static int validate(Run *r, int epoch)
+{
+    Metrics vm;
+    if (evaluate(r, &r->val, r->s->threshold, r->val_scores, r->val_pred, &vm) != 0) return -1;
+    trainlog_val(r->log, r->st.step, epoch + 1, &vm, &r->labels);
+    double score = selection_score(&vm, r->s->best_metric);
+    int rc = 0;
+    if (score > r->st.best) {
+        r->st.best = score;
+        r->st.best_step = r->st.step;
+        rc = pull_weights(r) != 0 ||
+                     classifier_save(&r->w, &r->labels, r->vocab, r->s->threshold, r->best_dir) != 0
+                 ? -1 : 0;
+    }
+    char msg[256];
+    snprintf(msg, sizeof msg, "step %ld: val jaccard %.4f f1 %.4f%s", r->st.step, vm.jaccard, vm.f1,
+             rc == 0 && r->st.best_step == r->st.step ? " (best so far, saved)" : "");
+    progress_message(&r->prog, msg);
+    metrics_free(&vm);
+    return rc;
+}
+
+/* Replaces last/ by a checkpoint of this moment: the model directory, the
+ * AdamW moments and the training state, which records how much of the log
+ * (flushed to disk first) belongs to it. */
+static int save_last(Run *r)
+{
+    r->st.elapsed += wall_seconds() - r->t_start;
+    r->t_start = wall_seconds();
+    if (fflush(r->log) != 0 || fsync(fileno(r->log)) != 0)
+        return err_set("%s: write failed: %s", r->log_path, strerror(errno));
+    r->st.log_bytes = ftell(r->log);
+    if (pull_weights(r) != 0 || backend_get_optimizer(r->be, &r->opt) != 0) return -1;
+    char *tmp = atomic_dir_begin(r->last_dir);
+    if (!tmp) return -1;
+    if (classifier_write(&r->w, &r->labels, r->vocab, r->s->threshold, tmp) != 0 ||
+        checkpoint_save_optimizer(&r->w.lay, &r->opt, tmp) != 0 || train_state_save(&r->st, tmp) != 0) {
+        remove_tree(tmp);
+        free(tmp);
+        return -1;
+    }
+    return atomic_dir_commit(tmp, r->last_dir);
+}
+
+/* Every epoch from where the run stands, each step followed by the
+ * validation and checkpoint it is due for. */
+static int train_epochs(Run *r)
+{
+    const TrainSettings *s = r->s;
+    for (int epoch = r->st.epoch; epoch < s->epochs && r->st.step < r->total; epoch++) {
+        EpochPlan plan;
+        epoch_plan_train(&plan, &r->train.enc, s->batch_size, s->seed, epoch, s->length_window,
+                         r->sample_weights);
+        int rc = 0;
+        for (int k = epoch == r->st.epoch ? r->st.batch : 0;
+             rc == 0 && k < plan.n_batches && r->st.step < r->total; k += s->grad_accum) {
+            rc = train_step(r, &plan, epoch, k);
+            if (rc != 0) break;
+            bool end_of_epoch = k + s->grad_accum >= plan.n_batches, last = r->st.step == r->total;
+            r->st.epoch = end_of_epoch ? epoch + 1 : epoch;
+            r->st.batch = end_of_epoch ? 0 : k + s->grad_accum;
+            if (s->eval_every ? r->st.step % s->eval_every == 0 || last : end_of_epoch || last)
+                rc = validate(r, epoch);
+            if (rc == 0 && ((s->checkpoint_every && r->st.step % s->checkpoint_every == 0) || end_of_epoch || last))
+                rc = save_last(r);
+        }
+        epoch_plan_free(&plan);
+        if (rc != 0) return -1;
+    }
+    return 0;
+}
+
+/* The best model on val, scored again on val (tuning the threshold there
+ * when asked) and on test; metrics.json, the report and a summary. */
+static int finish(Run *r)
+{
+    const TrainSettings *s = r->s;
+    progress_done(&r->prog);
+    double train_secs = r->st.elapsed + (wall_seconds() - r->t_start);
+    int rc = fclose(r->log);
+    r->log = NULL;
+    if (rc != 0) return err_set("%s: write failed: %s", r->log_path, strerror(errno));
+
+    backend_close(r->be);
+    r->be = NULL;
+    weights_free(&r->w);
+    if (checkpoint_load(&r->w, r->best_dir, r->L, 0) != 0 || !(r->be = backend_open(s->device, &r->w)))
+        return -1;
+    float threshold = s->threshold;
+    int L = r->L, nv = r->val.data.n, nt = r->test.data.n;
+    Metrics vm, tm = {0};
+    if (evaluate(r, &r->val, threshold, r->val_scores, r->val_pred, &vm) != 0) return -1;
+    if (s->tune_threshold) {
+        threshold = metrics_tune_probability(r->val_scores, r->val.data.y, nv, L, threshold);
+        metrics_free(&vm);
+        predict_at_least_one(r->val_pred, r->val_scores, nv, L, threshold);
+        metrics_compute(&vm, r->val.data.y, r->val_pred, nv, L);
+        if (classifier_set_threshold(r->best_dir, threshold) != 0) {
+            metrics_free(&vm);
+            return -1;
+        }
+    }
+    float *test_scores = xmalloc((size_t)nt * L * sizeof *test_scores);
+    uint8_t *test_pred = xmalloc((size_t)nt * L);
+    rc = evaluate(r, &r->test, threshold, test_scores, test_pred, &tm);
+    if (rc == 0) {
+        json_t *mj = json_object();
+        json_object_set_new(mj, "val", metrics_to_json(&vm, &r->labels));
+        json_object_set_new(mj, "test", metrics_to_json(&tm, &r->labels));
+        json_object_set_new(mj, "threshold", json_real_of_float(threshold));
+        json_object_set_new(mj, "threshold_tuned", json_boolean(s->tune_threshold));
+        char path[4200];
+        snprintf(path, sizeof path, "%s/metrics.json", r->out);
+        rc = json_write_file(path, mj, JSON_INDENT(2) | JSON_REAL_PRECISION(8));
+        json_decref(mj);
+    }
+    if (rc == 0) {
+        char notes[4600], name[128], path[4200];
+        snprintf(name, sizeof name, "DistilBERT %s", loss_kind_name(s->loss));
+        snprintf(notes, sizeof notes,
+                 "Fine-tuned from `%s` for %ld steps (%.0f s, best on val by %s at step %ld), %d training "
+                 "movies, batch %d x %d, max_len %d, lr %g, threshold %.2f%s.", s->init, r->st.step,
+                 train_secs, s->best_metric, r->st.best_step, r->train.data.n, s->batch_size, s->grad_accum,
+                 s->max_len, (double)s->lr, (double)threshold, s->tune_threshold ? " (tuned on val)" : "");
+        ReportRun run = {.name = name, .notes = notes, .labels = &r->labels, .val = &vm, .test = &tm,
+                         .test_data = &r->test.data, .test_scores = test_scores, .test_pred = test_pred,
+                         .threshold = &threshold, .threshold_tuned = s->tune_threshold,
+                         .train_log = r->log_path, .test_lengths = r->test.enc.lengths, .length_unit = "tokens"};
+        snprintf(path, sizeof path, "%s/report", r->out);
+        rc = report_write(path, &run);
+    }
+    if (rc == 0) {
+        printf("trained %ld steps in %.0f s; best val %s %.4f at step %ld\n", r->st.step, train_secs,
+               s->best_metric, !strcmp(s->best_metric, "hamming") ? -r->st.best : r->st.best, r->st.best_step);
+        const char *names[] = {"val", "test"};
+        const Metrics *ms[] = {&vm, &tm};
+        rc = report_compare(NULL, 2, names, ms);
+    }
+    if (rc == 0) printf("run directory: %s (model in %s)\n", r->out, r->best_dir);
+    metrics_free(&vm);
+    metrics_free(&tm);
+    free(test_scores);
+    free(test_pred);
+    return rc;
+}
+
+int trainer_run(const TrainSettings *s, const Config *cfg, const char *out, bool resume)
+{
+    Run r = {.s = s, .out = out};
+    int rc = run_open(&r, cfg, resume);
+    if (rc == 0) rc = train_epochs(&r);
+    if (rc == 0) rc = finish(&r);
+    else progress_done(&r.prog);
+    run_close(&r);
+    return rc;
+}

@@ -1,0 +1,58 @@
+/* The trainer: fine-tunes a pretrained encoder on a prepared dataset, on
+ * any backend (models/backend.h).
+ *
+ * Per step: for each of grad_accum micro-batches, logits = model(batch) and
+ * the loss's gradient, scaled by 1 / micro-batches, accumulate; the global
+ * gradient norm is clipped to max_grad_norm; AdamW steps at lr x
+ * schedule(step). Validation after every epoch (or every eval_every steps)
+ * keeps the best model by the chosen metric in best/; the best is then
+ * scored on val and test (metrics.json, report/). last/ holds the newest
+ * checkpoint (model, AdamW moments, position in the data order), replaced as
+ * a whole every checkpoint_every steps and at each epoch's end; a resumed
+ * run continues from it and ends bit-identical to an uninterrupted one.
+ *
+ * Dropout masks are keyed by the global micro-batch index (dropout_key in
+ * models/distilbert_spec.h), so they do not depend on how the micro-batches
+ * of a step are spread over accumulation and ranks.
+ *
+ * A NaN or Inf loss or gradient norm, or any error below (a backend call, a
+ * write), stops the run: trainer_run returns -1 with err_set naming it, and
+ * the last good checkpoint in last/ is left as it was. */
+#ifndef GENRE_TRAIN_TRAINER_H
+#define GENRE_TRAIN_TRAINER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "src/core/config.h"
+#include "src/ops/loss.h"
+
+/* Every setting of a run, checked by the caller (genre train validates them
+ * against its schema before any work). */
+typedef struct {
+    const char *data;          /* prepared data directory */
+    const char *init;          /* pretrained HF-format model directory */
+    const char *device;        /* backend_open's device */
+    LossKind loss;
+    float alpha, gamma;        /* focal */
+    bool logw_as_pos_weight;   /* bce_logw */
+    int batch_size, grad_accum, epochs, max_len;
+    long max_steps;            /* 0: no limit */
+    float lr, weight_decay, max_grad_norm;
+    double warmup_ratio;
+    uint64_t seed;
+    long eval_every, checkpoint_every; /* 0: at epoch ends */
+    const char *best_metric;   /* jaccard|f1|micro_f1|macro_f1|accuracy|hamming */
+    long limit_train, limit_eval;      /* 0: all */
+    double oversample;         /* 0: off */
+    int length_window;
+    float threshold;
+    bool tune_threshold;
+} TrainSettings;
+
+/* Trains into the run directory out. A fresh run writes cfg (the resolved
+ * configuration) as out/config.json and starts from s->init; resume
+ * continues from out/last. 0, or -1 with err_set. */
+int trainer_run(const TrainSettings *s, const Config *cfg, const char *out, bool resume);
+
+#endif
