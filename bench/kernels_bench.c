@@ -13,6 +13,7 @@
 
 #include "kernels/cuda_common.h"
 #include "kernels/kernels.h"
+#include "src/core/err.h"
 #include "src/ops/softmax.h"
 
 enum { BATCH = 32, SEQ = 128, DIM = 768, HEADS = 12, WARMUP = 5, CALLS = 20, BATCHES = 7 };
@@ -20,7 +21,7 @@ enum { BATCH = 32, SEQ = 128, DIM = 768, HEADS = 12, WARMUP = 5, CALLS = 20, BAT
 typedef struct {
     const char *op, *dtype, *shape;
     double bytes;
-    void (*run)(void);
+    int (*run)(void);
 } Bench;
 
 static void *a, *b, *c, *d;  /* activation-sized buffers */
@@ -28,28 +29,44 @@ static float *w, *bias, *dw, *db, *mean, *rstd, *mask;
 static const int LN_ROWS = BATCH * SEQ, SM_ROWS = BATCH * HEADS * SEQ;
 static const float SCALE = 0.125f;
 
-static void ln_fwd(void) { layernorm_forward_cuda(b, mean, rstd, a, w, bias, LN_ROWS, DIM, 1e-12f, 0); }
-static void ln_fwd16(void)
+static int ln_fwd(void)
 {
-    layernorm_forward_cuda_bf16(b, mean, rstd, a, w, bias, LN_ROWS, DIM, 1e-12f, 0);
+    return layernorm_forward_cuda(b, mean, rstd, a, w, bias, LN_ROWS, DIM, 1e-12f, 0);
 }
-static void ln_bwd(void)
+static int ln_fwd16(void)
 {
-    layernorm_backward_cuda(c, dw, db, d, a, w, mean, rstd, LN_ROWS, DIM, 0);
+    return layernorm_forward_cuda_bf16(b, mean, rstd, a, w, bias, LN_ROWS, DIM, 1e-12f, 0);
 }
-static void ln_bwd16(void)
+static int ln_bwd(void)
 {
-    layernorm_backward_cuda_bf16(c, dw, db, d, a, w, mean, rstd, LN_ROWS, DIM, 0);
+    return layernorm_backward_cuda(c, dw, db, d, a, w, mean, rstd, LN_ROWS, DIM, 0);
 }
-static void sm_fwd(void) { softmax_forward_cuda(b, a, mask, SCALE, SM_ROWS, SEQ, HEADS * SEQ, 0); }
-static void sm_fwd16(void)
+static int ln_bwd16(void)
 {
-    softmax_forward_cuda_bf16(b, a, mask, SCALE, SM_ROWS, SEQ, HEADS * SEQ, 0);
+    return layernorm_backward_cuda_bf16(c, dw, db, d, a, w, mean, rstd, LN_ROWS, DIM, 0);
 }
-static void sm_bwd(void) { softmax_backward_cuda(c, d, b, SCALE, SM_ROWS, SEQ, 0); }
-static void sm_bwd16(void) { softmax_backward_cuda_bf16(c, d, b, SCALE, SM_ROWS, SEQ, 0); }
-static void gelu_fwd(void) { gelu_forward_cuda(b, a, (size_t)LN_ROWS * 4 * DIM, 0); }
-static void gelu_fwd16(void) { gelu_forward_cuda_bf16(b, a, (size_t)LN_ROWS * 4 * DIM, 0); }
+static int sm_fwd(void)
+{
+    return softmax_forward_cuda(b, a, mask, SCALE, SM_ROWS, SEQ, HEADS * SEQ, 0);
+}
+static int sm_fwd16(void)
+{
+    return softmax_forward_cuda_bf16(b, a, mask, SCALE, SM_ROWS, SEQ, HEADS * SEQ, 0);
+}
+static int sm_bwd(void) { return softmax_backward_cuda(c, d, b, SCALE, SM_ROWS, SEQ, 0); }
+static int sm_bwd16(void) { return softmax_backward_cuda_bf16(c, d, b, SCALE, SM_ROWS, SEQ, 0); }
+static int gelu_fwd(void) { return gelu_forward_cuda(b, a, (size_t)LN_ROWS * 4 * DIM, 0); }
+static int gelu_fwd16(void) { return gelu_forward_cuda_bf16(b, a, (size_t)LN_ROWS * 4 * DIM, 0); }
+
+/* The bench stops at the first failing call, naming it. */
+static void must(int rc)
+{
+    if (rc) die_err();
+}
+static void cuda_must(cudaError_t e)
+{
+    if (e != cudaSuccess) die("CUDA error %d (%s)", (int)e, cudaGetErrorString(e));
+}
 
 static int cmp_float(const void *x, const void *y)
 {
@@ -57,23 +74,23 @@ static int cmp_float(const void *x, const void *y)
     return (p > q) - (p < q);
 }
 
-static float time_ms(void (*run)(void))
+static float time_ms(int (*run)(void))
 {
     cudaEvent_t start, stop;
     float ms[BATCHES];
-    CUDA_CHECK(cudaEventCreate(&start));
-    CUDA_CHECK(cudaEventCreate(&stop));
-    for (int i = 0; i < WARMUP; i++) run();
+    cuda_must(cudaEventCreate(&start));
+    cuda_must(cudaEventCreate(&stop));
+    for (int i = 0; i < WARMUP; i++) must(run());
     for (int k = 0; k < BATCHES; k++) {
-        CUDA_CHECK(cudaEventRecord(start, 0));
-        for (int i = 0; i < CALLS; i++) run();
-        CUDA_CHECK(cudaEventRecord(stop, 0));
-        CUDA_CHECK(cudaEventSynchronize(stop));
-        CUDA_CHECK(cudaEventElapsedTime(&ms[k], start, stop));
+        cuda_must(cudaEventRecord(start, 0));
+        for (int i = 0; i < CALLS; i++) must(run());
+        cuda_must(cudaEventRecord(stop, 0));
+        cuda_must(cudaEventSynchronize(stop));
+        cuda_must(cudaEventElapsedTime(&ms[k], start, stop));
         ms[k] /= CALLS;
     }
-    CUDA_CHECK(cudaEventDestroy(start));
-    CUDA_CHECK(cudaEventDestroy(stop));
+    cuda_must(cudaEventDestroy(start));
+    cuda_must(cudaEventDestroy(stop));
     qsort(ms, BATCHES, sizeof ms[0], cmp_float);
     return ms[BATCHES / 2];
 }
@@ -83,8 +100,8 @@ static void *device_random(size_t bytes)
     unsigned short *h = malloc(bytes);
     for (size_t i = 0; i < bytes / 2; i++) h[i] = (unsigned short)(0x3c00 + (rand() & 0x3ff)); /* bf16 ~1..2, fp32 finite */
     void *p;
-    CUDA_CHECK(cudaMalloc(&p, bytes));
-    CUDA_CHECK(cudaMemcpy(p, h, bytes, cudaMemcpyHostToDevice));
+    cuda_must(cudaMalloc(&p, bytes));
+    cuda_must(cudaMemcpy(p, h, bytes, cudaMemcpyHostToDevice));
     free(h);
     return p;
 }
@@ -93,10 +110,10 @@ int main(void)
 {
     int dev, clock_khz, bus_bits;
     struct cudaDeviceProp prop;
-    CUDA_CHECK(cudaGetDevice(&dev));
-    CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
-    CUDA_CHECK(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrMemoryClockRate, dev));
-    CUDA_CHECK(cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, dev));
+    cuda_must(cudaGetDevice(&dev));
+    cuda_must(cudaGetDeviceProperties(&prop, dev));
+    cuda_must(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrMemoryClockRate, dev));
+    cuda_must(cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, dev));
     double peak = 2.0 * clock_khz * 1e3 * bus_bits / 8 / 1e9; /* GB/s, double data rate */
 
     size_t big = (size_t)LN_ROWS * 4 * DIM * sizeof(float); /* the largest: GELU's 3072 wide */
@@ -107,8 +124,8 @@ int main(void)
     mean = device_random(LN_ROWS * 4), rstd = device_random(LN_ROWS * 4);
     float *hmask = malloc((size_t)BATCH * SEQ * sizeof *hmask);
     for (int i = 0; i < BATCH * SEQ; i++) hmask[i] = i % SEQ < SEQ * 3 / 4 ? 0.0f : SOFTMAX_MASKED;
-    CUDA_CHECK(cudaMalloc((void **)&mask, (size_t)BATCH * SEQ * sizeof *hmask));
-    CUDA_CHECK(cudaMemcpy(mask, hmask, (size_t)BATCH * SEQ * sizeof *hmask, cudaMemcpyHostToDevice));
+    cuda_must(cudaMalloc((void **)&mask, (size_t)BATCH * SEQ * sizeof *hmask));
+    cuda_must(cudaMemcpy(mask, hmask, (size_t)BATCH * SEQ * sizeof *hmask, cudaMemcpyHostToDevice));
     free(hmask);
     /* LayerNorm statistics must be valid for the backward. */
     ln_fwd();
@@ -144,6 +161,6 @@ int main(void)
                100 * gbs / peak);
     }
     void *all[] = {a, b, c, d, w, bias, dw, db, mean, rstd, mask};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) CUDA_CHECK(cudaFree(all[i]));
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) cuda_must(cudaFree(all[i]));
     return 0;
 }

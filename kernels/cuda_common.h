@@ -1,5 +1,5 @@
 /* What every CUDA source shares: the error check for CUDA and cuBLAS calls
- * (file:line, then exit), the one launch macro (the only `<<<...>>>` in the
+ * (an err_set naming file:line, then return -1), the one launch macro (the only `<<<...>>>` in the
  * project, so kernels also compile for the simulator in tests/cudasim), and
  * the device helpers the kernels share (bf16 conversion, warp and block
  * reductions). The checks are usable from C; the rest is for .cu files.
@@ -11,31 +11,37 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "src/core/err.h"
+
 #ifdef CUDASIM
 #include "cudasim.h"
 #else
 #include <cuda_runtime_api.h>
 #endif
 
-static inline void cuda_check_(cudaError_t err, const char *call, const char *file, int line)
+/* 0, or -1 with err_set("file:line: CUDA error N (text) in call"). */
+static inline int cuda_ok(cudaError_t err, const char *call, const char *file, int line)
 {
-    if (err == cudaSuccess) return;
-    fprintf(stderr, "%s:%d: CUDA error %d (%s) in %s\n", file, line, (int)err,
-            cudaGetErrorString(err), call);
-    exit(1);
+    if (err == cudaSuccess) return 0;
+    return err_set("%s:%d: CUDA error %d (%s) in %s", file, line, (int)err, cudaGetErrorString(err), call);
 }
-#define CUDA_CHECK(call) cuda_check_((call), #call, __FILE__, __LINE__)
+/* In a function returning int: a failing call returns -1 with err_set. */
+#define CUDA_CHECK(call)                                                 \
+    do {                                                                 \
+        if (cuda_ok((call), #call, __FILE__, __LINE__)) return -1;       \
+    } while (0)
 
 #ifndef CUDASIM
 #include <cublas_api.h>
-static inline void cublas_check_(cublasStatus_t st, const char *call, const char *file, int line)
+static inline int cublas_ok(cublasStatus_t st, const char *call, const char *file, int line)
 {
-    if (st == CUBLAS_STATUS_SUCCESS) return;
-    fprintf(stderr, "%s:%d: cuBLAS error %d (%s) in %s\n", file, line, (int)st,
-            cublasGetStatusString(st), call);
-    exit(1);
+    if (st == CUBLAS_STATUS_SUCCESS) return 0;
+    return err_set("%s:%d: cuBLAS error %d (%s) in %s", file, line, (int)st, cublasGetStatusString(st), call);
 }
-#define CUBLAS_CHECK(call) cublas_check_((call), #call, __FILE__, __LINE__)
+#define CUBLAS_CHECK(call)                                               \
+    do {                                                                 \
+        if (cublas_ok((call), #call, __FILE__, __LINE__)) return -1;     \
+    } while (0)
 #endif
 
 #if defined(__CUDACC__) || (defined(CUDASIM) && defined(__cplusplus))

@@ -39,43 +39,45 @@ static unsigned grid_for(size_t n)
 }
 
 template <class T>
-static void forward(T *out, const T *inp, size_t n, cudaStream_t stream)
+static int forward(T *out, const T *inp, size_t n, cudaStream_t stream)
 {
-    if (n == 0) return;
+    if (n == 0) return 0;
     LAUNCH(gelu_forward_kernel<T>, grid_for(n), 256, 0, stream, out, inp, n);
     CUDA_CHECK(cudaGetLastError());
+    return 0;
 }
 
 template <class T>
-static void backward(T *dinp, const T *dout, const T *inp, size_t n, cudaStream_t stream)
+static int backward(T *dinp, const T *dout, const T *inp, size_t n, cudaStream_t stream)
 {
-    if (n == 0) return;
+    if (n == 0) return 0;
     LAUNCH(gelu_backward_kernel<T>, grid_for(n), 256, 0, stream, dinp, dout, inp, n);
     CUDA_CHECK(cudaGetLastError());
+    return 0;
 }
 
 extern "C" {
 
-void gelu_forward_cuda(float *out, const float *inp, size_t n, cudaStream_t stream)
+int gelu_forward_cuda(float *out, const float *inp, size_t n, cudaStream_t stream)
 {
-    forward(out, inp, n, stream);
+    return forward(out, inp, n, stream);
 }
 
-void gelu_forward_cuda_bf16(bf16 *out, const bf16 *inp, size_t n, cudaStream_t stream)
+int gelu_forward_cuda_bf16(bf16 *out, const bf16 *inp, size_t n, cudaStream_t stream)
 {
-    forward(out, inp, n, stream);
+    return forward(out, inp, n, stream);
 }
 
-void gelu_backward_cuda(float *dinp, const float *dout, const float *inp, size_t n,
-                        cudaStream_t stream)
+int gelu_backward_cuda(float *dinp, const float *dout, const float *inp, size_t n,
+                       cudaStream_t stream)
 {
-    backward(dinp, dout, inp, n, stream);
+    return backward(dinp, dout, inp, n, stream);
 }
 
-void gelu_backward_cuda_bf16(bf16 *dinp, const bf16 *dout, const bf16 *inp, size_t n,
-                             cudaStream_t stream)
+int gelu_backward_cuda_bf16(bf16 *dinp, const bf16 *dout, const bf16 *inp, size_t n,
+                            cudaStream_t stream)
 {
-    backward(dinp, dout, inp, n, stream);
+    return backward(dinp, dout, inp, n, stream);
 }
 
 }

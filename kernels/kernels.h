@@ -3,7 +3,8 @@
  * (outputs, saved statistics, inputs, weights, sizes) plus the stream; all
  * pointers are device pointers. Backward launchers ACCUMULATE (+=) into
  * their gradient outputs, like the CPU ops. The launchers are asynchronous
- * and check the launch (file:line, exit) but not its execution.
+ * and check the launch but not its execution: 0, or -1 with err_set naming
+ * file:line.
  *
  * Precision: the *_bf16 variants take activations and their gradients in
  * bfloat16 and accumulate in fp32; parameters (LayerNorm weight and bias),
@@ -37,34 +38,34 @@ extern "C" {
 typedef struct { unsigned short bits; } bf16;
 #endif
 
-void layernorm_forward_cuda(float *out, float *mean, float *rstd, const float *inp,
-                            const float *weight, const float *bias, int rows, int dim, float eps,
+int layernorm_forward_cuda(float *out, float *mean, float *rstd, const float *inp,
+                           const float *weight, const float *bias, int rows, int dim, float eps,
+                           cudaStream_t stream);
+int layernorm_forward_cuda_bf16(bf16 *out, float *mean, float *rstd, const bf16 *inp,
+                                const float *weight, const float *bias, int rows, int dim,
+                                float eps, cudaStream_t stream);
+int layernorm_backward_cuda(float *dinp, float *dweight, float *dbias, const float *dout,
+                            const float *inp, const float *weight, const float *mean,
+                            const float *rstd, int rows, int dim, cudaStream_t stream);
+int layernorm_backward_cuda_bf16(bf16 *dinp, float *dweight, float *dbias, const bf16 *dout,
+                                 const bf16 *inp, const float *weight, const float *mean,
+                                 const float *rstd, int rows, int dim, cudaStream_t stream);
+
+int gelu_forward_cuda(float *out, const float *inp, size_t n, cudaStream_t stream);
+int gelu_forward_cuda_bf16(bf16 *out, const bf16 *inp, size_t n, cudaStream_t stream);
+int gelu_backward_cuda(float *dinp, const float *dout, const float *inp, size_t n,
+                       cudaStream_t stream);
+int gelu_backward_cuda_bf16(bf16 *dinp, const bf16 *dout, const bf16 *inp, size_t n,
                             cudaStream_t stream);
-void layernorm_forward_cuda_bf16(bf16 *out, float *mean, float *rstd, const bf16 *inp,
-                                 const float *weight, const float *bias, int rows, int dim,
-                                 float eps, cudaStream_t stream);
-void layernorm_backward_cuda(float *dinp, float *dweight, float *dbias, const float *dout,
-                             const float *inp, const float *weight, const float *mean,
-                             const float *rstd, int rows, int dim, cudaStream_t stream);
-void layernorm_backward_cuda_bf16(bf16 *dinp, float *dweight, float *dbias, const bf16 *dout,
-                                  const bf16 *inp, const float *weight, const float *mean,
-                                  const float *rstd, int rows, int dim, cudaStream_t stream);
 
-void gelu_forward_cuda(float *out, const float *inp, size_t n, cudaStream_t stream);
-void gelu_forward_cuda_bf16(bf16 *out, const bf16 *inp, size_t n, cudaStream_t stream);
-void gelu_backward_cuda(float *dinp, const float *dout, const float *inp, size_t n,
-                        cudaStream_t stream);
-void gelu_backward_cuda_bf16(bf16 *dinp, const bf16 *dout, const bf16 *inp, size_t n,
-                             cudaStream_t stream);
-
-void softmax_forward_cuda(float *out, const float *inp, const float *mask, float scale, int rows,
-                          int cols, int rows_per_mask, cudaStream_t stream);
-void softmax_forward_cuda_bf16(bf16 *out, const bf16 *inp, const float *mask, float scale,
-                               int rows, int cols, int rows_per_mask, cudaStream_t stream);
-void softmax_backward_cuda(float *dinp, const float *dout, const float *out, float scale, int rows,
-                           int cols, cudaStream_t stream);
-void softmax_backward_cuda_bf16(bf16 *dinp, const bf16 *dout, const bf16 *out, float scale,
-                                int rows, int cols, cudaStream_t stream);
+int softmax_forward_cuda(float *out, const float *inp, const float *mask, float scale, int rows,
+                         int cols, int rows_per_mask, cudaStream_t stream);
+int softmax_forward_cuda_bf16(bf16 *out, const bf16 *inp, const float *mask, float scale,
+                              int rows, int cols, int rows_per_mask, cudaStream_t stream);
+int softmax_backward_cuda(float *dinp, const float *dout, const float *out, float scale, int rows,
+                          int cols, cudaStream_t stream);
+int softmax_backward_cuda_bf16(bf16 *dinp, const bf16 *dout, const bf16 *out, float scale,
+                               int rows, int cols, cudaStream_t stream);
 
 #ifdef __cplusplus
 }

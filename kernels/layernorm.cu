@@ -113,21 +113,22 @@ __global__ void layernorm_param_final_kernel(float *dweight, float *dbias, const
 }
 
 template <class T>
-static void forward(T *out, float *mean, float *rstd, const T *inp, const float *weight,
-                    const float *bias, int rows, int dim, float eps, cudaStream_t stream)
+static int forward(T *out, float *mean, float *rstd, const T *inp, const float *weight,
+                   const float *bias, int rows, int dim, float eps, cudaStream_t stream)
 {
-    if (rows <= 0 || dim <= 0) return;
+    if (rows <= 0 || dim <= 0) return 0;
     LAUNCH(layernorm_forward_kernel<T>, ceil_div(rows, ROWS_PER_BLOCK), 32 * ROWS_PER_BLOCK, 0,
            stream, out, mean, rstd, inp, weight, bias, rows, dim, eps);
     CUDA_CHECK(cudaGetLastError());
+    return 0;
 }
 
 template <class T>
-static void backward(T *dinp, float *dweight, float *dbias, const T *dout, const T *inp,
-                     const float *weight, const float *mean, const float *rstd, int rows, int dim,
-                     cudaStream_t stream)
+static int backward(T *dinp, float *dweight, float *dbias, const T *dout, const T *inp,
+                    const float *weight, const float *mean, const float *rstd, int rows, int dim,
+                    cudaStream_t stream)
 {
-    if (rows <= 0 || dim <= 0) return;
+    if (rows <= 0 || dim <= 0) return 0;
     LAUNCH(layernorm_backward_input_kernel<T>, ceil_div(rows, ROWS_PER_BLOCK),
            32 * ROWS_PER_BLOCK, 0, stream, dinp, dout, inp, weight, mean, rstd, rows, dim);
     CUDA_CHECK(cudaGetLastError());
@@ -145,36 +146,37 @@ static void backward(T *dinp, float *dweight, float *dbias, const T *dout, const
            part_w, part_b, nchunks, dim);
     CUDA_CHECK(cudaGetLastError());
     CUDA_CHECK(cudaFreeAsync(part, stream));
+    return 0;
 }
 
 extern "C" {
 
-void layernorm_forward_cuda(float *out, float *mean, float *rstd, const float *inp,
-                            const float *weight, const float *bias, int rows, int dim, float eps,
-                            cudaStream_t stream)
+int layernorm_forward_cuda(float *out, float *mean, float *rstd, const float *inp,
+                           const float *weight, const float *bias, int rows, int dim, float eps,
+                           cudaStream_t stream)
 {
-    forward(out, mean, rstd, inp, weight, bias, rows, dim, eps, stream);
+    return forward(out, mean, rstd, inp, weight, bias, rows, dim, eps, stream);
 }
 
-void layernorm_forward_cuda_bf16(bf16 *out, float *mean, float *rstd, const bf16 *inp,
-                                 const float *weight, const float *bias, int rows, int dim,
-                                 float eps, cudaStream_t stream)
+int layernorm_forward_cuda_bf16(bf16 *out, float *mean, float *rstd, const bf16 *inp,
+                                const float *weight, const float *bias, int rows, int dim,
+                                float eps, cudaStream_t stream)
 {
-    forward(out, mean, rstd, inp, weight, bias, rows, dim, eps, stream);
+    return forward(out, mean, rstd, inp, weight, bias, rows, dim, eps, stream);
 }
 
-void layernorm_backward_cuda(float *dinp, float *dweight, float *dbias, const float *dout,
-                             const float *inp, const float *weight, const float *mean,
-                             const float *rstd, int rows, int dim, cudaStream_t stream)
+int layernorm_backward_cuda(float *dinp, float *dweight, float *dbias, const float *dout,
+                            const float *inp, const float *weight, const float *mean,
+                            const float *rstd, int rows, int dim, cudaStream_t stream)
 {
-    backward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, rows, dim, stream);
+    return backward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, rows, dim, stream);
 }
 
-void layernorm_backward_cuda_bf16(bf16 *dinp, float *dweight, float *dbias, const bf16 *dout,
-                                  const bf16 *inp, const float *weight, const float *mean,
-                                  const float *rstd, int rows, int dim, cudaStream_t stream)
+int layernorm_backward_cuda_bf16(bf16 *dinp, float *dweight, float *dbias, const bf16 *dout,
+                                 const bf16 *inp, const float *weight, const float *mean,
+                                 const float *rstd, int rows, int dim, cudaStream_t stream)
 {
-    backward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, rows, dim, stream);
+    return backward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, rows, dim, stream);
 }
 
 }

@@ -56,49 +56,51 @@ static unsigned block_for(int cols)
 }
 
 template <class T>
-static void forward(T *out, const T *inp, const float *mask, float scale, int rows, int cols,
-                    int rows_per_mask, cudaStream_t stream)
+static int forward(T *out, const T *inp, const float *mask, float scale, int rows, int cols,
+                   int rows_per_mask, cudaStream_t stream)
 {
-    if (rows <= 0 || cols <= 0) return;
+    if (rows <= 0 || cols <= 0) return 0;
     LAUNCH(softmax_forward_kernel<T>, (unsigned)rows, block_for(cols), 0, stream, out, inp, mask,
            scale, cols, rows_per_mask);
     CUDA_CHECK(cudaGetLastError());
+    return 0;
 }
 
 template <class T>
-static void backward(T *dinp, const T *dout, const T *out, float scale, int rows, int cols,
-                     cudaStream_t stream)
+static int backward(T *dinp, const T *dout, const T *out, float scale, int rows, int cols,
+                    cudaStream_t stream)
 {
-    if (rows <= 0 || cols <= 0) return;
+    if (rows <= 0 || cols <= 0) return 0;
     LAUNCH(softmax_backward_kernel<T>, (unsigned)rows, block_for(cols), 0, stream, dinp, dout, out,
            scale, cols);
     CUDA_CHECK(cudaGetLastError());
+    return 0;
 }
 
 extern "C" {
 
-void softmax_forward_cuda(float *out, const float *inp, const float *mask, float scale, int rows,
-                          int cols, int rows_per_mask, cudaStream_t stream)
+int softmax_forward_cuda(float *out, const float *inp, const float *mask, float scale, int rows,
+                         int cols, int rows_per_mask, cudaStream_t stream)
 {
-    forward(out, inp, mask, scale, rows, cols, rows_per_mask, stream);
+    return forward(out, inp, mask, scale, rows, cols, rows_per_mask, stream);
 }
 
-void softmax_forward_cuda_bf16(bf16 *out, const bf16 *inp, const float *mask, float scale,
-                               int rows, int cols, int rows_per_mask, cudaStream_t stream)
+int softmax_forward_cuda_bf16(bf16 *out, const bf16 *inp, const float *mask, float scale,
+                              int rows, int cols, int rows_per_mask, cudaStream_t stream)
 {
-    forward(out, inp, mask, scale, rows, cols, rows_per_mask, stream);
+    return forward(out, inp, mask, scale, rows, cols, rows_per_mask, stream);
 }
 
-void softmax_backward_cuda(float *dinp, const float *dout, const float *out, float scale, int rows,
-                           int cols, cudaStream_t stream)
+int softmax_backward_cuda(float *dinp, const float *dout, const float *out, float scale, int rows,
+                          int cols, cudaStream_t stream)
 {
-    backward(dinp, dout, out, scale, rows, cols, stream);
+    return backward(dinp, dout, out, scale, rows, cols, stream);
 }
 
-void softmax_backward_cuda_bf16(bf16 *dinp, const bf16 *dout, const bf16 *out, float scale,
-                                int rows, int cols, cudaStream_t stream)
+int softmax_backward_cuda_bf16(bf16 *dinp, const bf16 *dout, const bf16 *out, float scale,
+                               int rows, int cols, cudaStream_t stream)
 {
-    backward(dinp, dout, out, scale, rows, cols, stream);
+    return backward(dinp, dout, out, scale, rows, cols, stream);
 }
 
 }

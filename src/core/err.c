@@ -22,7 +22,7 @@ int err_set(const char *fmt, ...)
 
 const char *err_msg(void) { return last_msg; }
 
-_Noreturn void die(const char *fmt, ...)
+void die(const char *fmt, ...)
 {
     va_list ap;
     fflush(stdout);
@@ -35,7 +35,7 @@ _Noreturn void die(const char *fmt, ...)
     exit(1);
 }
 
-_Noreturn void die_err(void) { die("%s", last_msg[0] ? last_msg : "unknown error"); }
+void die_err(void) { die("%s", last_msg[0] ? last_msg : "unknown error"); }
 
 void *xmalloc(size_t n)
 {

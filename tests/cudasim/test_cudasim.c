@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "cudasim.h"
+#include "kernels/kernels.h"
+#include "src/core/err.h"
 
 void cudasim_rotate(float *out, const float *in, int n, int with_barrier);
 void cudasim_double(float *out, const float *in, int n, int off_by_one);
@@ -106,6 +108,20 @@ Test(cudasim, barrier_after_early_exit_is_flagged, .timeout = 10)
     float *out = dev_floats(64, 0);
     cudasim_early_exit(out);
     expect_flagged("reached by 32 of 64 threads");
+    cudaFree(out);
+}
+
+/* A launcher that finds an earlier failure pending returns it as an error
+ * naming its file and line, never exiting: the trainer then stops cleanly. */
+Test(cudasim, a_failed_launch_is_an_error_naming_the_launcher, .timeout = 10)
+{
+    float *out = dev_floats(64, 0);
+    cudasim_split_barrier(out);
+    cr_expect_eq(gelu_forward_cuda(out, out, 64, 0), -1, "the pending failure was not reported");
+    cr_expect(strstr(err_msg(), "kernels/gelu.cu:") && strstr(err_msg(), "in cudaGetLastError()"), "%s",
+              err_msg());
+    cudasim_clear_error();
+    cr_expect_eq(gelu_forward_cuda(out, out, 64, 0), 0, "%s", err_msg());
     cudaFree(out);
 }
 

@@ -110,34 +110,41 @@ static void round_to_bf16(float *a, size_t n)
     for (size_t i = 0; i < n; i++) a[i] = from_bf16(to_bf16(a[i]));
 }
 
+/* A CUDA runtime call that must succeed, and a launcher that must. */
+static void cuda_must(cudaError_t e)
+{
+    cr_assert_eq(e, cudaSuccess, "CUDA error %d (%s)", (int)e, cudaGetErrorString(e));
+}
+static void launch_ok(int rc) { cr_assert_eq(rc, 0, "%s", err_msg()); }
+
 /* ---- device data: fp32 or bf16 storage of float arrays ------------------ */
 
 static void *upload(const float *h, size_t n, int bf)
 {
     void *d;
     size_t bytes = n * (bf ? sizeof(bf16) : sizeof(float));
-    CUDA_CHECK(cudaMalloc(&d, bytes ? bytes : 1));
+    cuda_must(cudaMalloc(&d, bytes ? bytes : 1));
     if (bf) {
         bf16 *tmp = malloc(n * sizeof *tmp + 1);
         for (size_t i = 0; i < n; i++) tmp[i] = to_bf16(h[i]);
-        CUDA_CHECK(cudaMemcpy(d, tmp, bytes, cudaMemcpyHostToDevice));
+        cuda_must(cudaMemcpy(d, tmp, bytes, cudaMemcpyHostToDevice));
         free(tmp);
     } else {
-        CUDA_CHECK(cudaMemcpy(d, h, bytes, cudaMemcpyHostToDevice));
+        cuda_must(cudaMemcpy(d, h, bytes, cudaMemcpyHostToDevice));
     }
     return d;
 }
 static float *download(const void *d, size_t n, int bf)
 {
-    CUDA_CHECK(cudaDeviceSynchronize());
+    cuda_must(cudaDeviceSynchronize());
     float *h = malloc(n * sizeof *h + 1);
     if (bf) {
         bf16 *tmp = malloc(n * sizeof *tmp + 1);
-        CUDA_CHECK(cudaMemcpy(tmp, d, n * sizeof *tmp, cudaMemcpyDeviceToHost));
+        cuda_must(cudaMemcpy(tmp, d, n * sizeof *tmp, cudaMemcpyDeviceToHost));
         for (size_t i = 0; i < n; i++) h[i] = from_bf16(tmp[i]);
         free(tmp);
     } else {
-        CUDA_CHECK(cudaMemcpy(h, d, n * sizeof *h, cudaMemcpyDeviceToHost));
+        cuda_must(cudaMemcpy(h, d, n * sizeof *h, cudaMemcpyDeviceToHost));
     }
     return h;
 }
@@ -205,13 +212,13 @@ static void layernorm_case(int rows, int dim, int bf)
         float *d_rstd = upload(rstd, rows, 0), *d_smean = upload(mean, rows, 0);
         float *d_srstd = upload(rstd, rows, 0);
         if (bf) {
-            layernorm_forward_cuda_bf16(d_out, d_mean, d_rstd, d_x, d_w, d_b, rows, dim, 1e-12f, 0);
-            layernorm_backward_cuda_bf16(d_dx, d_dw, d_db, d_dy, d_x, d_w, d_smean, d_srstd, rows,
-                                         dim, 0);
+            launch_ok(layernorm_forward_cuda_bf16(d_out, d_mean, d_rstd, d_x, d_w, d_b, rows, dim, 1e-12f, 0));
+            launch_ok(layernorm_backward_cuda_bf16(d_dx, d_dw, d_db, d_dy, d_x, d_w, d_smean, d_srstd, rows,
+                                         dim, 0));
         } else {
-            layernorm_forward_cuda(d_out, d_mean, d_rstd, d_x, d_w, d_b, rows, dim, 1e-12f, 0);
-            layernorm_backward_cuda(d_dx, d_dw, d_db, d_dy, d_x, d_w, d_smean, d_srstd, rows, dim,
-                                    0);
+            launch_ok(layernorm_forward_cuda(d_out, d_mean, d_rstd, d_x, d_w, d_b, rows, dim, 1e-12f, 0));
+            launch_ok(layernorm_backward_cuda(d_dx, d_dw, d_db, d_dy, d_x, d_w, d_smean, d_srstd, rows, dim,
+                                    0));
         }
         g_out[o] = download(d_out, n, bf);
         g_mean[o] = download(d_mean, rows, 0);
@@ -220,7 +227,7 @@ static void layernorm_case(int rows, int dim, int bf)
         g_dw[o] = download(d_dw, dim, 0);
         g_db[o] = download(d_db, dim, 0);
         void *all[] = {d_x, d_out, d_dy, d_dx, d_w, d_b, d_dw, d_db, d_mean, d_rstd, d_smean, d_srstd};
-        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) CUDA_CHECK(cudaFree(all[i]));
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) cuda_must(cudaFree(all[i]));
     }
     check_orders("layernorm out", g_out, n, shape);
     check_orders("layernorm mean", g_mean, rows, shape);
@@ -263,16 +270,16 @@ static void gelu_case(int rows, int width, int bf)
         void *d_x = upload(x, n, bf), *d_out = upload(x, n, bf), *d_dy = upload(dy, n, bf);
         void *d_dx = upload(dx0, n, bf);
         if (bf) {
-            gelu_forward_cuda_bf16(d_out, d_x, n, 0);
-            gelu_backward_cuda_bf16(d_dx, d_dy, d_x, n, 0);
+            launch_ok(gelu_forward_cuda_bf16(d_out, d_x, n, 0));
+            launch_ok(gelu_backward_cuda_bf16(d_dx, d_dy, d_x, n, 0));
         } else {
-            gelu_forward_cuda(d_out, d_x, n, 0);
-            gelu_backward_cuda(d_dx, d_dy, d_x, n, 0);
+            launch_ok(gelu_forward_cuda(d_out, d_x, n, 0));
+            launch_ok(gelu_backward_cuda(d_dx, d_dy, d_x, n, 0));
         }
         g_out[o] = download(d_out, n, bf);
         g_dx[o] = download(d_dx, n, bf);
-        CUDA_CHECK(cudaFree(d_x)), CUDA_CHECK(cudaFree(d_out)), CUDA_CHECK(cudaFree(d_dy));
-        CUDA_CHECK(cudaFree(d_dx));
+        cuda_must(cudaFree(d_x)), cuda_must(cudaFree(d_out)), cuda_must(cudaFree(d_dy));
+        cuda_must(cudaFree(d_dx));
     }
     check_orders("gelu out", g_out, n, shape);
     check_orders("gelu dinp", g_dx, n, shape);
@@ -332,17 +339,17 @@ static void softmax_case(int rows, int cols, int bf, int masked)
         void *d_dy = upload(dy, n, bf), *d_dx = upload(dx0, n, bf);
         float *d_mask = mask ? upload(mask, (size_t)(rows / rows_per_mask) * cols, 0) : NULL;
         if (bf) {
-            softmax_forward_cuda_bf16(d_out, d_x, d_mask, scale, rows, cols, rows_per_mask, 0);
-            softmax_backward_cuda_bf16(d_dx, d_dy, d_y, scale, rows, cols, 0);
+            launch_ok(softmax_forward_cuda_bf16(d_out, d_x, d_mask, scale, rows, cols, rows_per_mask, 0));
+            launch_ok(softmax_backward_cuda_bf16(d_dx, d_dy, d_y, scale, rows, cols, 0));
         } else {
-            softmax_forward_cuda(d_out, d_x, d_mask, scale, rows, cols, rows_per_mask, 0);
-            softmax_backward_cuda(d_dx, d_dy, d_y, scale, rows, cols, 0);
+            launch_ok(softmax_forward_cuda(d_out, d_x, d_mask, scale, rows, cols, rows_per_mask, 0));
+            launch_ok(softmax_backward_cuda(d_dx, d_dy, d_y, scale, rows, cols, 0));
         }
         g_out[o] = download(d_out, n, bf);
         g_dx[o] = download(d_dx, n, bf);
-        CUDA_CHECK(cudaFree(d_x)), CUDA_CHECK(cudaFree(d_out)), CUDA_CHECK(cudaFree(d_y));
-        CUDA_CHECK(cudaFree(d_dy)), CUDA_CHECK(cudaFree(d_dx));
-        if (d_mask) CUDA_CHECK(cudaFree(d_mask));
+        cuda_must(cudaFree(d_x)), cuda_must(cudaFree(d_out)), cuda_must(cudaFree(d_y));
+        cuda_must(cudaFree(d_dy)), cuda_must(cudaFree(d_dx));
+        if (d_mask) cuda_must(cudaFree(d_mask));
     }
     check_orders("softmax out", g_out, n, shape);
     check_orders("softmax dinp", g_dx, n, shape);
