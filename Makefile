@@ -15,7 +15,8 @@ INCLUDES = -I.
 # -fno-math-errno: no code reads errno after libm calls, and sqrtf without it
 # is a call per element that stops vectorization.
 CFLAGS   = -std=c11 -D_GNU_SOURCE $(OPT) $(SAN) -fopenmp -fno-math-errno -Wall -Wextra -Werror -MMD -MP $(INCLUDES)
-LDLIBS   = -lutf8proc -ljansson -lopenblas -lm
+CPU_LDLIBS = -lutf8proc -ljansson -lopenblas -lm
+LDLIBS   = $(CPU_LDLIBS)
 LDFLAGS  = $(SAN) -fopenmp
 
 LIB_SRC  = $(filter-out src/main.c,$(wildcard src/*/*.c tokenizer/*.c models/*.c))
@@ -23,14 +24,30 @@ LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC = $(wildcard tests/unit/*.c tests/model/*.c)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-# The CUDA simulator (tests/cudasim): the same kernels/*.cu compiled by the
-# host C++ compiler, run by build/tests/kernels-sim with or without nvcc.
-SIM_FLAGS = -std=c++17 -DCUDASIM $(OPT) $(SAN) $(if $(SAN),-fsanitize-sections=cudasim_shared) \
-            -Wall -Wextra -Werror -MMD -MP -Itests/cudasim $(INCLUDES)
-SIM_OBJ   = $(patsubst %.cu,$(BUILD)/sim/%.o,$(wildcard kernels/*.cu tests/cudasim/*.cu)) \
-            $(BUILD)/sim/tests/cudasim/cudasim.o
+# The CUDA simulator (tests/cudasim): CUDA sources compiled by the host
+# compilers against NVIDIA's own headers (the toolkit's include directory,
+# SIM_CUDA_INCLUDE; no nvcc or GPU needed) and linked with $(SIM_LIB)
+# instead of cudart. Any source builds for it as
+# $(BUILD)/sim/PATH.o (.c with SIM_CFLAGS, .cu and .cpp with SIM_CXXFLAGS,
+# both defining CUDASIM and GENRE_CUDA); link those, $(SIM_KERNEL_OBJ) and
+# $(SIM_LIB) with $(SIM_LDLIBS), never with the real CUDA libraries:
+#   bin/genre-sim: $(BUILD)/sim/src/main.o $(BUILD)/sim/models/backend_cuda.o \
+#                  $(SIM_KERNEL_OBJ) $(BUILD)/libgenre.a $(SIM_LIB)
+#   	$(CC) $(LDFLAGS) -o $@ $^ $(SIM_LDLIBS)
+SIM_CUDA_INCLUDE ?= $(or $(CUDA_HOME),/usr/local/cuda)/include
+# Ours first: they #include_next NVIDIA's.
+SIM_INCLUDES = -Itests/cudasim/include -Itests/cudasim -I$(SIM_CUDA_INCLUDE)
+SIM_DEFS     = -DCUDASIM -DGENRE_CUDA
+SIM_CXXFLAGS = -std=c++17 $(SIM_DEFS) $(OPT) $(SAN) $(if $(SAN),-fsanitize-sections=cudasim_shared) \
+               -Wall -Wextra -Werror -MMD -MP $(SIM_INCLUDES) $(INCLUDES)
+SIM_CFLAGS   = $(SIM_INCLUDES) $(CFLAGS) $(SIM_DEFS)
+SIM_LIB      = $(BUILD)/sim/libcudasim.a
+SIM_LIB_OBJ  = $(patsubst %.cpp,$(BUILD)/sim/%.o,$(wildcard tests/cudasim/*.cpp))
+SIM_LDLIBS   = $(CPU_LDLIBS) -lstdc++
+SIM_KERNEL_OBJ = $(patsubst %.cu,$(BUILD)/sim/%.o,$(wildcard kernels/*.cu))
+SIM_OBJ   = $(SIM_KERNEL_OBJ) $(patsubst %.cu,$(BUILD)/sim/%.o,$(wildcard tests/cudasim/*.cu))
 KTEST_SRC = tests/kernels/test_kernels.c
-KSIM_OBJ  = $(patsubst %.c,$(BUILD)/sim/%.o,$(KTEST_SRC) tests/cudasim/test_cudasim.c)
+KSIM_OBJ  = $(patsubst %.c,$(BUILD)/sim/%.o,$(KTEST_SRC) $(wildcard tests/cudasim/test_*.c))
 
 ifneq ($(NVCC),)
 CUDA_HOME   ?= $(patsubst %/bin/nvcc,%,$(NVCC))
@@ -43,7 +60,7 @@ CFLAGS      += -DGENRE_CUDA -I$(CUDA_HOME)/include
 LDLIBS      += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
 endif
 
-.PHONY: all deps test test-gpu demo bench clean fuzz-safetensors
+.PHONY: all deps test test-gpu demo bench clean fuzz-safetensors sim
 all: bin/genre
 
 bin/genre: $(BUILD)/src/main.o $(BUILD)/libgenre.a
@@ -66,20 +83,28 @@ $(BUILD)/tests/genre-tests: $(TEST_OBJ) $(BUILD)/libgenre.a
 	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS)
 
 $(BUILD)/sim/%.o: %.cu
+	@test -f $(SIM_CUDA_INCLUDE)/cuda_runtime_api.h || { echo "cudasim needs the CUDA toolkit's headers: set SIM_CUDA_INCLUDE"; exit 1; }
 	@mkdir -p $(@D)
-	$(CXX) $(SIM_FLAGS) -x c++ -include tests/cudasim/cudasim.h -c -o $@ $<
+	$(CXX) $(SIM_CXXFLAGS) -x c++ -include tests/cudasim/cudasim.h -c -o $@ $<
 
 $(BUILD)/sim/%.o: %.cpp
+	@test -f $(SIM_CUDA_INCLUDE)/cuda_runtime_api.h || { echo "cudasim needs the CUDA toolkit's headers: set SIM_CUDA_INCLUDE"; exit 1; }
 	@mkdir -p $(@D)
-	$(CXX) $(SIM_FLAGS) -c -o $@ $<
+	$(CXX) $(SIM_CXXFLAGS) -c -o $@ $<
 
 $(BUILD)/sim/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -DCUDASIM -Itests/cudasim -c -o $@ $<
+	$(CC) $(SIM_CFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/kernels-sim: $(KSIM_OBJ) $(SIM_OBJ) $(BUILD)/libgenre.a
+$(SIM_LIB): $(SIM_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+sim: $(SIM_LIB)
+
+$(BUILD)/tests/kernels-sim: $(KSIM_OBJ) $(SIM_OBJ) $(BUILD)/libgenre.a $(SIM_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(LDLIBS) -lstdc++
+	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(SIM_LDLIBS)
 
 tests: $(BUILD)/tests/genre-tests $(BUILD)/tests/kernels-sim
 
@@ -149,4 +174,4 @@ clean:
 	rm -rf build bin
 
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(CUDA_OBJ:.o=.d) $(BUILD)/src/main.d
--include $(SIM_OBJ:.o=.d) $(KSIM_OBJ:.o=.d) $(BUILD)/tests/kernels/test_kernels.d $(BUILD)/bench/kernels_bench.d
+-include $(SIM_OBJ:.o=.d) $(SIM_LIB_OBJ:.o=.d) $(KSIM_OBJ:.o=.d) $(BUILD)/tests/kernels/test_kernels.d $(BUILD)/bench/kernels_bench.d

@@ -1,6 +1,7 @@
-/* cudasim runtime: the fiber scheduler, barriers, warp operations, and the
- * checked device memory behind cudasim.h. Single-threaded by design. */
-#include "cudasim.h"
+/* cudasim's kernel scheduler: the fibers, barriers and warp operations
+ * behind cudasim.h, and the launch itself (run when its stream is waited
+ * for, runtime.cpp). Single-threaded by design. */
+#include "internal.h"
 
 #include <cstdarg>
 #include <cstdio>
@@ -64,6 +65,7 @@ struct Thread {
     State state;
     const char *sync_file;
     int sync_line;
+    int sync_kind, sync_pred, sync_result;
     Op op;
     unsigned mask;
     uint64_t value, result;
@@ -79,22 +81,22 @@ uint3 block_idx;
 dim3 block_dim, grid_dim;
 
 static const size_t STACK_SIZE = 256 << 10;
-static const size_t GUARD = 64;                 /* canary bytes around each block */
+static const size_t GUARD = 64;                 /* canary bytes around dynamic shared memory */
 static const unsigned char CANARY = 0xa5;
 static std::vector<Thread> threads;             /* this block's threads */
 static std::vector<char *> stacks;              /* reused across launches */
 static void *scheduler_sp;
 static Body body_fn;
 static void *body_ctx;
-static int reverse_order;
+static bool thread_reverse;                     /* this launch's lanes and warps run backwards */
+bool reverse_order;
 static bool failed;                             /* the running launch is abandoned */
-static char error_msg[1024];
-static bool error_pending;
 static unsigned long long n_switches;
 static unsigned char *dyn_shared;
 static size_t dyn_size;
 static const char *kernel_name;
 static bool in_block;                           /* errors name the block */
+static bool running;                            /* a launch is running */
 #if CUDASIM_ASAN
 static const void *sched_stack_bottom;
 static size_t sched_stack_size;
@@ -105,15 +107,26 @@ static void fail(const char *fmt, ...)
 {
     if (failed) return;
     failed = true;
-    error_pending = true;
-    int n = in_block ? snprintf(error_msg, sizeof error_msg, "cudasim: %s block (%u,%u,%u): ",
-                                kernel_name, block_idx.x, block_idx.y, block_idx.z)
-                     : snprintf(error_msg, sizeof error_msg, "cudasim: %s: ", kernel_name);
+    char msg[900];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(error_msg + n, sizeof error_msg - n, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "%s\n", error_msg);
+    if (in_block)
+        fault(cudaErrorLaunchFailure, "cudasim: %s block (%u,%u,%u): %s", kernel_name, block_idx.x,
+              block_idx.y, block_idx.z, msg);
+    else
+        fault(cudaErrorLaunchFailure, "cudasim: %s: %s", kernel_name, msg);
+}
+
+const char *running_kernel() { return running ? kernel_name : nullptr; }
+
+bool in_stack_guard(const void *addr)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    for (char *s : stacks)
+        if ((const char *)addr >= s && (const char *)addr < s + page) return true;
+    return false;
 }
 
 /* ---- fibers ------------------------------------------------------------ */
@@ -184,12 +197,15 @@ static char *new_stack()
 
 /* ---- barriers and warp operations ------------------------------------- */
 
-void syncthreads(const char *file, int line)
+int syncthreads(const char *file, int line, int kind, int pred)
 {
     current->state = AT_SYNC;
     current->sync_file = file;
     current->sync_line = line;
+    current->sync_kind = kind;
+    current->sync_pred = pred;
     to_scheduler(false);
+    return current->sync_result;
 }
 
 uint64_t warp_op(Op op, unsigned mask, uint64_t value, int arg, int width)
@@ -284,7 +300,7 @@ static void run_warp(int w)
     for (;;) {
         bool ran = false;
         for (int i = 0; i < nlanes && !failed; i++) {
-            Thread *t = &threads[base + (reverse_order ? nlanes - 1 - i : i)];
+            Thread *t = &threads[base + (thread_reverse ? nlanes - 1 - i : i)];
             if (t->state != RUNNABLE) continue;
             resume(t);
             ran = true;
@@ -312,7 +328,8 @@ static bool release_block()
         }
         if (!first) first = &t;
         at_sync++;
-        if (t.sync_line != first->sync_line || strcmp(t.sync_file, first->sync_file) != 0) {
+        if (t.sync_line != first->sync_line || strcmp(t.sync_file, first->sync_file) != 0 ||
+            t.sync_kind != first->sync_kind) {
             fail("divergent barrier: thread (%u,%u,%u) waits at __syncthreads %s:%d while thread "
                  "(%u,%u,%u) waits at %s:%d", first->idx.x, first->idx.y, first->idx.z,
                  first->sync_file, first->sync_line, t.idx.x, t.idx.y, t.idx.z, t.sync_file,
@@ -326,60 +343,49 @@ static bool release_block()
              "exited)", first->sync_file, first->sync_line, at_sync, threads.size());
         return false;
     }
-    for (Thread &t : threads) t.state = RUNNABLE;
+    int count = 0;
+    for (const Thread &t : threads) count += t.sync_pred;
+    int n = (int)threads.size();
+    int result = first->sync_kind == 1 ? count : first->sync_kind == 2 ? count == n : count > 0;
+    for (Thread &t : threads) {
+        t.state = RUNNABLE;
+        t.sync_result = result;
+    }
     return true;
 }
 
-/* ---- checked memory ------------------------------------------------------ */
+/* ---- dynamic shared memory ----------------------------------------------- */
 
-struct Alloc { unsigned char *base; size_t size; };
-static std::vector<Alloc> allocs;
-
-static unsigned char *checked_alloc(size_t size)
+/* Under ASan an exact-size heap block; otherwise guarded by canaries. */
+static unsigned char *smem_alloc(size_t size)
 {
 #if CUDASIM_ASAN
-    unsigned char *p = (unsigned char *)malloc(size ? size : 1);
-    if (!p) return nullptr;
-    memset(p, 0xff, size);
-    return p;
+    return (unsigned char *)malloc(size ? size : 1);
 #else
     unsigned char *p = (unsigned char *)malloc(size + 2 * GUARD);
     if (!p) return nullptr;
     memset(p, CANARY, GUARD);
-    memset(p + GUARD, 0xff, size);
     memset(p + GUARD + size, CANARY, GUARD);
     return p + GUARD;
 #endif
 }
 
-static void checked_free(unsigned char *p)
+static void smem_free(unsigned char *p)
 {
     if (p) free(CUDASIM_ASAN ? p : p - GUARD);
 }
 
-/* Whether the guard bytes around [p, p + size) are intact; flags the
- * overflow once and restores them. */
-static bool guards_intact(unsigned char *p, size_t size, const char *what)
+static void check_smem_guards(unsigned char *p, size_t size)
 {
-    if (CUDASIM_ASAN || !p) return true;
+    if (CUDASIM_ASAN || !p || disabled("guards")) return;
     bool before = false, after = false;
     for (size_t i = 0; i < GUARD; i++) {
         before |= p[-1 - (ptrdiff_t)i] != CANARY;
         after |= p[size + i] != CANARY;
     }
-    if (!before && !after) return true;
-    fail("write out of bounds %s the %zu-byte %s", before ? "before the start of" : "past the end of",
-         size, what);
-    memset(p - GUARD, CANARY, GUARD);
-    memset(p + size, CANARY, GUARD);
-    return false;
-}
-
-static void check_device_memory()
-{
-    in_block = false;
-    for (const Alloc &a : allocs)
-        if (!guards_intact(a.base, a.size, "cudaMalloc block")) return;
+    if (!before && !after) return;
+    fail("write out of bounds %s the %zu-byte dynamic shared memory",
+         before ? "before the start of" : "past the end of", size);
 }
 
 /* Byte by byte through volatile: no memset call for ASan to intercept, and
@@ -391,17 +397,14 @@ __attribute__((no_sanitize_address)) static void poison_static_shared()
 
 /* ---- launch -------------------------------------------------------------- */
 
-void launch(const char *name, dim3 grid, dim3 block, size_t smem, Body body, void *ctx)
+void run_launch(const char *name, dim3 grid, dim3 block, size_t smem, Body body, void *ctx)
 {
     kernel_name = name;
     failed = false;
+    running = true;
+    thread_reverse = reverse_order && !disabled("thread-order");
+    bool block_reverse = reverse_order && !disabled("block-order");
     size_t nthreads = (size_t)block.x * block.y * block.z;
-    if (nthreads == 0 || nthreads > 1024 || grid.x == 0 || grid.y == 0 || grid.z == 0) {
-        in_block = false;
-        fail("invalid launch configuration: grid (%u,%u,%u), block (%u,%u,%u)", grid.x, grid.y,
-             grid.z, block.x, block.y, block.z);
-        return;
-    }
     while (stacks.size() < nthreads) stacks.push_back(new_stack());
     threads.assign(nthreads, Thread());
     for (size_t i = 0; i < nthreads; i++) {
@@ -416,11 +419,11 @@ void launch(const char *name, dim3 grid, dim3 block, size_t smem, Body body, voi
     body_fn = body;
     body_ctx = ctx;
     dyn_size = smem;
-    dyn_shared = smem ? checked_alloc(smem) : nullptr;
+    dyn_shared = smem ? smem_alloc(smem) : nullptr;
     int nwarps = (int)((nthreads + 31) / 32);
     size_t nblocks = (size_t)grid.x * grid.y * grid.z;
     for (size_t b = 0; b < nblocks && !failed; b++) {
-        size_t lin = reverse_order ? nblocks - 1 - b : b;
+        size_t lin = block_reverse ? nblocks - 1 - b : b;
         block_idx = uint3{(unsigned)(lin % grid.x), (unsigned)(lin / grid.x % grid.y),
                           (unsigned)(lin / ((size_t)grid.x * grid.y))};
         in_block = true;
@@ -428,13 +431,19 @@ void launch(const char *name, dim3 grid, dim3 block, size_t smem, Body body, voi
         if (dyn_shared) memset(dyn_shared, 0xff, smem);
         for (Thread &t : threads) start_fiber(&t);
         do {
-            for (int i = 0; i < nwarps && !failed; i++) run_warp(reverse_order ? nwarps - 1 - i : i);
+            for (int i = 0; i < nwarps && !failed; i++) run_warp(thread_reverse ? nwarps - 1 - i : i);
         } while (!failed && release_block());
-        if (!failed) guards_intact(dyn_shared, dyn_size, "dynamic shared memory");
+        if (!failed) check_smem_guards(dyn_shared, dyn_size);
     }
-    if (!failed) check_device_memory();
-    checked_free(dyn_shared);
+    in_block = false;
+    if (!failed) {
+        char after[300];
+        snprintf(after, sizeof after, "cudasim: %s", name);
+        check_guards(after);
+    }
+    smem_free(dyn_shared);
     dyn_shared = nullptr;
+    running = false;
 #if CUDASIM_ASAN
     /* Abandoned fibers never returned: their frames' redzones stay poisoned. */
     if (failed)
@@ -446,79 +455,5 @@ void launch(const char *name, dim3 grid, dim3 block, size_t smem, Body body, voi
 
 } /* namespace cudasim */
 
-/* ---- the C API ------------------------------------------------------------ */
-
-using namespace cudasim;
-
-static cudaError_t last_error;
-
-cudaError_t cudaMalloc(void **ptr, size_t size)
-{
-    unsigned char *p = checked_alloc(size);
-    if (!p) return last_error = cudaErrorMemoryAllocation;
-    allocs.push_back(Alloc{p, size});
-    *ptr = p;
-    return cudaSuccess;
-}
-
-cudaError_t cudaFree(void *ptr)
-{
-    for (size_t i = 0; i < allocs.size(); i++) {
-        if (allocs[i].base != ptr) continue;
-        kernel_name = "cudaFree";
-        in_block = false;
-        failed = false;
-        if (!guards_intact(allocs[i].base, allocs[i].size, "cudaMalloc block"))
-            last_error = cudaErrorLaunchFailure;
-        checked_free(allocs[i].base);
-        allocs.erase(allocs.begin() + (ptrdiff_t)i);
-        return cudaSuccess;
-    }
-    return ptr ? cudaErrorLaunchFailure : cudaSuccess;
-}
-
-cudaError_t cudaMallocAsync(void **ptr, size_t size, cudaStream_t) { return cudaMalloc(ptr, size); }
-cudaError_t cudaFreeAsync(void *ptr, cudaStream_t) { return cudaFree(ptr); }
-
-cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, cudaMemcpyKind)
-{
-    memmove(dst, src, n);
-    return cudaSuccess;
-}
-
-cudaError_t cudaMemset(void *dst, int value, size_t n)
-{
-    memset(dst, value, n);
-    return cudaSuccess;
-}
-
-cudaError_t cudaDeviceSynchronize(void) { return cudaGetLastError(); }
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaGetLastError(); }
-
-cudaError_t cudaGetLastError(void)
-{
-    cudaError_t e = last_error;
-    if (error_pending) e = cudaErrorLaunchFailure;
-    last_error = cudaSuccess;
-    error_pending = false;
-    return e;
-}
-
-const char *cudaGetErrorString(cudaError_t err)
-{
-    switch (err) {
-    case cudaSuccess: return "no error";
-    case cudaErrorMemoryAllocation: return "out of memory";
-    default: return error_msg[0] ? error_msg : "unspecified launch failure";
-    }
-}
-
-void cudasim_set_order(int reverse) { reverse_order = reverse != 0; }
-const char *cudasim_last_error(void) { return error_msg[0] ? error_msg : nullptr; }
-void cudasim_clear_error(void)
-{
-    error_msg[0] = 0;
-    error_pending = false;
-    last_error = cudaSuccess;
-}
-unsigned long long cudasim_switches(void) { return n_switches; }
+void cudasim_set_order(int reverse) { cudasim::reverse_order = reverse != 0; }
+unsigned long long cudasim_switches(void) { return cudasim::n_switches; }

@@ -1,73 +1,161 @@
-/* cudasim: runs CUDA kernel source on the CPU, so every kernel is tested
- * without a GPU. The same .cu file is compiled by the host C++ compiler
- * (g++ -std=c++17 -x c++ -DCUDASIM -include cudasim.h): this header must come
- * first, before any CUDA header, or the qualifier macros below vanish.
+/* cudasim: runs CUDA source on the CPU, so kernels and the host code around
+ * them are tested without a GPU, and code that passes works on the first
+ * real one. The same sources are compiled by the host compilers: .cu files
+ * with g++ -x c++ -include tests/cudasim/cudasim.h (as nvcc includes
+ * cuda_runtime.h implicitly), .c files with gcc, both with
+ * -Itests/cudasim/include ahead of the CUDA toolkit's include directory
+ * (the Makefile's SIM_CXXFLAGS / SIM_CFLAGS), and linked with
+ * build/sim/libcudasim.a instead of cudart.
  *
- * Model: blocks run one after another; the threads of a block are
- * cooperative fibers (hand-written x86-64 stack switching, cudasim.cpp) that
- * switch only at __syncthreads, __syncwarp and the warp operations. Warps run
- * greedily: one warp goes as far as it can before the next one starts, and
- * the order of warps and of lanes is forward or reversed (cudasim_set_order),
- * so a missing barrier makes the two orders disagree.
+ * Headers. <cuda_runtime.h> and <cuda_bf16.h> in tests/cudasim/include are
+ * NVIDIA's own (#include_next), so types,
+ * signatures and enum values are NVIDIA's; this header adds what NVIDIA's
+ * leave to nvcc: the built-in variables, __syncthreads, warp operations,
+ * atomics, device math, __shared__ storage and the launch. Two things of
+ * CUDA C++ g++ cannot parse, so kernels spell them through
+ * kernels/cuda_common.h: the launch (LAUNCH(kernel, grid, block, smem,
+ * stream, args...) instead of <<<...>>>) and dynamic shared memory
+ * (DYNAMIC_SHARED(type, name) instead of extern __shared__).
  *
- * Flagged as errors (message on stderr and from cudasim_last_error(); the
- * launch is abandoned and cudaGetLastError() returns cudaErrorLaunchFailure):
- * a __syncthreads reached by only some threads (others exited or wait at a
- * different __syncthreads), warp operations whose mask names a lane that
- * never arrives or disagrees, shuffles reading a lane outside the mask,
- * writes past either end of a cudaMalloc block or of dynamic shared memory
- * (guard bytes checked after each block and launch). Under AddressSanitizer
- * every cudaMalloc block and the dynamic shared memory are exact-size heap
- * blocks and static __shared__ arrays are instrumented globals (compile
- * with -fsanitize-sections=cudasim_shared, as the Makefile does), so reads
- * and writes out of bounds are caught as they happen, static shared ones
- * included; without it, overflows of static __shared__ arrays are not. Fresh device memory and shared memory
- * (static and dynamic, at every block) are filled with 0xFF bytes (NaN), so
- * reading what nobody wrote shows.
+ * Kernels. Blocks run one after another, each to completion; the threads of
+ * a block are cooperative fibers (hand-written x86-64 stack switching,
+ * cudasim.cpp) that switch only at __syncthreads, __syncwarp and the warp
+ * operations. Warps run greedily: one goes as far as it can before the next
+ * starts. cudasim_set_order(1) reverses the order of lanes, of warps and of
+ * the blocks of a grid (and of independent stream work, below), so a missing
+ * barrier or a race between blocks makes the two orders disagree.
  *
- * What it cannot catch (do not over-trust it): races between blocks and any
- * memory-ordering question (blocks run sequentially, to completion); timing,
- * performance, register pressure, occupancy, launch-bound limits; spin-waits
- * on other threads or blocks (they hang: no preemption); tensor-core, async
- * copy (cp.async, TMA), cooperative-group and other intrinsics it does not
- * define (they fail to compile); fast-math differences of the device math
- * library (host libm is used); out-of-bounds reads without ASan; races
- * within a warp between two warp operations that both orders happen to hide.
- * Streams are ignored (everything is synchronous). */
+ * Device memory lives in one mapping of its own, PROT_NONE except while a
+ * kernel, a copy or a memset runs: host code that
+ * dereferences a device pointer dies of SIGSEGV, as on a GPU, after a line
+ * "cudasim: host code reads|writes device memory at ADDR (byte B of the
+ * N-byte cudaMalloc block at P)". Fresh device memory, freed device memory
+ * (without ASan; with it freed memory is poisoned) and shared memory at
+ * every block are filled with 0xFF bytes (NaN), so reading what nobody
+ * wrote shows. cudaMalloc blocks are 256-byte aligned; CUDASIM_MEMORY_GB
+ * (default 16) sizes the device.
+ *
+ * Streams are real queues: kernel launches, cudaMemcpyAsync, cudaMemsetAsync,
+ * cudaMemset, device-to-device cudaMemcpy, cudaMemcpy{To,From}Symbol{,Async},
+ * cudaEventRecord, cudaStreamWaitEvent and cudaFreeAsync only run when
+ * something waits for them: cudaStreamSynchronize, cudaDeviceSynchronize,
+ * cudaEventSynchronize, a blocking cudaMemcpy to or from the host (which
+ * waits for the legacy default stream first, as CUDA's does), cudaFree,
+ * cudaFreeHost, or a query (cudaStreamQuery/cudaEventQuery answer
+ * cudaErrorNotReady for work still queued, then run it). Ordering is CUDA's:
+ * each stream in order; the legacy default stream waits for all blocking
+ * streams and they for it (cudaStreamNonBlocking streams do not);
+ * cudaStreamWaitEvent orders across streams; everything else is independent
+ * and, under cudasim_set_order(1), runs latest first. The destination of an
+ * asynchronous device-to-host copy reads as 0xFF bytes (NaN) until the copy
+ * has run; an asynchronous host-to-device copy from pageable memory reads its
+ * source when called, from cudaMallocHost/cudaHostAlloc memory when it runs.
+ * cudaMallocAsync memory is usable at once; cudaFreeAsync frees it when its
+ * stream gets there. Events time the simulator's own work (milliseconds of
+ * host time between the two records).
+ *
+ * Errors. A fault found while device work runs is sticky, as on a GPU: the
+ * waiting call and every later call return it (cudaErrorLaunchFailure,
+ * cudaErrorIllegalAddress for addresses), cudaGetErrorString gives the
+ * simulator's message, and only cudasim_clear_error() (a test control)
+ * resets it. Argument errors (invalid launch configuration, a copy out of an
+ * allocation's bounds or in the wrong direction, a bad stream or event) are
+ * returned at once and by cudaGetLastError, not sticky. Every message also
+ * goes to stderr and to cudasim_last_error().
+ *
+ * Flagged while device work runs: a __syncthreads reached by only some
+ * threads (others exited or wait at a different __syncthreads), warp
+ * operations whose mask names a lane that never arrives or disagrees,
+ * shuffles reading a lane outside the mask, writes past either end of a
+ * cudaMalloc block or of dynamic shared memory (guard bytes checked after
+ * each block and launch), a pointer argument of a kernel that is neither
+ * device memory nor cudaMallocHost memory (a host pointer, or freed), a kernel
+ * that overflows a thread's 256 KiB stack (named, then SIGSEGV).
+ *
+ * Under AddressSanitizer device memory is still the protected mapping, with
+ * ASan's own poisoning around each block and over freed blocks, so
+ * out-of-bounds reads and writes and use after free are caught as they
+ * happen (the report, then exit 1); the dynamic shared memory is an
+ * exact-size heap block and static __shared__ arrays are instrumented
+ * globals (compile with -fsanitize-sections=cudasim_shared, as the Makefile
+ * does). Without it, only writes out of bounds are caught (by the guard
+ * bytes, after the fact), reads out of bounds and use after free read NaN
+ * at best, and overflows of static __shared__ arrays are not caught.
+ *
+ * What it cannot catch (do not over-trust it): timing, performance, register
+ * pressure, occupancy, launch-bound limits; memory-ordering questions
+ * (blocks run to completion one at a time, so __threadfence and volatile
+ * never matter, and two blocks never run at once: a race between blocks
+ * shows only when the two block orders disagree); spin-waits on other
+ * threads or blocks (they hang: no preemption); tensor-core, async copy
+ * (cp.async, TMA), cooperative-group and other intrinsics it does not define
+ * (they fail to compile); fast-math differences of the device math library
+ * (host libm is used); kernels dereferencing host memory other than through
+ * their pointer arguments (a pointer inside a struct, or one computed by the
+ * kernel); __constant__ and __device__ variables (plain host globals here,
+ * which host code may touch); races within a warp between two warp
+ * operations that both orders happen to hide; reads out of bounds without
+ * ASan; host threads other than the caller's touching device memory while a
+ * synchronizing call runs work (the whole mapping is open then); the
+ * runtime is single-threaded, so CUDA calls from several host threads are
+ * not supported; a use of cudaMallocAsync memory on a stream not ordered
+ * after the allocation. It is stricter than CUDA in two places: an
+ * asynchronous device-to-host copy into pageable memory, which CUDA
+ * completes before returning, is poisoned until a synchronization like any
+ * other, and copies name their direction truthfully (cudaMemcpyHostToDevice
+ * with a host destination is an error; cudaMemcpyDefault infers it).
+ *
+ * The runtime API implemented (NVIDIA's declarations): cudaMalloc, cudaFree,
+ * cudaMallocAsync, cudaFreeAsync, cudaMallocHost, cudaHostAlloc,
+ * cudaFreeHost, cudaMemcpy, cudaMemcpyAsync, cudaMemset, cudaMemsetAsync,
+ * cudaMemcpy{To,From}Symbol{,Async}, cudaMemGetInfo,
+ * cudaPointerGetAttributes, cudaStreamCreate{,WithFlags,WithPriority},
+ * cudaStreamDestroy, cudaStreamSynchronize, cudaStreamQuery,
+ * cudaStreamWaitEvent, cudaStreamGetFlags, cudaEventCreate{,WithFlags},
+ * cudaEventRecord, cudaEventQuery, cudaEventSynchronize,
+ * cudaEventElapsedTime, cudaEventDestroy, cudaDeviceSynchronize,
+ * cudaDeviceReset, cudaGetDeviceCount, cudaGetDeviceProperties (an H100's
+ * limits, compute capability 9.0, named "cudasim"), cudaDeviceGetAttribute,
+ * cudaSetDevice, cudaGetDevice (one device, 0), cudaFuncSetAttribute (the
+ * dynamic shared memory limit, 48 KiB by default, is enforced at launch:
+ * cudaErrorInvalidValue), cudaFuncGetAttributes, cudaFuncSetCacheConfig,
+ * cudaGetLastError, cudaPeekAtLastError, cudaGetErrorString,
+ * cudaGetErrorName, cudaRuntimeGetVersion, cudaDriverGetVersion, and the
+ * C++ templates NVIDIA declares only for nvcc (cudaFuncSetAttribute(kernel,
+ * ...), cudaMemcpyToSymbol(var, ...) and the like). Not implemented (they
+ * fail to link or to compile): cudaLaunchKernel and the other launch APIs
+ * taking void ** arguments (no types to call the kernel with), graphs,
+ * managed memory, memory pools, 2D/3D copies, textures, peer access, and
+ * CUDA_API_PER_THREAD_DEFAULT_STREAM (it renames the API).
+ *
+ * CUDASIM_DISABLE=check[,check...] (protect, async, stream-order,
+ * block-order, thread-order, pointer-args, guards) switches a check off; it
+ * exists only for the self-test that shows each test needs its check. */
 #ifndef GENRE_CUDASIM_H
 #define GENRE_CUDASIM_H
 
 #include <stddef.h>
 
+#include <cuda_runtime.h>
+#ifndef CUDASIM_CUDA_RUNTIME_WRAPPER
+#error "cudasim: put -Itests/cudasim/include ahead of the CUDA include directory (the Makefile's SIM_CFLAGS)"
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* The runtime subset the kernels' launchers and the tests use. */
-typedef int cudaError_t;
-enum { cudaSuccess = 0, cudaErrorMemoryAllocation = 2, cudaErrorLaunchFailure = 719 };
-typedef enum { cudaMemcpyHostToHost, cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost,
-               cudaMemcpyDeviceToDevice, cudaMemcpyDefault } cudaMemcpyKind;
-typedef struct cudasim_stream *cudaStream_t;
-
-cudaError_t cudaMalloc(void **ptr, size_t size);
-cudaError_t cudaFree(void *ptr);
-cudaError_t cudaMallocAsync(void **ptr, size_t size, cudaStream_t stream);
-cudaError_t cudaFreeAsync(void *ptr, cudaStream_t stream);
-cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, cudaMemcpyKind kind);
-cudaError_t cudaMemset(void *dst, int value, size_t n);
-cudaError_t cudaDeviceSynchronize(void);
-cudaError_t cudaStreamSynchronize(cudaStream_t stream);
-cudaError_t cudaGetLastError(void);
-const char *cudaGetErrorString(cudaError_t err);
-
-/* Test controls: thread order (0 forward, 1 reverse) for later launches;
- * the message of the last flagged error, or NULL; forget it. */
+/* Test controls: the order of threads, warps, blocks and independent stream
+ * work for later launches and synchronizations (0 forward, 1 reverse); the
+ * message of the last flagged error, or NULL; forget it and any sticky
+ * error. */
 void cudasim_set_order(int reverse);
 const char *cudasim_last_error(void);
 void cudasim_clear_error(void);
 /* Fiber switches since the process started (for the speed check). */
 unsigned long long cudasim_switches(void);
+/* Whether p points into a live device allocation. */
+int cudasim_is_device_pointer(const void *p);
 
 #ifdef __cplusplus
 }
@@ -76,24 +164,24 @@ unsigned long long cudasim_switches(void);
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <tuple>
+#include <type_traits>
+#include <utility>
 
-#define __global__
-#define __device__
-#define __host__
-#define __forceinline__ inline
-#define __launch_bounds__(...)
-/* Static __shared__ arrays are function statics (blocks run one at a time)
- * gathered in one section so every block starts with them poisoned. */
+#include <cuda_bf16.h>
+
+/* NVIDIA's host_defines.h makes __global__, __device__, __host__ and
+ * __shared__ empty for a host compiler; static __shared__ arrays become
+ * function statics (blocks run one at a time) gathered in one section, so
+ * every block starts with them poisoned. */
+#undef __shared__
 #define __shared__ static __attribute__((section("cudasim_shared"), aligned(16)))
+#ifndef __launch_bounds__
+#define __launch_bounds__(...)
+#endif
 /* Dynamic shared memory: `extern __shared__` cannot become a function
  * static, so kernels declare it with DYNAMIC_SHARED (kernels/cuda_common.h). */
 #define CUDASIM_DYNAMIC_SHARED(type, name) type *name = (type *)cudasim::dynamic_shared()
-
-struct uint3 { unsigned x, y, z; };
-struct dim3 {
-    unsigned x, y, z;
-    constexpr dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
-};
 
 namespace cudasim {
 
@@ -102,28 +190,62 @@ enum Op { OP_SHFL, OP_SHFL_XOR, OP_SHFL_DOWN, OP_SHFL_UP, OP_BALLOT, OP_ANY, OP_
 extern const uint3 *current_idx;     /* threadIdx of the running fiber */
 extern uint3 block_idx;
 extern dim3 block_dim, grid_dim;
-void syncthreads(const char *file, int line);
+int syncthreads(const char *file, int line, int kind, int pred);
 uint64_t warp_op(Op op, unsigned mask, uint64_t value, int arg, int width);
 void *dynamic_shared();
 
 typedef void (*Body)(void *);
-void launch(const char *name, dim3 grid, dim3 block, size_t smem, Body body, void *ctx);
-
-template <class F> void call_body(void *f) { (*static_cast<F *>(f))(); }
+/* Queues a launch on stream; ptrs[0..nptrs) are the kernel's pointer
+ * arguments (argument numbers in argno), checked when it runs. The runtime
+ * owns ctx and calls destroy(ctx) once the launch has run or was refused. */
+void enqueue_launch(const char *name, const void *func, dim3 grid, dim3 block, size_t smem,
+                    cudaStream_t stream, Body body, void *ctx, void (*destroy)(void *),
+                    const void *const *ptrs, const int *argno, int nptrs);
 
 template <class T> uint64_t to_bits(T v)
 {
     static_assert(sizeof(T) <= 8, "warp operations move at most 8 bytes");
     uint64_t b = 0;
-    std::memcpy(&b, &v, sizeof v);
+    std::memcpy(&b, static_cast<const void *>(&v), sizeof v);
     return b;
 }
 template <class T> T from_bits(uint64_t b)
 {
     T v;
-    std::memcpy(&v, &b, sizeof v);
+    std::memcpy(static_cast<void *>(&v), &b, sizeof v);
     return v;
 }
+
+/* A kernel and its arguments, converted to the parameter types as a call
+ * would and kept by value until the launch runs. */
+template <class... P> struct Launch {
+    void (*kernel)(P...);
+    std::tuple<std::decay_t<P>...> args;
+    static void run(void *p)
+    {
+        Launch *l = static_cast<Launch *>(p);
+        std::apply(l->kernel, l->args);
+    }
+    static void destroy(void *p) { delete static_cast<Launch *>(p); }
+    template <size_t... I>
+    int pointers(const void **ptrs, int *argno, std::index_sequence<I...>) const
+    {
+        int n = 0;
+        (note_pointer(std::get<I>(args), (int)I + 1, ptrs, argno, &n), ...);
+        (void)ptrs, (void)argno;
+        return n;
+    }
+    template <class T>
+    static void note_pointer(const T &v, int i, const void **ptrs, int *argno, int *n)
+    {
+        if constexpr (std::is_pointer<T>::value) {
+            ptrs[*n] = (const void *)v;
+            argno[(*n)++] = i;
+        } else {
+            (void)v, (void)i, (void)ptrs, (void)argno, (void)n;
+        }
+    }
+};
 
 } /* namespace cudasim */
 
@@ -131,10 +253,18 @@ template <class T> T from_bits(uint64_t b)
 #define blockIdx (cudasim::block_idx)
 #define blockDim (cudasim::block_dim)
 #define gridDim (cudasim::grid_dim)
-#define warpSize 32
+/* A constant, not a macro: cudaDeviceProp has a member of that name. */
+static constexpr int warpSize = 32;
 
-#define __syncthreads() cudasim::syncthreads(__FILE__, __LINE__)
+#define __syncthreads() ((void)cudasim::syncthreads(__FILE__, __LINE__, 0, 0))
+#define __syncthreads_count(p) cudasim::syncthreads(__FILE__, __LINE__, 1, (p) != 0)
+#define __syncthreads_and(p) cudasim::syncthreads(__FILE__, __LINE__, 2, (p) != 0)
+#define __syncthreads_or(p) cudasim::syncthreads(__FILE__, __LINE__, 3, (p) != 0)
 inline void __syncwarp(unsigned mask = 0xffffffffu) { cudasim::warp_op(cudasim::OP_SYNCWARP, mask, 0, 0, 32); }
+/* Blocks run one at a time and threads switch only at barriers: every
+ * write is visible to everyone before any other thread runs. */
+inline void __threadfence() {}
+inline void __threadfence_block() {}
 
 template <class T> T __shfl_sync(unsigned mask, T v, int src, int width = 32)
 { return cudasim::from_bits<T>(cudasim::warp_op(cudasim::OP_SHFL, mask, cudasim::to_bits(v), src, width)); }
@@ -150,46 +280,104 @@ inline int __any_sync(unsigned mask, int pred)
 { return (int)cudasim::warp_op(cudasim::OP_ANY, mask, pred != 0, 0, 32); }
 inline int __all_sync(unsigned mask, int pred)
 { return (int)cudasim::warp_op(cudasim::OP_ALL, mask, pred != 0, 0, 32); }
+inline unsigned __activemask() { return 0xffffffffu; }
 
 /* Atomics: fibers never switch inside one, so a plain update is atomic. */
 template <class T> T atomicAdd(T *addr, T v) { T old = *addr; *addr = old + v; return old; }
+template <class T> T atomicSub(T *addr, T v) { T old = *addr; *addr = old - v; return old; }
+template <class T> T atomicExch(T *addr, T v) { T old = *addr; *addr = v; return old; }
 template <class T> T atomicMax(T *addr, T v) { T old = *addr; if (v > old) *addr = v; return old; }
+template <class T> T atomicMin(T *addr, T v) { T old = *addr; if (v < old) *addr = v; return old; }
+template <class T> T atomicCAS(T *addr, T compare, T v) { T old = *addr; if (old == compare) *addr = v; return old; }
+template <class T> T atomicAnd(T *addr, T v) { T old = *addr; *addr = old & v; return old; }
+template <class T> T atomicOr(T *addr, T v) { T old = *addr; *addr = old | v; return old; }
+inline unsigned atomicInc(unsigned *addr, unsigned limit)
+{ unsigned old = *addr; *addr = old >= limit ? 0 : old + 1; return old; }
 
 /* Device math: the host libm (results may differ from CUDA's in the last ulp). */
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 inline float __expf(float x) { return std::exp(x); }
 inline float __logf(float x) { return std::log(x); }
+inline float __sinf(float x) { return std::sin(x); }
+inline float __cosf(float x) { return std::cos(x); }
+inline float __tanhf(float x) { return std::tanh(x); }
+inline float __powf(float x, float y) { return std::pow(x, y); }
 inline float __fdividef(float a, float b) { return a / b; }
+inline float fdividef(float a, float b) { return a / b; }
+inline float __frcp_rn(float x) { return 1.0f / x; }
+inline float __fsqrt_rn(float x) { return std::sqrt(x); }
+inline float __fadd_rn(float a, float b) { return a + b; }
+inline float __fmul_rn(float a, float b) { return a * b; }
+inline float __fmaf_rn(float a, float b, float c) { return std::fma(a, b, c); }
+inline float __saturatef(float x) { return x < 0.0f ? 0.0f : x > 1.0f ? 1.0f : x != x ? 0.0f : x; }
+inline float __int_as_float(int i) { return cudasim::from_bits<float>((uint32_t)i); }
+inline int __float_as_int(float f) { return (int)(uint32_t)cudasim::to_bits(f); }
+inline float __uint_as_float(unsigned u) { return cudasim::from_bits<float>(u); }
+inline unsigned __float_as_uint(float f) { return (uint32_t)cudasim::to_bits(f); }
+inline int __popc(unsigned x) { return __builtin_popcount(x); }
+inline int __popcll(unsigned long long x) { return __builtin_popcountll(x); }
+inline int __clz(int x) { return x == 0 ? 32 : __builtin_clz((unsigned)x); }
+inline int __ffs(int x) { return __builtin_ffs(x); }
+inline unsigned __brev(unsigned x)
+{
+    unsigned r = 0;
+    for (int i = 0; i < 32; i++) r |= (x >> i & 1u) << (31 - i);
+    return r;
+}
+inline int min(int a, int b) { return a < b ? a : b; }
+inline int max(int a, int b) { return a > b ? a : b; }
+inline unsigned min(unsigned a, unsigned b) { return a < b ? a : b; }
+inline unsigned max(unsigned a, unsigned b) { return a > b ? a : b; }
+inline long long min(long long a, long long b) { return a < b ? a : b; }
+inline long long max(long long a, long long b) { return a > b ? a : b; }
+inline unsigned long long min(unsigned long long a, unsigned long long b) { return a < b ? a : b; }
+inline unsigned long long max(unsigned long long a, unsigned long long b) { return a > b ? a : b; }
+inline float min(float a, float b) { return std::fmin(a, b); }
+inline float max(float a, float b) { return std::fmax(a, b); }
 template <class T> T __ldg(const T *p) { return *p; }
 
-/* bfloat16 with CUDA's conversions: round to nearest even, NaN -> 0x7fff. */
-struct __nv_bfloat16 { unsigned short __x; };
-inline __nv_bfloat16 __float2bfloat16(float f)
-{
-    uint32_t u;
-    std::memcpy(&u, &f, 4);
-    __nv_bfloat16 b;
-    if ((u & 0x7fffffffu) > 0x7f800000u) b.__x = 0x7fff;
-    else b.__x = (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-    return b;
-}
-inline __nv_bfloat16 __float2bfloat16_rn(float f) { return __float2bfloat16(f); }
-inline float __bfloat162float(__nv_bfloat16 b)
-{
-    uint32_t u = (uint32_t)b.__x << 16;
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
-}
+/* The host templates NVIDIA's cuda_runtime.h declares only for nvcc
+ * (#if defined(__CUDACC__)): kernels and symbols by type. A __constant__
+ * or __device__ variable is a plain host variable here. */
+template <class T> static inline cudaError_t cudaFuncSetAttribute(T *entry, enum cudaFuncAttribute attr, int value)
+{ return ::cudaFuncSetAttribute((const void *)entry, attr, value); }
+template <class T> static inline cudaError_t cudaFuncGetAttributes(struct cudaFuncAttributes *attr, T *entry)
+{ return ::cudaFuncGetAttributes(attr, (const void *)entry); }
+template <class T> static inline cudaError_t cudaFuncSetCacheConfig(T *func, enum cudaFuncCache config)
+{ return ::cudaFuncSetCacheConfig((const void *)func, config); }
+template <class T>
+static inline cudaError_t cudaMemcpyToSymbol(const T &symbol, const void *src, size_t count = sizeof(T),
+                                             size_t offset = 0, enum cudaMemcpyKind kind = cudaMemcpyHostToDevice)
+{ return ::cudaMemcpyToSymbol((const void *)&symbol, src, count, offset, kind); }
+template <class T>
+static inline cudaError_t cudaMemcpyFromSymbol(void *dst, const T &symbol, size_t count = sizeof(T),
+                                               size_t offset = 0, enum cudaMemcpyKind kind = cudaMemcpyDeviceToHost)
+{ return ::cudaMemcpyFromSymbol(dst, (const void *)&symbol, count, offset, kind); }
+template <class T>
+static inline cudaError_t cudaMemcpyToSymbolAsync(const T &symbol, const void *src, size_t count = sizeof(T),
+                                                  size_t offset = 0, enum cudaMemcpyKind kind = cudaMemcpyHostToDevice,
+                                                  cudaStream_t stream = 0)
+{ return ::cudaMemcpyToSymbolAsync((const void *)&symbol, src, count, offset, kind, stream); }
+template <class T>
+static inline cudaError_t cudaMemcpyFromSymbolAsync(void *dst, const T &symbol, size_t count = sizeof(T),
+                                                    size_t offset = 0, enum cudaMemcpyKind kind = cudaMemcpyDeviceToHost,
+                                                    cudaStream_t stream = 0)
+{ return ::cudaMemcpyFromSymbolAsync(dst, (const void *)&symbol, count, offset, kind, stream); }
 
-/* The launch: one body per thread, the kernel called with its arguments. */
+/* The launch: the arguments are copied now, converted to the kernel's
+ * parameter types; the kernel runs when its stream is waited for. */
 template <class... P, class... A>
 void cudasim_launch(const char *name, void (*kernel)(P...), dim3 grid, dim3 block, size_t smem,
                     cudaStream_t stream, A &&...args)
 {
-    (void)stream;
-    auto body = [&]() { kernel(args...); };
-    cudasim::launch(name, grid, block, smem, cudasim::call_body<decltype(body)>, &body);
+    static_assert(sizeof...(P) == sizeof...(A), "wrong number of kernel arguments");
+    using L = cudasim::Launch<P...>;
+    L *l = new L{kernel, std::tuple<std::decay_t<P>...>(std::forward<A>(args)...)};
+    const void *ptrs[sizeof...(P) + 1];
+    int argno[sizeof...(P) + 1];
+    int n = l->pointers(ptrs, argno, std::index_sequence_for<P...>());
+    cudasim::enqueue_launch(name, (const void *)kernel, grid, block, smem, stream, &L::run, l,
+                            &L::destroy, ptrs, argno, n);
 }
 
 #endif /* __cplusplus */

@@ -29,10 +29,12 @@ static float *dev_floats(int n, float first)
     return d;
 }
 
-/* Asserts that the last launch was flagged with a message containing `what`. */
+/* Asserts that the last launch, once run (kernels run when waited for),
+ * was flagged with a message containing `what`; the error is sticky. */
 static void expect_flagged(const char *what)
 {
-    cr_assert_neq(cudaGetLastError(), cudaSuccess, "the simulator did not flag it");
+    cr_assert_neq(cudaDeviceSynchronize(), cudaSuccess, "the simulator did not flag it");
+    cr_assert_neq(cudaGetLastError(), cudaSuccess, "the error is not sticky");
     const char *msg = cudasim_last_error();
     cr_assert(msg && strstr(msg, what), "flagged as \"%s\", expected \"%s\"", msg ? msg : "", what);
     cudasim_clear_error();
@@ -62,10 +64,15 @@ Test(cudasim, missing_barrier_makes_orders_disagree)
 }
 
 /* Under AddressSanitizer the out-of-bounds access ends the process (exit 1)
- * with the sanitizer's report; otherwise the guard bytes flag it. */
+ * with the sanitizer's report when the kernel runs (at the synchronization);
+ * otherwise the guard bytes flag it. */
 #ifdef __SANITIZE_ADDRESS__
 #define OOB_TEST(name) Test(cudasim, name, .exit_code = 1)
-#define OOB_EXPECT(what) cr_assert_fail("AddressSanitizer did not stop it")
+#define OOB_EXPECT(what)                                 \
+    do {                                                 \
+        cudaDeviceSynchronize();                         \
+        cr_assert_fail("AddressSanitizer did not stop it"); \
+    } while (0)
 #else
 #define OOB_TEST(name) Test(cudasim, name)
 #define OOB_EXPECT(what) expect_flagged(what)
@@ -99,7 +106,7 @@ Test(cudasim, static_shared_overflow_is_flagged, .exit_code = 1)
     float *out = dev_floats(32, 0);
     fprintf(stderr, "cudasim test: an out-of-bounds report is expected next\n");
     cudasim_static_shared_overflow(out, 32);
-    cr_assert_fail("AddressSanitizer did not stop it");
+    OOB_EXPECT("");
 }
 #endif
 
@@ -111,12 +118,14 @@ Test(cudasim, barrier_after_early_exit_is_flagged, .timeout = 10)
     cudaFree(out);
 }
 
-/* A launcher that finds an earlier failure pending returns it as an error
- * naming its file and line, never exiting: the trainer then stops cleanly. */
+/* A launcher that finds an earlier failure pending (reported by the
+ * synchronization, sticky as on a GPU) returns it as an error naming its
+ * file and line, never exiting: the trainer then stops cleanly. */
 Test(cudasim, a_failed_launch_is_an_error_naming_the_launcher, .timeout = 10)
 {
     float *out = dev_floats(64, 0);
     cudasim_split_barrier(out);
+    cr_expect_eq(cudaDeviceSynchronize(), cudaErrorLaunchFailure);
     cr_expect_eq(gelu_forward_cuda(out, out, 64, 0), -1, "the pending failure was not reported");
     cr_expect(strstr(err_msg(), "kernels/gelu.cu:") && strstr(err_msg(), "in cudaGetLastError()"), "%s",
               err_msg());
