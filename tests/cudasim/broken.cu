@@ -1,6 +1,6 @@
 /* Kernels for testing the simulator itself (compiled only for it): each
  * broken one carries one classic bug the simulator must flag, next to a
- * correct twin, and one kernel exercises the warp built-ins' semantics. */
+ * correct twin, and two exercise the built-ins' semantics. */
 #include "kernels/cuda_common.h"
 
 /* out[i] = in[(i + 1) % n] through shared memory, one block of n threads. */
@@ -69,6 +69,26 @@ __global__ void static_shared_overflow_kernel(float *out, int n)
     out[threadIdx.x] = s[threadIdx.x];
 }
 
+/* One thread per block: block b writes out[b] = b + 1, then copies a slot
+ * to out[n + b]: with `racy` its neighbour's, which another block writes
+ * (nothing orders the blocks of a grid), otherwise its own. */
+__global__ void neighbour_kernel(float *out, int racy)
+{
+    unsigned b = blockIdx.x, n = gridDim.x;
+    out[b] = (float)(b + 1);
+    out[n + b] = racy ? out[(b + 1) % n] : out[b];
+}
+
+/* One block of 48 threads: out[t] = __syncthreads_count(t % 3 == 0),
+ * out[48 + t] = __syncthreads_and(t < 47), out[96 + t] = __syncthreads_or(t == 47). */
+__global__ void barrier_reductions_kernel(float *out)
+{
+    unsigned t = threadIdx.x;
+    out[t] = (float)__syncthreads_count(t % 3 == 0);
+    out[48 + t] = (float)__syncthreads_and(t < 47);
+    out[96 + t] = (float)__syncthreads_or(t == 47);
+}
+
 /* One block of 48 threads (a full warp and a partial one); per thread:
  * [0] __shfl_sync from lane 3, [1] xor 1, [2] down 1 (width 8), [3] up 2,
  * [4] ballot of odd lanes, [5] any (lane == 5), [6] all (lane < 40),
@@ -114,6 +134,23 @@ void cudasim_shared_overflow(float *out, int n)
 void cudasim_static_shared_overflow(float *out, int n)
 {
     LAUNCH(static_shared_overflow_kernel, 1, 32, 0, 0, out, n);
+}
+
+void cudasim_neighbour(float *out, int n, int racy, cudaStream_t stream)
+{
+    LAUNCH(neighbour_kernel, n, 1, 0, stream, out, racy);
+}
+
+void cudasim_barrier_reductions(float *out) { LAUNCH(barrier_reductions_kernel, 1, 48, 0, 0, out); }
+
+void cudasim_double_on(float *out, const float *in, int n, cudaStream_t stream)
+{
+    LAUNCH(double_kernel, ceil_div(n, 64), 64, 0, stream, out, in, n, 0);
+}
+
+void cudasim_launch_config(float *out, unsigned grid, unsigned block, size_t smem)
+{
+    LAUNCH(early_exit_kernel, grid, block, smem, 0, out);
 }
 
 void cudasim_builtins(float *out, unsigned *bits, int *counter, const float *in)

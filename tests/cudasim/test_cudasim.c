@@ -1,10 +1,18 @@
 /* The simulator finds the bugs that matter: each deliberately broken kernel
- * of broken.cu is flagged (an error, a disagreement between thread orders,
- * or under AddressSanitizer the sanitizer's report and exit), never a hang;
- * its correct twin passes; the warp built-ins compute what CUDA defines. */
+ * of broken.cu is flagged (an error, a disagreement between thread or block
+ * orders, or under AddressSanitizer the sanitizer's report and exit), never
+ * a hang; its correct twin passes; the built-ins compute what CUDA defines.
+ * Host code that touches device memory dies; a result read before its
+ * stream is synchronized reads NaN; streams and events order work as CUDA
+ * documents. */
 #include <criterion/criterion.h>
+#include <math.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cudasim.h"
 #include "kernels/kernels.h"
@@ -18,6 +26,10 @@ void cudasim_partial_shuffle(float *out);
 void cudasim_shared_overflow(float *out, int n);
 void cudasim_static_shared_overflow(float *out, int n);
 void cudasim_builtins(float *out, unsigned *bits, int *counter, const float *in);
+void cudasim_neighbour(float *out, int n, int racy, cudaStream_t stream);
+void cudasim_barrier_reductions(float *out);
+void cudasim_double_on(float *out, const float *in, int n, cudaStream_t stream);
+void cudasim_launch_config(float *out, unsigned grid, unsigned block, size_t smem);
 
 static float *dev_floats(int n, float first)
 {
@@ -27,6 +39,14 @@ static float *dev_floats(int n, float first)
     cr_assert_eq(cudaMalloc((void **)&d, n * sizeof(float)), cudaSuccess);
     cudaMemcpy(d, h, n * sizeof(float), cudaMemcpyHostToDevice);
     return d;
+}
+
+static void must(cudaError_t e) { cr_assert_eq(e, cudaSuccess, "%s", cudaGetErrorString(e)); }
+
+static void expect_message(const char *what)
+{
+    const char *msg = cudasim_last_error();
+    cr_assert(msg && strstr(msg, what), "flagged as \"%s\", expected \"%s\"", msg ? msg : "", what);
 }
 
 /* Asserts that the last launch, once run (kernels run when waited for),
@@ -186,4 +206,335 @@ Test(cudasim, warp_builtins_follow_cuda)
         cr_expect_eq(o[8], 1.0f + (float)k / 256, "bf16 t=%d: %.9g", t, o[8]);
     }
     cudaFree(out), cudaFree(in), cudaFree(bits), cudaFree(counter);
+}
+
+Test(cudasim, barrier_reductions_follow_cuda)
+{
+    float *out = dev_floats(144, 0), h[144];
+    cudasim_barrier_reductions(out);
+    must(cudaMemcpy(h, out, sizeof h, cudaMemcpyDeviceToHost));
+    for (int t = 0; t < 48; t++) {
+        cr_expect_eq(h[t], 16.0f, "__syncthreads_count t=%d: %g", t, h[t]);
+        cr_expect_eq(h[48 + t], 0.0f, "__syncthreads_and t=%d", t);
+        cr_expect_eq(h[96 + t], 1.0f, "__syncthreads_or t=%d", t);
+    }
+    cudaFree(out);
+}
+
+/* ---- races between blocks --------------------------------------------------- */
+
+Test(cudasim, race_between_blocks_makes_orders_disagree)
+{
+    enum { N = 8 };
+    float *out, got[2][2][2 * N];
+    must(cudaMalloc((void **)&out, sizeof got[0][0]));
+    for (int racy = 0; racy < 2; racy++)
+        for (int o = 0; o < 2; o++) {
+            cudasim_set_order(o);
+            must(cudaMemset(out, 0, sizeof got[0][0]));
+            cudasim_neighbour(out, N, racy, 0);
+            must(cudaMemcpy(got[racy][o], out, sizeof got[0][0], cudaMemcpyDeviceToHost));
+        }
+    cudasim_set_order(0);
+    for (int b = 0; b < N; b++) cr_expect_eq(got[0][0][N + b], (float)(b + 1), "own slot b=%d", b);
+    cr_assert(memcmp(got[0][0], got[0][1], sizeof got[0][0]) == 0, "the race-free twin disagrees");
+    cr_assert(memcmp(got[1][0], got[1][1], sizeof got[1][0]) != 0,
+              "a block reading its neighbour's slot gives the same result in both block orders");
+    cudaFree(out);
+}
+
+/* ---- device memory is out of the host's reach ------------------------------ */
+
+/* Runs fn in a child process, its stderr captured into out; returns the
+ * wait status. */
+static int in_child(void (*fn)(float *), float *arg, char *out, size_t cap)
+{
+    int fd[2];
+    cr_assert_eq(pipe(fd), 0);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        close(fd[0]);
+        dup2(fd[1], 2);
+        fn(arg);
+        _exit(0);
+    }
+    close(fd[1]);
+    size_t got = 0;
+    ssize_t r;
+    while (got + 1 < cap && (r = read(fd[0], out + got, cap - 1 - got)) > 0) got += (size_t)r;
+    out[got] = 0;
+    close(fd[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    return status;
+}
+
+static void host_reads(float *d)
+{
+    volatile float x = d[0];
+    (void)x;
+}
+static void host_writes(float *d) { ((volatile float *)d)[1] = 1.0f; }
+
+/* Dies of SIGSEGV (under ASan: its SEGV report, exit 1) after saying what. */
+static void expect_crash(void (*fn)(float *), const char *what)
+{
+    float *d = dev_floats(16, 0), h[16];
+    char out[8192];
+    int status = in_child(fn, d, out, sizeof out);
+#ifdef __SANITIZE_ADDRESS__
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1, "status %#x; stderr: %s", status, out);
+    cr_assert(strstr(out, "AddressSanitizer: SEGV"), "no ASan report: %s", out);
+#else
+    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV, "status %#x; stderr: %s", status, out);
+#endif
+    cr_assert(strstr(out, what), "expected \"%s\" in: %s", what, out);
+    /* The API still reaches it. */
+    must(cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost));
+    cr_assert_eq(h[15], 15.0f);
+    cudaFree(d);
+}
+
+Test(cudasim, host_read_of_device_memory_crashes)
+{
+    expect_crash(host_reads, "cudasim: host code reads device memory at");
+    expect_crash(host_reads, "(byte 0 of the 64-byte cudaMalloc block at");
+}
+
+Test(cudasim, host_write_of_device_memory_crashes)
+{
+    expect_crash(host_writes, "cudasim: host code writes device memory at");
+    expect_crash(host_writes, "(byte 4 of the 64-byte cudaMalloc block at");
+}
+
+Test(cudasim, host_pointer_passed_to_a_kernel_is_flagged)
+{
+    float host[16] = {0}, *out = dev_floats(16, 0);
+    cudasim_double(out, host, 16, 0);
+    expect_flagged("cudasim: double_kernel: argument 2 is");
+    cudasim_double(out, host, 16, 0);
+    expect_flagged("which is not device memory (host memory)");
+    cudaFree(out);
+}
+
+Test(cudasim, copies_check_direction_and_bounds)
+{
+    float *d = dev_floats(16, 0), h[17];
+    cr_expect_eq(cudaMemcpy(h, d, 17 * sizeof(float), cudaMemcpyDeviceToHost), cudaErrorInvalidValue);
+    expect_message("68 bytes at the source");
+    expect_message("run 4 bytes past the end of the 64-byte cudaMalloc block");
+    cr_expect_eq(cudaGetLastError(), cudaErrorInvalidValue);
+    cr_expect_eq(cudaGetLastError(), cudaSuccess, "an argument error is not sticky");
+    cr_expect_eq(cudaMemcpy(d, h, sizeof(float), cudaMemcpyDeviceToHost), cudaErrorInvalidValue);
+    expect_message("is device memory, not host memory");
+    cr_expect_eq(cudaMemcpy(h, d, sizeof(float), cudaMemcpyHostToDevice), cudaErrorInvalidValue);
+    expect_message("is host memory, not device memory");
+    cr_expect_eq(cudaMemset(d + 8, 0, 9 * sizeof(float)), cudaErrorInvalidValue);
+    expect_message("run 4 bytes past the end");
+    must(cudaMemcpy(h, d, 16 * sizeof(float), cudaMemcpyDefault));
+    cr_expect_eq(h[3], 3.0f);
+    cudaFree(d);
+    cr_expect_eq(cudaFree(d), cudaErrorInvalidValue, "a double free");
+    expect_message("not the start of a live device allocation");
+}
+
+/* ---- streams: work runs when waited for ------------------------------------- */
+
+/* The device-to-host copy's destination is NaN until the stream is
+ * synchronized: reading it early is the missing synchronization. */
+Test(cudasim, reading_an_async_copy_before_synchronizing_reads_nan)
+{
+    enum { N = 100 };
+    float *in = dev_floats(N, 1), *out = dev_floats(N, 0), h[N];
+    uint32_t bits;
+    cudaStream_t s;
+    must(cudaStreamCreate(&s));
+    for (int i = 0; i < N; i++) h[i] = -1.0f;
+    cudasim_double_on(out, in, N, s);
+    must(cudaMemcpyAsync(h, out, sizeof h, cudaMemcpyDeviceToHost, s));
+    for (int i = 0; i < N; i++) {
+        memcpy(&bits, &h[i], 4);
+        cr_assert_eq(bits, 0xffffffffu, "h[%d] = %g before the stream was synchronized", i, h[i]);
+    }
+    must(cudaStreamSynchronize(s));
+    for (int i = 0; i < N; i++) cr_assert_eq(h[i], 2.0f * (i + 1), "h[%d] = %g after", i, h[i]);
+    must(cudaStreamDestroy(s));
+    cudaFree(in), cudaFree(out);
+}
+
+/* A kernel on a non-blocking stream has not run when a blocking copy on the
+ * legacy stream reads its output; on a blocking stream it has (the legacy
+ * stream waits for those). */
+Test(cudasim, a_blocking_copy_waits_for_the_legacy_stream_only)
+{
+    enum { N = 64 };
+    float *in = dev_floats(N, 1), *out = dev_floats(N, 0), h[N];
+    cudaStream_t nb, bl;
+    must(cudaStreamCreateWithFlags(&nb, cudaStreamNonBlocking));
+    must(cudaStreamCreate(&bl));
+    cudasim_double_on(out, in, N, nb);
+    must(cudaMemcpy(h, out, sizeof h, cudaMemcpyDeviceToHost));
+    cr_assert_eq(h[5], 5.0f, "the non-blocking stream's kernel ran before anyone waited for it");
+    must(cudaStreamSynchronize(nb));
+    must(cudaMemcpy(h, out, sizeof h, cudaMemcpyDeviceToHost));
+    cr_assert_eq(h[5], 12.0f);
+    must(cudaMemset(out, 0, sizeof h));
+    cudasim_double_on(out, in, N, bl);
+    must(cudaMemcpy(h, out, sizeof h, cudaMemcpyDeviceToHost));
+    cr_assert_eq(h[5], 12.0f, "the legacy stream did not wait for the blocking stream");
+    cudaStreamDestroy(nb), cudaStreamDestroy(bl);
+    cudaFree(in), cudaFree(out);
+}
+
+/* cudaStreamWaitEvent makes a copy on one stream wait for a kernel on
+ * another; without it the copy reads the old contents. */
+Test(cudasim, an_event_orders_two_streams)
+{
+    enum { N = 64 };
+    float *in = dev_floats(N, 1), *out = dev_floats(N, 0), *copy = dev_floats(N, 0), h[N];
+    cudaStream_t a, b;
+    cudaEvent_t done;
+    must(cudaStreamCreateWithFlags(&a, cudaStreamNonBlocking));
+    must(cudaStreamCreateWithFlags(&b, cudaStreamNonBlocking));
+    must(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
+    for (int wait = 0; wait < 2; wait++) {
+        must(cudaMemset(out, 0, sizeof h));
+        must(cudaDeviceSynchronize());
+        cudasim_double_on(out, in, N, a);
+        must(cudaEventRecord(done, a));
+        if (wait) must(cudaStreamWaitEvent(b, done, 0));
+        must(cudaMemcpyAsync(copy, out, sizeof h, cudaMemcpyDeviceToDevice, b));
+        must(cudaStreamSynchronize(b));
+        must(cudaMemcpyAsync(h, copy, sizeof h, cudaMemcpyDeviceToHost, b));
+        must(cudaStreamSynchronize(b));
+        if (wait) cr_assert_eq(h[7], 16.0f, "the copy did not wait for the event");
+        else cr_assert_eq(h[7], 0.0f, "the copy saw a kernel nothing ordered it after");
+        must(cudaDeviceSynchronize());
+    }
+    cudaEventDestroy(done);
+    cudaStreamDestroy(a), cudaStreamDestroy(b);
+    cudaFree(in), cudaFree(out), cudaFree(copy);
+}
+
+/* Two streams writing one buffer with nothing between them: the order of
+ * independent work flips with cudasim_set_order, so the race shows; an
+ * event between them fixes the order. */
+Test(cudasim, unordered_streams_make_orders_disagree)
+{
+    unsigned char *d, got[2][2];
+    cudaStream_t a, b;
+    cudaEvent_t e;
+    must(cudaMalloc((void **)&d, 1));
+    must(cudaStreamCreateWithFlags(&a, cudaStreamNonBlocking));
+    must(cudaStreamCreateWithFlags(&b, cudaStreamNonBlocking));
+    must(cudaEventCreate(&e));
+    for (int ordered = 0; ordered < 2; ordered++)
+        for (int o = 0; o < 2; o++) {
+            cudasim_set_order(o);
+            must(cudaMemsetAsync(d, 0x11, 1, a));
+            must(cudaEventRecord(e, a));
+            if (ordered) must(cudaStreamWaitEvent(b, e, 0));
+            must(cudaMemsetAsync(d, 0x22, 1, b));
+            must(cudaDeviceSynchronize());
+            must(cudaMemcpy(&got[ordered][o], d, 1, cudaMemcpyDeviceToHost));
+        }
+    cudasim_set_order(0);
+    cr_expect_eq(got[1][0], 0x22);
+    cr_expect_eq(got[1][1], 0x22, "the event did not order the streams");
+    cr_expect_neq(got[0][0], got[0][1], "unordered streams gave the same result in both orders");
+    cudaEventDestroy(e);
+    cudaStreamDestroy(a), cudaStreamDestroy(b);
+    cudaFree(d);
+}
+
+Test(cudasim, events_complete_when_their_stream_gets_there)
+{
+    float *in = dev_floats(64, 1), *out = dev_floats(64, 0), ms = -1;
+    cudaEvent_t start, stop;
+    must(cudaEventCreate(&start));
+    must(cudaEventCreate(&stop));
+    cr_expect_eq(cudaEventQuery(stop), cudaSuccess, "a never recorded event counts as complete");
+    must(cudaEventRecord(start, 0));
+    cudasim_double_on(out, in, 64, 0);
+    must(cudaEventRecord(stop, 0));
+    cr_expect_eq(cudaEventElapsedTime(&ms, start, stop), cudaErrorNotReady);
+    expect_message("an event has not completed");
+    cr_expect_eq(cudaEventQuery(stop), cudaErrorNotReady);
+    cr_expect_eq(cudaEventQuery(stop), cudaSuccess, "a query lets queued work run");
+    must(cudaEventSynchronize(stop));
+    must(cudaEventElapsedTime(&ms, start, stop));
+    cr_expect(ms >= 0.0f, "%g ms", ms);
+    cudaEventDestroy(start), cudaEventDestroy(stop);
+    cudaFree(in), cudaFree(out);
+}
+
+Test(cudasim, stream_ordered_allocation)
+{
+    cudaStream_t s;
+    float *p, h[8];
+    must(cudaStreamCreate(&s));
+    must(cudaMallocAsync((void **)&p, sizeof h, s));
+    cr_assert(cudasim_is_device_pointer(p));
+    must(cudaMemsetAsync(p, 0, sizeof h, s));
+    must(cudaMemcpyAsync(h, p, sizeof h, cudaMemcpyDeviceToHost, s));
+    must(cudaFreeAsync(p, s));
+    cr_assert(cudasim_is_device_pointer(p), "freed before its stream got there");
+    cr_expect_eq(cudaFreeAsync(p, s), cudaErrorInvalidValue, "freed twice");
+    must(cudaStreamSynchronize(s));
+    cr_assert(!cudasim_is_device_pointer(p));
+    cr_assert_eq(h[7], 0.0f);
+    cudaStreamDestroy(s);
+}
+
+/* ---- errors and the device ------------------------------------------------------ */
+
+Test(cudasim, launch_configuration_errors_are_not_sticky)
+{
+    float *out = dev_floats(64, 0);
+    cudasim_launch_config(out, 1, 2048, 0);
+    cr_expect_eq(cudaGetLastError(), cudaErrorInvalidConfiguration);
+    expect_message("invalid launch configuration: grid (1,1,1), block (2048,1,1)");
+    cudasim_launch_config(out, 0, 32, 0);
+    cr_expect_eq(cudaGetLastError(), cudaErrorInvalidConfiguration);
+    cudasim_launch_config(out, 1, 32, 64 << 10);
+    cr_expect_eq(cudaGetLastError(), cudaErrorInvalidValue);
+    expect_message("65536 bytes of dynamic shared memory exceed the 49152 allowed");
+    cr_expect_eq(cudaGetLastError(), cudaSuccess);
+    must(cudaDeviceSynchronize());
+    cudaFree(out);
+}
+
+Test(cudasim, device_faults_are_sticky_until_cleared)
+{
+    float *out = dev_floats(64, 0), *p;
+    cudasim_early_exit(out);
+    cr_expect_eq(cudaStreamSynchronize(0), cudaErrorLaunchFailure);
+    cr_expect_eq(cudaMalloc((void **)&p, 4), cudaErrorLaunchFailure);
+    cr_expect_eq(cudaGetLastError(), cudaErrorLaunchFailure);
+    cr_expect(strstr(cudaGetErrorString(cudaErrorLaunchFailure), "reached by 32 of 64 threads"), "%s",
+              cudaGetErrorString(cudaErrorLaunchFailure));
+    cudasim_clear_error();
+    must(cudaMalloc((void **)&p, 4));
+    cudaFree(p), cudaFree(out);
+}
+
+Test(cudasim, one_simulated_device)
+{
+    int n = 0, dev = -1;
+    struct cudaDeviceProp prop;
+    must(cudaGetDeviceCount(&n));
+    cr_expect_eq(n, 1);
+    must(cudaSetDevice(0));
+    must(cudaGetDevice(&dev));
+    cr_expect_eq(dev, 0);
+    cr_expect_eq(cudaSetDevice(1), cudaErrorInvalidDevice);
+    must(cudaGetDeviceProperties(&prop, 0));
+    cr_expect(strstr(prop.name, "cudasim"), "%s", prop.name);
+    cr_expect_eq(prop.warpSize, 32);
+    cr_expect_eq(prop.maxThreadsPerBlock, 1024);
+    cr_expect_eq(prop.major, 9);
+    cr_expect_eq(cudaGetDeviceProperties(&prop, 1), cudaErrorInvalidDevice);
 }
