@@ -4,7 +4,8 @@
  * a hang; its correct twin passes; the built-ins compute what CUDA defines.
  * Host code that touches device memory dies; a result read before its
  * stream is synchronized reads NaN; streams and events order work as CUDA
- * documents. */
+ * documents. And each of these tests fails with the simulator's check
+ * switched off (each_self_test_fails_without_its_check). */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <signal.h>
@@ -537,4 +538,79 @@ Test(cudasim, one_simulated_device)
     cr_expect_eq(prop.maxThreadsPerBlock, 1024);
     cr_expect_eq(prop.major, 9);
     cr_expect_eq(cudaGetDeviceProperties(&prop, 1), cudaErrorInvalidDevice);
+}
+
+/* ---- each self-test needs its check ------------------------------------------- */
+
+/* Runs this binary's test `name` with CUDASIM_DISABLE=check; returns its
+ * exit status and output. */
+static int run_without(const char *check, const char *name, char *out, size_t cap)
+{
+    char exe[4096], filter[256];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    cr_assert(n > 0);
+    exe[n] = 0;
+    snprintf(filter, sizeof filter, "--filter=%s", name);
+    int fd[2];
+    cr_assert_eq(pipe(fd), 0);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        close(fd[0]);
+        dup2(fd[1], 1);
+        dup2(fd[1], 2);
+        setenv("CUDASIM_DISABLE", check, 1);
+        unsetenv("BXFI_MAP"); /* else Criterion takes it for one of its workers */
+        execl(exe, exe, filter, "--jobs=1", (char *)NULL);
+        _exit(127);
+    }
+    close(fd[1]);
+    size_t got = 0;
+    ssize_t r;
+    char sink[4096];
+    while ((r = read(fd[0], got + 1 < cap ? out + got : sink, got + 1 < cap ? cap - 1 - got : sizeof sink)) > 0)
+        if (got + 1 < cap) got += (size_t)r;
+    out[got] = 0;
+    close(fd[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    return status;
+}
+
+/* Switching off the simulator's check (CUDASIM_DISABLE) makes the test
+ * that relies on it fail, and the test passes with it on: the tests above
+ * prove the checks, not luck. */
+Test(cudasim_checks, each_self_test_fails_without_its_check, .timeout = 120)
+{
+    static const char *const cases[][2] = {
+        {"protect", "cudasim/host_read_of_device_memory_crashes"},
+        {"protect", "cudasim/host_write_of_device_memory_crashes"},
+        {"async", "cudasim/reading_an_async_copy_before_synchronizing_reads_nan"},
+        {"async", "cudasim/a_blocking_copy_waits_for_the_legacy_stream_only"},
+        {"async", "cudasim/an_event_orders_two_streams"},
+        {"async", "cudasim/events_complete_when_their_stream_gets_there"},
+        {"async", "cudasim/stream_ordered_allocation"},
+        {"stream-order", "cudasim/unordered_streams_make_orders_disagree"},
+        {"block-order", "cudasim/race_between_blocks_makes_orders_disagree"},
+        {"thread-order", "cudasim/missing_barrier_makes_orders_disagree"},
+        {"pointer-args", "cudasim/host_pointer_passed_to_a_kernel_is_flagged"},
+#ifndef __SANITIZE_ADDRESS__
+        {"guards", "cudasim/off_by_one_at_ragged_edge_is_flagged"},
+        {"guards", "cudasim/shared_memory_overflow_is_flagged"},
+#endif
+    };
+    static char out[1 << 16];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int with = run_without("", cases[i][1], out, sizeof out);
+        cr_expect(WIFEXITED(with) && WEXITSTATUS(with) == 0, "%s fails with every check on (status %#x):\n%s",
+                  cases[i][1], with, out);
+        cr_expect(strstr(out, "Tested: 1 "), "%s did not run:\n%s", cases[i][1], out);
+        int without = run_without(cases[i][0], cases[i][1], out, sizeof out);
+        cr_expect(!(WIFEXITED(without) && WEXITSTATUS(without) == 0),
+                  "%s still passes with CUDASIM_DISABLE=%s:\n%s", cases[i][1], cases[i][0], out);
+        cr_expect(strstr(out, "Tested: 1 ") && strstr(out, "Failing: 1 "),
+                  "%s with CUDASIM_DISABLE=%s did not fail as a test:\n%s", cases[i][1], cases[i][0], out);
+    }
 }
