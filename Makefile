@@ -27,7 +27,7 @@ TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 # The CUDA simulator (tests/cudasim): CUDA sources compiled by the host
 # compilers against NVIDIA's own headers (the toolkit's include directory,
 # SIM_CUDA_INCLUDE; no nvcc or GPU needed) and linked with $(SIM_LIB)
-# instead of cudart. Any source builds for it as
+# instead of cudart, cuBLAS and cuBLASLt. Any source builds for it as
 # $(BUILD)/sim/PATH.o (.c with SIM_CFLAGS, .cu and .cpp with SIM_CXXFLAGS,
 # both defining CUDASIM and GENRE_CUDA); link those, $(SIM_KERNEL_OBJ) and
 # $(SIM_LIB) with $(SIM_LDLIBS), never with the real CUDA libraries:

@@ -1,14 +1,14 @@
-/* cudasim: runs CUDA source on the CPU, so kernels and the host code around
- * them are tested without a GPU, and code that passes works on the first
+/* cudasim: runs CUDA source on the CPU, so kernels, host code and cuBLAS
+ * calls are tested without a GPU, and code that passes works on the first
  * real one. The same sources are compiled by the host compilers: .cu files
  * with g++ -x c++ -include tests/cudasim/cudasim.h (as nvcc includes
  * cuda_runtime.h implicitly), .c files with gcc, both with
  * -Itests/cudasim/include ahead of the CUDA toolkit's include directory
  * (the Makefile's SIM_CXXFLAGS / SIM_CFLAGS), and linked with
- * build/sim/libcudasim.a instead of cudart.
+ * build/sim/libcudasim.a instead of cudart, cuBLAS and cuBLASLt.
  *
- * Headers. <cuda_runtime.h> and <cuda_bf16.h> in tests/cudasim/include are
- * NVIDIA's own (#include_next), so types,
+ * Headers. <cuda_runtime.h>, <cuda_bf16.h>, <cublas_v2.h> and <cublasLt.h>
+ * in tests/cudasim/include are NVIDIA's own (#include_next), so types,
  * signatures and enum values are NVIDIA's; this header adds what NVIDIA's
  * leave to nvcc: the built-in variables, __syncthreads, warp operations,
  * atomics, device math, __shared__ storage and the launch. Two things of
@@ -26,7 +26,7 @@
  * barrier or a race between blocks makes the two orders disagree.
  *
  * Device memory lives in one mapping of its own, PROT_NONE except while a
- * kernel, a copy or a memset runs: host code that
+ * kernel, a copy, a memset or a cuBLAS call runs: host code that
  * dereferences a device pointer dies of SIGSEGV, as on a GPU, after a line
  * "cudasim: host code reads|writes device memory at ADDR (byte B of the
  * N-byte cudaMalloc block at P)". Fresh device memory, freed device memory
@@ -37,7 +37,8 @@
  *
  * Streams are real queues: kernel launches, cudaMemcpyAsync, cudaMemsetAsync,
  * cudaMemset, device-to-device cudaMemcpy, cudaMemcpy{To,From}Symbol{,Async},
- * cudaEventRecord, cudaStreamWaitEvent and cudaFreeAsync only run when
+ * cudaEventRecord, cudaStreamWaitEvent, cudaFreeAsync and cuBLAS/cuBLASLt
+ * calls (on the handle's or the given stream) only run when
  * something waits for them: cudaStreamSynchronize, cudaDeviceSynchronize,
  * cudaEventSynchronize, a blocking cudaMemcpy to or from the host (which
  * waits for the legacy default stream first, as CUDA's does), cudaFree,
@@ -69,7 +70,8 @@
  * shuffles reading a lane outside the mask, writes past either end of a
  * cudaMalloc block or of dynamic shared memory (guard bytes checked after
  * each block and launch), a pointer argument of a kernel that is neither
- * device memory nor cudaMallocHost memory (a host pointer, or freed), a kernel
+ * device memory nor cudaMallocHost memory (a host pointer, or freed), a cuBLAS
+ * operand that is not device memory or runs past its allocation, a kernel
  * that overflows a thread's 256 KiB stack (named, then SIGSEGV).
  *
  * Under AddressSanitizer device memory is still the protected mapping, with
@@ -81,6 +83,36 @@
  * does). Without it, only writes out of bounds are caught (by the guard
  * bytes, after the fact), reads out of bounds and use after free read NaN
  * at best, and overflows of static __shared__ arrays are not caught.
+ *
+ * cuBLAS and cuBLASLt follow the documented column-major contract: op(A)
+ * m x k, op(B) k x n, C m x n, leading dimensions of at least the stored
+ * rows (columns for cuBLASLt's row order), strided batches, alpha and beta
+ * (beta = 0 never reads C), fp32 or bf16 inputs with fp32 accumulation,
+ * host or device pointer mode. CUBLAS_TF32_TENSOR_OP_MATH and
+ * CUBLAS_COMPUTE_32F_FAST_TF32 round fp32 inputs to TF32 (10 mantissa bits;
+ * nearest, ties away, as CUTLASS converts: cuBLAS does not document its
+ * own, so rely on TF32 precision, not on its last bit), _FAST_16BF to bf16.
+ * Sums run in k order in fp32, so results match the GPU's to rounding, not
+ * bit for bit. Implemented: cublasCreate, Destroy, SetStream, GetStream,
+ * SetMathMode, GetMathMode, SetPointerMode, GetPointerMode, SetWorkspace,
+ * GetStatusString/Name, cublasSgemm, cublasSgemmStridedBatched,
+ * cublasGemmEx, cublasGemmStridedBatchedEx; cublasLtCreate/Destroy (a
+ * cuBLAS handle cast to cuBLASLt's works too), MatmulDesc
+ * Create/Init/Destroy/Set/GetAttribute, MatrixLayout
+ * Create/Init/Destroy/Set/GetAttribute (column or row order, batch count,
+ * strided batch offset), MatmulPreference Create/Init/Destroy/Set/
+ * GetAttribute, cublasLtMatmulAlgoGetHeuristic (one algorithm, no
+ * workspace) and cublasLtMatmul (a NULL algorithm or that one) with the
+ * epilogues DEFAULT, RELU, BIAS, RELU_BIAS, GELU and GELU_BIAS: D =
+ * act(alpha op(A) op(B) + beta C + bias), the bias one value per row of D
+ * (fp32, or bf16 with a bf16 D), with a batch stride; GELU is the tanh form,
+ * as cuBLASLt's. Invalid arguments return the documented status when
+ * called: CUBLAS_STATUS_NOT_INITIALIZED for a NULL or destroyed handle,
+ * CUBLAS_STATUS_INVALID_VALUE for negative sizes, a leading dimension below
+ * the stored rows, an unknown operation, mismatched layouts or batch
+ * counts, a missing bias, an attribute of the wrong size,
+ * CUBLAS_STATUS_NOT_SUPPORTED for a type, compute type, order or epilogue
+ * outside the above. Operands are checked when the work runs.
  *
  * What it cannot catch (do not over-trust it): timing, performance, register
  * pressure, occupancy, launch-bound limits; memory-ordering questions

@@ -592,6 +592,7 @@ Test(cudasim_checks, each_self_test_fails_without_its_check, .timeout = 120)
         {"async", "cudasim/an_event_orders_two_streams"},
         {"async", "cudasim/events_complete_when_their_stream_gets_there"},
         {"async", "cudasim/stream_ordered_allocation"},
+        {"async", "cublas/work_runs_on_the_handles_stream"},
         {"stream-order", "cudasim/unordered_streams_make_orders_disagree"},
         {"block-order", "cudasim/race_between_blocks_makes_orders_disagree"},
         {"thread-order", "cudasim/missing_barrier_makes_orders_disagree"},
