@@ -296,24 +296,78 @@ Pref *pref_of(cublasLtMatmulPreference_t p)
 }
 bool lt_valid(cublasLtHandle_t h) { return h && live_handles.count(h) && (h->magic == LT_MAGIC || h->magic == BLAS_MAGIC); }
 
-/* Copies an attribute in or out when the size matches its type. */
-template <class T> cublasStatus_t set_attr(T *field, const void *buf, size_t size)
+/* An attribute's storage in a descriptor, and its size. */
+struct Field {
+    void *p;
+    size_t size;
+};
+template <class T> Field field(T *p) { return Field{p, sizeof(T)}; }
+
+/* Copies an attribute in when the size matches its type. */
+cublasStatus_t set_field(Field f, const void *buf, size_t size)
 {
-    if (!buf || size != sizeof(T)) return CUBLAS_STATUS_INVALID_VALUE;
-    memcpy(field, buf, sizeof(T));
+    if (!f.p || !buf || size != f.size) return CUBLAS_STATUS_INVALID_VALUE;
+    memcpy(f.p, buf, f.size);
     return CUBLAS_STATUS_SUCCESS;
 }
-template <class T> cublasStatus_t get_attr(const T *field, void *buf, size_t size, size_t *written)
+
+/* Copies it out, or says its size when asked with size 0. */
+cublasStatus_t get_field(Field f, void *buf, size_t size, size_t *written)
 {
+    if (!f.p) return CUBLAS_STATUS_INVALID_VALUE;
     if (size == 0) {
         if (!written) return CUBLAS_STATUS_INVALID_VALUE;
-        *written = sizeof(T);
+        *written = f.size;
         return CUBLAS_STATUS_SUCCESS;
     }
-    if (!buf || size != sizeof(T)) return CUBLAS_STATUS_INVALID_VALUE;
-    memcpy(buf, field, sizeof(T));
-    if (written) *written = sizeof(T);
+    if (!buf || size != f.size) return CUBLAS_STATUS_INVALID_VALUE;
+    memcpy(buf, f.p, f.size);
+    if (written) *written = f.size;
     return CUBLAS_STATUS_SUCCESS;
+}
+
+/* The attributes simulated; any other is CUBLAS_STATUS_INVALID_VALUE. */
+Field desc_field(Desc *d, cublasLtMatmulDescAttributes_t attr)
+{
+    if (!d) return Field{nullptr, 0};
+    switch (attr) {
+    case CUBLASLT_MATMUL_DESC_COMPUTE_TYPE: return field(&d->compute);
+    case CUBLASLT_MATMUL_DESC_SCALE_TYPE: return field(&d->scale);
+    case CUBLASLT_MATMUL_DESC_POINTER_MODE: return field(&d->pointer_mode);
+    case CUBLASLT_MATMUL_DESC_TRANSA: return field(&d->transa);
+    case CUBLASLT_MATMUL_DESC_TRANSB: return field(&d->transb);
+    case CUBLASLT_MATMUL_DESC_TRANSC: return field(&d->transc);
+    case CUBLASLT_MATMUL_DESC_EPILOGUE: return field(&d->epilogue);
+    case CUBLASLT_MATMUL_DESC_BIAS_POINTER: return field(&d->bias);
+    case CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE: return field(&d->bias_stride);
+    case CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE: return field(&d->bias_type);
+    default: return Field{nullptr, 0};
+    }
+}
+
+Field layout_field(Layout *l, cublasLtMatrixLayoutAttribute_t attr)
+{
+    if (!l) return Field{nullptr, 0};
+    switch (attr) {
+    case CUBLASLT_MATRIX_LAYOUT_TYPE: return field(&l->type);
+    case CUBLASLT_MATRIX_LAYOUT_ORDER: return field(&l->order);
+    case CUBLASLT_MATRIX_LAYOUT_ROWS: return field(&l->rows);
+    case CUBLASLT_MATRIX_LAYOUT_COLS: return field(&l->cols);
+    case CUBLASLT_MATRIX_LAYOUT_LD: return field(&l->ld);
+    case CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT: return field(&l->batch);
+    case CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET: return field(&l->stride);
+    default: return Field{nullptr, 0};
+    }
+}
+
+Field pref_field(Pref *p, cublasLtMatmulPreferenceAttributes_t attr)
+{
+    if (!p) return Field{nullptr, 0};
+    switch (attr) {
+    case CUBLASLT_MATMUL_PREF_SEARCH_MODE: return field(&p->search_mode);
+    case CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES: return field(&p->max_workspace);
+    default: return Field{nullptr, 0};
+    }
 }
 
 /* The matmul of cublasLtMatmul and of the heuristic query, checked: the
@@ -607,41 +661,13 @@ cublasStatus_t cublasLtMatmulDescDestroy(cublasLtMatmulDesc_t matmulDesc)
 cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t matmulDesc, cublasLtMatmulDescAttributes_t attr,
                                               const void *buf, size_t sizeInBytes)
 {
-    Desc *d = desc_of(matmulDesc);
-    if (!d) return CUBLAS_STATUS_INVALID_VALUE;
-    switch (attr) {
-    case CUBLASLT_MATMUL_DESC_COMPUTE_TYPE: return set_attr(&d->compute, buf, sizeInBytes);
-    case CUBLASLT_MATMUL_DESC_SCALE_TYPE: return set_attr(&d->scale, buf, sizeInBytes);
-    case CUBLASLT_MATMUL_DESC_POINTER_MODE: return set_attr(&d->pointer_mode, buf, sizeInBytes);
-    case CUBLASLT_MATMUL_DESC_TRANSA: return set_attr(&d->transa, buf, sizeInBytes);
-    case CUBLASLT_MATMUL_DESC_TRANSB: return set_attr(&d->transb, buf, sizeInBytes);
-    case CUBLASLT_MATMUL_DESC_TRANSC: return set_attr(&d->transc, buf, sizeInBytes);
-    case CUBLASLT_MATMUL_DESC_EPILOGUE: return set_attr(&d->epilogue, buf, sizeInBytes);
-    case CUBLASLT_MATMUL_DESC_BIAS_POINTER: return set_attr(&d->bias, buf, sizeInBytes);
-    case CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE: return set_attr(&d->bias_stride, buf, sizeInBytes);
-    case CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE: return set_attr(&d->bias_type, buf, sizeInBytes);
-    default: return CUBLAS_STATUS_INVALID_VALUE;
-    }
+    return set_field(desc_field(desc_of(matmulDesc), attr), buf, sizeInBytes);
 }
 
 cublasStatus_t cublasLtMatmulDescGetAttribute(cublasLtMatmulDesc_t matmulDesc, cublasLtMatmulDescAttributes_t attr,
                                               void *buf, size_t sizeInBytes, size_t *sizeWritten)
 {
-    Desc *d = desc_of(matmulDesc);
-    if (!d) return CUBLAS_STATUS_INVALID_VALUE;
-    switch (attr) {
-    case CUBLASLT_MATMUL_DESC_COMPUTE_TYPE: return get_attr(&d->compute, buf, sizeInBytes, sizeWritten);
-    case CUBLASLT_MATMUL_DESC_SCALE_TYPE: return get_attr(&d->scale, buf, sizeInBytes, sizeWritten);
-    case CUBLASLT_MATMUL_DESC_POINTER_MODE: return get_attr(&d->pointer_mode, buf, sizeInBytes, sizeWritten);
-    case CUBLASLT_MATMUL_DESC_TRANSA: return get_attr(&d->transa, buf, sizeInBytes, sizeWritten);
-    case CUBLASLT_MATMUL_DESC_TRANSB: return get_attr(&d->transb, buf, sizeInBytes, sizeWritten);
-    case CUBLASLT_MATMUL_DESC_TRANSC: return get_attr(&d->transc, buf, sizeInBytes, sizeWritten);
-    case CUBLASLT_MATMUL_DESC_EPILOGUE: return get_attr(&d->epilogue, buf, sizeInBytes, sizeWritten);
-    case CUBLASLT_MATMUL_DESC_BIAS_POINTER: return get_attr(&d->bias, buf, sizeInBytes, sizeWritten);
-    case CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE: return get_attr(&d->bias_stride, buf, sizeInBytes, sizeWritten);
-    case CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE: return get_attr(&d->bias_type, buf, sizeInBytes, sizeWritten);
-    default: return CUBLAS_STATUS_INVALID_VALUE;
-    }
+    return get_field(desc_field(desc_of(matmulDesc), attr), buf, sizeInBytes, sizeWritten);
 }
 
 cublasStatus_t cublasLtMatrixLayoutInit_internal(cublasLtMatrixLayout_t matLayout, size_t size, cudaDataType type,
@@ -672,35 +698,13 @@ cublasStatus_t cublasLtMatrixLayoutDestroy(cublasLtMatrixLayout_t matLayout)
 cublasStatus_t cublasLtMatrixLayoutSetAttribute(cublasLtMatrixLayout_t matLayout, cublasLtMatrixLayoutAttribute_t attr,
                                                 const void *buf, size_t sizeInBytes)
 {
-    Layout *l = layout_of(matLayout);
-    if (!l) return CUBLAS_STATUS_INVALID_VALUE;
-    switch (attr) {
-    case CUBLASLT_MATRIX_LAYOUT_TYPE: return set_attr(&l->type, buf, sizeInBytes);
-    case CUBLASLT_MATRIX_LAYOUT_ORDER: return set_attr(&l->order, buf, sizeInBytes);
-    case CUBLASLT_MATRIX_LAYOUT_ROWS: return set_attr(&l->rows, buf, sizeInBytes);
-    case CUBLASLT_MATRIX_LAYOUT_COLS: return set_attr(&l->cols, buf, sizeInBytes);
-    case CUBLASLT_MATRIX_LAYOUT_LD: return set_attr(&l->ld, buf, sizeInBytes);
-    case CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT: return set_attr(&l->batch, buf, sizeInBytes);
-    case CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET: return set_attr(&l->stride, buf, sizeInBytes);
-    default: return CUBLAS_STATUS_INVALID_VALUE;
-    }
+    return set_field(layout_field(layout_of(matLayout), attr), buf, sizeInBytes);
 }
 
 cublasStatus_t cublasLtMatrixLayoutGetAttribute(cublasLtMatrixLayout_t matLayout, cublasLtMatrixLayoutAttribute_t attr,
                                                 void *buf, size_t sizeInBytes, size_t *sizeWritten)
 {
-    Layout *l = layout_of(matLayout);
-    if (!l) return CUBLAS_STATUS_INVALID_VALUE;
-    switch (attr) {
-    case CUBLASLT_MATRIX_LAYOUT_TYPE: return get_attr(&l->type, buf, sizeInBytes, sizeWritten);
-    case CUBLASLT_MATRIX_LAYOUT_ORDER: return get_attr(&l->order, buf, sizeInBytes, sizeWritten);
-    case CUBLASLT_MATRIX_LAYOUT_ROWS: return get_attr(&l->rows, buf, sizeInBytes, sizeWritten);
-    case CUBLASLT_MATRIX_LAYOUT_COLS: return get_attr(&l->cols, buf, sizeInBytes, sizeWritten);
-    case CUBLASLT_MATRIX_LAYOUT_LD: return get_attr(&l->ld, buf, sizeInBytes, sizeWritten);
-    case CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT: return get_attr(&l->batch, buf, sizeInBytes, sizeWritten);
-    case CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET: return get_attr(&l->stride, buf, sizeInBytes, sizeWritten);
-    default: return CUBLAS_STATUS_INVALID_VALUE;
-    }
+    return get_field(layout_field(layout_of(matLayout), attr), buf, sizeInBytes, sizeWritten);
 }
 
 cublasStatus_t cublasLtMatmulPreferenceInit_internal(cublasLtMatmulPreference_t pref, size_t size)
@@ -730,27 +734,14 @@ cublasStatus_t cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t p
                                                     cublasLtMatmulPreferenceAttributes_t attr, const void *buf,
                                                     size_t sizeInBytes)
 {
-    Pref *p = pref_of(pref);
-    if (!p) return CUBLAS_STATUS_INVALID_VALUE;
-    switch (attr) {
-    case CUBLASLT_MATMUL_PREF_SEARCH_MODE: return set_attr(&p->search_mode, buf, sizeInBytes);
-    case CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES: return set_attr(&p->max_workspace, buf, sizeInBytes);
-    default: return CUBLAS_STATUS_INVALID_VALUE;
-    }
+    return set_field(pref_field(pref_of(pref), attr), buf, sizeInBytes);
 }
 
 cublasStatus_t cublasLtMatmulPreferenceGetAttribute(cublasLtMatmulPreference_t pref,
                                                     cublasLtMatmulPreferenceAttributes_t attr, void *buf,
                                                     size_t sizeInBytes, size_t *sizeWritten)
 {
-    Pref *p = pref_of(pref);
-    if (!p) return CUBLAS_STATUS_INVALID_VALUE;
-    switch (attr) {
-    case CUBLASLT_MATMUL_PREF_SEARCH_MODE: return get_attr(&p->search_mode, buf, sizeInBytes, sizeWritten);
-    case CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES:
-        return get_attr(&p->max_workspace, buf, sizeInBytes, sizeWritten);
-    default: return CUBLAS_STATUS_INVALID_VALUE;
-    }
+    return get_field(pref_field(pref_of(pref), attr), buf, sizeInBytes, sizeWritten);
 }
 
 /* One algorithm, needing no workspace, for every supported problem. */

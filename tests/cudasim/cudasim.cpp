@@ -14,14 +14,6 @@
 #error "cudasim switches stacks with x86-64 assembly"
 #endif
 
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/asan_interface.h>
-#include <sanitizer/common_interface_defs.h>
-#define CUDASIM_ASAN 1
-#else
-#define CUDASIM_ASAN 0
-#endif
-
 /* void cudasim_switch(void **save_sp, void *next_sp): pushes the callee-saved
  * registers, saves the stack pointer, adopts the other one, pops, returns
  * into the other fiber. Nothing else is needed: everything caller-saved is

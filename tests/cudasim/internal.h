@@ -9,6 +9,14 @@
 #include <cstdarg>
 #include <functional>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#define CUDASIM_ASAN 1
+#else
+#define CUDASIM_ASAN 0
+#endif
+
 namespace cudasim {
 
 /* ---- errors ---------------------------------------------------------------- */

@@ -18,13 +18,6 @@
 #include <unistd.h>
 #include <vector>
 
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/asan_interface.h>
-#define CUDASIM_ASAN 1
-#else
-#define CUDASIM_ASAN 0
-#endif
-
 /* The handles NVIDIA's headers leave opaque. */
 struct CUstream_st {
     unsigned flags;
@@ -404,15 +397,21 @@ static CUstream_st *stream_of(cudaStream_t s)
 
 bool valid_stream(cudaStream_t stream) { return stream_of(stream) != nullptr; }
 
+/* The stream, or NULL with cudaErrorInvalidResourceHandle recorded. */
+static CUstream_st *stream_for(const char *call, cudaStream_t s)
+{
+    CUstream_st *st = stream_of(s);
+    if (!st) api_error(cudaErrorInvalidResourceHandle, "cudasim: %s: %p is not a stream (destroyed?)", call, (void *)s);
+    return st;
+}
+
 /* Queues run on stream after `after` (another queue entry, or 0). */
 static cudaError_t enqueue_after(cudaStream_t s, const char *what, std::function<void()> run, uint64_t after,
                                  uint64_t *id)
 {
     if (id) *id = 0;
-    CUstream_st *st = stream_of(s);
-    if (!st)
-        return api_error(cudaErrorInvalidResourceHandle, "cudasim: %s on %p, which is not a stream (destroyed?)",
-                         what, (void *)s);
+    CUstream_st *st = stream_for(what, s);
+    if (!st) return cudaErrorInvalidResourceHandle;
     if (disabled("async")) {
         DeviceAccess access;
         if (sticky == cudaSuccess) run();
@@ -596,7 +595,7 @@ using namespace cudasim;
         if (sticky != cudaSuccess) return sticky; \
     } while (0)
 
-/* ---- errors ---------------------------------------------------------------- */
+/* ---- the API: errors ----------------------------------------------------------- */
 
 cudaError_t cudaGetLastError(void)
 {
@@ -857,9 +856,7 @@ cudaError_t cudaFree(void *ptr)
 cudaError_t cudaMallocAsync(void **ptr, size_t size, cudaStream_t stream)
 {
     STICKY();
-    if (!valid_stream(stream))
-        return api_error(cudaErrorInvalidResourceHandle, "cudasim: cudaMallocAsync on %p, which is not a stream",
-                         (void *)stream);
+    if (!stream_for("cudaMallocAsync", stream)) return cudaErrorInvalidResourceHandle;
     return cudaMalloc(ptr, size);
 }
 
@@ -952,9 +949,7 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, cudaMemcpyKind
     STICKY();
     cudaError_t e = check_copy("cudaMemcpyAsync", dst, src, n, &kind);
     if (e != cudaSuccess) return e;
-    if (!valid_stream(stream))
-        return api_error(cudaErrorInvalidResourceHandle, "cudasim: cudaMemcpyAsync on %p, which is not a stream",
-                         (void *)stream);
+    if (!stream_for("cudaMemcpyAsync", stream)) return cudaErrorInvalidResourceHandle;
     if (n == 0) return cudaSuccess;
     if (kind == cudaMemcpyHostToDevice && !pinned_block(src, n)) {
         auto staged = std::make_shared<std::vector<unsigned char>>((const unsigned char *)src,
@@ -1070,10 +1065,9 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream)
 
 cudaError_t cudaStreamGetFlags(cudaStream_t stream, unsigned int *flags)
 {
-    CUstream_st *st = stream_of(stream);
-    if (!st || !flags)
-        return api_error(cudaErrorInvalidResourceHandle, "cudasim: cudaStreamGetFlags(%p): not a stream",
-                         (void *)stream);
+    CUstream_st *st = stream_for("cudaStreamGetFlags", stream);
+    if (!st) return cudaErrorInvalidResourceHandle;
+    if (!flags) return api_error(cudaErrorInvalidValue, "cudasim: cudaStreamGetFlags: flags is NULL");
     *flags = st->flags;
     return cudaSuccess;
 }
@@ -1081,36 +1075,40 @@ cudaError_t cudaStreamGetFlags(cudaStream_t stream, unsigned int *flags)
 cudaError_t cudaStreamSynchronize(cudaStream_t stream)
 {
     STICKY();
-    CUstream_st *st = stream_of(stream);
-    if (!st)
-        return api_error(cudaErrorInvalidResourceHandle, "cudasim: cudaStreamSynchronize(%p): not a stream",
-                         (void *)stream);
+    CUstream_st *st = stream_for("cudaStreamSynchronize", stream);
+    if (!st) return cudaErrorInvalidResourceHandle;
     run_queued({st->last});
     return sticky;
 }
 
 /* Work still queued: cudaErrorNotReady, and it runs (as time passes). */
-cudaError_t cudaStreamQuery(cudaStream_t stream)
+static cudaError_t query(uint64_t work)
 {
-    STICKY();
-    CUstream_st *st = stream_of(stream);
-    if (!st)
-        return api_error(cudaErrorInvalidResourceHandle, "cudasim: cudaStreamQuery(%p): not a stream",
-                         (void *)stream);
-    if (!queued(st->last)) return cudaSuccess;
-    run_queued({st->last});
+    if (!queued(work)) return cudaSuccess;
+    run_queued({work});
     return sticky != cudaSuccess ? sticky : cudaErrorNotReady;
 }
 
-static CUevent_st *event_of(cudaEvent_t e) { return live_events.count(e) ? e : nullptr; }
+cudaError_t cudaStreamQuery(cudaStream_t stream)
+{
+    STICKY();
+    CUstream_st *st = stream_for("cudaStreamQuery", stream);
+    return st ? query(st->last) : cudaErrorInvalidResourceHandle;
+}
+
+/* The event, or NULL with cudaErrorInvalidResourceHandle recorded. */
+static CUevent_st *event_for(const char *call, cudaEvent_t e)
+{
+    if (live_events.count(e)) return e;
+    api_error(cudaErrorInvalidResourceHandle, "cudasim: %s: %p is not an event", call, (void *)e);
+    return nullptr;
+}
 
 cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int)
 {
     STICKY();
-    CUevent_st *ev = event_of(event);
-    if (!ev)
-        return api_error(cudaErrorInvalidResourceHandle, "cudasim: cudaStreamWaitEvent: %p is not an event",
-                         (void *)event);
+    CUevent_st *ev = event_for("cudaStreamWaitEvent", event);
+    if (!ev) return cudaErrorInvalidResourceHandle;
     return enqueue_after(stream, "cudaStreamWaitEvent", []() {}, ev->work, nullptr);
 }
 
@@ -1149,10 +1147,8 @@ static double now_ms()
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream)
 {
     STICKY();
-    CUevent_st *ev = event_of(event);
-    if (!ev)
-        return api_error(cudaErrorInvalidResourceHandle, "cudasim: cudaEventRecord: %p is not an event",
-                         (void *)event);
+    CUevent_st *ev = event_for("cudaEventRecord", event);
+    if (!ev) return cudaErrorInvalidResourceHandle;
     uint64_t serial = ++ev->serial;
     ev->recorded = true;
     ev->done = false;
@@ -1170,22 +1166,15 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream)
 cudaError_t cudaEventQuery(cudaEvent_t event)
 {
     STICKY();
-    CUevent_st *ev = event_of(event);
-    if (!ev)
-        return api_error(cudaErrorInvalidResourceHandle, "cudasim: cudaEventQuery: %p is not an event",
-                         (void *)event);
-    if (!queued(ev->work)) return cudaSuccess;
-    run_queued({ev->work});
-    return sticky != cudaSuccess ? sticky : cudaErrorNotReady;
+    CUevent_st *ev = event_for("cudaEventQuery", event);
+    return ev ? query(ev->work) : cudaErrorInvalidResourceHandle;
 }
 
 cudaError_t cudaEventSynchronize(cudaEvent_t event)
 {
     STICKY();
-    CUevent_st *ev = event_of(event);
-    if (!ev)
-        return api_error(cudaErrorInvalidResourceHandle, "cudasim: cudaEventSynchronize: %p is not an event",
-                         (void *)event);
+    CUevent_st *ev = event_for("cudaEventSynchronize", event);
+    if (!ev) return cudaErrorInvalidResourceHandle;
     run_queued({ev->work});
     return sticky;
 }
@@ -1193,10 +1182,9 @@ cudaError_t cudaEventSynchronize(cudaEvent_t event)
 cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end)
 {
     STICKY();
-    CUevent_st *a = event_of(start), *b = event_of(end);
     if (!ms) return api_error(cudaErrorInvalidValue, "cudasim: cudaEventElapsedTime: ms is NULL");
-    if (!a || !b)
-        return api_error(cudaErrorInvalidResourceHandle, "cudasim: cudaEventElapsedTime: not an event");
+    CUevent_st *a = event_for("cudaEventElapsedTime", start), *b = a ? event_for("cudaEventElapsedTime", end) : a;
+    if (!a || !b) return cudaErrorInvalidResourceHandle;
     if ((a->flags | b->flags) & cudaEventDisableTiming)
         return api_error(cudaErrorInvalidResourceHandle,
                          "cudasim: cudaEventElapsedTime: an event was created with cudaEventDisableTiming");

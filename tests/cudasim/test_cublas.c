@@ -372,6 +372,32 @@ static cublasStatus_t lt_matmul(struct lt *l, float alpha, const void *a, const 
     return cublasLtMatmul(l->h, l->desc, &alpha, a, l->a, b, l->b, &beta, c, l->c, d, l->d, algo, NULL, 0, 0);
 }
 
+/* The one problem with A and B as stored (lda 4, ldb 5), C = D (ldc 3). */
+struct mats {
+    float *a, *b, *c;
+};
+static void lt_open_nn(struct lt *l)
+{
+    lt_open(l, CUDA_R_32F, CUDA_R_32F, CUBLAS_OP_N, CUBLAS_OP_N, 4, 5, 3, 3);
+}
+static struct mats upload_nn(void)
+{
+    struct mats m = {dev(A_N, sizeof A_N), dev(B_N, sizeof B_N), dev(C_NAN, sizeof C_NAN)};
+    return m;
+}
+static void free_mats(struct mats m) { cudaFree(m.a), cudaFree(m.b), cudaFree(m.c); }
+
+/* The status of D = A B in place over layouts of these types and leading
+ * dimensions. */
+static cublasStatus_t lt_status(cudaDataType ab, cudaDataType cd, int lda, int ldc, struct mats m)
+{
+    struct lt l;
+    lt_open(&l, ab, cd, CUBLAS_OP_N, CUBLAS_OP_N, lda, 5, ldc, ldc);
+    cublasStatus_t st = lt_matmul(&l, 1, m.a, m.b, 0, m.c, m.c, NULL);
+    lt_close(&l);
+    return st;
+}
+
 /* D separate from C: C read with beta, D (ldd 4) written, its padding kept. */
 Test(cublaslt, matmul_every_transpose_pair_with_padding)
 {
@@ -396,8 +422,9 @@ Test(cublaslt, matmul_every_transpose_pair_with_padding)
 Test(cublaslt, in_place_and_heuristic_algorithm)
 {
     struct lt l;
-    lt_open(&l, CUDA_R_32F, CUDA_R_32F, CUBLAS_OP_N, CUBLAS_OP_N, 4, 5, 3, 3);
-    float *a = dev(A_N, sizeof A_N), *b = dev(B_N, sizeof B_N), *c = dev(C_NAN, sizeof C_NAN);
+    lt_open_nn(&l);
+    struct mats m = upload_nn();
+    float *a = m.a, *b = m.b, *c = m.c;
     ok(lt_matmul(&l, 1, a, b, 0, c, c, NULL));
     expect_floats(c, AB, 12, "in place, NULL algo");
     cublasLtMatmulPreference_t pref;
@@ -419,7 +446,7 @@ Test(cublaslt, in_place_and_heuristic_algorithm)
     memset(&junk, 0, sizeof junk);
     cr_expect_eq(lt_matmul(&l, 1, a, b, 0, c, c, &junk), CUBLAS_STATUS_INVALID_VALUE);
     ok(cublasLtMatmulPreferenceDestroy(pref));
-    cudaFree(a), cudaFree(b), cudaFree(c);
+    free_mats(m);
     lt_close(&l);
 }
 
@@ -432,7 +459,7 @@ Test(cublaslt, strided_batches_through_layout_attributes)
     static const float WANT[26] = {10, 22, S, -1, -1, S, 4, 13, S, 6, 12, S, -5,
                                    0,  4,  S, 1,  -1, S, 1, 2,  S, 2, 0,  S, -5};
     struct lt l;
-    lt_open(&l, CUDA_R_32F, CUDA_R_32F, CUBLAS_OP_N, CUBLAS_OP_N, 4, 5, 3, 3);
+    lt_open_nn(&l);
     int32_t batch = 2;
     int64_t sa = 14, sb = 0, sc = 13;
     cublasLtMatrixLayout_t all[4] = {l.a, l.b, l.c, l.d};
@@ -461,8 +488,9 @@ Test(cublaslt, strided_batches_through_layout_attributes)
 Test(cublaslt, bias_and_activation_epilogues)
 {
     struct lt l;
-    lt_open(&l, CUDA_R_32F, CUDA_R_32F, CUBLAS_OP_N, CUBLAS_OP_N, 4, 5, 3, 3);
-    float *a = dev(A_N, sizeof A_N), *b = dev(B_N, sizeof B_N), *c = dev(C_NAN, sizeof C_NAN);
+    lt_open_nn(&l);
+    struct mats m = upload_nn();
+    float *a = m.a, *b = m.b, *c = m.c;
     const float bias_h[2] = {100, 200}, neg_h[2] = {-10, -20};
     float *bias = dev(bias_h, sizeof bias_h), *neg = dev(neg_h, sizeof neg_h);
     cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
@@ -482,7 +510,7 @@ Test(cublaslt, bias_and_activation_epilogues)
     epi = CUBLASLT_EPILOGUE_DGELU;
     ok(cublasLtMatmulDescSetAttribute(l.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
     cr_expect_eq(lt_matmul(&l, 1, a, b, 0, c, c, NULL), CUBLAS_STATUS_NOT_SUPPORTED);
-    cudaFree(a), cudaFree(b), cudaFree(c), cudaFree(bias), cudaFree(neg);
+    free_mats(m), cudaFree(bias), cudaFree(neg);
     lt_close(&l);
 }
 
@@ -535,56 +563,47 @@ Test(cublaslt, bf16_with_bias)
 
 Test(cublaslt, invalid_layouts_return_the_documented_status)
 {
+    struct mats m = upload_nn();
+    cr_expect_eq(lt_status(CUDA_R_32F, CUDA_R_32F, 1, 3, m), CUBLAS_STATUS_INVALID_VALUE, "lda 1 < 2 rows");
+    cr_expect_eq(lt_status(CUDA_R_32F, CUDA_R_32F, 4, 1, m), CUBLAS_STATUS_INVALID_VALUE, "ldc 1 < 2 rows");
+    cr_expect_eq(lt_status(CUDA_R_64F, CUDA_R_64F, 4, 3, m), CUBLAS_STATUS_NOT_SUPPORTED, "fp64");
+    cr_expect_eq(lt_status(CUDA_R_32F, CUDA_R_16BF, 4, 3, m), CUBLAS_STATUS_NOT_SUPPORTED, "fp32 in, bf16 out");
     struct lt l;
-    float *a = dev(A_N, sizeof A_N), *b = dev(B_N, sizeof B_N), *c = dev(C_NAN, sizeof C_NAN);
-    /* lda 1 < 2 rows; ldc 1 < 2 rows. */
-    lt_open(&l, CUDA_R_32F, CUDA_R_32F, CUBLAS_OP_N, CUBLAS_OP_N, 1, 5, 3, 3);
-    cr_expect_eq(lt_matmul(&l, 1, a, b, 0, c, c, NULL), CUBLAS_STATUS_INVALID_VALUE);
-    lt_close(&l);
-    lt_open(&l, CUDA_R_32F, CUDA_R_32F, CUBLAS_OP_N, CUBLAS_OP_N, 4, 5, 3, 1);
-    cr_expect_eq(lt_matmul(&l, 1, a, b, 0, c, c, NULL), CUBLAS_STATUS_INVALID_VALUE);
-    lt_close(&l);
-    /* op(A) is 2 x 3, B is 3 x 4 stored but declared with op T: k mismatch. */
-    lt_open(&l, CUDA_R_32F, CUDA_R_32F, CUBLAS_OP_N, CUBLAS_OP_N, 4, 5, 3, 3);
+    lt_open_nn(&l);
+    /* op(A) is 2 x 3; B is 3 x 4 as stored, so with op T k does not match. */
     cublasOperation_t t = CUBLAS_OP_T;
     ok(cublasLtMatmulDescSetAttribute(l.desc, CUBLASLT_MATMUL_DESC_TRANSB, &t, sizeof t));
-    cr_expect_eq(lt_matmul(&l, 1, a, b, 0, c, c, NULL), CUBLAS_STATUS_INVALID_VALUE);
+    cr_expect_eq(lt_matmul(&l, 1, m.a, m.b, 0, m.c, m.c, NULL), CUBLAS_STATUS_INVALID_VALUE);
     cr_expect_eq(cublasLtMatmulDescSetAttribute(l.desc, CUBLASLT_MATMUL_DESC_TRANSB, &t, 8),
                  CUBLAS_STATUS_INVALID_VALUE, "the wrong size");
-    cr_expect_eq(cublasLtMatmul(NULL, l.desc, &(float){1}, a, l.a, b, l.b, &(float){0}, c, l.c, c, l.d, NULL,
-                                NULL, 0, 0),
+    t = CUBLAS_OP_N;
+    ok(cublasLtMatmulDescSetAttribute(l.desc, CUBLASLT_MATMUL_DESC_TRANSB, &t, sizeof t));
+    cr_expect_eq(cublasLtMatmul(NULL, l.desc, &(float){1}, m.a, l.a, m.b, l.b, &(float){0}, m.c, l.c, m.c, l.d,
+                                NULL, NULL, 0, 0),
                  CUBLAS_STATUS_NOT_INITIALIZED);
-    lt_close(&l);
-    /* Unsupported types: fp64, and fp32 inputs with a bf16 output. */
-    lt_open(&l, CUDA_R_64F, CUDA_R_64F, CUBLAS_OP_N, CUBLAS_OP_N, 4, 5, 3, 3);
-    cr_expect_eq(lt_matmul(&l, 1, a, b, 0, c, c, NULL), CUBLAS_STATUS_NOT_SUPPORTED);
-    lt_close(&l);
-    lt_open(&l, CUDA_R_32F, CUDA_R_16BF, CUBLAS_OP_N, CUBLAS_OP_N, 4, 5, 3, 3);
-    cr_expect_eq(lt_matmul(&l, 1, a, b, 0, c, c, NULL), CUBLAS_STATUS_NOT_SUPPORTED);
-    lt_close(&l);
-    /* Mismatched batch counts. */
-    lt_open(&l, CUDA_R_32F, CUDA_R_32F, CUBLAS_OP_N, CUBLAS_OP_N, 4, 5, 3, 3);
     int32_t two = 2;
     ok(cublasLtMatrixLayoutSetAttribute(l.a, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &two, sizeof two));
-    cr_expect_eq(lt_matmul(&l, 1, a, b, 0, c, c, NULL), CUBLAS_STATUS_INVALID_VALUE);
+    cr_expect_eq(lt_matmul(&l, 1, m.a, m.b, 0, m.c, m.c, NULL), CUBLAS_STATUS_INVALID_VALUE,
+                 "mismatched batch counts");
     lt_close(&l);
     must(cudaDeviceSynchronize());
-    expect_floats(c, C_NAN, 12, "after the refused calls");
-    cudaFree(a), cudaFree(b), cudaFree(c);
+    expect_floats(m.c, C_NAN, 12, "after the refused calls");
+    free_mats(m);
 }
 
 /* NVIDIA documents that a cuBLAS handle serves as a cuBLASLt one. */
 Test(cublaslt, a_cublas_handle_serves_as_a_cublaslt_handle)
 {
     struct lt l;
-    lt_open(&l, CUDA_R_32F, CUDA_R_32F, CUBLAS_OP_N, CUBLAS_OP_N, 4, 5, 3, 3);
+    lt_open_nn(&l);
     cublasHandle_t h;
     ok(cublasCreate(&h));
-    float *a = dev(A_N, sizeof A_N), *b = dev(B_N, sizeof B_N), *c = dev(C_NAN, sizeof C_NAN);
+    struct mats m = upload_nn();
     const float one = 1, zero = 0;
-    ok(cublasLtMatmul((cublasLtHandle_t)h, l.desc, &one, a, l.a, b, l.b, &zero, c, l.c, c, l.d, NULL, NULL, 0, 0));
-    expect_floats(c, AB, 12, "through the cuBLAS handle");
-    cudaFree(a), cudaFree(b), cudaFree(c);
+    ok(cublasLtMatmul((cublasLtHandle_t)h, l.desc, &one, m.a, l.a, m.b, l.b, &zero, m.c, l.c, m.c, l.d, NULL, NULL,
+                      0, 0));
+    expect_floats(m.c, AB, 12, "through the cuBLAS handle");
+    free_mats(m);
     cublasDestroy(h);
     lt_close(&l);
 }

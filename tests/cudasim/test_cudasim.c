@@ -246,9 +246,9 @@ Test(cudasim, race_between_blocks_makes_orders_disagree)
 
 /* ---- device memory is out of the host's reach ------------------------------ */
 
-/* Runs fn in a child process, its stderr captured into out; returns the
- * wait status. */
-static int in_child(void (*fn)(float *), float *arg, char *out, size_t cap)
+/* Runs child(arg) in a child process, its stdout and stderr captured into
+ * out (the rest read and dropped); returns the wait status. */
+static int in_child(void (*child)(const void *), const void *arg, char *out, size_t cap)
 {
     int fd[2];
     cr_assert_eq(pipe(fd), 0);
@@ -258,14 +258,17 @@ static int in_child(void (*fn)(float *), float *arg, char *out, size_t cap)
     cr_assert_neq(pid, -1);
     if (pid == 0) {
         close(fd[0]);
+        dup2(fd[1], 1);
         dup2(fd[1], 2);
-        fn(arg);
+        child(arg);
         _exit(0);
     }
     close(fd[1]);
     size_t got = 0;
     ssize_t r;
-    while (got + 1 < cap && (r = read(fd[0], out + got, cap - 1 - got)) > 0) got += (size_t)r;
+    char sink[4096];
+    while ((r = read(fd[0], got + 1 < cap ? out + got : sink, got + 1 < cap ? cap - 1 - got : sizeof sink)) > 0)
+        if (got + 1 < cap) got += (size_t)r;
     out[got] = 0;
     close(fd[0]);
     int status;
@@ -273,15 +276,15 @@ static int in_child(void (*fn)(float *), float *arg, char *out, size_t cap)
     return status;
 }
 
-static void host_reads(float *d)
+static void host_reads(const void *d)
 {
-    volatile float x = d[0];
+    volatile float x = ((const volatile float *)d)[0];
     (void)x;
 }
-static void host_writes(float *d) { ((volatile float *)d)[1] = 1.0f; }
+static void host_writes(const void *d) { ((volatile float *)d)[1] = 1.0f; }
 
 /* Dies of SIGSEGV (under ASan: its SEGV report, exit 1) after saying what. */
-static void expect_crash(void (*fn)(float *), const char *what)
+static void expect_crash(void (*fn)(const void *), const char *what)
 {
     float *d = dev_floats(16, 0), h[16];
     char out[8192];
@@ -542,41 +545,25 @@ Test(cudasim, one_simulated_device)
 
 /* ---- each self-test needs its check ------------------------------------------- */
 
-/* Runs this binary's test `name` with CUDASIM_DISABLE=check; returns its
- * exit status and output. */
-static int run_without(const char *check, const char *name, char *out, size_t cap)
+/* This binary, running one test (argv[0]) with CUDASIM_DISABLE=argv[1]. */
+static void run_test(const void *argv)
 {
+    const char *const *a = argv;
     char exe[4096], filter[256];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    cr_assert(n > 0);
+    if (n <= 0) _exit(126);
     exe[n] = 0;
-    snprintf(filter, sizeof filter, "--filter=%s", name);
-    int fd[2];
-    cr_assert_eq(pipe(fd), 0);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    cr_assert_neq(pid, -1);
-    if (pid == 0) {
-        close(fd[0]);
-        dup2(fd[1], 1);
-        dup2(fd[1], 2);
-        setenv("CUDASIM_DISABLE", check, 1);
-        unsetenv("BXFI_MAP"); /* else Criterion takes it for one of its workers */
-        execl(exe, exe, filter, "--jobs=1", (char *)NULL);
-        _exit(127);
-    }
-    close(fd[1]);
-    size_t got = 0;
-    ssize_t r;
-    char sink[4096];
-    while ((r = read(fd[0], got + 1 < cap ? out + got : sink, got + 1 < cap ? cap - 1 - got : sizeof sink)) > 0)
-        if (got + 1 < cap) got += (size_t)r;
-    out[got] = 0;
-    close(fd[0]);
-    int status;
-    waitpid(pid, &status, 0);
-    return status;
+    snprintf(filter, sizeof filter, "--filter=%s", a[0]);
+    setenv("CUDASIM_DISABLE", a[1], 1);
+    unsetenv("BXFI_MAP"); /* else Criterion takes it for one of its workers */
+    execl(exe, exe, filter, "--jobs=1", (char *)NULL);
+    _exit(127);
+}
+
+static int run_without(const char *check, const char *name, char *out, size_t cap)
+{
+    const char *argv[2] = {name, check};
+    return in_child(run_test, argv, out, cap);
 }
 
 /* Switching off the simulator's check (CUDASIM_DISABLE) makes the test
