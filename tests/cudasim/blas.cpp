@@ -785,6 +785,7 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t lightHandle, cublasLtMatmulDesc_t
     if (algo && algo->data[0] != ALGO_MAGIC) return CUBLAS_STATUS_INVALID_VALUE;
     if (!valid_stream(stream)) return CUBLAS_STATUS_INVALID_VALUE;
     const Desc *d = desc_of(computeDesc);
+    if (C == D && !same_layout(g.C, g.D)) return CUBLAS_STATUS_INVALID_VALUE; /* in place: one layout */
     g.who = "cublasLtMatmul";
     g.A.p = A, g.B.p = B, g.D.p = D;
     if (d->pointer_mode == CUBLASLT_POINTER_MODE_DEVICE) {
@@ -793,11 +794,10 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t lightHandle, cublasLtMatmulDesc_t
     } else {
         g.alpha = *(const float *)alpha;
         g.beta = *(const float *)beta;
-        if (g.beta == 0.0f) C = nullptr; /* never read */
     }
-    if (C == D && !same_layout(g.C, g.D)) return CUBLAS_STATUS_INVALID_VALUE;
-    if (!C && !(d->pointer_mode == CUBLASLT_POINTER_MODE_HOST && g.beta == 0.0f)) return CUBLAS_STATUS_INVALID_VALUE;
-    g.C.p = C;
+    bool beta_zero = d->pointer_mode == CUBLASLT_POINTER_MODE_HOST && g.beta == 0.0f;
+    if (!C && !beta_zero) return CUBLAS_STATUS_INVALID_VALUE;
+    g.C.p = beta_zero ? nullptr : C; /* never read */
     if (sticky_error() != cudaSuccess) return CUBLAS_STATUS_EXECUTION_FAILED;
     if (g.m == 0 || g.n == 0) return CUBLAS_STATUS_SUCCESS;
     cudaError_t e = enqueue(stream, "cublasLtMatmul", [g]() { run_gemm(g); });

@@ -569,6 +569,10 @@ Test(cublaslt, invalid_layouts_return_the_documented_status)
     cr_expect_eq(lt_status(CUDA_R_64F, CUDA_R_64F, 4, 3, m), CUBLAS_STATUS_NOT_SUPPORTED, "fp64");
     cr_expect_eq(lt_status(CUDA_R_32F, CUDA_R_16BF, 4, 3, m), CUBLAS_STATUS_NOT_SUPPORTED, "fp32 in, bf16 out");
     struct lt l;
+    /* In place with two layouts (ldc 3, ldd 4), even when beta = 0 leaves C unread. */
+    lt_open(&l, CUDA_R_32F, CUDA_R_32F, CUBLAS_OP_N, CUBLAS_OP_N, 4, 5, 3, 4);
+    cr_expect_eq(lt_matmul(&l, 1, m.a, m.b, 0, m.c, m.c, NULL), CUBLAS_STATUS_INVALID_VALUE, "C == D, two layouts");
+    lt_close(&l);
     lt_open_nn(&l);
     /* op(A) is 2 x 3; B is 3 x 4 as stored, so with op T k does not match. */
     cublasOperation_t t = CUBLAS_OP_T;
