@@ -115,27 +115,35 @@
  * outside the above. Operands are checked when the work runs.
  *
  * What it cannot catch (do not over-trust it): timing, performance, register
- * pressure, occupancy, launch-bound limits; memory-ordering questions
+ * pressure, occupancy, launch-bound limits, bank conflicts; the size of
+ * static __shared__ arrays (no limit is applied to them); misaligned
+ * accesses (a float4 load from an address not 16-byte aligned faults on a
+ * GPU, not here); broken __restrict__ promises; memory-ordering questions
  * (blocks run to completion one at a time, so __threadfence and volatile
  * never matter, and two blocks never run at once: a race between blocks
- * shows only when the two block orders disagree); spin-waits on other
- * threads or blocks (they hang: no preemption); tensor-core, async copy
- * (cp.async, TMA), cooperative-group and other intrinsics it does not define
- * (they fail to compile); fast-math differences of the device math library
- * (host libm is used); kernels dereferencing host memory other than through
- * their pointer arguments (a pointer inside a struct, or one computed by the
+ * shows only when the two block orders disagree, and only where a test runs
+ * both); concurrency between streams (work never overlaps: a kernel waiting
+ * for one on another stream, or host code polling memory a kernel writes
+ * instead of synchronizing, waits forever); spin-waits on other threads or
+ * blocks (they hang: no preemption); tensor-core, async copy (cp.async,
+ * TMA), cooperative-group and other intrinsics it does not define (they
+ * fail to compile); fast-math differences of the device math library (host
+ * libm is used); kernels dereferencing host memory other than through their
+ * pointer arguments (a pointer inside a struct, or one computed by the
  * kernel); __constant__ and __device__ variables (plain host globals here,
  * which host code may touch); races within a warp between two warp
  * operations that both orders happen to hide; reads out of bounds without
- * ASan; host threads other than the caller's touching device memory while a
- * synchronizing call runs work (the whole mapping is open then); the
+ * ASan; host threads other than the caller's touching device memory while
+ * a synchronizing call runs work (the whole mapping is open then); the
  * runtime is single-threaded, so CUDA calls from several host threads are
  * not supported; a use of cudaMallocAsync memory on a stream not ordered
- * after the allocation. It is stricter than CUDA in two places: an
- * asynchronous device-to-host copy into pageable memory, which CUDA
- * completes before returning, is poisoned until a synchronization like any
- * other, and copies name their direction truthfully (cudaMemcpyHostToDevice
- * with a host destination is an error; cudaMemcpyDefault infers it).
+ * after the allocation.
+ *
+ * It is stricter than CUDA in two places: an asynchronous device-to-host
+ * copy into pageable memory, which CUDA completes before returning, is
+ * poisoned until a synchronization like any other, and copies must name
+ * their direction truthfully (cudaMemcpyHostToDevice with a host
+ * destination is an error; cudaMemcpyDefault infers it).
  *
  * The runtime API implemented (NVIDIA's declarations): cudaMalloc, cudaFree,
  * cudaMallocAsync, cudaFreeAsync, cudaMallocHost, cudaHostAlloc,
