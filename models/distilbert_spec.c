@@ -83,6 +83,14 @@ int distilbert_config_check(const DistilBertConfig *c)
         return err_set("model config: every dimension must be positive");
     if (c->dim % c->n_heads)
         return err_set("model config: dim %d is not divisible by n_heads %d", c->dim, c->n_heads);
+    if (!(c->layer_norm_eps > 0 && c->layer_norm_eps < 1))
+        return err_set("model config: layer_norm_eps %g must be in (0, 1)", c->layer_norm_eps);
+    const float p[] = {c->dropout, c->attention_dropout, c->seq_classif_dropout};
+    const char *names[] = {"dropout", "attention_dropout", "seq_classif_dropout"};
+    for (int i = 0; i < 3; i++)
+        if (!(p[i] >= 0 && p[i] < 1)) return err_set("model config: %s %g must be in [0, 1)", names[i], p[i]);
+    if (!(c->initializer_range >= 0 && c->initializer_range < 1))
+        return err_set("model config: initializer_range %g must be in [0, 1)", c->initializer_range);
     return 0;
 }
 

@@ -63,7 +63,8 @@ extern const ParamDef distilbert_params[P_COUNT];
 size_t distilbert_shape(const DistilBertConfig *cfg, ParamId id, int64_t shape[2]);
 
 /* Checks a configuration: dims positive, dim divisible by n_heads, LayerNorm
- * eps positive and dropout probabilities in [0, 1). 0, or -1 with err_set. */
+ * eps in (0, 1), dropout probabilities and initializer_range in [0, 1).
+ * 0, or -1 with err_set. */
 int distilbert_config_check(const DistilBertConfig *cfg);
 
 /* One tensor in the flat layout. */

@@ -91,7 +91,8 @@ static int open_model(Run *r, bool resume)
 {
     const TrainSettings *s = r->s;
     const char *src = resume ? r->last_dir : s->init;
-    if (checkpoint_load(&r->w, src, r->L, s->seed) != 0) return -1;
+    if ((resume ? checkpoint_load_head(&r->w, src, r->L) : checkpoint_load(&r->w, src, r->L, s->seed)) != 0)
+        return -1;
     if (s->max_len > r->w.lay.cfg.max_position_embeddings)
         return err_set("max_len %d exceeds the model's %d positions", s->max_len,
                        r->w.lay.cfg.max_position_embeddings);
@@ -334,7 +335,7 @@ static int finish(Run *r)
     backend_close(r->be);
     r->be = NULL;
     weights_free(&r->w);
-    if (checkpoint_load(&r->w, r->best_dir, r->L, 0) != 0 || !(r->be = backend_open(s->device, &r->w)))
+    if (checkpoint_load_head(&r->w, r->best_dir, r->L) != 0 || !(r->be = backend_open(s->device, &r->w)))
         return -1;
     float threshold = s->threshold;
     int L = r->L, nv = r->val.data.n, nt = r->test.data.n;
