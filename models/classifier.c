@@ -130,8 +130,7 @@ int classifier_save(const ModelWeights *m, const LabelSet *labels, const char *v
     char *tmp = atomic_dir_begin(dir);
     if (!tmp) return -1;
     if (classifier_write(m, labels, vocab, threshold, tmp) != 0) {
-        remove_tree(tmp);
-        free(tmp);
+        atomic_dir_abort(tmp);
         return -1;
     }
     return atomic_dir_commit(tmp, dir);

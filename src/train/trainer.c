@@ -10,7 +10,9 @@
 #include "models/classifier.h"
 #include "src/core/atomic.h"
 #include "src/core/err.h"
+#include "src/core/interrupt.h"
 #include "src/core/jsonfile.h"
+#include "src/core/outdir.h"
 #include "src/core/progress.h"
 #include "src/data/batcher.h"
 #include "src/eval/metrics.h"
@@ -29,7 +31,11 @@ typedef struct {
  * backend with host buffers for checkpoints, and where it stands. */
 typedef struct {
     const TrainSettings *s;
-    const char *out;
+    const char *out;  /* where the run is written: the run directory, or with
+                         --force over an earlier output, a sibling swapped in
+                         at the end (see run_dir) */
+    const char *dest; /* the run directory the user named */
+    char *replacing;  /* the sibling, when replacing dest */
     char last_dir[4200], best_dir[4200], log_path[4200], vocab[4300];
     TrainState st;
     Tokenizer *tok;
@@ -117,13 +123,38 @@ static int open_log(Run *r, const Config *cfg, bool resume)
     } else {
         char path[4200];
         snprintf(path, sizeof path, "%s/config.json", r->out);
-        if (make_dirs(r->out) != 0 || config_write(cfg, path) != 0) return -1;
-        /* Checkpoints of an earlier run in this directory are not ours. */
-        if (remove_tree(r->last_dir) != 0 || remove_tree(r->best_dir) != 0) return -1;
+        if (config_write(cfg, path) != 0) return -1;
         r->log = fopen(r->log_path, "w");
     }
     if (!r->log) return err_set("%s: cannot open: %s", r->log_path, strerror(errno));
     return 0;
+}
+
+/* Claims the run directory before any work: a resumed run's own; for a new
+ * run a missing or empty one, or with force anything, which the run then
+ * replaces only when it has finished (it is built in a sibling meanwhile).
+ * Locked against a second writer either way. */
+static int run_dir(Run *r, bool resume, bool force)
+{
+    char kind[64];
+    outdir_kind(r->dest, kind, sizeof kind);
+    if (resume) {
+        if (strcmp(kind, "train"))
+            return err_set("--resume %s: not a genre training run (no %s/.genre marker naming one)", r->dest,
+                           r->dest);
+        return outdir_lock(r->dest);
+    }
+    char hint[4400];
+    snprintf(hint, sizeof hint, !strcmp(kind, "train") ? "continue it with `genre train --resume %s`"
+                                                       : "choose another --out", r->dest);
+    bool replace;
+    if (outdir_claim(r->dest, "train", false, force, hint, &replace) != 0) return -1;
+    if (make_dirs(r->dest) != 0 || outdir_lock(r->dest) != 0) return -1;
+    if (replace) {
+        if (!(r->replacing = atomic_dir_begin(r->dest))) return -1;
+        r->out = r->replacing;
+    }
+    return outdir_mark(r->out, "train");
 }
 
 static int run_open(Run *r, const Config *cfg, bool resume)
@@ -169,6 +200,20 @@ static int run_open(Run *r, const Config *cfg, bool resume)
         progress_message(&r->prog, msg);
     }
     return 0;
+}
+
+static int save_last(Run *r);
+
+/* Stops at a step boundary on Ctrl-C or SIGTERM, with a checkpoint of it
+ * (unless one was just written), so that the run can be resumed. */
+static int check_interrupt(Run *r, bool saved)
+{
+    int sig = interrupt_requested();
+    if (!sig) return 0;
+    if (!saved && !r->replacing && save_last(r) != 0) return -1;
+    if (r->replacing) return err_set("interrupted (signal %d) at step %ld", sig, r->st.step);
+    return err_set("interrupted (signal %d) at step %ld; continue with `genre train --resume %s`", sig, r->st.step,
+                   r->dest);
 }
 
 static void run_close(Run *r)
@@ -286,8 +331,7 @@ static int save_last(Run *r)
     if (!tmp) return -1;
     if (classifier_write(&r->w, &r->labels, r->vocab, r->s->threshold, tmp) != 0 ||
         checkpoint_save_optimizer(&r->w.lay, &r->opt, tmp) != 0 || train_state_save(&r->st, tmp) != 0) {
-        remove_tree(tmp);
-        free(tmp);
+        atomic_dir_abort(tmp);
         return -1;
     }
     return atomic_dir_commit(tmp, r->last_dir);
@@ -312,8 +356,9 @@ static int train_epochs(Run *r)
             r->st.batch = end_of_epoch ? 0 : k + s->grad_accum;
             if (s->eval_every ? r->st.step % s->eval_every == 0 || last : end_of_epoch || last)
                 rc = validate(r, epoch);
-            if (rc == 0 && ((s->checkpoint_every && r->st.step % s->checkpoint_every == 0) || end_of_epoch || last))
-                rc = save_last(r);
+            bool saving = (s->checkpoint_every && r->st.step % s->checkpoint_every == 0) || end_of_epoch || last;
+            if (rc == 0 && saving) rc = save_last(r);
+            if (rc == 0) rc = check_interrupt(r, saving);
         }
         epoch_plan_free(&plan);
         if (rc != 0) return -1;
@@ -387,7 +432,7 @@ static int finish(Run *r)
         const Metrics *ms[] = {&vm, &tm};
         rc = report_compare(NULL, 2, names, ms);
     }
-    if (rc == 0) printf("run directory: %s (model in %s)\n", r->out, r->best_dir);
+    if (rc == 0) printf("run directory: %s (model in %s/best)\n", r->dest, r->dest);
     metrics_free(&vm);
     metrics_free(&tm);
     free(test_scores);
@@ -395,13 +440,24 @@ static int finish(Run *r)
     return rc;
 }
 
-int trainer_run(const TrainSettings *s, const Config *cfg, const char *out, bool resume)
+int trainer_run(const TrainSettings *s, const Config *cfg, const char *out, bool resume, bool force)
 {
-    Run r = {.s = s, .out = out};
-    int rc = run_open(&r, cfg, resume);
+    Run r = {.s = s, .out = out, .dest = out};
+    interrupt_defer(true);
+    int rc = run_dir(&r, resume, force);
+    if (rc == 0) rc = run_open(&r, cfg, resume);
     if (rc == 0) rc = train_epochs(&r);
     if (rc == 0) rc = finish(&r);
     else progress_done(&r.prog);
     run_close(&r);
+    if (r.replacing) {
+        /* The earlier output goes only now that the new run is complete. */
+        if (rc == 0) rc = atomic_dir_commit(r.replacing, r.dest);
+        else {
+            atomic_dir_abort(r.replacing);
+            err_set("%s (%s is as it was)", err_msg(), r.dest);
+        }
+    }
+    interrupt_defer(false);
     return rc;
 }

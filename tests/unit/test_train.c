@@ -471,3 +471,118 @@ Test(train, an_error_below_the_trainer_keeps_the_last_good_checkpoint)
         }
     }
 }
+
+/* Whether any "*.tmp.*" leftover is under dir. */
+static int has_tmp_leftovers(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "find %s -name '*.tmp.*' | grep -q .", dir);
+    return system(cmd) == 0;
+}
+
+/* A finished run, a directory of someone else's files: neither is touched
+ * by a new run; --force replaces only once the new run has finished. */
+Test(train, a_new_run_never_destroys_what_is_in_its_directory)
+{
+    const char *extra[] = {"epochs=1"};
+    cr_assert_eq(train(at("run"), extra, 1), 0, "%s", slurp(at("err.txt")));
+    char *model = slurp(at("run/best/model.safetensors"));
+    cr_expect_eq(train(at("run"), extra, 1), 1, "a second run into a finished one");
+    char *err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "run: already holds a genre train output; continue it with `genre train --resume ") &&
+              strstr(err, "or pass --force to replace it"), "%s", err);
+    free(err);
+    char *again = slurp(at("run/best/model.safetensors"));
+    cr_expect(again && !strcmp(again, model) && strlen(again) == strlen(model), "the finished run was touched");
+    free(again);
+
+    mkdir(at("mine"), 0777);
+    put(at("mine/notes.txt"), "mine\n");
+    cr_expect_eq(train(at("mine"), extra, 1), 1);
+    err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "mine: is not empty and was not made by this command; choose another --out"), "%s", err);
+    free(err);
+    cr_expect_str_eq(slurp(at("mine/notes.txt")), "mine\n");
+
+    /* --force: a run that fails leaves the old one as it was... */
+    const char *nan[] = {"epochs=1", "--force", "lr=1e30", "max_grad_norm=0"};
+    cr_expect_eq(train(at("run"), nan, 4), 1);
+    err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "is as it was)") != NULL, "%s", err);
+    free(err);
+    again = slurp(at("run/best/model.safetensors"));
+    cr_expect(again && strlen(again) == strlen(model) && !memcmp(again, model, strlen(model)),
+              "a failed --force run damaged the old one");
+    free(again);
+    cr_expect(!has_tmp_leftovers(root), "a failed --force run left its work behind");
+    /* ...and one that finishes replaces it whole. */
+    const char *other[] = {"epochs=1", "--force", "seed=99"};
+    cr_expect_eq(train(at("run"), other, 3), 0, "%s", slurp(at("err.txt")));
+    char *marker = slurp(at("run/.genre"));
+    cr_expect(marker && !strcmp(marker, "train\n"), "%s", marker ? marker : "no marker");
+    cr_expect(strstr(slurp(at("run/config.json")), "\"seed\": 99") != NULL);
+    cr_expect(!has_tmp_leftovers(root));
+    free(model);
+}
+
+static pid_t start_genre(char *const *argv)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen(at("err.txt"), "w", stderr) || !freopen("/dev/null", "w", stdout)) _exit(99);
+        execv("bin/genre", argv);
+        _exit(98);
+    }
+    return pid;
+}
+
+/* Lines of a file (0 if it is missing). */
+static int count_lines(const char *path)
+{
+    char *s = slurp(path);
+    int n = 0;
+    for (char *p = s; p && *p; p++) n += *p == '\n';
+    free(s);
+    return n;
+}
+
+/* Ctrl-C stops bin/genre train at a step boundary with a checkpoint there
+ * and nothing half-written; a second writer meanwhile is refused; the
+ * resumed run ends as the uninterrupted one. */
+Test(train, ctrl_c_checkpoints_and_a_second_writer_is_refused, .timeout = 120)
+{
+    char data[300], init[300];
+    snprintf(data, sizeof data, "data=%s", at("data"));
+    snprintf(init, sizeof init, "init=%s", at("init"));
+    char *argv[] = {"bin/genre", "train", "--out", (char *)at("cut"), data, init, "max_len=16", "batch_size=4",
+                    "epochs=40", "lr=3e-3", "seed=7", "loss.type=bce", NULL};
+    argv[3] = strdup(at("cut")); /* at() reuses its buffers */
+    pid_t pid = start_genre(argv);
+    for (int i = 0; i < 400000 && count_lines(at("cut/log.jsonl")) < 5; i++) usleep(50);
+    char *resume[] = {"train", "--resume", (char *)at("cut")};
+    cr_expect_eq(train_args(resume, 3), 1, "a second writer was let in");
+    char *err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "cut: another genre process is writing it") != NULL, "%s", err);
+    free(err);
+    kill(pid, SIGINT);
+    int status;
+    waitpid(pid, &status, 0);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1, "status %d: %s", status, slurp(at("err.txt")));
+    err = slurp(at("err.txt"));
+    char *at_step = strstr(err, "interrupted (signal 2) at step ");
+    cr_assert(at_step && strstr(err, "continue with `genre train --resume "), "%s", err);
+    long step = atol(at_step + strlen("interrupted (signal 2) at step "));
+    free(err);
+    char *state = slurp(at("cut/last/state.json")), want[64];
+    snprintf(want, sizeof want, "\"step\": %ld,", step);
+    cr_expect(state && strstr(state, want), "last/ is not at step %ld: %s", step, state ? state : "");
+    free(state);
+    cr_expect(!has_tmp_leftovers(at("cut")), "temporary files left behind");
+    cr_assert_eq(train_args(resume, 3), 0, "%s", slurp(at("err.txt")));
+    const char *whole_args[] = {"epochs=40"};
+    cr_assert_eq(train(at("whole"), whole_args, 1), 0, "%s", slurp(at("err.txt")));
+    expect_same_file(at("whole/best/model.safetensors"), at("cut/best/model.safetensors"));
+    expect_same_file(at("whole/metrics.json"), at("cut/metrics.json"));
+    free(argv[3]);
+}
