@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "models/backend.h"
@@ -157,6 +158,30 @@ static int run_dir(Run *r, bool resume, bool force)
     return outdir_mark(r->out, "train");
 }
 
+/* A checkpoint's position must be one this run can reach, and agree with
+ * its optimizer state and its log: anything else was edited or damaged,
+ * and continuing would not reproduce the uninterrupted run. */
+static int check_state(const Run *r, long batches)
+{
+    const TrainState *st = &r->st;
+    const TrainSettings *s = r->s;
+    char where[4300];
+    snprintf(where, sizeof where, "--resume %s: %s/state.json", r->dest, r->last_dir);
+    if (st->step < 1 || st->step > r->total)
+        return err_set("%s: step %ld is not in 1..%ld", where, st->step, r->total);
+    if (st->epoch > s->epochs || st->batch >= batches || st->batch % s->grad_accum)
+        return err_set("%s: epoch %d, batch %d is not a step boundary of this run", where, st->epoch, st->batch);
+    if (r->opt.t != st->step)
+        return err_set("%s: step %ld, but optimizer.safetensors has taken %d steps", where, st->step, r->opt.t);
+    if (st->best_step > st->step || st->best < -1 || st->best > 1)
+        return err_set("%s: best %g at step %ld does not fit step %ld", where, st->best, st->best_step, st->step);
+    struct stat info;
+    if (stat(r->log_path, &info) != 0 || info.st_size < st->log_bytes)
+        return err_set("--resume %s: %s is shorter than the checkpoint's %ld bytes: the log was cut or replaced",
+                       r->dest, r->log_path, st->log_bytes);
+    return 0;
+}
+
 static int run_open(Run *r, const Config *cfg, bool resume)
 {
     const TrainSettings *s = r->s;
@@ -181,12 +206,12 @@ static int run_open(Run *r, const Config *cfg, bool resume)
         r->sample_weights = xmalloc((size_t)r->train.data.n * sizeof *r->sample_weights);
         oversample_weights(r->sample_weights, &r->train.enc, s->oversample);
     }
-    if (open_log(r, cfg, resume) != 0) return -1;
-
     long batches = (r->train.data.n + s->batch_size - 1) / s->batch_size;
     long steps_per_epoch = (batches + s->grad_accum - 1) / s->grad_accum;
     r->total = steps_per_epoch * s->epochs;
     if (s->max_steps > 0 && s->max_steps < r->total) r->total = s->max_steps;
+    if (resume && check_state(r, batches) != 0) return -1;
+    if (open_log(r, cfg, resume) != 0) return -1;
     r->warmup = lr_warmup_steps(s->warmup_ratio, r->total);
     r->adamw = (AdamW){s->lr, 0.9f, 0.999f, 1e-8f, s->weight_decay};
     r->val_scores = xmalloc((size_t)r->val.data.n * r->L * sizeof *r->val_scores);

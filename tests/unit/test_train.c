@@ -586,3 +586,44 @@ Test(train, ctrl_c_checkpoints_and_a_second_writer_is_refused, .timeout = 120)
     expect_same_file(at("whole/metrics.json"), at("cut/metrics.json"));
     free(argv[3]);
 }
+
+/* Resume checks everything it is handed before any work, and refuses with
+ * one line: a position the run cannot reach, a state at odds with the
+ * optimizer, a log shorter than the checkpoint says. */
+Test(train, resume_checks_its_checkpoint_before_any_work)
+{
+    const char *extra[] = {"epochs=2", "checkpoint_every=5", "max_steps=7"};
+    cr_assert_eq(train(at("run"), extra, 3), 0, "%s", slurp(at("err.txt")));
+    char *state = slurp(at("run/last/state.json")), *log = slurp(at("run/log.jsonl"));
+    struct {
+        const char *from, *to, *message;
+    } edits[] = {
+        {"\"step\": 7,", "\"step\": 70,", "state.json: step 70 is not in 1..7"},
+        {"\"step\": 7,", "\"step\": 6,", "state.json: step 6, but optimizer.safetensors has taken 7 steps"},
+        {"\"batch\": 7,", "\"batch\": 13,", "state.json: epoch 0, batch 13 is not a step boundary of this run"},
+    };
+    char *run = strdup(at("run")), *resume[] = {"train", "--resume", run}; /* at() reuses its buffers */
+    for (size_t k = 0; k < sizeof edits / sizeof edits[0]; k++) {
+        char *p = strstr(state, edits[k].from);
+        cr_assert(p, "%s not in %s", edits[k].from, state);
+        char edited[4096];
+        snprintf(edited, sizeof edited, "%.*s%s%s", (int)(p - state), state, edits[k].to, p + strlen(edits[k].from));
+        put(at("run/last/state.json"), edited);
+        cr_expect_eq(train_args(resume, 3), 1, "%s accepted", edits[k].to);
+        char *err = slurp(at("err.txt"));
+        cr_expect(strstr(err, edits[k].message) != NULL, "%s", err);
+        free(err);
+    }
+    put(at("run/last/state.json"), state);
+    put(at("run/log.jsonl"), "{\"step\": 1}\n");
+    cr_expect_eq(train_args(resume, 3), 1);
+    char *err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "log.jsonl is shorter than the checkpoint's") != NULL, "%s", err);
+    free(err);
+    cr_expect_str_eq(slurp(at("run/log.jsonl")), "{\"step\": 1}\n", "a refused resume wrote the log");
+    put(at("run/log.jsonl"), log);
+    cr_expect_eq(train_args(resume, 3), 0, "%s", slurp(at("err.txt")));
+    free(state);
+    free(log);
+    free(run);
+}
