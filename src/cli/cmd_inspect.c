@@ -8,6 +8,7 @@
 
 #include "src/cli/commands.h"
 #include "src/core/err.h"
+#include "src/core/hash.h"
 #include "src/io/safetensors.h"
 
 static const char usage[] =
@@ -52,14 +53,6 @@ static void print_values(const double *v, size_t n, void *ctx)
 {
     (void)ctx;
     for (size_t i = 0; i < n; i++) printf("%.17g\n", v[i]);
-}
-
-static uint64_t fnv1a64(const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
-    return h;
 }
 
 /* Control characters as \u00xx so each item stays on its line; with

@@ -19,6 +19,7 @@
 #include "src/core/config.h"
 #include "src/io/csv.h"
 #include "src/core/err.h"
+#include "src/core/hash.h"
 #include "src/eval/plot.h"
 #include "src/core/rng.h"
 #include "src/data/stratify.h"
@@ -53,72 +54,12 @@ typedef struct {
     int dropped[4];
 } Counts;
 
-/* ---- a string -> index hash map (open addressing, FNV-1a) --------------- */
-
-typedef struct {
-    char **keys;
-    int *vals;
-    size_t cap, n;
-} Map;
-
-static uint64_t fnv1a(const char *s)
-{
-    uint64_t h = 0xCBF29CE484222325ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001B3ull;
-    return h;
-}
-
-static size_t map_slot(const Map *m, const char *key)
-{
-    size_t i = fnv1a(key) & (m->cap - 1);
-    while (m->keys[i] && strcmp(m->keys[i], key) != 0) i = (i + 1) & (m->cap - 1);
-    return i;
-}
-
-static int map_get(const Map *m, const char *key)
-{
-    if (!m->cap) return -1;
-    size_t i = map_slot(m, key);
-    return m->keys[i] ? m->vals[i] : -1;
-}
-
-/* Takes ownership of key. */
-static void map_put(Map *m, char *key, int val)
-{
-    if (2 * (m->n + 1) > m->cap) {
-        Map big = {xcalloc(m->cap ? 2 * m->cap : 1024, sizeof *big.keys), NULL, m->cap ? 2 * m->cap : 1024, m->n};
-        big.vals = xmalloc(big.cap * sizeof *big.vals);
-        for (size_t i = 0; i < m->cap; i++)
-            if (m->keys[i]) {
-                size_t j = map_slot(&big, m->keys[i]);
-                big.keys[j] = m->keys[i];
-                big.vals[j] = m->vals[i];
-            }
-        free(m->keys);
-        free(m->vals);
-        *m = big;
-    }
-    size_t i = map_slot(m, key);
-    if (m->keys[i]) free(m->keys[i]);
-    else m->n++;
-    m->keys[i] = key;
-    m->vals[i] = val;
-}
-
-static void map_free(Map *m)
-{
-    for (size_t i = 0; i < m->cap; i++) free(m->keys[i]);
-    free(m->keys);
-    free(m->vals);
-    memset(m, 0, sizeof *m);
-}
-
 /* ---- reading ------------------------------------------------------------- */
 
 typedef struct {
     Movie *movies;
     int n, cap;
-    Map by_key;
+    StrMap by_key;
     char *labels[MAX_LABELS];
     int n_labels;
     Counts counts;
@@ -215,15 +156,14 @@ static int read_file(Corpus *c, const char *path)
         snprintf(key, kn, "%s\x1f%d", (char *)folded, year);
         free(folded);
         char *text = clean_description(r.fields[cd]);
-        int m = map_get(&c->by_key, key);
-        if (m < 0) {
+        int m = strmap_add(&c->by_key, key, strlen(key), c->n);
+        free(key);
+        if (m == c->n) {
             if (c->n == c->cap) {
                 c->cap = c->cap ? 2 * c->cap : 4096;
                 c->movies = xrealloc(c->movies, (size_t)c->cap * sizeof *c->movies);
             }
-            c->movies[c->n] = (Movie){xstrdup(title), year, text, 0, KEPT};
-            map_put(&c->by_key, key, c->n);
-            m = c->n++;
+            c->movies[c->n++] = (Movie){xstrdup(title), year, text, 0, KEPT};
         } else {
             Movie *mv = &c->movies[m];
             if (mv->labels >> lab & 1) c->counts.duplicate_rows++;
@@ -234,7 +174,6 @@ static int read_file(Corpus *c, const char *path)
             } else {
                 free(text);
             }
-            free(key);
         }
         c->movies[m].labels |= 1ull << lab;
     }
@@ -302,21 +241,19 @@ static int words(const char *s)
  * earlier movie's into that one (labels unioned): one text, one example. */
 static void drop_and_dedupe(Corpus *c, int min_chars)
 {
-    Map seen = {0};
+    StrMap seen = {0};
     for (int i = 0; i < c->n; i++) {
         Movie *m = &c->movies[i];
         if (!*m->text) m->dropped = DROP_EMPTY;
         else if ((int)utf8_count(m->text) < min_chars) m->dropped = DROP_SHORT;
         if (m->dropped) continue;
-        int j = map_get(&seen, m->text);
-        if (j >= 0) {
+        int j = strmap_add(&seen, m->text, strlen(m->text), i);
+        if (j != i) {
             c->movies[j].labels |= m->labels;
             m->dropped = DROP_DUP_TEXT;
-            continue;
         }
-        map_put(&seen, xstrdup(m->text), i);
     }
-    map_free(&seen);
+    strmap_free(&seen);
     for (int i = 0; i < c->n; i++) c->counts.dropped[c->movies[i].dropped]++;
 }
 
@@ -697,7 +634,7 @@ int cmd_prepare(int argc, char **argv)
         free(c.movies[i].text);
     }
     free(c.movies);
-    map_free(&c.by_key);
+    strmap_free(&c.by_key);
     for (int l = 0; l < L; l++) free(c.labels[l]);
     config_free(cfg);
     for (int k = 0; k < n_opt; k++) free(opt[k]);
