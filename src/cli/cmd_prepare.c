@@ -13,6 +13,7 @@
 
 #include "src/core/atomic.h"
 #include "src/data/corpus.h"
+#include "src/cli/args.h"
 #include "src/cli/commands.h"
 #include "src/core/config.h"
 #include "src/core/err.h"
@@ -289,41 +290,17 @@ static void usage(FILE *f)
 int cmd_prepare(int argc, char **argv)
 {
     const char *out = NULL, *config_path = NULL;
-    char **over = xmalloc((size_t)(argc + 3) * sizeof *over);
-    int n_over = 0, n_opt = 0;
-    char **opt = xmalloc((size_t)argc * sizeof *opt);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            for (int k = 0; k < n_opt; k++) free(opt[k]);
-            free(opt);
-            free(over);
-            return 0;
-        }
-        int has_value = !strcmp(a, "--data") || !strcmp(a, "--out") || !strcmp(a, "--split") ||
-                        !strcmp(a, "--seed") || !strcmp(a, "--config");
-        if (has_value) {
-            if (i + 1 >= argc || !strncmp(argv[i + 1], "--", 2)) die("prepare: %s needs a value", a);
-            const char *v = argv[++i];
-            if (!strcmp(a, "--out")) out = v;
-            else if (!strcmp(a, "--config")) config_path = v;
-            else {
-                size_t n = strlen(a) + strlen(v) + 1;
-                opt[n_opt] = xmalloc(n);
-                snprintf(opt[n_opt++], n, "%s=%s", a + 2, v);
-            }
-        } else if (config_is_override(a)) {
-            over[n_over++] = argv[i];
-        } else {
-            die("prepare: unexpected argument '%s' (see 'genre prepare --help')", a);
-        }
-    }
-    /* The options win over key=value, which wins over the file. */
-    for (int k = 0; k < n_opt; k++) over[n_over++] = opt[k];
-    Config *cfg = config_load(schema, config_path, n_over, over);
+    const ArgOpt opts[] = {
+        {.name = "--data", .key = "data"},
+        ARG_OUT(&out, true),
+        {.name = "--split", .key = "split"},
+        {.name = "--seed", .key = "seed"},
+        {.name = "--config", .str = &config_path},
+        {NULL},
+    };
+    Args a = args_parse(&(ArgSpec){.cmd = "prepare", .opts = opts, .usage = usage, .overrides = true}, argc, argv);
+    Config *cfg = config_load(schema, config_path, a.n_overrides, a.overrides);
     if (!cfg) die_err();
-    if (!out) die("prepare: --out DIR is required");
     const char *data = cfg_str(cfg, "data");
     double props[N_PARTS];
     if (parse_split(cfg_str(cfg, "split"), props) != 0) die_err();
@@ -391,8 +368,6 @@ int cmd_prepare(int argc, char **argv)
     free(s);
     corpus_free(&c);
     config_free(cfg);
-    for (int k = 0; k < n_opt; k++) free(opt[k]);
-    free(opt);
-    free(over);
+    args_free(&a);
     return 0;
 }

@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "src/data/dataset.h"
+#include "src/cli/args.h"
+#include "src/cli/commands.h"
 #include "src/core/err.h"
 #include "src/core/progress.h"
 #include "tokenizer/tokenizer.h"
@@ -23,9 +25,10 @@ static void usage(FILE *f)
             "HuggingFace BertWordPieceTokenizer, lowercase=True, same vocab).\n\n"
             "  --vocab FILE|DIR  vocab.txt, or a model directory holding one\n"
             "  --special         wrap each line in [CLS] ... [SEP]\n"
-            "  --max-len N       keep at most N ids a line; with --special, N counts\n"
-            "                    [CLS] and [SEP] and the text is cut before [SEP]\n"
-            "                    (N >= 2). Without it nothing is truncated.\n"
+            "  --max-len N       keep at most N ids a line (1..16777216); with\n"
+            "                    --special, N counts [CLS] and [SEP] and the text is\n"
+            "                    cut before [SEP] (N >= 2). Without it nothing is\n"
+            "                    truncated.\n"
             "  --words           write the BasicTokenizer words instead (lowercased,\n"
             "                    accents stripped, split on whitespace and\n"
             "                    punctuation), separated by spaces; needs no vocab\n"
@@ -161,41 +164,23 @@ static int dataset_stats(const Tokenizer *t, const char *dir, long max_len)
 
 int cmd_tokenize(int argc, char **argv)
 {
-    const char *stats_dir = NULL;
-    const char *vocab = NULL;
-    long max_len = -1;
-    int special = 0, words = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(argv[i], "--vocab") && i + 1 < argc) {
-            vocab = argv[++i];
-        } else if (!strcmp(argv[i], "--max-len") && i + 1 < argc) {
-            char *end;
-            errno = 0;
-            max_len = strtol(argv[++i], &end, 10);
-            if (errno || *end || end == argv[i] || max_len < 1 || max_len > 1 << 24)
-                die("tokenize: --max-len: expected a positive integer, got '%s'", argv[i]);
-        } else if (!strcmp(argv[i], "--special")) {
-            special = 1;
-        } else if (!strcmp(argv[i], "--stats") && i + 1 < argc) {
-            stats_dir = argv[++i];
-        } else if (!strcmp(argv[i], "--words")) {
-            words = 1;
-        } else {
-            fprintf(stderr, "genre tokenize: unexpected argument '%s'\n", argv[i]);
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (words ? vocab || special || max_len >= 0 : !vocab) {
-        fprintf(stderr, "genre tokenize: %s\n", words ? "--words takes no other option" : "--vocab is required");
-        usage(stderr);
-        return 2;
-    }
-    if (stats_dir && (words || special)) die("tokenize: --stats takes only --vocab and --max-len");
-    if (special && max_len >= 0 && max_len < 2) die("tokenize: --max-len %ld cannot hold [CLS] and [SEP]", max_len);
+    const char *stats_dir = NULL, *vocab = NULL;
+    long max_len = -1; /* not given */
+    bool special = false, words = false;
+    const ArgOpt opts[] = {
+        {.name = "--vocab", .str = &vocab},
+        {.name = "--max-len", .num = &max_len, .min = 1, .max = 1 << 24},
+        {.name = "--special", .flag = &special},
+        {.name = "--stats", .str = &stats_dir},
+        {.name = "--words", .flag = &words},
+        {NULL},
+    };
+    args_parse(&(ArgSpec){.cmd = "tokenize", .opts = opts, .usage = usage}, argc, argv);
+    if (words ? vocab || special || max_len >= 0 : !vocab)
+        args_error("tokenize", words ? "--words takes no other option" : "--vocab is required");
+    if (stats_dir && (words || special)) args_error("tokenize", "--stats takes only --vocab and --max-len");
+    if (special && max_len >= 0 && max_len < 2)
+        args_error("tokenize", "--max-len %ld cannot hold [CLS] and [SEP]", max_len);
     Tokenizer *t = NULL;
     SpecialIds sp = {0, 0, 0, 0, 0};
     if (!words) {
