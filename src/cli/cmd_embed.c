@@ -11,9 +11,9 @@
 #include "models/checkpoint.h"
 #include "src/cli/args.h"
 #include "src/cli/commands.h"
+#include "src/cli/lines.h"
 #include "src/core/err.h"
 #include "tokenizer/tokenizer.h"
-#include "src/core/utf8.h"
 
 #define BATCH 32
 
@@ -101,24 +101,22 @@ int cmd_embed(int argc, char **argv)
     e.ids = xmalloc(cells * sizeof *e.ids), e.mask = xmalloc(cells * sizeof *e.mask);
     e.packed_ids = xmalloc(cells * sizeof *e.ids), e.packed_mask = xmalloc(cells * sizeof *e.mask);
     e.lengths = xmalloc(BATCH * sizeof *e.lengths);
-    char *texts[BATCH] = {0};
+    char *texts[BATCH] = {0}, *line;
     size_t caps[BATCH] = {0};
     int n = 0;
-    long line = 0;
-    for (;;) {
-        ssize_t len = getline(&texts[n], &caps[n], stdin);
-        if (len < 0) break;
-        line++;
-        while (len > 0 && (texts[n][len - 1] == '\n' || texts[n][len - 1] == '\r')) texts[n][--len] = 0;
-        size_t bad = utf8_check(texts[n], (size_t)len);
-        if (bad < (size_t)len) die("stdin:%ld: invalid UTF-8 at byte %zu", line, bad);
+    long len;
+    LineReader in;
+    lines_open(&in, "embed", true);
+    while ((len = lines_next(&in, &line)) >= 0) {
+        if (caps[n] <= (size_t)len) texts[n] = xrealloc(texts[n], caps[n] = (size_t)len + 1);
+        memcpy(texts[n], line, (size_t)len + 1);
         if (++n == BATCH) {
-            write_batch(&e, texts, n, line - n + 1);
+            write_batch(&e, texts, n, in.line - n + 1);
             n = 0;
         }
     }
-    if (ferror(stdin)) die("embed: reading stdin: %s", strerror(errno));
-    if (n) write_batch(&e, texts, n, line - n + 1);
+    if (n) write_batch(&e, texts, n, in.line - n + 1);
+    lines_close(&in);
     if (fflush(stdout) || ferror(stdout)) die("embed: writing stdout: %s", strerror(errno));
     for (int i = 0; i < BATCH; i++) free(texts[i]);
     free(e.ids), free(e.mask), free(e.packed_ids), free(e.packed_mask), free(e.lengths), free(e.hidden);

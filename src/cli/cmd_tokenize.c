@@ -1,6 +1,6 @@
 /* genre tokenize: UTF-8 lines on stdin, one line of WordPiece ids (or of
  * basic words) per line on stdout. Reads and writes in large blocks; a line
- * is encoded in place. */
+ * is encoded where it was read. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -10,6 +10,7 @@
 #include "src/data/dataset.h"
 #include "src/cli/args.h"
 #include "src/cli/commands.h"
+#include "src/cli/lines.h"
 #include "src/core/err.h"
 #include "src/core/progress.h"
 #include "tokenizer/tokenizer.h"
@@ -196,60 +197,37 @@ int cmd_tokenize(int argc, char **argv)
     Out out = {xmalloc(1 << 20), 0, 1 << 20, 0};
     long id_cap = 4096;
     int32_t *ids = xmalloc((size_t)(id_cap + 2) * sizeof *ids);
-    size_t cap = 1 << 20, have = 0;
-    char *in = xmalloc(cap);
-    long lineno = 0;
-    int eof = 0;
-    while (!eof || have) {
-        if (!eof) {
-            if (have == cap) in = xrealloc(in, cap *= 2);
-            size_t got = fread(in + have, 1, cap - have, stdin);
-            if (!got) {
-                if (ferror(stdin)) die("tokenize: reading stdin: %s", strerror(errno));
-                eof = 1;
-            }
-            have += got;
+    LineReader in;
+    lines_open(&in, "tokenize", false); /* the tokenizer finds invalid UTF-8 itself */
+    char *line;
+    long len;
+    while ((len = lines_next(&in, &line)) >= 0) {
+        if (words) {
+            if (basic_tokenize(line, (size_t)len, out_word, &out) < 0) invalid_line(&out, in.line);
+            out_line_end(&out);
+            continue;
         }
-        /* Every complete line in the buffer; at EOF the rest is one too. */
-        size_t start = 0;
-        for (;;) {
-            char *nl = memchr(in + start, '\n', have - start);
-            if (!nl && !(eof && start < have)) break;
-            size_t end = nl ? (size_t)(nl - in) : have;
-            size_t len = end - start;
-            if (len && in[start + len - 1] == '\r') len--;
-            lineno++;
-            if (words) {
-                if (basic_tokenize(in + start, len, out_word, &out) < 0) invalid_line(&out, lineno);
-                out_line_end(&out);
-                start = end + (nl != NULL);
-                continue;
-            }
-            long n;
-            while ((n = tokenizer_encode(t, in + start, len, ids + 1, id_cap)) > id_cap) {
-                id_cap = n;
-                ids = xrealloc(ids, (size_t)(id_cap + 2) * sizeof *ids);
-            }
-            if (n < 0) invalid_line(&out, lineno);
-            int32_t *row = ids + 1;
-            if (special) {
-                if (max_len >= 0 && n > max_len - 2) n = max_len - 2;
-                ids[0] = sp.cls;
-                ids[n + 1] = sp.sep;
-                row = ids;
-                n += 2;
-            } else if (max_len >= 0 && n > max_len) {
-                n = max_len;
-            }
-            out_ids(&out, row, n);
-            start = end + (nl != NULL);
+        long n;
+        while ((n = tokenizer_encode(t, line, (size_t)len, ids + 1, id_cap)) > id_cap) {
+            id_cap = n;
+            ids = xrealloc(ids, (size_t)(id_cap + 2) * sizeof *ids);
         }
-        memmove(in, in + start, have - start);
-        have -= start;
+        if (n < 0) invalid_line(&out, in.line);
+        int32_t *row = ids + 1;
+        if (special) {
+            if (max_len >= 0 && n > max_len - 2) n = max_len - 2;
+            ids[0] = sp.cls;
+            ids[n + 1] = sp.sep;
+            row = ids;
+            n += 2;
+        } else if (max_len >= 0 && n > max_len) {
+            n = max_len;
+        }
+        out_ids(&out, row, n);
     }
+    lines_close(&in);
     out_flush(&out);
     if (fflush(stdout) != 0) die("tokenize: writing stdout: %s", strerror(errno));
-    free(in);
     free(ids);
     free(out.buf);
     tokenizer_free(t);
