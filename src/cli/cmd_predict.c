@@ -12,25 +12,54 @@
 #include "models/classifier.h"
 #include "src/cli/args.h"
 #include "src/cli/commands.h"
+#include "src/cli/lines.h"
 #include "src/core/err.h"
 #include "src/eval/metrics.h"
 
-/* Reads stdin into lines (without \r\n); returns the count. */
-static int read_lines(char ***lines)
+/* Scores texts[0..n) and writes their JSON lines: the answer to what has
+ * been read, flushed so that it reaches a pipe or a terminal now. */
+static void answer(const Classifier *c, Backend *be, char **texts, int n, float threshold, long top,
+                   long max_len)
 {
-    int n = 0, cap = 0;
-    char *line = NULL;
-    size_t lcap = 0;
-    ssize_t len;
-    *lines = NULL;
-    while ((len = getline(&line, &lcap, stdin)) >= 0) {
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
-        if (n == cap) *lines = xrealloc(*lines, (size_t)(cap = cap ? 2 * cap : 256) * sizeof **lines);
-        (*lines)[n++] = xstrdup(line);
+    int L = c->labels.n_labels;
+    char **titles = xmalloc((size_t)n * sizeof *titles);
+    for (int i = 0; i < n; i++) titles[i] = "";
+    Dataset d = {.n = n, .n_labels = L, .titles = titles, .texts = texts, .y = xcalloc((size_t)n * L, 1)};
+    Encoded e;
+    if (encoded_build(&e, c->tok, &d, (int)max_len) != 0) die("predict: stdin: %s", err_msg());
+    float *scores = xmalloc((size_t)n * L * sizeof *scores);
+    uint8_t *pred = xmalloc((size_t)n * L);
+    if (classifier_scores(be, &e, 32, scores) != 0) die_err();
+    predict_at_least_one(pred, scores, n, L, threshold);
+    int *order = xmalloc((size_t)L * sizeof *order);
+    for (int i = 0; i < n; i++) {
+        const float *s = scores + (size_t)i * L;
+        for (int j = 0; j < L; j++) order[j] = j;
+        for (int j = 1; j < L; j++) /* insertion sort by score, highest first */
+            for (int k = j; k > 0 && s[order[k]] > s[order[k - 1]]; k--) {
+                int t = order[k];
+                order[k] = order[k - 1];
+                order[k - 1] = t;
+            }
+        json_t *o = json_object(), *g = json_array(), *sc = json_object();
+        for (int j = 0; j < L; j++)
+            if (pred[(size_t)i * L + order[j]]) json_array_append_new(g, json_string(c->labels.names[order[j]]));
+        for (int j = 0; j < (top ? (top < L ? top : L) : L); j++)
+            json_object_set_new(sc, c->labels.names[order[j]], json_real(round(s[order[j]] * 1e4) / 1e4));
+        json_object_set_new(o, "genres", g);
+        json_object_set_new(o, "scores", sc);
+        char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(4));
+        puts(line);
+        free(line);
+        json_decref(o);
     }
-    free(line);
-    if (ferror(stdin)) die("predict: reading stdin: %s", strerror(errno));
-    return n;
+    if (fflush(stdout) != 0) die("predict: writing stdout: %s", strerror(errno));
+    free(order);
+    free(scores);
+    free(pred);
+    encoded_free(&e);
+    free(d.y);
+    free(titles);
 }
 
 static void usage(FILE *f)
@@ -40,7 +69,8 @@ static void usage(FILE *f)
                "{\"genres\": [...], \"scores\": {\"Action\": 0.91, ...}}. A genre is predicted\n"
                "when its probability exceeds the threshold (default: the model's, saved by\n"
                "train, 0.5 unless tune_threshold chose another), and the top one when\n"
-               "none does.\n\n"
+               "none does. Each line is answered as soon as it has come; lines that\n"
+               "come together are scored together.\n\n"
                "  --top K        list only the K highest scores (K >= 1)\n"
                "  --threshold T  a probability in (0, 1)\n"
                "  --max-len N    tokens per text, [CLS] and [SEP] included (2..512,\n"
@@ -63,50 +93,30 @@ int cmd_predict(int argc, char **argv)
     Classifier c;
     if (classifier_open(&c, model) != 0) die_err();
     float threshold = isnan(given_threshold) ? c.threshold : (float)given_threshold;
-    int L = c.labels.n_labels;
-    Dataset d = {0};
-    d.n = read_lines(&d.texts);
-    d.n_labels = L;
-    d.y = xcalloc((size_t)(d.n ? d.n : 1) * L, 1);
-    d.titles = xcalloc((size_t)(d.n ? d.n : 1), sizeof *d.titles);
-    for (int i = 0; i < d.n; i++) d.titles[i] = xstrdup("");
-    d.years = xcalloc((size_t)(d.n ? d.n : 1), sizeof *d.years);
-    Encoded e;
-    if (encoded_build(&e, c.tok, &d, (int)max_len) != 0) die("predict: stdin: %s", err_msg());
-    float *scores = xmalloc((size_t)(d.n ? d.n : 1) * L * sizeof *scores);
-    uint8_t *pred = xmalloc((size_t)(d.n ? d.n : 1) * L);
     Backend *be = backend_open("cpu", &c.weights);
-    if (!be || classifier_scores(be, &e, 32, scores) != 0) die_err();
-    backend_close(be);
-    predict_at_least_one(pred, scores, d.n, L, threshold);
-    int *order = xmalloc((size_t)L * sizeof *order);
-    for (int i = 0; i < d.n; i++) {
-        const float *s = scores + (size_t)i * L;
-        for (int j = 0; j < L; j++) order[j] = j;
-        for (int j = 1; j < L; j++) /* insertion sort by score, highest first */
-            for (int k = j; k > 0 && s[order[k]] > s[order[k - 1]]; k--) {
-                int t = order[k];
-                order[k] = order[k - 1];
-                order[k - 1] = t;
-            }
-        json_t *o = json_object(), *g = json_array(), *sc = json_object();
-        for (int j = 0; j < L; j++)
-            if (pred[(size_t)i * L + order[j]]) json_array_append_new(g, json_string(c.labels.names[order[j]]));
-        for (int j = 0; j < (top ? (top < L ? top : L) : L); j++)
-            json_object_set_new(sc, c.labels.names[order[j]], json_real(round(s[order[j]] * 1e4) / 1e4));
-        json_object_set_new(o, "genres", g);
-        json_object_set_new(o, "scores", sc);
-        char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(4));
-        puts(line);
-        free(line);
-        json_decref(o);
+    if (!be) die_err();
+    LineReader in;
+    lines_open(&in, "predict", true);
+    char **texts = NULL, *line;
+    int n = 0, cap = 0;
+    /* Lines are answered whenever the next one is not there yet: a pipe or a
+     * terminal gets each answer as soon as its line has come, a file on
+     * stdin (always ready) is one batch, as when predict read all first. */
+    for (;;) {
+        long len = lines_next(&in, &line);
+        if (len >= 0) {
+            if (n == cap) texts = xrealloc(texts, (size_t)(cap = cap ? 2 * cap : 256) * sizeof *texts);
+            texts[n++] = xstrdup(line);
+        }
+        if (n && (len < 0 || !lines_ready(&in))) {
+            answer(&c, be, texts, n, threshold, top, max_len);
+            while (n) free(texts[--n]);
+        }
+        if (len < 0) break;
     }
-    if (fflush(stdout) != 0) die("predict: writing stdout: %s", strerror(errno));
-    free(order);
-    free(scores);
-    free(pred);
-    encoded_free(&e);
-    dataset_free(&d);
+    lines_close(&in);
+    free(texts);
+    backend_close(be);
     classifier_close(&c);
     return 0;
 }
