@@ -15,6 +15,7 @@
 #endif
 
 #include "src/core/atomic.h"
+#include "src/cli/args.h"
 #include "src/cli/commands.h"
 #include "src/core/config.h"
 #include "src/data/dataset.h"
@@ -354,26 +355,10 @@ static void cross_validate(const Fit *proto, const WordDocs *docs, const Dataset
 int cmd_baseline(int argc, char **argv)
 {
     const char *out = NULL, *config_path = NULL;
-    char **over = xmalloc((size_t)argc * sizeof *over);
-    int n_over = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            free(over);
-            return 0;
-        }
-        if (!strcmp(a, "--out") || !strcmp(a, "--config")) {
-            if (i + 1 >= argc) die("baseline: %s needs a value", a);
-            *(!strcmp(a, "--out") ? &out : &config_path) = argv[++i];
-        } else if (config_is_override(a)) {
-            over[n_over++] = argv[i];
-        } else {
-            die("baseline: unexpected argument '%s' (see 'genre baseline --help')", a);
-        }
-    }
-    Config *cfg = config_load(schema, config_path, n_over, over);
-    free(over);
+    const ArgOpt opts[] = {ARG_OUT(&out, false), {.name = "--config", .str = &config_path}, {NULL}};
+    Args a = args_parse(&(ArgSpec){.cmd = "baseline", .opts = opts, .usage = usage, .overrides = true}, argc, argv);
+    Config *cfg = config_load(schema, config_path, a.n_overrides, a.overrides);
+    args_free(&a);
     if (!cfg) die_err();
     check_ranges(cfg);
 #ifdef _OPENMP

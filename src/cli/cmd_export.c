@@ -4,12 +4,14 @@
  * From a pretrained encoder without a head (all-MiniLM-L6-v2, a BERT
  * checkpoint) and a labels.txt, it writes the starting point of a
  * fine-tuning run instead: the encoder as DistilBERT with a fresh head. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "models/checkpoint.h"
 #include "models/classifier.h"
+#include "src/cli/args.h"
 #include "src/cli/commands.h"
 #include "src/core/err.h"
 
@@ -23,37 +25,22 @@ static void usage(FILE *f)
                "  --labels FILE  for a model without genre labels (a pretrained encoder):\n"
                "                 the genre names, one a line (a prepared labels.txt); the\n"
                "                 head is initialised fresh, as genre train does\n"
-               "  --seed N       seed of that fresh head (default 42, genre train's)\n");
+               "  --seed N       seed of that fresh head (0..2^63-1, default 42, genre\n"
+               "                 train's)\n");
 }
 
 int cmd_export(int argc, char **argv)
 {
     const char *model = NULL, *out = NULL, *labels_path = NULL;
     long seed = 42;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(argv[i], "--model") && i + 1 < argc) {
-            model = argv[++i];
-        } else if (!strcmp(argv[i], "--out") && i + 1 < argc) {
-            out = argv[++i];
-        } else if (!strcmp(argv[i], "--labels") && i + 1 < argc) {
-            labels_path = argv[++i];
-        } else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
-            char *end;
-            seed = strtol(argv[++i], &end, 10);
-            if (*end || seed < 0) die("--seed: '%s' is not a non-negative integer", argv[i]);
-        } else {
-            fprintf(stderr, "genre export: unexpected argument '%s'\n", argv[i]);
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (!model || !out) {
-        usage(stderr);
-        return 2;
-    }
+    const ArgOpt opts[] = {
+        ARG_MODEL(&model),
+        ARG_OUT(&out, true),
+        {.name = "--labels", .str = &labels_path},
+        {.name = "--seed", .num = &seed, .min = 0, .max = LONG_MAX},
+        {NULL},
+    };
+    args_parse(&(ArgSpec){.cmd = "export", .opts = opts, .usage = usage}, argc, argv);
     char vocab[4200];
     if (labels_path) {
         LabelSet labels;

@@ -1,0 +1,30 @@
+/* The one string hash of the tree, FNV-1a (64-bit), and the byte-string ->
+ * int map built on it. FNV-1a is the same on every run and machine, so it
+ * also serves as a checksum (genre inspect prints it for each tensor). */
+#ifndef GENRE_HASH_H
+#define GENRE_HASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* FNV-1a 64 of the n bytes at data. */
+uint64_t fnv1a64(const void *data, size_t n);
+
+/* Byte strings (any bytes, NUL included) -> ints: open addressing on
+ * fnv1a64, kept under half full. A zeroed StrMap is an empty map; the map
+ * owns copies of its keys. */
+typedef struct {
+    char **keys;  /* lens[i] bytes each; NULL: an empty slot */
+    size_t *lens;
+    int *vals;
+    size_t cap, n;
+} StrMap;
+
+/* The value of key[0..len), or -1 when the key is absent. */
+int strmap_get(const StrMap *m, const char *key, size_t len);
+/* The value of key[0..len); when absent, the key is added (a copy) with
+ * value val first, so a caller tells "new" by getting val back. */
+int strmap_add(StrMap *m, const char *key, size_t len, int val);
+void strmap_free(StrMap *m);
+
+#endif
