@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "models/backend.h"
+#include "src/cli/args.h"
 #include "src/cli/commands.h"
 #include "src/core/config.h"
 #include "src/core/err.h"
@@ -65,35 +66,23 @@ static void usage(FILE *f)
 
 int cmd_train(int argc, char **argv)
 {
-    const char *config_path = NULL, *out = "runs/train", *resume = NULL;
-    int n_over = 0, has_out = 0;
+    const char *config_path = NULL, *out = NULL, *resume = NULL;
     bool force = false;
-    char **over = xmalloc((size_t)(argc + 2) * sizeof *over);
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(argv[i], "--config") && i + 1 < argc) {
-            config_path = argv[++i];
-        } else if (!strcmp(argv[i], "--out") && i + 1 < argc) {
-            out = argv[++i];
-            has_out = 1;
-        } else if (!strcmp(argv[i], "--force")) {
-            force = true;
-        } else if (!strcmp(argv[i], "--resume") && i + 1 < argc) {
-            resume = argv[++i];
-        } else if (!strcmp(argv[i], "--device") && i + 1 < argc) {
-            static char dev[64];
-            snprintf(dev, sizeof dev, "device=%s", argv[++i]);
-            over[n_over++] = dev;
-        } else if (config_is_override(argv[i])) {
-            over[n_over++] = argv[i];
-        } else {
-            fprintf(stderr, "genre train: unexpected argument '%s'\n", argv[i]);
-            usage(stderr);
-            return 2;
-        }
-    }
+    const ArgOpt opts[] = {
+        {.name = "--config", .str = &config_path},
+        ARG_OUT(&out, false),
+        {.name = "--force", .flag = &force},
+        {.name = "--resume", .str = &resume},
+        {.name = "--device", .key = "device"},
+        {0},
+    };
+    Args a = args_parse(&(ArgSpec){.cmd = "train", .opts = opts, .usage = usage, .overrides = true}, argc, argv);
+    bool has_out = out != NULL;
+    if (!out) out = "runs/train";
+    /* Room for the two absolute-path overrides below. */
+    char **over = xmalloc((size_t)(a.n_overrides + 2) * sizeof *over);
+    int n_over = a.n_overrides;
+    memcpy(over, a.overrides, (size_t)n_over * sizeof *over);
     char path[4200];
     if (resume) {
         /* The run's own resolved config, unchanged: anything else would not
@@ -126,6 +115,7 @@ int cmd_train(int argc, char **argv)
         free(over[--n_over]);
     }
     free(over);
+    args_free(&a);
 
     /* Every setting is checked before any work starts. */
     if (backend_available(cfg_str(cfg, "device")) != 0) die_err();

@@ -1,15 +1,30 @@
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "src/core/err.h"
 #include "src/core/hash.h"
 
-uint64_t fnv1a64(const void *data, size_t n)
+uint64_t fnv1a64_more(uint64_t h, const void *data, size_t n)
 {
     const unsigned char *p = data;
-    uint64_t h = 0xcbf29ce484222325ull;
     for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
     return h;
+}
+
+uint64_t fnv1a64(const void *data, size_t n) { return fnv1a64_more(FNV1A64_OFFSET, data, n); }
+
+int fnv1a64_file(const char *path, uint64_t *h)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return err_set("%s: cannot open: %s", path, strerror(errno));
+    unsigned char buf[1 << 16];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) *h = fnv1a64_more(*h, buf, n);
+    int bad = ferror(f);
+    fclose(f);
+    return bad ? err_set("%s: read error", path) : 0;
 }
 
 /* The slot holding key, or the empty slot where it belongs. */

@@ -10,6 +10,14 @@
 /* FNV-1a 64 of the n bytes at data. */
 uint64_t fnv1a64(const void *data, size_t n);
 
+/* The hash so far, h (FNV1A64_OFFSET for none), continued over n more
+ * bytes: fnv1a64 of a concatenation, piece by piece. */
+#define FNV1A64_OFFSET 0xcbf29ce484222325ull
+uint64_t fnv1a64_more(uint64_t h, const void *data, size_t n);
+
+/* *h continued over the bytes of the file at path. 0, or -1 with err_set. */
+int fnv1a64_file(const char *path, uint64_t *h);
+
 /* Byte strings (any bytes, NUL included) -> ints: open addressing on
  * fnv1a64, kept under half full. A zeroed StrMap is an empty map; the map
  * owns copies of its keys. */

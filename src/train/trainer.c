@@ -11,6 +11,7 @@
 #include "models/classifier.h"
 #include "src/core/atomic.h"
 #include "src/core/err.h"
+#include "src/core/hash.h"
 #include "src/core/interrupt.h"
 #include "src/core/jsonfile.h"
 #include "src/core/outdir.h"
@@ -158,6 +159,23 @@ static int run_dir(Run *r, bool resume, bool force)
     return outdir_mark(r->out, "train");
 }
 
+/* The run's config.json against the fingerprint in its state (fresh: into it). */
+static int check_config(Run *r)
+{
+    char path[4200];
+    uint64_t fp = FNV1A64_OFFSET;
+    snprintf(path, sizeof path, "%s/config.json", r->out);
+    if (fnv1a64_file(path, &fp) != 0) return -1;
+    if (r->st.step == 0) {
+        r->st.config_fp = fp;
+        return 0;
+    }
+    if (fp != r->st.config_fp)
+        return err_set("--resume %s: %s changed since the run started; a resumed run needs its own settings (start a "
+                       "new run for new ones)", r->dest, path);
+    return 0;
+}
+
 /* A checkpoint's position must be one this run can reach, and agree with
  * its optimizer state and its log: anything else was edited or damaged,
  * and continuing would not reproduce the uninterrupted run. */
@@ -182,6 +200,23 @@ static int check_state(const Run *r, long batches)
     return 0;
 }
 
+/* What the run was started with: a fresh run records the fingerprints of
+ * its data and of its config.json (written by open_log, so fingerprinted
+ * after it); a resumed one must find both unchanged. */
+static int fingerprint(Run *r, bool resume)
+{
+    uint64_t data;
+    if (dataset_fingerprint(r->s->data, &data) != 0) return -1;
+    if (!resume) {
+        r->st.data_fp = data;
+        return 0;
+    }
+    if (data != r->st.data_fp)
+        return err_set("--resume %s: the data in %s changed since the run started (prepared again?); a resumed run "
+                       "needs the data it started with", r->dest, r->s->data);
+    return check_config(r);
+}
+
 static int run_open(Run *r, const Config *cfg, bool resume)
 {
     const TrainSettings *s = r->s;
@@ -193,6 +228,7 @@ static int run_open(Run *r, const Config *cfg, bool resume)
     const char *src = resume ? r->last_dir : s->init;
     if (resume && train_state_load(&r->st, r->last_dir) != 0)
         return err_set("--resume %s: no usable checkpoint: %s", r->out, err_msg());
+    if (fingerprint(r, resume) != 0) return -1;
     snprintf(r->vocab, sizeof r->vocab, "%s/vocab.txt", src);
     if (!(r->tok = tokenizer_load(src))) return -1;
     if (load_part(&r->train, &r->labels, r->tok, s->data, "train", s->limit_train, s->max_len) != 0 ||
@@ -211,7 +247,7 @@ static int run_open(Run *r, const Config *cfg, bool resume)
     r->total = steps_per_epoch * s->epochs;
     if (s->max_steps > 0 && s->max_steps < r->total) r->total = s->max_steps;
     if (resume && check_state(r, batches) != 0) return -1;
-    if (open_log(r, cfg, resume) != 0) return -1;
+    if (open_log(r, cfg, resume) != 0 || (!resume && check_config(r) != 0)) return -1;
     r->warmup = lr_warmup_steps(s->warmup_ratio, r->total);
     r->adamw = (AdamW){s->lr, 0.9f, 0.999f, 1e-8f, s->weight_decay};
     r->val_scores = xmalloc((size_t)r->val.data.n * r->L * sizeof *r->val_scores);

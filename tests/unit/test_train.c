@@ -502,7 +502,9 @@ Test(train, a_new_run_never_destroys_what_is_in_its_directory)
     err = slurp(at("err.txt"));
     cr_expect(strstr(err, "mine: is not empty and was not made by this command; choose another --out"), "%s", err);
     free(err);
-    cr_expect_str_eq(slurp(at("mine/notes.txt")), "mine\n");
+    char *notes = slurp(at("mine/notes.txt"));
+    cr_expect_str_eq(notes, "mine\n");
+    free(notes);
 
     /* --force: a run that fails leaves the old one as it was... */
     const char *nan[] = {"epochs=1", "--force", "lr=1e30", "max_grad_norm=0"};
@@ -518,9 +520,11 @@ Test(train, a_new_run_never_destroys_what_is_in_its_directory)
     /* ...and one that finishes replaces it whole. */
     const char *other[] = {"epochs=1", "--force", "seed=99"};
     cr_expect_eq(train(at("run"), other, 3), 0, "%s", slurp(at("err.txt")));
-    char *marker = slurp(at("run/.genre"));
+    char *marker = slurp(at("run/.genre")), *config = slurp(at("run/config.json"));
     cr_expect(marker && !strcmp(marker, "train\n"), "%s", marker ? marker : "no marker");
-    cr_expect(strstr(slurp(at("run/config.json")), "\"seed\": 99") != NULL);
+    cr_expect(strstr(config, "\"seed\": 99") != NULL, "%s", config);
+    free(marker);
+    free(config);
     cr_expect(!has_tmp_leftovers(root));
     free(model);
 }
@@ -589,7 +593,8 @@ Test(train, ctrl_c_checkpoints_and_a_second_writer_is_refused, .timeout = 120)
 
 /* Resume checks everything it is handed before any work, and refuses with
  * one line: a position the run cannot reach, a state at odds with the
- * optimizer, a log shorter than the checkpoint says. */
+ * optimizer, a log shorter than the checkpoint says, an edited config.json,
+ * data prepared again. */
 Test(train, resume_checks_its_checkpoint_before_any_work)
 {
     const char *extra[] = {"epochs=2", "checkpoint_every=5", "max_steps=7"};
@@ -620,9 +625,35 @@ Test(train, resume_checks_its_checkpoint_before_any_work)
     char *err = slurp(at("err.txt"));
     cr_expect(strstr(err, "log.jsonl is shorter than the checkpoint's") != NULL, "%s", err);
     free(err);
-    cr_expect_str_eq(slurp(at("run/log.jsonl")), "{\"step\": 1}\n", "a refused resume wrote the log");
+    char *cut = slurp(at("run/log.jsonl"));
+    cr_expect_str_eq(cut, "{\"step\": 1}\n", "a refused resume wrote the log");
+    free(cut);
     put(at("run/log.jsonl"), log);
+
+    /* The settings and the data must be the run's own. */
+    char *config = slurp(at("run/config.json")), *lr = strstr(config, "\"lr\": 0.003");
+    cr_assert(lr, "%s", config);
+    char edited[8192];
+    snprintf(edited, sizeof edited, "%.*s\"lr\": 0.004%s", (int)(lr - config), config, lr + strlen("\"lr\": 0.003"));
+    put(at("run/config.json"), edited);
+    cr_expect_eq(train_args(resume, 3), 1, "an edited config.json was accepted");
+    err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "config.json changed since the run started") != NULL, "%s", err);
+    free(err);
+    put(at("run/config.json"), config);
+    char *train_part = slurp(at("data/train.jsonl"));
+    FILE *f = fopen(at("data/train.jsonl"), "a");
+    fputs("{\"title\": \"new\", \"year\": 2001, \"text\": \"w1 w2\", \"labels\": [\"Alpha\"]}\n", f);
+    fclose(f);
+    cr_expect_eq(train_args(resume, 3), 1, "changed data was accepted");
+    err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "changed since the run started (prepared again?)") != NULL, "%s", err);
+    free(err);
+    put(at("data/train.jsonl"), train_part);
+
     cr_expect_eq(train_args(resume, 3), 0, "%s", slurp(at("err.txt")));
+    free(train_part);
+    free(config);
     free(state);
     free(log);
     free(run);
