@@ -9,16 +9,18 @@
 #include "src/cli/args.h"
 #include "src/cli/commands.h"
 #include "src/core/err.h"
+#include "src/core/outdir.h"
 #include "src/eval/metrics.h"
 #include "src/eval/report.h"
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: genre eval --model DIR --data FILE.jsonl [--threshold T | --tune-threshold]\n"
-               "                  [--max-len N] [--out DIR]\n\n"
+               "                  [--max-len N] [--out DIR [--force]]\n\n"
                "Scores a labelled .jsonl file (genre prepare's format) with a fine-tuned\n"
                "model (a run directory means its best/) and prints the metrics; --out\n"
-               "writes metrics.json and the report there. The threshold defaults to the\n"
+               "writes metrics.json and the report there (a new or empty directory, or an\n"
+               "earlier eval's, replaced whole; --force for anything else). The threshold defaults to the\n"
                "model's own (see genre train's tune_threshold). --tune-threshold picks\n"
                "the one in 0.05..0.95 with the best Jaccard on FILE (a validation set,\n"
                "never the test set) and saves it with the model for eval and predict.\n\n"
@@ -32,7 +34,7 @@ int cmd_eval(int argc, char **argv)
     const char *model = NULL, *data = NULL, *out = NULL;
     double given_threshold = NAN; /* NAN: the model's own */
     long max_len = 128;
-    bool tune = false;
+    bool tune = false, force = false;
     const ArgOpt opts[] = {
         ARG_MODEL(&model),
         {.name = "--data", .str = &data, .required = true},
@@ -40,10 +42,14 @@ int cmd_eval(int argc, char **argv)
         ARG_THRESHOLD(&given_threshold),
         {.name = "--tune-threshold", .flag = &tune},
         ARG_MAX_LEN(&max_len),
+        {.name = "--force", .flag = &force},
         {NULL},
     };
     args_parse(&(ArgSpec){.cmd = "eval", .opts = opts, .usage = usage}, argc, argv);
     if (tune && !isnan(given_threshold)) args_error("eval", "--threshold and --tune-threshold exclude each other");
+    /* The report directory is claimed before any work; it appears whole at the end. */
+    char *report = out ? outdir_begin(out, "eval", true, force, "choose another --out") : NULL;
+    if (out && !report) die_err();
     Classifier c;
     if (classifier_open(&c, model) != 0) die_err();
     float threshold = isnan(given_threshold) ? c.threshold : (float)given_threshold;
@@ -74,7 +80,7 @@ int cmd_eval(int argc, char **argv)
         ReportRun run = {.name = "evaluation", .labels = &c.labels, .test = &m, .test_data = &d,
                          .test_scores = scores, .test_pred = pred, .threshold = &threshold,
                          .threshold_tuned = tune};
-        if (make_dirs(out) != 0 || report_write(out, &run) != 0) die_err();
+        if (report_write(report, &run) != 0 || outdir_commit(report, out, "eval") != 0) die_err();
     }
     metrics_free(&m);
     free(scores);

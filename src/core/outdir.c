@@ -71,6 +71,25 @@ int outdir_mark(const char *dir, const char *kind)
     return atomic_write_file(path, text, (size_t)n);
 }
 
+char *outdir_begin(const char *dir, const char *kind, bool replace_own, bool force, const char *hint)
+{
+    bool replace;
+    if (outdir_claim(dir, kind, replace_own, force, hint, &replace) != 0) return NULL;
+    if (make_dirs(dir) != 0 || outdir_lock(dir) != 0) return NULL;
+    return atomic_dir_begin(dir);
+}
+
+int outdir_commit(char *tmp, const char *dir, const char *kind)
+{
+    if (outdir_mark(tmp, kind) != 0) {
+        atomic_dir_abort(tmp);
+        return -1;
+    }
+    return atomic_dir_commit(tmp, dir);
+}
+
+void outdir_abort(char *tmp) { atomic_dir_abort(tmp); }
+
 int outdir_lock(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -28,6 +28,14 @@ int outdir_claim(const char *dir, const char *kind, bool replace_own, bool force
 /* Writes dir's marker (dir exists). 0, or -1 with err_set. */
 int outdir_mark(const char *dir, const char *kind);
 
+/* A whole output written as a set: claims dir as outdir_claim does, locks
+ * it, and returns a fresh temporary sibling to fill (malloc'ed; NULL with
+ * err_set). outdir_commit marks it and swaps it in over dir whole;
+ * outdir_abort removes it, leaving dir as it was. */
+char *outdir_begin(const char *dir, const char *kind, bool replace_own, bool force, const char *hint);
+int outdir_commit(char *tmp, const char *dir, const char *kind);
+void outdir_abort(char *tmp);
+
 /* Takes the writer's lock of dir (an flock on the directory, released when
  * the process ends, however it ends). -1 with err_set when another process
  * holds it. */

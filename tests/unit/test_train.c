@@ -560,7 +560,7 @@ Test(train, ctrl_c_checkpoints_and_a_second_writer_is_refused, .timeout = 120)
     snprintf(data, sizeof data, "data=%s", at("data"));
     snprintf(init, sizeof init, "init=%s", at("init"));
     char *argv[] = {"bin/genre", "train", "--out", (char *)at("cut"), data, init, "max_len=16", "batch_size=4",
-                    "epochs=40", "lr=3e-3", "seed=7", "loss.type=bce", NULL};
+                    "epochs=8", "lr=3e-3", "seed=7", "loss.type=bce", NULL};
     argv[3] = strdup(at("cut")); /* at() reuses its buffers */
     pid_t pid = start_genre(argv);
     for (int i = 0; i < 400000 && count_lines(at("cut/log.jsonl")) < 5; i++) usleep(50);
@@ -584,7 +584,7 @@ Test(train, ctrl_c_checkpoints_and_a_second_writer_is_refused, .timeout = 120)
     free(state);
     cr_expect(!has_tmp_leftovers(at("cut")), "temporary files left behind");
     cr_assert_eq(train_args(resume, 3), 0, "%s", slurp(at("err.txt")));
-    const char *whole_args[] = {"epochs=40"};
+    const char *whole_args[] = {"epochs=8"};
     cr_assert_eq(train(at("whole"), whole_args, 1), 0, "%s", slurp(at("err.txt")));
     expect_same_file(at("whole/best/model.safetensors"), at("cut/best/model.safetensors"));
     expect_same_file(at("whole/metrics.json"), at("cut/metrics.json"));
@@ -657,4 +657,46 @@ Test(train, resume_checks_its_checkpoint_before_any_work)
     free(state);
     free(log);
     free(run);
+}
+
+/* Every command with --out writes a new or empty directory or its own kind
+ * of output, replaced whole; a training run is never overwritten by export,
+ * eval or baseline unless --force says so. */
+Test(train, other_commands_never_overwrite_a_run)
+{
+    const char *extra[] = {"epochs=1"};
+    cr_assert_eq(train(at("run"), extra, 1), 0, "%s", slurp(at("err.txt")));
+    char *run = strdup(at("run")), *hf = strdup(at("hf")), *test = strdup(at("data/test.jsonl"));
+    char *metrics = slurp(at("run/metrics.json")), *config = slurp(at("run/config.json"));
+    char data[300];
+    snprintf(data, sizeof data, "data=%s", at("data"));
+    char *ex[] = {"export", "--model", run, "--out", run};
+    char *ev[] = {"eval", "--model", run, "--data", test, "--out", run};
+    char *bl[] = {"baseline", "--out", run, data, "model=logreg", "features=tfidf"};
+    struct {
+        int (*cmd)(int, char **);
+        char **argv;
+        int argc;
+    } cmds[] = {{cmd_export, ex, 5}, {cmd_eval, ev, 7}, {cmd_baseline, bl, 6}};
+    for (int k = 0; k < 3; k++) {
+        cr_expect_eq(run_cmd(cmds[k].cmd, cmds[k].argv, cmds[k].argc, ""), 1, "%s overwrote a run", cmds[k].argv[0]);
+        char *err = slurp(at("err.txt"));
+        cr_expect(strstr(err, "run: already holds a genre train output; choose another --out, or pass --force") != NULL,
+                  "%s: %s", cmds[k].argv[0], err);
+        free(err);
+    }
+    char *m2 = slurp(at("run/metrics.json")), *c2 = slurp(at("run/config.json"));
+    cr_expect_str_eq(m2, metrics, "metrics.json was overwritten");
+    cr_expect_str_eq(c2, config, "config.json was overwritten");
+    free(m2), free(c2);
+
+    /* An export replaces an earlier export whole, and leaves nothing else behind. */
+    char *ex2[] = {"export", "--model", run, "--out", hf};
+    cr_assert_eq(run_cmd(cmd_export, ex2, 5, ""), 0, "%s", slurp(at("err.txt")));
+    put(at("hf/stale.txt"), "from before\n");
+    cr_assert_eq(run_cmd(cmd_export, ex2, 5, ""), 0, "%s", slurp(at("err.txt")));
+    struct stat st;
+    cr_expect_neq(stat(at("hf/stale.txt"), &st), 0, "the export was not replaced whole");
+    cr_expect(!has_tmp_leftovers(root));
+    free(run), free(hf), free(test), free(metrics), free(config);
 }
