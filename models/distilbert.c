@@ -374,12 +374,8 @@ float distilbert_adamw_step(DistilBert *m, AdamWState *s, const AdamW *opt, floa
 {
     float norm = max_norm > 0 ? clip_grad_norm(m->grads, m->lay.n_params, max_norm) : 0.0f;
     s->t++;
-    for (int id = 0; id < P_COUNT; id++)
-        for (int l = 0; l < layout_copies(&m->lay, id); l++) {
-            ParamView *v = distilbert_view(m, id, l);
-            size_t off = (size_t)(v->p - m->params);
-            adamw_update(opt, v->p, v->g, s->m + off, s->v + off, v->n, s->t, lr,
-                         distilbert_params[id].decay);
-        }
+    AdamWSegment seg[P_COUNT];
+    int nseg = layout_decay_segments(&m->lay, seg);
+    adamw_update_segments(opt, m->params, m->grads, s->m, s->v, seg, nseg, s->t, lr);
     return norm;
 }
