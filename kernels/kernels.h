@@ -1,10 +1,12 @@
 /* The CUDA kernels' launchers, callable from C. Each computes exactly what
- * its CPU op in src/ops/ computes, with the same arguments in the same order
- * (outputs, saved statistics, inputs, weights, sizes) plus the stream; all
- * pointers are device pointers. Backward launchers ACCUMULATE (+=) into
- * their gradient outputs, like the CPU ops. The launchers are asynchronous
- * and check the launch but not its execution: 0, or -1 with err_set naming
- * file:line.
+ * its CPU op in src/ops/ (or src/optim/) computes, with the same arguments
+ * in the same order (outputs, saved statistics, inputs, weights, sizes)
+ * plus, where named below, a caller's workspace, and the stream last; all
+ * pointers are device pointers unless said otherwise. Backward launchers
+ * ACCUMULATE (+=) into their gradient outputs, like the CPU ops. The
+ * launchers are asynchronous and check the launch but not its execution:
+ * 0, or -1 with err_set naming file:line. They never allocate and never
+ * read device memory from the host.
  *
  * Precision: the *_bf16 variants take activations and their gradients in
  * bfloat16 and accumulate in fp32; parameters (LayerNorm weight and bias),
@@ -12,10 +14,14 @@
  * -FLT_MAX mask would round to -inf in bf16).
  *
  * Sizes are int per dimension, their products size_t; any size works (no
- * multiple of a block size is needed). layernorm_backward_cuda* borrow a
- * stream-ordered scratch buffer (cudaMallocAsync) of ceil(rows / 64) * dim
- * * 8 bytes for the deterministic parameter sums, and their results are
- * bitwise reproducible. */
+ * multiple of a block size is needed).
+ *
+ * Determinism: no floating-point atomics anywhere; every sum runs in a fixed
+ * order, so identical inputs give identical bits on every run, whatever
+ * order the blocks run in. Where a launcher takes `void *work`, it is device
+ * memory of at least the bytes its *_workspace_size() names (8-byte
+ * aligned, as cudaMalloc's is), owned by the caller, scratch between calls:
+ * two launches in flight at once need two workspaces. */
 #ifndef GENRE_KERNELS_H
 #define GENRE_KERNELS_H
 
@@ -38,6 +44,10 @@ extern "C" {
 typedef struct { unsigned short bits; } bf16;
 #endif
 
+/* ---- LayerNorm (layernorm.cu): src/ops/layernorm.h ----------------------
+ * The weight and bias gradients are column sums over the rows, in two
+ * fixed-order stages through `work`. */
+size_t layernorm_backward_workspace_size(int rows, int dim);
 int layernorm_forward_cuda(float *out, float *mean, float *rstd, const float *inp,
                            const float *weight, const float *bias, int rows, int dim, float eps,
                            cudaStream_t stream);
@@ -46,11 +56,14 @@ int layernorm_forward_cuda_bf16(bf16 *out, float *mean, float *rstd, const bf16 
                                 float eps, cudaStream_t stream);
 int layernorm_backward_cuda(float *dinp, float *dweight, float *dbias, const float *dout,
                             const float *inp, const float *weight, const float *mean,
-                            const float *rstd, int rows, int dim, cudaStream_t stream);
+                            const float *rstd, int rows, int dim, void *work,
+                            cudaStream_t stream);
 int layernorm_backward_cuda_bf16(bf16 *dinp, float *dweight, float *dbias, const bf16 *dout,
                                  const bf16 *inp, const float *weight, const float *mean,
-                                 const float *rstd, int rows, int dim, cudaStream_t stream);
+                                 const float *rstd, int rows, int dim, void *work,
+                                 cudaStream_t stream);
 
+/* ---- GELU (gelu.cu): src/ops/gelu.h --------------------------------------- */
 int gelu_forward_cuda(float *out, const float *inp, size_t n, cudaStream_t stream);
 int gelu_forward_cuda_bf16(bf16 *out, const bf16 *inp, size_t n, cudaStream_t stream);
 int gelu_backward_cuda(float *dinp, const float *dout, const float *inp, size_t n,
@@ -58,6 +71,7 @@ int gelu_backward_cuda(float *dinp, const float *dout, const float *inp, size_t 
 int gelu_backward_cuda_bf16(bf16 *dinp, const bf16 *dout, const bf16 *inp, size_t n,
                             cudaStream_t stream);
 
+/* ---- softmax (softmax.cu): src/ops/softmax.h ------------------------------ */
 int softmax_forward_cuda(float *out, const float *inp, const float *mask, float scale, int rows,
                          int cols, int rows_per_mask, cudaStream_t stream);
 int softmax_forward_cuda_bf16(bf16 *out, const bf16 *inp, const float *mask, float scale,

@@ -149,6 +149,14 @@ static float *download(const void *d, size_t n, int bf)
     return h;
 }
 
+/* Raw device memory (a workspace). */
+static void *dev_bytes(size_t bytes)
+{
+    void *d;
+    cuda_must(cudaMalloc(&d, bytes ? bytes : 1));
+    return d;
+}
+
 /* ---- checks ---------------------------------------------------------------- */
 
 static void check_close(const char *what, const float *got, const float *ref, size_t n,
@@ -211,14 +219,15 @@ static void layernorm_case(int rows, int dim, int bf)
         float *d_db = upload(db0, dim, 0), *d_mean = upload(mean, rows, 0);
         float *d_rstd = upload(rstd, rows, 0), *d_smean = upload(mean, rows, 0);
         float *d_srstd = upload(rstd, rows, 0);
+        void *d_work = dev_bytes(layernorm_backward_workspace_size(rows, dim));
         if (bf) {
             launch_ok(layernorm_forward_cuda_bf16(d_out, d_mean, d_rstd, d_x, d_w, d_b, rows, dim, 1e-12f, 0));
             launch_ok(layernorm_backward_cuda_bf16(d_dx, d_dw, d_db, d_dy, d_x, d_w, d_smean, d_srstd, rows,
-                                         dim, 0));
+                                         dim, d_work, 0));
         } else {
             launch_ok(layernorm_forward_cuda(d_out, d_mean, d_rstd, d_x, d_w, d_b, rows, dim, 1e-12f, 0));
             launch_ok(layernorm_backward_cuda(d_dx, d_dw, d_db, d_dy, d_x, d_w, d_smean, d_srstd, rows, dim,
-                                    0));
+                                    d_work, 0));
         }
         g_out[o] = download(d_out, n, bf);
         g_mean[o] = download(d_mean, rows, 0);
@@ -226,7 +235,8 @@ static void layernorm_case(int rows, int dim, int bf)
         g_dx[o] = download(d_dx, n, bf);
         g_dw[o] = download(d_dw, dim, 0);
         g_db[o] = download(d_db, dim, 0);
-        void *all[] = {d_x, d_out, d_dy, d_dx, d_w, d_b, d_dw, d_db, d_mean, d_rstd, d_smean, d_srstd};
+        void *all[] = {d_x, d_out, d_dy, d_dx, d_w, d_b, d_dw, d_db, d_mean, d_rstd, d_smean, d_srstd,
+                       d_work};
         for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) cuda_must(cudaFree(all[i]));
     }
     check_orders("layernorm out", g_out, n, shape);
