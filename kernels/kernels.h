@@ -26,6 +26,7 @@
 #define GENRE_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef CUDASIM
 #include "cudasim.h"
@@ -80,6 +81,27 @@ int softmax_backward_cuda(float *dinp, const float *dout, const float *out, floa
                           int cols, cudaStream_t stream);
 int softmax_backward_cuda_bf16(bf16 *dinp, const bf16 *dout, const bf16 *out, float scale,
                                int rows, int cols, cudaStream_t stream);
+
+/* ---- embeddings (embedding.cu): src/ops/embedding.h ------------------------
+ * Forward and backward equal the CPU op's bit for bit. The backward sums
+ * each vocabulary row's gradient over its positions in position order, as
+ * the CPU does, one thread per (distinct id, column): no atomics, and a
+ * repeated token adds up the same way every run. That needs the positions
+ * grouped by id, which the host builds (the ids are on the host each step,
+ * and a sort of a few thousand ids costs microseconds there):
+ * embedding_backward_plan fills `plan` (HOST memory, embedding_plan_len(n)
+ * int32 entries, n = B * T) and returns the number of distinct ids; the
+ * caller copies the plan to the device and passes it and that number to
+ * embedding_backward_cuda with the same ids (also on the device). Plan
+ * layout: plan[0..n) the positions sorted by (id, position); plan[n + s] ..
+ * plan[n + s + 1] - 1 the sorted entries of the s-th distinct id. */
+size_t embedding_plan_len(int n);
+int embedding_backward_plan(int32_t *plan, const int32_t *ids, int n);
+int embedding_forward_cuda(float *out, const int32_t *ids, const float *wte, const float *wpe,
+                           int B, int T, int C, cudaStream_t stream);
+int embedding_backward_cuda(float *dwte, float *dwpe, const float *dout, const int32_t *ids,
+                            const int32_t *plan, int n_ids, int B, int T, int C,
+                            cudaStream_t stream);
 
 #ifdef __cplusplus
 }

@@ -28,6 +28,7 @@
 
 #include "kernels/cuda_common.h"
 #include "kernels/kernels.h"
+#include "src/ops/embedding.h"
 #include "src/ops/gelu.h"
 #include "src/ops/layernorm.h"
 #include "src/ops/softmax.h"
@@ -149,13 +150,32 @@ static float *download(const void *d, size_t n, int bf)
     return h;
 }
 
-/* Raw device memory (a workspace). */
+/* Raw device memory (a workspace, ints), and device arrays a case frees all
+ * at once (track, then free_tracked at the end of each thread order). */
 static void *dev_bytes(size_t bytes)
 {
     void *d;
     cuda_must(cudaMalloc(&d, bytes ? bytes : 1));
     return d;
 }
+static void *upload_bytes(const void *h, size_t bytes)
+{
+    void *d = dev_bytes(bytes);
+    if (bytes) cuda_must(cudaMemcpy(d, h, bytes, cudaMemcpyHostToDevice));
+    return d;
+}
+static void *tracked[32];
+static int n_tracked;
+static void *track(void *d)
+{
+    cr_assert_lt(n_tracked, 32);
+    return tracked[n_tracked++] = d;
+}
+static void free_tracked(void)
+{
+    while (n_tracked) cuda_must(cudaFree(tracked[--n_tracked]));
+}
+static float *dev_copy(const float *h, size_t n) { return track(upload(h, n, 0)); }
 
 /* ---- checks ---------------------------------------------------------------- */
 
@@ -171,6 +191,16 @@ static void check_close(const char *what, const float *got, const float *ref, si
                   "%s %s: [%zu] = %.9g, CPU %.9g (error %.3g > %.3g)", what, shape, i, got[i],
                   ref[i], err, tol);
     }
+}
+
+/* Bit for bit equal to the CPU's (NaN payloads included). */
+static void check_same(const char *what, const float *got, const float *ref, size_t n,
+                       const char *shape)
+{
+    for (size_t i = 0; i < n; i++)
+        cr_assert(memcmp(&got[i], &ref[i], sizeof(float)) == 0,
+                  "%s %s: [%zu] = %.9g, CPU %.9g (not the same bits)", what, shape, i, got[i],
+                  ref[i]);
 }
 
 /* Runs of one case in the two thread orders must give the same bits. */
@@ -369,13 +399,103 @@ static void softmax_case(int rows, int cols, int bf, int masked)
     free(x), free(dy), free(dx0), free(mask), free(out), free(dx), free(y);
 }
 
+/* ---- the training step's kernels ------------------------------------------
+ * Each family below runs its own shapes (ragged ones among them) and counts
+ * its cases, one per launcher call checked; `run` 0 only counts (for the
+ * report). Exact ops are checked bit for bit (check_same); the others state
+ * their tolerance where they check. Every launch runs in both thread orders,
+ * which must agree bit for bit. */
+
+/* One case's results over the thread orders: out[o] is order o's download. */
+typedef struct {
+    float *out[ORDERS];
+} Runs;
+static void runs_free(Runs *r, int k)
+{
+    for (int i = 0; i < k; i++) free_runs(r[i].out);
+}
+
+/* ---- embeddings: bit for bit, repeated ids included ---- */
+
+static void embedding_case(int B, int T, int C)
+{
+    char shape[64];
+    snprintf(shape, sizeof shape, "B=%d T=%d C=%d", B, T, C);
+    int V = 37, P = T + 3, n = B * T;
+    int32_t *ids = malloc(n * sizeof *ids);
+    for (int i = 0; i < n; i++) /* [CLS] first, a third padding (id 0), the rest random */
+        ids[i] = i % T == 0 ? 2 : uniform(0, 1) < 0.3f ? 0 : (int32_t)uniform(0, (float)V - 0.5f);
+    size_t nout = (size_t)n * C;
+    float *wte = randoms((size_t)V * C, -1, 1), *wpe = randoms((size_t)P * C, -1, 1);
+    float *dy = randoms(nout, -1, 1), *dwte0 = randoms((size_t)V * C, -1, 1);
+    float *dwpe0 = randoms((size_t)P * C, -1, 1), *out = malloc(nout * sizeof *out);
+    float *dwte = copy_of(dwte0, (size_t)V * C), *dwpe = copy_of(dwpe0, (size_t)P * C);
+    embedding_forward(out, ids, wte, wpe, B, T, C);
+    embedding_backward(dwte, dwpe, dy, ids, B, T, C);
+    int32_t *plan = malloc(embedding_plan_len(n) * sizeof *plan);
+    int n_ids = embedding_backward_plan(plan, ids, n);
+    Runs r[3];
+    for (int o = 0; o < ORDERS; o++) {
+        set_order(o);
+        int32_t *d_ids = track(upload_bytes(ids, n * sizeof *ids));
+        int32_t *d_plan = track(upload_bytes(plan, embedding_plan_len(n) * sizeof *plan));
+        float *d_out = track(dev_bytes(nout * sizeof(float))), *d_dy = dev_copy(dy, nout);
+        float *d_wte = dev_copy(wte, (size_t)V * C), *d_wpe = dev_copy(wpe, (size_t)P * C);
+        float *d_dwte = dev_copy(dwte0, (size_t)V * C), *d_dwpe = dev_copy(dwpe0, (size_t)P * C);
+        launch_ok(embedding_forward_cuda(d_out, d_ids, d_wte, d_wpe, B, T, C, 0));
+        launch_ok(embedding_backward_cuda(d_dwte, d_dwpe, d_dy, d_ids, d_plan, n_ids, B, T, C, 0));
+        r[0].out[o] = download(d_out, nout, 0);
+        r[1].out[o] = download(d_dwte, (size_t)V * C, 0);
+        r[2].out[o] = download(d_dwpe, (size_t)P * C, 0);
+        free_tracked();
+    }
+    check_orders("embedding out", r[0].out, nout, shape);
+    check_orders("embedding dwte", r[1].out, (size_t)V * C, shape);
+    check_orders("embedding dwpe", r[2].out, (size_t)P * C, shape);
+    check_same("embedding out", r[0].out[0], out, nout, shape);
+    check_same("embedding dwte", r[1].out[0], dwte, (size_t)V * C, shape);
+    check_same("embedding dwpe", r[2].out[0], dwpe, (size_t)P * C, shape);
+    runs_free(r, 3);
+    free(ids), free(wte), free(wpe), free(dy), free(dwte0), free(dwpe0), free(out), free(dwte);
+    free(dwpe), free(plan);
+}
+
+static int embedding_all(int run)
+{
+    static const int Bs[] = {1, 3, 8}, Ts[] = {1, 7, 128}, Cs[] = {1, 33, 768};
+    int cases = 0;
+    for (int b = 0; b < 3; b++)
+        for (int t = 0; t < 3; t++)
+            for (int c = 0; c < 3; c++) {
+                if (run) embedding_case(Bs[b], Ts[t], Cs[c]);
+                cases += 2;
+            }
+    return cases;
+}
+
 /* ---- the tests ------------------------------------------------------------ */
 
 /* Kernel cases per test: each shape's forward and backward launcher (and,
  * for softmax, the forward once more with a mask). */
+static const struct {
+    const char *test;
+    int (*all)(int run);
+} STEP_TESTS[] = {{"embedding", embedding_all}};
+#define NSTEP (int)(sizeof STEP_TESTS / sizeof STEP_TESTS[0])
+
 static int planned_cases(const char *test)
 {
+    for (int i = 0; i < NSTEP; i++)
+        if (strcmp(test, STEP_TESTS[i].test) == 0) return STEP_TESTS[i].all(0);
     return n_shapes() * (strncmp(test, "softmax", 7) == 0 ? 3 : 2);
+}
+
+static void run_step_test(int i)
+{
+    int cases = STEP_TESTS[i].all(1);
+    cr_assert_eq(cases, planned_cases(STEP_TESTS[i].test));
+    printf("kernels: %s: %d kernel cases passed %s\n", STEP_TESTS[i].test, cases, WHERE);
+    fflush(stdout);
 }
 
 static void run_all(const char *test, void (*one)(int, int, int), int bf)
@@ -418,6 +538,7 @@ Test(kernels, gelu_fp32, .timeout = 600) { run_all("gelu_fp32", gelu_case, 0); }
 Test(kernels, gelu_bf16, .timeout = 600) { run_all("gelu_bf16", gelu_case, 1); }
 Test(kernels, softmax_fp32, .timeout = 600) { run_softmax("softmax_fp32", 0); }
 Test(kernels, softmax_bf16, .timeout = 600) { run_softmax("softmax_bf16", 1); }
+Test(kernels, embedding, .timeout = 600) { run_step_test(0); }
 
 /* The total, counted only over tests that passed. */
 ReportHook(POST_ALL)(struct criterion_global_stats *stats)
