@@ -103,6 +103,28 @@ int embedding_backward_cuda(float *dwte, float *dwpe, const float *dout, const i
                             const int32_t *plan, int n_ids, int B, int T, int C,
                             cudaStream_t stream);
 
+/* ---- dropout (dropout.cu): src/ops/dropout.h -------------------------------
+ * The CPU's masks bit for bit: element i of Philox stream `rng_stream`
+ * under key `seed` (the CPU op's `stream`), drawn by the same Philox rounds
+ * (src/core/philox.h, compiled for the device). Outputs equal the CPU op's
+ * bit for bit. _at: elements first .. first + n - 1 of the stream; _rows:
+ * rows x cols (compact) whose element (r, c) is element first + r *
+ * row_stride + c of the stream (the [CLS] rows). */
+int dropout_forward_cuda(float *out, const float *inp, size_t n, float p, uint64_t seed,
+                         uint64_t rng_stream, cudaStream_t stream);
+int dropout_backward_cuda(float *dinp, const float *dout, size_t n, float p, uint64_t seed,
+                          uint64_t rng_stream, cudaStream_t stream);
+int dropout_forward_at_cuda(float *out, const float *inp, size_t n, uint64_t first, float p,
+                            uint64_t seed, uint64_t rng_stream, cudaStream_t stream);
+int dropout_backward_at_cuda(float *dinp, const float *dout, size_t n, uint64_t first, float p,
+                             uint64_t seed, uint64_t rng_stream, cudaStream_t stream);
+int dropout_forward_rows_cuda(float *out, const float *inp, int rows, int cols, uint64_t first,
+                              uint64_t row_stride, float p, uint64_t seed, uint64_t rng_stream,
+                              cudaStream_t stream);
+int dropout_backward_rows_cuda(float *dinp, const float *dout, int rows, int cols,
+                               uint64_t first, uint64_t row_stride, float p, uint64_t seed,
+                               uint64_t rng_stream, cudaStream_t stream);
+
 #ifdef __cplusplus
 }
 #endif

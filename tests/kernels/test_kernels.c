@@ -28,6 +28,7 @@
 
 #include "kernels/cuda_common.h"
 #include "kernels/kernels.h"
+#include "src/ops/dropout.h"
 #include "src/ops/embedding.h"
 #include "src/ops/gelu.h"
 #include "src/ops/layernorm.h"
@@ -473,6 +474,82 @@ static int embedding_all(int run)
     return cases;
 }
 
+/* ---- dropout: the CPU's masks and outputs bit for bit ---- */
+
+/* rows x cols elements, element (r, c) at first + r * stride of the stream;
+ * rows 0 means the whole-tensor or _at form over cols elements. */
+static void dropout_case(int rows, int cols, uint64_t first, uint64_t stride, float p,
+                         uint64_t seed, uint64_t stream)
+{
+    char shape[128];
+    snprintf(shape, sizeof shape, "rows=%d cols=%d first=%llu stride=%llu p=%g", rows, cols,
+             (unsigned long long)first, (unsigned long long)stride, p);
+    size_t n = (size_t)(rows ? rows : 1) * cols;
+    float *x = randoms(n, -2, 2), *dy = randoms(n, -2, 2), *d0 = randoms(n, -1, 1);
+    float *out = malloc(n * sizeof *out), *d = copy_of(d0, n);
+    if (n > 2) d0[1] = -0.0f, d[1] = -0.0f; /* a dropped element adds +0: -0 becomes +0 */
+    if (rows) {
+        dropout_forward_rows(out, x, rows, cols, first, stride, p, seed, stream);
+        dropout_backward_rows(d, dy, rows, cols, first, stride, p, seed, stream);
+    } else {
+        dropout_forward_at(out, x, n, first, p, seed, stream);
+        dropout_backward_at(d, dy, n, first, p, seed, stream);
+    }
+    Runs r[2];
+    for (int o = 0; o < ORDERS; o++) {
+        set_order(o);
+        float *d_x = dev_copy(x, n), *d_dy = dev_copy(dy, n), *d_d = dev_copy(d0, n);
+        float *d_out = track(dev_bytes(n * sizeof(float)));
+        if (rows) {
+            launch_ok(dropout_forward_rows_cuda(d_out, d_x, rows, cols, first, stride, p, seed,
+                                                stream, 0));
+            launch_ok(dropout_backward_rows_cuda(d_d, d_dy, rows, cols, first, stride, p, seed,
+                                                 stream, 0));
+        } else if (first == 0) {
+            launch_ok(dropout_forward_cuda(d_out, d_x, n, p, seed, stream, 0));
+            launch_ok(dropout_backward_cuda(d_d, d_dy, n, p, seed, stream, 0));
+        } else {
+            launch_ok(dropout_forward_at_cuda(d_out, d_x, n, first, p, seed, stream, 0));
+            launch_ok(dropout_backward_at_cuda(d_d, d_dy, n, first, p, seed, stream, 0));
+        }
+        r[0].out[o] = download(d_out, n, 0);
+        r[1].out[o] = download(d_d, n, 0);
+        free_tracked();
+    }
+    check_orders("dropout out", r[0].out, n, shape);
+    check_orders("dropout dinp", r[1].out, n, shape);
+    check_same("dropout out", r[0].out[0], out, n, shape);
+    check_same("dropout dinp", r[1].out[0], d, n, shape);
+    runs_free(r, 2);
+    free(x), free(dy), free(d0), free(out), free(d);
+}
+
+static int dropout_all(int run)
+{
+    static const float Ps[] = {0.0f, 0.1f, 0.5f, 0.9f};
+    static const int Ns[] = {1, 7, 9, 17, 100, 4097, 100003};
+    static const uint64_t Firsts[] = {0, 3, 13, (1ull << 35) + 5}; /* the last: a 64-bit counter */
+    static const int Rows[] = {1, 3, 32}, Cols[] = {1, 7, 33, 768};
+    int cases = 0, k = 0;
+    for (int p = 0; p < 4; p++)
+        for (int i = 0; i < 7; i++)
+            for (int f = 0; f < 4; f++, k++) {
+                if (run)
+                    dropout_case(0, Ns[i], Firsts[f], 0, Ps[p], 0x9e3779b97f4a7c15ull ^ (uint64_t)k,
+                                 ((uint64_t)k << 20) | 3);
+                cases += 2;
+            }
+    for (int r = 0; r < 3; r++) /* the [CLS] rows: T = 128 apart, or 1 apart past the row */
+        for (int c = 0; c < 4; c++)
+            for (int s = 0; s < 2; s++)
+                for (int f = 0; f < 2; f++, k++) {
+                    uint64_t stride = s ? 128ull * Cols[c] : (uint64_t)Cols[c] + 1;
+                    if (run) dropout_case(Rows[r], Cols[c], f ? 9 : 0, stride, 0.1f, 1234 + k, k);
+                    cases += 2;
+                }
+    return cases;
+}
+
 /* ---- the tests ------------------------------------------------------------ */
 
 /* Kernel cases per test: each shape's forward and backward launcher (and,
@@ -480,7 +557,7 @@ static int embedding_all(int run)
 static const struct {
     const char *test;
     int (*all)(int run);
-} STEP_TESTS[] = {{"embedding", embedding_all}};
+} STEP_TESTS[] = {{"embedding", embedding_all}, {"dropout", dropout_all}};
 #define NSTEP (int)(sizeof STEP_TESTS / sizeof STEP_TESTS[0])
 
 static int planned_cases(const char *test)
@@ -539,6 +616,7 @@ Test(kernels, gelu_bf16, .timeout = 600) { run_all("gelu_bf16", gelu_case, 1); }
 Test(kernels, softmax_fp32, .timeout = 600) { run_softmax("softmax_fp32", 0); }
 Test(kernels, softmax_bf16, .timeout = 600) { run_softmax("softmax_bf16", 1); }
 Test(kernels, embedding, .timeout = 600) { run_step_test(0); }
+Test(kernels, dropout, .timeout = 600) { run_step_test(1); }
 
 /* The total, counted only over tests that passed. */
 ReportHook(POST_ALL)(struct criterion_global_stats *stats)
