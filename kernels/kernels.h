@@ -125,6 +125,28 @@ int dropout_backward_rows_cuda(float *dinp, const float *dout, int rows, int col
                                uint64_t first, uint64_t row_stride, float p, uint64_t seed,
                                uint64_t rng_stream, cudaStream_t stream);
 
+/* ---- elementwise (elementwise.cu) ------------------------------------------
+ * residual_add (src/ops/residual.h), ReLU (src/ops/relu.h), the [CLS] row
+ * gather and scatter-add (src/ops/rows.h), the additive attention mask from
+ * the 0/1 int mask (softmax_mask_additive, src/ops/softmax.h; mask NULL: all
+ * 0) and the linear layer's bias halves (src/ops/linear.h): all bit for bit
+ * the CPU's except linear_bias_backward, whose column sums run in two
+ * fixed-order stages through `work` (a different order from the CPU's
+ * row-by-row sum, so equal to rounding only). */
+int residual_add_cuda(float *y, const float *x, size_t n, cudaStream_t stream);
+int relu_forward_cuda(float *out, const float *inp, size_t n, cudaStream_t stream);
+int relu_backward_cuda(float *dinp, const float *dout, const float *inp, size_t n,
+                       cudaStream_t stream);
+int rows_gather_cuda(float *dst, const float *src, int rows, int cols, int stride,
+                     cudaStream_t stream);
+int rows_scatter_add_cuda(float *dst, const float *src, int rows, int cols, int stride,
+                          cudaStream_t stream);
+int softmax_mask_additive_cuda(float *out, const int32_t *mask, size_t n, cudaStream_t stream);
+size_t linear_bias_backward_workspace_size(int N, int OC);
+int linear_bias_forward_cuda(float *out, const float *bias, int N, int OC, cudaStream_t stream);
+int linear_bias_backward_cuda(float *dbias, const float *dout, int N, int OC, void *work,
+                              cudaStream_t stream);
+
 #ifdef __cplusplus
 }
 #endif

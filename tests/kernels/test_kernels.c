@@ -32,6 +32,10 @@
 #include "src/ops/embedding.h"
 #include "src/ops/gelu.h"
 #include "src/ops/layernorm.h"
+#include "src/ops/linear.h"
+#include "src/ops/relu.h"
+#include "src/ops/residual.h"
+#include "src/ops/rows.h"
 #include "src/ops/softmax.h"
 
 #ifdef CUDASIM
@@ -550,6 +554,103 @@ static int dropout_all(int run)
     return cases;
 }
 
+/* ---- elementwise: residual, ReLU, rows, mask, bias ---- */
+
+static double worst_bias_err; /* measured, for the report line */
+
+static void elementwise_case(int rows, int width)
+{
+    char shape[64];
+    snprintf(shape, sizeof shape, "%dx%d", rows, width);
+    size_t n = (size_t)rows * width;
+    const int stride = 3; /* rows r * 3 of a 3 x rows x width tensor */
+    size_t wide = n * stride;
+    float *y0 = randoms(n, -2, 2), *x = randoms(n, -2, 2), *dy = randoms(n, -1, 1);
+    float *d0 = randoms(n, -1, 1), *src = randoms(wide, -1, 1), *big0 = randoms(wide, -1, 1);
+    float *bias = randoms(width, -1, 1), *db0 = randoms(width, -1, 1);
+    x[0] = 0.0f; /* ReLU's edges: 0, -0 and NaN give 0 and no gradient */
+    if (n > 1) x[1] = -0.0f;
+    if (n > 2) x[2] = NAN;
+    int32_t *mask = malloc(n * sizeof *mask);
+    for (size_t i = 0; i < n; i++) mask[i] = uniform(0, 1) < 0.3f ? 0 : i % 2 ? 1 : 7;
+    float *res = copy_of(y0, n), *relu = malloc(n * sizeof *relu), *drelu = copy_of(d0, n);
+    float *gath = malloc(n * sizeof *gath), *scat = copy_of(big0, wide);
+    float *madd = malloc(n * sizeof *madd), *mnone = malloc(n * sizeof *mnone);
+    float *bout = copy_of(y0, n), *db = copy_of(db0, width);
+    residual_add(res, x, n);
+    relu_forward(relu, x, n);
+    relu_backward(drelu, dy, x, n);
+    rows_gather(gath, src, rows, width, stride);
+    rows_scatter_add(scat, x, rows, width, stride);
+    softmax_mask_additive(madd, mask, n);
+    softmax_mask_additive(mnone, NULL, n);
+    linear_bias_forward(bout, bias, rows, width);
+    linear_bias_backward(db, dy, rows, width);
+    Runs r[9];
+    for (int o = 0; o < ORDERS; o++) {
+        set_order(o);
+        float *d_res = dev_copy(y0, n), *d_x = dev_copy(x, n), *d_dy = dev_copy(dy, n);
+        float *d_relu = track(dev_bytes(n * sizeof(float))), *d_drelu = dev_copy(d0, n);
+        float *d_src = dev_copy(src, wide), *d_gath = track(dev_bytes(n * sizeof(float)));
+        float *d_scat = dev_copy(big0, wide), *d_madd = track(dev_bytes(n * sizeof(float)));
+        float *d_mnone = track(dev_bytes(n * sizeof(float))), *d_bout = dev_copy(y0, n);
+        float *d_bias = dev_copy(bias, width), *d_db = dev_copy(db0, width);
+        int32_t *d_mask = track(upload_bytes(mask, n * sizeof *mask));
+        void *d_work = track(dev_bytes(linear_bias_backward_workspace_size(rows, width)));
+        launch_ok(residual_add_cuda(d_res, d_x, n, 0));
+        launch_ok(relu_forward_cuda(d_relu, d_x, n, 0));
+        launch_ok(relu_backward_cuda(d_drelu, d_dy, d_x, n, 0));
+        launch_ok(rows_gather_cuda(d_gath, d_src, rows, width, stride, 0));
+        launch_ok(rows_scatter_add_cuda(d_scat, d_x, rows, width, stride, 0));
+        launch_ok(softmax_mask_additive_cuda(d_madd, d_mask, n, 0));
+        launch_ok(softmax_mask_additive_cuda(d_mnone, NULL, n, 0));
+        launch_ok(linear_bias_forward_cuda(d_bout, d_bias, rows, width, 0));
+        launch_ok(linear_bias_backward_cuda(d_db, d_dy, rows, width, d_work, 0));
+        float *got[9] = {d_res, d_relu, d_drelu, d_gath, d_scat, d_madd, d_mnone, d_bout, d_db};
+        size_t len[9] = {n, n, n, n, wide, n, n, n, (size_t)width};
+        for (int k = 0; k < 9; k++) r[k].out[o] = download(got[k], len[k], 0);
+        free_tracked();
+    }
+    static const char *what[9] = {"residual_add", "relu_forward", "relu_backward", "rows_gather",
+                                  "rows_scatter_add", "mask_additive", "mask_additive (NULL)",
+                                  "linear_bias_forward", "linear_bias_backward"};
+    const float *ref[9] = {res, relu, drelu, gath, scat, madd, mnone, bout, db};
+    size_t len[9] = {n, n, n, n, wide, n, n, n, (size_t)width};
+    for (int k = 0; k < 9; k++) {
+        check_orders(what[k], r[k].out, len[k], shape);
+        if (k < 8) check_same(what[k], r[k].out[0], ref[k], len[k], shape);
+    }
+    /* Two-stage column sums against the CPU's row-by-row ones (whose
+     * rounding grows with the rows: 1024 here): twice the fp32 bound. */
+    check_close(what[8], r[8].out[0], db, width, 2 * RTOL, shape);
+    double ss = 0;
+    for (int c = 0; c < width; c++) ss += (double)db[c] * db[c];
+    for (int c = 0; c < width; c++) /* on check_close's scale */
+        worst_bias_err = fmax(worst_bias_err, fabs((double)r[8].out[0][c] - db[c]) /
+                                                  (fabs(db[c]) + FLOOR * sqrt(ss / width)));
+    runs_free(r, 9);
+    free(y0), free(x), free(dy), free(d0), free(src), free(big0), free(bias), free(db0);
+    free(mask), free(res), free(relu), free(drelu), free(gath), free(scat), free(madd);
+    free(mnone), free(bout), free(db);
+}
+
+static int elementwise_all(int run)
+{
+    int cases = 0;
+    for (int r = 0; r < NROWS; r++)
+        for (int w = 0; w < NWIDTHS; w++)
+            if (shape_used(ROWS[r], WIDTHS[w])) {
+                if (run) elementwise_case(ROWS[r], WIDTHS[w]);
+                cases += 9;
+            }
+    if (run) {
+        printf("kernels: linear_bias_backward: largest error %.3g of (|CPU| + 0.1 rms) %s\n", worst_bias_err,
+               WHERE);
+        fflush(stdout);
+    }
+    return cases;
+}
+
 /* ---- the tests ------------------------------------------------------------ */
 
 /* Kernel cases per test: each shape's forward and backward launcher (and,
@@ -557,7 +658,7 @@ static int dropout_all(int run)
 static const struct {
     const char *test;
     int (*all)(int run);
-} STEP_TESTS[] = {{"embedding", embedding_all}, {"dropout", dropout_all}};
+} STEP_TESTS[] = {{"embedding", embedding_all}, {"dropout", dropout_all}, {"elementwise", elementwise_all}};
 #define NSTEP (int)(sizeof STEP_TESTS / sizeof STEP_TESTS[0])
 
 static int planned_cases(const char *test)
@@ -617,6 +718,7 @@ Test(kernels, softmax_fp32, .timeout = 600) { run_softmax("softmax_fp32", 0); }
 Test(kernels, softmax_bf16, .timeout = 600) { run_softmax("softmax_bf16", 1); }
 Test(kernels, embedding, .timeout = 600) { run_step_test(0); }
 Test(kernels, dropout, .timeout = 600) { run_step_test(1); }
+Test(kernels, elementwise, .timeout = 600) { run_step_test(2); }
 
 /* The total, counted only over tests that passed. */
 ReportHook(POST_ALL)(struct criterion_global_stats *stats)
