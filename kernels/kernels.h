@@ -28,6 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "src/ops/loss.h"
+
 #ifdef CUDASIM
 #include "cudasim.h"
 #else
@@ -146,6 +148,19 @@ size_t linear_bias_backward_workspace_size(int N, int OC);
 int linear_bias_forward_cuda(float *out, const float *bias, int N, int OC, cudaStream_t stream);
 int linear_bias_backward_cuda(float *dbias, const float *dout, int N, int OC, void *work,
                               cudaStream_t stream);
+
+/* ---- losses (loss.cu): loss_forward, src/ops/loss.h -------------------------
+ * `loss` is a host struct whose weights (LOSS_BCE_LOGW) are a device array
+ * of L floats. One kernel computes each element in double, by the CPU's own
+ * formulas (src/ops/loss_element.h), writes dlogits * grad_scale (dlogits
+ * may be NULL) and the element's loss into `work`; a second, one block,
+ * sums the B * L losses in a fixed order (thread t adds elements t, t + 256,
+ * ... in order, then a fixed tree over the 256 partials, all in double) and
+ * writes the mean, as a float, to *mean_loss (device memory). */
+size_t loss_workspace_size(int B, int L);
+int loss_forward_cuda(const Loss *loss, float *mean_loss, float *dlogits, const float *logits,
+                      const float *targets, int B, int L, float grad_scale, void *work,
+                      cudaStream_t stream);
 
 #ifdef __cplusplus
 }

@@ -33,6 +33,7 @@
 #include "src/ops/gelu.h"
 #include "src/ops/layernorm.h"
 #include "src/ops/linear.h"
+#include "src/ops/loss.h"
 #include "src/ops/relu.h"
 #include "src/ops/residual.h"
 #include "src/ops/rows.h"
@@ -651,6 +652,85 @@ static int elementwise_all(int run)
     return cases;
 }
 
+/* ---- losses: the mean to 1e-6 relative, dlogits to 1e-6 ---- */
+
+static double worst_loss_err, worst_dlogit_err; /* measured, for the report line */
+
+static void loss_case(const Loss *kind, const char *name, int B, int L)
+{
+    char shape[96];
+    snprintf(shape, sizeof shape, "%s %dx%d", name, B, L);
+    size_t n = (size_t)B * L;
+    float *x = randoms(n, -8, 8), *y = malloc(n * sizeof *y), *w = randoms(L, 0.2f, 3);
+    for (size_t i = 0; i < n; i++) {
+        float u = uniform(0, 1);
+        y[i] = u < 0.4f ? 1.0f : u < 0.9f ? 0.0f : 0.3f; /* soft targets too */
+        if (i % 11 == 5) x[i] = i % 2 ? 60.0f : -1e4f;   /* saturated logits */
+    }
+    Loss ls = *kind;
+    ls.weights = w;
+    float *g = malloc(n * sizeof *g);
+    float ref = loss_forward(&ls, g, x, y, B, L, 0.5f);
+    float got_mean[ORDERS], got_nograd[ORDERS];
+    Runs r[1];
+    for (int o = 0; o < ORDERS; o++) {
+        set_order(o);
+        float *d_x = dev_copy(x, n), *d_y = dev_copy(y, n), *d_w = dev_copy(w, L);
+        float *d_g = track(dev_bytes(n * sizeof(float))), *d_mean = track(dev_bytes(2 * sizeof(float)));
+        void *d_work = track(dev_bytes(loss_workspace_size(B, L)));
+        Loss dls = *kind;
+        dls.weights = d_w;
+        launch_ok(loss_forward_cuda(&dls, d_mean, d_g, d_x, d_y, B, L, 0.5f, d_work, 0));
+        launch_ok(loss_forward_cuda(&dls, d_mean + 1, NULL, d_x, d_y, B, L, 0.5f, d_work, 0));
+        r[0].out[o] = download(d_g, n, 0);
+        float *m = download(d_mean, 2, 0);
+        got_mean[o] = m[0], got_nograd[o] = m[1];
+        free(m);
+        free_tracked();
+    }
+    check_orders("loss dlogits", r[0].out, n, shape);
+    for (int o = 1; o < ORDERS; o++)
+        cr_assert(memcmp(&got_mean[o], &got_mean[0], sizeof(float)) == 0,
+                  "loss %s: thread orders disagree", shape);
+    double err = fabs((double)got_mean[0] - ref) / fmax(fabs(ref), 1e-30);
+    cr_assert(err <= 1e-6, "loss %s: %.9g, CPU %.9g (relative error %.3g > 1e-6)", shape,
+              got_mean[0], ref, err);
+    cr_assert(got_nograd[0] == got_mean[0], "loss %s: without dlogits %.9g, with %.9g", shape,
+              got_nograd[0], got_mean[0]);
+    check_close("loss dlogits", r[0].out[0], g, n, 1e-6, shape);
+    worst_loss_err = fmax(worst_loss_err, err);
+    for (size_t i = 0; i < n; i++)
+        worst_dlogit_err = fmax(worst_dlogit_err, fabs((double)r[0].out[0][i] - g[i]) /
+                                                      fmax(fabs(g[i]), 1e-30));
+    runs_free(r, 1);
+    free(x), free(y), free(w), free(g);
+}
+
+static int loss_all(int run)
+{
+    static const struct { const char *name; Loss loss; } kinds[] = {
+        {"bce", {.kind = LOSS_BCE}},
+        {"bce_logw pos_weight", {.kind = LOSS_BCE_LOGW, .as_pos_weight = true}},
+        {"bce_logw weight", {.kind = LOSS_BCE_LOGW, .as_pos_weight = false}},
+        {"focal 0.375 2", {.kind = LOSS_FOCAL, .alpha = 0.375f, .gamma = 2.0f}},
+        {"focal none 0", {.kind = LOSS_FOCAL, .alpha = -1.0f, .gamma = 0.0f}},
+        {"focal 0.25 1.5", {.kind = LOSS_FOCAL, .alpha = 0.25f, .gamma = 1.5f}},
+    };
+    static const int shapes[][2] = {{1, 1}, {3, 7}, {32, 20}, {127, 33}};
+    int cases = 0;
+    for (int k = 0; k < 6; k++)
+        for (int s = 0; s < 4; s++) {
+            if (run) loss_case(&kinds[k].loss, kinds[k].name, shapes[s][0], shapes[s][1]);
+            cases += 2;
+        }
+    if (run) {
+        printf("kernels: losses: largest relative error of the mean %.3g, of dlogits %.3g %s\n",
+               worst_loss_err, worst_dlogit_err, WHERE);
+        fflush(stdout);
+    }
+    return cases;
+}
+
 /* ---- the tests ------------------------------------------------------------ */
 
 /* Kernel cases per test: each shape's forward and backward launcher (and,
@@ -658,7 +738,7 @@ static int elementwise_all(int run)
 static const struct {
     const char *test;
     int (*all)(int run);
-} STEP_TESTS[] = {{"embedding", embedding_all}, {"dropout", dropout_all}, {"elementwise", elementwise_all}};
+} STEP_TESTS[] = {{"embedding", embedding_all}, {"dropout", dropout_all}, {"elementwise", elementwise_all}, {"loss", loss_all}};
 #define NSTEP (int)(sizeof STEP_TESTS / sizeof STEP_TESTS[0])
 
 static int planned_cases(const char *test)
@@ -719,6 +799,7 @@ Test(kernels, softmax_bf16, .timeout = 600) { run_softmax("softmax_bf16", 1); }
 Test(kernels, embedding, .timeout = 600) { run_step_test(0); }
 Test(kernels, dropout, .timeout = 600) { run_step_test(1); }
 Test(kernels, elementwise, .timeout = 600) { run_step_test(2); }
+Test(kernels, loss, .timeout = 600) { run_step_test(3); }
 
 /* The total, counted only over tests that passed. */
 ReportHook(POST_ALL)(struct criterion_global_stats *stats)
