@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "src/ops/loss.h"
+#include "src/optim/adamw.h"
 
 #ifdef CUDASIM
 #include "cudasim.h"
@@ -160,6 +161,18 @@ int linear_bias_backward_cuda(float *dbias, const float *dout, int N, int OC, vo
 size_t loss_workspace_size(int B, int L);
 int loss_forward_cuda(const Loss *loss, float *mean_loss, float *dlogits, const float *logits,
                       const float *targets, int B, int L, float grad_scale, void *work,
+                      cudaStream_t stream);
+
+/* ---- AdamW (adamw.cu): adamw_update_segments, src/optim/adamw.h -------------
+ * Every parameter in one launch: elements 0 .. n - 1 of param, grad, m and
+ * v, each updated as its segment says (seg: a device copy of the nseg
+ * segments, sorted by offset, as layout_decay_segments builds them once per
+ * model); elements in no segment are left alone. The bias corrections are
+ * computed on the host exactly as adamw_update does and the update is
+ * rounded operation by operation as the CPU's (no fused multiply-add), so
+ * the results equal the CPU's bit for bit. */
+int adamw_update_cuda(const AdamW *opt, float *param, const float *grad, float *m, float *v,
+                      const AdamWSegment *seg, int nseg, size_t n, int t, float lr,
                       cudaStream_t stream);
 
 #ifdef __cplusplus

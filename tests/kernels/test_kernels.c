@@ -38,6 +38,7 @@
 #include "src/ops/residual.h"
 #include "src/ops/rows.h"
 #include "src/ops/softmax.h"
+#include "src/optim/adamw.h"
 
 #ifdef CUDASIM
 #define ORDERS 2
@@ -731,6 +732,62 @@ static int loss_all(int run)
     return cases;
 }
 
+/* ---- AdamW: every parameter in one launch, bit for bit ---- */
+
+static void adamw_case(int t, float lr)
+{
+    char shape[64];
+    snprintf(shape, sizeof shape, "t=%d lr=%g", t, lr);
+    /* segments as a model's, ragged, one gap, and 4 trailing values in none */
+    static const size_t sizes[] = {1, 7, 768, 65537, 3, 300001};
+    AdamWSegment seg[6];
+    size_t n = 0;
+    for (int i = 0; i < 6; i++) {
+        n += i == 4 ? 5 : 0;
+        seg[i] = (AdamWSegment){n, sizes[i], i % 2 == 0};
+        n += sizes[i];
+    }
+    n += 4;
+    AdamW opt = {lr, 0.9f, 0.999f, 1e-8f, 0.01f};
+    float *p = randoms(n, -1, 1), *g = randoms(n, -1e-2f, 1e-2f), *m = randoms(n, -1e-3f, 1e-3f);
+    float *v = randoms(n, 0, 1e-5f);
+    float *p_ref = copy_of(p, n), *m_ref = copy_of(m, n), *v_ref = copy_of(v, n);
+    adamw_update_segments(&opt, p_ref, g, m_ref, v_ref, seg, 6, t, lr);
+    Runs r[3];
+    for (int o = 0; o < ORDERS; o++) {
+        set_order(o);
+        float *d_p = dev_copy(p, n), *d_g = dev_copy(g, n), *d_m = dev_copy(m, n);
+        float *d_v = dev_copy(v, n);
+        AdamWSegment *d_seg = track(upload_bytes(seg, sizeof seg));
+        launch_ok(adamw_update_cuda(&opt, d_p, d_g, d_m, d_v, d_seg, 6, n, t, lr, 0));
+        r[0].out[o] = download(d_p, n, 0);
+        r[1].out[o] = download(d_m, n, 0);
+        r[2].out[o] = download(d_v, n, 0);
+        free_tracked();
+    }
+    check_orders("adamw param", r[0].out, n, shape);
+    check_orders("adamw m", r[1].out, n, shape);
+    check_orders("adamw v", r[2].out, n, shape);
+    check_same("adamw param", r[0].out[0], p_ref, n, shape);
+    check_same("adamw m", r[1].out[0], m_ref, n, shape);
+    check_same("adamw v", r[2].out[0], v_ref, n, shape);
+    runs_free(r, 3);
+    free(p), free(g), free(m), free(v), free(p_ref), free(m_ref), free(v_ref);
+}
+
+static int adamw_all(int run)
+{
+    static const int ts[] = {1, 2, 1000};
+    static const float lrs[] = {5e-5f, 3e-3f};
+    int cases = 0;
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 2; j++) {
+            if (run) adamw_case(ts[i], lrs[j]);
+            cases++;
+        }
+    return cases;
+}
+
 /* ---- the tests ------------------------------------------------------------ */
 
 /* Kernel cases per test: each shape's forward and backward launcher (and,
@@ -738,7 +795,7 @@ static int loss_all(int run)
 static const struct {
     const char *test;
     int (*all)(int run);
-} STEP_TESTS[] = {{"embedding", embedding_all}, {"dropout", dropout_all}, {"elementwise", elementwise_all}, {"loss", loss_all}};
+} STEP_TESTS[] = {{"embedding", embedding_all}, {"dropout", dropout_all}, {"elementwise", elementwise_all}, {"loss", loss_all}, {"adamw", adamw_all}};
 #define NSTEP (int)(sizeof STEP_TESTS / sizeof STEP_TESTS[0])
 
 static int planned_cases(const char *test)
@@ -800,6 +857,7 @@ Test(kernels, embedding, .timeout = 600) { run_step_test(0); }
 Test(kernels, dropout, .timeout = 600) { run_step_test(1); }
 Test(kernels, elementwise, .timeout = 600) { run_step_test(2); }
 Test(kernels, loss, .timeout = 600) { run_step_test(3); }
+Test(kernels, adamw, .timeout = 600) { run_step_test(4); }
 
 /* The total, counted only over tests that passed. */
 ReportHook(POST_ALL)(struct criterion_global_stats *stats)
