@@ -19,7 +19,16 @@
  * rounding of the output to bf16: at most half a unit in the last of 8
  * significant bits, 2^-8 relative; the bound is 2^-8 + 1e-5 on the same
  * scale. fp32 outputs of bf16 variants (statistics, parameter gradients) keep
- * the fp32 bound. */
+ * the fp32 bound.
+ *
+ * The training step's kernels (embedding, dropout, elementwise, loss,
+ * adamw, grad_norm; their own shapes, listed with each): bit for bit where
+ * the math allows (embeddings forward and backward, dropout masks and
+ * outputs, residual, ReLU, rows, the mask, bias forward, AdamW, clipping by
+ * the same norm); the bias backward 2e-5 on the fp32 scale above (column
+ * sums in another order than the CPU's); the mean loss 1e-6 relative and
+ * dlogits 1e-6 on that scale (double inside, float out); the gradient norm
+ * 1e-6 relative. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdint.h>
@@ -170,6 +179,13 @@ static void *upload_bytes(const void *h, size_t bytes)
     void *d = dev_bytes(bytes);
     if (bytes) cuda_must(cudaMemcpy(d, h, bytes, cudaMemcpyHostToDevice));
     return d;
+}
+static void *download_bytes(const void *d, size_t bytes)
+{
+    cuda_must(cudaDeviceSynchronize());
+    void *h = malloc(bytes ? bytes : 1);
+    if (bytes) cuda_must(cudaMemcpy(h, d, bytes, cudaMemcpyDeviceToHost));
+    return h;
 }
 static void *tracked[32];
 static int n_tracked;
@@ -788,6 +804,86 @@ static int adamw_all(int run)
     return cases;
 }
 
+/* ---- the gradient norm, clipping, the finite check ---- */
+
+static double worst_norm_err;
+
+/* bad: 0 finite, 1 a NaN, 2 an infinity among the values */
+static void norm_case(size_t n, double clip_ratio, int bad)
+{
+    char shape[64];
+    snprintf(shape, sizeof shape, "n=%zu clip %g%s", n, clip_ratio,
+             bad == 1 ? " NaN" : bad == 2 ? " Inf" : "");
+    float *g = randoms(n, -1e-2f, 1e-2f);
+    if (bad) g[n / 3] = bad == 1 ? NAN : -INFINITY;
+    double ss = 0;
+    for (size_t i = 0; i < n; i++) ss += (double)g[i] * g[i];
+    float max_norm = (float)(sqrt(ss) * clip_ratio);
+    float *clipped = copy_of(g, n);
+    float ref = clip_grad_norm(clipped, n, max_norm);
+    float got[ORDERS];
+    int flags[ORDERS][2];
+    Runs r[1];
+    for (int o = 0; o < ORDERS; o++) {
+        set_order(o);
+        float *d_g = dev_copy(g, n), *d_norm = track(dev_bytes(sizeof(float)));
+        void *d_work = track(dev_bytes(grad_norm_workspace_size(n)));
+        int init[2] = {0, 1}, *d_flag = track(upload_bytes(init, sizeof init));
+        launch_ok(finite_check_cuda(d_flag, d_g, n, 0));     /* from 0 */
+        launch_ok(finite_check_cuda(d_flag + 1, d_g, n, 0)); /* 1 stays 1 */
+        launch_ok(clip_grad_norm_cuda(d_g, d_norm, n, max_norm, d_work, 0));
+        r[0].out[o] = download(d_g, n, 0);
+        float *h = download(d_norm, 1, 0);
+        got[o] = h[0];
+        free(h);
+        int *f = download_bytes(d_flag, sizeof init);
+        flags[o][0] = f[0], flags[o][1] = f[1];
+        free(f);
+        free_tracked();
+    }
+    check_orders("clip_grad_norm grad", r[0].out, n, shape);
+    for (int o = 1; o < ORDERS; o++)
+        cr_assert(memcmp(&got[o], &got[0], sizeof(float)) == 0, "norm %s: orders disagree", shape);
+    cr_assert_eq(flags[0][0], bad != 0, "finite check %s: flag %d", shape, flags[0][0]);
+    cr_assert_eq(flags[0][1], 1, "finite check %s: a set flag was cleared", shape);
+    if (bad) {
+        cr_assert(!isfinite(got[0]) && (bad == 1) == (isnan(got[0]) != 0), "norm %s: %g", shape,
+                  got[0]);
+    } else {
+        double err = fabs((double)got[0] - ref) / ref;
+        worst_norm_err = fmax(worst_norm_err, err);
+        cr_assert(err <= 1e-6, "norm %s: %.9g, CPU %.9g (relative error %.3g > 1e-6)", shape,
+                  got[0], ref, err);
+        /* the same norm clips bit for bit; one a rounding apart, to 1e-6 */
+        if (got[0] == ref)
+            check_same("clip_grad_norm grad", r[0].out[0], clipped, n, shape);
+        else
+            check_close("clip_grad_norm grad", r[0].out[0], clipped, n, 1e-6, shape);
+    }
+    runs_free(r, 1);
+    free(g), free(clipped);
+}
+
+static int norm_all(int run)
+{
+    static const size_t ns[] = {1, 1000, 65536, 65537, 300001};
+    int cases = 0;
+    for (int i = 0; i < 5; i++)
+        for (int c = 0; c < 2; c++) { /* clipping (norm 2x the limit) or not (0.5x) */
+            if (run) norm_case(ns[i], c ? 0.5 : 2.0, 0);
+            cases += 4; /* two finite checks, the norm, the clip */
+        }
+    for (int bad = 1; bad <= 2; bad++) {
+        if (run) norm_case(65537, 0.5, bad);
+        cases += 4;
+    }
+    if (run) {
+        printf("kernels: gradient norm: largest relative error %.3g %s\n", worst_norm_err, WHERE);
+        fflush(stdout);
+    }
+    return cases;
+}
+
 /* ---- the tests ------------------------------------------------------------ */
 
 /* Kernel cases per test: each shape's forward and backward launcher (and,
@@ -795,7 +891,9 @@ static int adamw_all(int run)
 static const struct {
     const char *test;
     int (*all)(int run);
-} STEP_TESTS[] = {{"embedding", embedding_all}, {"dropout", dropout_all}, {"elementwise", elementwise_all}, {"loss", loss_all}, {"adamw", adamw_all}};
+} STEP_TESTS[] = {{"embedding", embedding_all}, {"dropout", dropout_all},
+                  {"elementwise", elementwise_all}, {"loss", loss_all},
+                  {"adamw", adamw_all}, {"grad_norm", norm_all}};
 #define NSTEP (int)(sizeof STEP_TESTS / sizeof STEP_TESTS[0])
 
 static int planned_cases(const char *test)
@@ -858,6 +956,7 @@ Test(kernels, dropout, .timeout = 600) { run_step_test(1); }
 Test(kernels, elementwise, .timeout = 600) { run_step_test(2); }
 Test(kernels, loss, .timeout = 600) { run_step_test(3); }
 Test(kernels, adamw, .timeout = 600) { run_step_test(4); }
+Test(kernels, grad_norm, .timeout = 600) { run_step_test(5); }
 
 /* The total, counted only over tests that passed. */
 ReportHook(POST_ALL)(struct criterion_global_stats *stats)
