@@ -138,6 +138,22 @@ void layout_copy(ModelLayout *dst, const ModelLayout *src)
     memcpy(dst->slots, src->slots, n * sizeof *dst->slots);
 }
 
+int layout_decay_segments(const ModelLayout *lay, AdamWSegment seg[P_COUNT])
+{
+    int n = 0;
+    for (int id = 0; id < P_COUNT; id++) { /* the layout's order: id, then layer */
+        const ParamSlot *first = layout_slot(lay, id, 0);
+        const ParamSlot *last = layout_slot(lay, id, layout_copies(lay, id) - 1);
+        size_t len = last->off + last->n - first->off;
+        int decay = distilbert_params[id].decay;
+        if (n > 0 && seg[n - 1].decay == decay && seg[n - 1].off + seg[n - 1].n == first->off)
+            seg[n - 1].n += len;
+        else
+            seg[n++] = (AdamWSegment){first->off, len, decay};
+    }
+    return n;
+}
+
 int weights_init(ModelWeights *w, const DistilBertConfig *cfg)
 {
     memset(w, 0, sizeof *w);
