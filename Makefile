@@ -18,7 +18,8 @@ CFLAGS   = -std=c11 -D_GNU_SOURCE $(OPT) $(SAN) -fopenmp -fno-math-errno -Wall -
 LDLIBS   = -lutf8proc -ljansson -lopenblas -lm
 LDFLAGS  = $(SAN) -fopenmp
 
-LIB_SRC  = $(filter-out src/main.c,$(wildcard src/*/*.c tokenizer/*.c models/*.c))
+# models/backend_cuda.c is host C for the CUDA backend: built with nvcc's toolkit only.
+LIB_SRC  = $(filter-out src/main.c $(if $(NVCC),,models/backend_cuda.c),$(wildcard src/*/*.c tokenizer/*.c models/*.c))
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC = $(wildcard tests/unit/*.c tests/model/*.c)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
@@ -39,7 +40,7 @@ CUDA_OBJ     = $(CUDA_SRC:%.cu=$(BUILD)/%.o)
 NVCC_GENCODE = $(foreach a,$(CUDA_ARCH),-gencode arch=compute_$(a),code=sm_$(a))
 NVCC_FLAGS   = -O3 -std=c++17 $(NVCC_GENCODE) $(INCLUDES) -Werror all-warnings \
                -Xcompiler -Wall,-Wextra,-Werror -MMD -MP
-CFLAGS      += -DGENRE_CUDA -I$(CUDA_HOME)/include
+CFLAGS      += -DGENRE_CUDA -DGENRE_CUDA_BACKEND -I$(CUDA_HOME)/include
 LDLIBS      += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
 endif
 
