@@ -19,7 +19,8 @@ CPU_LDLIBS = -lutf8proc -ljansson -lopenblas -lm
 LDLIBS   = $(CPU_LDLIBS)
 LDFLAGS  = $(SAN) -fopenmp
 
-LIB_SRC  = $(filter-out src/main.c,$(wildcard src/*/*.c tokenizer/*.c models/*.c))
+# models/backend_cuda.c is host C for the CUDA backend: built with nvcc's toolkit only.
+LIB_SRC  = $(filter-out src/main.c $(if $(NVCC),,models/backend_cuda.c),$(wildcard src/*/*.c tokenizer/*.c models/*.c))
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC = $(wildcard tests/unit/*.c tests/model/*.c)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
@@ -29,15 +30,17 @@ TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 # SIM_CUDA_INCLUDE; no nvcc or GPU needed) and linked with $(SIM_LIB)
 # instead of cudart, cuBLAS and cuBLASLt. Any source builds for it as
 # $(BUILD)/sim/PATH.o (.c with SIM_CFLAGS, .cu and .cpp with SIM_CXXFLAGS,
-# both defining CUDASIM and GENRE_CUDA); link those, $(SIM_KERNEL_OBJ) and
-# $(SIM_LIB) with $(SIM_LDLIBS), never with the real CUDA libraries:
-#   bin/genre-sim: $(BUILD)/sim/src/main.o $(BUILD)/sim/models/backend_cuda.o \
-#                  $(SIM_KERNEL_OBJ) $(BUILD)/libgenre.a $(SIM_LIB)
+# all defining CUDASIM, GENRE_CUDA and GENRE_CUDA_BACKEND). Link those
+# ahead of $(BUILD)/libgenre.a, with $(SIM_KERNEL_OBJ) and $(SIM_LIB), by
+# $(SIM_LDLIBS), never with the real CUDA libraries:
+#   bin/genre-sim: $(BUILD)/sim/src/main.o $(BUILD)/sim/models/backend.o \
+#                  $(BUILD)/sim/models/backend_cuda.o $(SIM_KERNEL_OBJ) \
+#                  $(BUILD)/libgenre.a $(SIM_LIB)
 #   	$(CC) $(LDFLAGS) -o $@ $^ $(SIM_LDLIBS)
 SIM_CUDA_INCLUDE ?= $(or $(CUDA_HOME),/usr/local/cuda)/include
 # Ours first: they #include_next NVIDIA's.
 SIM_INCLUDES = -Itests/cudasim/include -Itests/cudasim -I$(SIM_CUDA_INCLUDE)
-SIM_DEFS     = -DCUDASIM -DGENRE_CUDA
+SIM_DEFS     = -DCUDASIM -DGENRE_CUDA -DGENRE_CUDA_BACKEND
 SIM_CXXFLAGS = -std=c++17 $(SIM_DEFS) $(OPT) $(SAN) $(if $(SAN),-fsanitize-sections=cudasim_shared) \
                -Wall -Wextra -Werror -MMD -MP $(SIM_INCLUDES) $(INCLUDES)
 SIM_CFLAGS   = $(SIM_INCLUDES) $(CFLAGS) $(SIM_DEFS)
@@ -56,7 +59,7 @@ CUDA_OBJ     = $(CUDA_SRC:%.cu=$(BUILD)/%.o)
 NVCC_GENCODE = $(foreach a,$(CUDA_ARCH),-gencode arch=compute_$(a),code=sm_$(a))
 NVCC_FLAGS   = -O3 -std=c++17 $(NVCC_GENCODE) $(INCLUDES) -Werror all-warnings \
                -Xcompiler -Wall,-Wextra,-Werror -MMD -MP
-CFLAGS      += -DGENRE_CUDA -I$(CUDA_HOME)/include
+CFLAGS      += -DGENRE_CUDA -DGENRE_CUDA_BACKEND -I$(CUDA_HOME)/include
 LDLIBS      += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
 endif
 

@@ -26,6 +26,7 @@ typedef struct {
 
 static void *a, *b, *c, *d;  /* activation-sized buffers */
 static float *w, *bias, *dw, *db, *mean, *rstd, *mask;
+static void *ln_work; /* layernorm_backward_workspace_size */
 static const int LN_ROWS = BATCH * SEQ, SM_ROWS = BATCH * HEADS * SEQ;
 static const float SCALE = 0.125f;
 
@@ -39,11 +40,11 @@ static int ln_fwd16(void)
 }
 static int ln_bwd(void)
 {
-    return layernorm_backward_cuda(c, dw, db, d, a, w, mean, rstd, LN_ROWS, DIM, 0);
+    return layernorm_backward_cuda(c, dw, db, d, a, w, mean, rstd, LN_ROWS, DIM, ln_work, 0);
 }
 static int ln_bwd16(void)
 {
-    return layernorm_backward_cuda_bf16(c, dw, db, d, a, w, mean, rstd, LN_ROWS, DIM, 0);
+    return layernorm_backward_cuda_bf16(c, dw, db, d, a, w, mean, rstd, LN_ROWS, DIM, ln_work, 0);
 }
 static int sm_fwd(void)
 {
@@ -122,6 +123,7 @@ int main(void)
     w = device_random(DIM * 4), bias = device_random(DIM * 4);
     dw = device_random(DIM * 4), db = device_random(DIM * 4);
     mean = device_random(LN_ROWS * 4), rstd = device_random(LN_ROWS * 4);
+    cuda_must(cudaMalloc(&ln_work, layernorm_backward_workspace_size(LN_ROWS, DIM)));
     float *hmask = malloc((size_t)BATCH * SEQ * sizeof *hmask);
     for (int i = 0; i < BATCH * SEQ; i++) hmask[i] = i % SEQ < SEQ * 3 / 4 ? 0.0f : SOFTMAX_MASKED;
     cuda_must(cudaMalloc((void **)&mask, (size_t)BATCH * SEQ * sizeof *hmask));
@@ -160,7 +162,7 @@ int main(void)
         printf("| %s | %s | %s | %.1f | %.0f | %.0f%% |\n", k->op, k->dtype, k->shape, ms * 1e3, gbs,
                100 * gbs / peak);
     }
-    void *all[] = {a, b, c, d, w, bias, dw, db, mean, rstd, mask};
+    void *all[] = {a, b, c, d, w, bias, dw, db, mean, rstd, mask, ln_work};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) cuda_must(cudaFree(all[i]));
     return 0;
 }

@@ -61,6 +61,34 @@ static inline int cublas_ok(cublasStatus_t st, const char *call, const char *fil
 
 static inline unsigned ceil_div(size_t a, unsigned b) { return (unsigned)((a + b - 1) / b); }
 
+/* Blocks of 256 threads for a grid-stride loop over n elements: at most
+ * 1024 (enough to fill any current GPU), so any n works and consecutive
+ * threads touch consecutive elements. */
+static inline unsigned grid_stride_blocks(size_t n)
+{
+    unsigned blocks = ceil_div(n < (size_t)1 << 30 ? n : (size_t)1 << 30, 256);
+    return blocks < 1024 ? blocks : 1024;
+}
+
+/* fp32 arithmetic rounded once per operation and never contracted into a
+ * fused multiply-add (nvcc contracts a * b + c by default), for kernels
+ * whose results equal their CPU op's bit for bit: the CPU build is ISO C,
+ * which does not contract. Under the simulator the host compiler does not
+ * contract either (no FMA in the baseline x86-64 target). */
+#ifdef CUDASIM
+__device__ __forceinline__ float fmul_rn(float a, float b) { return a * b; }
+__device__ __forceinline__ float fadd_rn(float a, float b) { return a + b; }
+__device__ __forceinline__ float fsub_rn(float a, float b) { return a - b; }
+__device__ __forceinline__ float fdiv_rn(float a, float b) { return a / b; }
+__device__ __forceinline__ float fsqrt_rn(float a) { return sqrtf(a); }
+#else
+__device__ __forceinline__ float fmul_rn(float a, float b) { return __fmul_rn(a, b); }
+__device__ __forceinline__ float fadd_rn(float a, float b) { return __fadd_rn(a, b); }
+__device__ __forceinline__ float fsub_rn(float a, float b) { return __fsub_rn(a, b); }
+__device__ __forceinline__ float fdiv_rn(float a, float b) { return __fdiv_rn(a, b); }
+__device__ __forceinline__ float fsqrt_rn(float a) { return __fsqrt_rn(a); }
+#endif
+
 /* Loads and stores in fp32 whatever the storage type. */
 __device__ __forceinline__ float to_f32(float x) { return x; }
 __device__ __forceinline__ float to_f32(__nv_bfloat16 x) { return __bfloat162float(x); }

@@ -1,9 +1,8 @@
 /* GELU, erf form (HuggingFace DistilBERT's "gelu"), forward and backward,
  * as src/ops/gelu.h computes it: out = 0.5 x (1 + erf(x / sqrt 2)); the
  * backward accumulates dout * (cdf(x) + x pdf(x)) into dinp.
- * Elementwise over n values (size_t): a grid-stride loop of 256-thread
- * blocks, at most 1024 blocks (enough to fill any current GPU), so any n
- * works and consecutive threads touch consecutive elements. */
+ * Elementwise over n values (size_t): a grid-stride loop
+ * (grid_stride_blocks, cuda_common.h), so any n works. */
 #include "kernels/cuda_common.h"
 #include "kernels/kernels.h"
 
@@ -32,17 +31,11 @@ __global__ void gelu_backward_kernel(T *dinp, const T *dout, const T *inp, size_
     }
 }
 
-static unsigned grid_for(size_t n)
-{
-    unsigned blocks = ceil_div(n < (size_t)1 << 30 ? n : (size_t)1 << 30, 256);
-    return blocks < 1024 ? blocks : 1024;
-}
-
 template <class T>
 static int forward(T *out, const T *inp, size_t n, cudaStream_t stream)
 {
     if (n == 0) return 0;
-    LAUNCH(gelu_forward_kernel<T>, grid_for(n), 256, 0, stream, out, inp, n);
+    LAUNCH(gelu_forward_kernel<T>, grid_stride_blocks(n), 256, 0, stream, out, inp, n);
     CUDA_CHECK(cudaGetLastError());
     return 0;
 }
@@ -51,7 +44,7 @@ template <class T>
 static int backward(T *dinp, const T *dout, const T *inp, size_t n, cudaStream_t stream)
 {
     if (n == 0) return 0;
-    LAUNCH(gelu_backward_kernel<T>, grid_for(n), 256, 0, stream, dinp, dout, inp, n);
+    LAUNCH(gelu_backward_kernel<T>, grid_stride_blocks(n), 256, 0, stream, dinp, dout, inp, n);
     CUDA_CHECK(cudaGetLastError());
     return 0;
 }

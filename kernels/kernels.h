@@ -1,10 +1,12 @@
 /* The CUDA kernels' launchers, callable from C. Each computes exactly what
- * its CPU op in src/ops/ computes, with the same arguments in the same order
- * (outputs, saved statistics, inputs, weights, sizes) plus the stream; all
- * pointers are device pointers. Backward launchers ACCUMULATE (+=) into
- * their gradient outputs, like the CPU ops. The launchers are asynchronous
- * and check the launch but not its execution: 0, or -1 with err_set naming
- * file:line.
+ * its CPU op in src/ops/ (or src/optim/) computes, with the same arguments
+ * in the same order (outputs, saved statistics, inputs, weights, sizes)
+ * plus, where named below, a caller's workspace, and the stream last; all
+ * pointers are device pointers unless said otherwise. Backward launchers
+ * ACCUMULATE (+=) into their gradient outputs, like the CPU ops. The
+ * launchers are asynchronous and check the launch but not its execution:
+ * 0, or -1 with err_set naming file:line. They never allocate and never
+ * read device memory from the host.
  *
  * Precision: the *_bf16 variants take activations and their gradients in
  * bfloat16 and accumulate in fp32; parameters (LayerNorm weight and bias),
@@ -12,14 +14,22 @@
  * -FLT_MAX mask would round to -inf in bf16).
  *
  * Sizes are int per dimension, their products size_t; any size works (no
- * multiple of a block size is needed). layernorm_backward_cuda* borrow a
- * stream-ordered scratch buffer (cudaMallocAsync) of ceil(rows / 64) * dim
- * * 8 bytes for the deterministic parameter sums, and their results are
- * bitwise reproducible. */
+ * multiple of a block size is needed).
+ *
+ * Determinism: no floating-point atomics anywhere; every sum runs in a fixed
+ * order, so identical inputs give identical bits on every run, whatever
+ * order the blocks run in. Where a launcher takes `void *work`, it is device
+ * memory of at least the bytes its *_workspace_size() names (8-byte
+ * aligned, as cudaMalloc's is), owned by the caller, scratch between calls:
+ * two launches in flight at once need two workspaces. */
 #ifndef GENRE_KERNELS_H
 #define GENRE_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include "src/ops/loss.h"
+#include "src/optim/adamw.h"
 
 #ifdef CUDASIM
 #include "cudasim.h"
@@ -38,6 +48,10 @@ extern "C" {
 typedef struct { unsigned short bits; } bf16;
 #endif
 
+/* ---- LayerNorm (layernorm.cu): src/ops/layernorm.h ----------------------
+ * The weight and bias gradients are column sums over the rows, in two
+ * fixed-order stages through `work`. */
+size_t layernorm_backward_workspace_size(int rows, int dim);
 int layernorm_forward_cuda(float *out, float *mean, float *rstd, const float *inp,
                            const float *weight, const float *bias, int rows, int dim, float eps,
                            cudaStream_t stream);
@@ -46,11 +60,14 @@ int layernorm_forward_cuda_bf16(bf16 *out, float *mean, float *rstd, const bf16 
                                 float eps, cudaStream_t stream);
 int layernorm_backward_cuda(float *dinp, float *dweight, float *dbias, const float *dout,
                             const float *inp, const float *weight, const float *mean,
-                            const float *rstd, int rows, int dim, cudaStream_t stream);
+                            const float *rstd, int rows, int dim, void *work,
+                            cudaStream_t stream);
 int layernorm_backward_cuda_bf16(bf16 *dinp, float *dweight, float *dbias, const bf16 *dout,
                                  const bf16 *inp, const float *weight, const float *mean,
-                                 const float *rstd, int rows, int dim, cudaStream_t stream);
+                                 const float *rstd, int rows, int dim, void *work,
+                                 cudaStream_t stream);
 
+/* ---- GELU (gelu.cu): src/ops/gelu.h --------------------------------------- */
 int gelu_forward_cuda(float *out, const float *inp, size_t n, cudaStream_t stream);
 int gelu_forward_cuda_bf16(bf16 *out, const bf16 *inp, size_t n, cudaStream_t stream);
 int gelu_backward_cuda(float *dinp, const float *dout, const float *inp, size_t n,
@@ -58,6 +75,7 @@ int gelu_backward_cuda(float *dinp, const float *dout, const float *inp, size_t 
 int gelu_backward_cuda_bf16(bf16 *dinp, const bf16 *dout, const bf16 *inp, size_t n,
                             cudaStream_t stream);
 
+/* ---- softmax (softmax.cu): src/ops/softmax.h ------------------------------ */
 int softmax_forward_cuda(float *out, const float *inp, const float *mask, float scale, int rows,
                          int cols, int rows_per_mask, cudaStream_t stream);
 int softmax_forward_cuda_bf16(bf16 *out, const bf16 *inp, const float *mask, float scale,
@@ -66,6 +84,114 @@ int softmax_backward_cuda(float *dinp, const float *dout, const float *out, floa
                           int cols, cudaStream_t stream);
 int softmax_backward_cuda_bf16(bf16 *dinp, const bf16 *dout, const bf16 *out, float scale,
                                int rows, int cols, cudaStream_t stream);
+
+/* ---- embeddings (embedding.cu): src/ops/embedding.h ------------------------
+ * Forward and backward equal the CPU op's bit for bit. The backward sums
+ * each vocabulary row's gradient over its positions in position order, as
+ * the CPU does, one thread per (distinct id, column): no atomics, and a
+ * repeated token adds up the same way every run. That needs the positions
+ * grouped by id, which the host builds (the ids are on the host each step,
+ * and a sort of a few thousand ids costs microseconds there):
+ * embedding_backward_plan fills `plan` (HOST memory, embedding_plan_len(n)
+ * int32 entries, n = B * T) and returns the number of distinct ids; the
+ * caller copies the plan to the device and passes it and that number to
+ * embedding_backward_cuda with the same ids (also on the device). Plan
+ * layout: plan[0..n) the positions sorted by (id, position); plan[n + s] ..
+ * plan[n + s + 1] - 1 the sorted entries of the s-th distinct id. */
+size_t embedding_plan_len(int n);
+int embedding_backward_plan(int32_t *plan, const int32_t *ids, int n);
+int embedding_forward_cuda(float *out, const int32_t *ids, const float *wte, const float *wpe,
+                           int B, int T, int C, cudaStream_t stream);
+int embedding_backward_cuda(float *dwte, float *dwpe, const float *dout, const int32_t *ids,
+                            const int32_t *plan, int n_ids, int B, int T, int C,
+                            cudaStream_t stream);
+
+/* ---- dropout (dropout.cu): src/ops/dropout.h -------------------------------
+ * The CPU's masks bit for bit: element i of Philox stream `rng_stream`
+ * under key `seed` (the CPU op's `stream`), drawn by the same Philox rounds
+ * (src/core/philox.h, compiled for the device). Outputs equal the CPU op's
+ * bit for bit. _at: elements first .. first + n - 1 of the stream; _rows:
+ * rows x cols (compact) whose element (r, c) is element first + r *
+ * row_stride + c of the stream (the [CLS] rows). */
+int dropout_forward_cuda(float *out, const float *inp, size_t n, float p, uint64_t seed,
+                         uint64_t rng_stream, cudaStream_t stream);
+int dropout_backward_cuda(float *dinp, const float *dout, size_t n, float p, uint64_t seed,
+                          uint64_t rng_stream, cudaStream_t stream);
+int dropout_forward_at_cuda(float *out, const float *inp, size_t n, uint64_t first, float p,
+                            uint64_t seed, uint64_t rng_stream, cudaStream_t stream);
+int dropout_backward_at_cuda(float *dinp, const float *dout, size_t n, uint64_t first, float p,
+                             uint64_t seed, uint64_t rng_stream, cudaStream_t stream);
+int dropout_forward_rows_cuda(float *out, const float *inp, int rows, int cols, uint64_t first,
+                              uint64_t row_stride, float p, uint64_t seed, uint64_t rng_stream,
+                              cudaStream_t stream);
+int dropout_backward_rows_cuda(float *dinp, const float *dout, int rows, int cols,
+                               uint64_t first, uint64_t row_stride, float p, uint64_t seed,
+                               uint64_t rng_stream, cudaStream_t stream);
+
+/* ---- elementwise (elementwise.cu) ------------------------------------------
+ * residual_add (src/ops/residual.h), ReLU (src/ops/relu.h), the [CLS] row
+ * gather and scatter-add (src/ops/rows.h), the additive attention mask from
+ * the 0/1 int mask (softmax_mask_additive, src/ops/softmax.h; mask NULL: all
+ * 0) and the linear layer's bias halves (src/ops/linear.h): all bit for bit
+ * the CPU's except linear_bias_backward, whose column sums run in two
+ * fixed-order stages through `work` (a different order from the CPU's
+ * row-by-row sum, so equal to rounding only). */
+int residual_add_cuda(float *y, const float *x, size_t n, cudaStream_t stream);
+int relu_forward_cuda(float *out, const float *inp, size_t n, cudaStream_t stream);
+int relu_backward_cuda(float *dinp, const float *dout, const float *inp, size_t n,
+                       cudaStream_t stream);
+int rows_gather_cuda(float *dst, const float *src, int rows, int cols, int stride,
+                     cudaStream_t stream);
+int rows_scatter_add_cuda(float *dst, const float *src, int rows, int cols, int stride,
+                          cudaStream_t stream);
+int softmax_mask_additive_cuda(float *out, const int32_t *mask, size_t n, cudaStream_t stream);
+size_t linear_bias_backward_workspace_size(int N, int OC);
+int linear_bias_forward_cuda(float *out, const float *bias, int N, int OC, cudaStream_t stream);
+int linear_bias_backward_cuda(float *dbias, const float *dout, int N, int OC, void *work,
+                              cudaStream_t stream);
+
+/* ---- losses (loss.cu): loss_forward, src/ops/loss.h -------------------------
+ * `loss` is a host struct whose weights (LOSS_BCE_LOGW) are a device array
+ * of L floats. One kernel computes each element in double, by the CPU's own
+ * formulas (src/ops/loss_element.h), writes dlogits * grad_scale (dlogits
+ * may be NULL) and the element's loss into `work`; a second, one block,
+ * sums the B * L losses in a fixed order (thread t adds elements t, t + 256,
+ * ... in order, then a fixed tree over the 256 partials, all in double) and
+ * writes the mean, as a float, to *mean_loss (device memory). */
+size_t loss_workspace_size(int B, int L);
+int loss_forward_cuda(const Loss *loss, float *mean_loss, float *dlogits, const float *logits,
+                      const float *targets, int B, int L, float grad_scale, void *work,
+                      cudaStream_t stream);
+
+/* ---- AdamW (adamw.cu): adamw_update_segments, src/optim/adamw.h -------------
+ * Every parameter in one launch: elements 0 .. n - 1 of param, grad, m and
+ * v, each updated as its segment says (seg: a device copy of the nseg
+ * segments, sorted by offset, as layout_decay_segments builds them once per
+ * model); elements in no segment are left alone. The bias corrections are
+ * computed on the host exactly as adamw_update does and the update is
+ * rounded operation by operation as the CPU's (no fused multiply-add), so
+ * the results equal the CPU's bit for bit. */
+int adamw_update_cuda(const AdamW *opt, float *param, const float *grad, float *m, float *v,
+                      const AdamWSegment *seg, int nseg, size_t n, int t, float lr,
+                      cudaStream_t stream);
+
+/* ---- the gradient norm (norm.cu): clip_grad_norm, src/optim/adamw.h ---------
+ * grad_norm_cuda writes the L2 norm of grad (n values) to *norm (device):
+ * squares summed in double over fixed chunks of 65536 values (as the CPU
+ * op's chunks), each by one block in a fixed order, then the chunk sums in
+ * chunk order; sqrt, rounded to float. A NaN or infinite gradient makes the
+ * norm NaN or infinite (squares in double cannot overflow). grad_clip_cuda
+ * scales grad by max_norm / (*norm + 1e-6) when that is below 1, reading
+ * the norm on the device (no host round trip); clip_grad_norm_cuda is the
+ * two, as the CPU op. finite_check_cuda sets *flag (device int) to 1 when
+ * any of x's n values is NaN or infinite and leaves it alone otherwise:
+ * zero it once, then check several arrays. */
+size_t grad_norm_workspace_size(size_t n);
+int grad_norm_cuda(float *norm, const float *grad, size_t n, void *work, cudaStream_t stream);
+int grad_clip_cuda(float *grad, const float *norm, size_t n, float max_norm, cudaStream_t stream);
+int clip_grad_norm_cuda(float *grad, float *norm, size_t n, float max_norm, void *work,
+                        cudaStream_t stream);
+int finite_check_cuda(int *flag, const float *x, size_t n, cudaStream_t stream);
 
 #ifdef __cplusplus
 }

@@ -7,14 +7,21 @@
 int backend_available(const char *device)
 {
     if (!strcmp(device, "cpu")) return 0;
+#ifdef GENRE_CUDA_BACKEND
+    if (!strcmp(device, "cuda")) return backend_cuda_available();
+#else
     if (!strcmp(device, "cuda"))
-        return err_set("device=cuda: the CUDA training backend is not built yet; use device=cpu");
+        return err_set("device=cuda: this genre was built without CUDA (nvcc was not found); use device=cpu");
+#endif
     return err_set("device '%s': unknown (cpu or cuda)", device);
 }
 
 Backend *backend_open(const char *device, const ModelWeights *w)
 {
     if (backend_available(device) != 0) return NULL;
+#ifdef GENRE_CUDA_BACKEND
+    if (!strcmp(device, "cuda")) return backend_cuda_open(w);
+#endif
     return backend_cpu_open(w);
 }
 

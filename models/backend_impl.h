@@ -34,4 +34,10 @@ struct Backend {
 /* The CPU backend (models/backend_cpu.c). */
 Backend *backend_cpu_open(const ModelWeights *w);
 
+/* The CUDA backend (models/backend_cuda.c), in builds with CUDA or the
+ * simulator (GENRE_CUDA_BACKEND): whether a GPU is there (0, or -1 with
+ * err_set), and the backend on it. */
+int backend_cuda_available(void);
+Backend *backend_cuda_open(const ModelWeights *w);
+
 #endif

@@ -1,4 +1,5 @@
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,7 +130,27 @@ static int head_labels(const StFile *f)
     return t && t->ndim == 2 ? (int)t->shape[0] : 0;
 }
 
-int checkpoint_load(ModelWeights *m, const char *dir, int num_labels, uint64_t head_seed)
+/* The first non-finite parameter, as an error naming its tensor. */
+static int check_finite(const ModelWeights *m, const char *path)
+{
+    for (int id = 0; id < P_COUNT; id++)
+        for (int l = 0; l < layout_copies(&m->lay, id); l++) {
+            const ParamSlot *s = layout_slot(&m->lay, id, l);
+            const float *x = m->params + s->off;
+            for (size_t i = 0; i < s->n; i++)
+                if (!isfinite(x[i])) {
+                    char name[256];
+                    snprintf(name, sizeof name, distilbert_params[id].hf_name, l);
+                    return err_set("%s: tensor %s holds %s at element %zu: the weights are damaged", path, name,
+                                   isnan(x[i]) ? "NaN" : "Inf", i);
+                }
+        }
+    return 0;
+}
+
+/* checkpoint_load and checkpoint_load_head: with require_head, a head of
+ * num_labels rows must be in the file. */
+static int load(ModelWeights *m, const char *dir, int num_labels, uint64_t head_seed, bool require_head)
 {
     DistilBertConfig cfg;
     Arch arch = ARCH_DISTILBERT;
@@ -142,6 +163,12 @@ int checkpoint_load(ModelWeights *m, const char *dir, int num_labels, uint64_t h
     int in_file = head_labels(&f);
     cfg.num_labels = num_labels > 0 ? num_labels : in_file > 0 ? in_file : cfg_labels > 0 ? cfg_labels : 1;
     bool load_head = arch == ARCH_DISTILBERT && in_file == cfg.num_labels;
+    if (require_head && !load_head) {
+        st_close(&f);
+        if (in_file == 0) return err_set("%s: no classification head (classifier.weight)", path);
+        return err_set("%s: classifier.weight has %d rows but %d genres were expected (config.json's id2label)",
+                       path, in_file, cfg.num_labels);
+    }
     if (weights_init(m, &cfg)) {
         err_set("%s/config.json: %s", dir, err_msg());
         st_close(&f);
@@ -187,11 +214,25 @@ int checkpoint_load(ModelWeights *m, const char *dir, int num_labels, uint64_t h
     }
     if (!load_head) weights_init_head(m, head_seed);
     st_close(&f);
+    if (check_finite(m, path) != 0) {
+        weights_free(m);
+        return -1;
+    }
     return 0;
 fail:
     st_close(&f);
     weights_free(m);
     return -1;
+}
+
+int checkpoint_load(ModelWeights *w, const char *dir, int num_labels, uint64_t head_seed)
+{
+    return load(w, dir, num_labels, head_seed, false);
+}
+
+int checkpoint_load_head(ModelWeights *w, const char *dir, int num_labels)
+{
+    return load(w, dir, num_labels, 0, true);
 }
 
 char **checkpoint_labels(const char *dir, int *n)

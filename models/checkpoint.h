@@ -10,7 +10,9 @@
  *    pooler ignored; hidden_act must be "gelu".
  * A checkpoint without a classification head (or with one of another label
  * count when num_labels is given) gets a fresh head, as HuggingFace
- * initialises one. Errors name the file and the tensor.
+ * initialises one. Every value must be finite, the config's sizes positive,
+ * its LayerNorm eps positive and its dropout probabilities in [0, 1).
+ * Errors name the file and the tensor.
  *
  * Saving writes HuggingFace DistilBERT names and a DistilBERT config.json
  * (problem_type multi_label_classification, id2label/label2id when labels
@@ -28,6 +30,10 @@
  * head). The head's seed is used only when the head is initialised. 0, or
  * -1 with err_set (w left empty). */
 int checkpoint_load(ModelWeights *w, const char *dir, int num_labels, uint64_t head_seed);
+
+/* checkpoint_load of a fine-tuned model: its file must hold a head of
+ * exactly num_labels outputs (a mismatch would predict from a random head). */
+int checkpoint_load_head(ModelWeights *w, const char *dir, int num_labels);
 
 /* Label names from config.json's id2label (NULL when absent; *n set to the
  * count). The caller frees each name and the array. */

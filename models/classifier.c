@@ -55,7 +55,7 @@ int classifier_open(Classifier *c, const char *dir)
         labels_free(&c->labels);
         return -1;
     }
-    if (checkpoint_load(&c->weights, c->dir, n, 0) != 0) {
+    if (checkpoint_load_head(&c->weights, c->dir, n) != 0) {
         labels_free(&c->labels);
         return -1;
     }
@@ -88,8 +88,13 @@ int classifier_scores(Backend *be, const Encoded *e, int batch_size, float *scor
         rc = backend_forward(be, b.ids, b.mask, b.B, b.T, &eval);
         if (rc == 0) rc = backend_logits(be, logits);
         for (int r = 0; r < b.B && rc == 0; r++)
-            for (int j = 0; j < L; j++)
-                scores[(size_t)b.index[r] * L + j] = 1.0f / (1.0f + expf(-logits[(size_t)r * L + j]));
+            for (int j = 0; j < L && rc == 0; j++) {
+                float x = logits[(size_t)r * L + j];
+                /* Damaged weights give NaN, which would vanish from predictions. */
+                if (!isfinite(x)) rc = err_set("text %d: the model's output for label %d is %s", b.index[r] + 1, j,
+                                               isnan(x) ? "NaN" : "Inf");
+                else scores[(size_t)b.index[r] * L + j] = 1.0f / (1.0f + expf(-x));
+            }
     }
     free(logits);
     batch_free(&b);
@@ -125,8 +130,7 @@ int classifier_save(const ModelWeights *m, const LabelSet *labels, const char *v
     char *tmp = atomic_dir_begin(dir);
     if (!tmp) return -1;
     if (classifier_write(m, labels, vocab, threshold, tmp) != 0) {
-        remove_tree(tmp);
-        free(tmp);
+        atomic_dir_abort(tmp);
         return -1;
     }
     return atomic_dir_commit(tmp, dir);

@@ -11,6 +11,8 @@
 #include "src/ops/layernorm.h"
 #include "src/ops/linear.h"
 #include "src/ops/relu.h"
+#include "src/ops/residual.h"
+#include "src/ops/rows.h"
 #include "src/ops/softmax.h"
 
 
@@ -140,24 +142,23 @@ static void cls_block_forward(DistilBert *m, int l)
     float *ctx = a->ctx + l * ND, *res1 = a->res1 + l * ND, *ln1 = a->ln1 + l * ND;
     float *res2 = a->res2 + l * ND, *ff1 = a->ff1 + l * NF, *ffg = a->ffg + l * NF;
     float *att = a->att + l * A, *attd = a->attd ? a->attd + l * A : NULL;
-    for (int b = 0; b < B; b++)
-        memcpy(a->xc + (size_t)b * D, x + (size_t)b * T * D, D * sizeof(float));
+    rows_gather(a->xc, x, B, D, T);
     linear_forward(q, a->xc, P(m, P_Q_W, l), P(m, P_Q_B, l), B, D, D);
     linear_forward(k, x, P(m, P_K_W, l), P(m, P_K_B, l), (int)N, D, D);
     linear_forward(v, x, P(m, P_V_W, l), P(m, P_V_B, l), (int)N, D, D);
     attention_first_forward(ctx, a->preatt, att, attd, q, k, v, a->mask_add, B, T, H, D / H, pa,
                             a->seed, dropout_stream(a->key, DROP_ATT + 2 * l));
     linear_forward(res1, ctx, P(m, P_O_W, l), P(m, P_O_B, l), B, D, D);
-    for (size_t i = 0; i < BD; i++) res1[i] += a->xc[i];
+    residual_add(res1, a->xc, BD);
     layernorm_forward(ln1, a->ln1_mean + l * N, a->ln1_rstd + l * N, res1, P(m, P_SA_LN_W, l),
                       P(m, P_SA_LN_B, l), B, D, c->layer_norm_eps);
     linear_forward(ff1, ln1, P(m, P_FF1_W, l), P(m, P_FF1_B, l), B, D, F);
     gelu_forward(ffg, ff1, (size_t)B * F);
     linear_forward(a->ff2, ffg, P(m, P_FF2_W, l), P(m, P_FF2_B, l), B, F, D);
-    for (int b = 0; b < B; b++) /* row b * T of the full block's dropout */
-        dropout_forward_at(res2 + (size_t)b * D, a->ff2 + (size_t)b * D, D, (uint64_t)b * T * D,
-                           pd, a->seed, dropout_stream(a->key, DROP_FFN + 2 * l));
-    for (size_t i = 0; i < BD; i++) res2[i] += ln1[i];
+    /* rows b * T of the full block's dropout */
+    dropout_forward_rows(res2, a->ff2, B, D, 0, (uint64_t)T * D, pd, a->seed,
+                         dropout_stream(a->key, DROP_FFN + 2 * l));
+    residual_add(res2, ln1, BD);
     layernorm_forward(a->cls, a->ln2_mean + l * N, a->ln2_rstd + l * N, res2,
                       P(m, P_OUT_LN_W, l), P(m, P_OUT_LN_B, l), B, D, c->layer_norm_eps);
 }
@@ -188,7 +189,7 @@ const float *distilbert_forward(DistilBert *m, const int32_t *ids, const int32_t
     float pc = train ? c->seq_classif_dropout : 0.0f;
 
     memcpy(a->ids, ids, N * sizeof *ids);
-    for (size_t i = 0; i < N; i++) a->mask_add[i] = mask && !mask[i] ? SOFTMAX_MASKED : 0.0f;
+    softmax_mask_additive(a->mask_add, mask, N);
     embedding_forward(a->emb, ids, P(m, P_WTE, 0), P(m, P_WPE, 0), B, T, D);
     layernorm_forward(a->emb_ln, a->emb_mean, a->emb_rstd, a->emb, P(m, P_EMB_LN_W, 0),
                       P(m, P_EMB_LN_B, 0), (int)N, D, c->layer_norm_eps);
@@ -210,24 +211,20 @@ const float *distilbert_forward(DistilBert *m, const int32_t *ids, const int32_t
         attention_forward(ctx, a->preatt, att, attd, q, k, v, a->mask_add, B, T, H, hs, pa, seed,
                           dropout_stream(key, DROP_ATT + 2 * l));
         linear_forward(res1, ctx, P(m, P_O_W, l), P(m, P_O_B, l), (int)N, D, D);
-        #pragma omp parallel for simd schedule(static)
-        for (size_t i = 0; i < ND; i++) res1[i] += x[i];
+        residual_add(res1, x, ND);
         layernorm_forward(ln1, a->ln1_mean + l * N, a->ln1_rstd + l * N, res1,
                           P(m, P_SA_LN_W, l), P(m, P_SA_LN_B, l), (int)N, D, c->layer_norm_eps);
         linear_forward(ff1, ln1, P(m, P_FF1_W, l), P(m, P_FF1_B, l), (int)N, D, F);
         gelu_forward(ffg, ff1, NF);
         linear_forward(a->ff2, ffg, P(m, P_FF2_W, l), P(m, P_FF2_B, l), (int)N, F, D);
         dropout_forward(res2, a->ff2, ND, pd, seed, dropout_stream(key, DROP_FFN + 2 * l));
-        #pragma omp parallel for simd schedule(static)
-        for (size_t i = 0; i < ND; i++) res2[i] += ln1[i];
+        residual_add(res2, ln1, ND);
         layernorm_forward(x + ND, a->ln2_mean + l * N, a->ln2_rstd + l * N, res2,
                           P(m, P_OUT_LN_W, l), P(m, P_OUT_LN_B, l), (int)N, D, c->layer_norm_eps);
     }
 
     const float *top = a->h + (size_t)c->n_layers * ND;
-    if (!a->cls_only)
-        for (int b = 0; b < B; b++)
-            memcpy(a->cls + (size_t)b * D, top + (size_t)b * T * D, D * sizeof(float));
+    if (!a->cls_only) rows_gather(a->cls, top, B, D, T);
     linear_forward(a->pre, a->cls, P(m, P_PRE_W, 0), P(m, P_PRE_B, 0), B, D, D);
     relu_forward(a->relu, a->pre, (size_t)B * D);
     dropout_forward(a->drop, a->relu, (size_t)B * D, pc, seed, dropout_stream(key, DROP_HEAD));
@@ -265,10 +262,8 @@ static void cls_block_backward(DistilBert *m, int l)
                        P(m, P_OUT_LN_W, l), a->ln2_mean + l * N, a->ln2_rstd + l * N, B, D);
     memcpy(a->dln1, a->dres2, BD * sizeof(float));
     zero(a->dff2, BD);
-    for (int b = 0; b < B; b++)
-        dropout_backward_at(a->dff2 + (size_t)b * D, a->dres2 + (size_t)b * D, D,
-                            (uint64_t)b * T * D, pd, a->seed,
-                            dropout_stream(a->key, DROP_FFN + 2 * l));
+    dropout_backward_rows(a->dff2, a->dres2, B, D, 0, (uint64_t)T * D, pd, a->seed,
+                          dropout_stream(a->key, DROP_FFN + 2 * l));
     zero(a->dffg, BF);
     linear_backward(a->dffg, G(m, P_FF2_W, l), G(m, P_FF2_B, l), a->dff2, ffg, P(m, P_FF2_W, l),
                     B, F, D);
@@ -294,8 +289,7 @@ static void cls_block_backward(DistilBert *m, int l)
                     D);
     linear_backward(a->dh, G(m, P_V_W, l), G(m, P_V_B, l), a->dv, x, P(m, P_V_W, l), (int)N, D,
                     D);
-    for (int b = 0; b < B; b++)
-        for (int i = 0; i < D; i++) a->dh[(size_t)b * T * D + i] += a->dxc[(size_t)b * D + i];
+    rows_scatter_add(a->dh, a->dxc, B, D, T);
 }
 
 void distilbert_backward(DistilBert *m, const float *dlogits)
@@ -324,8 +318,7 @@ void distilbert_backward(DistilBert *m, const float *dlogits)
     if (a->cls_only)
         cls_block_backward(m, --top);
     else
-        for (int b = 0; b < B; b++)
-            memcpy(a->dh + (size_t)b * T * D, a->dcls + (size_t)b * D, D * sizeof(float));
+        rows_scatter_add(a->dh, a->dcls, B, D, T);
 
     /* blocks, last first; dh holds the gradient of the current block's output */
     for (int l = top - 1; l >= 0; l--) {
@@ -381,12 +374,8 @@ float distilbert_adamw_step(DistilBert *m, AdamWState *s, const AdamW *opt, floa
 {
     float norm = max_norm > 0 ? clip_grad_norm(m->grads, m->lay.n_params, max_norm) : 0.0f;
     s->t++;
-    for (int id = 0; id < P_COUNT; id++)
-        for (int l = 0; l < layout_copies(&m->lay, id); l++) {
-            ParamView *v = distilbert_view(m, id, l);
-            size_t off = (size_t)(v->p - m->params);
-            adamw_update(opt, v->p, v->g, s->m + off, s->v + off, v->n, s->t, lr,
-                         distilbert_params[id].decay);
-        }
+    AdamWSegment seg[P_COUNT];
+    int nseg = layout_decay_segments(&m->lay, seg);
+    adamw_update_segments(opt, m->params, m->grads, s->m, s->v, seg, nseg, s->t, lr);
     return norm;
 }

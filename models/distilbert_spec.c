@@ -83,6 +83,14 @@ int distilbert_config_check(const DistilBertConfig *c)
         return err_set("model config: every dimension must be positive");
     if (c->dim % c->n_heads)
         return err_set("model config: dim %d is not divisible by n_heads %d", c->dim, c->n_heads);
+    if (!(c->layer_norm_eps > 0 && c->layer_norm_eps < 1))
+        return err_set("model config: layer_norm_eps %g must be in (0, 1)", c->layer_norm_eps);
+    const float p[] = {c->dropout, c->attention_dropout, c->seq_classif_dropout};
+    const char *names[] = {"dropout", "attention_dropout", "seq_classif_dropout"};
+    for (int i = 0; i < 3; i++)
+        if (!(p[i] >= 0 && p[i] < 1)) return err_set("model config: %s %g must be in [0, 1)", names[i], p[i]);
+    if (!(c->initializer_range >= 0 && c->initializer_range < 1))
+        return err_set("model config: initializer_range %g must be in [0, 1)", c->initializer_range);
     return 0;
 }
 
@@ -128,6 +136,22 @@ void layout_copy(ModelLayout *dst, const ModelLayout *src)
     size_t n = (size_t)P_COUNT * src->cfg.n_layers;
     dst->slots = xmalloc(n * sizeof *dst->slots);
     memcpy(dst->slots, src->slots, n * sizeof *dst->slots);
+}
+
+int layout_decay_segments(const ModelLayout *lay, AdamWSegment seg[P_COUNT])
+{
+    int n = 0;
+    for (int id = 0; id < P_COUNT; id++) { /* the layout's order: id, then layer */
+        const ParamSlot *first = layout_slot(lay, id, 0);
+        const ParamSlot *last = layout_slot(lay, id, layout_copies(lay, id) - 1);
+        size_t len = last->off + last->n - first->off;
+        int decay = distilbert_params[id].decay;
+        if (n > 0 && seg[n - 1].decay == decay && seg[n - 1].off + seg[n - 1].n == first->off)
+            seg[n - 1].n += len;
+        else
+            seg[n++] = (AdamWSegment){first->off, len, decay};
+    }
+    return n;
 }
 
 int weights_init(ModelWeights *w, const DistilBertConfig *cfg)

@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "src/optim/adamw.h"
+
 typedef struct {
     int dim, n_layers, n_heads, hidden_dim, vocab_size, max_position_embeddings, num_labels;
     float layer_norm_eps;      /* 1e-12 for DistilBERT */
@@ -63,7 +65,8 @@ extern const ParamDef distilbert_params[P_COUNT];
 size_t distilbert_shape(const DistilBertConfig *cfg, ParamId id, int64_t shape[2]);
 
 /* Checks a configuration: dims positive, dim divisible by n_heads, LayerNorm
- * eps positive and dropout probabilities in [0, 1). 0, or -1 with err_set. */
+ * eps in (0, 1), dropout probabilities and initializer_range in [0, 1).
+ * 0, or -1 with err_set. */
 int distilbert_config_check(const DistilBertConfig *cfg);
 
 /* One tensor in the flat layout. */
@@ -87,6 +90,12 @@ void layout_copy(ModelLayout *dst, const ModelLayout *src);
 int layout_copies(const ModelLayout *lay, ParamId id);
 /* The slot of parameter `id` in `layer` (0 for the others). */
 const ParamSlot *layout_slot(const ModelLayout *lay, ParamId id, int layer);
+
+/* The layout's weight-decay table for AdamW (src/optim/adamw.h): the
+ * tensors in offset order, neighbours with the same distilbert_params[]
+ * decay merged, into seg (room for P_COUNT: the copies of a per-layer
+ * tensor are neighbours). Returns the number of segments. */
+int layout_decay_segments(const ModelLayout *lay, AdamWSegment seg[P_COUNT]);
 
 /* Weights on the host, in the layout. */
 typedef struct {

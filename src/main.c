@@ -4,6 +4,7 @@
 
 #include "src/core/blas_arch.h"
 #include "src/cli/commands.h"
+#include "src/core/interrupt.h"
 
 #define GENRE_VERSION "0.1"
 
@@ -45,6 +46,7 @@ static void version(void)
 int main(int argc, char **argv)
 {
     blas_arch_fix(argv);
+    interrupt_install();
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -15,10 +15,12 @@
 #endif
 
 #include "src/core/atomic.h"
+#include "src/cli/args.h"
 #include "src/cli/commands.h"
 #include "src/core/config.h"
 #include "src/data/dataset.h"
 #include "src/core/err.h"
+#include "src/core/outdir.h"
 #include "src/core/jsonfile.h"
 #include "src/baseline/knn.h"
 #include "src/baseline/ovr.h"
@@ -69,10 +71,11 @@ static const CfgKey schema[] = {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: genre baseline --config FILE [--out DIR] [key=value ...]\n\n"
+    fprintf(f, "usage: genre baseline --config FILE [--out DIR] [--force] [key=value ...]\n\n"
                "Trains a classical classifier on <data>/train.jsonl, evaluates it on val and test,\n"
                "and writes metrics.json, report.md and plots into DIR (default runs/baseline-MODEL-FEATURES).\n"
-               "word2vec runs also save their vectors as DIR/vectors.bin.\n\nkeys:\n");
+               "word2vec runs also save their vectors as DIR/vectors.bin. DIR must be new, empty or an\n"
+               "earlier baseline's, which is replaced whole at the end; --force replaces anything else.\n\nkeys:\n");
     config_print_help(schema);
 }
 
@@ -354,26 +357,12 @@ static void cross_validate(const Fit *proto, const WordDocs *docs, const Dataset
 int cmd_baseline(int argc, char **argv)
 {
     const char *out = NULL, *config_path = NULL;
-    char **over = xmalloc((size_t)argc * sizeof *over);
-    int n_over = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            free(over);
-            return 0;
-        }
-        if (!strcmp(a, "--out") || !strcmp(a, "--config")) {
-            if (i + 1 >= argc) die("baseline: %s needs a value", a);
-            *(!strcmp(a, "--out") ? &out : &config_path) = argv[++i];
-        } else if (config_is_override(a)) {
-            over[n_over++] = argv[i];
-        } else {
-            die("baseline: unexpected argument '%s' (see 'genre baseline --help')", a);
-        }
-    }
-    Config *cfg = config_load(schema, config_path, n_over, over);
-    free(over);
+    bool force = false;
+    const ArgOpt opts[] = {ARG_OUT(&out, false), {.name = "--config", .str = &config_path},
+                           {.name = "--force", .flag = &force}, {NULL}};
+    Args a = args_parse(&(ArgSpec){.cmd = "baseline", .opts = opts, .usage = usage, .overrides = true}, argc, argv);
+    Config *cfg = config_load(schema, config_path, a.n_overrides, a.overrides);
+    args_free(&a);
     if (!cfg) die_err();
     check_ranges(cfg);
 #ifdef _OPENMP
@@ -385,6 +374,9 @@ int cmd_baseline(int argc, char **argv)
         snprintf(default_out, sizeof default_out, "runs/baseline-%s-%s", model, features);
         out = default_out;
     }
+    /* Claimed before any work; everything lands in dir at once at the end. */
+    char *dir_out = outdir_begin(out, "baseline", true, force, "choose another --out");
+    if (!dir_out) die_err();
     const char *dir = cfg_str(cfg, "data");
     char path[3][4096];
     const char *parts[3] = {"train", "val", "test"};
@@ -415,10 +407,9 @@ int cmd_baseline(int argc, char **argv)
     for (int p = 0; p < 3; p++) split_texts(&docs[p], &ds[p], path[p], &sp);
     free(sp.ids);
     double split_s = now() - t0;
-    if (make_dirs(out) != 0) die_err();
 
     Fit proto = {.cfg = cfg, .model = model, .features = features, .labels = &ls, .lx = sp.lx};
-    if (cfg_int(cfg, "cv_folds") > 0) cross_validate(&proto, &docs[0], &ds[0], (int)cfg_int(cfg, "cv_folds"), out);
+    if (cfg_int(cfg, "cv_folds") > 0) cross_validate(&proto, &docs[0], &ds[0], (int)cfg_int(cfg, "cv_folds"), dir_out);
 
     Fit f = proto;
     if (fit(&f, &docs[0], ds[0].y) != 0) die("baseline: %s", err_msg());
@@ -444,7 +435,7 @@ int cmd_baseline(int argc, char **argv)
     }
     if (f.has_w2v && !*cfg_str(cfg, "w2v.vectors")) {
         char vpath[4096];
-        snprintf(vpath, sizeof vpath, "%s/vectors.bin", out);
+        snprintf(vpath, sizeof vpath, "%s/vectors.bin", dir_out);
         if (w2v_save(&f.w2v, vpath, true) != 0) die_err();
     }
 
@@ -478,11 +469,11 @@ int cmd_baseline(int argc, char **argv)
         .threshold = &thr, .threshold_tuned = tune,
         .linear = terms ? &expl : NULL, .test_lengths = lengths, .length_unit = "words",
     };
-    if (report_write(out, &run) != 0) die_err();
+    if (report_write(dir_out, &run) != 0) die_err();
     free(lengths);
     char cpath[4096];
-    snprintf(cpath, sizeof cpath, "%s/config.json", out);
-    if (config_write(cfg, cpath) != 0) die_err();
+    snprintf(cpath, sizeof cpath, "%s/config.json", dir_out);
+    if (config_write(cfg, cpath) != 0 || outdir_commit(dir_out, out, "baseline") != 0) die_err();
 
     printf("| Classifier          | Model        | Jaccard | At least one | Precision | Recall |\n"
            "|---------------------|--------------|---------|--------------|-----------|--------|\n"

@@ -9,10 +9,11 @@
 
 #include "models/backend.h"
 #include "models/checkpoint.h"
+#include "src/cli/args.h"
 #include "src/cli/commands.h"
+#include "src/cli/lines.h"
 #include "src/core/err.h"
 #include "tokenizer/tokenizer.h"
-#include "src/core/utf8.h"
 
 #define BATCH 32
 
@@ -26,7 +27,7 @@ static void usage(FILE *f)
             "all-MiniLM-L6-v2) at [CLS] (--pool cls, the default) or averaged over\n"
             "the text's tokens (--pool mean, as sentence-transformers pools).\n\n"
             "  --max-len N  truncate to N tokens, [CLS] and [SEP] included\n"
-            "               (default 128, at most the model's positions)\n");
+            "               (2..512, default 128; cut to the model's positions)\n");
 }
 
 typedef struct {
@@ -75,30 +76,14 @@ static void write_batch(Embedder *e, char *const *texts, int n, long first_line)
 int cmd_embed(int argc, char **argv)
 {
     const char *dir = NULL, *pool = "cls";
-    int max_len = 128;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(argv[i], "--model") && i + 1 < argc) {
-            dir = argv[++i];
-        } else if (!strcmp(argv[i], "--pool") && i + 1 < argc) {
-            pool = argv[++i];
-        } else if (!strcmp(argv[i], "--max-len") && i + 1 < argc) {
-            char *end;
-            long v = strtol(argv[++i], &end, 10);
-            if (*end || v < 2 || v > 1 << 20) die("embed: --max-len wants an integer >= 2, not '%s'", argv[i]);
-            max_len = (int)v;
-        } else {
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (!dir) {
-        usage(stderr);
-        return 2;
-    }
-    if (strcmp(pool, "cls") && strcmp(pool, "mean")) die("embed: --pool is cls or mean, not '%s'", pool);
+    long max_len = 128;
+    const ArgOpt opts[] = {
+        ARG_MODEL(&dir),
+        {.name = "--pool", .str = &pool, .choices = "cls|mean"},
+        ARG_MAX_LEN(&max_len),
+        {NULL},
+    };
+    args_parse(&(ArgSpec){.cmd = "embed", .opts = opts, .usage = usage}, argc, argv);
     Tokenizer *tok = tokenizer_load(dir);
     if (!tok) die_err();
     ModelWeights w;
@@ -110,30 +95,28 @@ int cmd_embed(int argc, char **argv)
     Backend *model = backend_open("cpu", &w);
     if (!model || backend_reserve(model, BATCH, max_len)) die_err();
     weights_free(&w);
-    Embedder e = {.tok = tok, .model = model, .dim = cfg.dim, .mean = !strcmp(pool, "mean"), .max_len = max_len};
+    Embedder e = {.tok = tok, .model = model, .dim = cfg.dim, .mean = !strcmp(pool, "mean"), .max_len = (int)max_len};
     e.hidden = xmalloc((size_t)BATCH * max_len * cfg.dim * sizeof *e.hidden);
     size_t cells = (size_t)BATCH * max_len;
     e.ids = xmalloc(cells * sizeof *e.ids), e.mask = xmalloc(cells * sizeof *e.mask);
     e.packed_ids = xmalloc(cells * sizeof *e.ids), e.packed_mask = xmalloc(cells * sizeof *e.mask);
     e.lengths = xmalloc(BATCH * sizeof *e.lengths);
-    char *texts[BATCH] = {0};
+    char *texts[BATCH] = {0}, *line;
     size_t caps[BATCH] = {0};
     int n = 0;
-    long line = 0;
-    for (;;) {
-        ssize_t len = getline(&texts[n], &caps[n], stdin);
-        if (len < 0) break;
-        line++;
-        while (len > 0 && (texts[n][len - 1] == '\n' || texts[n][len - 1] == '\r')) texts[n][--len] = 0;
-        size_t bad = utf8_check(texts[n], (size_t)len);
-        if (bad < (size_t)len) die("stdin:%ld: invalid UTF-8 at byte %zu", line, bad);
+    long len;
+    LineReader in;
+    lines_open(&in, "embed", true);
+    while ((len = lines_next(&in, &line)) >= 0) {
+        if (caps[n] <= (size_t)len) texts[n] = xrealloc(texts[n], caps[n] = (size_t)len + 1);
+        memcpy(texts[n], line, (size_t)len + 1);
         if (++n == BATCH) {
-            write_batch(&e, texts, n, line - n + 1);
+            write_batch(&e, texts, n, in.line - n + 1);
             n = 0;
         }
     }
-    if (ferror(stdin)) die("embed: reading stdin: %s", strerror(errno));
-    if (n) write_batch(&e, texts, n, line - n + 1);
+    if (n) write_batch(&e, texts, n, in.line - n + 1);
+    lines_close(&in);
     if (fflush(stdout) || ferror(stdout)) die("embed: writing stdout: %s", strerror(errno));
     for (int i = 0; i < BATCH; i++) free(texts[i]);
     free(e.ids), free(e.mask), free(e.packed_ids), free(e.packed_mask), free(e.lengths), free(e.hidden);

@@ -4,56 +4,63 @@
  * From a pretrained encoder without a head (all-MiniLM-L6-v2, a BERT
  * checkpoint) and a labels.txt, it writes the starting point of a
  * fine-tuning run instead: the encoder as DistilBERT with a fresh head. */
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "models/checkpoint.h"
 #include "models/classifier.h"
+#include "src/cli/args.h"
 #include "src/cli/commands.h"
 #include "src/core/err.h"
+#include "src/core/outdir.h"
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: genre export --model DIR --out DIR [--labels FILE [--seed N]]\n\n"
+    fprintf(f, "usage: genre export --model DIR --out DIR [--labels FILE [--seed N]] [--force]\n\n"
                "Writes the model in DIR (a run directory, meaning its best/, or a model\n"
                "directory) to OUT as a HuggingFace DistilBERT directory: model.safetensors,\n"
-               "config.json with the genre names as id2label, vocab.txt. OUT is replaced\n"
-               "as a whole, never left half-written.\n\n"
+               "config.json with the genre names as id2label, vocab.txt. OUT must be new,\n"
+               "empty or an earlier export, which is replaced as a whole once the new one\n"
+               "is complete; --force replaces anything else.\n\n"
                "  --labels FILE  for a model without genre labels (a pretrained encoder):\n"
                "                 the genre names, one a line (a prepared labels.txt); the\n"
                "                 head is initialised fresh, as genre train does\n"
-               "  --seed N       seed of that fresh head (default 42, genre train's)\n");
+               "  --seed N       seed of that fresh head (0..2^63-1, default 42, genre\n"
+               "                 train's)\n");
+}
+
+/* The model directory written whole into out: a new or empty directory, or
+ * an earlier export (replaced only once the new one is complete); anything
+ * else only with --force. */
+static int write_model(const ModelWeights *w, const LabelSet *labels, const char *vocab, float threshold,
+                       const char *out, bool force)
+{
+    char *tmp = outdir_begin(out, "model", true, force, "choose another --out");
+    if (!tmp) return -1;
+    if (classifier_write(w, labels, vocab, threshold, tmp) != 0) {
+        outdir_abort(tmp);
+        return -1;
+    }
+    return outdir_commit(tmp, out, "model");
 }
 
 int cmd_export(int argc, char **argv)
 {
     const char *model = NULL, *out = NULL, *labels_path = NULL;
     long seed = 42;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(argv[i], "--model") && i + 1 < argc) {
-            model = argv[++i];
-        } else if (!strcmp(argv[i], "--out") && i + 1 < argc) {
-            out = argv[++i];
-        } else if (!strcmp(argv[i], "--labels") && i + 1 < argc) {
-            labels_path = argv[++i];
-        } else if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
-            char *end;
-            seed = strtol(argv[++i], &end, 10);
-            if (*end || seed < 0) die("--seed: '%s' is not a non-negative integer", argv[i]);
-        } else {
-            fprintf(stderr, "genre export: unexpected argument '%s'\n", argv[i]);
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (!model || !out) {
-        usage(stderr);
-        return 2;
-    }
+    bool force = false;
+    const ArgOpt opts[] = {
+        ARG_MODEL(&model),
+        ARG_OUT(&out, true),
+        {.name = "--labels", .str = &labels_path},
+        {.name = "--seed", .num = &seed, .min = 0, .max = LONG_MAX},
+        {.name = "--force", .flag = &force},
+        {NULL},
+    };
+    args_parse(&(ArgSpec){.cmd = "export", .opts = opts, .usage = usage}, argc, argv);
     char vocab[4200];
     if (labels_path) {
         LabelSet labels;
@@ -61,7 +68,7 @@ int cmd_export(int argc, char **argv)
         if (labels_load(&labels, labels_path) != 0 || checkpoint_load(&m, model, labels.n_labels, (uint64_t)seed) != 0)
             die_err();
         snprintf(vocab, sizeof vocab, "%s/vocab.txt", model);
-        if (classifier_save(&m, &labels, vocab, 0.5f, out) != 0) die_err();
+        if (write_model(&m, &labels, vocab, 0.5f, out, force) != 0) die_err();
         printf("%s: %s with a fresh %d-genre head (seed %ld)\n", out, model, labels.n_labels, seed);
         weights_free(&m);
         labels_free(&labels);
@@ -70,7 +77,7 @@ int cmd_export(int argc, char **argv)
     Classifier c;
     if (classifier_open(&c, model) != 0) die("%s (give --labels to start a classifier from an encoder)", err_msg());
     snprintf(vocab, sizeof vocab, "%s/vocab.txt", c.dir);
-    if (classifier_save(&c.weights, &c.labels, vocab, c.threshold, out) != 0) die_err();
+    if (write_model(&c.weights, &c.labels, vocab, c.threshold, out, force) != 0) die_err();
     printf("%s: %s, %d genres\n", out, c.dir, c.labels.n_labels);
     classifier_close(&c);
     return 0;

@@ -6,22 +6,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "src/cli/args.h"
 #include "src/cli/commands.h"
 #include "src/core/err.h"
+#include "src/core/hash.h"
 #include "src/io/safetensors.h"
 
-static const char usage[] =
-    "usage: genre inspect FILE\n"
-    "       genre inspect --dump NAME FILE\n"
-    "       genre inspect --rewrite IN OUT\n\n"
-    "Reads a safetensors checkpoint, checking every bound, and prints a line\n"
-    "'# FILE: N tensors, B data bytes', then '# metadata: {json}' when it has\n"
-    "metadata, then one tab-separated line per tensor in file order:\n"
-    "  name  dtype  [shape]  sum of the values as float64  fnv1a64 of the raw bytes\n"
-    "(control characters in names and metadata are printed as \\u00xx).\n\n"
-    "  --dump NAME      print that tensor's values instead, one per line (%.17g)\n"
-    "  --rewrite IN OUT read IN and write it back to OUT through genre's writer\n"
-    "                   (the bytes HuggingFace's save_file writes for the same tensors)\n";
+static void usage(FILE *f)
+{
+    fputs("usage: genre inspect FILE\n"
+          "       genre inspect --dump NAME FILE\n"
+          "       genre inspect --rewrite IN OUT\n\n"
+          "Reads a safetensors checkpoint, checking every bound, and prints a line\n"
+          "'# FILE: N tensors, B data bytes', then '# metadata: {json}' when it has\n"
+          "metadata, then one tab-separated line per tensor in file order:\n"
+          "  name  dtype  [shape]  sum of the values as float64  fnv1a64 of the raw bytes\n"
+          "(control characters in names and metadata are printed as \\u00xx).\n\n"
+          "  --dump NAME      print that tensor's values instead, one per line (%.17g)\n"
+          "  --rewrite IN OUT read IN and write it back to OUT through genre's writer\n"
+          "                   (the bytes HuggingFace's save_file writes for the same tensors)\n",
+          f);
+}
 
 /* Elements converted per call, so huge tensors need no huge buffer. */
 #define CHUNK 65536
@@ -52,14 +57,6 @@ static void print_values(const double *v, size_t n, void *ctx)
 {
     (void)ctx;
     for (size_t i = 0; i < n; i++) printf("%.17g\n", v[i]);
-}
-
-static uint64_t fnv1a64(const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
-    return h;
 }
 
 /* Control characters as \u00xx so each item stays on its line; with
@@ -118,23 +115,18 @@ static int rewrite(const StFile *f, const char *out)
 
 int cmd_inspect(int argc, char **argv)
 {
-    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        fputs(usage, stdout);
-        return 0;
-    }
-    const char *dump = NULL, *in, *out = NULL;
-    if (argc == 2 && argv[1][0] != '-') {
-        in = argv[1];
-    } else if (argc == 4 && !strcmp(argv[1], "--dump")) {
-        dump = argv[2];
-        in = argv[3];
-    } else if (argc == 4 && !strcmp(argv[1], "--rewrite")) {
-        in = argv[2];
-        out = argv[3];
-    } else {
-        fputs(usage, stderr);
-        return 2;
-    }
+    const char *dump = NULL, *rewrite_in = NULL;
+    const ArgOpt opts[] = {
+        {.name = "--dump", .str = &dump},
+        {.name = "--rewrite", .str = &rewrite_in},
+        {NULL},
+    };
+    Args a = args_parse(&(ArgSpec){.cmd = "inspect", .opts = opts, .usage = usage, .positional = true}, argc, argv);
+    if (a.n_positional != 1 || (dump && rewrite_in))
+        args_error("inspect", "expected FILE, --dump NAME FILE or --rewrite IN OUT");
+    /* --rewrite IN OUT: OUT is the operand; otherwise the operand is what is read. */
+    const char *in = rewrite_in ? rewrite_in : a.positional[0], *out = rewrite_in ? a.positional[0] : NULL;
+    args_free(&a);
     StFile f;
     if (st_open(&f, in)) die_err();
     if (dump) {

@@ -2,7 +2,6 @@
  * multi-label dataset (train/val/test.jsonl, labels.txt, stats.json and two
  * SVG plots). Every input problem is found before anything is written; the
  * outputs are written to temporaries and renamed into place together. */
-#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -11,20 +10,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <utf8proc.h>
 
 #include "src/core/atomic.h"
-#include "src/data/clean.h"
+#include "src/data/corpus.h"
+#include "src/cli/args.h"
 #include "src/cli/commands.h"
 #include "src/core/config.h"
-#include "src/io/csv.h"
 #include "src/core/err.h"
 #include "src/eval/plot.h"
 #include "src/core/rng.h"
 #include "src/data/stratify.h"
 #include "src/core/utf8.h"
 
-#define MAX_LABELS 64 /* label sets are 64-bit masks */
 #define N_PARTS 3
 
 static const char *const part_names[N_PARTS] = {"train", "val", "test"};
@@ -37,313 +34,6 @@ static const CfgKey schema[] = {
     {"min_chars", CFG_INT, "20", NULL, "drop movies whose cleaned description is shorter (characters)"},
     {NULL, 0, NULL, NULL, NULL},
 };
-
-typedef struct {
-    char *title;    /* as first seen, trailing year removed */
-    int year;
-    char *text;     /* the longest cleaned description among its rows */
-    uint64_t labels;
-    int dropped;    /* a Drop reason, or 0 */
-} Movie;
-
-enum { KEPT, DROP_EMPTY, DROP_SHORT, DROP_DUP_TEXT };
-
-typedef struct {
-    int files, rows, missing_title, duplicate_rows, other_genre_rows;
-    int dropped[4];
-} Counts;
-
-/* ---- a string -> index hash map (open addressing, FNV-1a) --------------- */
-
-typedef struct {
-    char **keys;
-    int *vals;
-    size_t cap, n;
-} Map;
-
-static uint64_t fnv1a(const char *s)
-{
-    uint64_t h = 0xCBF29CE484222325ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001B3ull;
-    return h;
-}
-
-static size_t map_slot(const Map *m, const char *key)
-{
-    size_t i = fnv1a(key) & (m->cap - 1);
-    while (m->keys[i] && strcmp(m->keys[i], key) != 0) i = (i + 1) & (m->cap - 1);
-    return i;
-}
-
-static int map_get(const Map *m, const char *key)
-{
-    if (!m->cap) return -1;
-    size_t i = map_slot(m, key);
-    return m->keys[i] ? m->vals[i] : -1;
-}
-
-/* Takes ownership of key. */
-static void map_put(Map *m, char *key, int val)
-{
-    if (2 * (m->n + 1) > m->cap) {
-        Map big = {xcalloc(m->cap ? 2 * m->cap : 1024, sizeof *big.keys), NULL, m->cap ? 2 * m->cap : 1024, m->n};
-        big.vals = xmalloc(big.cap * sizeof *big.vals);
-        for (size_t i = 0; i < m->cap; i++)
-            if (m->keys[i]) {
-                size_t j = map_slot(&big, m->keys[i]);
-                big.keys[j] = m->keys[i];
-                big.vals[j] = m->vals[i];
-            }
-        free(m->keys);
-        free(m->vals);
-        *m = big;
-    }
-    size_t i = map_slot(m, key);
-    if (m->keys[i]) free(m->keys[i]);
-    else m->n++;
-    m->keys[i] = key;
-    m->vals[i] = val;
-}
-
-static void map_free(Map *m)
-{
-    for (size_t i = 0; i < m->cap; i++) free(m->keys[i]);
-    free(m->keys);
-    free(m->vals);
-    memset(m, 0, sizeof *m);
-}
-
-/* ---- reading ------------------------------------------------------------- */
-
-typedef struct {
-    Movie *movies;
-    int n, cap;
-    Map by_key;
-    char *labels[MAX_LABELS];
-    int n_labels;
-    Counts counts;
-} Corpus;
-
-/* Removes a trailing " 1946" or " (1946)" equal to the year. */
-static void strip_year(char *title, const char *year)
-{
-    size_t n = strlen(title), k = strlen(year);
-    if (n > k + 2 && title[n - 1] == ')' && title[n - k - 2] == '(' &&
-        memcmp(title + n - k - 1, year, k) == 0) {
-        title[n - k - 2] = '\0';
-    } else if (n > k + 1 && memcmp(title + n - k, year, k) == 0 && title[n - k - 1] == ' ') {
-        title[n - k] = '\0';
-    }
-    clean_whitespace(title);
-}
-
-static int parse_year(const char *s, int *year)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end || errno || v < 0 || v > 9999) return -1;
-    *year = (int)v;
-    return 0;
-}
-
-static int label_of(Corpus *c, const char *name, const char *path, int line)
-{
-    for (int i = 0; i < c->n_labels; i++)
-        if (strcmp(c->labels[i], name) == 0) return i;
-    if (c->n_labels == MAX_LABELS)
-        return err_set("%s:%d: more than %d genres", path, line, MAX_LABELS);
-    c->labels[c->n_labels] = xstrdup(name);
-    return c->n_labels++;
-}
-
-static int column(CsvReader *r, const char *name)
-{
-    for (int i = 0; i < r->n_fields; i++)
-        if (strcmp(r->fields[i], name) == 0) return i;
-    return err_set("%s:%d: missing column '%s' (header: genre,title,year,description,...)",
-                   r->path, r->record_line, name);
-}
-
-static int read_file(Corpus *c, const char *path)
-{
-    CsvReader r;
-    if (csv_open(&r, path) != 0) return -1;
-    int rc = csv_next(&r);
-    if (rc <= 0) {
-        if (rc == 0) err_set("%s: empty file", path);
-        goto fail;
-    }
-    int n_cols = r.n_fields, cg, ct, cy, cd;
-    if ((cg = column(&r, "genre")) < 0 || (ct = column(&r, "title")) < 0 ||
-        (cy = column(&r, "year")) < 0 || (cd = column(&r, "description")) < 0)
-        goto fail;
-    while ((rc = csv_next(&r)) == 1) {
-        int line = r.record_line;
-        if (r.n_fields != n_cols) {
-            err_set("%s:%d: %d fields, the header has %d", path, line, r.n_fields, n_cols);
-            goto fail;
-        }
-        c->counts.rows++;
-        clean_whitespace(r.fields[cg]);
-        if (!*r.fields[cg]) {
-            err_set("%s:%d: empty genre", path, line);
-            goto fail;
-        }
-        int year, lab = label_of(c, r.fields[cg], path, line);
-        if (lab < 0) goto fail;
-        clean_whitespace(r.fields[cy]);
-        if (parse_year(r.fields[cy], &year) != 0) {
-            err_set("%s:%d: year '%s' is not a number", path, line, r.fields[cy]);
-            goto fail;
-        }
-        char *title = r.fields[ct];
-        clean_whitespace(title);
-        strip_year(title, r.fields[cy]);
-        if (!*title) {
-            c->counts.missing_title++;
-            continue;
-        }
-        utf8proc_uint8_t *folded = NULL;
-        if (utf8proc_map((const utf8proc_uint8_t *)title, 0, &folded,
-                         UTF8PROC_NULLTERM | UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD) < 0) {
-            err_set("%s:%d: cannot case-fold the title", path, line);
-            goto fail;
-        }
-        size_t kn = strlen((char *)folded) + 16;
-        char *key = xmalloc(kn);
-        snprintf(key, kn, "%s\x1f%d", (char *)folded, year);
-        free(folded);
-        char *text = clean_description(r.fields[cd]);
-        int m = map_get(&c->by_key, key);
-        if (m < 0) {
-            if (c->n == c->cap) {
-                c->cap = c->cap ? 2 * c->cap : 4096;
-                c->movies = xrealloc(c->movies, (size_t)c->cap * sizeof *c->movies);
-            }
-            c->movies[c->n] = (Movie){xstrdup(title), year, text, 0, KEPT};
-            map_put(&c->by_key, key, c->n);
-            m = c->n++;
-        } else {
-            Movie *mv = &c->movies[m];
-            if (mv->labels >> lab & 1) c->counts.duplicate_rows++;
-            else c->counts.other_genre_rows++;
-            if (strlen(text) > strlen(mv->text)) {
-                free(mv->text);
-                mv->text = text;
-            } else {
-                free(text);
-            }
-            free(key);
-        }
-        c->movies[m].labels |= 1ull << lab;
-    }
-    if (rc < 0) goto fail;
-    csv_close(&r);
-    c->counts.files++;
-    return 0;
-fail:
-    csv_close(&r);
-    return -1;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int read_dir(Corpus *c, const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d) return err_set("%s: cannot open directory: %s", dir, strerror(errno));
-    char **names = NULL;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        size_t len = strlen(e->d_name);
-        if (len > 4 && strcmp(e->d_name + len - 4, ".csv") == 0) {
-            names = xrealloc(names, (size_t)(n + 1) * sizeof *names);
-            names[n++] = xstrdup(e->d_name);
-        }
-    }
-    closedir(d);
-    if (n == 0) {
-        free(names);
-        return err_set("%s: no .csv files", dir);
-    }
-    /* Sorted, so the merge (first title seen, ties between texts) is reproducible. */
-    qsort(names, (size_t)n, sizeof *names, cmp_str);
-    int rc = 0;
-    for (int i = 0; i < n; i++) {
-        if (rc == 0) {
-            size_t pn = strlen(dir) + strlen(names[i]) + 2;
-            char *path = xmalloc(pn);
-            snprintf(path, pn, "%s/%s", dir, names[i]);
-            rc = read_file(c, path);
-            free(path);
-        }
-        free(names[i]);
-    }
-    free(names);
-    return rc;
-}
-
-/* ---- cleaning up the merged movies ------------------------------------- */
-
-static int words(const char *s)
-{
-    if (!*s) return 0;
-    int n = 1;
-    for (; *s; s++) n += *s == ' ';
-    return n;
-}
-
-/* Drops empty and short texts, then folds movies whose text repeats an
- * earlier movie's into that one (labels unioned): one text, one example. */
-static void drop_and_dedupe(Corpus *c, int min_chars)
-{
-    Map seen = {0};
-    for (int i = 0; i < c->n; i++) {
-        Movie *m = &c->movies[i];
-        if (!*m->text) m->dropped = DROP_EMPTY;
-        else if ((int)utf8_count(m->text) < min_chars) m->dropped = DROP_SHORT;
-        if (m->dropped) continue;
-        int j = map_get(&seen, m->text);
-        if (j >= 0) {
-            c->movies[j].labels |= m->labels;
-            m->dropped = DROP_DUP_TEXT;
-            continue;
-        }
-        map_put(&seen, xstrdup(m->text), i);
-    }
-    map_free(&seen);
-    for (int i = 0; i < c->n; i++) c->counts.dropped[c->movies[i].dropped]++;
-}
-
-/* Renames label indices so that they follow the sorted names. */
-static void sort_labels(Corpus *c)
-{
-    int order[MAX_LABELS], to[MAX_LABELS];
-    for (int i = 0; i < c->n_labels; i++) order[i] = i;
-    for (int i = 1; i < c->n_labels; i++)
-        for (int j = i; j > 0 && strcmp(c->labels[order[j - 1]], c->labels[order[j]]) > 0; j--) {
-            int t = order[j];
-            order[j] = order[j - 1];
-            order[j - 1] = t;
-        }
-    char *names[MAX_LABELS];
-    for (int i = 0; i < c->n_labels; i++) {
-        to[order[i]] = i;
-        names[i] = c->labels[order[i]];
-    }
-    memcpy(c->labels, names, (size_t)c->n_labels * sizeof *names);
-    for (int i = 0; i < c->n; i++) {
-        uint64_t old = c->movies[i].labels, neu = 0;
-        for (int l = 0; l < c->n_labels; l++)
-            if (old >> l & 1) neu |= 1ull << to[l];
-        c->movies[i].labels = neu;
-    }
-}
 
 static int parse_split(const char *s, double *props)
 {
@@ -362,6 +52,15 @@ static int parse_split(const char *s, double *props)
 }
 
 /* ---- statistics ------------------------------------------------------- */
+
+static int words(const char *s)
+{
+    if (!*s) return 0;
+    int n = 1;
+    for (; *s; s++) n += *s == ' ';
+    return n;
+}
+
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -394,9 +93,9 @@ typedef struct {
     int n_kept, size[N_PARTS];
     int *idx;                          /* kept movies, in first-seen order */
     int *part;                         /* part of each kept movie */
-    long count[N_PARTS + 1][MAX_LABELS]; /* per part, [N_PARTS] = all */
-    long co[MAX_LABELS][MAX_LABELS];   /* movies with both labels */
-    long alone[MAX_LABELS];            /* movies with only this label */
+    long count[N_PARTS + 1][CORPUS_MAX_LABELS]; /* per part, [N_PARTS] = all */
+    long co[CORPUS_MAX_LABELS][CORPUS_MAX_LABELS];   /* movies with both labels */
+    long alone[CORPUS_MAX_LABELS];            /* movies with only this label */
     double max_dev;
 } Summary;
 
@@ -419,9 +118,9 @@ static json_t *build_stats(const Corpus *c, const Summary *s, const double *prop
     json_object_set_new(rows, "movies_before_drops", json_integer(c->n));
     json_object_set_new(st, "input", rows);
     json_t *drops = json_object();
-    json_object_set_new(drops, "empty_description", json_integer(c->counts.dropped[DROP_EMPTY]));
-    json_object_set_new(drops, "too_short", json_integer(c->counts.dropped[DROP_SHORT]));
-    json_object_set_new(drops, "duplicate_text_merged", json_integer(c->counts.dropped[DROP_DUP_TEXT]));
+    json_object_set_new(drops, "empty_description", json_integer(c->counts.dropped[CORPUS_DROP_EMPTY]));
+    json_object_set_new(drops, "too_short", json_integer(c->counts.dropped[CORPUS_DROP_SHORT]));
+    json_object_set_new(drops, "duplicate_text_merged", json_integer(c->counts.dropped[CORPUS_DROP_DUP_TEXT]));
     json_object_set_new(st, "movies_dropped", drops);
 
     json_t *counts = json_object(), *card = json_object(), *share = json_object();
@@ -453,7 +152,7 @@ static json_t *build_stats(const Corpus *c, const Summary *s, const double *prop
     json_object_set_new(st, "split_shares", split);
 
     json_t *hist = json_object();
-    int nl[MAX_LABELS + 1] = {0};
+    int nl[CORPUS_MAX_LABELS + 1] = {0};
     for (int k = 0; k < s->n_kept; k++) nl[__builtin_popcountll(c->movies[s->idx[k]].labels)]++;
     for (int k = 1; k <= L; k++) {
         if (!nl[k]) continue;
@@ -509,9 +208,9 @@ static char *join(const char *dir, const char *name)
 
 static void write_plots(const Corpus *c, const Summary *s, const char *out)
 {
-    int L = c->n_labels, order[MAX_LABELS];
-    const char *names[MAX_LABELS];
-    double v[MAX_LABELS], heat[MAX_LABELS * MAX_LABELS];
+    int L = c->n_labels, order[CORPUS_MAX_LABELS];
+    const char *names[CORPUS_MAX_LABELS];
+    double v[CORPUS_MAX_LABELS], heat[CORPUS_MAX_LABELS * CORPUS_MAX_LABELS];
     for (int l = 0; l < L; l++) order[l] = l;
     for (int i = 1; i < L; i++) /* most frequent first */
         for (int j = i; j > 0 && s->count[N_PARTS][order[j - 1]] < s->count[N_PARTS][order[j]]; j--) {
@@ -591,41 +290,17 @@ static void usage(FILE *f)
 int cmd_prepare(int argc, char **argv)
 {
     const char *out = NULL, *config_path = NULL;
-    char **over = xmalloc((size_t)(argc + 3) * sizeof *over);
-    int n_over = 0, n_opt = 0;
-    char **opt = xmalloc((size_t)argc * sizeof *opt);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            for (int k = 0; k < n_opt; k++) free(opt[k]);
-            free(opt);
-            free(over);
-            return 0;
-        }
-        int has_value = !strcmp(a, "--data") || !strcmp(a, "--out") || !strcmp(a, "--split") ||
-                        !strcmp(a, "--seed") || !strcmp(a, "--config");
-        if (has_value) {
-            if (i + 1 >= argc || !strncmp(argv[i + 1], "--", 2)) die("prepare: %s needs a value", a);
-            const char *v = argv[++i];
-            if (!strcmp(a, "--out")) out = v;
-            else if (!strcmp(a, "--config")) config_path = v;
-            else {
-                size_t n = strlen(a) + strlen(v) + 1;
-                opt[n_opt] = xmalloc(n);
-                snprintf(opt[n_opt++], n, "%s=%s", a + 2, v);
-            }
-        } else if (config_is_override(a)) {
-            over[n_over++] = argv[i];
-        } else {
-            die("prepare: unexpected argument '%s' (see 'genre prepare --help')", a);
-        }
-    }
-    /* The options win over key=value, which wins over the file. */
-    for (int k = 0; k < n_opt; k++) over[n_over++] = opt[k];
-    Config *cfg = config_load(schema, config_path, n_over, over);
+    const ArgOpt opts[] = {
+        {.name = "--data", .key = "data"},
+        ARG_OUT(&out, true),
+        {.name = "--split", .key = "split"},
+        {.name = "--seed", .key = "seed"},
+        {.name = "--config", .str = &config_path},
+        {NULL},
+    };
+    Args a = args_parse(&(ArgSpec){.cmd = "prepare", .opts = opts, .usage = usage, .overrides = true}, argc, argv);
+    Config *cfg = config_load(schema, config_path, a.n_overrides, a.overrides);
     if (!cfg) die_err();
-    if (!out) die("prepare: --out DIR is required");
     const char *data = cfg_str(cfg, "data");
     double props[N_PARTS];
     if (parse_split(cfg_str(cfg, "split"), props) != 0) die_err();
@@ -634,9 +309,8 @@ int cmd_prepare(int argc, char **argv)
     long min_chars = cfg_int(cfg, "min_chars");
 
     Corpus c = {0};
-    if (read_dir(&c, data) != 0) die_err();
-    drop_and_dedupe(&c, (int)min_chars);
-    sort_labels(&c);
+    if (corpus_read_dir(&c, data) != 0) die_err();
+    corpus_clean(&c, (int)min_chars);
 
     Summary *s = xcalloc(1, sizeof *s);
     s->idx = xmalloc((size_t)(c.n ? c.n : 1) * sizeof *s->idx);
@@ -679,8 +353,8 @@ int cmd_prepare(int argc, char **argv)
            c.counts.duplicate_rows);
     printf("  dropped  %d rows without title; movies: %d empty, %d shorter than %ld chars, "
            "%d repeating another movie's text (labels merged)\n",
-           c.counts.missing_title, c.counts.dropped[DROP_EMPTY], c.counts.dropped[DROP_SHORT], min_chars,
-           c.counts.dropped[DROP_DUP_TEXT]);
+           c.counts.missing_title, c.counts.dropped[CORPUS_DROP_EMPTY], c.counts.dropped[CORPUS_DROP_SHORT], min_chars,
+           c.counts.dropped[CORPUS_DROP_DUP_TEXT]);
     json_t *card = json_object_get(stats, "label_cardinality");
     json_t *chars = json_object_get(stats, "description_chars"), *wds = json_object_get(stats, "description_words");
     printf("  labels   %.2f per movie; description median %.0f chars / %.0f words (p95 %.0f chars)\n",
@@ -692,16 +366,8 @@ int cmd_prepare(int argc, char **argv)
     free(s->idx);
     free(s->part);
     free(s);
-    for (int i = 0; i < c.n; i++) {
-        free(c.movies[i].title);
-        free(c.movies[i].text);
-    }
-    free(c.movies);
-    map_free(&c.by_key);
-    for (int l = 0; l < L; l++) free(c.labels[l]);
+    corpus_free(&c);
     config_free(cfg);
-    for (int k = 0; k < n_opt; k++) free(opt[k]);
-    free(opt);
-    free(over);
+    args_free(&a);
     return 0;
 }

@@ -1,6 +1,6 @@
 /* genre tokenize: UTF-8 lines on stdin, one line of WordPiece ids (or of
  * basic words) per line on stdout. Reads and writes in large blocks; a line
- * is encoded in place. */
+ * is encoded where it was read. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -8,6 +8,9 @@
 #include <string.h>
 
 #include "src/data/dataset.h"
+#include "src/cli/args.h"
+#include "src/cli/commands.h"
+#include "src/cli/lines.h"
 #include "src/core/err.h"
 #include "src/core/progress.h"
 #include "tokenizer/tokenizer.h"
@@ -23,9 +26,10 @@ static void usage(FILE *f)
             "HuggingFace BertWordPieceTokenizer, lowercase=True, same vocab).\n\n"
             "  --vocab FILE|DIR  vocab.txt, or a model directory holding one\n"
             "  --special         wrap each line in [CLS] ... [SEP]\n"
-            "  --max-len N       keep at most N ids a line; with --special, N counts\n"
-            "                    [CLS] and [SEP] and the text is cut before [SEP]\n"
-            "                    (N >= 2). Without it nothing is truncated.\n"
+            "  --max-len N       keep at most N ids a line (1..16777216); with\n"
+            "                    --special, N counts [CLS] and [SEP] and the text is\n"
+            "                    cut before [SEP] (N >= 2). Without it nothing is\n"
+            "                    truncated.\n"
             "  --words           write the BasicTokenizer words instead (lowercased,\n"
             "                    accents stripped, split on whitespace and\n"
             "                    punctuation), separated by spaces; needs no vocab\n"
@@ -161,41 +165,23 @@ static int dataset_stats(const Tokenizer *t, const char *dir, long max_len)
 
 int cmd_tokenize(int argc, char **argv)
 {
-    const char *stats_dir = NULL;
-    const char *vocab = NULL;
-    long max_len = -1;
-    int special = 0, words = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(argv[i], "--vocab") && i + 1 < argc) {
-            vocab = argv[++i];
-        } else if (!strcmp(argv[i], "--max-len") && i + 1 < argc) {
-            char *end;
-            errno = 0;
-            max_len = strtol(argv[++i], &end, 10);
-            if (errno || *end || end == argv[i] || max_len < 1 || max_len > 1 << 24)
-                die("tokenize: --max-len: expected a positive integer, got '%s'", argv[i]);
-        } else if (!strcmp(argv[i], "--special")) {
-            special = 1;
-        } else if (!strcmp(argv[i], "--stats") && i + 1 < argc) {
-            stats_dir = argv[++i];
-        } else if (!strcmp(argv[i], "--words")) {
-            words = 1;
-        } else {
-            fprintf(stderr, "genre tokenize: unexpected argument '%s'\n", argv[i]);
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (words ? vocab || special || max_len >= 0 : !vocab) {
-        fprintf(stderr, "genre tokenize: %s\n", words ? "--words takes no other option" : "--vocab is required");
-        usage(stderr);
-        return 2;
-    }
-    if (stats_dir && (words || special)) die("tokenize: --stats takes only --vocab and --max-len");
-    if (special && max_len >= 0 && max_len < 2) die("tokenize: --max-len %ld cannot hold [CLS] and [SEP]", max_len);
+    const char *stats_dir = NULL, *vocab = NULL;
+    long max_len = -1; /* not given */
+    bool special = false, words = false;
+    const ArgOpt opts[] = {
+        {.name = "--vocab", .str = &vocab},
+        {.name = "--max-len", .num = &max_len, .min = 1, .max = 1 << 24},
+        {.name = "--special", .flag = &special},
+        {.name = "--stats", .str = &stats_dir},
+        {.name = "--words", .flag = &words},
+        {NULL},
+    };
+    args_parse(&(ArgSpec){.cmd = "tokenize", .opts = opts, .usage = usage}, argc, argv);
+    if (words ? vocab || special || max_len >= 0 : !vocab)
+        args_error("tokenize", words ? "--words takes no other option" : "--vocab is required");
+    if (stats_dir && (words || special)) args_error("tokenize", "--stats takes only --vocab and --max-len");
+    if (special && max_len >= 0 && max_len < 2)
+        args_error("tokenize", "--max-len %ld cannot hold [CLS] and [SEP]", max_len);
     Tokenizer *t = NULL;
     SpecialIds sp = {0, 0, 0, 0, 0};
     if (!words) {
@@ -211,60 +197,37 @@ int cmd_tokenize(int argc, char **argv)
     Out out = {xmalloc(1 << 20), 0, 1 << 20, 0};
     long id_cap = 4096;
     int32_t *ids = xmalloc((size_t)(id_cap + 2) * sizeof *ids);
-    size_t cap = 1 << 20, have = 0;
-    char *in = xmalloc(cap);
-    long lineno = 0;
-    int eof = 0;
-    while (!eof || have) {
-        if (!eof) {
-            if (have == cap) in = xrealloc(in, cap *= 2);
-            size_t got = fread(in + have, 1, cap - have, stdin);
-            if (!got) {
-                if (ferror(stdin)) die("tokenize: reading stdin: %s", strerror(errno));
-                eof = 1;
-            }
-            have += got;
+    LineReader in;
+    lines_open(&in, "tokenize", false); /* the tokenizer finds invalid UTF-8 itself */
+    char *line;
+    long len;
+    while ((len = lines_next(&in, &line)) >= 0) {
+        if (words) {
+            if (basic_tokenize(line, (size_t)len, out_word, &out) < 0) invalid_line(&out, in.line);
+            out_line_end(&out);
+            continue;
         }
-        /* Every complete line in the buffer; at EOF the rest is one too. */
-        size_t start = 0;
-        for (;;) {
-            char *nl = memchr(in + start, '\n', have - start);
-            if (!nl && !(eof && start < have)) break;
-            size_t end = nl ? (size_t)(nl - in) : have;
-            size_t len = end - start;
-            if (len && in[start + len - 1] == '\r') len--;
-            lineno++;
-            if (words) {
-                if (basic_tokenize(in + start, len, out_word, &out) < 0) invalid_line(&out, lineno);
-                out_line_end(&out);
-                start = end + (nl != NULL);
-                continue;
-            }
-            long n;
-            while ((n = tokenizer_encode(t, in + start, len, ids + 1, id_cap)) > id_cap) {
-                id_cap = n;
-                ids = xrealloc(ids, (size_t)(id_cap + 2) * sizeof *ids);
-            }
-            if (n < 0) invalid_line(&out, lineno);
-            int32_t *row = ids + 1;
-            if (special) {
-                if (max_len >= 0 && n > max_len - 2) n = max_len - 2;
-                ids[0] = sp.cls;
-                ids[n + 1] = sp.sep;
-                row = ids;
-                n += 2;
-            } else if (max_len >= 0 && n > max_len) {
-                n = max_len;
-            }
-            out_ids(&out, row, n);
-            start = end + (nl != NULL);
+        long n;
+        while ((n = tokenizer_encode(t, line, (size_t)len, ids + 1, id_cap)) > id_cap) {
+            id_cap = n;
+            ids = xrealloc(ids, (size_t)(id_cap + 2) * sizeof *ids);
         }
-        memmove(in, in + start, have - start);
-        have -= start;
+        if (n < 0) invalid_line(&out, in.line);
+        int32_t *row = ids + 1;
+        if (special) {
+            if (max_len >= 0 && n > max_len - 2) n = max_len - 2;
+            ids[0] = sp.cls;
+            ids[n + 1] = sp.sep;
+            row = ids;
+            n += 2;
+        } else if (max_len >= 0 && n > max_len) {
+            n = max_len;
+        }
+        out_ids(&out, row, n);
     }
+    lines_close(&in);
     out_flush(&out);
     if (fflush(stdout) != 0) die("tokenize: writing stdout: %s", strerror(errno));
-    free(in);
     free(ids);
     free(out.buf);
     tokenizer_free(t);

@@ -1,10 +1,13 @@
 /* genre train: parses and checks the run's settings, then hands them to the
  * trainer (src/train/trainer.h), which says what a run does. */
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "models/backend.h"
+#include "src/cli/args.h"
 #include "src/cli/commands.h"
 #include "src/core/config.h"
 #include "src/core/err.h"
@@ -46,7 +49,7 @@ static const CfgKey schema[] = {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: genre train [--config FILE] [--out DIR] [--device cpu|cuda] [key=value ...]\n"
+    fprintf(f, "usage: genre train [--config FILE] [--out DIR] [--force] [--device cpu|cuda] [key=value ...]\n"
                "       genre train --resume DIR\n\n"
                "Fine-tunes a pretrained encoder (all-MiniLM-L6-v2 by default, or any\n"
                "HF-format DistilBERT/BERT directory) for multi-label classification of a\n"
@@ -55,52 +58,64 @@ static void usage(FILE *f)
                "(a model directory: model.safetensors, config.json with the labels,\n"
                "vocab.txt), metrics.json (best on val and test) and report/.\n"
                "--resume continues a stopped run from DIR/last with DIR/config.json and\n"
-               "ends exactly as the uninterrupted run would have.\n");
+               "ends exactly as the uninterrupted run would have. --out must be new or\n"
+               "empty; --force replaces what is there once the new run has finished.\n"
+               "Ctrl-C stops at the next step with a checkpoint to resume from.\n");
     config_print_help(schema);
 }
 
 int cmd_train(int argc, char **argv)
 {
-    const char *config_path = NULL, *out = "runs/train", *resume = NULL;
-    int n_over = 0, has_out = 0;
-    char **over = xmalloc((size_t)argc * sizeof *over);
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(argv[i], "--config") && i + 1 < argc) {
-            config_path = argv[++i];
-        } else if (!strcmp(argv[i], "--out") && i + 1 < argc) {
-            out = argv[++i];
-            has_out = 1;
-        } else if (!strcmp(argv[i], "--resume") && i + 1 < argc) {
-            resume = argv[++i];
-        } else if (!strcmp(argv[i], "--device") && i + 1 < argc) {
-            static char dev[64];
-            snprintf(dev, sizeof dev, "device=%s", argv[++i]);
-            over[n_over++] = dev;
-        } else if (config_is_override(argv[i])) {
-            over[n_over++] = argv[i];
-        } else {
-            fprintf(stderr, "genre train: unexpected argument '%s'\n", argv[i]);
-            usage(stderr);
-            return 2;
-        }
-    }
+    const char *config_path = NULL, *out = NULL, *resume = NULL;
+    bool force = false;
+    const ArgOpt opts[] = {
+        {.name = "--config", .str = &config_path},
+        ARG_OUT(&out, false),
+        {.name = "--force", .flag = &force},
+        {.name = "--resume", .str = &resume},
+        {.name = "--device", .key = "device"},
+        {0},
+    };
+    Args a = args_parse(&(ArgSpec){.cmd = "train", .opts = opts, .usage = usage, .overrides = true}, argc, argv);
+    bool has_out = out != NULL;
+    if (!out) out = "runs/train";
+    /* Room for the two absolute-path overrides below. */
+    char **over = xmalloc((size_t)(a.n_overrides + 2) * sizeof *over);
+    int n_over = a.n_overrides;
+    memcpy(over, a.overrides, (size_t)n_over * sizeof *over);
     char path[4200];
     if (resume) {
         /* The run's own resolved config, unchanged: anything else would not
          * reproduce the uninterrupted run. */
-        if (config_path || has_out || n_over)
-            die("--resume %s: takes no --config, --out, --device or overrides (the run's config.json is used)",
-                resume);
+        if (config_path || has_out || n_over || force)
+            die("--resume %s: takes no --config, --out, --device, --force or overrides (the run's config.json is "
+                "used)", resume);
         out = resume;
         snprintf(path, sizeof path, "%s/config.json", out);
         config_path = path;
     }
     Config *cfg = config_load(schema, config_path, n_over, over);
     if (!cfg) die_err();
+    if (!resume) {
+        /* The run records where its data and model are absolutely, so that a
+         * resume from another directory reads the same ones. */
+        char *abs[2] = {realpath(cfg_str(cfg, "data"), NULL), realpath(cfg_str(cfg, "init"), NULL)};
+        const char *keys[2] = {"data", "init"};
+        for (int k = 0; k < 2; k++) {
+            if (!abs[k]) die("%s=%s: %s", keys[k], cfg_str(cfg, keys[k]), strerror(errno));
+            char *o = NULL;
+            if (asprintf(&o, "%s=%s", keys[k], abs[k]) < 0) die("out of memory");
+            over[n_over++] = o;
+            free(abs[k]);
+        }
+        config_free(cfg);
+        cfg = config_load(schema, config_path, n_over, over);
+        if (!cfg) die_err();
+        free(over[--n_over]);
+        free(over[--n_over]);
+    }
     free(over);
+    args_free(&a);
 
     /* Every setting is checked before any work starts. */
     if (backend_available(cfg_str(cfg, "device")) != 0) die_err();
@@ -133,7 +148,7 @@ int cmd_train(int argc, char **argv)
         .threshold = threshold, .tune_threshold = tune,
     };
     loss_kind_parse(cfg_str(cfg, "loss.type"), &s.loss);
-    int rc = trainer_run(&s, cfg, out, resume != NULL);
+    int rc = trainer_run(&s, cfg, out, resume != NULL, force);
     config_free(cfg);
     if (rc != 0) die_err();
     return 0;

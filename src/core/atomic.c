@@ -1,4 +1,6 @@
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <glob.h>
@@ -6,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "src/core/atomic.h"
@@ -85,9 +88,62 @@ void atomic_abort(AtomicFile *af)
     free_af(af);
 }
 
+/* Directories being filled (atomic_dir_begin), so an abort removes them too;
+ * a fixed table, which a signal handler can read without allocating. */
+#define MAX_OPEN_DIRS 16
+static char *open_dirs[MAX_OPEN_DIRS];
+
+static void track_dir(char *tmp, bool on)
+{
+    for (int i = 0; i < MAX_OPEN_DIRS; i++)
+        if (on ? !open_dirs[i] : open_dirs[i] == tmp) {
+            open_dirs[i] = on ? tmp : NULL;
+            return;
+        }
+}
+
 void atomic_abort_all(void)
 {
     while (open_files) atomic_abort(open_files);
+    for (int i = 0; i < MAX_OPEN_DIRS; i++)
+        if (open_dirs[i]) {
+            remove_tree(open_dirs[i]);
+            open_dirs[i] = NULL;
+        }
+}
+
+/* rm -rf of dirfd/name with system calls alone: no allocation, no stdio,
+ * so a signal handler may run it. Entries are removed until the directory
+ * reads empty (removing while reading may skip some). */
+static void remove_raw(int dirfd, const char *name, int depth)
+{
+    int fd = depth < 16 ? openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW) : -1;
+    if (fd < 0) {
+        unlinkat(dirfd, name, 0);
+        return;
+    }
+    char buf[4096];
+    for (long n; lseek(fd, 0, SEEK_SET) == 0 && (n = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0;) {
+        int removed = 0;
+        for (long off = 0; off < n;) {
+            struct { uint64_t ino; int64_t next; unsigned short len; unsigned char type; char name[]; } *d =
+                (void *)(buf + off);
+            off += d->len;
+            if (!strcmp(d->name, ".") || !strcmp(d->name, "..")) continue;
+            remove_raw(fd, d->name, depth + 1);
+            removed++;
+        }
+        if (!removed) break;
+    }
+    close(fd);
+    unlinkat(dirfd, name, AT_REMOVEDIR);
+}
+
+void atomic_abort_all_async(void)
+{
+    for (AtomicFile *af = open_files; af; af = af->next) unlink(af->tmp);
+    for (int i = 0; i < MAX_OPEN_DIRS; i++)
+        if (open_dirs[i]) remove_raw(AT_FDCWD, open_dirs[i], 0);
 }
 
 int atomic_write_file(const char *path, const void *data, size_t n)
@@ -187,7 +243,15 @@ char *atomic_dir_begin(const char *dir)
         free(tmp);
         return NULL;
     }
+    track_dir(tmp, true);
     return tmp;
+}
+
+void atomic_dir_abort(char *tmp)
+{
+    remove_tree(tmp);
+    track_dir(tmp, false);
+    free(tmp);
 }
 
 int atomic_dir_commit(char *tmp, const char *dir)
@@ -212,6 +276,7 @@ int atomic_dir_commit(char *tmp, const char *dir)
     } else {
         remove_tree(tmp);
     }
+    track_dir(tmp, false);
     free(tmp);
     return rc;
 }

@@ -21,8 +21,12 @@ int atomic_commit(AtomicFile *af);
 /* Removes the temporary file and frees af. */
 void atomic_abort(AtomicFile *af);
 
-/* Removes every temporary file still open (called by die()). */
+/* Removes every temporary file and directory still open (called by die()). */
 void atomic_abort_all(void);
+
+/* The same with system calls alone, for a signal handler (interrupt.h):
+ * nothing is freed, since the process is about to exit. */
+void atomic_abort_all_async(void);
 
 /* Writes a whole buffer to path atomically. */
 int atomic_write_file(const char *path, const void *data, size_t n);
@@ -33,9 +37,12 @@ int atomic_write_file(const char *path, const void *data, size_t n);
  * whole (renameat2 RENAME_EXCHANGE), so readers and resumed runs see the old
  * or the new directory, never a mix. begin removes leftovers of killed
  * writers ("<dir>.tmp.*") and returns a malloc'ed path, or NULL with
- * err_set. commit frees tmp; 0 or -1 with err_set. */
+ * err_set. commit frees tmp; 0 or -1 with err_set. A directory neither
+ * committed nor removed by its writer is removed by atomic_abort_all. */
 char *atomic_dir_begin(const char *dir);
 int atomic_dir_commit(char *tmp, const char *dir);
+/* Abandons a directory from atomic_dir_begin: removes it, frees tmp. */
+void atomic_dir_abort(char *tmp);
 
 /* rm -rf; 0 or -1 with err_set. */
 int remove_tree(const char *path);

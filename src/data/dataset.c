@@ -6,6 +6,7 @@
 
 #include "src/data/dataset.h"
 #include "src/core/err.h"
+#include "src/core/hash.h"
 
 int labels_load(LabelSet *ls, const char *path)
 {
@@ -152,4 +153,16 @@ void dataset_free(Dataset *d)
     free(d->texts);
     free(d->y);
     memset(d, 0, sizeof *d);
+}
+
+int dataset_fingerprint(const char *dir, uint64_t *fp)
+{
+    static const char *const files[] = {"labels.txt", "train.jsonl", "val.jsonl", "test.jsonl"};
+    *fp = FNV1A64_OFFSET;
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        if (fnv1a64_file(path, fp) != 0) return -1;
+    }
+    return 0;
 }

@@ -31,6 +31,11 @@ int labels_index(const LabelSet *ls, const char *name);
 int dataset_load(Dataset *d, const char *path, const LabelSet *ls);
 /* Reads <dir>/labels.txt and <dir>/<part>.jsonl (part: train, val, test). */
 int dataset_load_part(Dataset *d, LabelSet *ls, const char *dir, const char *part);
+
+/* FNV-1a (src/core/hash.h) over the prepared files of dir (labels.txt,
+ * train.jsonl, val.jsonl, test.jsonl, in that order): the same number only
+ * for the same data. 0, or -1 with err_set. */
+int dataset_fingerprint(const char *dir, uint64_t *fp);
 /* Keeps the first n movies (n <= d->n). */
 void dataset_truncate(Dataset *d, int n);
 void dataset_free(Dataset *d);

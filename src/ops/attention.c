@@ -98,9 +98,7 @@ void attention_first_forward(float *out, float *preatt, float *att, float *attd,
     const float *probs = att;
     if (p > 0.0f) {
         /* row 0 of (batch, head) bh is element bh * T * T of the full op's */
-        for (int bh = 0; bh < B * H; bh++)
-            dropout_forward_at(attd + (size_t)bh * T, att + (size_t)bh * T, T, bh * tt, p, seed,
-                               stream);
+        dropout_forward_rows(attd, att, B * H, T, 0, tt, p, seed, stream);
         probs = attd;
     }
     #pragma omp parallel for schedule(static)

@@ -86,3 +86,19 @@ void dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_
 {
     dropout_backward_at(dinp, dout, n, 0, p, seed, stream);
 }
+
+void dropout_forward_rows(float *out, const float *inp, int rows, int cols, uint64_t first,
+                          uint64_t row_stride, float p, uint64_t seed, uint64_t stream)
+{
+    for (int r = 0; r < rows; r++)
+        dropout_forward_at(out + (size_t)r * cols, inp + (size_t)r * cols, (size_t)cols,
+                           first + (uint64_t)r * row_stride, p, seed, stream);
+}
+
+void dropout_backward_rows(float *dinp, const float *dout, int rows, int cols, uint64_t first,
+                           uint64_t row_stride, float p, uint64_t seed, uint64_t stream)
+{
+    for (int r = 0; r < rows; r++)
+        dropout_backward_at(dinp + (size_t)r * cols, dout + (size_t)r * cols, (size_t)cols,
+                            first + (uint64_t)r * row_stride, p, seed, stream);
+}

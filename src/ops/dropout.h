@@ -25,4 +25,13 @@ void dropout_forward_at(float *out, const float *inp, size_t n, uint64_t first, 
 void dropout_backward_at(float *dinp, const float *dout, size_t n, uint64_t first, float p,
                          uint64_t seed, uint64_t stream);
 
+/* The same for rows x cols elements (out and inp compact, row-major) that
+ * sit `row_stride` elements apart in the stream: element (r, c) is element
+ * first + r * row_stride + c of the stream, as for the [CLS] rows of a
+ * B x T x C tensor (first 0, row_stride T * C). */
+void dropout_forward_rows(float *out, const float *inp, int rows, int cols, uint64_t first,
+                          uint64_t row_stride, float p, uint64_t seed, uint64_t stream);
+void dropout_backward_rows(float *dinp, const float *dout, int rows, int cols, uint64_t first,
+                           uint64_t row_stride, float p, uint64_t seed, uint64_t stream);
+
 #endif

@@ -11,4 +11,10 @@ void linear_forward(float *out, const float *inp, const float *weight, const flo
 void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                      const float *inp, const float *weight, int N, int C, int OC);
 
+/* The bias halves alone, as a GPU backend runs them around its GEMMs:
+ * out[n, o] += bias[o] over N x OC; dbias[o] += the sum of dout[n, o] over
+ * n, taken in order of n (so the same bits for any number of threads). */
+void linear_bias_forward(float *out, const float *bias, int N, int OC);
+void linear_bias_backward(float *dbias, const float *dout, int N, int OC);
+
 #endif

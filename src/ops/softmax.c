@@ -55,3 +55,8 @@ VEC_CLONES void softmax_backward(float *dinp, const float *dout, const float *ou
         for (int j = 0; j < cols; j++) dx[j] += scale * y[j] * (dy[j] - (float)dot);
     }
 }
+
+void softmax_mask_additive(float *out, const int32_t *mask, size_t n)
+{
+    for (size_t i = 0; i < n; i++) out[i] = mask && !mask[i] ? SOFTMAX_MASKED : 0.0f;
+}

@@ -9,6 +9,8 @@
 #define GENRE_OPS_SOFTMAX_H
 
 #include <float.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #define SOFTMAX_MASKED (-FLT_MAX)
 
@@ -17,5 +19,10 @@ void softmax_forward(float *out, const float *inp, const float *mask, float scal
 
 void softmax_backward(float *dinp, const float *dout, const float *out, float scale,
                       int rows, int cols);
+
+/* The additive mask of n positions from a 0/1 attention mask (1: attend):
+ * out[i] = 0 where mask[i] is nonzero, SOFTMAX_MASKED where it is 0; all 0
+ * for mask NULL (every position attended). */
+void softmax_mask_additive(float *out, const int32_t *mask, size_t n);
 
 #endif

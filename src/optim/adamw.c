@@ -22,6 +22,15 @@ VEC_CLONES void adamw_update(const AdamW *opt, float *param, const float *grad, 
     }
 }
 
+void adamw_update_segments(const AdamW *opt, float *param, const float *grad, float *m, float *v,
+                           const AdamWSegment *seg, int nseg, int t, float lr)
+{
+    for (int i = 0; i < nseg; i++) {
+        size_t o = seg[i].off;
+        adamw_update(opt, param + o, grad + o, m + o, v + o, seg[i].n, t, lr, seg[i].decay);
+    }
+}
+
 void adamw_state_init(AdamWState *s, size_t n)
 {
     s->n = n;

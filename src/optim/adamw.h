@@ -19,6 +19,20 @@ typedef struct {
 void adamw_update(const AdamW *opt, float *param, const float *grad, float *m, float *v,
                   size_t n, int t, float lr, int decay);
 
+/* A run of the flat parameter array with one weight-decay setting:
+ * parameters off .. off + n - 1, decayed when `decay` is nonzero. A model's
+ * table of them (sorted by off, together covering every parameter) steps
+ * all parameters in one call here, or in one launch on a GPU
+ * (kernels/adamw.cu). */
+typedef struct {
+    size_t off, n;
+    int decay;
+} AdamWSegment;
+
+/* adamw_update of each of the nseg segments of param, grad, m and v. */
+void adamw_update_segments(const AdamW *opt, float *param, const float *grad, float *m, float *v,
+                           const AdamWSegment *seg, int nseg, int t, float lr);
+
 /* The moments of n parameters and the steps taken (t = 0 before the first):
  * the optimizer's state, kept apart from the model it updates. */
 typedef struct {

@@ -10,10 +10,13 @@
 
 int train_state_save(const TrainState *s, const char *dir)
 {
-    json_t *o = json_pack("{s:I, s:i, s:i, s:f, s:I, s:I, s:f}", "step", (json_int_t)s->step,
+    char config_fp[17], data_fp[17];
+    snprintf(config_fp, sizeof config_fp, "%016llx", (unsigned long long)s->config_fp);
+    snprintf(data_fp, sizeof data_fp, "%016llx", (unsigned long long)s->data_fp);
+    json_t *o = json_pack("{s:I, s:i, s:i, s:f, s:I, s:I, s:f, s:s, s:s}", "step", (json_int_t)s->step,
                           "epoch", s->epoch, "batch", s->batch, "best", s->best, "best_step",
                           (json_int_t)s->best_step, "log_bytes", (json_int_t)s->log_bytes,
-                          "elapsed_s", s->elapsed);
+                          "elapsed_s", s->elapsed, "config_fnv1a64", config_fp, "data_fnv1a64", data_fp);
     /* 17 digits: the best score must come back exactly, or a resumed run
      * could pick another best checkpoint. */
     char path[4200];
@@ -41,6 +44,17 @@ static int get_real(json_t *o, const char *path, const char *key, double *out)
     return 0;
 }
 
+static int get_hex64(json_t *o, const char *path, const char *key, uint64_t *out)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    char *end = NULL;
+    unsigned long long x = v ? strtoull(v, &end, 16) : 0;
+    if (!v || strlen(v) != 16 || *end)
+        return err_set("%s: \"%s\" missing or not 16 hex digits (a checkpoint of an older genre?)", path, key);
+    *out = (uint64_t)x;
+    return 0;
+}
+
 int train_state_load(TrainState *s, const char *dir)
 {
     char path[4200];
@@ -53,7 +67,9 @@ int train_state_load(TrainState *s, const char *dir)
                      get_int(o, path, "batch", &batch) || get_real(o, path, "best", &s->best) ||
                      get_int(o, path, "best_step", &s->best_step) ||
                      get_int(o, path, "log_bytes", &s->log_bytes) ||
-                     get_real(o, path, "elapsed_s", &s->elapsed)
+                     get_real(o, path, "elapsed_s", &s->elapsed) ||
+                     get_hex64(o, path, "config_fnv1a64", &s->config_fp) ||
+                     get_hex64(o, path, "data_fnv1a64", &s->data_fp)
                  ? -1
                  : 0;
     json_decref(o);

@@ -5,6 +5,8 @@
 #ifndef GENRE_TRAIN_STATE_H
 #define GENRE_TRAIN_STATE_H
 
+#include <stdint.h>
+
 typedef struct {
     long step;        /* optimizer steps taken */
     int epoch, batch; /* the data order continues at this epoch's plan, this batch */
@@ -12,6 +14,7 @@ typedef struct {
     long best_step;
     long log_bytes;   /* length of log.jsonl at this point */
     double elapsed;   /* training seconds spent so far */
+    uint64_t config_fp, data_fp; /* FNV-1a of the run's config.json and of its data (trainer.c) */
 } TrainState;
 
 /* dir/state.json, written atomically. 0 or -1 with err_set. */

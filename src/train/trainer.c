@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "models/backend.h"
@@ -10,7 +11,10 @@
 #include "models/classifier.h"
 #include "src/core/atomic.h"
 #include "src/core/err.h"
+#include "src/core/hash.h"
+#include "src/core/interrupt.h"
 #include "src/core/jsonfile.h"
+#include "src/core/outdir.h"
 #include "src/core/progress.h"
 #include "src/data/batcher.h"
 #include "src/eval/metrics.h"
@@ -29,7 +33,11 @@ typedef struct {
  * backend with host buffers for checkpoints, and where it stands. */
 typedef struct {
     const TrainSettings *s;
-    const char *out;
+    const char *out;  /* where the run is written: the run directory, or with
+                         --force over an earlier output, a sibling swapped in
+                         at the end (see run_dir) */
+    const char *dest; /* the run directory the user named */
+    char *replacing;  /* the sibling, when replacing dest */
     char last_dir[4200], best_dir[4200], log_path[4200], vocab[4300];
     TrainState st;
     Tokenizer *tok;
@@ -91,7 +99,8 @@ static int open_model(Run *r, bool resume)
 {
     const TrainSettings *s = r->s;
     const char *src = resume ? r->last_dir : s->init;
-    if (checkpoint_load(&r->w, src, r->L, s->seed) != 0) return -1;
+    if ((resume ? checkpoint_load_head(&r->w, src, r->L) : checkpoint_load(&r->w, src, r->L, s->seed)) != 0)
+        return -1;
     if (s->max_len > r->w.lay.cfg.max_position_embeddings)
         return err_set("max_len %d exceeds the model's %d positions", s->max_len,
                        r->w.lay.cfg.max_position_embeddings);
@@ -116,13 +125,96 @@ static int open_log(Run *r, const Config *cfg, bool resume)
     } else {
         char path[4200];
         snprintf(path, sizeof path, "%s/config.json", r->out);
-        if (make_dirs(r->out) != 0 || config_write(cfg, path) != 0) return -1;
-        /* Checkpoints of an earlier run in this directory are not ours. */
-        if (remove_tree(r->last_dir) != 0 || remove_tree(r->best_dir) != 0) return -1;
+        if (config_write(cfg, path) != 0) return -1;
         r->log = fopen(r->log_path, "w");
     }
     if (!r->log) return err_set("%s: cannot open: %s", r->log_path, strerror(errno));
     return 0;
+}
+
+/* Claims the run directory before any work: a resumed run's own; for a new
+ * run a missing or empty one, or with force anything, which the run then
+ * replaces only when it has finished (it is built in a sibling meanwhile).
+ * Locked against a second writer either way. */
+static int run_dir(Run *r, bool resume, bool force)
+{
+    char kind[64];
+    outdir_kind(r->dest, kind, sizeof kind);
+    if (resume) {
+        if (strcmp(kind, "train"))
+            return err_set("--resume %s: not a genre training run (no %s/.genre marker naming one)", r->dest,
+                           r->dest);
+        return outdir_lock(r->dest);
+    }
+    char hint[4400];
+    snprintf(hint, sizeof hint, !strcmp(kind, "train") ? "continue it with `genre train --resume %s`"
+                                                       : "choose another --out", r->dest);
+    bool replace;
+    if (outdir_claim(r->dest, "train", false, force, hint, &replace) != 0) return -1;
+    if (make_dirs(r->dest) != 0 || outdir_lock(r->dest) != 0) return -1;
+    if (replace) {
+        if (!(r->replacing = atomic_dir_begin(r->dest))) return -1;
+        r->out = r->replacing;
+    }
+    return outdir_mark(r->out, "train");
+}
+
+/* The run's config.json against the fingerprint in its state (fresh: into it). */
+static int check_config(Run *r)
+{
+    char path[4200];
+    uint64_t fp = FNV1A64_OFFSET;
+    snprintf(path, sizeof path, "%s/config.json", r->out);
+    if (fnv1a64_file(path, &fp) != 0) return -1;
+    if (r->st.step == 0) {
+        r->st.config_fp = fp;
+        return 0;
+    }
+    if (fp != r->st.config_fp)
+        return err_set("--resume %s: %s changed since the run started; a resumed run needs its own settings (start a "
+                       "new run for new ones)", r->dest, path);
+    return 0;
+}
+
+/* A checkpoint's position must be one this run can reach, and agree with
+ * its optimizer state and its log: anything else was edited or damaged,
+ * and continuing would not reproduce the uninterrupted run. */
+static int check_state(const Run *r, long batches)
+{
+    const TrainState *st = &r->st;
+    const TrainSettings *s = r->s;
+    char where[4300];
+    snprintf(where, sizeof where, "--resume %s: %s/state.json", r->dest, r->last_dir);
+    if (st->step < 1 || st->step > r->total)
+        return err_set("%s: step %ld is not in 1..%ld", where, st->step, r->total);
+    if (st->epoch > s->epochs || st->batch >= batches || st->batch % s->grad_accum)
+        return err_set("%s: epoch %d, batch %d is not a step boundary of this run", where, st->epoch, st->batch);
+    if (r->opt.t != st->step)
+        return err_set("%s: step %ld, but optimizer.safetensors has taken %d steps", where, st->step, r->opt.t);
+    if (st->best_step > st->step || st->best < -1 || st->best > 1)
+        return err_set("%s: best %g at step %ld does not fit step %ld", where, st->best, st->best_step, st->step);
+    struct stat info;
+    if (stat(r->log_path, &info) != 0 || info.st_size < st->log_bytes)
+        return err_set("--resume %s: %s is shorter than the checkpoint's %ld bytes: the log was cut or replaced",
+                       r->dest, r->log_path, st->log_bytes);
+    return 0;
+}
+
+/* What the run was started with: a fresh run records the fingerprints of
+ * its data and of its config.json (written by open_log, so fingerprinted
+ * after it); a resumed one must find both unchanged. */
+static int fingerprint(Run *r, bool resume)
+{
+    uint64_t data;
+    if (dataset_fingerprint(r->s->data, &data) != 0) return -1;
+    if (!resume) {
+        r->st.data_fp = data;
+        return 0;
+    }
+    if (data != r->st.data_fp)
+        return err_set("--resume %s: the data in %s changed since the run started (prepared again?); a resumed run "
+                       "needs the data it started with", r->dest, r->s->data);
+    return check_config(r);
 }
 
 static int run_open(Run *r, const Config *cfg, bool resume)
@@ -136,6 +228,7 @@ static int run_open(Run *r, const Config *cfg, bool resume)
     const char *src = resume ? r->last_dir : s->init;
     if (resume && train_state_load(&r->st, r->last_dir) != 0)
         return err_set("--resume %s: no usable checkpoint: %s", r->out, err_msg());
+    if (fingerprint(r, resume) != 0) return -1;
     snprintf(r->vocab, sizeof r->vocab, "%s/vocab.txt", src);
     if (!(r->tok = tokenizer_load(src))) return -1;
     if (load_part(&r->train, &r->labels, r->tok, s->data, "train", s->limit_train, s->max_len) != 0 ||
@@ -149,12 +242,12 @@ static int run_open(Run *r, const Config *cfg, bool resume)
         r->sample_weights = xmalloc((size_t)r->train.data.n * sizeof *r->sample_weights);
         oversample_weights(r->sample_weights, &r->train.enc, s->oversample);
     }
-    if (open_log(r, cfg, resume) != 0) return -1;
-
     long batches = (r->train.data.n + s->batch_size - 1) / s->batch_size;
     long steps_per_epoch = (batches + s->grad_accum - 1) / s->grad_accum;
     r->total = steps_per_epoch * s->epochs;
     if (s->max_steps > 0 && s->max_steps < r->total) r->total = s->max_steps;
+    if (resume && check_state(r, batches) != 0) return -1;
+    if (open_log(r, cfg, resume) != 0 || (!resume && check_config(r) != 0)) return -1;
     r->warmup = lr_warmup_steps(s->warmup_ratio, r->total);
     r->adamw = (AdamW){s->lr, 0.9f, 0.999f, 1e-8f, s->weight_decay};
     r->val_scores = xmalloc((size_t)r->val.data.n * r->L * sizeof *r->val_scores);
@@ -168,6 +261,20 @@ static int run_open(Run *r, const Config *cfg, bool resume)
         progress_message(&r->prog, msg);
     }
     return 0;
+}
+
+static int save_last(Run *r);
+
+/* Stops at a step boundary on Ctrl-C or SIGTERM, with a checkpoint of it
+ * (unless one was just written), so that the run can be resumed. */
+static int check_interrupt(Run *r, bool saved)
+{
+    int sig = interrupt_requested();
+    if (!sig) return 0;
+    if (!saved && !r->replacing && save_last(r) != 0) return -1;
+    if (r->replacing) return err_set("interrupted (signal %d) at step %ld", sig, r->st.step);
+    return err_set("interrupted (signal %d) at step %ld; continue with `genre train --resume %s`", sig, r->st.step,
+                   r->dest);
 }
 
 static void run_close(Run *r)
@@ -285,8 +392,7 @@ static int save_last(Run *r)
     if (!tmp) return -1;
     if (classifier_write(&r->w, &r->labels, r->vocab, r->s->threshold, tmp) != 0 ||
         checkpoint_save_optimizer(&r->w.lay, &r->opt, tmp) != 0 || train_state_save(&r->st, tmp) != 0) {
-        remove_tree(tmp);
-        free(tmp);
+        atomic_dir_abort(tmp);
         return -1;
     }
     return atomic_dir_commit(tmp, r->last_dir);
@@ -311,8 +417,9 @@ static int train_epochs(Run *r)
             r->st.batch = end_of_epoch ? 0 : k + s->grad_accum;
             if (s->eval_every ? r->st.step % s->eval_every == 0 || last : end_of_epoch || last)
                 rc = validate(r, epoch);
-            if (rc == 0 && ((s->checkpoint_every && r->st.step % s->checkpoint_every == 0) || end_of_epoch || last))
-                rc = save_last(r);
+            bool saving = (s->checkpoint_every && r->st.step % s->checkpoint_every == 0) || end_of_epoch || last;
+            if (rc == 0 && saving) rc = save_last(r);
+            if (rc == 0) rc = check_interrupt(r, saving);
         }
         epoch_plan_free(&plan);
         if (rc != 0) return -1;
@@ -334,7 +441,7 @@ static int finish(Run *r)
     backend_close(r->be);
     r->be = NULL;
     weights_free(&r->w);
-    if (checkpoint_load(&r->w, r->best_dir, r->L, 0) != 0 || !(r->be = backend_open(s->device, &r->w)))
+    if (checkpoint_load_head(&r->w, r->best_dir, r->L) != 0 || !(r->be = backend_open(s->device, &r->w)))
         return -1;
     float threshold = s->threshold;
     int L = r->L, nv = r->val.data.n, nt = r->test.data.n;
@@ -386,7 +493,7 @@ static int finish(Run *r)
         const Metrics *ms[] = {&vm, &tm};
         rc = report_compare(NULL, 2, names, ms);
     }
-    if (rc == 0) printf("run directory: %s (model in %s)\n", r->out, r->best_dir);
+    if (rc == 0) printf("run directory: %s (model in %s/best)\n", r->dest, r->dest);
     metrics_free(&vm);
     metrics_free(&tm);
     free(test_scores);
@@ -394,13 +501,24 @@ static int finish(Run *r)
     return rc;
 }
 
-int trainer_run(const TrainSettings *s, const Config *cfg, const char *out, bool resume)
+int trainer_run(const TrainSettings *s, const Config *cfg, const char *out, bool resume, bool force)
 {
-    Run r = {.s = s, .out = out};
-    int rc = run_open(&r, cfg, resume);
+    Run r = {.s = s, .out = out, .dest = out};
+    interrupt_defer(true);
+    int rc = run_dir(&r, resume, force);
+    if (rc == 0) rc = run_open(&r, cfg, resume);
     if (rc == 0) rc = train_epochs(&r);
     if (rc == 0) rc = finish(&r);
     else progress_done(&r.prog);
     run_close(&r);
+    if (r.replacing) {
+        /* The earlier output goes only now that the new run is complete. */
+        if (rc == 0) rc = atomic_dir_commit(r.replacing, r.dest);
+        else {
+            atomic_dir_abort(r.replacing);
+            err_set("%s (%s is as it was)", err_msg(), r.dest);
+        }
+    }
+    interrupt_defer(false);
     return rc;
 }

@@ -52,7 +52,12 @@ typedef struct {
 
 /* Trains into the run directory out. A fresh run writes cfg (the resolved
  * configuration) as out/config.json and starts from s->init; resume
- * continues from out/last. 0, or -1 with err_set. */
-int trainer_run(const TrainSettings *s, const Config *cfg, const char *out, bool resume);
+ * continues from out/last. A fresh run wants out missing or empty; with
+ * force it replaces whatever is there, but only once it has finished (until
+ * then it is built beside out, and out is left as it was if it fails). The
+ * directory is marked as a training run (src/core/outdir.h) and locked
+ * while the run writes it. Ctrl-C or SIGTERM stops the run at the next step
+ * boundary with a checkpoint in last/. 0, or -1 with err_set. */
+int trainer_run(const TrainSettings *s, const Config *cfg, const char *out, bool resume, bool force);
 
 #endif

@@ -19,7 +19,16 @@
  * rounding of the output to bf16: at most half a unit in the last of 8
  * significant bits, 2^-8 relative; the bound is 2^-8 + 1e-5 on the same
  * scale. fp32 outputs of bf16 variants (statistics, parameter gradients) keep
- * the fp32 bound. */
+ * the fp32 bound.
+ *
+ * The training step's kernels (embedding, dropout, elementwise, loss,
+ * adamw, grad_norm; their own shapes, listed with each): bit for bit where
+ * the math allows (embeddings forward and backward, dropout masks and
+ * outputs, residual, ReLU, rows, the mask, bias forward, AdamW, clipping by
+ * the same norm); the bias backward 2e-5 on the fp32 scale above (column
+ * sums in another order than the CPU's); the mean loss 1e-6 relative and
+ * dlogits 1e-6 on that scale (double inside, float out); the gradient norm
+ * 1e-6 relative. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdint.h>
@@ -28,9 +37,17 @@
 
 #include "kernels/cuda_common.h"
 #include "kernels/kernels.h"
+#include "src/ops/dropout.h"
+#include "src/ops/embedding.h"
 #include "src/ops/gelu.h"
 #include "src/ops/layernorm.h"
+#include "src/ops/linear.h"
+#include "src/ops/loss.h"
+#include "src/ops/relu.h"
+#include "src/ops/residual.h"
+#include "src/ops/rows.h"
 #include "src/ops/softmax.h"
+#include "src/optim/adamw.h"
 
 #ifdef CUDASIM
 #define ORDERS 2
@@ -149,6 +166,40 @@ static float *download(const void *d, size_t n, int bf)
     return h;
 }
 
+/* Raw device memory (a workspace, ints), and device arrays a case frees all
+ * at once (track, then free_tracked at the end of each thread order). */
+static void *dev_bytes(size_t bytes)
+{
+    void *d;
+    cuda_must(cudaMalloc(&d, bytes ? bytes : 1));
+    return d;
+}
+static void *upload_bytes(const void *h, size_t bytes)
+{
+    void *d = dev_bytes(bytes);
+    if (bytes) cuda_must(cudaMemcpy(d, h, bytes, cudaMemcpyHostToDevice));
+    return d;
+}
+static void *download_bytes(const void *d, size_t bytes)
+{
+    cuda_must(cudaDeviceSynchronize());
+    void *h = malloc(bytes ? bytes : 1);
+    if (bytes) cuda_must(cudaMemcpy(h, d, bytes, cudaMemcpyDeviceToHost));
+    return h;
+}
+static void *tracked[32];
+static int n_tracked;
+static void *track(void *d)
+{
+    cr_assert_lt(n_tracked, 32);
+    return tracked[n_tracked++] = d;
+}
+static void free_tracked(void)
+{
+    while (n_tracked) cuda_must(cudaFree(tracked[--n_tracked]));
+}
+static float *dev_copy(const float *h, size_t n) { return track(upload(h, n, 0)); }
+
 /* ---- checks ---------------------------------------------------------------- */
 
 static void check_close(const char *what, const float *got, const float *ref, size_t n,
@@ -163,6 +214,16 @@ static void check_close(const char *what, const float *got, const float *ref, si
                   "%s %s: [%zu] = %.9g, CPU %.9g (error %.3g > %.3g)", what, shape, i, got[i],
                   ref[i], err, tol);
     }
+}
+
+/* Bit for bit equal to the CPU's (NaN payloads included). */
+static void check_same(const char *what, const float *got, const float *ref, size_t n,
+                       const char *shape)
+{
+    for (size_t i = 0; i < n; i++)
+        cr_assert(memcmp(&got[i], &ref[i], sizeof(float)) == 0,
+                  "%s %s: [%zu] = %.9g, CPU %.9g (not the same bits)", what, shape, i, got[i],
+                  ref[i]);
 }
 
 /* Runs of one case in the two thread orders must give the same bits. */
@@ -211,14 +272,15 @@ static void layernorm_case(int rows, int dim, int bf)
         float *d_db = upload(db0, dim, 0), *d_mean = upload(mean, rows, 0);
         float *d_rstd = upload(rstd, rows, 0), *d_smean = upload(mean, rows, 0);
         float *d_srstd = upload(rstd, rows, 0);
+        void *d_work = dev_bytes(layernorm_backward_workspace_size(rows, dim));
         if (bf) {
             launch_ok(layernorm_forward_cuda_bf16(d_out, d_mean, d_rstd, d_x, d_w, d_b, rows, dim, 1e-12f, 0));
             launch_ok(layernorm_backward_cuda_bf16(d_dx, d_dw, d_db, d_dy, d_x, d_w, d_smean, d_srstd, rows,
-                                         dim, 0));
+                                         dim, d_work, 0));
         } else {
             launch_ok(layernorm_forward_cuda(d_out, d_mean, d_rstd, d_x, d_w, d_b, rows, dim, 1e-12f, 0));
             launch_ok(layernorm_backward_cuda(d_dx, d_dw, d_db, d_dy, d_x, d_w, d_smean, d_srstd, rows, dim,
-                                    0));
+                                    d_work, 0));
         }
         g_out[o] = download(d_out, n, bf);
         g_mean[o] = download(d_mean, rows, 0);
@@ -226,7 +288,8 @@ static void layernorm_case(int rows, int dim, int bf)
         g_dx[o] = download(d_dx, n, bf);
         g_dw[o] = download(d_dw, dim, 0);
         g_db[o] = download(d_db, dim, 0);
-        void *all[] = {d_x, d_out, d_dy, d_dx, d_w, d_b, d_dw, d_db, d_mean, d_rstd, d_smean, d_srstd};
+        void *all[] = {d_x, d_out, d_dy, d_dx, d_w, d_b, d_dw, d_db, d_mean, d_rstd, d_smean, d_srstd,
+                       d_work};
         for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) cuda_must(cudaFree(all[i]));
     }
     check_orders("layernorm out", g_out, n, shape);
@@ -359,13 +422,493 @@ static void softmax_case(int rows, int cols, int bf, int masked)
     free(x), free(dy), free(dx0), free(mask), free(out), free(dx), free(y);
 }
 
+/* ---- the training step's kernels ------------------------------------------
+ * Each family below runs its own shapes (ragged ones among them) and counts
+ * its cases, one per launcher call checked; `run` 0 only counts (for the
+ * report). Exact ops are checked bit for bit (check_same); the others state
+ * their tolerance where they check. Every launch runs in both thread orders,
+ * which must agree bit for bit. */
+
+/* One case's results over the thread orders: out[o] is order o's download. */
+typedef struct {
+    float *out[ORDERS];
+} Runs;
+static void runs_free(Runs *r, int k)
+{
+    for (int i = 0; i < k; i++) free_runs(r[i].out);
+}
+
+/* ---- embeddings: bit for bit, repeated ids included ---- */
+
+static void embedding_case(int B, int T, int C)
+{
+    char shape[64];
+    snprintf(shape, sizeof shape, "B=%d T=%d C=%d", B, T, C);
+    int V = 37, P = T + 3, n = B * T;
+    int32_t *ids = malloc(n * sizeof *ids);
+    for (int i = 0; i < n; i++) /* [CLS] first, a third padding (id 0), the rest random */
+        ids[i] = i % T == 0 ? 2 : uniform(0, 1) < 0.3f ? 0 : (int32_t)uniform(0, (float)V - 0.5f);
+    size_t nout = (size_t)n * C;
+    float *wte = randoms((size_t)V * C, -1, 1), *wpe = randoms((size_t)P * C, -1, 1);
+    float *dy = randoms(nout, -1, 1), *dwte0 = randoms((size_t)V * C, -1, 1);
+    float *dwpe0 = randoms((size_t)P * C, -1, 1), *out = malloc(nout * sizeof *out);
+    float *dwte = copy_of(dwte0, (size_t)V * C), *dwpe = copy_of(dwpe0, (size_t)P * C);
+    embedding_forward(out, ids, wte, wpe, B, T, C);
+    embedding_backward(dwte, dwpe, dy, ids, B, T, C);
+    int32_t *plan = malloc(embedding_plan_len(n) * sizeof *plan);
+    int n_ids = embedding_backward_plan(plan, ids, n);
+    Runs r[3];
+    for (int o = 0; o < ORDERS; o++) {
+        set_order(o);
+        int32_t *d_ids = track(upload_bytes(ids, n * sizeof *ids));
+        int32_t *d_plan = track(upload_bytes(plan, embedding_plan_len(n) * sizeof *plan));
+        float *d_out = track(dev_bytes(nout * sizeof(float))), *d_dy = dev_copy(dy, nout);
+        float *d_wte = dev_copy(wte, (size_t)V * C), *d_wpe = dev_copy(wpe, (size_t)P * C);
+        float *d_dwte = dev_copy(dwte0, (size_t)V * C), *d_dwpe = dev_copy(dwpe0, (size_t)P * C);
+        launch_ok(embedding_forward_cuda(d_out, d_ids, d_wte, d_wpe, B, T, C, 0));
+        launch_ok(embedding_backward_cuda(d_dwte, d_dwpe, d_dy, d_ids, d_plan, n_ids, B, T, C, 0));
+        r[0].out[o] = download(d_out, nout, 0);
+        r[1].out[o] = download(d_dwte, (size_t)V * C, 0);
+        r[2].out[o] = download(d_dwpe, (size_t)P * C, 0);
+        free_tracked();
+    }
+    check_orders("embedding out", r[0].out, nout, shape);
+    check_orders("embedding dwte", r[1].out, (size_t)V * C, shape);
+    check_orders("embedding dwpe", r[2].out, (size_t)P * C, shape);
+    check_same("embedding out", r[0].out[0], out, nout, shape);
+    check_same("embedding dwte", r[1].out[0], dwte, (size_t)V * C, shape);
+    check_same("embedding dwpe", r[2].out[0], dwpe, (size_t)P * C, shape);
+    runs_free(r, 3);
+    free(ids), free(wte), free(wpe), free(dy), free(dwte0), free(dwpe0), free(out), free(dwte);
+    free(dwpe), free(plan);
+}
+
+static int embedding_all(int run)
+{
+    static const int Bs[] = {1, 3, 8}, Ts[] = {1, 7, 128}, Cs[] = {1, 33, 768};
+    int cases = 0;
+    for (int b = 0; b < 3; b++)
+        for (int t = 0; t < 3; t++)
+            for (int c = 0; c < 3; c++) {
+                if (run) embedding_case(Bs[b], Ts[t], Cs[c]);
+                cases += 2;
+            }
+    return cases;
+}
+
+/* ---- dropout: the CPU's masks and outputs bit for bit ---- */
+
+/* rows x cols elements, element (r, c) at first + r * stride of the stream;
+ * rows 0 means the whole-tensor or _at form over cols elements. */
+static void dropout_case(int rows, int cols, uint64_t first, uint64_t stride, float p,
+                         uint64_t seed, uint64_t stream)
+{
+    char shape[128];
+    snprintf(shape, sizeof shape, "rows=%d cols=%d first=%llu stride=%llu p=%g", rows, cols,
+             (unsigned long long)first, (unsigned long long)stride, p);
+    size_t n = (size_t)(rows ? rows : 1) * cols;
+    float *x = randoms(n, -2, 2), *dy = randoms(n, -2, 2), *d0 = randoms(n, -1, 1);
+    float *out = malloc(n * sizeof *out), *d = copy_of(d0, n);
+    if (n > 2) d0[1] = -0.0f, d[1] = -0.0f; /* a dropped element adds +0: -0 becomes +0 */
+    if (rows) {
+        dropout_forward_rows(out, x, rows, cols, first, stride, p, seed, stream);
+        dropout_backward_rows(d, dy, rows, cols, first, stride, p, seed, stream);
+    } else {
+        dropout_forward_at(out, x, n, first, p, seed, stream);
+        dropout_backward_at(d, dy, n, first, p, seed, stream);
+    }
+    Runs r[2];
+    for (int o = 0; o < ORDERS; o++) {
+        set_order(o);
+        float *d_x = dev_copy(x, n), *d_dy = dev_copy(dy, n), *d_d = dev_copy(d0, n);
+        float *d_out = track(dev_bytes(n * sizeof(float)));
+        if (rows) {
+            launch_ok(dropout_forward_rows_cuda(d_out, d_x, rows, cols, first, stride, p, seed,
+                                                stream, 0));
+            launch_ok(dropout_backward_rows_cuda(d_d, d_dy, rows, cols, first, stride, p, seed,
+                                                 stream, 0));
+        } else if (first == 0) {
+            launch_ok(dropout_forward_cuda(d_out, d_x, n, p, seed, stream, 0));
+            launch_ok(dropout_backward_cuda(d_d, d_dy, n, p, seed, stream, 0));
+        } else {
+            launch_ok(dropout_forward_at_cuda(d_out, d_x, n, first, p, seed, stream, 0));
+            launch_ok(dropout_backward_at_cuda(d_d, d_dy, n, first, p, seed, stream, 0));
+        }
+        r[0].out[o] = download(d_out, n, 0);
+        r[1].out[o] = download(d_d, n, 0);
+        free_tracked();
+    }
+    check_orders("dropout out", r[0].out, n, shape);
+    check_orders("dropout dinp", r[1].out, n, shape);
+    check_same("dropout out", r[0].out[0], out, n, shape);
+    check_same("dropout dinp", r[1].out[0], d, n, shape);
+    runs_free(r, 2);
+    free(x), free(dy), free(d0), free(out), free(d);
+}
+
+static int dropout_all(int run)
+{
+    static const float Ps[] = {0.0f, 0.1f, 0.5f, 0.9f};
+    static const int Ns[] = {1, 7, 9, 17, 100, 4097, 100003};
+    static const uint64_t Firsts[] = {0, 3, 13, (1ull << 35) + 5}; /* the last: a 64-bit counter */
+    static const int Rows[] = {1, 3, 32}, Cols[] = {1, 7, 33, 768};
+    int cases = 0, k = 0;
+    for (int p = 0; p < 4; p++)
+        for (int i = 0; i < 7; i++)
+            for (int f = 0; f < 4; f++, k++) {
+                if (run)
+                    dropout_case(0, Ns[i], Firsts[f], 0, Ps[p], 0x9e3779b97f4a7c15ull ^ (uint64_t)k,
+                                 ((uint64_t)k << 20) | 3);
+                cases += 2;
+            }
+    for (int r = 0; r < 3; r++) /* the [CLS] rows: T = 128 apart, or 1 apart past the row */
+        for (int c = 0; c < 4; c++)
+            for (int s = 0; s < 2; s++)
+                for (int f = 0; f < 2; f++, k++) {
+                    uint64_t stride = s ? 128ull * Cols[c] : (uint64_t)Cols[c] + 1;
+                    if (run) dropout_case(Rows[r], Cols[c], f ? 9 : 0, stride, 0.1f, 1234 + k, k);
+                    cases += 2;
+                }
+    return cases;
+}
+
+/* ---- elementwise: residual, ReLU, rows, mask, bias ---- */
+
+static double worst_bias_err; /* measured, for the report line */
+
+static void elementwise_case(int rows, int width)
+{
+    char shape[64];
+    snprintf(shape, sizeof shape, "%dx%d", rows, width);
+    size_t n = (size_t)rows * width;
+    const int stride = 3; /* rows r * 3 of a 3 x rows x width tensor */
+    size_t wide = n * stride;
+    float *y0 = randoms(n, -2, 2), *x = randoms(n, -2, 2), *dy = randoms(n, -1, 1);
+    float *d0 = randoms(n, -1, 1), *src = randoms(wide, -1, 1), *big0 = randoms(wide, -1, 1);
+    float *bias = randoms(width, -1, 1), *db0 = randoms(width, -1, 1);
+    x[0] = 0.0f; /* ReLU's edges: 0, -0 and NaN give 0 and no gradient */
+    if (n > 1) x[1] = -0.0f;
+    if (n > 2) x[2] = NAN;
+    int32_t *mask = malloc(n * sizeof *mask);
+    for (size_t i = 0; i < n; i++) mask[i] = uniform(0, 1) < 0.3f ? 0 : i % 2 ? 1 : 7;
+    float *res = copy_of(y0, n), *relu = malloc(n * sizeof *relu), *drelu = copy_of(d0, n);
+    float *gath = malloc(n * sizeof *gath), *scat = copy_of(big0, wide);
+    float *madd = malloc(n * sizeof *madd), *mnone = malloc(n * sizeof *mnone);
+    float *bout = copy_of(y0, n), *db = copy_of(db0, width);
+    residual_add(res, x, n);
+    relu_forward(relu, x, n);
+    relu_backward(drelu, dy, x, n);
+    rows_gather(gath, src, rows, width, stride);
+    rows_scatter_add(scat, x, rows, width, stride);
+    softmax_mask_additive(madd, mask, n);
+    softmax_mask_additive(mnone, NULL, n);
+    linear_bias_forward(bout, bias, rows, width);
+    linear_bias_backward(db, dy, rows, width);
+    Runs r[9];
+    for (int o = 0; o < ORDERS; o++) {
+        set_order(o);
+        float *d_res = dev_copy(y0, n), *d_x = dev_copy(x, n), *d_dy = dev_copy(dy, n);
+        float *d_relu = track(dev_bytes(n * sizeof(float))), *d_drelu = dev_copy(d0, n);
+        float *d_src = dev_copy(src, wide), *d_gath = track(dev_bytes(n * sizeof(float)));
+        float *d_scat = dev_copy(big0, wide), *d_madd = track(dev_bytes(n * sizeof(float)));
+        float *d_mnone = track(dev_bytes(n * sizeof(float))), *d_bout = dev_copy(y0, n);
+        float *d_bias = dev_copy(bias, width), *d_db = dev_copy(db0, width);
+        int32_t *d_mask = track(upload_bytes(mask, n * sizeof *mask));
+        void *d_work = track(dev_bytes(linear_bias_backward_workspace_size(rows, width)));
+        launch_ok(residual_add_cuda(d_res, d_x, n, 0));
+        launch_ok(relu_forward_cuda(d_relu, d_x, n, 0));
+        launch_ok(relu_backward_cuda(d_drelu, d_dy, d_x, n, 0));
+        launch_ok(rows_gather_cuda(d_gath, d_src, rows, width, stride, 0));
+        launch_ok(rows_scatter_add_cuda(d_scat, d_x, rows, width, stride, 0));
+        launch_ok(softmax_mask_additive_cuda(d_madd, d_mask, n, 0));
+        launch_ok(softmax_mask_additive_cuda(d_mnone, NULL, n, 0));
+        launch_ok(linear_bias_forward_cuda(d_bout, d_bias, rows, width, 0));
+        launch_ok(linear_bias_backward_cuda(d_db, d_dy, rows, width, d_work, 0));
+        float *got[9] = {d_res, d_relu, d_drelu, d_gath, d_scat, d_madd, d_mnone, d_bout, d_db};
+        size_t len[9] = {n, n, n, n, wide, n, n, n, (size_t)width};
+        for (int k = 0; k < 9; k++) r[k].out[o] = download(got[k], len[k], 0);
+        free_tracked();
+    }
+    static const char *what[9] = {"residual_add", "relu_forward", "relu_backward", "rows_gather",
+                                  "rows_scatter_add", "mask_additive", "mask_additive (NULL)",
+                                  "linear_bias_forward", "linear_bias_backward"};
+    const float *ref[9] = {res, relu, drelu, gath, scat, madd, mnone, bout, db};
+    size_t len[9] = {n, n, n, n, wide, n, n, n, (size_t)width};
+    for (int k = 0; k < 9; k++) {
+        check_orders(what[k], r[k].out, len[k], shape);
+        if (k < 8) check_same(what[k], r[k].out[0], ref[k], len[k], shape);
+    }
+    /* Two-stage column sums against the CPU's row-by-row ones (whose
+     * rounding grows with the rows: 1024 here): twice the fp32 bound. */
+    check_close(what[8], r[8].out[0], db, width, 2 * RTOL, shape);
+    double ss = 0;
+    for (int c = 0; c < width; c++) ss += (double)db[c] * db[c];
+    for (int c = 0; c < width; c++) /* on check_close's scale */
+        worst_bias_err = fmax(worst_bias_err, fabs((double)r[8].out[0][c] - db[c]) /
+                                                  (fabs(db[c]) + FLOOR * sqrt(ss / width)));
+    runs_free(r, 9);
+    free(y0), free(x), free(dy), free(d0), free(src), free(big0), free(bias), free(db0);
+    free(mask), free(res), free(relu), free(drelu), free(gath), free(scat), free(madd);
+    free(mnone), free(bout), free(db);
+}
+
+static int elementwise_all(int run)
+{
+    int cases = 0;
+    for (int r = 0; r < NROWS; r++)
+        for (int w = 0; w < NWIDTHS; w++)
+            if (shape_used(ROWS[r], WIDTHS[w])) {
+                if (run) elementwise_case(ROWS[r], WIDTHS[w]);
+                cases += 9;
+            }
+    if (run) {
+        printf("kernels: linear_bias_backward: largest error %.3g of (|CPU| + 0.1 rms) %s\n", worst_bias_err,
+               WHERE);
+        fflush(stdout);
+    }
+    return cases;
+}
+
+/* ---- losses: the mean to 1e-6 relative, dlogits to 1e-6 ---- */
+
+static double worst_loss_err, worst_dlogit_err; /* measured, for the report line */
+
+static void loss_case(const Loss *kind, const char *name, int B, int L)
+{
+    char shape[96];
+    snprintf(shape, sizeof shape, "%s %dx%d", name, B, L);
+    size_t n = (size_t)B * L;
+    float *x = randoms(n, -8, 8), *y = malloc(n * sizeof *y), *w = randoms(L, 0.2f, 3);
+    for (size_t i = 0; i < n; i++) {
+        float u = uniform(0, 1);
+        y[i] = u < 0.4f ? 1.0f : u < 0.9f ? 0.0f : 0.3f; /* soft targets too */
+        if (i % 11 == 5) x[i] = i % 2 ? 60.0f : -1e4f;   /* saturated logits */
+    }
+    Loss ls = *kind;
+    ls.weights = w;
+    float *g = malloc(n * sizeof *g);
+    float ref = loss_forward(&ls, g, x, y, B, L, 0.5f);
+    float got_mean[ORDERS], got_nograd[ORDERS];
+    Runs r[1];
+    for (int o = 0; o < ORDERS; o++) {
+        set_order(o);
+        float *d_x = dev_copy(x, n), *d_y = dev_copy(y, n), *d_w = dev_copy(w, L);
+        float *d_g = track(dev_bytes(n * sizeof(float))), *d_mean = track(dev_bytes(2 * sizeof(float)));
+        void *d_work = track(dev_bytes(loss_workspace_size(B, L)));
+        Loss dls = *kind;
+        dls.weights = d_w;
+        launch_ok(loss_forward_cuda(&dls, d_mean, d_g, d_x, d_y, B, L, 0.5f, d_work, 0));
+        launch_ok(loss_forward_cuda(&dls, d_mean + 1, NULL, d_x, d_y, B, L, 0.5f, d_work, 0));
+        r[0].out[o] = download(d_g, n, 0);
+        float *m = download(d_mean, 2, 0);
+        got_mean[o] = m[0], got_nograd[o] = m[1];
+        free(m);
+        free_tracked();
+    }
+    check_orders("loss dlogits", r[0].out, n, shape);
+    for (int o = 1; o < ORDERS; o++)
+        cr_assert(memcmp(&got_mean[o], &got_mean[0], sizeof(float)) == 0,
+                  "loss %s: thread orders disagree", shape);
+    double err = fabs((double)got_mean[0] - ref) / fmax(fabs(ref), 1e-30);
+    cr_assert(err <= 1e-6, "loss %s: %.9g, CPU %.9g (relative error %.3g > 1e-6)", shape,
+              got_mean[0], ref, err);
+    cr_assert(got_nograd[0] == got_mean[0], "loss %s: without dlogits %.9g, with %.9g", shape,
+              got_nograd[0], got_mean[0]);
+    check_close("loss dlogits", r[0].out[0], g, n, 1e-6, shape);
+    worst_loss_err = fmax(worst_loss_err, err);
+    for (size_t i = 0; i < n; i++)
+        worst_dlogit_err = fmax(worst_dlogit_err, fabs((double)r[0].out[0][i] - g[i]) /
+                                                      fmax(fabs(g[i]), 1e-30));
+    runs_free(r, 1);
+    free(x), free(y), free(w), free(g);
+}
+
+static int loss_all(int run)
+{
+    static const struct { const char *name; Loss loss; } kinds[] = {
+        {"bce", {.kind = LOSS_BCE}},
+        {"bce_logw pos_weight", {.kind = LOSS_BCE_LOGW, .as_pos_weight = true}},
+        {"bce_logw weight", {.kind = LOSS_BCE_LOGW, .as_pos_weight = false}},
+        {"focal 0.375 2", {.kind = LOSS_FOCAL, .alpha = 0.375f, .gamma = 2.0f}},
+        {"focal none 0", {.kind = LOSS_FOCAL, .alpha = -1.0f, .gamma = 0.0f}},
+        {"focal 0.25 1.5", {.kind = LOSS_FOCAL, .alpha = 0.25f, .gamma = 1.5f}},
+    };
+    static const int shapes[][2] = {{1, 1}, {3, 7}, {32, 20}, {127, 33}};
+    int cases = 0;
+    for (int k = 0; k < 6; k++)
+        for (int s = 0; s < 4; s++) {
+            if (run) loss_case(&kinds[k].loss, kinds[k].name, shapes[s][0], shapes[s][1]);
+            cases += 2;
+        }
+    if (run) {
+        printf("kernels: losses: largest relative error of the mean %.3g, of dlogits %.3g %s\n",
+               worst_loss_err, worst_dlogit_err, WHERE);
+        fflush(stdout);
+    }
+    return cases;
+}
+
+/* ---- AdamW: every parameter in one launch, bit for bit ---- */
+
+static void adamw_case(int t, float lr)
+{
+    char shape[64];
+    snprintf(shape, sizeof shape, "t=%d lr=%g", t, lr);
+    /* segments as a model's, ragged, one gap, and 4 trailing values in none */
+    static const size_t sizes[] = {1, 7, 768, 65537, 3, 300001};
+    AdamWSegment seg[6];
+    size_t n = 0;
+    for (int i = 0; i < 6; i++) {
+        n += i == 4 ? 5 : 0;
+        seg[i] = (AdamWSegment){n, sizes[i], i % 2 == 0};
+        n += sizes[i];
+    }
+    n += 4;
+    AdamW opt = {lr, 0.9f, 0.999f, 1e-8f, 0.01f};
+    float *p = randoms(n, -1, 1), *g = randoms(n, -1e-2f, 1e-2f), *m = randoms(n, -1e-3f, 1e-3f);
+    float *v = randoms(n, 0, 1e-5f);
+    float *p_ref = copy_of(p, n), *m_ref = copy_of(m, n), *v_ref = copy_of(v, n);
+    adamw_update_segments(&opt, p_ref, g, m_ref, v_ref, seg, 6, t, lr);
+    Runs r[3];
+    for (int o = 0; o < ORDERS; o++) {
+        set_order(o);
+        float *d_p = dev_copy(p, n), *d_g = dev_copy(g, n), *d_m = dev_copy(m, n);
+        float *d_v = dev_copy(v, n);
+        AdamWSegment *d_seg = track(upload_bytes(seg, sizeof seg));
+        launch_ok(adamw_update_cuda(&opt, d_p, d_g, d_m, d_v, d_seg, 6, n, t, lr, 0));
+        r[0].out[o] = download(d_p, n, 0);
+        r[1].out[o] = download(d_m, n, 0);
+        r[2].out[o] = download(d_v, n, 0);
+        free_tracked();
+    }
+    check_orders("adamw param", r[0].out, n, shape);
+    check_orders("adamw m", r[1].out, n, shape);
+    check_orders("adamw v", r[2].out, n, shape);
+    check_same("adamw param", r[0].out[0], p_ref, n, shape);
+    check_same("adamw m", r[1].out[0], m_ref, n, shape);
+    check_same("adamw v", r[2].out[0], v_ref, n, shape);
+    runs_free(r, 3);
+    free(p), free(g), free(m), free(v), free(p_ref), free(m_ref), free(v_ref);
+}
+
+static int adamw_all(int run)
+{
+    static const int ts[] = {1, 2, 1000};
+    static const float lrs[] = {5e-5f, 3e-3f};
+    int cases = 0;
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 2; j++) {
+            if (run) adamw_case(ts[i], lrs[j]);
+            cases++;
+        }
+    return cases;
+}
+
+/* ---- the gradient norm, clipping, the finite check ---- */
+
+static double worst_norm_err;
+
+/* bad: 0 finite, 1 a NaN, 2 an infinity among the values */
+static void norm_case(size_t n, double clip_ratio, int bad)
+{
+    char shape[64];
+    snprintf(shape, sizeof shape, "n=%zu clip %g%s", n, clip_ratio,
+             bad == 1 ? " NaN" : bad == 2 ? " Inf" : "");
+    float *g = randoms(n, -1e-2f, 1e-2f);
+    if (bad) g[n / 3] = bad == 1 ? NAN : -INFINITY;
+    double ss = 0;
+    for (size_t i = 0; i < n; i++) ss += (double)g[i] * g[i];
+    float max_norm = (float)(sqrt(ss) * clip_ratio);
+    float *clipped = copy_of(g, n);
+    float ref = clip_grad_norm(clipped, n, max_norm);
+    float got[ORDERS];
+    int flags[ORDERS][2];
+    Runs r[1];
+    for (int o = 0; o < ORDERS; o++) {
+        set_order(o);
+        float *d_g = dev_copy(g, n), *d_norm = track(dev_bytes(sizeof(float)));
+        void *d_work = track(dev_bytes(grad_norm_workspace_size(n)));
+        int init[2] = {0, 1}, *d_flag = track(upload_bytes(init, sizeof init));
+        launch_ok(finite_check_cuda(d_flag, d_g, n, 0));     /* from 0 */
+        launch_ok(finite_check_cuda(d_flag + 1, d_g, n, 0)); /* 1 stays 1 */
+        launch_ok(clip_grad_norm_cuda(d_g, d_norm, n, max_norm, d_work, 0));
+        r[0].out[o] = download(d_g, n, 0);
+        float *h = download(d_norm, 1, 0);
+        got[o] = h[0];
+        free(h);
+        int *f = download_bytes(d_flag, sizeof init);
+        flags[o][0] = f[0], flags[o][1] = f[1];
+        free(f);
+        free_tracked();
+    }
+    check_orders("clip_grad_norm grad", r[0].out, n, shape);
+    for (int o = 1; o < ORDERS; o++)
+        cr_assert(memcmp(&got[o], &got[0], sizeof(float)) == 0, "norm %s: orders disagree", shape);
+    cr_assert_eq(flags[0][0], bad != 0, "finite check %s: flag %d", shape, flags[0][0]);
+    cr_assert_eq(flags[0][1], 1, "finite check %s: a set flag was cleared", shape);
+    if (bad) {
+        cr_assert(!isfinite(got[0]) && (bad == 1) == (isnan(got[0]) != 0), "norm %s: %g", shape,
+                  got[0]);
+    } else {
+        double err = fabs((double)got[0] - ref) / ref;
+        worst_norm_err = fmax(worst_norm_err, err);
+        cr_assert(err <= 1e-6, "norm %s: %.9g, CPU %.9g (relative error %.3g > 1e-6)", shape,
+                  got[0], ref, err);
+        /* the same norm clips bit for bit; one a rounding apart, to 1e-6 */
+        if (got[0] == ref)
+            check_same("clip_grad_norm grad", r[0].out[0], clipped, n, shape);
+        else
+            check_close("clip_grad_norm grad", r[0].out[0], clipped, n, 1e-6, shape);
+    }
+    runs_free(r, 1);
+    free(g), free(clipped);
+}
+
+static int norm_all(int run)
+{
+    static const size_t ns[] = {1, 1000, 65536, 65537, 300001};
+    int cases = 0;
+    for (int i = 0; i < 5; i++)
+        for (int c = 0; c < 2; c++) { /* clipping (norm 2x the limit) or not (0.5x) */
+            if (run) norm_case(ns[i], c ? 0.5 : 2.0, 0);
+            cases += 4; /* two finite checks, the norm, the clip */
+        }
+    for (int bad = 1; bad <= 2; bad++) {
+        if (run) norm_case(65537, 0.5, bad);
+        cases += 4;
+    }
+    if (run) {
+        printf("kernels: gradient norm: largest relative error %.3g %s\n", worst_norm_err, WHERE);
+        fflush(stdout);
+    }
+    return cases;
+}
+
 /* ---- the tests ------------------------------------------------------------ */
 
 /* Kernel cases per test: each shape's forward and backward launcher (and,
  * for softmax, the forward once more with a mask). */
+static const struct {
+    const char *test;
+    int (*all)(int run);
+} STEP_TESTS[] = {{"embedding", embedding_all}, {"dropout", dropout_all},
+                  {"elementwise", elementwise_all}, {"loss", loss_all},
+                  {"adamw", adamw_all}, {"grad_norm", norm_all}};
+#define NSTEP (int)(sizeof STEP_TESTS / sizeof STEP_TESTS[0])
+
 static int planned_cases(const char *test)
 {
+    for (int i = 0; i < NSTEP; i++)
+        if (strcmp(test, STEP_TESTS[i].test) == 0) return STEP_TESTS[i].all(0);
     return n_shapes() * (strncmp(test, "softmax", 7) == 0 ? 3 : 2);
+}
+
+static void run_step_test(int i)
+{
+    int cases = STEP_TESTS[i].all(1);
+    cr_assert_eq(cases, planned_cases(STEP_TESTS[i].test));
+    printf("kernels: %s: %d kernel cases passed %s\n", STEP_TESTS[i].test, cases, WHERE);
+    fflush(stdout);
 }
 
 static void run_all(const char *test, void (*one)(int, int, int), int bf)
@@ -408,6 +951,12 @@ Test(kernels, gelu_fp32, .timeout = 600) { run_all("gelu_fp32", gelu_case, 0); }
 Test(kernels, gelu_bf16, .timeout = 600) { run_all("gelu_bf16", gelu_case, 1); }
 Test(kernels, softmax_fp32, .timeout = 600) { run_softmax("softmax_fp32", 0); }
 Test(kernels, softmax_bf16, .timeout = 600) { run_softmax("softmax_bf16", 1); }
+Test(kernels, embedding, .timeout = 600) { run_step_test(0); }
+Test(kernels, dropout, .timeout = 600) { run_step_test(1); }
+Test(kernels, elementwise, .timeout = 600) { run_step_test(2); }
+Test(kernels, loss, .timeout = 600) { run_step_test(3); }
+Test(kernels, adamw, .timeout = 600) { run_step_test(4); }
+Test(kernels, grad_norm, .timeout = 600) { run_step_test(5); }
 
 /* The total, counted only over tests that passed. */
 ReportHook(POST_ALL)(struct criterion_global_stats *stats)

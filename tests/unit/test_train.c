@@ -227,7 +227,7 @@ Test(train, bad_settings_fail_before_any_work)
     const char *cuda[] = {"device=cuda"};
     cr_expect_eq(train(at("x"), cuda, 1), 1);
     char *err = slurp(at("err.txt"));
-    cr_expect(strstr(err, "CUDA training backend is not built yet") != NULL, "%s", err);
+    cr_expect(strstr(err, "device=cuda: ") && strstr(err, "; use device=cpu"), "%s", err);
     free(err);
     const char *typo[] = {"los.type=focal"};
     cr_expect_eq(train(at("x"), typo, 1), 1);
@@ -470,4 +470,233 @@ Test(train, an_error_below_the_trainer_keeps_the_last_good_checkpoint)
             expect_same_file(at(a), at(b));
         }
     }
+}
+
+/* Whether any "*.tmp.*" leftover is under dir. */
+static int has_tmp_leftovers(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "find %s -name '*.tmp.*' | grep -q .", dir);
+    return system(cmd) == 0;
+}
+
+/* A finished run, a directory of someone else's files: neither is touched
+ * by a new run; --force replaces only once the new run has finished. */
+Test(train, a_new_run_never_destroys_what_is_in_its_directory)
+{
+    const char *extra[] = {"epochs=1"};
+    cr_assert_eq(train(at("run"), extra, 1), 0, "%s", slurp(at("err.txt")));
+    char *model = slurp(at("run/best/model.safetensors"));
+    cr_expect_eq(train(at("run"), extra, 1), 1, "a second run into a finished one");
+    char *err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "run: already holds a genre train output; continue it with `genre train --resume ") &&
+              strstr(err, "or pass --force to replace it"), "%s", err);
+    free(err);
+    char *again = slurp(at("run/best/model.safetensors"));
+    cr_expect(again && !strcmp(again, model) && strlen(again) == strlen(model), "the finished run was touched");
+    free(again);
+
+    mkdir(at("mine"), 0777);
+    put(at("mine/notes.txt"), "mine\n");
+    cr_expect_eq(train(at("mine"), extra, 1), 1);
+    err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "mine: is not empty and was not made by this command; choose another --out"), "%s", err);
+    free(err);
+    char *notes = slurp(at("mine/notes.txt"));
+    cr_expect_str_eq(notes, "mine\n");
+    free(notes);
+
+    /* --force: a run that fails leaves the old one as it was... */
+    const char *nan[] = {"epochs=1", "--force", "lr=1e30", "max_grad_norm=0"};
+    cr_expect_eq(train(at("run"), nan, 4), 1);
+    err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "is as it was)") != NULL, "%s", err);
+    free(err);
+    again = slurp(at("run/best/model.safetensors"));
+    cr_expect(again && strlen(again) == strlen(model) && !memcmp(again, model, strlen(model)),
+              "a failed --force run damaged the old one");
+    free(again);
+    cr_expect(!has_tmp_leftovers(root), "a failed --force run left its work behind");
+    /* ...and one that finishes replaces it whole. */
+    const char *other[] = {"epochs=1", "--force", "seed=99"};
+    cr_expect_eq(train(at("run"), other, 3), 0, "%s", slurp(at("err.txt")));
+    char *marker = slurp(at("run/.genre")), *config = slurp(at("run/config.json"));
+    cr_expect(marker && !strcmp(marker, "train\n"), "%s", marker ? marker : "no marker");
+    cr_expect(strstr(config, "\"seed\": 99") != NULL, "%s", config);
+    free(marker);
+    free(config);
+    cr_expect(!has_tmp_leftovers(root));
+    free(model);
+}
+
+static pid_t start_genre(char *const *argv)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen(at("err.txt"), "w", stderr) || !freopen("/dev/null", "w", stdout)) _exit(99);
+        execv("bin/genre", argv);
+        _exit(98);
+    }
+    return pid;
+}
+
+/* Lines of a file (0 if it is missing). */
+static int count_lines(const char *path)
+{
+    char *s = slurp(path);
+    int n = 0;
+    for (char *p = s; p && *p; p++) n += *p == '\n';
+    free(s);
+    return n;
+}
+
+/* Ctrl-C stops bin/genre train at a step boundary with a checkpoint there
+ * and nothing half-written; a second writer meanwhile is refused; the
+ * resumed run ends as the uninterrupted one. */
+Test(train, ctrl_c_checkpoints_and_a_second_writer_is_refused, .timeout = 120)
+{
+    char data[300], init[300];
+    snprintf(data, sizeof data, "data=%s", at("data"));
+    snprintf(init, sizeof init, "init=%s", at("init"));
+    char *argv[] = {"bin/genre", "train", "--out", (char *)at("cut"), data, init, "max_len=16", "batch_size=4",
+                    "epochs=8", "lr=3e-3", "seed=7", "loss.type=bce", NULL};
+    argv[3] = strdup(at("cut")); /* at() reuses its buffers */
+    pid_t pid = start_genre(argv);
+    for (int i = 0; i < 400000 && count_lines(at("cut/log.jsonl")) < 5; i++) usleep(50);
+    char *resume[] = {"train", "--resume", (char *)at("cut")};
+    cr_expect_eq(train_args(resume, 3), 1, "a second writer was let in");
+    char *err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "cut: another genre process is writing it") != NULL, "%s", err);
+    free(err);
+    kill(pid, SIGINT);
+    int status;
+    waitpid(pid, &status, 0);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1, "status %d: %s", status, slurp(at("err.txt")));
+    err = slurp(at("err.txt"));
+    char *at_step = strstr(err, "interrupted (signal 2) at step ");
+    cr_assert(at_step && strstr(err, "continue with `genre train --resume "), "%s", err);
+    long step = atol(at_step + strlen("interrupted (signal 2) at step "));
+    free(err);
+    char *state = slurp(at("cut/last/state.json")), want[64];
+    snprintf(want, sizeof want, "\"step\": %ld,", step);
+    cr_expect(state && strstr(state, want), "last/ is not at step %ld: %s", step, state ? state : "");
+    free(state);
+    cr_expect(!has_tmp_leftovers(at("cut")), "temporary files left behind");
+    cr_assert_eq(train_args(resume, 3), 0, "%s", slurp(at("err.txt")));
+    const char *whole_args[] = {"epochs=8"};
+    cr_assert_eq(train(at("whole"), whole_args, 1), 0, "%s", slurp(at("err.txt")));
+    expect_same_file(at("whole/best/model.safetensors"), at("cut/best/model.safetensors"));
+    expect_same_file(at("whole/metrics.json"), at("cut/metrics.json"));
+    free(argv[3]);
+}
+
+/* Resume checks everything it is handed before any work, and refuses with
+ * one line: a position the run cannot reach, a state at odds with the
+ * optimizer, a log shorter than the checkpoint says, an edited config.json,
+ * data prepared again. */
+Test(train, resume_checks_its_checkpoint_before_any_work)
+{
+    const char *extra[] = {"epochs=2", "checkpoint_every=5", "max_steps=7"};
+    cr_assert_eq(train(at("run"), extra, 3), 0, "%s", slurp(at("err.txt")));
+    char *state = slurp(at("run/last/state.json")), *log = slurp(at("run/log.jsonl"));
+    struct {
+        const char *from, *to, *message;
+    } edits[] = {
+        {"\"step\": 7,", "\"step\": 70,", "state.json: step 70 is not in 1..7"},
+        {"\"step\": 7,", "\"step\": 6,", "state.json: step 6, but optimizer.safetensors has taken 7 steps"},
+        {"\"batch\": 7,", "\"batch\": 13,", "state.json: epoch 0, batch 13 is not a step boundary of this run"},
+    };
+    char *run = strdup(at("run")), *resume[] = {"train", "--resume", run}; /* at() reuses its buffers */
+    for (size_t k = 0; k < sizeof edits / sizeof edits[0]; k++) {
+        char *p = strstr(state, edits[k].from);
+        cr_assert(p, "%s not in %s", edits[k].from, state);
+        char edited[4096];
+        snprintf(edited, sizeof edited, "%.*s%s%s", (int)(p - state), state, edits[k].to, p + strlen(edits[k].from));
+        put(at("run/last/state.json"), edited);
+        cr_expect_eq(train_args(resume, 3), 1, "%s accepted", edits[k].to);
+        char *err = slurp(at("err.txt"));
+        cr_expect(strstr(err, edits[k].message) != NULL, "%s", err);
+        free(err);
+    }
+    put(at("run/last/state.json"), state);
+    put(at("run/log.jsonl"), "{\"step\": 1}\n");
+    cr_expect_eq(train_args(resume, 3), 1);
+    char *err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "log.jsonl is shorter than the checkpoint's") != NULL, "%s", err);
+    free(err);
+    char *cut = slurp(at("run/log.jsonl"));
+    cr_expect_str_eq(cut, "{\"step\": 1}\n", "a refused resume wrote the log");
+    free(cut);
+    put(at("run/log.jsonl"), log);
+
+    /* The settings and the data must be the run's own. */
+    char *config = slurp(at("run/config.json")), *lr = strstr(config, "\"lr\": 0.003");
+    cr_assert(lr, "%s", config);
+    char edited[8192];
+    snprintf(edited, sizeof edited, "%.*s\"lr\": 0.004%s", (int)(lr - config), config, lr + strlen("\"lr\": 0.003"));
+    put(at("run/config.json"), edited);
+    cr_expect_eq(train_args(resume, 3), 1, "an edited config.json was accepted");
+    err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "config.json changed since the run started") != NULL, "%s", err);
+    free(err);
+    put(at("run/config.json"), config);
+    char *train_part = slurp(at("data/train.jsonl"));
+    FILE *f = fopen(at("data/train.jsonl"), "a");
+    fputs("{\"title\": \"new\", \"year\": 2001, \"text\": \"w1 w2\", \"labels\": [\"Alpha\"]}\n", f);
+    fclose(f);
+    cr_expect_eq(train_args(resume, 3), 1, "changed data was accepted");
+    err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "changed since the run started (prepared again?)") != NULL, "%s", err);
+    free(err);
+    put(at("data/train.jsonl"), train_part);
+
+    cr_expect_eq(train_args(resume, 3), 0, "%s", slurp(at("err.txt")));
+    free(train_part);
+    free(config);
+    free(state);
+    free(log);
+    free(run);
+}
+
+/* Every command with --out writes a new or empty directory or its own kind
+ * of output, replaced whole; a training run is never overwritten by export,
+ * eval or baseline unless --force says so. */
+Test(train, other_commands_never_overwrite_a_run)
+{
+    const char *extra[] = {"epochs=1"};
+    cr_assert_eq(train(at("run"), extra, 1), 0, "%s", slurp(at("err.txt")));
+    char *run = strdup(at("run")), *hf = strdup(at("hf")), *test = strdup(at("data/test.jsonl"));
+    char *metrics = slurp(at("run/metrics.json")), *config = slurp(at("run/config.json"));
+    char data[300];
+    snprintf(data, sizeof data, "data=%s", at("data"));
+    char *ex[] = {"export", "--model", run, "--out", run};
+    char *ev[] = {"eval", "--model", run, "--data", test, "--out", run};
+    char *bl[] = {"baseline", "--out", run, data, "model=logreg", "features=tfidf"};
+    struct {
+        int (*cmd)(int, char **);
+        char **argv;
+        int argc;
+    } cmds[] = {{cmd_export, ex, 5}, {cmd_eval, ev, 7}, {cmd_baseline, bl, 6}};
+    for (int k = 0; k < 3; k++) {
+        cr_expect_eq(run_cmd(cmds[k].cmd, cmds[k].argv, cmds[k].argc, ""), 1, "%s overwrote a run", cmds[k].argv[0]);
+        char *err = slurp(at("err.txt"));
+        cr_expect(strstr(err, "run: already holds a genre train output; choose another --out, or pass --force") != NULL,
+                  "%s: %s", cmds[k].argv[0], err);
+        free(err);
+    }
+    char *m2 = slurp(at("run/metrics.json")), *c2 = slurp(at("run/config.json"));
+    cr_expect_str_eq(m2, metrics, "metrics.json was overwritten");
+    cr_expect_str_eq(c2, config, "config.json was overwritten");
+    free(m2), free(c2);
+
+    /* An export replaces an earlier export whole, and leaves nothing else behind. */
+    char *ex2[] = {"export", "--model", run, "--out", hf};
+    cr_assert_eq(run_cmd(cmd_export, ex2, 5, ""), 0, "%s", slurp(at("err.txt")));
+    put(at("hf/stale.txt"), "from before\n");
+    cr_assert_eq(run_cmd(cmd_export, ex2, 5, ""), 0, "%s", slurp(at("err.txt")));
+    struct stat st;
+    cr_expect_neq(stat(at("hf/stale.txt"), &st), 0, "the export was not replaced whole");
+    cr_expect(!has_tmp_leftovers(root));
+    free(run), free(hf), free(test), free(metrics), free(config);
 }

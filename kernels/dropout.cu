@@ -1,0 +1,126 @@
+/* Inverted dropout, forward and backward, as src/ops/dropout.h computes it,
+ * bit for bit: element i of a Philox stream is kept when the 16 bits it
+ * draws (word (i % 8) / 2 of Philox block i / 8, low half first) are >=
+ * round(p * 65536), and kept elements are scaled by 1 / (1 - p). The
+ * threshold and scale are computed on the host by the CPU's expressions,
+ * the Philox rounds are the CPU's own lines (src/core/philox.h), and the
+ * products are single roundings on both sides, so the masks and outputs
+ * match; a dropped element is +0 forward and adds +0 backward, as on the
+ * CPU. p <= 0 copies (forward) or adds (backward).
+ * One thread per Philox block: its 8 elements, of which those inside the
+ * row are touched (rows need not start or end on a block). Rows: element
+ * (r, c) is element first + r * row_stride + c of the stream; the whole-
+ * tensor and _at forms are one row. */
+#include <math.h>
+
+#include "kernels/cuda_common.h"
+#include "kernels/kernels.h"
+#include "src/core/philox.h"
+
+struct DropoutArgs {
+    int rows, cols;
+    uint64_t first, row_stride, seed, stream;
+    uint32_t thr;   /* keep when the 16 bits are >= thr */
+    float scale;
+    bool apply;     /* false: p <= 0, a copy or an add */
+};
+
+template <bool BACKWARD>
+__global__ void dropout_kernel(float *out, const float *inp, DropoutArgs a, size_t units,
+                               unsigned per_row)
+{
+    for (size_t u = (size_t)blockIdx.x * blockDim.x + threadIdx.x; u < units;
+         u += (size_t)blockDim.x * gridDim.x) {
+        int r = (int)(u / per_row);
+        uint64_t f = a.first + (uint64_t)r * a.row_stride, g = f / 8 + u % per_row;
+        if (g * 8 >= f + a.cols) continue; /* past this row's last block */
+        uint32_t w[4] = {0, 0, 0, 0};
+        if (a.apply) philox_block(a.seed, a.stream, g, w);
+        for (int j = 0; j < 8; j++) {
+            uint64_t e = g * 8 + j;
+            if (e < f || e >= f + a.cols) continue;
+            size_t i = (size_t)r * a.cols + (size_t)(e - f);
+            float x = inp[i], y = x;
+            if (a.apply) {
+                bool keep = ((w[j / 2] >> (16 * (j & 1))) & 0xffffu) >= a.thr;
+                y = keep ? fmul_rn(x, a.scale) : 0.0f;
+            }
+            out[i] = BACKWARD ? fadd_rn(out[i], y) : y;
+        }
+    }
+}
+
+template <bool BACKWARD>
+static int dropout(float *out, const float *inp, int rows, int cols, uint64_t first,
+                   uint64_t row_stride, float p, uint64_t seed, uint64_t rng_stream,
+                   cudaStream_t stream)
+{
+    if (rows <= 0 || cols <= 0) return 0;
+    DropoutArgs a = {rows, cols, first, row_stride, seed, rng_stream, 0, 1.0f, p > 0.0f};
+    if (a.apply) {
+        a.thr = (uint32_t)lrintf(p * 65536.0f);
+        a.scale = 1.0f / (1.0f - p);
+    }
+    unsigned per_row = (unsigned)(cols / 8 + 2); /* blocks a row of cols can touch */
+    size_t units = (size_t)rows * per_row;
+    LAUNCH(dropout_kernel<BACKWARD>, grid_stride_blocks(units), 256, 0, stream, out, inp, a,
+           units, per_row);
+    CUDA_CHECK(cudaGetLastError());
+    return 0;
+}
+
+/* A run of n elements as rows of at most 2^30 (cols is an int). */
+template <bool BACKWARD>
+static int dropout_run(float *out, const float *inp, size_t n, uint64_t first, float p,
+                       uint64_t seed, uint64_t rng_stream, cudaStream_t stream)
+{
+    const size_t R = (size_t)1 << 30;
+    if (n <= R) return dropout<BACKWARD>(out, inp, 1, (int)n, first, 0, p, seed, rng_stream, stream);
+    if (dropout<BACKWARD>(out, inp, (int)(n / R), (int)R, first, R, p, seed, rng_stream, stream))
+        return -1;
+    size_t done = n / R * R;
+    return dropout<BACKWARD>(out + done, inp + done, 1, (int)(n - done), first + done, 0, p, seed,
+                             rng_stream, stream);
+}
+
+extern "C" {
+
+int dropout_forward_cuda(float *out, const float *inp, size_t n, float p, uint64_t seed,
+                         uint64_t rng_stream, cudaStream_t stream)
+{
+    return dropout_run<false>(out, inp, n, 0, p, seed, rng_stream, stream);
+}
+
+int dropout_backward_cuda(float *dinp, const float *dout, size_t n, float p, uint64_t seed,
+                          uint64_t rng_stream, cudaStream_t stream)
+{
+    return dropout_run<true>(dinp, dout, n, 0, p, seed, rng_stream, stream);
+}
+
+int dropout_forward_at_cuda(float *out, const float *inp, size_t n, uint64_t first, float p,
+                            uint64_t seed, uint64_t rng_stream, cudaStream_t stream)
+{
+    return dropout_run<false>(out, inp, n, first, p, seed, rng_stream, stream);
+}
+
+int dropout_backward_at_cuda(float *dinp, const float *dout, size_t n, uint64_t first, float p,
+                             uint64_t seed, uint64_t rng_stream, cudaStream_t stream)
+{
+    return dropout_run<true>(dinp, dout, n, first, p, seed, rng_stream, stream);
+}
+
+int dropout_forward_rows_cuda(float *out, const float *inp, int rows, int cols, uint64_t first,
+                              uint64_t row_stride, float p, uint64_t seed, uint64_t rng_stream,
+                              cudaStream_t stream)
+{
+    return dropout<false>(out, inp, rows, cols, first, row_stride, p, seed, rng_stream, stream);
+}
+
+int dropout_backward_rows_cuda(float *dinp, const float *dout, int rows, int cols,
+                               uint64_t first, uint64_t row_stride, float p, uint64_t seed,
+                               uint64_t rng_stream, cudaStream_t stream)
+{
+    return dropout<true>(dinp, dout, rows, cols, first, row_stride, p, seed, rng_stream, stream);
+}
+
+}

@@ -1,0 +1,655 @@
+/* The CUDA backend: DistilBERT's step on an NVIDIA GPU, the same
+ * orchestration as the CPU model (models/distilbert.c) over the same spec,
+ * op for op: the kernels of kernels/ for everything but the GEMMs, which go
+ * through cuBLAS (fp32, tensor-core math off, so fp32 means fp32).
+ *
+ * Memory: parameters, gradients and the two AdamW moments one device
+ * allocation each; the activations one arena laid out by the activation plan
+ * for the reserved (B, T); one workspace for the kernels that need scratch,
+ * sized for the largest of them. Nothing is allocated inside a step (unless
+ * a batch outgrows what was reserved). Per step only ids, mask and targets
+ * go to the device, and the loss and the gradient norm come back. Work runs
+ * on the backend's own stream; every read of a result waits for it.
+ *
+ * Row-major tensors seen by cuBLAS (column-major): a row-major X[r][c] is
+ * the column-major c x r matrix X^T, so out = inp W^T (nn.Linear) is the
+ * column-major out^T = W' inp^T with W' = op_T(W's memory). Each GEMM below
+ * names the product it computes in row-major terms. */
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cublas_v2.h>
+
+#include "kernels/cuda_common.h"
+#include "kernels/kernels.h"
+#include "models/backend_impl.h"
+#include "src/core/err.h"
+
+typedef struct {
+    Backend base;
+    cudaStream_t stream;
+    cublasHandle_t blas;
+    size_t n;                    /* parameters */
+    float *params, *grads, *m, *v;
+    AdamWSegment *seg;           /* device copy of the weight-decay table */
+    int nseg, t;
+    int max_B, max_T;            /* what the buffers below hold */
+    float *acts;                 /* the activation arena, plan for (max_B, max_T) */
+    void *work;
+    size_t work_size;
+    int32_t *ids, *mask, *emb_plan; /* device: B x T, B x T, embedding_plan_len(B x T) */
+    int32_t *emb_plan_host;
+    int n_distinct;              /* distinct ids of the last forward */
+    float *targets, *dlogits;    /* device: max_B x labels each */
+    float *loss_weights;         /* device: labels, for LOSS_BCE_LOGW */
+    float *scalars;              /* device: the mean loss, the gradient norm */
+    Loss loss;                   /* weights pointing at loss_weights */
+    ActPlan plan;                /* of the last forward's (B, T) */
+    int B, T;                    /* the last forward's; B = 0 before the first */
+    ForwardArgs fa;
+} CudaBackend;
+
+static CudaBackend *cuda(Backend *be) { return (CudaBackend *)be; }
+
+static float *A(const CudaBackend *c, ActId id) { return c->plan.n[id] ? c->acts + c->plan.off[id] : NULL; }
+static float *P(const CudaBackend *c, ParamId id, int l) { return c->params + layout_slot(&c->base.lay, id, l)->off; }
+static float *G(const CudaBackend *c, ParamId id, int l) { return c->grads + layout_slot(&c->base.lay, id, l)->off; }
+
+/* ---- GEMMs ------------------------------------------------------------------ */
+
+/* C (m x n, column-major, ldc) = alpha op(A) op(B) + beta C, batched with strides. */
+static int gemm(CudaBackend *c, bool ta, bool tb, int m, int n, int k, const float *a, int lda, long long sa,
+                const float *b, int ldb, long long sb, float beta, float *out, int ldc, long long sc, int batch)
+{
+    const float one = 1.0f;
+    cublasOperation_t oa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, ob = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+    if (batch == 1)
+        CUBLAS_CHECK(cublasSgemm(c->blas, oa, ob, m, n, k, &one, a, lda, b, ldb, &beta, out, ldc));
+    else
+        CUBLAS_CHECK(cublasSgemmStridedBatched(c->blas, oa, ob, m, n, k, &one, a, lda, sa, b, ldb, sb, &beta, out,
+                                               ldc, sc, batch));
+    return 0;
+}
+
+/* out[N][OC] = inp[N][C] W[OC][C]^T + bias (src/ops/linear.h). */
+static int linear_forward_gpu(CudaBackend *c, float *out, const float *inp, const float *w, const float *bias,
+                              int N, int C, int OC)
+{
+    if (gemm(c, true, false, OC, N, C, w, C, 0, inp, C, 0, 0.0f, out, OC, 0, 1)) return -1;
+    return linear_bias_forward_cuda(out, bias, N, OC, c->stream);
+}
+
+/* dinp += dout W, dW += dout^T inp, dbias += column sums of dout; dinp may be NULL. */
+static int linear_backward_gpu(CudaBackend *c, float *dinp, float *dw, float *dbias, const float *dout,
+                               const float *inp, const float *w, int N, int C, int OC)
+{
+    if (dinp && gemm(c, false, false, C, N, OC, w, C, 0, dout, OC, 0, 1.0f, dinp, C, 0, 1)) return -1;
+    if (gemm(c, false, true, C, OC, N, inp, C, 0, dout, OC, 0, 1.0f, dw, C, 0, 1)) return -1;
+    return linear_bias_backward_cuda(dbias, dout, N, OC, c->work, c->stream);
+}
+
+/* ---- attention (src/ops/attention.h): per head, batched over the sequences --- */
+
+/* Rows: T queries per (batch, head) for the full block, 1 for the [CLS]
+ * block (q then holds B rows, one per sequence). */
+static int attention_forward_gpu(CudaBackend *c, float *out, float *preatt, float *att, float *attd,
+                                 const float *q, const float *k, const float *v, int rows, float p,
+                                 uint64_t rng_stream)
+{
+    const DistilBertConfig *cfg = &c->base.lay.cfg;
+    int B = c->B, T = c->T, H = cfg->n_heads, C = cfg->dim, hs = C / H;
+    long long seq = (long long)T * C, q_seq = rows == 1 ? C : seq, scores = (long long)rows * T;
+    for (int h = 0; h < H; h++) /* preatt[b,h] (rows x T) = q[b,h] k[b,h]^T */
+        if (gemm(c, true, false, T, rows, hs, k + h * hs, C, seq, q + h * hs, C, q_seq, 0.0f,
+                 preatt + h * scores, T, H * scores, B))
+            return -1;
+    if (softmax_forward_cuda(att, preatt, A(c, A_MASK_ADD), 1.0f / sqrtf((float)hs), B * H * rows, T, H * rows,
+                             c->stream))
+        return -1;
+    const float *probs = att;
+    if (p > 0.0f) {
+        /* The [CLS] row of (batch, head) bh is row 0 of the full op's T x T block. */
+        if (rows == 1 ? dropout_forward_rows_cuda(attd, att, B * H, T, 0, (uint64_t)T * T, p, c->fa.seed,
+                                                  rng_stream, c->stream)
+                      : dropout_forward_cuda(attd, att, (size_t)B * H * T * T, p, c->fa.seed, rng_stream, c->stream))
+            return -1;
+        probs = attd;
+    }
+    for (int h = 0; h < H; h++) /* out[b,h] (rows x hs) = probs[b,h] v[b,h] */
+        if (gemm(c, false, false, hs, rows, T, v + h * hs, C, seq, probs + h * scores, T, H * scores, 0.0f,
+                 out + h * hs, C, q_seq, B))
+            return -1;
+    return 0;
+}
+
+static int attention_backward_gpu(CudaBackend *c, float *dq, float *dk, float *dv, float *dprobs_raw,
+                                  float *dprobs, const float *dout, const float *q, const float *k, const float *v,
+                                  const float *att, const float *attd, int rows, float p, uint64_t rng_stream)
+{
+    const DistilBertConfig *cfg = &c->base.lay.cfg;
+    int B = c->B, T = c->T, H = cfg->n_heads, C = cfg->dim, hs = C / H;
+    long long seq = (long long)T * C, q_seq = rows == 1 ? C : seq, scores = (long long)rows * T;
+    size_t n = (size_t)B * H * rows * T;
+    const float *probs = p > 0.0f ? attd : att;
+    for (int h = 0; h < H; h++) {
+        /* dprobs[b,h] (rows x T) = dout[b,h] v[b,h]^T; dv[b,h] += probs[b,h]^T dout[b,h] */
+        if (gemm(c, true, false, T, rows, hs, v + h * hs, C, seq, dout + h * hs, C, q_seq, 0.0f,
+                 dprobs_raw + h * scores, T, H * scores, B) ||
+            gemm(c, false, true, hs, T, rows, dout + h * hs, C, q_seq, probs + h * scores, T, H * scores, 1.0f,
+                 dv + h * hs, C, seq, B))
+            return -1;
+    }
+    /* Through the dropout: its mask comes again from Philox. */
+    float *dpre = dprobs_raw;
+    if (p > 0.0f) {
+        CUDA_CHECK(cudaMemsetAsync(dprobs, 0, n * sizeof(float), c->stream));
+        if (rows == 1 ? dropout_backward_rows_cuda(dprobs, dprobs_raw, B * H, T, 0, (uint64_t)T * T, p, c->fa.seed,
+                                                   rng_stream, c->stream)
+                      : dropout_backward_cuda(dprobs, dprobs_raw, n, p, c->fa.seed, rng_stream, c->stream))
+            return -1;
+    } else {
+        CUDA_CHECK(cudaMemcpyAsync(dprobs, dprobs_raw, n * sizeof(float), cudaMemcpyDeviceToDevice, c->stream));
+    }
+    CUDA_CHECK(cudaMemsetAsync(dpre, 0, n * sizeof(float), c->stream));
+    if (softmax_backward_cuda(dpre, dprobs, att, 1.0f / sqrtf((float)hs), B * H * rows, T, c->stream)) return -1;
+    for (int h = 0; h < H; h++) {
+        /* dq[b,h] += dpre[b,h] k[b,h]; dk[b,h] += dpre[b,h]^T q[b,h] */
+        if (gemm(c, false, false, hs, rows, T, k + h * hs, C, seq, dpre + h * scores, T, H * scores, 1.0f,
+                 dq + h * hs, C, q_seq, B) ||
+            gemm(c, false, true, hs, T, rows, q + h * hs, C, q_seq, dpre + h * scores, T, H * scores, 1.0f,
+                 dk + h * hs, C, seq, B))
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- memory -------------------------------------------------------------------- */
+
+static void free_batch_buffers(CudaBackend *c)
+{
+    cudaFree(c->acts), cudaFree(c->work), cudaFree(c->ids), cudaFree(c->mask), cudaFree(c->emb_plan);
+    cudaFree(c->targets), cudaFree(c->dlogits);
+    free(c->emb_plan_host);
+    c->acts = NULL, c->work = NULL, c->ids = c->mask = c->emb_plan = NULL, c->targets = c->dlogits = NULL;
+    c->emb_plan_host = NULL;
+    c->max_B = c->max_T = 0;
+}
+
+static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
+
+static int cuda_reserve(Backend *be, int max_B, int max_T)
+{
+    CudaBackend *c = cuda(be);
+    if (max_B <= c->max_B && max_T <= c->max_T) return 0;
+    if (max_B < c->max_B) max_B = c->max_B;
+    if (max_T < c->max_T) max_T = c->max_T;
+    CUDA_CHECK(cudaStreamSynchronize(c->stream)); /* nothing in flight uses the old buffers */
+    free_batch_buffers(c);
+    const DistilBertConfig *cfg = &be->lay.cfg;
+    int N = max_B * max_T, L = cfg->num_labels, wide = cfg->hidden_dim > cfg->dim ? cfg->hidden_dim : cfg->dim;
+    ActPlan plan;
+    act_plan(&plan, cfg, max_B, max_T);
+    size_t work = layernorm_backward_workspace_size(N, cfg->dim);
+    work = max_size(work, linear_bias_backward_workspace_size(N, wide > L ? wide : L));
+    work = max_size(work, loss_workspace_size(max_B, L));
+    work = max_size(work, grad_norm_workspace_size(c->n));
+    CUDA_CHECK(cudaMalloc((void **)&c->acts, plan.total * sizeof(float)));
+    CUDA_CHECK(cudaMalloc(&c->work, work));
+    CUDA_CHECK(cudaMalloc((void **)&c->ids, (size_t)N * sizeof(int32_t)));
+    CUDA_CHECK(cudaMalloc((void **)&c->mask, (size_t)N * sizeof(int32_t)));
+    CUDA_CHECK(cudaMalloc((void **)&c->emb_plan, embedding_plan_len(N) * sizeof(int32_t)));
+    CUDA_CHECK(cudaMalloc((void **)&c->targets, (size_t)max_B * L * sizeof(float)));
+    CUDA_CHECK(cudaMalloc((void **)&c->dlogits, (size_t)max_B * L * sizeof(float)));
+    c->emb_plan_host = xmalloc(embedding_plan_len(N) * sizeof(int32_t));
+    c->work_size = work;
+    c->max_B = max_B;
+    c->max_T = max_T;
+    return 0;
+}
+
+static void cuda_close(Backend *be)
+{
+    CudaBackend *c = cuda(be);
+    if (c->stream) cudaStreamSynchronize(c->stream);
+    free_batch_buffers(c);
+    cudaFree(c->params), cudaFree(c->grads), cudaFree(c->m), cudaFree(c->v), cudaFree(c->seg);
+    cudaFree(c->loss_weights), cudaFree(c->scalars);
+    if (c->blas) cublasDestroy(c->blas);
+    if (c->stream) cudaStreamDestroy(c->stream);
+    layout_free(&c->base.lay);
+    free(c);
+}
+
+/* ---- forward ---------------------------------------------------------------------- */
+
+/* The block for the [CLS] rows alone (cls_block_forward in distilbert.c):
+ * keys and values over every token, the rest over B rows. */
+static int cls_block_forward(CudaBackend *c, int l)
+{
+    const DistilBertConfig *cfg = &c->base.lay.cfg;
+    int B = c->B, T = c->T, D = cfg->dim, F = cfg->hidden_dim;
+    size_t N = (size_t)B * T, ND = N * D, NF = N * F, Att = (size_t)B * cfg->n_heads * T * T, BD = (size_t)B * D;
+    float pd = c->fa.train ? cfg->dropout : 0.0f, pa = c->fa.train ? cfg->attention_dropout : 0.0f;
+    float *x = A(c, A_H) + l * ND, *q = A(c, A_Q) + l * ND, *k = A(c, A_K) + l * ND, *v = A(c, A_V) + l * ND;
+    float *ctx = A(c, A_CTX) + l * ND, *res1 = A(c, A_RES1) + l * ND, *ln1 = A(c, A_LN1) + l * ND;
+    float *res2 = A(c, A_RES2) + l * ND, *ff1 = A(c, A_FF1) + l * NF, *ffg = A(c, A_FFG) + l * NF;
+    float *att = A(c, A_ATT) + l * Att, *attd = A(c, A_ATT_DROP) ? A(c, A_ATT_DROP) + l * Att : NULL;
+    float *xc = A(c, A_XC), *ff2 = A(c, A_FF2);
+    float eps = cfg->layer_norm_eps;
+    uint64_t key = c->fa.key;
+    return rows_gather_cuda(xc, x, B, D, T, c->stream) ||
+           linear_forward_gpu(c, q, xc, P(c, P_Q_W, l), P(c, P_Q_B, l), B, D, D) ||
+           linear_forward_gpu(c, k, x, P(c, P_K_W, l), P(c, P_K_B, l), (int)N, D, D) ||
+           linear_forward_gpu(c, v, x, P(c, P_V_W, l), P(c, P_V_B, l), (int)N, D, D) ||
+           attention_forward_gpu(c, ctx, A(c, A_PREATT), att, attd, q, k, v, 1, pa,
+                                 dropout_stream(key, DROP_ATT + 2 * l)) ||
+           linear_forward_gpu(c, res1, ctx, P(c, P_O_W, l), P(c, P_O_B, l), B, D, D) ||
+           residual_add_cuda(res1, xc, BD, c->stream) ||
+           layernorm_forward_cuda(ln1, A(c, A_LN1_MEAN) + l * N, A(c, A_LN1_RSTD) + l * N, res1,
+                                  P(c, P_SA_LN_W, l), P(c, P_SA_LN_B, l), B, D, eps, c->stream) ||
+           linear_forward_gpu(c, ff1, ln1, P(c, P_FF1_W, l), P(c, P_FF1_B, l), B, D, F) ||
+           gelu_forward_cuda(ffg, ff1, (size_t)B * F, c->stream) ||
+           linear_forward_gpu(c, ff2, ffg, P(c, P_FF2_W, l), P(c, P_FF2_B, l), B, F, D) ||
+           /* row b of the B rows is row b * T of the full block's dropout */
+           dropout_forward_rows_cuda(res2, ff2, B, D, 0, (uint64_t)T * D, pd, c->fa.seed,
+                                     dropout_stream(key, DROP_FFN + 2 * l), c->stream) ||
+           residual_add_cuda(res2, ln1, BD, c->stream) ||
+           layernorm_forward_cuda(A(c, A_CLS), A(c, A_LN2_MEAN) + l * N, A(c, A_LN2_RSTD) + l * N, res2,
+                                  P(c, P_OUT_LN_W, l), P(c, P_OUT_LN_B, l), B, D, eps, c->stream)
+               ? -1 : 0;
+}
+
+static int block_forward(CudaBackend *c, int l)
+{
+    const DistilBertConfig *cfg = &c->base.lay.cfg;
+    int B = c->B, T = c->T, D = cfg->dim, F = cfg->hidden_dim;
+    size_t N = (size_t)B * T, ND = N * D, NF = N * F, Att = (size_t)B * cfg->n_heads * T * T;
+    float pd = c->fa.train ? cfg->dropout : 0.0f, pa = c->fa.train ? cfg->attention_dropout : 0.0f;
+    float *x = A(c, A_H) + l * ND, *q = A(c, A_Q) + l * ND, *k = A(c, A_K) + l * ND, *v = A(c, A_V) + l * ND;
+    float *ctx = A(c, A_CTX) + l * ND, *res1 = A(c, A_RES1) + l * ND, *ln1 = A(c, A_LN1) + l * ND;
+    float *res2 = A(c, A_RES2) + l * ND, *ff1 = A(c, A_FF1) + l * NF, *ffg = A(c, A_FFG) + l * NF;
+    float *att = A(c, A_ATT) + l * Att, *attd = A(c, A_ATT_DROP) ? A(c, A_ATT_DROP) + l * Att : NULL;
+    float *ff2 = A(c, A_FF2), eps = cfg->layer_norm_eps;
+    uint64_t key = c->fa.key;
+    return linear_forward_gpu(c, q, x, P(c, P_Q_W, l), P(c, P_Q_B, l), (int)N, D, D) ||
+           linear_forward_gpu(c, k, x, P(c, P_K_W, l), P(c, P_K_B, l), (int)N, D, D) ||
+           linear_forward_gpu(c, v, x, P(c, P_V_W, l), P(c, P_V_B, l), (int)N, D, D) ||
+           attention_forward_gpu(c, ctx, A(c, A_PREATT), att, attd, q, k, v, T, pa,
+                                 dropout_stream(key, DROP_ATT + 2 * l)) ||
+           linear_forward_gpu(c, res1, ctx, P(c, P_O_W, l), P(c, P_O_B, l), (int)N, D, D) ||
+           residual_add_cuda(res1, x, ND, c->stream) ||
+           layernorm_forward_cuda(ln1, A(c, A_LN1_MEAN) + l * N, A(c, A_LN1_RSTD) + l * N, res1,
+                                  P(c, P_SA_LN_W, l), P(c, P_SA_LN_B, l), (int)N, D, eps, c->stream) ||
+           linear_forward_gpu(c, ff1, ln1, P(c, P_FF1_W, l), P(c, P_FF1_B, l), (int)N, D, F) ||
+           gelu_forward_cuda(ffg, ff1, NF, c->stream) ||
+           linear_forward_gpu(c, ff2, ffg, P(c, P_FF2_W, l), P(c, P_FF2_B, l), (int)N, F, D) ||
+           dropout_forward_cuda(res2, ff2, ND, pd, c->fa.seed, dropout_stream(key, DROP_FFN + 2 * l), c->stream) ||
+           residual_add_cuda(res2, ln1, ND, c->stream) ||
+           layernorm_forward_cuda(x + ND, A(c, A_LN2_MEAN) + l * N, A(c, A_LN2_RSTD) + l * N, res2,
+                                  P(c, P_OUT_LN_W, l), P(c, P_OUT_LN_B, l), (int)N, D, eps, c->stream)
+               ? -1 : 0;
+}
+
+/* The same checks, in the same words, as the CPU model's forward. */
+static int check_batch(const DistilBertConfig *cfg, const int32_t *ids, int B, int T)
+{
+    if (B <= 0 || T <= 0) return err_set("forward: empty batch (%d x %d)", B, T);
+    if (T > cfg->max_position_embeddings)
+        return err_set("forward: sequence length %d exceeds max_position_embeddings %d", T,
+                       cfg->max_position_embeddings);
+    for (size_t i = 0; i < (size_t)B * T; i++)
+        if (ids[i] < 0 || ids[i] >= cfg->vocab_size)
+            return err_set("forward: token id %d outside the vocabulary (%d)", ids[i], cfg->vocab_size);
+    return 0;
+}
+
+static int cuda_forward(Backend *be, const int32_t *ids, const int32_t *mask, int B, int T, const ForwardArgs *fa)
+{
+    CudaBackend *c = cuda(be);
+    const DistilBertConfig *cfg = &be->lay.cfg;
+    c->B = 0;
+    if (check_batch(cfg, ids, B, T) || cuda_reserve(be, B, T)) return -1;
+    int D = cfg->dim, L = cfg->n_layers;
+    size_t N = (size_t)B * T, ND = N * D;
+    act_plan(&c->plan, cfg, B, T);
+    c->B = B, c->T = T, c->fa = *fa;
+    /* Blocking copies: the caller may reuse its buffers once we return. */
+    CUDA_CHECK(cudaMemcpy(c->ids, ids, N * sizeof(int32_t), cudaMemcpyHostToDevice));
+    if (mask) CUDA_CHECK(cudaMemcpy(c->mask, mask, N * sizeof(int32_t), cudaMemcpyHostToDevice));
+    /* The embedding backward's grouping of positions by id, while the ids are here. */
+    c->n_distinct = embedding_backward_plan(c->emb_plan_host, ids, (int)N);
+    CUDA_CHECK(cudaMemcpy(c->emb_plan, c->emb_plan_host, embedding_plan_len((int)N) * sizeof(int32_t),
+                          cudaMemcpyHostToDevice));
+    float pd = fa->train ? cfg->dropout : 0.0f, pc = fa->train ? cfg->seq_classif_dropout : 0.0f;
+    if (softmax_mask_additive_cuda(A(c, A_MASK_ADD), mask ? c->mask : NULL, N, c->stream) ||
+        embedding_forward_cuda(A(c, A_EMB), c->ids, P(c, P_WTE, 0), P(c, P_WPE, 0), B, T, D, c->stream) ||
+        layernorm_forward_cuda(A(c, A_EMB_LN), A(c, A_EMB_MEAN), A(c, A_EMB_RSTD), A(c, A_EMB), P(c, P_EMB_LN_W, 0),
+                               P(c, P_EMB_LN_B, 0), (int)N, D, cfg->layer_norm_eps, c->stream) ||
+        dropout_forward_cuda(A(c, A_H), A(c, A_EMB_LN), ND, pd, fa->seed, dropout_stream(fa->key, DROP_EMB),
+                             c->stream))
+        return -1;
+    for (int l = 0; l < L; l++)
+        if (fa->cls_only && l == L - 1 ? cls_block_forward(c, l) : block_forward(c, l)) return -1;
+    int rc = (!fa->cls_only && rows_gather_cuda(A(c, A_CLS), A(c, A_H) + (size_t)L * ND, B, D, T, c->stream)) ||
+             linear_forward_gpu(c, A(c, A_PRE), A(c, A_CLS), P(c, P_PRE_W, 0), P(c, P_PRE_B, 0), B, D, D) ||
+             relu_forward_cuda(A(c, A_RELU), A(c, A_PRE), (size_t)B * D, c->stream) ||
+             dropout_forward_cuda(A(c, A_DROP), A(c, A_RELU), (size_t)B * D, pc, fa->seed,
+                                  dropout_stream(fa->key, DROP_HEAD), c->stream) ||
+             linear_forward_gpu(c, A(c, A_LOGITS), A(c, A_DROP), P(c, P_CLS_W, 0), P(c, P_CLS_B, 0), B, D,
+                                cfg->num_labels);
+    if (rc) c->B = 0;
+    return rc ? -1 : 0;
+}
+
+static int read_back(CudaBackend *c, void *dst, const void *src, size_t bytes)
+{
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, c->stream));
+    CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    return 0;
+}
+
+static int cuda_logits(Backend *be, float *out)
+{
+    CudaBackend *c = cuda(be);
+    if (!c->B) return err_set("backend: no forward pass to read logits from");
+    return read_back(c, out, A(c, A_LOGITS), (size_t)c->B * be->lay.cfg.num_labels * sizeof(float));
+}
+
+static int cuda_hidden(Backend *be, float *out)
+{
+    CudaBackend *c = cuda(be);
+    if (!c->B || c->fa.cls_only) return err_set("backend: the last forward kept no hidden states (cls_only)");
+    size_t ND = (size_t)c->B * c->T * be->lay.cfg.dim;
+    return read_back(c, out, A(c, A_H) + (size_t)be->lay.cfg.n_layers * ND, ND * sizeof(float));
+}
+
+/* ---- backward ---------------------------------------------------------------------- */
+
+static int zero(CudaBackend *c, float *p, size_t n)
+{
+    CUDA_CHECK(cudaMemsetAsync(p, 0, n * sizeof(float), c->stream));
+    return 0;
+}
+
+static int copy_dev(CudaBackend *c, float *dst, const float *src, size_t n)
+{
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice, c->stream));
+    return 0;
+}
+
+static int cls_block_backward(CudaBackend *c, int l)
+{
+    const DistilBertConfig *cfg = &c->base.lay.cfg;
+    int B = c->B, T = c->T, D = cfg->dim, F = cfg->hidden_dim;
+    size_t N = (size_t)B * T, ND = N * D, NF = N * F, Att = (size_t)B * cfg->n_heads * T * T;
+    size_t BD = (size_t)B * D, BF = (size_t)B * F;
+    float pd = c->fa.train ? cfg->dropout : 0.0f, pa = c->fa.train ? cfg->attention_dropout : 0.0f;
+    float *x = A(c, A_H) + l * ND, *q = A(c, A_Q) + l * ND, *k = A(c, A_K) + l * ND, *v = A(c, A_V) + l * ND;
+    float *ctx = A(c, A_CTX) + l * ND, *res1 = A(c, A_RES1) + l * ND, *ln1 = A(c, A_LN1) + l * ND;
+    float *res2 = A(c, A_RES2) + l * ND, *ff1 = A(c, A_FF1) + l * NF, *ffg = A(c, A_FFG) + l * NF;
+    float *att = A(c, A_ATT) + l * Att, *attd = A(c, A_ATT_DROP) ? A(c, A_ATT_DROP) + l * Att : NULL;
+    float *dres2 = A(c, A_DRES2), *dln1 = A(c, A_DLN1), *dff2 = A(c, A_DFF2), *dffg = A(c, A_DFFG);
+    float *dff1 = A(c, A_DFF1), *dres1 = A(c, A_DRES1), *dctx = A(c, A_DCTX), *dxc = A(c, A_DXC);
+    uint64_t key = c->fa.key;
+    return zero(c, dres2, BD) ||
+           layernorm_backward_cuda(dres2, G(c, P_OUT_LN_W, l), G(c, P_OUT_LN_B, l), A(c, A_DCLS), res2,
+                                   P(c, P_OUT_LN_W, l), A(c, A_LN2_MEAN) + l * N, A(c, A_LN2_RSTD) + l * N, B, D,
+                                   c->work, c->stream) ||
+           copy_dev(c, dln1, dres2, BD) ||
+           zero(c, dff2, BD) ||
+           dropout_backward_rows_cuda(dff2, dres2, B, D, 0, (uint64_t)T * D, pd, c->fa.seed,
+                                      dropout_stream(key, DROP_FFN + 2 * l), c->stream) ||
+           zero(c, dffg, BF) ||
+           linear_backward_gpu(c, dffg, G(c, P_FF2_W, l), G(c, P_FF2_B, l), dff2, ffg, P(c, P_FF2_W, l), B, F, D) ||
+           zero(c, dff1, BF) || gelu_backward_cuda(dff1, dffg, ff1, BF, c->stream) ||
+           linear_backward_gpu(c, dln1, G(c, P_FF1_W, l), G(c, P_FF1_B, l), dff1, ln1, P(c, P_FF1_W, l), B, D, F) ||
+           zero(c, dres1, BD) ||
+           layernorm_backward_cuda(dres1, G(c, P_SA_LN_W, l), G(c, P_SA_LN_B, l), dln1, res1, P(c, P_SA_LN_W, l),
+                                   A(c, A_LN1_MEAN) + l * N, A(c, A_LN1_RSTD) + l * N, B, D, c->work, c->stream) ||
+           copy_dev(c, dxc, dres1, BD) ||
+           zero(c, dctx, BD) ||
+           linear_backward_gpu(c, dctx, G(c, P_O_W, l), G(c, P_O_B, l), dres1, ctx, P(c, P_O_W, l), B, D, D) ||
+           zero(c, A(c, A_DQ), BD) || zero(c, A(c, A_DK), ND) || zero(c, A(c, A_DV), ND) ||
+           attention_backward_gpu(c, A(c, A_DQ), A(c, A_DK), A(c, A_DV), A(c, A_DATT1), A(c, A_DATT2), dctx, q, k, v,
+                                  att, attd, 1, pa, dropout_stream(key, DROP_ATT + 2 * l)) ||
+           linear_backward_gpu(c, dxc, G(c, P_Q_W, l), G(c, P_Q_B, l), A(c, A_DQ), A(c, A_XC), P(c, P_Q_W, l), B, D,
+                               D) ||
+           linear_backward_gpu(c, A(c, A_DH), G(c, P_K_W, l), G(c, P_K_B, l), A(c, A_DK), x, P(c, P_K_W, l), (int)N,
+                               D, D) ||
+           linear_backward_gpu(c, A(c, A_DH), G(c, P_V_W, l), G(c, P_V_B, l), A(c, A_DV), x, P(c, P_V_W, l), (int)N,
+                               D, D) ||
+           rows_scatter_add_cuda(A(c, A_DH), dxc, B, D, T, c->stream)
+               ? -1 : 0;
+}
+
+/* dh holds the gradient of block l's output; on return, of its input. */
+static int block_backward(CudaBackend *c, int l)
+{
+    const DistilBertConfig *cfg = &c->base.lay.cfg;
+    int B = c->B, T = c->T, D = cfg->dim, F = cfg->hidden_dim;
+    size_t N = (size_t)B * T, ND = N * D, NF = N * F, Att = (size_t)B * cfg->n_heads * T * T;
+    float pd = c->fa.train ? cfg->dropout : 0.0f, pa = c->fa.train ? cfg->attention_dropout : 0.0f;
+    float *x = A(c, A_H) + l * ND, *q = A(c, A_Q) + l * ND, *k = A(c, A_K) + l * ND, *v = A(c, A_V) + l * ND;
+    float *ctx = A(c, A_CTX) + l * ND, *res1 = A(c, A_RES1) + l * ND, *ln1 = A(c, A_LN1) + l * ND;
+    float *res2 = A(c, A_RES2) + l * ND, *ff1 = A(c, A_FF1) + l * NF, *ffg = A(c, A_FFG) + l * NF;
+    float *att = A(c, A_ATT) + l * Att, *attd = A(c, A_ATT_DROP) ? A(c, A_ATT_DROP) + l * Att : NULL;
+    float *dh = A(c, A_DH), *dres2 = A(c, A_DRES2), *dln1 = A(c, A_DLN1), *dff2 = A(c, A_DFF2);
+    float *dffg = A(c, A_DFFG), *dff1 = A(c, A_DFF1), *dres1 = A(c, A_DRES1), *dctx = A(c, A_DCTX);
+    uint64_t key = c->fa.key;
+    return zero(c, dres2, ND) ||
+           layernorm_backward_cuda(dres2, G(c, P_OUT_LN_W, l), G(c, P_OUT_LN_B, l), dh, res2, P(c, P_OUT_LN_W, l),
+                                   A(c, A_LN2_MEAN) + l * N, A(c, A_LN2_RSTD) + l * N, (int)N, D, c->work,
+                                   c->stream) ||
+           copy_dev(c, dln1, dres2, ND) ||
+           zero(c, dff2, ND) ||
+           dropout_backward_cuda(dff2, dres2, ND, pd, c->fa.seed, dropout_stream(key, DROP_FFN + 2 * l), c->stream) ||
+           zero(c, dffg, NF) ||
+           linear_backward_gpu(c, dffg, G(c, P_FF2_W, l), G(c, P_FF2_B, l), dff2, ffg, P(c, P_FF2_W, l), (int)N, F,
+                               D) ||
+           zero(c, dff1, NF) || gelu_backward_cuda(dff1, dffg, ff1, NF, c->stream) ||
+           linear_backward_gpu(c, dln1, G(c, P_FF1_W, l), G(c, P_FF1_B, l), dff1, ln1, P(c, P_FF1_W, l), (int)N, D,
+                               F) ||
+           zero(c, dres1, ND) ||
+           layernorm_backward_cuda(dres1, G(c, P_SA_LN_W, l), G(c, P_SA_LN_B, l), dln1, res1, P(c, P_SA_LN_W, l),
+                                   A(c, A_LN1_MEAN) + l * N, A(c, A_LN1_RSTD) + l * N, (int)N, D, c->work,
+                                   c->stream) ||
+           /* The residual: dres1 flows straight into the block input. */
+           copy_dev(c, dh, dres1, ND) ||
+           zero(c, dctx, ND) ||
+           linear_backward_gpu(c, dctx, G(c, P_O_W, l), G(c, P_O_B, l), dres1, ctx, P(c, P_O_W, l), (int)N, D, D) ||
+           zero(c, A(c, A_DQ), ND) || zero(c, A(c, A_DK), ND) || zero(c, A(c, A_DV), ND) ||
+           attention_backward_gpu(c, A(c, A_DQ), A(c, A_DK), A(c, A_DV), A(c, A_DATT1), A(c, A_DATT2), dctx, q, k, v,
+                                  att, attd, T, pa, dropout_stream(key, DROP_ATT + 2 * l)) ||
+           linear_backward_gpu(c, dh, G(c, P_Q_W, l), G(c, P_Q_B, l), A(c, A_DQ), x, P(c, P_Q_W, l), (int)N, D, D) ||
+           linear_backward_gpu(c, dh, G(c, P_K_W, l), G(c, P_K_B, l), A(c, A_DK), x, P(c, P_K_W, l), (int)N, D, D) ||
+           linear_backward_gpu(c, dh, G(c, P_V_W, l), G(c, P_V_B, l), A(c, A_DV), x, P(c, P_V_W, l), (int)N, D, D)
+               ? -1 : 0;
+}
+
+static int backward(CudaBackend *c)
+{
+    const DistilBertConfig *cfg = &c->base.lay.cfg;
+    int B = c->B, T = c->T, D = cfg->dim;
+    size_t N = (size_t)B * T, ND = N * D, BD = (size_t)B * D;
+    float pd = c->fa.train ? cfg->dropout : 0.0f, pc = c->fa.train ? cfg->seq_classif_dropout : 0.0f;
+    uint64_t key = c->fa.key;
+    /* the head */
+    if (zero(c, A(c, A_DDROP), BD) ||
+        linear_backward_gpu(c, A(c, A_DDROP), G(c, P_CLS_W, 0), G(c, P_CLS_B, 0), c->dlogits, A(c, A_DROP),
+                            P(c, P_CLS_W, 0), B, D, cfg->num_labels) ||
+        zero(c, A(c, A_DRELU), BD) ||
+        dropout_backward_cuda(A(c, A_DRELU), A(c, A_DDROP), BD, pc, c->fa.seed, dropout_stream(key, DROP_HEAD),
+                              c->stream) ||
+        zero(c, A(c, A_DPRE), BD) || relu_backward_cuda(A(c, A_DPRE), A(c, A_DRELU), A(c, A_PRE), BD, c->stream) ||
+        zero(c, A(c, A_DCLS), BD) ||
+        linear_backward_gpu(c, A(c, A_DCLS), G(c, P_PRE_W, 0), G(c, P_PRE_B, 0), A(c, A_DPRE), A(c, A_CLS),
+                            P(c, P_PRE_W, 0), B, D, D) ||
+        zero(c, A(c, A_DH), ND))
+        return -1;
+    int top = cfg->n_layers;
+    if (c->fa.cls_only ? cls_block_backward(c, --top) : rows_scatter_add_cuda(A(c, A_DH), A(c, A_DCLS), B, D, T,
+                                                                              c->stream))
+        return -1;
+    for (int l = top - 1; l >= 0; l--)
+        if (block_backward(c, l)) return -1;
+    /* the embeddings */
+    return zero(c, A(c, A_DEMB_LN), ND) ||
+           dropout_backward_cuda(A(c, A_DEMB_LN), A(c, A_DH), ND, pd, c->fa.seed, dropout_stream(key, DROP_EMB),
+                                 c->stream) ||
+           zero(c, A(c, A_DEMB), ND) ||
+           layernorm_backward_cuda(A(c, A_DEMB), G(c, P_EMB_LN_W, 0), G(c, P_EMB_LN_B, 0), A(c, A_DEMB_LN),
+                                   A(c, A_EMB), P(c, P_EMB_LN_W, 0), A(c, A_EMB_MEAN), A(c, A_EMB_RSTD), (int)N, D,
+                                   c->work, c->stream) ||
+           embedding_backward_cuda(G(c, P_WTE, 0), G(c, P_WPE, 0), A(c, A_DEMB), c->ids, c->emb_plan, c->n_distinct,
+                                   B, T, D, c->stream)
+               ? -1 : 0;
+}
+
+static int cuda_set_loss(Backend *be, const Loss *loss)
+{
+    CudaBackend *c = cuda(be);
+    c->loss = *loss;
+    if (loss->weights)
+        CUDA_CHECK(cudaMemcpy(c->loss_weights, loss->weights, (size_t)be->lay.cfg.num_labels * sizeof(float),
+                              cudaMemcpyHostToDevice));
+    c->loss.weights = loss->weights ? c->loss_weights : NULL;
+    return 0;
+}
+
+static int cuda_loss_backward(Backend *be, const float *targets, float grad_scale, float *loss)
+{
+    CudaBackend *c = cuda(be);
+    if (!c->B) return err_set("backend: backward without a forward pass");
+    int L = be->lay.cfg.num_labels;
+    CUDA_CHECK(cudaMemcpy(c->targets, targets, (size_t)c->B * L * sizeof(float), cudaMemcpyHostToDevice));
+    if (loss_forward_cuda(&c->loss, c->scalars, c->dlogits, A(c, A_LOGITS), c->targets, c->B, L, grad_scale,
+                          c->work, c->stream) ||
+        backward(c))
+        return -1;
+    return read_back(c, loss, c->scalars, sizeof(float));
+}
+
+static int cuda_zero_grad(Backend *be)
+{
+    CudaBackend *c = cuda(be);
+    return zero(c, c->grads, c->n);
+}
+
+static int cuda_step(Backend *be, const AdamW *opt, float lr, float max_norm, float *grad_norm)
+{
+    CudaBackend *c = cuda(be);
+    *grad_norm = 0.0f;
+    if (max_norm > 0 && clip_grad_norm_cuda(c->grads, c->scalars + 1, c->n, max_norm, c->work, c->stream)) return -1;
+    c->t++;
+    if (adamw_update_cuda(opt, c->params, c->grads, c->m, c->v, c->seg, c->nseg, c->n, c->t, lr, c->stream))
+        return -1;
+    if (max_norm > 0) return read_back(c, grad_norm, c->scalars + 1, sizeof(float));
+    CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    return 0;
+}
+
+static int copy_in(CudaBackend *c, float *dst, const float *src)
+{
+    CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    CUDA_CHECK(cudaMemcpy(dst, src, c->n * sizeof(float), cudaMemcpyHostToDevice));
+    return 0;
+}
+
+static int cuda_get_params(Backend *be, float *out)
+{
+    CudaBackend *c = cuda(be);
+    return read_back(c, out, c->params, c->n * sizeof(float));
+}
+
+static int cuda_set_params(Backend *be, const float *in) { return copy_in(cuda(be), cuda(be)->params, in); }
+
+static int cuda_get_optimizer(Backend *be, AdamWState *out)
+{
+    CudaBackend *c = cuda(be);
+    out->t = c->t;
+    return read_back(c, out->m, c->m, c->n * sizeof(float)) || read_back(c, out->v, c->v, c->n * sizeof(float))
+               ? -1 : 0;
+}
+
+static int cuda_set_optimizer(Backend *be, const AdamWState *in)
+{
+    CudaBackend *c = cuda(be);
+    c->t = in->t;
+    return copy_in(c, c->m, in->m) || copy_in(c, c->v, in->v) ? -1 : 0;
+}
+
+static float *cuda_grads(Backend *be, size_t *n)
+{
+    CudaBackend *c = cuda(be);
+    *n = c->n;
+    return c->grads;
+}
+
+static const BackendOps cuda_ops = {
+    .name = "cuda",
+    .close = cuda_close,
+    .reserve = cuda_reserve,
+    .forward = cuda_forward,
+    .logits = cuda_logits,
+    .hidden = cuda_hidden,
+    .set_loss = cuda_set_loss,
+    .loss_backward = cuda_loss_backward,
+    .zero_grad = cuda_zero_grad,
+    .step = cuda_step,
+    .get_params = cuda_get_params,
+    .set_params = cuda_set_params,
+    .get_optimizer = cuda_get_optimizer,
+    .set_optimizer = cuda_set_optimizer,
+    .grads = cuda_grads,
+};
+
+static int open_device(CudaBackend *c, const ModelWeights *w)
+{
+    size_t bytes = c->n * sizeof(float);
+    AdamWSegment seg[P_COUNT];
+    c->nseg = layout_decay_segments(&w->lay, seg);
+    CUDA_CHECK(cudaStreamCreate(&c->stream));
+    CUBLAS_CHECK(cublasCreate(&c->blas));
+    CUBLAS_CHECK(cublasSetStream(c->blas, c->stream));
+    /* fp32 means fp32: no TF32 or other reduced-precision tensor-core math. */
+    CUBLAS_CHECK(cublasSetMathMode(c->blas, CUBLAS_PEDANTIC_MATH));
+    CUDA_CHECK(cudaMalloc((void **)&c->params, bytes));
+    CUDA_CHECK(cudaMalloc((void **)&c->grads, bytes));
+    CUDA_CHECK(cudaMalloc((void **)&c->m, bytes));
+    CUDA_CHECK(cudaMalloc((void **)&c->v, bytes));
+    CUDA_CHECK(cudaMalloc((void **)&c->seg, (size_t)c->nseg * sizeof *c->seg));
+    CUDA_CHECK(cudaMalloc((void **)&c->loss_weights, (size_t)w->lay.cfg.num_labels * sizeof(float)));
+    CUDA_CHECK(cudaMalloc((void **)&c->scalars, 2 * sizeof(float)));
+    CUDA_CHECK(cudaMemcpy(c->params, w->params, bytes, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(c->seg, seg, (size_t)c->nseg * sizeof *c->seg, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemsetAsync(c->grads, 0, bytes, c->stream));
+    CUDA_CHECK(cudaMemsetAsync(c->m, 0, bytes, c->stream));
+    CUDA_CHECK(cudaMemsetAsync(c->v, 0, bytes, c->stream));
+    CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    return 0;
+}
+
+Backend *backend_cuda_open(const ModelWeights *w)
+{
+    CudaBackend *c = xcalloc(1, sizeof *c);
+    c->base.ops = &cuda_ops;
+    layout_copy(&c->base.lay, &w->lay);
+    c->n = w->lay.n_params;
+    if (open_device(c, w) != 0) {
+        cuda_close(&c->base);
+        return NULL;
+    }
+    return &c->base;
+}
+
+int backend_cuda_available(void)
+{
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess || n == 0)
+        return err_set("device=cuda: no CUDA GPU found (%s); use device=cpu",
+                       e == cudaSuccess ? "none present" : cudaGetErrorString(e));
+    return 0;
+}

@@ -1,0 +1,103 @@
+/* src/data/corpus: the merge of per-genre CSV files, through its API. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "src/core/err.h"
+#include "src/data/corpus.h"
+
+#define HEADER "genre,title,year,description\n"
+
+static char dir[64];
+
+static void put(const char *name, const char *text)
+{
+    if (!dir[0]) snprintf(dir, sizeof dir, "/tmp/genre-corpus-%d", (int)getpid());
+    mkdir(dir, 0777);
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "%s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void cleanup(void)
+{
+    char cmd[96];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (dir[0] && system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
+}
+
+TestSuite(corpus, .fini = cleanup);
+
+static const Movie *find(const Corpus *c, const char *title, int year)
+{
+    for (int i = 0; i < c->n; i++)
+        if (!strcmp(c->movies[i].title, title) && c->movies[i].year == year) return &c->movies[i];
+    return NULL;
+}
+
+/* Files in name order (war before zombie, b.csv's rows first), labels
+ * sorted; a trailing year in either form and the case are not the title. */
+Test(corpus, rows_of_one_movie_merge)
+{
+    put("b.csv", HEADER "War,Casablanca (1942),1942,Rick runs a bar.\n"
+                        "War,Casablanca,1942,Rick runs a bar.\n"
+                        "War,,1950,No title.\n");
+    put("a.csv", HEADER "Zombie,CASABLANCA 1942,1942,Rick runs a bar in Morocco during the war.\n"
+                        "Zombie,Casablanca,2005,Another film entirely.\n");
+    put("notes.txt", "not a csv\n");
+    Corpus c = {0};
+    cr_assert_eq(corpus_read_dir(&c, dir), 0, "%s", err_msg());
+    cr_assert_eq(c.n_labels, 2);
+    cr_expect_str_eq(c.labels[0], "War");
+    cr_expect_str_eq(c.labels[1], "Zombie");
+    cr_assert_eq(c.n, 2);
+    const Movie *m = find(&c, "CASABLANCA", 1942);
+    cr_assert_not_null(m, "the title as first seen (a.csv), year removed");
+    cr_expect_eq(m->labels, 3ull);
+    cr_expect_str_eq(m->text, "Rick runs a bar in Morocco during the war.", "the longest text");
+    cr_expect_not_null(find(&c, "Casablanca", 2005), "another year is another movie");
+    cr_expect_eq(c.counts.files, 2);
+    cr_expect_eq(c.counts.rows, 5);
+    cr_expect_eq(c.counts.missing_title, 1);
+    cr_expect_eq(c.counts.other_genre_rows, 1);
+    cr_expect_eq(c.counts.duplicate_rows, 1);
+    corpus_free(&c);
+}
+
+Test(corpus, clean_drops_and_folds_repeated_texts)
+{
+    put("a.csv", HEADER "Action,One,2001,A text long enough to keep.\n"
+                        "Action,Two,2002,Short.\n"
+                        "Action,Three,2003,\n");
+    put("b.csv", HEADER "Drama,Four,2004,A text long enough to keep.\n");
+    Corpus c = {0};
+    cr_assert_eq(corpus_read_dir(&c, dir), 0, "%s", err_msg());
+    corpus_clean(&c, 10);
+    cr_expect_eq(find(&c, "One", 2001)->dropped, CORPUS_KEPT);
+    cr_expect_eq(find(&c, "One", 2001)->labels, 3ull, "Four's genre folded into One");
+    cr_expect_eq(find(&c, "Two", 2002)->dropped, CORPUS_DROP_SHORT);
+    cr_expect_eq(find(&c, "Three", 2003)->dropped, CORPUS_DROP_EMPTY);
+    cr_expect_eq(find(&c, "Four", 2004)->dropped, CORPUS_DROP_DUP_TEXT);
+    cr_expect_eq(c.counts.dropped[CORPUS_KEPT], 1);
+    cr_expect_eq(c.counts.dropped[CORPUS_DROP_SHORT] + c.counts.dropped[CORPUS_DROP_EMPTY], 2);
+    corpus_free(&c);
+}
+
+Test(corpus, errors_name_file_and_line)
+{
+    put("a.csv", HEADER "Action,One,19x6,A text.\n");
+    Corpus c = {0};
+    cr_expect_eq(corpus_read_dir(&c, dir), -1);
+    cr_expect(strstr(err_msg(), "a.csv:2: year '19x6' is not a number") != NULL, "%s", err_msg());
+    corpus_free(&c);
+    put("a.csv", "genre,title,description\n");
+    cr_expect_eq(corpus_read_dir(&c, dir), -1);
+    cr_expect(strstr(err_msg(), "a.csv:1: missing column 'year'") != NULL, "%s", err_msg());
+    corpus_free(&c);
+}
