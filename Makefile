@@ -109,7 +109,19 @@ $(BUILD)/tests/kernels-sim: $(KSIM_OBJ) $(SIM_OBJ) $(BUILD)/libgenre.a $(SIM_LIB
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(SIM_LDLIBS)
 
-tests: $(BUILD)/tests/genre-tests $(BUILD)/tests/kernels-sim
+# The CLI with --device cuda running in the simulator, and the CUDA backend's
+# parity tests against the CPU backend (tests/sim), both built without nvcc.
+SIM_HOST_OBJ = $(BUILD)/sim/models/backend.o $(BUILD)/sim/models/backend_cuda.o
+bin/genre-sim: $(BUILD)/sim/src/main.o $(SIM_HOST_OBJ) $(SIM_KERNEL_OBJ) $(BUILD)/libgenre.a $(SIM_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(SIM_LDLIBS)
+
+PSIM_OBJ = $(patsubst %.c,$(BUILD)/sim/%.o,$(wildcard tests/sim/*.c))
+$(BUILD)/tests/backend-sim: $(PSIM_OBJ) $(SIM_HOST_OBJ) $(SIM_KERNEL_OBJ) $(BUILD)/libgenre.a $(SIM_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(SIM_LDLIBS)
+
+tests: $(BUILD)/tests/genre-tests $(BUILD)/tests/kernels-sim $(BUILD)/tests/backend-sim
 
 # On a GPU: the kernel tests against the CPU ops, the same under
 # compute-sanitizer (fewer big shapes: GENRE_KERNELS_QUICK), then the
@@ -177,4 +189,5 @@ clean:
 	rm -rf build bin
 
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(CUDA_OBJ:.o=.d) $(BUILD)/src/main.d
+-include $(PSIM_OBJ:.o=.d) $(SIM_HOST_OBJ:.o=.d) $(BUILD)/sim/src/main.d
 -include $(SIM_OBJ:.o=.d) $(SIM_LIB_OBJ:.o=.d) $(KSIM_OBJ:.o=.d) $(BUILD)/tests/kernels/test_kernels.d $(BUILD)/bench/kernels_bench.d

@@ -31,7 +31,6 @@ static inline int cuda_ok(cudaError_t err, const char *call, const char *file, i
         if (cuda_ok((call), #call, __FILE__, __LINE__)) return -1;       \
     } while (0)
 
-#ifndef CUDASIM
 #include <cublas_api.h>
 static inline int cublas_ok(cublasStatus_t st, const char *call, const char *file, int line)
 {
@@ -42,7 +41,6 @@ static inline int cublas_ok(cublasStatus_t st, const char *call, const char *fil
     do {                                                                 \
         if (cublas_ok((call), #call, __FILE__, __LINE__)) return -1;     \
     } while (0)
-#endif
 
 #if defined(__CUDACC__) || (defined(CUDASIM) && defined(__cplusplus))
 

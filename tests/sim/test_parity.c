@@ -1,0 +1,219 @@
+/* The CUDA backend against the CPU backend, in the simulated CUDA runtime
+ * (built into build/tests/backend-sim only): the same weights, batches and
+ * dropout keys give the same logits, losses, gradients of every tensor of
+ * every layer and AdamW steps, with dropout on at every site, in both the
+ * full and the [CLS]-only forward; PyTorch's three AdamW steps; bitwise
+ * repeatable gradients; the final hidden states embed reads. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/cuda_common.h"
+#include "models/backend.h"
+#include "models/checkpoint.h"
+#include "src/core/err.h"
+#include "src/io/safetensors.h"
+#include "src/train/schedule.h"
+
+#define TINY "tests/fixtures/tiny_distilbert"
+#define REF "tests/fixtures/tiny_distilbert_ref.safetensors"
+#define B 3
+#define T 8
+#define NL 5
+
+static StFile ref;
+static ModelWeights w;
+static int32_t ids[B * T], mask[B * T];
+static float targets[B * NL];
+
+static void read_ref(const char *name, void *dst, size_t bytes)
+{
+    const StTensor *t = st_find(&ref, name);
+    cr_assert(t && t->nbytes == bytes, "fixture %s missing or of another size", name);
+    memcpy(dst, t->data, bytes);
+}
+
+static void setup(void)
+{
+    cr_assert_eq(st_open(&ref, REF), 0, "%s", err_msg());
+    cr_assert_eq(checkpoint_load(&w, TINY, 0, 0), 0, "%s", err_msg());
+    read_ref("ids", ids, sizeof ids);
+    read_ref("mask", mask, sizeof mask);
+    read_ref("targets", targets, sizeof targets);
+    w.lay.cfg.dropout = w.lay.cfg.attention_dropout = w.lay.cfg.seq_classif_dropout = 0.2f;
+}
+
+static void teardown(void)
+{
+    weights_free(&w);
+    st_close(&ref);
+}
+
+static double rel_err(const float *got, const float *want, size_t n, double floor)
+{
+    double err = 0, scale = floor;
+    for (size_t i = 0; i < n; i++) {
+        err = fmax(err, fabs((double)got[i] - want[i]));
+        scale = fmax(scale, fabs((double)want[i]));
+    }
+    return err / scale;
+}
+
+static Backend *open_on(const char *device, const Loss *loss)
+{
+    Backend *be = backend_open(device, &w);
+    cr_assert(be, "%s: %s", device, err_msg());
+    cr_assert_eq(backend_reserve(be, B, T), 0, "%s", err_msg());
+    cr_assert_eq(backend_set_loss(be, loss), 0, "%s", err_msg());
+    return be;
+}
+
+/* What one backend computed in a step, read back to the host. */
+typedef struct {
+    float logits[B * NL], loss, norm;
+    float *grads, *params;
+} StepOut;
+
+static void step(Backend *be, const ForwardArgs *fa, StepOut *o, bool update)
+{
+    AdamW opt = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f};
+    cr_assert_eq(backend_zero_grad(be), 0, "%s", err_msg());
+    cr_assert_eq(backend_forward(be, ids, mask, B, T, fa), 0, "%s", err_msg());
+    cr_assert_eq(backend_logits(be, o->logits), 0, "%s", err_msg());
+    cr_assert_eq(backend_loss_backward(be, targets, 1.0f, &o->loss), 0, "%s", err_msg());
+    size_t n = w.lay.n_params;
+    o->grads = malloc(n * sizeof(float));
+    o->params = malloc(n * sizeof(float));
+    if (update) cr_assert_eq(backend_step(be, &opt, 1e-3f, 1.0f, &o->norm), 0, "%s", err_msg());
+    cr_assert_eq(backend_get_params(be, o->params), 0, "%s", err_msg());
+}
+
+/* The gradients, from the backend's memory: device memory on cuda, read
+ * with cudaMemcpy as any device data. */
+static void grads_to_host(Backend *be, bool on_device, float *out)
+{
+    size_t n;
+    const float *g = backend_grads(be, &n);
+    if (on_device) cr_assert_eq(cudaMemcpy(out, g, n * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
+    else memcpy(out, g, n * sizeof(float));
+}
+
+static void compare_step(const char *what, const ForwardArgs *fa, const Loss *loss)
+{
+    Backend *cpu = open_on("cpu", loss), *gpu = open_on("cuda", loss);
+    StepOut a = {0}, b = {0};
+    step(cpu, fa, &a, false);
+    step(gpu, fa, &b, false);
+    grads_to_host(cpu, false, a.grads);
+    grads_to_host(gpu, true, b.grads);
+    double le = rel_err(b.logits, a.logits, B * NL, 1.0), lo = fabs(b.loss - a.loss) / fabs(a.loss);
+    cr_expect_lt(le, 1e-5, "%s: logits differ by %g", what, le);
+    cr_expect_lt(lo, 1e-5, "%s: loss %g vs %g", what, b.loss, a.loss);
+    double worst = 0;
+    for (int id = 0; id < P_COUNT; id++)
+        for (int l = 0; l < layout_copies(&w.lay, id); l++) {
+            if (id == P_K_B) continue; /* analytically zero: rounding noise on both sides */
+            const ParamSlot *s = layout_slot(&w.lay, id, l);
+            double e = rel_err(b.grads + s->off, a.grads + s->off, s->n, 1e-4);
+            worst = fmax(worst, e);
+            cr_expect_lt(e, 1e-5, "%s: gradient of %s layer %d differs by %g", what, distilbert_params[id].name, l, e);
+        }
+    /* Three AdamW steps from there. */
+    AdamW opt = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f};
+    for (int k = 0; k < 3; k++) {
+        float na, nb;
+        cr_assert_eq(backend_step(cpu, &opt, 1e-3f, 1.0f, &na), 0);
+        cr_assert_eq(backend_step(gpu, &opt, 1e-3f, 1.0f, &nb), 0, "%s", err_msg());
+        cr_expect_lt(fabs(na - nb) / na, 1e-5, "%s: step %d gradient norm %g vs %g", what, k, nb, na);
+        if (k < 2) {
+            float l1, l2;
+            cr_assert_eq(backend_zero_grad(cpu) || backend_zero_grad(gpu), 0);
+            cr_assert_eq(backend_forward(cpu, ids, mask, B, T, fa) || backend_forward(gpu, ids, mask, B, T, fa), 0);
+            cr_assert_eq(backend_loss_backward(cpu, targets, 1.0f, &l1), 0);
+            cr_assert_eq(backend_loss_backward(gpu, targets, 1.0f, &l2), 0, "%s", err_msg());
+        }
+    }
+    cr_assert_eq(backend_get_params(cpu, a.params) || backend_get_params(gpu, b.params), 0);
+    double pe = 0;
+    for (int id = 0; id < P_COUNT; id++)
+        for (int l = 0; l < layout_copies(&w.lay, id); l++) {
+            const ParamSlot *s = layout_slot(&w.lay, id, l);
+            double e = rel_err(b.params + s->off, a.params + s->off, s->n, 1.0);
+            /* k_lin.bias: Adam turns its rounding-noise gradient into steps of
+             * up to lr either way (tests/model/test_model.c); only the bound holds. */
+            if (id == P_K_B) cr_expect_leq(e, 3 * 1e-3, "%s: k_b layer %d moved %g", what, l, e);
+            else pe = fmax(pe, e);
+        }
+    cr_expect_lt(pe, 1e-5, "%s: parameters after 3 steps differ by %g", what, pe);
+    cr_log_info("%s: logits %.2g, loss %.2g, worst gradient %.2g, parameters after 3 steps %.2g", what, le, lo, worst,
+                pe);
+    free(a.grads), free(a.params), free(b.grads), free(b.params);
+    backend_close(cpu);
+    backend_close(gpu);
+}
+
+TestSuite(parity, .init = setup, .fini = teardown, .timeout = 600);
+
+Test(parity, every_loss_with_dropout_on_matches_the_cpu)
+{
+    float logw[NL];
+    read_ref("logw", logw, sizeof logw);
+    const Loss losses[] = {
+        {.kind = LOSS_BCE},
+        {.kind = LOSS_BCE_LOGW, .weights = logw, .as_pos_weight = true},
+        {.kind = LOSS_BCE_LOGW, .weights = logw, .as_pos_weight = false},
+        {.kind = LOSS_FOCAL, .alpha = 0.375f, .gamma = 2.0f},
+    };
+    const char *names[] = {"bce", "bce_logw", "bce_logw_weight", "focal"};
+    for (int k = 0; k < 4; k++)
+        for (int cls = 0; cls < 2; cls++) {
+            ForwardArgs fa = {.train = true, .seed = 11, .key = 3 + (uint64_t)k, .cls_only = cls};
+            char what[64];
+            snprintf(what, sizeof what, "%s, %s", names[k], cls ? "[CLS]-only last block" : "full forward");
+            compare_step(what, &fa, &losses[k]);
+        }
+}
+
+Test(parity, eval_hidden_states_match_the_cpu)
+{
+    const ForwardArgs eval = {.cls_only = false};
+    Loss loss = {.kind = LOSS_BCE};
+    Backend *cpu = open_on("cpu", &loss), *gpu = open_on("cuda", &loss);
+    float *h[2];
+    Backend *both[2] = {cpu, gpu};
+    for (int k = 0; k < 2; k++) {
+        h[k] = malloc((size_t)B * T * w.lay.cfg.dim * sizeof(float));
+        cr_assert_eq(backend_forward(both[k], ids, mask, B, T, &eval), 0, "%s", err_msg());
+        cr_assert_eq(backend_hidden(both[k], h[k]), 0, "%s", err_msg());
+    }
+    double e = rel_err(h[1], h[0], (size_t)B * T * w.lay.cfg.dim, 1.0);
+    cr_expect_lt(e, 1e-5, "hidden states differ by %g", e);
+    const ForwardArgs cls = {.cls_only = true};
+    cr_assert_eq(backend_forward(gpu, ids, mask, B, T, &cls), 0);
+    cr_expect_eq(backend_hidden(gpu, h[1]), -1, "cls_only kept hidden states on cuda");
+    free(h[0]), free(h[1]);
+    backend_close(cpu);
+    backend_close(gpu);
+}
+
+/* No atomics anywhere: the same inputs give the same bits, every run. */
+Test(parity, cuda_gradients_are_bitwise_repeatable)
+{
+    Loss loss = {.kind = LOSS_FOCAL, .alpha = 0.375f, .gamma = 2.0f};
+    ForwardArgs fa = {.train = true, .seed = 5, .key = 9, .cls_only = true};
+    size_t n = w.lay.n_params;
+    float *g[2];
+    for (int k = 0; k < 2; k++) {
+        Backend *gpu = open_on("cuda", &loss);
+        StepOut o = {0};
+        step(gpu, &fa, &o, false);
+        g[k] = o.grads;
+        grads_to_host(gpu, true, g[k]);
+        free(o.params);
+        backend_close(gpu);
+    }
+    cr_expect_eq(memcmp(g[0], g[1], n * sizeof(float)), 0, "two identical cuda steps differ");
+    free(g[0]), free(g[1]);
+}
