@@ -534,7 +534,8 @@ static pid_t start_genre(char *const *argv)
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
-        if (!freopen(at("err.txt"), "w", stderr) || !freopen("/dev/null", "w", stdout)) _exit(99);
+        /* Its own stderr: the second writer's goes to err.txt meanwhile. */
+        if (!freopen(at("genre.err"), "w", stderr) || !freopen("/dev/null", "w", stdout)) _exit(99);
         execv("bin/genre", argv);
         _exit(98);
     }
@@ -554,7 +555,7 @@ static int count_lines(const char *path)
 /* Ctrl-C stops bin/genre train at a step boundary with a checkpoint there
  * and nothing half-written; a second writer meanwhile is refused; the
  * resumed run ends as the uninterrupted one. */
-Test(train, ctrl_c_checkpoints_and_a_second_writer_is_refused, .timeout = 120)
+Test(train, ctrl_c_checkpoints_and_a_second_writer_is_refused, .timeout = 300)
 {
     char data[300], init[300];
     snprintf(data, sizeof data, "data=%s", at("data"));
@@ -572,8 +573,8 @@ Test(train, ctrl_c_checkpoints_and_a_second_writer_is_refused, .timeout = 120)
     kill(pid, SIGINT);
     int status;
     waitpid(pid, &status, 0);
-    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1, "status %d: %s", status, slurp(at("err.txt")));
-    err = slurp(at("err.txt"));
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1, "status %d: %s", status, slurp(at("genre.err")));
+    err = slurp(at("genre.err"));
     char *at_step = strstr(err, "interrupted (signal 2) at step ");
     cr_assert(at_step && strstr(err, "continue with `genre train --resume "), "%s", err);
     long step = atol(at_step + strlen("interrupted (signal 2) at step "));
