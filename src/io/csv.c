@@ -7,10 +7,21 @@
 #include "src/core/err.h"
 #include "src/core/utf8.h"
 
-static int line_of(const char *s, size_t off)
+/* The 1-based line of byte off, and its column in characters (the bytes
+ * before off are valid UTF-8). */
+static int line_of(const char *s, size_t off, int *col)
 {
     int line = 1;
-    for (size_t i = 0; i < off; i++) line += s[i] == '\n';
+    size_t start = 0;
+    for (size_t i = 0; i < off; i++)
+        if (s[i] == '\n') {
+            line++;
+            start = i + 1;
+        }
+    if (col) {
+        *col = 1;
+        for (size_t i = start; i < off; i++) *col += ((unsigned char)s[i] & 0xC0) != 0x80;
+    }
     return line;
 }
 
@@ -30,8 +41,17 @@ static int open_owned(CsvReader *r, const char *name, char *data, size_t n)
     }
     size_t bad = utf8_check(data, n);
     if (bad < n) {
-        err_set("%s:%d: invalid UTF-8 (byte 0x%02X at offset %zu)", name, line_of(data, bad),
+        err_set("%s:%d: invalid UTF-8 (byte 0x%02X at offset %zu)", name, line_of(data, bad, NULL),
                 (unsigned char)data[bad], bad);
+        csv_close(r);
+        return -1;
+    }
+    /* Fields are C strings: a NUL would silently end the one it is in. */
+    const char *nul = memchr(data, '\0', n);
+    if (nul) {
+        int col, line = line_of(data, (size_t)(nul - data), &col);
+        err_set("%s:%d:%d: NUL byte (offset %zu); a CSV file is UTF-8 text", name, line, col,
+                (size_t)(nul - data));
         csv_close(r);
         return -1;
     }

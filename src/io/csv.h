@@ -1,6 +1,7 @@
 /* RFC 4180 CSV reader over a whole file held in memory: quoted fields with
  * "" escapes, embedded newlines, LF or CRLF record ends, an optional UTF-8
- * byte-order mark. The file must be valid UTF-8. Blank lines are skipped.
+ * byte-order mark. The file must be valid UTF-8 without NUL bytes (which
+ * would cut a field short). Blank lines are skipped.
  * Errors name the file and the 1-based line where the problem starts. */
 #ifndef GENRE_CSV_H
 #define GENRE_CSV_H
@@ -21,7 +22,8 @@ typedef struct {
 } CsvReader;
 
 /* Reads `path` whole. Errors: unreadable, empty, invalid UTF-8 (with its
- * line). 0, or -1 with err_set. */
+ * line), a NUL byte ("path:line:column: NUL byte (offset N)"). 0, or -1
+ * with err_set. */
 int csv_open(CsvReader *r, const char *path);
 
 /* The same over a copy of `data` (n bytes); `name` is used in messages. */

@@ -52,10 +52,10 @@ Test(csv, quoting_newlines_crlf_bom)
     csv_close(&r);
 }
 
-static void expect_csv_error(const char *text, const char *what)
+static void expect_csv_error_n(const char *text, size_t n, const char *what)
 {
     CsvReader r;
-    if (csv_open_mem(&r, "bad.csv", text, strlen(text)) != 0) {
+    if (csv_open_mem(&r, "bad.csv", text, n) != 0) {
         cr_expect(strstr(err_msg(), what) != NULL, "'%s' not in '%s'", what, err_msg());
         return;
     }
@@ -64,6 +64,11 @@ static void expect_csv_error(const char *text, const char *what)
     cr_expect_eq(rc, -1, "no error for %s", what);
     cr_expect(strstr(err_msg(), what) != NULL, "'%s' not in '%s'", what, err_msg());
     csv_close(&r);
+}
+
+static void expect_csv_error(const char *text, const char *what)
+{
+    expect_csv_error_n(text, strlen(text), what);
 }
 
 Test(csv, errors_name_the_line)
@@ -75,6 +80,17 @@ Test(csv, errors_name_the_line)
     expect_csv_error("a,b\n\xED\xA0\x80,2\n", "bad.csv:2: invalid UTF-8"); /* a surrogate */
     expect_csv_error("", "bad.csv: empty file");
     expect_csv_error("\xEF\xBB\xBF", "bad.csv: empty file");
+}
+
+/* A NUL byte would end the field it is in (fields are C strings): the rest
+ * of a description would vanish without a word. It is an error naming its
+ * line, column (characters) and byte offset. */
+Test(csv, nul_byte_is_an_error_naming_line_and_column)
+{
+    static const char text[] = "a,b\n1,caf\xC3\xA9 x\0y\n";
+    expect_csv_error_n(text, sizeof text - 1, "bad.csv:2:9: NUL byte (offset 13)");
+    static const char first[] = "\0a,b\n";
+    expect_csv_error_n(first, sizeof first - 1, "bad.csv:1:1: NUL byte (offset 0)");
 }
 
 /* ---- cleaning (inputs taken from real rows) ------------------------------ */
