@@ -1,6 +1,7 @@
 /* RFC 4180 CSV reader over a whole file held in memory: quoted fields with
- * "" escapes, embedded newlines, LF or CRLF record ends, an optional UTF-8
- * byte-order mark. The file must be valid UTF-8 without NUL bytes (which
+ * "" escapes, embedded newlines, LF, CRLF or bare CR (old Mac) record ends,
+ * an optional UTF-8 byte-order mark. Outside quotes a bare CR ends the
+ * record like LF does; inside quotes every line break is kept as text. The file must be valid UTF-8 without NUL bytes (which
  * would cut a field short). Blank lines are skipped.
  * Errors name the file and the 1-based line where the problem starts. */
 #ifndef GENRE_CSV_H

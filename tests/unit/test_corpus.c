@@ -101,3 +101,15 @@ Test(corpus, errors_name_file_and_line)
     cr_expect(strstr(err_msg(), "a.csv:1: missing column 'year'") != NULL, "%s", err_msg());
     corpus_free(&c);
 }
+
+/* A file saved with old Mac line ends (bare CR) reads like any other. */
+Test(corpus, cr_only_line_ends)
+{
+    put("a.csv", "genre,title,year,description\rWar,One,2001,A text.\rWar,Two,2002,Another text.\r");
+    Corpus c = {0};
+    cr_assert_eq(corpus_read_dir(&c, dir), 0, "%s", err_msg());
+    cr_expect_eq(c.counts.rows, 2);
+    cr_expect_eq(c.n, 2);
+    cr_expect_not_null(find(&c, "Two", 2002));
+    corpus_free(&c);
+}

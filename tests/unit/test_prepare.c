@@ -52,6 +52,37 @@ Test(csv, quoting_newlines_crlf_bom)
     csv_close(&r);
 }
 
+/* Old Mac files end lines with a bare CR: each is a record end (and a line
+ * for messages) like LF and CRLF; inside quotes it is kept as text. Before,
+ * such a file read as one long header record and no rows. */
+Test(csv, bare_cr_ends_a_line)
+{
+    CsvReader r = open_str("genre,text\r"
+                           "Action,\"one\rtwo\"\r"
+                           "\r"
+                           "War,x\n"
+                           "Noir,y\r\n"
+                           "Drama,last\r");
+    cr_assert_eq(csv_next(&r), 1);
+    cr_expect_eq(r.n_fields, 2);
+    cr_expect_str_eq(r.fields[1], "text");
+    cr_assert_eq(csv_next(&r), 1);
+    cr_expect_eq(r.record_line, 2);
+    cr_expect_str_eq(r.fields[1], "one\rtwo");
+    cr_assert_eq(csv_next(&r), 1, "the blank line is skipped");
+    cr_expect_eq(r.record_line, 5, "the CR inside quotes and the blank line count as lines");
+    cr_expect_str_eq(r.fields[0], "War");
+    cr_expect_str_eq(r.fields[1], "x");
+    cr_assert_eq(csv_next(&r), 1);
+    cr_expect_eq(r.record_line, 6);
+    cr_expect_str_eq(r.fields[1], "y");
+    cr_assert_eq(csv_next(&r), 1);
+    cr_expect_eq(r.record_line, 7);
+    cr_expect_str_eq(r.fields[1], "last");
+    cr_expect_eq(csv_next(&r), 0);
+    csv_close(&r);
+}
+
 static void expect_csv_error_n(const char *text, size_t n, const char *what)
 {
     CsvReader r;
@@ -80,6 +111,11 @@ Test(csv, errors_name_the_line)
     expect_csv_error("a,b\n\xED\xA0\x80,2\n", "bad.csv:2: invalid UTF-8"); /* a surrogate */
     expect_csv_error("", "bad.csv: empty file");
     expect_csv_error("\xEF\xBB\xBF", "bad.csv: empty file");
+    /* Lines ended by a bare CR are counted too. */
+    expect_csv_error("a,b\r1,2\r3,\"open\rstill open\r", "bad.csv:3: unterminated quoted field");
+    expect_csv_error("a,b\r1,\"x\"y\r", "bad.csv:2: unexpected text after a closing quote");
+    expect_csv_error("a,b\r\r1,x\"y\r", "bad.csv:3: quote inside an unquoted field");
+    expect_csv_error("a,b\r1,2\r3,\xC3\x28\r", "bad.csv:3: invalid UTF-8");
 }
 
 /* A NUL byte would end the field it is in (fields are C strings): the rest
