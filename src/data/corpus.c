@@ -63,7 +63,7 @@ static int read_file(Corpus *c, StrMap *by_key, const char *path)
         if (rc == 0) err_set("%s: empty file", path);
         goto fail;
     }
-    int n_cols = r.n_fields, cg, ct, cy, cd;
+    int n_cols = r.n_fields, header_line = r.record_line, rows_before = c->counts.rows, cg, ct, cy, cd;
     if ((cg = column(&r, "genre")) < 0 || (ct = column(&r, "title")) < 0 ||
         (cy = column(&r, "year")) < 0 || (cd = column(&r, "description")) < 0)
         goto fail;
@@ -126,6 +126,10 @@ static int read_file(Corpus *c, StrMap *by_key, const char *path)
         c->movies[m].labels |= 1ull << lab;
     }
     if (rc < 0) goto fail;
+    if (c->counts.rows == rows_before) {
+        err_set("%s:%d: no rows after the header", path, header_line);
+        goto fail;
+    }
     csv_close(&r);
     c->counts.files++;
     return 0;

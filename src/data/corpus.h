@@ -7,7 +7,8 @@
  * Files are read in name order, so the merge is reproducible: a movie keeps
  * the title as first seen and the longest cleaned description
  * (clean_description) among its rows. A row without a title is skipped and
- * counted; any other bad row is an error naming file and line. */
+ * counted; any other bad row is an error naming file and line, and so is a
+ * file with no rows (empty, or a header alone). */
 #ifndef GENRE_CORPUS_H
 #define GENRE_CORPUS_H
 

@@ -113,3 +113,15 @@ Test(corpus, cr_only_line_ends)
     cr_expect_not_null(find(&c, "Two", 2002));
     corpus_free(&c);
 }
+
+/* A file with a header and no rows (blank lines are none) is an error, as
+ * an empty file is: its genre would silently have no movies. */
+Test(corpus, header_only_file_is_an_error)
+{
+    put("a.csv", HEADER "Action,One,2001,A text.\n");
+    put("b.csv", HEADER "\n\r\n");
+    Corpus c = {0};
+    cr_expect_eq(corpus_read_dir(&c, dir), -1);
+    cr_expect(strstr(err_msg(), "b.csv:1: no rows after the header") != NULL, "%s", err_msg());
+    corpus_free(&c);
+}

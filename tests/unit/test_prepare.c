@@ -486,6 +486,7 @@ Test(prepare, bad_input_fails_cleanly)
     expect_failure("quote", HEADER "War,c,X,1990,d,\"never closed,u,c\n", "war.csv:2: unterminated quoted field");
     expect_failure("utf8", HEADER "War,c,X,1990,d,caf\xE9,u,c\n", "war.csv:2: invalid UTF-8");
     expect_failure("empty", "", "war.csv: empty file");
+    expect_failure("header-only", HEADER, "war.csv:1: no rows after the header");
     expect_failure("fields", HEADER "War,c,X,1990,d\n", "war.csv:2: 5 fields, the header has 8");
     expect_failure("year", HEADER "War,c,X,soon,d,A long enough description text.,u,c\n",
                    "war.csv:2: year 'soon' is not a number");
