@@ -116,6 +116,15 @@ static json_t *build_stats(const Corpus *c, const Summary *s, const double *prop
     json_object_set_new(rows, "merged_same_movie_same_genre", json_integer(c->counts.duplicate_rows));
     json_object_set_new(rows, "dropped_missing_title", json_integer(c->counts.missing_title));
     json_object_set_new(rows, "movies_before_drops", json_integer(c->n));
+    json_t *spell = json_object(); /* genre -> {other spelling: rows} */
+    for (int i = 0; i < c->n_spellings; i++) {
+        const Spelling *sp = &c->spellings[i];
+        if (!strcmp(sp->name, c->labels[sp->label])) continue;
+        json_t *g = json_object_get(spell, c->labels[sp->label]);
+        if (!g) json_object_set_new(spell, c->labels[sp->label], g = json_object());
+        json_object_set_new(g, sp->name, json_integer(sp->rows));
+    }
+    json_object_set_new(rows, "genre_spellings_merged", spell);
     json_object_set_new(st, "input", rows);
     json_t *drops = json_object();
     json_object_set_new(drops, "empty_description", json_integer(c->counts.dropped[CORPUS_DROP_EMPTY]));
@@ -355,6 +364,10 @@ int cmd_prepare(int argc, char **argv)
            "%d repeating another movie's text (labels merged)\n",
            c.counts.missing_title, c.counts.dropped[CORPUS_DROP_EMPTY], c.counts.dropped[CORPUS_DROP_SHORT], min_chars,
            c.counts.dropped[CORPUS_DROP_DUP_TEXT]);
+    for (int i = 0; i < c.n_spellings; i++)
+        if (strcmp(c.spellings[i].name, c.labels[c.spellings[i].label]))
+            printf("  genre    '%s' (%d rows) read as %s\n", c.spellings[i].name, c.spellings[i].rows,
+                   c.labels[c.spellings[i].label]);
     json_t *card = json_object_get(stats, "label_cardinality");
     json_t *chars = json_object_get(stats, "description_chars"), *wds = json_object_get(stats, "description_words");
     printf("  labels   %.2f per movie; description median %.0f chars / %.0f words (p95 %.0f chars)\n",

@@ -35,14 +35,56 @@ static int parse_year(const char *s, int *year)
     return 0;
 }
 
+/* s case-folded (malloc'ed), or NULL with err_set naming path:line. */
+static char *fold(const char *s, const char *what, const char *path, int line)
+{
+    utf8proc_uint8_t *folded = NULL;
+    if (utf8proc_map((const utf8proc_uint8_t *)s, 0, &folded,
+                     UTF8PROC_NULLTERM | UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD) < 0) {
+        err_set("%s:%d: cannot case-fold the %s", path, line, what);
+        return NULL;
+    }
+    return (char *)folded;
+}
+
+/* The genre of a (trimmed) genre field: that of a spelling seen before, or
+ * of one equal to it case-folded, or a new one. -1 with err_set. */
 static int label_of(Corpus *c, const char *name, const char *path, int line)
 {
-    for (int i = 0; i < c->n_labels; i++)
-        if (strcmp(c->labels[i], name) == 0) return i;
-    if (c->n_labels == CORPUS_MAX_LABELS)
-        return err_set("%s:%d: more than %d genres", path, line, CORPUS_MAX_LABELS);
-    c->labels[c->n_labels] = xstrdup(name);
-    return c->n_labels++;
+    for (int i = 0; i < c->n_spellings; i++)
+        if (strcmp(c->spellings[i].name, name) == 0) {
+            c->spellings[i].rows++;
+            return c->spellings[i].label;
+        }
+    char *key = fold(name, "genre", path, line);
+    if (!key) return -1;
+    int l = -1;
+    for (int i = 0; i < c->n_labels && l < 0; i++) {
+        char *other = fold(c->labels[i], "genre", path, line);
+        if (other && strcmp(other, key) == 0) l = i;
+        free(other);
+    }
+    free(key);
+    if (l < 0) {
+        if (c->n_labels == CORPUS_MAX_LABELS)
+            return err_set("%s:%d: more than %d genres", path, line, CORPUS_MAX_LABELS);
+        c->labels[l = c->n_labels++] = xstrdup(name);
+    }
+    c->spellings = xrealloc(c->spellings, (size_t)(c->n_spellings + 1) * sizeof *c->spellings);
+    c->spellings[c->n_spellings++] = (Spelling){xstrdup(name), l, 1};
+    return l;
+}
+
+/* Names each genre by its most common spelling (a tie: the first seen). */
+static void name_labels(Corpus *c)
+{
+    for (int l = 0; l < c->n_labels; l++) {
+        const Spelling *best = NULL;
+        for (int i = 0; i < c->n_spellings; i++)
+            if (c->spellings[i].label == l && (!best || c->spellings[i].rows > best->rows)) best = &c->spellings[i];
+        free(c->labels[l]);
+        c->labels[l] = xstrdup(best->name);
+    }
 }
 
 static int column(CsvReader *r, const char *name)
@@ -93,15 +135,11 @@ static int read_file(Corpus *c, StrMap *by_key, const char *path)
             c->counts.missing_title++;
             continue;
         }
-        utf8proc_uint8_t *folded = NULL;
-        if (utf8proc_map((const utf8proc_uint8_t *)title, 0, &folded,
-                         UTF8PROC_NULLTERM | UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD) < 0) {
-            err_set("%s:%d: cannot case-fold the title", path, line);
-            goto fail;
-        }
-        size_t kn = strlen((char *)folded) + 16;
+        char *folded = fold(title, "title", path, line);
+        if (!folded) goto fail;
+        size_t kn = strlen(folded) + 16;
         char *key = xmalloc(kn);
-        snprintf(key, kn, "%s\x1f%d", (char *)folded, year);
+        snprintf(key, kn, "%s\x1f%d", folded, year);
         free(folded);
         char *text = clean_description(r.fields[cd]);
         int m = strmap_add(by_key, key, strlen(key), c->n);
@@ -161,6 +199,7 @@ static void sort_labels(Corpus *c)
             if (old >> l & 1) neu |= 1ull << to[l];
         c->movies[i].labels = neu;
     }
+    for (int i = 0; i < c->n_spellings; i++) c->spellings[i].label = to[c->spellings[i].label];
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -203,7 +242,10 @@ int corpus_read_dir(Corpus *c, const char *dir)
     }
     free(names);
     strmap_free(&by_key);
-    if (rc == 0) sort_labels(c);
+    if (rc == 0) {
+        name_labels(c);
+        sort_labels(c);
+    }
     return rc;
 }
 
@@ -233,5 +275,7 @@ void corpus_free(Corpus *c)
     }
     free(c->movies);
     for (int l = 0; l < c->n_labels; l++) free(c->labels[l]);
+    for (int i = 0; i < c->n_spellings; i++) free(c->spellings[i].name);
+    free(c->spellings);
     memset(c, 0, sizeof *c);
 }

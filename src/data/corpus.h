@@ -8,7 +8,11 @@
  * the title as first seen and the longest cleaned description
  * (clean_description) among its rows. A row without a title is skipped and
  * counted; any other bad row is an error naming file and line, and so is a
- * file with no rows (empty, or a header alone). */
+ * file with no rows (empty, or a header alone).
+ *
+ * Genre names are trimmed (clean_whitespace) and compared case-folded, so
+ * " action ", "Action" and "ACTION" are one genre; it is named by its most
+ * common spelling (in rows), a tie going to the one seen first. */
 #ifndef GENRE_CORPUS_H
 #define GENRE_CORPUS_H
 
@@ -35,11 +39,20 @@ typedef struct {
     int dropped[CORPUS_N_DROP];  /* movies per corpus_clean outcome */
 } CorpusCounts;
 
+/* One way a genre was written in the genre column, trimmed. */
+typedef struct {
+    char *name;
+    int label;                   /* the genre it was read as */
+    int rows;
+} Spelling;
+
 typedef struct {
     Movie *movies;               /* in order of first sight */
     int n, cap;
     char *labels[CORPUS_MAX_LABELS]; /* genre names, sorted */
     int n_labels;
+    Spelling *spellings;         /* every spelling seen, in order of first sight */
+    int n_spellings;
     CorpusCounts counts;
 } Corpus;
 

@@ -501,6 +501,31 @@ Test(prepare, bad_input_fails_cleanly)
     expect_failure("late", HEADER "War,c,X,1990,d,\"broken\n", "war.csv:2: unterminated quoted field");
 }
 
+/* " action " and "Action" are one genre, spelled the most common way;
+ * stats.json says which spellings were read as which genre. */
+Test(prepare, genre_spellings_merge_and_are_recorded)
+{
+    const char *data = tmp("spell"), *out = tmp("spell-out");
+    char p[300];
+    snprintf(p, sizeof p, "%s/action.csv", data);
+    write_file(p, HEADER "Action,c,One,2001,d,A first film with a long enough text.,u,c\n"
+                         "Action,c,Two,2002,d,A second film with a long enough text.,u,c\n"
+                         " action ,c,Three,2003,d,A third film with a long enough text.,u,c\n");
+    snprintf(p, sizeof p, "%s/war.csv", data);
+    write_file(p, HEADER "War,c,Four,2004,d,A fourth film with a long enough text.,u,c\n"
+                         "ACTION,c,One,2001,d,A first film with a long enough text.,u,c\n");
+    char err[2048];
+    cr_assert_eq(run_prepare(err, sizeof err, "--data", data, "--out", out, "--split", "0/0/100", NULL), 0, "%s", err);
+    char *labels = slurp(tmp("spell-out/labels.txt")), *stats = slurp(tmp("spell-out/stats.json"));
+    cr_assert(labels && stats);
+    cr_expect_str_eq(labels, "Action\nWar\n");
+    cr_expect(strstr(stats, "\"genre_spellings_merged\": {\n      \"Action\": {\n        \"action\": 1,\n"
+                            "        \"ACTION\": 1\n      }\n    }") != NULL, "%s", stats);
+    cr_expect(strstr(stats, "\"merged_same_movie_same_genre\": 1") != NULL, "ACTION's One is Action's: %s", stats);
+    free(labels);
+    free(stats);
+}
+
 Test(prepare, bad_options_are_errors)
 {
     char err[2048];
