@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <utf8proc.h>
 
 #include "src/core/err.h"
@@ -216,7 +217,7 @@ int corpus_read_dir(Corpus *c, const char *dir)
     struct dirent *e;
     while ((e = readdir(d))) {
         size_t len = strlen(e->d_name);
-        if (len > 4 && strcmp(e->d_name + len - 4, ".csv") == 0) {
+        if (len > 4 && strcasecmp(e->d_name + len - 4, ".csv") == 0) {
             names = xrealloc(names, (size_t)(n + 1) * sizeof *names);
             names[n++] = xstrdup(e->d_name);
         }

@@ -56,7 +56,8 @@ typedef struct {
     CorpusCounts counts;
 } Corpus;
 
-/* Reads every *.csv file of dir into c (zeroed by the caller). 0, or -1
+/* Reads every *.csv file of dir (.CSV, .Csv: the extension in any case)
+ * into c (zeroed by the caller). 0, or -1
  * with err_set naming the directory, or the file and line; either way c is
  * then freed with corpus_free. */
 int corpus_read_dir(Corpus *c, const char *dir);

@@ -163,3 +163,18 @@ Test(corpus, genre_spellings_are_one_label)
                      c.spellings[i].name);
     corpus_free(&c);
 }
+
+/* The extension is matched in any case: ACTION.CSV is read, not skipped. */
+Test(corpus, csv_extension_in_any_case)
+{
+    put("a.csv", HEADER "War,One,2001,A text.\n");
+    put("ACTION.CSV", HEADER "Action,Two,2002,Another text.\n");
+    put("drama.Csv", HEADER "Drama,Three,2003,A third text.\n");
+    put("notes.csv.txt", "not a csv\n");
+    Corpus c = {0};
+    cr_assert_eq(corpus_read_dir(&c, dir), 0, "%s", err_msg());
+    cr_expect_eq(c.counts.files, 3);
+    cr_expect_eq(c.n_labels, 3);
+    cr_expect_not_null(find(&c, "Two", 2002));
+    corpus_free(&c);
+}
