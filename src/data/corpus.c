@@ -88,12 +88,21 @@ static void name_labels(Corpus *c)
     }
 }
 
+/* The header's one column of that name; none or two are errors. */
 static int column(CsvReader *r, const char *name)
 {
-    for (int i = 0; i < r->n_fields; i++)
-        if (strcmp(r->fields[i], name) == 0) return i;
-    return err_set("%s:%d: missing column '%s' (header: genre,title,year,description,...)",
-                   r->path, r->record_line, name);
+    int at = -1;
+    for (int i = 0; i < r->n_fields; i++) {
+        if (strcmp(r->fields[i], name) != 0) continue;
+        if (at >= 0)
+            return err_set("%s:%d: column '%s' appears twice (columns %d and %d)", r->path, r->record_line, name,
+                           at + 1, i + 1);
+        at = i;
+    }
+    if (at < 0)
+        return err_set("%s:%d: missing column '%s' (header: genre,title,year,description,...)", r->path,
+                       r->record_line, name);
+    return at;
 }
 
 /* by_key: folded title and year -> movie index, across files. */

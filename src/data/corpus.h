@@ -1,6 +1,7 @@
 /* The merge behind genre prepare: a directory of per-genre CSV files (a
- * header naming at least genre, title, year and description; other columns
- * are ignored) read into one list of movies, each with its set of genres.
+ * header naming genre, title, year and description once each; other
+ * columns are ignored) read into one list of movies, each with its set of
+ * genres.
  *
  * Rows are one movie when their titles, case-folded and with a trailing
  * " 1946" or " (1946)" equal to the year removed, and their years agree.

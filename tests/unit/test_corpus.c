@@ -178,3 +178,18 @@ Test(corpus, csv_extension_in_any_case)
     cr_expect_not_null(find(&c, "Two", 2002));
     corpus_free(&c);
 }
+
+/* Two columns of a name the merge reads: which one holds the text is
+ * anyone's guess, so it is an error naming both. */
+Test(corpus, duplicated_column_is_an_error)
+{
+    put("a.csv", "genre,title,year,description,url,description\nAction,One,2001,first,u,second\n");
+    Corpus c = {0};
+    cr_expect_eq(corpus_read_dir(&c, dir), -1);
+    cr_expect(strstr(err_msg(), "a.csv:1: column 'description' appears twice (columns 4 and 6)") != NULL, "%s",
+              err_msg());
+    corpus_free(&c);
+    put("a.csv", "genre,Genre,title,year,description,url,url\nAction,Action,One,2001,A text.,u,v\n");
+    cr_expect_eq(corpus_read_dir(&c, dir), 0, "column names are exact; columns not read may repeat: %s", err_msg());
+    corpus_free(&c);
+}

@@ -487,6 +487,8 @@ Test(prepare, bad_input_fails_cleanly)
     expect_failure("utf8", HEADER "War,c,X,1990,d,caf\xE9,u,c\n", "war.csv:2: invalid UTF-8");
     expect_failure("empty", "", "war.csv: empty file");
     expect_failure("header-only", HEADER, "war.csv:1: no rows after the header");
+    expect_failure("two-titles", "genre,title,year,title,description\nWar,A,1990,B,A long enough description.\n",
+                   "war.csv:1: column 'title' appears twice (columns 2 and 4)");
     expect_failure("fields", HEADER "War,c,X,1990,d\n", "war.csv:2: 5 fields, the header has 8");
     expect_failure("year", HEADER "War,c,X,soon,d,A long enough description text.,u,c\n",
                    "war.csv:2: year 'soon' is not a number");
