@@ -490,6 +490,10 @@ Test(prepare, bad_input_fails_cleanly)
     expect_failure("two-titles", "genre,title,year,title,description\nWar,A,1990,B,A long enough description.\n",
                    "war.csv:1: column 'title' appears twice (columns 2 and 4)");
     expect_failure("fields", HEADER "War,c,X,1990,d\n", "war.csv:2: 5 fields, the header has 8");
+    expect_failure("more-fields", HEADER "War,c,X,1990,d,A long enough description text.,u,c,extra\n",
+                   "war.csv:2: 9 fields, the header has 8");
+    expect_failure("blank-only", "\n\r\n\r", "war.csv: empty file");
+    expect_failure("no-genre", HEADER " ,c,X,1990,d,A long enough description text.,u,c\n", "war.csv:2: empty genre");
     expect_failure("year", HEADER "War,c,X,soon,d,A long enough description text.,u,c\n",
                    "war.csv:2: year 'soon' is not a number");
     expect_failure("missing-dir", NULL, "missing-dir: cannot open directory");
@@ -526,6 +530,17 @@ Test(prepare, genre_spellings_merge_and_are_recorded)
     cr_expect(strstr(stats, "\"merged_same_movie_same_genre\": 1") != NULL, "ACTION's One is Action's: %s", stats);
     free(labels);
     free(stats);
+}
+
+/* Genres are 64-bit masks: a 65th genre is an error naming where it is. */
+Test(prepare, more_than_64_genres_is_an_error)
+{
+    char csv[8192] = HEADER;
+    for (int g = 0; g < 65; g++) {
+        size_t n = strlen(csv);
+        snprintf(csv + n, sizeof csv - n, "G%d,c,Film %d,2000,d,A long enough description text.,u,c\n", g, g);
+    }
+    expect_failure("genres", csv, "war.csv:66: more than 64 genres");
 }
 
 Test(prepare, bad_options_are_errors)
