@@ -1,11 +1,14 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <fcntl.h>
+#include <glob.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -478,6 +481,8 @@ static void expect_failure(const char *name, const char *csv, const char *want)
     char *nl = strchr(err, '\n');
     cr_expect(nl && nl[1] == '\0', "%s: one line, got '%s'", name, err);
     cr_expect_eq(count_files(out), 0, "%s: no output files", name);
+    struct stat st;
+    cr_expect_neq(stat(out, &st), 0, "%s: the output directory was made", name);
 }
 
 Test(prepare, bad_input_fails_cleanly)
@@ -560,6 +565,184 @@ Test(prepare, bad_options_are_errors)
     char *stats = slurp(tmp("o4/stats.json"));
     cr_expect(strstr(stats, "\"too_short\": 2") != NULL, "the override reaches the cleaning: %s", stats);
     free(stats);
+}
+
+/* ---- the output directory ---------------------------------------------- */
+
+static const char *const outputs[7] = {"train.jsonl", "val.jsonl", "test.jsonl", "labels.txt", "stats.json",
+                                       "genre_distribution.svg", "cooccurrence.svg"};
+
+/* dir's seven outputs, each as its name and bytes, in one string. */
+static char *snapshot(const char *dir)
+{
+    size_t cap = 1 << 16, n = 0;
+    char *all = malloc(cap);
+    for (int i = 0; i < 7; i++) {
+        char path[300];
+        snprintf(path, sizeof path, "%s/%s", dir, outputs[i]);
+        char *text = slurp(path);
+        size_t k = strlen(outputs[i]) + (text ? strlen(text) : 9) + 3;
+        while (n + k >= cap) all = realloc(all, cap *= 2);
+        n += (size_t)snprintf(all + n, cap - n, "%s\n%s\n", outputs[i], text ? text : "(missing)");
+        free(text);
+    }
+    return all;
+}
+
+/* Whether a DIR.tmp.* sibling (a half-built output) is left beside dir. */
+static int tmp_left(const char *dir)
+{
+    char pattern[300];
+    snprintf(pattern, sizeof pattern, "%s.tmp.*", dir);
+    glob_t g;
+    int found = glob(pattern, 0, NULL, &g) == 0;
+    if (found) globfree(&g);
+    return found;
+}
+
+static void expect_file(const char *path, const char *want)
+{
+    char *got = slurp(path);
+    cr_expect(got && !strcmp(got, want), "%s: '%s', want '%s'", path, got ? got : "(missing)", want);
+    free(got);
+}
+
+/* A prepare that fails leaves an earlier output as it was, whether the
+ * input is bad or the swap of the new set fails (as a kill would stop it):
+ * the seven files are one set, never a new train.jsonl beside old parts. */
+Test(prepare, failing_prepare_leaves_an_earlier_output_as_it_was)
+{
+    const char *data = tmp("keep"), *out = tmp("keep-out");
+    write_small_corpus(data);
+    char err[2048];
+    cr_assert_eq(run_prepare(err, sizeof err, "--data", data, "--out", out, NULL), 0, "%s", err);
+    char *before = snapshot(out);
+    char bad[300];
+    snprintf(bad, sizeof bad, "%s/war.csv", data);
+    write_file(bad, HEADER "War,c,X,1990,d,\"never closed,u,c\n");
+    cr_expect_eq(run_prepare(err, sizeof err, "--data", data, "--out", out, "--seed", "9", NULL), 1);
+    cr_expect(strstr(err, "war.csv:2: unterminated quoted field") != NULL, "%s", err);
+    char *after = snapshot(out);
+    cr_expect_str_eq(after, before, "a bad input changed the earlier output");
+    free(after);
+    unlink(bad);
+    setenv("GENRE_FAILPOINT", "atomic_dir_commit:1", 1);
+    int rc = run_prepare(err, sizeof err, "--data", data, "--out", out, "--seed", "9", NULL);
+    unsetenv("GENRE_FAILPOINT");
+    cr_expect_eq(rc, 1, "a failed swap exited %d", rc);
+    cr_expect(strstr(err, "injected failure") && strstr(err, "keep-out is as it was"), "%s", err);
+    after = snapshot(out);
+    cr_expect_str_eq(after, before, "a failed swap changed the earlier output");
+    cr_expect(!tmp_left(out), "a half-built output is left beside %s", out);
+    free(after);
+    free(before);
+}
+
+/* A directory prepare did not make is refused, its files untouched, unless
+ * --force; then the new output replaces it whole. */
+Test(prepare, refuses_an_output_it_did_not_make)
+{
+    const char *data = tmp("claim"), *mine = tmp("claim-mine"), *run = tmp("claim-run");
+    write_small_corpus(data);
+    char err[2048], p[300];
+    snprintf(p, sizeof p, "%s/notes.txt", mine);
+    write_file(p, "my notes\n");
+    cr_expect_eq(run_prepare(err, sizeof err, "--data", data, "--out", mine, NULL), 1);
+    cr_expect(strstr(err, "claim-mine: is not empty and was not made by this command; choose another --out, "
+                          "or pass --force to replace it") != NULL, "%s", err);
+    expect_file(p, "my notes\n");
+    cr_expect_eq(count_files(mine), 1, "prepare wrote beside the user's file");
+    snprintf(p, sizeof p, "%s/.genre", run);
+    write_file(p, "train\n");
+    snprintf(p, sizeof p, "%s/log.jsonl", run);
+    write_file(p, "{\"step\": 1}\n");
+    cr_expect_eq(run_prepare(err, sizeof err, "--data", data, "--out", run, NULL), 1);
+    cr_expect(strstr(err, "claim-run: already holds a genre train output") != NULL, "%s", err);
+    expect_file(p, "{\"step\": 1}\n");
+    cr_expect_eq(count_files(run), 1);
+    cr_expect_eq(run_prepare(err, sizeof err, "--data", data, "--out", mine, "--force", NULL), 0, "%s", err);
+    cr_expect_eq(count_files(mine), 7, "--force: the new output replaces the directory whole");
+    snprintf(p, sizeof p, "%s/.genre", mine);
+    expect_file(p, "data\n");
+    cr_expect(!tmp_left(mine));
+}
+
+/* A re-prepare replaces every file of its own earlier output (--force not
+ * needed) and leaves nothing half-built beside it. */
+Test(prepare, re_prepare_replaces_all_seven_files)
+{
+    const char *data = tmp("again"), *out = tmp("again-out"), *ref = tmp("again-ref");
+    write_small_corpus(data);
+    char err[2048];
+    cr_assert_eq(run_prepare(err, sizeof err, "--data", data, "--out", out, "--seed", "1", NULL), 0, "%s", err);
+    cr_assert_eq(run_prepare(err, sizeof err, "--data", data, "--out", out, "--seed", "2", NULL), 0, "%s", err);
+    cr_assert_eq(run_prepare(err, sizeof err, "--data", data, "--out", ref, "--seed", "2", NULL), 0, "%s", err);
+    char *a = snapshot(out), *b = snapshot(ref);
+    cr_expect_str_eq(a, b, "the re-prepared output is not what a fresh one is");
+    free(a);
+    free(b);
+    cr_expect_eq(count_files(out), 7);
+    char p[300];
+    snprintf(p, sizeof p, "%s/.genre", out);
+    expect_file(p, "data\n");
+    cr_expect(!tmp_left(out), "a *.tmp.* is left beside %s", out);
+}
+
+/* An output of an earlier prepare without the marker (made before there
+ * was one) is still prepare's own: the seven files and nothing else. */
+Test(prepare, an_unmarked_earlier_output_is_its_own)
+{
+    const char *data = tmp("old"), *out = tmp("old-out");
+    write_small_corpus(data);
+    char err[2048], p[300];
+    cr_assert_eq(run_prepare(err, sizeof err, "--data", data, "--out", out, NULL), 0, "%s", err);
+    snprintf(p, sizeof p, "%s/.genre", out);
+    unlink(p);
+    cr_expect_eq(run_prepare(err, sizeof err, "--data", data, "--out", out, "--seed", "5", NULL), 0, "%s", err);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/notes.txt", out);
+    write_file(p, "mine\n");
+    char *before = snapshot(out);
+    cr_expect_eq(run_prepare(err, sizeof err, "--data", data, "--out", out, NULL), 1, "a user's file beside it");
+    cr_expect(strstr(err, "was not made by this command") != NULL, "%s", err);
+    char *after = snapshot(out);
+    cr_expect_str_eq(after, before);
+    expect_file(p, "mine\n");
+    free(before);
+    free(after);
+}
+
+/* Not even --force lets the output replace the CSV files it is made from. */
+Test(prepare, never_replaces_its_own_input)
+{
+    const char *data = tmp("self/movies");
+    write_small_corpus(data);
+    char err[2048], p[300];
+    snprintf(p, sizeof p, "%s/romance.csv", data);
+    char *csv = slurp(p);
+    cr_expect_eq(run_prepare(err, sizeof err, "--data", data, "--out", data, "--force", NULL), 1);
+    cr_expect(strstr(err, "is the --data directory or holds it") != NULL, "%s", err);
+    cr_expect_eq(run_prepare(err, sizeof err, "--data", data, "--out", tmp("self"), "--force", NULL), 1);
+    cr_expect(strstr(err, "is the --data directory or holds it") != NULL, "%s", err);
+    expect_file(p, csv);
+    cr_expect_eq(count_files(data), 3, "the CSV files and nothing else");
+    free(csv);
+}
+
+/* A second writer of the same directory is refused while the first holds it. */
+Test(prepare, one_writer_at_a_time)
+{
+    const char *data = tmp("lock"), *out = tmp("lock-out");
+    write_small_corpus(data);
+    mkdir(out, 0777);
+    int fd = open(out, O_RDONLY | O_DIRECTORY);
+    cr_assert(fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0);
+    char err[2048];
+    cr_expect_eq(run_prepare(err, sizeof err, "--data", data, "--out", out, NULL), 1);
+    cr_expect(strstr(err, "another genre process is writing it") != NULL, "%s", err);
+    cr_expect_eq(count_files(out), 0);
+    close(fd);
+    cr_expect_eq(run_prepare(err, sizeof err, "--data", data, "--out", out, NULL), 0, "%s", err);
 }
 
 /* The real data, when present: everything loads back and the split holds. */
