@@ -30,6 +30,16 @@ static CsvReader open_str(const char *s)
     return r;
 }
 
+/* Reads the next record, which starts on `line` and holds two fields. */
+static void expect_record(CsvReader *r, int line, const char *f0, const char *f1)
+{
+    cr_assert_eq(csv_next(r), 1, "no record at line %d", line);
+    cr_expect_eq(r->record_line, line);
+    cr_assert_eq(r->n_fields, 2, "line %d", line);
+    cr_expect_str_eq(r->fields[0], f0);
+    cr_expect_str_eq(r->fields[1], f1);
+}
+
 Test(csv, quoting_newlines_crlf_bom)
 {
     CsvReader r = open_str("\xEF\xBB\xBFgenre,text\r\n"
@@ -66,22 +76,12 @@ Test(csv, bare_cr_ends_a_line)
                            "War,x\n"
                            "Noir,y\r\n"
                            "Drama,last\r");
-    cr_assert_eq(csv_next(&r), 1);
-    cr_expect_eq(r.n_fields, 2);
-    cr_expect_str_eq(r.fields[1], "text");
-    cr_assert_eq(csv_next(&r), 1);
-    cr_expect_eq(r.record_line, 2);
-    cr_expect_str_eq(r.fields[1], "one\rtwo");
-    cr_assert_eq(csv_next(&r), 1, "the blank line is skipped");
-    cr_expect_eq(r.record_line, 5, "the CR inside quotes and the blank line count as lines");
-    cr_expect_str_eq(r.fields[0], "War");
-    cr_expect_str_eq(r.fields[1], "x");
-    cr_assert_eq(csv_next(&r), 1);
-    cr_expect_eq(r.record_line, 6);
-    cr_expect_str_eq(r.fields[1], "y");
-    cr_assert_eq(csv_next(&r), 1);
-    cr_expect_eq(r.record_line, 7);
-    cr_expect_str_eq(r.fields[1], "last");
+    expect_record(&r, 1, "genre", "text");
+    expect_record(&r, 2, "Action", "one\rtwo");
+    /* The CR inside quotes and the blank line count as lines. */
+    expect_record(&r, 5, "War", "x");
+    expect_record(&r, 6, "Noir", "y");
+    expect_record(&r, 7, "Drama", "last");
     cr_expect_eq(csv_next(&r), 0);
     csv_close(&r);
 }
