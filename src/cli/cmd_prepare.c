@@ -1,7 +1,11 @@
 /* genre prepare: per-genre CSV files -> a cleaned, merged, stratified
  * multi-label dataset (train/val/test.jsonl, labels.txt, stats.json and two
  * SVG plots). Every input problem is found before anything is written; the
- * outputs are written to temporaries and renamed into place together. */
+ * outputs are built in a sibling of --out and swapped in as one set
+ * (atomic.h), so a failure or a kill leaves the earlier output as it was.
+ * --out is a data output (outdir.h): prepare replaces its own, refuses
+ * anything else unless --force, and never the --data directory. */
+#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -9,9 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "src/core/atomic.h"
+#include "src/core/outdir.h"
 #include "src/data/corpus.h"
 #include "src/cli/args.h"
 #include "src/cli/commands.h"
@@ -25,6 +31,11 @@
 #define N_PARTS 3
 
 static const char *const part_names[N_PARTS] = {"train", "val", "test"};
+
+/* The output set: the parts, labels.txt, stats.json, then the two plots. */
+#define N_OUTPUTS 7
+static const char *const outputs[N_OUTPUTS] = {"train.jsonl", "val.jsonl", "test.jsonl", "labels.txt",
+                                               "stats.json", "genre_distribution.svg", "cooccurrence.svg"};
 
 static const CfgKey schema[] = {
     {"data", CFG_STRING, NULL, NULL, "directory of per-genre CSV files (or --data)"},
@@ -116,6 +127,15 @@ static json_t *build_stats(const Corpus *c, const Summary *s, const double *prop
     json_object_set_new(rows, "merged_same_movie_same_genre", json_integer(c->counts.duplicate_rows));
     json_object_set_new(rows, "dropped_missing_title", json_integer(c->counts.missing_title));
     json_object_set_new(rows, "movies_before_drops", json_integer(c->n));
+    json_t *spell = json_object(); /* genre -> {other spelling: rows} */
+    for (int i = 0; i < c->n_spellings; i++) {
+        const Spelling *sp = &c->spellings[i];
+        if (!strcmp(sp->name, c->labels[sp->label])) continue;
+        json_t *g = json_object_get(spell, c->labels[sp->label]);
+        if (!g) json_object_set_new(spell, c->labels[sp->label], g = json_object());
+        json_object_set_new(g, sp->name, json_integer(sp->rows));
+    }
+    json_object_set_new(rows, "genre_spellings_merged", spell);
     json_object_set_new(st, "input", rows);
     json_t *drops = json_object();
     json_object_set_new(drops, "empty_description", json_integer(c->counts.dropped[CORPUS_DROP_EMPTY]));
@@ -206,7 +226,7 @@ static char *join(const char *dir, const char *name)
     return p;
 }
 
-static void write_plots(const Corpus *c, const Summary *s, const char *out)
+static int write_plots(const Corpus *c, const Summary *s, const char *out)
 {
     int L = c->n_labels, order[CORPUS_MAX_LABELS];
     const char *names[CORPUS_MAX_LABELS];
@@ -227,49 +247,118 @@ static void write_plots(const Corpus *c, const Summary *s, const char *out)
     for (int l = 0; l < L; l++) total += s->count[N_PARTS][l];
     snprintf(title, sizeof title, "Movies per genre (%d movies, %.2f genres per movie)", s->n_kept,
              s->n_kept ? (double)total / s->n_kept : 0.0);
-    char *dist = join(out, "genre_distribution.svg"), *cooc = join(out, "cooccurrence.svg");
-    if (plot_bars(dist, title, "movies", L, names, v) != 0) die_err();
     for (int a = 0; a < L; a++)
         for (int b = 0; b < L; b++)
             heat[a * L + b] = (double)(a == b ? s->alone[order[a]] : s->co[order[a]][order[b]]);
-    if (plot_heatmap(cooc, "Genre co-occurrence (movies with both; diagonal: with that genre only)", L,
-                     names, heat, "%.0f") != 0) {
-        unlink(dist);
-        die_err();
-    }
+    char *dist = join(out, outputs[5]), *cooc = join(out, outputs[6]);
+    int rc = plot_bars(dist, title, "movies", L, names, v);
+    if (rc == 0)
+        rc = plot_heatmap(cooc, "Genre co-occurrence (movies with both; diagonal: with that genre only)", L, names,
+                          heat, "%.0f");
     free(dist);
     free(cooc);
+    return rc;
 }
 
-/* Movies are written in a seeded random order, not grouped by the genre
+/* Writes the seven outputs and the marker into dir (a fresh directory).
+ * Movies are written in a seeded random order, not grouped by the genre
  * file they came from, so that any prefix of a part (limit_train, head -n)
- * is a fair sample of it. */
-static void write_outputs(const Corpus *c, const Summary *s, json_t *stats, const char *out,
-                          uint64_t seed)
+ * is a fair sample of it. 0, or -1 with err_set. */
+static int write_set(const Corpus *c, const Summary *s, json_t *stats, const char *dir, uint64_t seed)
 {
-    if (make_dirs(out) != 0) die_err();
-    static const char *const files[] = {"train.jsonl", "val.jsonl", "test.jsonl", "labels.txt", "stats.json"};
-    AtomicFile *af[5];
-    for (int i = 0; i < 5; i++) {
-        char *path = join(out, files[i]);
-        af[i] = atomic_open(path);
+    AtomicFile *af[5] = {NULL}; /* outputs[0..4] */
+    int rc = 0;
+    for (int i = 0; i < 5 && rc == 0; i++) {
+        char *path = join(dir, outputs[i]);
+        if (!(af[i] = atomic_open(path))) rc = -1;
         free(path);
-        if (!af[i]) die_err();
     }
-    int *order = xmalloc((size_t)(s->n_kept ? s->n_kept : 1) * sizeof *order);
-    for (int k = 0; k < s->n_kept; k++) order[k] = k;
-    Rng r;
-    rng_seed(&r, seed ^ 0x6f72646572ULL);
-    rng_shuffle(&r, order, s->n_kept);
-    for (int k = 0; k < s->n_kept; k++)
-        write_movie(atomic_stream(af[s->part[order[k]]]), c, &c->movies[s->idx[order[k]]]);
-    free(order);
-    for (int l = 0; l < c->n_labels; l++) fprintf(atomic_stream(af[3]), "%s\n", c->labels[l]);
-    json_dumpf(stats, atomic_stream(af[4]), JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
-    fputc('\n', atomic_stream(af[4]));
-    write_plots(c, s, out);
+    if (rc == 0) {
+        int *order = xmalloc((size_t)(s->n_kept ? s->n_kept : 1) * sizeof *order);
+        for (int k = 0; k < s->n_kept; k++) order[k] = k;
+        Rng r;
+        rng_seed(&r, seed ^ 0x6f72646572ULL);
+        rng_shuffle(&r, order, s->n_kept);
+        for (int k = 0; k < s->n_kept; k++)
+            write_movie(atomic_stream(af[s->part[order[k]]]), c, &c->movies[s->idx[order[k]]]);
+        free(order);
+        for (int l = 0; l < c->n_labels; l++) fprintf(atomic_stream(af[3]), "%s\n", c->labels[l]);
+        json_dumpf(stats, atomic_stream(af[4]), JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+        fputc('\n', atomic_stream(af[4]));
+    }
     for (int i = 0; i < 5; i++)
-        if (atomic_commit(af[i]) != 0) die_err();
+        if (af[i]) {
+            if (rc == 0) rc = atomic_commit(af[i]);
+            else atomic_abort(af[i]);
+        }
+    if (rc == 0) rc = write_plots(c, s, dir);
+    if (rc == 0) rc = outdir_mark(dir, "data");
+    return rc;
+}
+
+/* An output of prepare from before outputs were marked: the seven files
+ * and nothing else. */
+static bool unmarked_own(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return false;
+    unsigned seen = 0;
+    bool other = false;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        size_t i = 0;
+        while (i < N_OUTPUTS && strcmp(e->d_name, outputs[i])) i++;
+        if (i < N_OUTPUTS) seen |= 1u << i;
+        else other = true;
+    }
+    closedir(d);
+    return !other && seen == (1u << N_OUTPUTS) - 1;
+}
+
+/* Whether prepare may write out: a data output of its own (marked, or from
+ * before the marker), a missing or empty directory, or with force anything
+ * but the --data directory or one holding it (force would remove the
+ * input). 0, or -1 with err_set. */
+static int claim_out(const char *out, const char *data, bool force)
+{
+    char *o = realpath(out, NULL), *d = realpath(data, NULL);
+    size_t n = o ? strlen(o) : 0;
+    bool holds = o && d && !strncmp(o, d, n) && (d[n] == '\0' || d[n] == '/' || n == 1);
+    free(o);
+    free(d);
+    if (holds) return err_set("--out %s: is the --data directory or holds it; choose another --out", out);
+    if (unmarked_own(out)) return 0;
+    bool replace;
+    return outdir_claim(out, "data", true, force, "choose another --out", &replace);
+}
+
+/* Builds the output set in a sibling of out and swaps it in whole, under
+ * out's writer lock. On failure out is as it was (or not made at all). */
+static int write_outputs(const Corpus *c, const Summary *s, json_t *stats, const char *out, const char *data,
+                         bool force, uint64_t seed)
+{
+    struct stat st;
+    bool made = stat(out, &st) != 0;
+    if (make_dirs(out) != 0) return -1;
+    /* A symbolic link is followed: the set replaces what it points to. */
+    char *dest = realpath(out, NULL);
+    if (!dest) return err_set("%s: %s", out, strerror(errno));
+    char *tmp = NULL;
+    int rc = outdir_lock(dest);
+    if (rc == 0) rc = claim_out(dest, data, force); /* again, now that no other writer can change it */
+    if (rc == 0 && !(tmp = atomic_dir_begin(dest))) rc = -1;
+    if (rc == 0) {
+        if (write_set(c, s, stats, tmp, seed) == 0) {
+            rc = atomic_dir_commit(tmp, dest);
+        } else {
+            atomic_dir_abort(tmp);
+            rc = -1;
+        }
+    }
+    if (rc != 0 && made) rmdir(dest);
+    else if (rc != 0) err_set("%s (%s is as it was)", err_msg(), out);
+    free(dest);
+    return rc;
 }
 
 /* ---- the command ------------------------------------------------------- */
@@ -277,24 +366,28 @@ static void write_outputs(const Corpus *c, const Summary *s, json_t *stats, cons
 static void usage(FILE *f)
 {
     fprintf(f, "usage: genre prepare --data DIR --out DIR [--split 80/10/10] [--seed N]\n"
-               "                     [--config FILE] [key=value ...]\n\n"
+               "                     [--force] [--config FILE] [key=value ...]\n\n"
                "Merges the per-genre CSV files of DIR into one multi-label dataset: rows\n"
                "are one movie when title (case-insensitive, a trailing year removed) and\n"
                "year agree; descriptions are cleaned of the site's artifacts; empty, short\n"
                "and repeated descriptions are dropped; the rest is split by iterative\n"
                "stratification. Writes train/val/test.jsonl, labels.txt, stats.json,\n"
-               "genre_distribution.svg and cooccurrence.svg into --out.\n");
+               "genre_distribution.svg and cooccurrence.svg into --out, as one set: an\n"
+               "earlier prepare output there is replaced whole; any other non-empty\n"
+               "directory is refused unless --force.\n");
     config_print_help(schema);
 }
 
 int cmd_prepare(int argc, char **argv)
 {
     const char *out = NULL, *config_path = NULL;
+    bool force = false;
     const ArgOpt opts[] = {
         {.name = "--data", .key = "data"},
         ARG_OUT(&out, true),
         {.name = "--split", .key = "split"},
         {.name = "--seed", .key = "seed"},
+        {.name = "--force", .flag = &force},
         {.name = "--config", .str = &config_path},
         {NULL},
     };
@@ -307,6 +400,8 @@ int cmd_prepare(int argc, char **argv)
     double sum = props[0] + props[1] + props[2];
     for (int p = 0; p < N_PARTS; p++) props[p] /= sum;
     long min_chars = cfg_int(cfg, "min_chars");
+    /* Refused before any work; checked again under the lock before writing. */
+    if (claim_out(out, data, force) != 0) die_err();
 
     Corpus c = {0};
     if (corpus_read_dir(&c, data) != 0) die_err();
@@ -342,7 +437,7 @@ int cmd_prepare(int argc, char **argv)
             s->max_dev = fmax(s->max_dev, fabs(f - props[p]));
         }
     json_t *stats = build_stats(&c, s, props, cfg);
-    write_outputs(&c, s, stats, out, (uint64_t)cfg_int(cfg, "seed"));
+    if (write_outputs(&c, s, stats, out, data, force, (uint64_t)cfg_int(cfg, "seed")) != 0) die_err();
 
     printf("prepared %d movies with %d genres from %d files (%d rows) into %s\n", s->n_kept, L,
            c.counts.files, c.counts.rows, out);
@@ -355,6 +450,10 @@ int cmd_prepare(int argc, char **argv)
            "%d repeating another movie's text (labels merged)\n",
            c.counts.missing_title, c.counts.dropped[CORPUS_DROP_EMPTY], c.counts.dropped[CORPUS_DROP_SHORT], min_chars,
            c.counts.dropped[CORPUS_DROP_DUP_TEXT]);
+    for (int i = 0; i < c.n_spellings; i++)
+        if (strcmp(c.spellings[i].name, c.labels[c.spellings[i].label]))
+            printf("  genre    '%s' (%d rows) read as %s\n", c.spellings[i].name, c.spellings[i].rows,
+                   c.labels[c.spellings[i].label]);
     json_t *card = json_object_get(stats, "label_cardinality");
     json_t *chars = json_object_get(stats, "description_chars"), *wds = json_object_get(stats, "description_words");
     printf("  labels   %.2f per movie; description median %.0f chars / %.0f words (p95 %.0f chars)\n",

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <utf8proc.h>
 
 #include "src/core/err.h"
@@ -35,22 +36,73 @@ static int parse_year(const char *s, int *year)
     return 0;
 }
 
-static int label_of(Corpus *c, const char *name, const char *path, int line)
+/* s case-folded (malloc'ed), or NULL with err_set naming path:line. */
+static char *fold(const char *s, const char *what, const char *path, int line)
 {
-    for (int i = 0; i < c->n_labels; i++)
-        if (strcmp(c->labels[i], name) == 0) return i;
-    if (c->n_labels == CORPUS_MAX_LABELS)
-        return err_set("%s:%d: more than %d genres", path, line, CORPUS_MAX_LABELS);
-    c->labels[c->n_labels] = xstrdup(name);
-    return c->n_labels++;
+    utf8proc_uint8_t *folded = NULL;
+    if (utf8proc_map((const utf8proc_uint8_t *)s, 0, &folded,
+                     UTF8PROC_NULLTERM | UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD) < 0) {
+        err_set("%s:%d: cannot case-fold the %s", path, line, what);
+        return NULL;
+    }
+    return (char *)folded;
 }
 
+/* The genre of a (trimmed) genre field: that of a spelling seen before, or
+ * of one equal to it case-folded, or a new one. -1 with err_set. */
+static int label_of(Corpus *c, const char *name, const char *path, int line)
+{
+    for (int i = 0; i < c->n_spellings; i++)
+        if (strcmp(c->spellings[i].name, name) == 0) {
+            c->spellings[i].rows++;
+            return c->spellings[i].label;
+        }
+    char *key = fold(name, "genre", path, line);
+    if (!key) return -1;
+    int l = -1;
+    for (int i = 0; i < c->n_labels && l < 0; i++) {
+        char *other = fold(c->labels[i], "genre", path, line);
+        if (other && strcmp(other, key) == 0) l = i;
+        free(other);
+    }
+    free(key);
+    if (l < 0) {
+        if (c->n_labels == CORPUS_MAX_LABELS)
+            return err_set("%s:%d: more than %d genres", path, line, CORPUS_MAX_LABELS);
+        c->labels[l = c->n_labels++] = xstrdup(name);
+    }
+    c->spellings = xrealloc(c->spellings, (size_t)(c->n_spellings + 1) * sizeof *c->spellings);
+    c->spellings[c->n_spellings++] = (Spelling){xstrdup(name), l, 1};
+    return l;
+}
+
+/* Names each genre by its most common spelling (a tie: the first seen). */
+static void name_labels(Corpus *c)
+{
+    for (int l = 0; l < c->n_labels; l++) {
+        const Spelling *best = NULL;
+        for (int i = 0; i < c->n_spellings; i++)
+            if (c->spellings[i].label == l && (!best || c->spellings[i].rows > best->rows)) best = &c->spellings[i];
+        free(c->labels[l]);
+        c->labels[l] = xstrdup(best->name);
+    }
+}
+
+/* The header's one column of that name; none or two are errors. */
 static int column(CsvReader *r, const char *name)
 {
-    for (int i = 0; i < r->n_fields; i++)
-        if (strcmp(r->fields[i], name) == 0) return i;
-    return err_set("%s:%d: missing column '%s' (header: genre,title,year,description,...)",
-                   r->path, r->record_line, name);
+    int at = -1;
+    for (int i = 0; i < r->n_fields; i++) {
+        if (strcmp(r->fields[i], name) != 0) continue;
+        if (at >= 0)
+            return err_set("%s:%d: column '%s' appears twice (columns %d and %d)", r->path, r->record_line, name,
+                           at + 1, i + 1);
+        at = i;
+    }
+    if (at < 0)
+        return err_set("%s:%d: missing column '%s' (header: genre,title,year,description,...)", r->path,
+                       r->record_line, name);
+    return at;
 }
 
 /* by_key: folded title and year -> movie index, across files. */
@@ -63,7 +115,7 @@ static int read_file(Corpus *c, StrMap *by_key, const char *path)
         if (rc == 0) err_set("%s: empty file", path);
         goto fail;
     }
-    int n_cols = r.n_fields, cg, ct, cy, cd;
+    int n_cols = r.n_fields, header_line = r.record_line, rows_before = c->counts.rows, cg, ct, cy, cd;
     if ((cg = column(&r, "genre")) < 0 || (ct = column(&r, "title")) < 0 ||
         (cy = column(&r, "year")) < 0 || (cd = column(&r, "description")) < 0)
         goto fail;
@@ -93,15 +145,11 @@ static int read_file(Corpus *c, StrMap *by_key, const char *path)
             c->counts.missing_title++;
             continue;
         }
-        utf8proc_uint8_t *folded = NULL;
-        if (utf8proc_map((const utf8proc_uint8_t *)title, 0, &folded,
-                         UTF8PROC_NULLTERM | UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD) < 0) {
-            err_set("%s:%d: cannot case-fold the title", path, line);
-            goto fail;
-        }
-        size_t kn = strlen((char *)folded) + 16;
+        char *folded = fold(title, "title", path, line);
+        if (!folded) goto fail;
+        size_t kn = strlen(folded) + 16;
         char *key = xmalloc(kn);
-        snprintf(key, kn, "%s\x1f%d", (char *)folded, year);
+        snprintf(key, kn, "%s\x1f%d", folded, year);
         free(folded);
         char *text = clean_description(r.fields[cd]);
         int m = strmap_add(by_key, key, strlen(key), c->n);
@@ -126,6 +174,10 @@ static int read_file(Corpus *c, StrMap *by_key, const char *path)
         c->movies[m].labels |= 1ull << lab;
     }
     if (rc < 0) goto fail;
+    if (c->counts.rows == rows_before) {
+        err_set("%s:%d: no rows after the header", path, header_line);
+        goto fail;
+    }
     csv_close(&r);
     c->counts.files++;
     return 0;
@@ -157,6 +209,7 @@ static void sort_labels(Corpus *c)
             if (old >> l & 1) neu |= 1ull << to[l];
         c->movies[i].labels = neu;
     }
+    for (int i = 0; i < c->n_spellings; i++) c->spellings[i].label = to[c->spellings[i].label];
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -173,7 +226,7 @@ int corpus_read_dir(Corpus *c, const char *dir)
     struct dirent *e;
     while ((e = readdir(d))) {
         size_t len = strlen(e->d_name);
-        if (len > 4 && strcmp(e->d_name + len - 4, ".csv") == 0) {
+        if (len > 4 && strcasecmp(e->d_name + len - 4, ".csv") == 0) {
             names = xrealloc(names, (size_t)(n + 1) * sizeof *names);
             names[n++] = xstrdup(e->d_name);
         }
@@ -199,7 +252,10 @@ int corpus_read_dir(Corpus *c, const char *dir)
     }
     free(names);
     strmap_free(&by_key);
-    if (rc == 0) sort_labels(c);
+    if (rc == 0) {
+        name_labels(c);
+        sort_labels(c);
+    }
     return rc;
 }
 
@@ -229,5 +285,7 @@ void corpus_free(Corpus *c)
     }
     free(c->movies);
     for (int l = 0; l < c->n_labels; l++) free(c->labels[l]);
+    for (int i = 0; i < c->n_spellings; i++) free(c->spellings[i].name);
+    free(c->spellings);
     memset(c, 0, sizeof *c);
 }

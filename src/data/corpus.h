@@ -1,13 +1,19 @@
 /* The merge behind genre prepare: a directory of per-genre CSV files (a
- * header naming at least genre, title, year and description; other columns
- * are ignored) read into one list of movies, each with its set of genres.
+ * header naming genre, title, year and description once each; other
+ * columns are ignored) read into one list of movies, each with its set of
+ * genres.
  *
  * Rows are one movie when their titles, case-folded and with a trailing
  * " 1946" or " (1946)" equal to the year removed, and their years agree.
  * Files are read in name order, so the merge is reproducible: a movie keeps
  * the title as first seen and the longest cleaned description
  * (clean_description) among its rows. A row without a title is skipped and
- * counted; any other bad row is an error naming file and line. */
+ * counted; any other bad row is an error naming file and line, and so is a
+ * file with no rows (empty, or a header alone).
+ *
+ * Genre names are trimmed (clean_whitespace) and compared case-folded, so
+ * " action ", "Action" and "ACTION" are one genre; it is named by its most
+ * common spelling (in rows), a tie going to the one seen first. */
 #ifndef GENRE_CORPUS_H
 #define GENRE_CORPUS_H
 
@@ -34,15 +40,25 @@ typedef struct {
     int dropped[CORPUS_N_DROP];  /* movies per corpus_clean outcome */
 } CorpusCounts;
 
+/* One way a genre was written in the genre column, trimmed. */
+typedef struct {
+    char *name;
+    int label;                   /* the genre it was read as */
+    int rows;
+} Spelling;
+
 typedef struct {
     Movie *movies;               /* in order of first sight */
     int n, cap;
     char *labels[CORPUS_MAX_LABELS]; /* genre names, sorted */
     int n_labels;
+    Spelling *spellings;         /* every spelling seen, in order of first sight */
+    int n_spellings;
     CorpusCounts counts;
 } Corpus;
 
-/* Reads every *.csv file of dir into c (zeroed by the caller). 0, or -1
+/* Reads every *.csv file of dir (.CSV, .Csv: the extension in any case)
+ * into c (zeroed by the caller). 0, or -1
  * with err_set naming the directory, or the file and line; either way c is
  * then freed with corpus_free. */
 int corpus_read_dir(Corpus *c, const char *dir);

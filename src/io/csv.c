@@ -7,10 +7,31 @@
 #include "src/core/err.h"
 #include "src/core/utf8.h"
 
-static int line_of(const char *s, size_t off)
+/* The length of the line break at s[i] (LF, CRLF or a bare CR), or 0. */
+static size_t line_break(const char *s, size_t n, size_t i)
+{
+    if (i >= n) return 0;
+    if (s[i] == '\n') return 1;
+    if (s[i] == '\r') return i + 1 < n && s[i + 1] == '\n' ? 2 : 1;
+    return 0;
+}
+
+/* The 1-based line of byte off, and its column in characters (the bytes
+ * before off are valid UTF-8). */
+static int line_of(const char *s, size_t off, int *col)
 {
     int line = 1;
-    for (size_t i = 0; i < off; i++) line += s[i] == '\n';
+    size_t start = 0;
+    for (size_t i = 0, k; i < off; i++)
+        if ((k = line_break(s, off + 1, i))) {
+            line++;
+            i += k - 1;
+            start = i + 1;
+        }
+    if (col) {
+        *col = 1;
+        for (size_t i = start; i < off; i++) *col += ((unsigned char)s[i] & 0xC0) != 0x80;
+    }
     return line;
 }
 
@@ -30,8 +51,17 @@ static int open_owned(CsvReader *r, const char *name, char *data, size_t n)
     }
     size_t bad = utf8_check(data, n);
     if (bad < n) {
-        err_set("%s:%d: invalid UTF-8 (byte 0x%02X at offset %zu)", name, line_of(data, bad),
+        err_set("%s:%d: invalid UTF-8 (byte 0x%02X at offset %zu)", name, line_of(data, bad, NULL),
                 (unsigned char)data[bad], bad);
+        csv_close(r);
+        return -1;
+    }
+    /* Fields are C strings: a NUL would silently end the one it is in. */
+    const char *nul = memchr(data, '\0', n);
+    if (nul) {
+        int col, line = line_of(data, (size_t)(nul - data), &col);
+        err_set("%s:%d:%d: NUL byte (offset %zu); a CSV file is UTF-8 text", name, line, col,
+                (size_t)(nul - data));
         csv_close(r);
         return -1;
     }
@@ -86,8 +116,8 @@ int csv_next(CsvReader *r)
     const char *s = r->data;
     size_t n = r->n;
     /* Blank lines hold no record. */
-    while (r->pos < n && (s[r->pos] == '\n' || (s[r->pos] == '\r' && r->pos + 1 < n && s[r->pos + 1] == '\n'))) {
-        r->pos += s[r->pos] == '\r' ? 2 : 1;
+    for (size_t k; (k = line_break(s, n, r->pos));) {
+        r->pos += k;
         r->line++;
     }
     if (r->pos >= n) return 0;
@@ -102,21 +132,21 @@ int csv_next(CsvReader *r)
             for (;;) {
                 if (r->pos >= n)
                     return err_set("%s:%d: unterminated quoted field", r->path, field_line);
-                char c = s[r->pos++];
-                if (c == '"') {
+                if (s[r->pos] == '"') {
+                    r->pos++;
                     if (r->pos < n && s[r->pos] == '"') { r->buf[out++] = '"'; r->pos++; continue; }
                     break;
                 }
-                if (c == '\n') r->line++;
-                r->buf[out++] = c;
+                /* Line breaks inside quotes are text, kept as they are. */
+                size_t k = line_break(s, n, r->pos);
+                r->line += k > 0;
+                for (size_t j = k ? k : 1; j > 0; j--) r->buf[out++] = s[r->pos++];
             }
-            if (r->pos < n && s[r->pos] != ',' && s[r->pos] != '\n' &&
-                !(s[r->pos] == '\r' && r->pos + 1 < n && s[r->pos + 1] == '\n'))
+            if (r->pos < n && s[r->pos] != ',' && !line_break(s, n, r->pos))
                 return err_set("%s:%d: unexpected text after a closing quote", r->path, r->line);
         } else {
-            while (r->pos < n && s[r->pos] != ',' && s[r->pos] != '\n') {
+            while (r->pos < n && s[r->pos] != ',' && !line_break(s, n, r->pos)) {
                 char c = s[r->pos];
-                if (c == '\r' && r->pos + 1 < n && s[r->pos + 1] == '\n') break;
                 if (c == '"') return err_set("%s:%d: quote inside an unquoted field", r->path, r->line);
                 r->buf[out++] = c;
                 r->pos++;
@@ -125,8 +155,8 @@ int csv_next(CsvReader *r)
         r->buf[out++] = '\0';
         push_field(r, r->buf + start);
         if (r->pos < n && s[r->pos] == ',') { r->pos++; continue; }
-        if (r->pos < n) { /* record end: LF or CRLF */
-            r->pos += s[r->pos] == '\r' ? 2 : 1;
+        if (r->pos < n) { /* record end: LF, CRLF or CR */
+            r->pos += line_break(s, n, r->pos);
             r->line++;
         }
         break;

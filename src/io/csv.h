@@ -1,6 +1,8 @@
 /* RFC 4180 CSV reader over a whole file held in memory: quoted fields with
- * "" escapes, embedded newlines, LF or CRLF record ends, an optional UTF-8
- * byte-order mark. The file must be valid UTF-8. Blank lines are skipped.
+ * "" escapes, embedded newlines, LF, CRLF or bare CR (old Mac) record ends,
+ * an optional UTF-8 byte-order mark. Outside quotes a bare CR ends the
+ * record like LF does; inside quotes every line break is kept as text. The file must be valid UTF-8 without NUL bytes (which
+ * would cut a field short). Blank lines are skipped.
  * Errors name the file and the 1-based line where the problem starts. */
 #ifndef GENRE_CSV_H
 #define GENRE_CSV_H
@@ -21,7 +23,8 @@ typedef struct {
 } CsvReader;
 
 /* Reads `path` whole. Errors: unreadable, empty, invalid UTF-8 (with its
- * line). 0, or -1 with err_set. */
+ * line), a NUL byte ("path:line:column: NUL byte (offset N)"). 0, or -1
+ * with err_set. */
 int csv_open(CsvReader *r, const char *path);
 
 /* The same over a copy of `data` (n bytes); `name` is used in messages. */

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -99,5 +100,97 @@ Test(corpus, errors_name_file_and_line)
     put("a.csv", "genre,title,description\n");
     cr_expect_eq(corpus_read_dir(&c, dir), -1);
     cr_expect(strstr(err_msg(), "a.csv:1: missing column 'year'") != NULL, "%s", err_msg());
+    corpus_free(&c);
+}
+
+/* Reads dir, which must succeed with these counts. */
+static void expect_read(int files, int rows, int movies)
+{
+    Corpus c = {0};
+    cr_assert_eq(corpus_read_dir(&c, dir), 0, "%s", err_msg());
+    cr_expect_eq(c.counts.files, files, "files");
+    cr_expect_eq(c.counts.rows, rows, "rows");
+    cr_expect_eq(c.n, movies, "movies");
+    corpus_free(&c);
+}
+
+/* A file saved with old Mac line ends (bare CR) reads like any other. */
+Test(corpus, cr_only_line_ends)
+{
+    put("a.csv", "genre,title,year,description\rWar,One,2001,A text.\rWar,Two,2002,Another text.\r");
+    expect_read(1, 2, 2);
+}
+
+/* A file with a header and no rows (blank lines are none) is an error, as
+ * an empty file is: its genre would silently have no movies. */
+Test(corpus, header_only_file_is_an_error)
+{
+    put("a.csv", HEADER "Action,One,2001,A text.\n");
+    put("b.csv", HEADER "\n\r\n");
+    Corpus c = {0};
+    cr_expect_eq(corpus_read_dir(&c, dir), -1);
+    cr_expect(strstr(err_msg(), "b.csv:1: no rows after the header") != NULL, "%s", err_msg());
+    corpus_free(&c);
+}
+
+static int spelling_rows(const Corpus *c, const char *name)
+{
+    for (int i = 0; i < c->n_spellings; i++)
+        if (!strcmp(c->spellings[i].name, name)) return c->spellings[i].rows;
+    return -1;
+}
+
+/* Genre names that differ only in case or surrounding whitespace are one
+ * genre, named by its most common spelling (a tie: the first seen, files
+ * in name order); every spelling is kept with its rows. */
+Test(corpus, genre_spellings_are_one_label)
+{
+    put("a.csv", HEADER " action ,One,2001,A text.\n"
+                        "WAR,Five,2005,Text five.\n");
+    put("b.csv", HEADER "Action,Two,2002,Text two.\n"
+                        "Action,Three,2003,Text three.\n"
+                        "ACTION,Four,2004,Text four.\n"
+                        "war,Six,2006,Text six.\n");
+    Corpus c = {0};
+    cr_assert_eq(corpus_read_dir(&c, dir), 0, "%s", err_msg());
+    cr_assert_eq(c.n_labels, 2, "%s, %s, ...", c.labels[0], c.labels[1]);
+    cr_expect_str_eq(c.labels[0], "Action", "the most common spelling");
+    cr_expect_str_eq(c.labels[1], "WAR", "a tie: the first seen");
+    cr_expect_eq(find(&c, "One", 2001)->labels, 1ull);
+    cr_expect_eq(find(&c, "Four", 2004)->labels, 1ull);
+    cr_expect_eq(find(&c, "Six", 2006)->labels, 2ull);
+    cr_expect_eq(c.n_spellings, 5);
+    cr_expect_eq(spelling_rows(&c, "action"), 1, "trimmed");
+    cr_expect_eq(spelling_rows(&c, "Action"), 2);
+    cr_expect_eq(spelling_rows(&c, "ACTION"), 1);
+    cr_expect_eq(spelling_rows(&c, "war"), 1);
+    for (int i = 0; i < c.n_spellings; i++)
+        cr_expect_eq(c.spellings[i].label, strcasecmp(c.spellings[i].name, "action") ? 1 : 0, "%s",
+                     c.spellings[i].name);
+    corpus_free(&c);
+}
+
+/* The extension is matched in any case: ACTION.CSV is read, not skipped. */
+Test(corpus, csv_extension_in_any_case)
+{
+    put("a.csv", HEADER "War,One,2001,A text.\n");
+    put("ACTION.CSV", HEADER "Action,Two,2002,Another text.\n");
+    put("drama.Csv", HEADER "Drama,Three,2003,A third text.\n");
+    put("notes.csv.txt", "not a csv\n");
+    expect_read(3, 3, 3);
+}
+
+/* Two columns of a name the merge reads: which one holds the text is
+ * anyone's guess, so it is an error naming both. */
+Test(corpus, duplicated_column_is_an_error)
+{
+    put("a.csv", "genre,title,year,description,url,description\nAction,One,2001,first,u,second\n");
+    Corpus c = {0};
+    cr_expect_eq(corpus_read_dir(&c, dir), -1);
+    cr_expect(strstr(err_msg(), "a.csv:1: column 'description' appears twice (columns 4 and 6)") != NULL, "%s",
+              err_msg());
+    corpus_free(&c);
+    put("a.csv", "genre,Genre,title,year,description,url,url\nAction,Action,One,2001,A text.,u,v\n");
+    cr_expect_eq(corpus_read_dir(&c, dir), 0, "column names are exact; columns not read may repeat: %s", err_msg());
     corpus_free(&c);
 }

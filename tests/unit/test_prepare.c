@@ -1,11 +1,14 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <fcntl.h>
+#include <glob.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,6 +28,16 @@ static CsvReader open_str(const char *s)
     CsvReader r;
     cr_assert_eq(csv_open_mem(&r, "t.csv", s, strlen(s)), 0, "%s", err_msg());
     return r;
+}
+
+/* Reads the next record, which starts on `line` and holds two fields. */
+static void expect_record(CsvReader *r, int line, const char *f0, const char *f1)
+{
+    cr_assert_eq(csv_next(r), 1, "no record at line %d", line);
+    cr_expect_eq(r->record_line, line);
+    cr_assert_eq(r->n_fields, 2, "line %d", line);
+    cr_expect_str_eq(r->fields[0], f0);
+    cr_expect_str_eq(r->fields[1], f1);
 }
 
 Test(csv, quoting_newlines_crlf_bom)
@@ -52,10 +65,31 @@ Test(csv, quoting_newlines_crlf_bom)
     csv_close(&r);
 }
 
-static void expect_csv_error(const char *text, const char *what)
+/* Old Mac files end lines with a bare CR: each is a record end (and a line
+ * for messages) like LF and CRLF; inside quotes it is kept as text. Before,
+ * such a file read as one long header record and no rows. */
+Test(csv, bare_cr_ends_a_line)
+{
+    CsvReader r = open_str("genre,text\r"
+                           "Action,\"one\rtwo\"\r"
+                           "\r"
+                           "War,x\n"
+                           "Noir,y\r\n"
+                           "Drama,last\r");
+    expect_record(&r, 1, "genre", "text");
+    expect_record(&r, 2, "Action", "one\rtwo");
+    /* The CR inside quotes and the blank line count as lines. */
+    expect_record(&r, 5, "War", "x");
+    expect_record(&r, 6, "Noir", "y");
+    expect_record(&r, 7, "Drama", "last");
+    cr_expect_eq(csv_next(&r), 0);
+    csv_close(&r);
+}
+
+static void expect_csv_error_n(const char *text, size_t n, const char *what)
 {
     CsvReader r;
-    if (csv_open_mem(&r, "bad.csv", text, strlen(text)) != 0) {
+    if (csv_open_mem(&r, "bad.csv", text, n) != 0) {
         cr_expect(strstr(err_msg(), what) != NULL, "'%s' not in '%s'", what, err_msg());
         return;
     }
@@ -64,6 +98,11 @@ static void expect_csv_error(const char *text, const char *what)
     cr_expect_eq(rc, -1, "no error for %s", what);
     cr_expect(strstr(err_msg(), what) != NULL, "'%s' not in '%s'", what, err_msg());
     csv_close(&r);
+}
+
+static void expect_csv_error(const char *text, const char *what)
+{
+    expect_csv_error_n(text, strlen(text), what);
 }
 
 Test(csv, errors_name_the_line)
@@ -75,6 +114,22 @@ Test(csv, errors_name_the_line)
     expect_csv_error("a,b\n\xED\xA0\x80,2\n", "bad.csv:2: invalid UTF-8"); /* a surrogate */
     expect_csv_error("", "bad.csv: empty file");
     expect_csv_error("\xEF\xBB\xBF", "bad.csv: empty file");
+    /* Lines ended by a bare CR are counted too. */
+    expect_csv_error("a,b\r1,2\r3,\"open\rstill open\r", "bad.csv:3: unterminated quoted field");
+    expect_csv_error("a,b\r1,\"x\"y\r", "bad.csv:2: unexpected text after a closing quote");
+    expect_csv_error("a,b\r\r1,x\"y\r", "bad.csv:3: quote inside an unquoted field");
+    expect_csv_error("a,b\r1,2\r3,\xC3\x28\r", "bad.csv:3: invalid UTF-8");
+}
+
+/* A NUL byte would end the field it is in (fields are C strings): the rest
+ * of a description would vanish without a word. It is an error naming its
+ * line, column (characters) and byte offset. */
+Test(csv, nul_byte_is_an_error_naming_line_and_column)
+{
+    static const char text[] = "a,b\n1,caf\xC3\xA9 x\0y\n";
+    expect_csv_error_n(text, sizeof text - 1, "bad.csv:2:9: NUL byte (offset 13)");
+    static const char first[] = "\0a,b\n";
+    expect_csv_error_n(first, sizeof first - 1, "bad.csv:1:1: NUL byte (offset 0)");
 }
 
 /* ---- cleaning (inputs taken from real rows) ------------------------------ */
@@ -426,6 +481,8 @@ static void expect_failure(const char *name, const char *csv, const char *want)
     char *nl = strchr(err, '\n');
     cr_expect(nl && nl[1] == '\0', "%s: one line, got '%s'", name, err);
     cr_expect_eq(count_files(out), 0, "%s: no output files", name);
+    struct stat st;
+    cr_expect_neq(stat(out, &st), 0, "%s: the output directory was made", name);
 }
 
 Test(prepare, bad_input_fails_cleanly)
@@ -434,7 +491,14 @@ Test(prepare, bad_input_fails_cleanly)
     expect_failure("quote", HEADER "War,c,X,1990,d,\"never closed,u,c\n", "war.csv:2: unterminated quoted field");
     expect_failure("utf8", HEADER "War,c,X,1990,d,caf\xE9,u,c\n", "war.csv:2: invalid UTF-8");
     expect_failure("empty", "", "war.csv: empty file");
+    expect_failure("header-only", HEADER, "war.csv:1: no rows after the header");
+    expect_failure("two-titles", "genre,title,year,title,description\nWar,A,1990,B,A long enough description.\n",
+                   "war.csv:1: column 'title' appears twice (columns 2 and 4)");
     expect_failure("fields", HEADER "War,c,X,1990,d\n", "war.csv:2: 5 fields, the header has 8");
+    expect_failure("more-fields", HEADER "War,c,X,1990,d,A long enough description text.,u,c,extra\n",
+                   "war.csv:2: 9 fields, the header has 8");
+    expect_failure("blank-only", "\n\r\n\r", "war.csv: empty file");
+    expect_failure("no-genre", HEADER " ,c,X,1990,d,A long enough description text.,u,c\n", "war.csv:2: empty genre");
     expect_failure("year", HEADER "War,c,X,soon,d,A long enough description text.,u,c\n",
                    "war.csv:2: year 'soon' is not a number");
     expect_failure("missing-dir", NULL, "missing-dir: cannot open directory");
@@ -446,6 +510,42 @@ Test(prepare, bad_input_fails_cleanly)
     snprintf(dir, sizeof dir, "%s/action.csv", tmp("late"));
     write_file(dir, HEADER "Action,c,Fine,2000,d,A perfectly fine description of a film.,u,c\n");
     expect_failure("late", HEADER "War,c,X,1990,d,\"broken\n", "war.csv:2: unterminated quoted field");
+}
+
+/* " action " and "Action" are one genre, spelled the most common way;
+ * stats.json says which spellings were read as which genre. */
+Test(prepare, genre_spellings_merge_and_are_recorded)
+{
+    const char *data = tmp("spell"), *out = tmp("spell-out");
+    char p[300];
+    snprintf(p, sizeof p, "%s/action.csv", data);
+    write_file(p, HEADER "Action,c,One,2001,d,A first film with a long enough text.,u,c\n"
+                         "Action,c,Two,2002,d,A second film with a long enough text.,u,c\n"
+                         " action ,c,Three,2003,d,A third film with a long enough text.,u,c\n");
+    snprintf(p, sizeof p, "%s/war.csv", data);
+    write_file(p, HEADER "War,c,Four,2004,d,A fourth film with a long enough text.,u,c\n"
+                         "ACTION,c,One,2001,d,A first film with a long enough text.,u,c\n");
+    char err[2048];
+    cr_assert_eq(run_prepare(err, sizeof err, "--data", data, "--out", out, "--split", "0/0/100", NULL), 0, "%s", err);
+    char *labels = slurp(tmp("spell-out/labels.txt")), *stats = slurp(tmp("spell-out/stats.json"));
+    cr_assert(labels && stats);
+    cr_expect_str_eq(labels, "Action\nWar\n");
+    cr_expect(strstr(stats, "\"genre_spellings_merged\": {\n      \"Action\": {\n        \"action\": 1,\n"
+                            "        \"ACTION\": 1\n      }\n    }") != NULL, "%s", stats);
+    cr_expect(strstr(stats, "\"merged_same_movie_same_genre\": 1") != NULL, "ACTION's One is Action's: %s", stats);
+    free(labels);
+    free(stats);
+}
+
+/* Genres are 64-bit masks: a 65th genre is an error naming where it is. */
+Test(prepare, more_than_64_genres_is_an_error)
+{
+    char csv[8192] = HEADER;
+    for (int g = 0; g < 65; g++) {
+        size_t n = strlen(csv);
+        snprintf(csv + n, sizeof csv - n, "G%d,c,Film %d,2000,d,A long enough description text.,u,c\n", g, g);
+    }
+    expect_failure("genres", csv, "war.csv:66: more than 64 genres");
 }
 
 Test(prepare, bad_options_are_errors)
@@ -465,6 +565,184 @@ Test(prepare, bad_options_are_errors)
     char *stats = slurp(tmp("o4/stats.json"));
     cr_expect(strstr(stats, "\"too_short\": 2") != NULL, "the override reaches the cleaning: %s", stats);
     free(stats);
+}
+
+/* ---- the output directory ---------------------------------------------- */
+
+static const char *const outputs[7] = {"train.jsonl", "val.jsonl", "test.jsonl", "labels.txt", "stats.json",
+                                       "genre_distribution.svg", "cooccurrence.svg"};
+
+/* dir's seven outputs, each as its name and bytes, in one string. */
+static char *snapshot(const char *dir)
+{
+    size_t cap = 1 << 16, n = 0;
+    char *all = malloc(cap);
+    for (int i = 0; i < 7; i++) {
+        char path[300];
+        snprintf(path, sizeof path, "%s/%s", dir, outputs[i]);
+        char *text = slurp(path);
+        size_t k = strlen(outputs[i]) + (text ? strlen(text) : 9) + 3;
+        while (n + k >= cap) all = realloc(all, cap *= 2);
+        n += (size_t)snprintf(all + n, cap - n, "%s\n%s\n", outputs[i], text ? text : "(missing)");
+        free(text);
+    }
+    return all;
+}
+
+/* Whether a DIR.tmp.* sibling (a half-built output) is left beside dir. */
+static int tmp_left(const char *dir)
+{
+    char pattern[300];
+    snprintf(pattern, sizeof pattern, "%s.tmp.*", dir);
+    glob_t g;
+    int found = glob(pattern, 0, NULL, &g) == 0;
+    if (found) globfree(&g);
+    return found;
+}
+
+static void expect_file(const char *path, const char *want)
+{
+    char *got = slurp(path);
+    cr_expect(got && !strcmp(got, want), "%s: '%s', want '%s'", path, got ? got : "(missing)", want);
+    free(got);
+}
+
+/* A prepare that fails leaves an earlier output as it was, whether the
+ * input is bad or the swap of the new set fails (as a kill would stop it):
+ * the seven files are one set, never a new train.jsonl beside old parts. */
+Test(prepare, failing_prepare_leaves_an_earlier_output_as_it_was)
+{
+    const char *data = tmp("keep"), *out = tmp("keep-out");
+    write_small_corpus(data);
+    char err[2048];
+    cr_assert_eq(run_prepare(err, sizeof err, "--data", data, "--out", out, NULL), 0, "%s", err);
+    char *before = snapshot(out);
+    char bad[300];
+    snprintf(bad, sizeof bad, "%s/war.csv", data);
+    write_file(bad, HEADER "War,c,X,1990,d,\"never closed,u,c\n");
+    cr_expect_eq(run_prepare(err, sizeof err, "--data", data, "--out", out, "--seed", "9", NULL), 1);
+    cr_expect(strstr(err, "war.csv:2: unterminated quoted field") != NULL, "%s", err);
+    char *after = snapshot(out);
+    cr_expect_str_eq(after, before, "a bad input changed the earlier output");
+    free(after);
+    unlink(bad);
+    setenv("GENRE_FAILPOINT", "atomic_dir_commit:1", 1);
+    int rc = run_prepare(err, sizeof err, "--data", data, "--out", out, "--seed", "9", NULL);
+    unsetenv("GENRE_FAILPOINT");
+    cr_expect_eq(rc, 1, "a failed swap exited %d", rc);
+    cr_expect(strstr(err, "injected failure") && strstr(err, "keep-out is as it was"), "%s", err);
+    after = snapshot(out);
+    cr_expect_str_eq(after, before, "a failed swap changed the earlier output");
+    cr_expect(!tmp_left(out), "a half-built output is left beside %s", out);
+    free(after);
+    free(before);
+}
+
+/* A directory prepare did not make is refused, its files untouched, unless
+ * --force; then the new output replaces it whole. */
+Test(prepare, refuses_an_output_it_did_not_make)
+{
+    const char *data = tmp("claim"), *mine = tmp("claim-mine"), *run = tmp("claim-run");
+    write_small_corpus(data);
+    char err[2048], p[300];
+    snprintf(p, sizeof p, "%s/notes.txt", mine);
+    write_file(p, "my notes\n");
+    cr_expect_eq(run_prepare(err, sizeof err, "--data", data, "--out", mine, NULL), 1);
+    cr_expect(strstr(err, "claim-mine: is not empty and was not made by this command; choose another --out, "
+                          "or pass --force to replace it") != NULL, "%s", err);
+    expect_file(p, "my notes\n");
+    cr_expect_eq(count_files(mine), 1, "prepare wrote beside the user's file");
+    snprintf(p, sizeof p, "%s/.genre", run);
+    write_file(p, "train\n");
+    snprintf(p, sizeof p, "%s/log.jsonl", run);
+    write_file(p, "{\"step\": 1}\n");
+    cr_expect_eq(run_prepare(err, sizeof err, "--data", data, "--out", run, NULL), 1);
+    cr_expect(strstr(err, "claim-run: already holds a genre train output") != NULL, "%s", err);
+    expect_file(p, "{\"step\": 1}\n");
+    cr_expect_eq(count_files(run), 1);
+    cr_expect_eq(run_prepare(err, sizeof err, "--data", data, "--out", mine, "--force", NULL), 0, "%s", err);
+    cr_expect_eq(count_files(mine), 7, "--force: the new output replaces the directory whole");
+    snprintf(p, sizeof p, "%s/.genre", mine);
+    expect_file(p, "data\n");
+    cr_expect(!tmp_left(mine));
+}
+
+/* A re-prepare replaces every file of its own earlier output (--force not
+ * needed) and leaves nothing half-built beside it. */
+Test(prepare, re_prepare_replaces_all_seven_files)
+{
+    const char *data = tmp("again"), *out = tmp("again-out"), *ref = tmp("again-ref");
+    write_small_corpus(data);
+    char err[2048];
+    cr_assert_eq(run_prepare(err, sizeof err, "--data", data, "--out", out, "--seed", "1", NULL), 0, "%s", err);
+    cr_assert_eq(run_prepare(err, sizeof err, "--data", data, "--out", out, "--seed", "2", NULL), 0, "%s", err);
+    cr_assert_eq(run_prepare(err, sizeof err, "--data", data, "--out", ref, "--seed", "2", NULL), 0, "%s", err);
+    char *a = snapshot(out), *b = snapshot(ref);
+    cr_expect_str_eq(a, b, "the re-prepared output is not what a fresh one is");
+    free(a);
+    free(b);
+    cr_expect_eq(count_files(out), 7);
+    char p[300];
+    snprintf(p, sizeof p, "%s/.genre", out);
+    expect_file(p, "data\n");
+    cr_expect(!tmp_left(out), "a *.tmp.* is left beside %s", out);
+}
+
+/* An output of an earlier prepare without the marker (made before there
+ * was one) is still prepare's own: the seven files and nothing else. */
+Test(prepare, an_unmarked_earlier_output_is_its_own)
+{
+    const char *data = tmp("old"), *out = tmp("old-out");
+    write_small_corpus(data);
+    char err[2048], p[300];
+    cr_assert_eq(run_prepare(err, sizeof err, "--data", data, "--out", out, NULL), 0, "%s", err);
+    snprintf(p, sizeof p, "%s/.genre", out);
+    unlink(p);
+    cr_expect_eq(run_prepare(err, sizeof err, "--data", data, "--out", out, "--seed", "5", NULL), 0, "%s", err);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/notes.txt", out);
+    write_file(p, "mine\n");
+    char *before = snapshot(out);
+    cr_expect_eq(run_prepare(err, sizeof err, "--data", data, "--out", out, NULL), 1, "a user's file beside it");
+    cr_expect(strstr(err, "was not made by this command") != NULL, "%s", err);
+    char *after = snapshot(out);
+    cr_expect_str_eq(after, before);
+    expect_file(p, "mine\n");
+    free(before);
+    free(after);
+}
+
+/* Not even --force lets the output replace the CSV files it is made from. */
+Test(prepare, never_replaces_its_own_input)
+{
+    const char *data = tmp("self/movies");
+    write_small_corpus(data);
+    char err[2048], p[300];
+    snprintf(p, sizeof p, "%s/romance.csv", data);
+    char *csv = slurp(p);
+    cr_expect_eq(run_prepare(err, sizeof err, "--data", data, "--out", data, "--force", NULL), 1);
+    cr_expect(strstr(err, "is the --data directory or holds it") != NULL, "%s", err);
+    cr_expect_eq(run_prepare(err, sizeof err, "--data", data, "--out", tmp("self"), "--force", NULL), 1);
+    cr_expect(strstr(err, "is the --data directory or holds it") != NULL, "%s", err);
+    expect_file(p, csv);
+    cr_expect_eq(count_files(data), 3, "the CSV files and nothing else");
+    free(csv);
+}
+
+/* A second writer of the same directory is refused while the first holds it. */
+Test(prepare, one_writer_at_a_time)
+{
+    const char *data = tmp("lock"), *out = tmp("lock-out");
+    write_small_corpus(data);
+    mkdir(out, 0777);
+    int fd = open(out, O_RDONLY | O_DIRECTORY);
+    cr_assert(fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0);
+    char err[2048];
+    cr_expect_eq(run_prepare(err, sizeof err, "--data", data, "--out", out, NULL), 1);
+    cr_expect(strstr(err, "another genre process is writing it") != NULL, "%s", err);
+    cr_expect_eq(count_files(out), 0);
+    close(fd);
+    cr_expect_eq(run_prepare(err, sizeof err, "--data", data, "--out", out, NULL), 0, "%s", err);
 }
 
 /* The real data, when present: everything loads back and the split holds. */
