@@ -41,6 +41,8 @@ typedef struct {
 #define ARG_OUT(dest, req) {.name = "--out", .str = (dest), .required = (req)}
 /* Tokens per text, [CLS] and [SEP] included: DistilBERT's 512 positions at most. */
 #define ARG_MAX_LEN(dest) {.name = "--max-len", .num = (dest), .min = 2, .max = 512}
+/* Where the model runs (models/backend.h). */
+#define ARG_DEVICE(dest) {.name = "--device", .str = (dest), .choices = "cpu|cuda"}
 /* A probability above which a genre is predicted. */
 #define ARG_THRESHOLD(dest) {.name = "--threshold", .real = (dest), .above = 0, .below = 1}
 

@@ -20,7 +20,7 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: genre embed --model DIR [--pool cls|mean] [--max-len N] < texts\n\n"
+            "usage: genre embed --model DIR [--pool cls|mean] [--max-len N] [--device cpu|cuda] < texts\n\n"
             "Reads UTF-8 texts on stdin, one a line, and writes one line of\n"
             "space-separated floats per text: the final hidden state of the encoder\n"
             "in DIR (a DistilBERT or BERT checkpoint with vocab.txt, e.g.\n"
@@ -77,7 +77,9 @@ int cmd_embed(int argc, char **argv)
 {
     const char *dir = NULL, *pool = "cls";
     long max_len = 128;
+    const char *device = "cpu";
     const ArgOpt opts[] = {
+        ARG_DEVICE(&device),
         ARG_MODEL(&dir),
         {.name = "--pool", .str = &pool, .choices = "cls|mean"},
         ARG_MAX_LEN(&max_len),
@@ -92,7 +94,7 @@ int cmd_embed(int argc, char **argv)
     if (max_len > cfg.max_position_embeddings) max_len = cfg.max_position_embeddings;
     if (tokenizer_vocab_size(tok) > cfg.vocab_size)
         die("%s: vocab.txt has %d tokens, the model only %d", dir, tokenizer_vocab_size(tok), cfg.vocab_size);
-    Backend *model = backend_open("cpu", &w);
+    Backend *model = backend_open(device, &w);
     if (!model || backend_reserve(model, BATCH, max_len)) die_err();
     weights_free(&w);
     Embedder e = {.tok = tok, .model = model, .dim = cfg.dim, .mean = !strcmp(pool, "mean"), .max_len = (int)max_len};

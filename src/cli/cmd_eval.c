@@ -16,7 +16,7 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: genre eval --model DIR --data FILE.jsonl [--threshold T | --tune-threshold]\n"
-               "                  [--max-len N] [--out DIR [--force]]\n\n"
+               "                  [--max-len N] [--device cpu|cuda] [--out DIR [--force]]\n\n"
                "Scores a labelled .jsonl file (genre prepare's format) with a fine-tuned\n"
                "model (a run directory means its best/) and prints the metrics; --out\n"
                "writes metrics.json and the report there (a new or empty directory, or an\n"
@@ -35,7 +35,9 @@ int cmd_eval(int argc, char **argv)
     double given_threshold = NAN; /* NAN: the model's own */
     long max_len = 128;
     bool tune = false, force = false;
+    const char *device = "cpu";
     const ArgOpt opts[] = {
+        ARG_DEVICE(&device),
         ARG_MODEL(&model),
         {.name = "--data", .str = &data, .required = true},
         ARG_OUT(&out, false),
@@ -61,7 +63,7 @@ int cmd_eval(int argc, char **argv)
     int L = c.labels.n_labels;
     float *scores = xmalloc((size_t)d.n * L * sizeof *scores);
     uint8_t *pred = xmalloc((size_t)d.n * L);
-    Backend *be = backend_open("cpu", &c.weights);
+    Backend *be = backend_open(device, &c.weights);
     if (!be || classifier_scores(be, &e, 32, scores) != 0) die_err();
     backend_close(be);
     if (tune) {

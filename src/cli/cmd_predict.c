@@ -64,7 +64,7 @@ static void answer(const Classifier *c, Backend *be, char **texts, int n, float 
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: genre predict --model DIR [--top K] [--threshold T] [--max-len N] < texts\n\n"
+    fprintf(f, "usage: genre predict --model DIR [--top K] [--threshold T] [--max-len N] [--device cpu|cuda] < texts\n\n"
                "Reads one text a line on stdin and writes one JSON line per text:\n"
                "{\"genres\": [...], \"scores\": {\"Action\": 0.91, ...}}. A genre is predicted\n"
                "when its probability exceeds the threshold (default: the model's, saved by\n"
@@ -82,7 +82,9 @@ int cmd_predict(int argc, char **argv)
     const char *model = NULL;
     double given_threshold = NAN; /* NAN: the model's own */
     long top = 0, max_len = 128;
+    const char *device = "cpu";
     const ArgOpt opts[] = {
+        ARG_DEVICE(&device),
         ARG_MODEL(&model),
         {.name = "--top", .num = &top, .min = 1, .max = INT_MAX},
         ARG_THRESHOLD(&given_threshold),
@@ -93,7 +95,7 @@ int cmd_predict(int argc, char **argv)
     Classifier c;
     if (classifier_open(&c, model) != 0) die_err();
     float threshold = isnan(given_threshold) ? c.threshold : (float)given_threshold;
-    Backend *be = backend_open("cpu", &c.weights);
+    Backend *be = backend_open(device, &c.weights);
     if (!be) die_err();
     LineReader in;
     lines_open(&in, "predict", true);

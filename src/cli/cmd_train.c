@@ -50,7 +50,7 @@ static const CfgKey schema[] = {
 static void usage(FILE *f)
 {
     fprintf(f, "usage: genre train [--config FILE] [--out DIR] [--force] [--device cpu|cuda] [key=value ...]\n"
-               "       genre train --resume DIR\n\n"
+               "       genre train --resume DIR [--device cpu|cuda]\n\n"
                "Fine-tunes a pretrained encoder (all-MiniLM-L6-v2 by default, or any\n"
                "HF-format DistilBERT/BERT directory) for multi-label classification of a\n"
                "prepared dataset. The run directory gets config.json (resolved),\n"
@@ -58,7 +58,8 @@ static void usage(FILE *f)
                "(a model directory: model.safetensors, config.json with the labels,\n"
                "vocab.txt), metrics.json (best on val and test) and report/.\n"
                "--resume continues a stopped run from DIR/last with DIR/config.json and\n"
-               "ends exactly as the uninterrupted run would have. --out must be new or\n"
+               "ends exactly as the uninterrupted run would have (--resume DIR --device D\n"
+               "continues it on another backend). --out must be new or\n"
                "empty; --force replaces what is there once the new run has finished.\n"
                "Ctrl-C stops at the next step with a checkpoint to resume from.\n");
     config_print_help(schema);
@@ -66,30 +67,35 @@ static void usage(FILE *f)
 
 int cmd_train(int argc, char **argv)
 {
-    const char *config_path = NULL, *out = NULL, *resume = NULL;
+    const char *config_path = NULL, *out = NULL, *resume = NULL, *device = NULL;
     bool force = false;
     const ArgOpt opts[] = {
         {.name = "--config", .str = &config_path},
         ARG_OUT(&out, false),
         {.name = "--force", .flag = &force},
         {.name = "--resume", .str = &resume},
-        {.name = "--device", .key = "device"},
+        {.name = "--device", .str = &device, .choices = "cpu|cuda"},
         {0},
     };
     Args a = args_parse(&(ArgSpec){.cmd = "train", .opts = opts, .usage = usage, .overrides = true}, argc, argv);
     bool has_out = out != NULL;
     if (!out) out = "runs/train";
-    /* Room for the two absolute-path overrides below. */
-    char **over = xmalloc((size_t)(a.n_overrides + 2) * sizeof *over);
+    /* Room for --device and the two absolute-path overrides below. */
+    char **over = xmalloc((size_t)(a.n_overrides + 3) * sizeof *over), device_kv[64];
     int n_over = a.n_overrides;
     memcpy(over, a.overrides, (size_t)n_over * sizeof *over);
+    if (device && !resume) {
+        snprintf(device_kv, sizeof device_kv, "device=%s", device); /* after key=value: the option wins */
+        over[n_over++] = device_kv;
+    }
     char path[4200];
     if (resume) {
         /* The run's own resolved config, unchanged: anything else would not
-         * reproduce the uninterrupted run. */
+         * reproduce the uninterrupted run. Only where it runs may change:
+         * checkpoints are the same files whichever backend wrote them. */
         if (config_path || has_out || n_over || force)
-            die("--resume %s: takes no --config, --out, --device, --force or overrides (the run's config.json is "
-                "used)", resume);
+            die("--resume %s: takes no --config, --out, --force or overrides (the run's config.json is used; "
+                "--device may change)", resume);
         out = resume;
         snprintf(path, sizeof path, "%s/config.json", out);
         config_path = path;
@@ -118,7 +124,8 @@ int cmd_train(int argc, char **argv)
     args_free(&a);
 
     /* Every setting is checked before any work starts. */
-    if (backend_available(cfg_str(cfg, "device")) != 0) die_err();
+    if (!device) device = cfg_str(cfg, "device");
+    if (backend_available(device) != 0) die_err();
     int batch = (int)cfg_int(cfg, "batch_size"), accum = (int)cfg_int(cfg, "grad_accum");
     int epochs = (int)cfg_int(cfg, "epochs"), max_len = (int)cfg_int(cfg, "max_len");
     long max_steps = cfg_int(cfg, "max_steps"), eval_every = cfg_int(cfg, "eval_every");
@@ -135,7 +142,7 @@ int cmd_train(int argc, char **argv)
     if (!(threshold > 0 && threshold < 1)) die("threshold must be in (0, 1)");
 
     TrainSettings s = {
-        .data = cfg_str(cfg, "data"), .init = cfg_str(cfg, "init"), .device = cfg_str(cfg, "device"),
+        .data = cfg_str(cfg, "data"), .init = cfg_str(cfg, "init"), .device = device,
         .alpha = (float)cfg_float(cfg, "loss.alpha"), .gamma = (float)cfg_float(cfg, "loss.gamma"),
         .logw_as_pos_weight = !strcmp(cfg_str(cfg, "loss.logw_as"), "pos_weight"),
         .batch_size = batch, .grad_accum = accum, .epochs = epochs, .max_len = max_len,

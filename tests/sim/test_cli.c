@@ -1,0 +1,267 @@
+/* genre train --device cuda end to end, in the simulator (bin/genre-sim):
+ * a 30-step tiny training run with dropout on tracks the CPU run on the same
+ * batches, two cuda runs write the same bytes, a cuda run stopped by an
+ * error resumes to the uninterrupted run's bytes, and a cuda checkpoint
+ * continues on the CPU. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "models/checkpoint.h"
+#include "src/core/err.h"
+#include "tests/testutil.h"
+
+static char root[128];
+
+static const char *at(const char *name)
+{
+    static char buf[8][300];
+    static int k;
+    k = (k + 1) % 8;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", root, name);
+    return buf[k];
+}
+
+/* The tiny fixture model with dropout at every site, a 100-token
+ * vocabulary, and the synthetic genre data of tests/unit/test_train.c. */
+static void setup(void)
+{
+    snprintf(root, sizeof root, "/tmp/genre-simcli-%d", (int)getpid());
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s/init %s/data && cp tests/fixtures/tiny_distilbert/model.safetensors %s/init/ && "
+             "sed -e 's/\"dropout\": 0.0/\"dropout\": 0.1/' -e 's/\"attention_dropout\": 0.0/\"attention_dropout\": 0.1/' "
+             "-e 's/\"seq_classif_dropout\": 0.0/\"seq_classif_dropout\": 0.2/' tests/fixtures/tiny_distilbert/config.json "
+             "> %s/init/config.json", root, root, root, root);
+    cr_assert_eq(system(cmd), 0);
+    FILE *v = fopen(at("init/vocab.txt"), "w");
+    fputs("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n", v);
+    for (int i = 0; i < 95; i++) fprintf(v, "w%d\n", i);
+    fclose(v);
+    FILE *l = fopen(at("data/labels.txt"), "w");
+    fputs("Alpha\nBeta\nGamma\n", l);
+    fclose(l);
+    const char *parts[] = {"train", "val", "test"}, *names[] = {"Alpha", "Beta", "Gamma"};
+    const int sizes[] = {48, 12, 12};
+    unsigned x = 12345;
+    for (int p = 0; p < 3; p++) {
+        char name[32];
+        snprintf(name, sizeof name, "data/%s.jsonl", parts[p]);
+        FILE *f = fopen(at(name), "w");
+        for (int i = 0; i < sizes[p]; i++) {
+            int g = i % 3, g2 = (i / 3) % 3;
+            fprintf(f, "{\"title\": \"m%d\", \"year\": 2000, \"text\": \"", i);
+            for (int w = 0; w < 6; w++) {
+                x = x * 1103515245u + 12345u;
+                fprintf(f, "%sw%u", w ? " " : "", 30 * (w < 4 ? g : g2) + (x >> 16) % 30);
+            }
+            fprintf(f, "\", \"labels\": [\"%s\"", names[g]);
+            if (g2 != g) fprintf(f, ", \"%s\"", names[g2]);
+            fputs("]}\n", f);
+        }
+        fclose(f);
+    }
+}
+
+static void cleanup(void)
+{
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", root);
+}
+
+/* bin/genre-sim train with these arguments after the common ones; its
+ * exit status, stderr in err.txt. failpoint: GENRE_FAILPOINT or NULL. */
+static int genre(const char *failpoint, const char *const *args, int n)
+{
+    char data[300], init[300];
+    snprintf(data, sizeof data, "data=%s", at("data"));
+    snprintf(init, sizeof init, "init=%s", at("init"));
+    char *argv[32] = {"bin/genre-sim", "train", data, init, "max_len=16", "batch_size=4", "epochs=3", "max_steps=30",
+                      "lr=3e-3", "seed=7", "loss.type=focal", "checkpoint_every=10"};
+    int argc = 12;
+    if (n && !strcmp(args[0], "--resume")) argc = 2; /* a resume takes only its directory and device */
+    for (int i = 0; i < n; i++) argv[argc++] = (char *)args[i];
+    argv[argc] = NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen(at("err.txt"), "w", stderr) || !freopen("/dev/null", "w", stdout)) _exit(99);
+        if (failpoint) setenv("GENRE_FAILPOINT", failpoint, 1);
+        execv(argv[0], argv);
+        _exit(98);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/* The step losses of a run's log. */
+static int losses(const char *dir, double *out, int max)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/log.jsonl", dir);
+    char *log = slurp(path), *p = log;
+    int n = 0;
+    while (p && (p = strstr(p, "\"loss\": ")) && n < max) {
+        out[n++] = atof(p + 8);
+        p += 8;
+    }
+    free(log);
+    return n;
+}
+
+static void expect_same_bytes(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    cr_assert(stat(a, &sa) == 0 && stat(b, &sb) == 0, "%s or %s missing", a, b);
+    cr_assert_eq(sa.st_size, sb.st_size, "%s and %s differ in size", a, b);
+    char *x = slurp(a), *y = slurp(b);
+    cr_expect_eq(memcmp(x, y, (size_t)sa.st_size), 0, "%s and %s differ", a, b);
+    free(x);
+    free(y);
+}
+
+TestSuite(sim_cli, .init = setup, .fini = cleanup, .timeout = 600);
+
+Test(sim_cli, cuda_training_tracks_the_cpu_and_repeats_bit_for_bit)
+{
+    const char *cpu[] = {"--out", at("cpu"), "--device", "cpu"};
+    cr_assert_eq(genre(NULL, cpu, 4), 0, "%s", slurp(at("err.txt")));
+    char d1[300], d2[300];
+    snprintf(d1, sizeof d1, "%s", at("cuda1"));
+    snprintf(d2, sizeof d2, "%s", at("cuda2"));
+    const char *gpu1[] = {"--out", d1, "--device", "cuda"}, *gpu2[] = {"--out", d2, "--device", "cuda"};
+    cr_assert_eq(genre(NULL, gpu1, 4), 0, "%s", slurp(at("err.txt")));
+    cr_assert_eq(genre(NULL, gpu2, 4), 0, "%s", slurp(at("err.txt")));
+
+    double a[64], b[64];
+    int na = losses(at("cpu"), a, 64), nb = losses(d1, b, 64);
+    cr_assert_eq(na, 30, "cpu logged %d steps", na);
+    cr_assert_eq(nb, 30, "cuda logged %d steps", nb);
+    double worst = 0;
+    for (int i = 0; i < 30; i++) worst = fmax(worst, fabs(a[i] - b[i]) / fmax(fabs(a[i]), 1e-6));
+    cr_log_info("30 steps, dropout on: worst relative loss difference cpu/cuda %.3g", worst);
+    /* The log keeps 6 decimals: below that the difference is its rounding. */
+    for (int i = 0; i < 30; i++)
+        cr_expect(fabs(a[i] - b[i]) <= 1e-5 * fabs(a[i]) + 1.5e-6, "step %d: loss %g (cpu) vs %g (cuda)", i + 1, a[i],
+                  b[i]);
+
+    ModelWeights wa, wb;
+    char pa[400], pb[400];
+    snprintf(pa, sizeof pa, "%s/last", at("cpu"));
+    snprintf(pb, sizeof pb, "%s/last", d1);
+    cr_assert_eq(checkpoint_load_head(&wa, pa, 3), 0, "%s", err_msg());
+    cr_assert_eq(checkpoint_load_head(&wb, pb, 3), 0, "%s", err_msg());
+    double err = 0, kb = 0;
+    for (int id = 0; id < P_COUNT; id++)
+        for (int l = 0; l < layout_copies(&wa.lay, id); l++) {
+            const ParamSlot *sl = layout_slot(&wa.lay, id, l);
+            for (size_t i = sl->off; i < sl->off + sl->n; i++) {
+                double e = fabs((double)wa.params[i] - wb.params[i]) / fmax(fabs((double)wa.params[i]), 1.0);
+                /* k_lin.bias: Adam turns its rounding-noise gradient into
+                 * steps of up to lr either way (tests/model/test_model.c). */
+                if (id == P_K_B) kb = fmax(kb, e);
+                else err = fmax(err, e);
+            }
+        }
+    cr_log_info("final weights: worst difference %.3g (k_lin.bias %.3g)", err, kb);
+    cr_expect_leq(kb, 30 * 3e-3, "k_lin.bias moved apart by %g", kb);
+    cr_expect_lt(err, 1e-5, "final weights differ by %g", err);
+    weights_free(&wa);
+    weights_free(&wb);
+
+    const char *same[] = {"best/model.safetensors", "last/model.safetensors", "last/optimizer.safetensors",
+                          "metrics.json"};
+    for (int i = 0; i < 4; i++) {
+        char x[400], y[400];
+        snprintf(x, sizeof x, "%s/%s", d1, same[i]);
+        snprintf(y, sizeof y, "%s/%s", d2, same[i]);
+        expect_same_bytes(x, y);
+    }
+}
+
+/* Stopped mid-run by an error (the backend's 17th step fails), a cuda run
+ * resumes from its last checkpoint (step 12, the first epoch's end) to the
+ * uninterrupted run's bytes; the same checkpoint continues on the CPU too. */
+Test(sim_cli, cuda_checkpoints_resume_on_cuda_and_on_cpu)
+{
+    char whole[300], cut[300], cut_cpu[300];
+    snprintf(whole, sizeof whole, "%s", at("whole"));
+    snprintf(cut, sizeof cut, "%s", at("cut"));
+    snprintf(cut_cpu, sizeof cut_cpu, "%s", at("cut_cpu"));
+    const char *w[] = {"--out", whole, "--device", "cuda"};
+    cr_assert_eq(genre(NULL, w, 4), 0, "%s", slurp(at("err.txt")));
+    const char *c[] = {"--out", cut, "--device", "cuda"}, *c2[] = {"--out", cut_cpu, "--device", "cuda"};
+    cr_assert_eq(genre("backend_step:17", c, 4), 1, "the failpoint did not stop the run");
+    cr_assert_eq(genre("backend_step:17", c2, 4), 1);
+    char state[400];
+    snprintf(state, sizeof state, "%s/last/state.json", cut);
+    char *st = slurp(state);
+    cr_assert(st && strstr(st, "\"step\": 12,"), "last/ is not at step 12 (the first epoch's end): %s", st ? st : "");
+    free(st);
+
+    const char *r[] = {"--resume", cut, "--device", "cuda"};
+    cr_assert_eq(genre(NULL, r, 4), 0, "%s", slurp(at("err.txt")));
+    const char *same[] = {"best/model.safetensors", "last/model.safetensors", "last/optimizer.safetensors",
+                          "metrics.json"};
+    for (int i = 0; i < 4; i++) {
+        char x[400], y[400];
+        snprintf(x, sizeof x, "%s/%s", whole, same[i]);
+        snprintf(y, sizeof y, "%s/%s", cut, same[i]);
+        expect_same_bytes(x, y);
+    }
+
+    const char *rc[] = {"--resume", cut_cpu, "--device", "cpu"};
+    cr_assert_eq(genre(NULL, rc, 4), 0, "%s", slurp(at("err.txt")));
+    double a[64], b[64];
+    int na = losses(whole, a, 64), nb = losses(cut_cpu, b, 64);
+    cr_assert_eq(na, 30);
+    cr_assert_eq(nb, 30, "the cpu continuation logged %d steps", nb);
+    for (int i = 12; i < 30; i++)
+        cr_expect(fabs(a[i] - b[i]) <= 1e-5 * fabs(a[i]) + 1.5e-6, "step %d: %g (cuda) vs %g (cuda, then cpu)", i + 1,
+                  a[i], b[i]);
+}
+
+/* The numbers of one output line each, from `cmd < texts`. */
+static int read_floats(const char *cmd, double *out, int max)
+{
+    FILE *p = popen(cmd, "r");
+    cr_assert(p, "%s", cmd);
+    int n = 0;
+    while (n < max && fscanf(p, "%lf", &out[n]) == 1) n++;
+    cr_assert_eq(pclose(p), 0, "%s failed", cmd);
+    return n;
+}
+
+/* embed --device cuda with all-MiniLM-L6-v2 on real descriptions: the CPU's
+ * embeddings, mean-pooled over every token's final hidden state. */
+Test(sim_cli, minilm_embeddings_on_cuda_equal_the_cpu)
+{
+    const char *dir = getenv("GENRE_MINILM");
+    char path[600];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir ? dir : "");
+    if (!dir || access(path, R_OK)) cr_skip_test("GENRE_MINILM not set or not fetched");
+    FILE *f = fopen(at("texts.txt"), "w");
+    fputs("A detective hunts a killer through a rainy city.\n"
+          "Two friends sail around the world and fall in love on the way.\n"
+          "A robot learns to feel on a distant space station.\n", f);
+    fclose(f);
+    static double a[3 * 384 + 1], b[3 * 384 + 1];
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "bin/genre-sim embed --model %s --pool mean --device cpu < %s", dir, at("texts.txt"));
+    int na = read_floats(cmd, a, 3 * 384 + 1);
+    snprintf(cmd, sizeof cmd, "bin/genre-sim embed --model %s --pool mean --device cuda < %s", dir, at("texts.txt"));
+    int nb = read_floats(cmd, b, 3 * 384 + 1);
+    cr_assert_eq(na, 3 * 384);
+    cr_assert_eq(nb, 3 * 384);
+    double err = 0;
+    for (int i = 0; i < na; i++) err = fmax(err, fabs(a[i] - b[i]));
+    cr_log_info("all-MiniLM-L6-v2 mean embeddings, cpu vs cuda: max difference %.3g", err);
+    cr_expect_lt(err, 1e-5, "embeddings differ by %g", err);
+}
