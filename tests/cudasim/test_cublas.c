@@ -450,6 +450,30 @@ Test(cublaslt, in_place_and_heuristic_algorithm)
     lt_close(&l);
 }
 
+/* CUBLASLT_ORDER_ROW: element (r, c) at r * ld + c, ld at least the
+ * columns. op(A), op(B) and the product stored by rows with padding. */
+Test(cublaslt, row_order_layouts)
+{
+    static const float A_R[8] = {1, 2, 3, P, 4, 5, 6, P};
+    static const float B_R[15] = {1, 0, 2, -1, P, 0, 1, 1, 2, P, 3, -1, 0, 1, P};
+    static const float D_R[10] = {P, P, P, P, S, P, P, P, P, S};
+    static const float WANT[10] = {10, -1, 4, 6, S, 22, -1, 13, 12, S};
+    struct lt l;
+    lt_open(&l, CUDA_R_32F, CUDA_R_32F, CUBLAS_OP_N, CUBLAS_OP_N, 4, 5, 5, 5);
+    int32_t row = CUBLASLT_ORDER_ROW;
+    cublasLtMatrixLayout_t all[4] = {l.a, l.b, l.c, l.d};
+    for (int i = 0; i < 4; i++)
+        ok(cublasLtMatrixLayoutSetAttribute(all[i], CUBLASLT_MATRIX_LAYOUT_ORDER, &row, sizeof row));
+    float *a = dev(A_R, sizeof A_R), *b = dev(B_R, sizeof B_R), *d = dev(D_R, sizeof D_R);
+    ok(lt_matmul(&l, 1, a, b, 0, d, d, NULL));
+    expect_floats(d, WANT, 10, "row order");
+    int64_t ld = 3;
+    ok(cublasLtMatrixLayoutSetAttribute(l.b, CUBLASLT_MATRIX_LAYOUT_LD, &ld, sizeof ld));
+    cr_expect_eq(lt_matmul(&l, 1, a, b, 0, d, d, NULL), CUBLAS_STATUS_INVALID_VALUE, "ld 3 < 4 columns");
+    cudaFree(a), cudaFree(b), cudaFree(d);
+    lt_close(&l);
+}
+
 /* Batch count and strided offset on every layout: the batches of
  * strided_batches, B shared through stride 0. */
 Test(cublaslt, strided_batches_through_layout_attributes)
