@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <string.h>
 
 #include "models/backend_impl.h"
@@ -14,6 +15,16 @@ int backend_available(const char *device)
         return err_set("device=cuda: this genre was built without CUDA (nvcc was not found); use device=cpu");
 #endif
     return err_set("device '%s': unknown (cpu or cuda)", device);
+}
+
+int backend_describe(const char *device, char *buf, size_t size)
+{
+    if (backend_available(device) != 0) return -1;
+#ifdef GENRE_CUDA_BACKEND
+    if (!strcmp(device, "cuda")) return backend_cuda_describe(buf, size);
+#endif
+    snprintf(buf, size, "the CPU (OpenBLAS, OpenMP)");
+    return 0;
 }
 
 Backend *backend_open(const char *device, const ModelWeights *w)

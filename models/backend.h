@@ -29,6 +29,10 @@ typedef struct Backend Backend;
  * err_set saying why not (unknown, not built, no GPU). */
 int backend_available(const char *device);
 
+/* What device names here, in words ("NVIDIA H200, compute 9.0"), into buf:
+ * 0, or -1 with err_set saying why it is not available. */
+int backend_describe(const char *device, char *buf, size_t size);
+
 /* A backend on device "cpu" (or "cuda" where it is built and a GPU is
  * present) holding a copy of w, gradients zeroed, AdamW moments zeroed and
  * t = 0. NULL with err_set for an unknown or unavailable device. */

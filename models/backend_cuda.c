@@ -16,6 +16,7 @@
  * column-major out^T = W' inp^T with W' = op_T(W's memory). Each GEMM below
  * names the product it computes in row-major terms. */
 #include <math.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -651,5 +652,17 @@ int backend_cuda_available(void)
     if (e != cudaSuccess || n == 0)
         return err_set("device=cuda: no CUDA GPU found (%s); use device=cpu",
                        e == cudaSuccess ? "none present" : cudaGetErrorString(e));
+    return 0;
+}
+
+int backend_cuda_describe(char *buf, size_t size)
+{
+    int dev = 0;
+    struct cudaDeviceProp prop;
+    if (backend_cuda_available() != 0) return -1;
+    CUDA_CHECK(cudaGetDevice(&dev));
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
+    snprintf(buf, size, "%s, compute %d.%d, %.0f GiB", prop.name, prop.major, prop.minor,
+             (double)prop.totalGlobalMem / (1 << 30));
     return 0;
 }

@@ -38,6 +38,7 @@ Backend *backend_cpu_open(const ModelWeights *w);
  * simulator (GENRE_CUDA_BACKEND): whether a GPU is there (0, or -1 with
  * err_set), and the backend on it. */
 int backend_cuda_available(void);
+int backend_cuda_describe(char *buf, size_t size);
 Backend *backend_cuda_open(const ModelWeights *w);
 
 #endif

@@ -3,7 +3,9 @@
 #include <string.h>
 
 #include "src/core/blas_arch.h"
+#include "models/backend.h"
 #include "src/cli/commands.h"
+#include "src/core/err.h"
 #include "src/core/interrupt.h"
 
 #define GENRE_VERSION "0.1"
@@ -36,8 +38,10 @@ static void version(void)
 {
     printf("genre %s\n", GENRE_VERSION);
     printf("blas core: %s\n", blas_arch_current());
-#ifdef GENRE_CUDA
-    printf("cuda: compiled in\n");
+#ifdef GENRE_CUDA_BACKEND
+    char gpu[512];
+    if (backend_describe("cuda", gpu, sizeof gpu) == 0) printf("cuda: compiled in; GPU: %s\n", gpu);
+    else printf("cuda: compiled in; %s\n", err_msg());
 #else
     printf("cuda: not compiled in (built with NVCC=)\n");
 #endif
