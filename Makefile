@@ -162,10 +162,11 @@ bench: $(BENCH_BIN)
 deps:
 	@bash .ci/deps
 
+# The real data for `make test` (tests/run reads GENRE_DATA) and `make demo`.
+DATA ?= $(or $(GENRE_DATA),../shared/data/movies)
 test: deps
-	@bash tests/run
+	@GENRE_DATA='$(DATA)' bash tests/run
 
-DATA ?= ../shared/data/movies
 demo: deps all
 	bin/genre prepare --data $(DATA) --out runs/data
 	bin/genre tokenize --vocab $$(models/fetch-minilm) --stats runs/data

@@ -6,6 +6,12 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+/* Skips the running test because something the set-up provides is missing
+ * (the fetched all-MiniLM-L6-v2, the data at $GENRE_DATA): tests/run prints
+ * the reason, counts the skip, and under CI=true counts it as a failure.
+ * The reason must be a string literal (it may have printf arguments). */
+#define SKIP_SETUP(...) cr_skip_test("set-up dependency missing: " __VA_ARGS__)
+
 /* A whole file as a NUL-terminated string (caller frees), or NULL. */
 static inline char *slurp(const char *path)
 {

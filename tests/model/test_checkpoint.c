@@ -11,6 +11,7 @@
 #include "models/checkpoint.h"
 #include "src/core/err.h"
 #include "src/io/safetensors.h"
+#include "tests/testutil.h"
 
 #define TINY "tests/fixtures/tiny_distilbert"
 
@@ -26,7 +27,8 @@ Test(checkpoint, minilm_hidden_states_match_transformers)
     const char *dir = getenv("GENRE_MINILM");
     char path[4096];
     snprintf(path, sizeof path, "%s/model.safetensors", dir ? dir : "");
-    if (!dir || access(path, R_OK)) cr_skip_test("GENRE_MINILM not set or not fetched");
+    if (!dir) SKIP_SETUP("GENRE_MINILM is not set (tests/run sets it; models/fetch-minilm fetches it)");
+    if (access(path, R_OK)) SKIP_SETUP("GENRE_MINILM=%s has no model.safetensors (models/fetch-minilm)", dir);
     StFile ref;
     cr_assert_eq(st_open(&ref, "tests/fixtures/minilm_cls.safetensors"), 0, "%s", err_msg());
     const StTensor *ids = st_find(&ref, "ids"), *mask = st_find(&ref, "mask");

@@ -14,7 +14,9 @@ words of the BasicTokenizer (`genre tokenize --words` against HF's
 normalizer and pre-tokenizer) on all texts too; then
 every 10th description and the adversarial cases once more with --special
 --max-len 64 against HF's [CLS] ... [SEP] truncated to 64.
-Exits 1 on any mismatch.
+Exits 1 on any mismatch. Without CSV files in $GENRE_DATA the rest still
+runs, and then exits 77 (skipped, tests/run: a failure under CI=true) saying
+that the descriptions were not compared.
 """
 import csv
 import glob
@@ -36,8 +38,6 @@ def one_line(s):
 
 def descriptions(data):
     files = sorted(glob.glob(os.path.join(data, "*.csv")))
-    if not files:
-        sys.exit(f"check_tokenizer_parity: no CSV files in {data}")
     out = []
     for path in files:
         with open(path, newline="", encoding="utf-8") as f:
@@ -110,7 +110,13 @@ def main():
           f"{len(adv)} adversarial, {len(swp)} code-point sweeps covering {0x110000 - 0x800 - 2} code points); "
           f"with --special --max-len {MAX_LEN}: {len(texts_sp) - len(bad_sp)}/{len(texts_sp)}; "
           f"basic words identical: {len(texts) - len(bad_words)}/{len(texts)}")
-    return 1 if bad or bad_sp or bad_words else 0
+    if bad or bad_sp or bad_words:
+        return 1
+    if not desc:
+        print(f"check_tokenizer_parity: skipped: set-up dependency missing: no CSV files in "
+              f"GENRE_DATA={data!r}, so no description was compared (the rest passed)")
+        return 77
+    return 0
 
 
 if __name__ == "__main__":

@@ -750,7 +750,8 @@ Test(prepare, real_data_end_to_end, .timeout = 120)
 {
     const char *data = getenv("GENRE_DATA");
     struct stat st;
-    if (!data || stat(data, &st) != 0) cr_skip_test("GENRE_DATA not set or missing");
+    if (!data) SKIP_SETUP("GENRE_DATA is not set (tests/run sets it; make test DATA=DIR)");
+    if (stat(data, &st) != 0) SKIP_SETUP("no data at GENRE_DATA=%s", data);
     const char *out = tmp("real");
     char err[2048];
     cr_assert_eq(run_prepare(err, sizeof err, "--data", data, "--out", out, NULL), 0, "%s", err);
