@@ -57,13 +57,15 @@ __global__ void shared_overflow_kernel(float *out, int n)
     if (threadIdx.x + 1 < (unsigned)n) out[threadIdx.x] = s[threadIdx.x + 1];
 }
 
-/* Writes one float past a static __shared__ array (through a pointer, so
- * only AddressSanitizer sees it; the Makefile asks it to instrument the
+/* Writes one float past a static __shared__ array, through a pointer the
+ * compiler cannot trace to the array (a volatile one), so that neither the
+ * compiler nor UBSan's object-size check sees it: it is AddressSanitizer's
+ * redzone that must catch it (the Makefile asks it to instrument the
  * simulator's shared-memory section). */
 __global__ void static_shared_overflow_kernel(float *out, int n)
 {
     __shared__ float s[32];
-    float *p = s;
+    float *volatile p = s;
     p[threadIdx.x + 1 < 32 ? threadIdx.x + 1 : n] = 1.0f;
     __syncthreads();
     out[threadIdx.x] = s[threadIdx.x];

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "src/cli/commands.h"
+#include "tests/testutil.h"
 
 static char dir[64];
 
@@ -46,15 +47,42 @@ static void setup(void)
     put("test.jsonl", held);
 }
 
+/* `genre baseline` with these settings: its arguments in argv (8 or 9). */
+typedef struct {
+    char data[96], out[96], m[32], f[32];
+    char *argv[10];
+    int argc;
+} Args;
+
+static void args(Args *a, const char *model, const char *features, const char *extra)
+{
+    snprintf(a->data, sizeof a->data, "data=%s", dir);
+    snprintf(a->out, sizeof a->out, "%s/run", dir);
+    snprintf(a->m, sizeof a->m, "model=%s", model);
+    snprintf(a->f, sizeof a->f, "features=%s", features);
+    char *argv[] = {"baseline", "--out", a->out, a->data, a->m, a->f, "w2v.min_count=1", "threads=1", (char *)extra, NULL};
+    memcpy(a->argv, argv, sizeof argv);
+    a->argc = extra ? 9 : 8;
+}
+
 static int run(const char *model, const char *features, const char *extra)
 {
-    char data[96], out[96], m[32], f[32];
-    snprintf(data, sizeof data, "data=%s", dir);
-    snprintf(out, sizeof out, "%s/run", dir);
-    snprintf(m, sizeof m, "model=%s", model);
-    snprintf(f, sizeof f, "features=%s", features);
-    char *argv[] = {"baseline", "--out", out, data, m, f, "w2v.min_count=1", "threads=1", (char *)extra, NULL};
-    return cmd_baseline(extra ? 9 : 8, argv);
+    Args a;
+    args(&a, model, features, extra);
+    return cmd_baseline(a.argc, a.argv);
+}
+
+/* The command must end with exit status 1 and a message containing want
+ * (which names the file or key at fault), not with any earlier error. */
+static void expect_error(const char *model, const char *features, const char *extra, const char *want)
+{
+    Args a;
+    args(&a, model, features, extra);
+    CmdCall call = {cmd_baseline, a.argc, a.argv};
+    char err[4096];
+    int rc = run_captured(call_cmd, &call, err, sizeof err);
+    cr_expect_eq(rc, 1, "exit status %d, stderr: %s", rc, err);
+    cr_expect(strstr(err, want) != NULL, "stderr lacks \"%s\": %s", want, err);
 }
 
 Test(baseline_cmd, every_model_runs_and_writes_metrics, .init = setup)
@@ -120,21 +148,34 @@ Test(baseline_cmd, cross_validation_writes_cv_json, .init = setup)
     cr_expect_eq(access(path, F_OK), 0, "%s", path);
 }
 
-Test(baseline_cmd, empty_training_set, .init = setup, .exit_code = 1)
+Test(baseline_cmd, empty_training_set, .init = setup)
 {
     put("train.jsonl", "");
-    run("logreg", "tfidf", NULL);
+    char want[160];
+    snprintf(want, sizeof want, "genre: %s/train.jsonl: the training set is empty", dir);
+    expect_error("logreg", "tfidf", NULL, want);
 }
 
-Test(baseline_cmd, val_genre_missing_from_train, .init = setup, .exit_code = 1)
+Test(baseline_cmd, val_genre_missing_from_train, .init = setup)
 {
     put("labels.txt", "Horror\nRomance\nSciFi\n");
     put("val.jsonl", "{\"title\":\"z\",\"year\":1,\"text\":\"Boo.\",\"labels\":[\"Horror\"]}\n");
-    run("logreg", "tfidf", NULL);
+    char want[160];
+    snprintf(want, sizeof want, "genre: %s/val.jsonl: genre 'Horror' (1 movies) never occurs in the training set", dir);
+    expect_error("logreg", "tfidf", NULL, want);
 }
 
-Test(baseline_cmd, unknown_key, .init = setup, .exit_code = 1) { run("logreg", "tfidf", "linear.gamma=2"); }
+Test(baseline_cmd, unknown_key, .init = setup)
+{
+    expect_error("logreg", "tfidf", "linear.gamma=2", "unknown key 'linear.gamma'");
+}
 
-Test(baseline_cmd, wrong_type, .init = setup, .exit_code = 1) { run("logreg", "tfidf", "linear.C=big"); }
+Test(baseline_cmd, wrong_type, .init = setup)
+{
+    expect_error("logreg", "tfidf", "linear.C=big", "'linear.C' must be a number");
+}
 
-Test(baseline_cmd, out_of_range, .init = setup, .exit_code = 1) { run("knn", "tfidf", "knn.k=0"); }
+Test(baseline_cmd, out_of_range, .init = setup)
+{
+    expect_error("knn", "tfidf", "knn.k=0", "knn.k = 0 is outside [1, ");
+}

@@ -10,7 +10,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "src/data/clean.h"
@@ -305,31 +304,11 @@ static int run_prepare(char *err, size_t err_n, const char *a0, ...)
     const char *a;
     while ((a = va_arg(ap, const char *)) && argc < 31) argv[argc++] = a;
     va_end(ap);
-    const char *err_path = tmp("stderr.txt");
     mkdir(tmp_root, 0777);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    cr_assert_neq(pid, -1);
-    if (pid == 0) {
-        if (!freopen(err_path, "w", stderr) || !freopen("/dev/null", "w", stdout)) _exit(99);
-        exit(cmd_prepare(argc, (char **)argv));
-    }
-    int status;
-    waitpid(pid, &status, 0);
-    FILE *f = fopen(err_path, "r");
-    size_t got = f ? fread(err, 1, err_n - 1, f) : 0;
-    err[got] = '\0';
-    if (f) fclose(f);
-    /* LeakSanitizer notes that a forked child does not have the parent's threads. */
-    char *note;
-    while ((note = strstr(err, "False leaks are possible.\n"))) {
-        char *start = note;
-        while (start > err && start[-1] != '\n') start--;
-        if (strncmp(start, "==", 2) != 0) break;
-        memmove(start, note + 26, strlen(note + 26) + 1);
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    CmdCall call = {cmd_prepare, argc, (char **)argv};
+    int rc = run_captured(call_cmd, &call, err, err_n);
+    cr_assert_neq(rc, -1, "fork failed");
+    return rc;
 }
 
 static int count_files(const char *dir)

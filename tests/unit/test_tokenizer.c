@@ -264,15 +264,21 @@ Test(tokenizer, vocab_errors)
     cr_expect(strstr(err_msg(), "bad.txt:4: invalid UTF-8") != NULL, "%s", err_msg());
 }
 
-/* Runs `genre tokenize` in this (forked) test process on `input`; returns its stdout. */
-static const char *run_cli(const char *input, const char *const *args, int nargs)
+/* Writes the small vocabulary to `vocab` and puts `input` on stdin. */
+static void cli_input(const char *input, char vocab[256])
 {
     Tokenizer *t = small_vocab();
     tokenizer_free(t);
-    char vocab[256];
-    snprintf(vocab, sizeof vocab, "/tmp/genre-test-%d-vocab.txt", (int)getpid());
+    snprintf(vocab, 256, "/tmp/genre-test-%d-vocab.txt", (int)getpid());
     char *in = write_file("stdin", input);
     cr_assert_not_null(freopen(in, "rb", stdin));
+}
+
+/* Runs `genre tokenize` in this (forked) test process on `input`; returns its stdout. */
+static const char *run_cli(const char *input, const char *const *args, int nargs)
+{
+    char vocab[256];
+    cli_input(input, vocab);
     char out[256];
     snprintf(out, sizeof out, "/tmp/genre-tok-%d-stdout", (int)getpid());
     cr_assert_not_null(freopen(out, "wb", stdout));
@@ -315,9 +321,16 @@ Test(tokenize_cli, words)
     cr_expect_str_eq(run_cli("Hello, Caf\xc3\xa9!\r\n\n \n[MASK]", args, 1), "hello , cafe !\n\n\n[ mask ]\n");
 }
 
-Test(tokenize_cli, invalid_utf8_exits_1, .exit_code = 1)
+/* Exit status 1 and the message naming the line and the byte. */
+Test(tokenize_cli, invalid_utf8_exits_1)
 {
-    run_cli("hello\nwor\xffld\n", NULL, 0);
+    char vocab[256], err[1024];
+    cli_input("hello\nwor\xffld\n", vocab);
+    char *argv[] = {"tokenize", "--vocab", vocab};
+    CmdCall call = {cmd_tokenize, 3, argv};
+    int rc = run_captured(call_cmd, &call, err, sizeof err);
+    cr_expect_eq(rc, 1, "exit status %d, stderr: %s", rc, err);
+    cr_expect(strstr(err, "stdin:2: invalid UTF-8 at byte 3") != NULL, "stderr: %s", err);
 }
 
 Test(tokenize_cli, stats_of_a_prepared_dataset)
