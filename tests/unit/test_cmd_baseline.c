@@ -85,20 +85,36 @@ static void expect_error(const char *model, const char *features, const char *ex
     cr_expect(strstr(err, want) != NULL, "stderr lacks \"%s\": %s", want, err);
 }
 
+/* Each model writes its own run: the directory is removed before each, so
+ * a metrics.json left by the previous model cannot stand in for it. */
 Test(baseline_cmd, every_model_runs_and_writes_metrics, .init = setup)
 {
     const char *runs[][2] = {{"logreg", "tfidf"}, {"logreg", "bow"}, {"svm", "tfidf"}, {"knn", "tfidf"},
                              {"logreg", "word2vec"}};
     for (int r = 0; r < 5; r++) {
+        char path[160], cmd[200];
+        snprintf(cmd, sizeof cmd, "rm -rf %s/run", dir);
+        cr_assert_eq(system(cmd), 0);
         cr_assert_eq(run(runs[r][0], runs[r][1], "knn.k=3"), 0, "%s %s", runs[r][0], runs[r][1]);
-        char path[160];
+        json_error_t e;
         snprintf(path, sizeof path, "%s/run/metrics.json", dir);
-        FILE *fm = fopen(path, "r");
-        cr_assert_not_null(fm, "%s", path);
-        char buf[256] = {0};
-        cr_expect(fread(buf, 1, sizeof buf - 1, fm) > 0);
-        fclose(fm);
-        cr_expect(strstr(buf, "\"val\"") || strstr(buf, "\"test\""), "%s", buf);
+        json_t *m = json_load_file(path, 0, &e);
+        cr_assert_not_null(m, "%s %s: %s: %s", runs[r][0], runs[r][1], path, e.text);
+        for (int k = 0; k < 2; k++) {
+            const char *part = k ? "test" : "val";
+            cr_expect(json_is_number(json_object_get(json_object_get(m, part), "jaccard")),
+                      "%s %s: %s has no %s.jaccard", runs[r][0], runs[r][1], path, part);
+        }
+        json_decref(m);
+        snprintf(path, sizeof path, "%s/run/config.json", dir);
+        json_t *c = json_load_file(path, 0, &e);
+        cr_assert_not_null(c, "%s: %s", path, e.text);
+        const char *model = json_string_value(json_object_get(c, "model"));
+        const char *features = json_string_value(json_object_get(c, "features"));
+        cr_expect(model && features && !strcmp(model, runs[r][0]) && !strcmp(features, runs[r][1]),
+                  "%s: model %s, features %s; expected %s %s", path, model ? model : "(none)",
+                  features ? features : "(none)", runs[r][0], runs[r][1]);
+        json_decref(c);
     }
 }
 
