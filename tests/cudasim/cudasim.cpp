@@ -189,8 +189,35 @@ static char *new_stack()
 
 /* ---- barriers and warp operations ------------------------------------- */
 
+/* CUDASIM_SKIP_BARRIER=FILE:LINE (tests/cudasim/remove-barriers): the
+ * __syncthreads() at that place returns at once, as if it had been deleted
+ * from the source; the first one skipped says so on stderr. Only plain
+ * __syncthreads() (kind 0): the counting and voting forms return values. FILE is as the
+ * compiler names it (kernels/x.cu or ./kernels/x.h), a leading "./" ignored. */
+static const char *strip_dot(const char *f) { return strncmp(f, "./", 2) == 0 ? f + 2 : f; }
+
+static bool barrier_skipped(const char *file, int line)
+{
+    static int skip_line = -2; /* -2: not read yet; -1: none */
+    static char skip_file[512];
+    static bool said;
+    if (skip_line == -2) {
+        const char *v = getenv("CUDASIM_SKIP_BARRIER"), *colon = v ? strrchr(v, ':') : nullptr;
+        skip_line = -1;
+        if (colon && (size_t)(colon - v) < sizeof skip_file) {
+            snprintf(skip_file, sizeof skip_file, "%.*s", (int)(colon - v), v);
+            skip_line = atoi(colon + 1);
+        }
+    }
+    if (line != skip_line || strcmp(strip_dot(file), strip_dot(skip_file)) != 0) return false;
+    if (!said) fprintf(stderr, "cudasim: skipping the __syncthreads() at %s:%d\n", strip_dot(file), line);
+    said = true;
+    return true;
+}
+
 int syncthreads(const char *file, int line, int kind, int pred)
 {
+    if (kind == 0 && barrier_skipped(file, line)) return 0;
     current->state = AT_SYNC;
     current->sync_file = file;
     current->sync_line = line;
