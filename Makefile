@@ -121,7 +121,12 @@ $(BUILD)/tests/backend-sim: $(PSIM_OBJ) $(SIM_HOST_OBJ) $(SIM_KERNEL_OBJ) $(BUIL
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(SIM_LDLIBS)
 
-tests: $(BUILD)/tests/genre-tests $(BUILD)/tests/kernels-sim $(BUILD)/tests/backend-sim
+# The tool that exports genre's dropout masks for
+# tests/reference/make_dropout_fixture.py; built with the tests so it keeps compiling.
+$(BUILD)/tests/dropout-masks: $(BUILD)/tests/tools/dropout_masks.o $(BUILD)/libgenre.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+tests: $(BUILD)/tests/genre-tests $(BUILD)/tests/kernels-sim $(BUILD)/tests/backend-sim $(BUILD)/tests/dropout-masks
 
 # On a GPU: the kernel tests against the CPU ops, the same under
 # compute-sanitizer (fewer big shapes: GENRE_KERNELS_QUICK), then the
@@ -189,6 +194,6 @@ fuzz-safetensors: $(BUILD)/fuzz/fuzz-safetensors
 clean:
 	rm -rf build bin
 
--include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(CUDA_OBJ:.o=.d) $(BUILD)/src/main.d
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/tests/tools/dropout_masks.d $(CUDA_OBJ:.o=.d) $(BUILD)/src/main.d
 -include $(PSIM_OBJ:.o=.d) $(SIM_HOST_OBJ:.o=.d) $(BUILD)/sim/src/main.d
 -include $(SIM_OBJ:.o=.d) $(SIM_LIB_OBJ:.o=.d) $(KSIM_OBJ:.o=.d) $(BUILD)/tests/kernels/test_kernels.d $(BUILD)/bench/kernels_bench.d

@@ -2,6 +2,7 @@
 #ifndef GENRE_TESTUTIL_H
 #define GENRE_TESTUTIL_H
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,18 @@
  * the reason, counts the skip, and under CI=true counts it as a failure.
  * The reason must be a string literal (it may have printf arguments). */
 #define SKIP_SETUP(...) cr_skip_test("set-up dependency missing: " __VA_ARGS__)
+
+/* max |got - want| / max(max |want|, floor): the error relative to the
+ * tensor's scale, so zero and tiny entries do not blow it up. */
+static inline double rel_err(const float *got, const float *want, size_t n, double floor)
+{
+    double err = 0, scale = floor;
+    for (size_t i = 0; i < n; i++) {
+        err = fmax(err, fabs((double)got[i] - want[i]));
+        scale = fmax(scale, fabs((double)want[i]));
+    }
+    return err / scale;
+}
 
 /* A whole file as a NUL-terminated string (caller frees), or NULL. */
 static inline char *slurp(const char *path)

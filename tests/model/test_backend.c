@@ -13,6 +13,7 @@
 #include "src/core/err.h"
 #include "src/io/safetensors.h"
 #include "src/train/schedule.h"
+#include "tests/testutil.h"
 
 #define TINY "tests/fixtures/tiny_distilbert"
 #define REF "tests/fixtures/tiny_distilbert_ref.safetensors"
@@ -43,16 +44,6 @@ static void *ref_data(const char *name)
     if (t->dtype == ST_F32 || t->dtype == ST_I32) memcpy(x, t->data, t->nbytes);
     else cr_assert_fail("fixture %s: unexpected dtype", name);
     return x;
-}
-
-static double rel_err(const float *got, const float *want, size_t n, double floor)
-{
-    double err = 0, scale = floor;
-    for (size_t i = 0; i < n; i++) {
-        err = fmax(err, fabs((double)got[i] - want[i]));
-        scale = fmax(scale, fabs((double)want[i]));
-    }
-    return err / scale;
 }
 
 static Backend *open_cpu(const ModelWeights *weights)

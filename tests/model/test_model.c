@@ -14,6 +14,7 @@
 #include "src/ops/loss.h"
 #include "src/io/safetensors.h"
 #include "src/train/schedule.h"
+#include "tests/testutil.h"
 
 #define TINY "tests/fixtures/tiny_distilbert"
 #define REF "tests/fixtures/tiny_distilbert_ref.safetensors"
@@ -54,18 +55,6 @@ static int32_t *ref_i32(const char *name)
     int32_t *x = malloc(t->nbytes);
     memcpy(x, t->data, t->nbytes);
     return x;
-}
-
-/* max |got - want| / max(max |want|, floor): the error relative to the
- * tensor's scale, so zero and tiny entries do not blow it up. */
-static double rel_err(const float *got, const float *want, size_t n, double floor)
-{
-    double err = 0, scale = floor;
-    for (size_t i = 0; i < n; i++) {
-        err = fmax(err, fabs((double)got[i] - want[i]));
-        scale = fmax(scale, fabs((double)want[i]));
-    }
-    return err / scale;
 }
 
 #define B 3

@@ -16,6 +16,7 @@
 #include "src/core/err.h"
 #include "src/io/safetensors.h"
 #include "src/train/schedule.h"
+#include "tests/testutil.h"
 
 #define TINY "tests/fixtures/tiny_distilbert"
 #define REF "tests/fixtures/tiny_distilbert_ref.safetensors"
@@ -49,16 +50,6 @@ static void teardown(void)
 {
     weights_free(&w);
     st_close(&ref);
-}
-
-static double rel_err(const float *got, const float *want, size_t n, double floor)
-{
-    double err = 0, scale = floor;
-    for (size_t i = 0; i < n; i++) {
-        err = fmax(err, fabs((double)got[i] - want[i]));
-        scale = fmax(scale, fabs((double)want[i]));
-    }
-    return err / scale;
 }
 
 static Backend *open_on(const char *device, const Loss *loss)
