@@ -170,7 +170,9 @@
  *
  * CUDASIM_DISABLE=check[,check...] (protect, async, stream-order,
  * block-order, thread-order, pointer-args, guards) switches a check off; it
- * exists only for the self-test that shows each test needs its check. */
+ * exists only for the self-test that shows each test needs its check.
+ * CUDASIM_SKIP_BARRIER=FILE:LINE makes the plain __syncthreads() there
+ * return at once, as if deleted (tests/cudasim/remove-barriers). */
 #ifndef GENRE_CUDASIM_H
 #define GENRE_CUDASIM_H
 
