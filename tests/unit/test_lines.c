@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "src/cli/lines.h"
+#include "tests/testutil.h"
 
 static void stdin_from(const char *name, const char *data, size_t n)
 {
@@ -62,15 +63,28 @@ Test(lines, long_lines)
     free(data);
 }
 
-Test(lines, invalid_utf8_ends_the_program, .exit_code = 1)
+/* Reads two lines of stdin, checking UTF-8: returns 2 if the first is not
+ * "fine", 3 if the second (invalid) one comes back instead of ending the
+ * program. */
+static int read_two_lines(void *unused)
 {
-    stdin_from("utf8", "fine\nnot \xff fine\n", 15);
+    (void)unused;
     LineReader r;
     lines_open(&r, "test", true);
     char *line;
-    cr_assert_eq(lines_next(&r, &line), 4);
+    if (lines_next(&r, &line) != 4) return 2;
     lines_next(&r, &line);
-    cr_assert_fail("an invalid line was returned");
+    return 3;
+}
+
+/* Exit status 1 and the message naming the command, line and byte. */
+Test(lines, invalid_utf8_ends_the_program)
+{
+    stdin_from("utf8", "fine\nnot \xff fine\n", 15);
+    char err[1024];
+    int rc = run_captured(read_two_lines, NULL, err, sizeof err);
+    cr_expect_eq(rc, 1, "exit status %d, stderr: %s", rc, err);
+    cr_expect(strstr(err, "genre: test: stdin:2: invalid UTF-8 at byte 4") != NULL, "stderr: %s", err);
 }
 
 /* On a pipe, ready means a whole line (or the end) has come. */
