@@ -246,7 +246,8 @@ Test(sim_cli, minilm_embeddings_on_cuda_equal_the_cpu)
     const char *dir = getenv("GENRE_MINILM");
     char path[600];
     snprintf(path, sizeof path, "%s/model.safetensors", dir ? dir : "");
-    if (!dir || access(path, R_OK)) cr_skip_test("GENRE_MINILM not set or not fetched");
+    if (!dir) SKIP_SETUP("GENRE_MINILM is not set (tests/run sets it; models/fetch-minilm fetches it)");
+    if (access(path, R_OK)) SKIP_SETUP("GENRE_MINILM=%s has no model.safetensors (models/fetch-minilm)", dir);
     FILE *f = fopen(at("texts.txt"), "w");
     fputs("A detective hunts a killer through a rainy city.\n"
           "Two friends sail around the world and fall in love on the way.\n"
