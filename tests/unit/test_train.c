@@ -729,3 +729,18 @@ Test(train, other_commands_never_overwrite_a_run)
     cr_expect(!has_tmp_leftovers(root));
     free(run), free(hf), free(test), free(metrics), free(config);
 }
+
+/* A best/ whose save fails is not announced as saved: the validation line
+ * comes without "(best so far, saved)", and the run stops naming the
+ * failure (the first directory commit is best/ at step 12). */
+Test(train, a_failed_best_save_is_not_announced)
+{
+    const char *extra[] = {"epochs=2"};
+    cr_assert_eq(train_failing(at("cut"), "atomic_dir_commit:1", extra, 1), 1, "%s", slurp(at("err.txt")));
+    char *err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "step 12: val jaccard ") != NULL, "%s", err);
+    cr_expect(strstr(err, "(best so far, saved)") == NULL, "%s", err);
+    const char *last = "genre: atomic_dir_commit: injected failure (GENRE_FAILPOINT)\n";
+    cr_expect(strlen(err) >= strlen(last) && !strcmp(err + strlen(err) - strlen(last), last), "%s", err);
+    free(err);
+}
