@@ -54,6 +54,17 @@ static inline char *write_temp(const char *name, const char *text)
     return path;
 }
 
+/* dir/name in one of 8 buffers used in turn, so that one call may take
+ * several such paths (the ninth reuses the first buffer). */
+static inline const char *path_in(const char *dir, const char *name)
+{
+    static char buf[8][256];
+    static int k;
+    k = (k + 1) % 8;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+    return buf[k];
+}
+
 /* Runs fn(arg) in a forked child, stdout to /dev/null and stderr captured,
  * and returns the child's exit status (fn's return value, or what exit()
  * was given: die() exits 1), or 128 + the signal that ended it. err gets

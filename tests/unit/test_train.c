@@ -20,14 +20,7 @@
 
 static char root[128];
 
-static const char *at(const char *name)
-{
-    static char buf[8][256];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", root, name);
-    return buf[k];
-}
+static const char *at(const char *name) { return path_in(root, name); }
 
 static void put(const char *path, const char *text)
 {
