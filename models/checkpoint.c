@@ -31,9 +31,8 @@ static int read_config(const char *dir, DistilBertConfig *c, Arch *arch, int *la
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
-    json_error_t je;
-    json_t *cfg = json_load_file(path, 0, &je);
-    if (!cfg) return err_set("%s:%d: %s", path, je.line, je.text);
+    json_t *cfg = json_read_file(path, 0);
+    if (!cfg) return -1;
     int rc = -1;
     const char *type = json_string_value(json_object_get(cfg, "model_type"));
     memset(c, 0, sizeof *c);
@@ -240,7 +239,8 @@ char **checkpoint_labels(const char *dir, int *n)
     *n = 0;
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
-    json_t *cfg = json_load_file(path, 0, NULL);
+    json_t *cfg = json_read_file(path, 0);
+    if (!cfg) return NULL;
     json_t *id2label = json_object_get(cfg, "id2label");
     char **names = NULL;
     int count = json_is_object(id2label) ? (int)json_object_size(id2label) : 0;
@@ -262,6 +262,7 @@ char **checkpoint_labels(const char *dir, int *n)
     }
     json_decref(cfg);
     *n = count;
+    if (!names) err_set("%s: no id2label: not a fine-tuned genre classifier", path);
     return names;
 }
 

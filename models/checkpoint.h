@@ -35,8 +35,10 @@ int checkpoint_load(ModelWeights *w, const char *dir, int num_labels, uint64_t h
  * exactly num_labels outputs (a mismatch would predict from a random head). */
 int checkpoint_load_head(ModelWeights *w, const char *dir, int num_labels);
 
-/* Label names from config.json's id2label (NULL when absent; *n set to the
- * count). The caller frees each name and the array. */
+/* Label names from config.json's id2label (*n set to the count), or NULL
+ * with err_set: config.json unreadable, or without an id2label of names
+ * ("not a fine-tuned genre classifier"). The caller frees each name and
+ * the array. */
 char **checkpoint_labels(const char *dir, int *n);
 
 /* Writes dir/model.safetensors and dir/config.json (creating dir), each

@@ -16,10 +16,7 @@
 static json_t *load_config(const char *dir, char *path, size_t size)
 {
     snprintf(path, size, "%s/config.json", dir);
-    json_error_t jerr;
-    json_t *cfg = json_load_file(path, 0, &jerr);
-    if (!cfg) err_set("%s:%d: %s", path, jerr.line, jerr.text);
-    return cfg;
+    return json_read_file(path, 0);
 }
 
 /* dir/config.json's genre_threshold into *t (left alone when absent). */
@@ -47,7 +44,7 @@ int classifier_open(Classifier *c, const char *dir)
     snprintf(c->dir, sizeof c->dir, stat(path, &st) == 0 ? "%s/best" : "%s", dir);
     int n = 0;
     char **names = checkpoint_labels(c->dir, &n);
-    if (!names) return err_set("%s/config.json: no id2label: not a fine-tuned genre classifier", c->dir);
+    if (!names) return -1;
     c->labels.n_labels = n;
     c->labels.names = names;
     c->threshold = 0.5f;

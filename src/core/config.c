@@ -147,12 +147,8 @@ Config *config_load(const CfgKey *schema, const char *path, int n_overrides, cha
         json_decref(v);
     }
     if (path) {
-        json_error_t e;
-        json_t *root = json_load_file(path, 0, &e);
-        if (!root) {
-            err_set("%s:%d:%d: %s", path, e.line, e.column, e.text);
-            goto fail;
-        }
+        json_t *root = json_read_file(path, 0);
+        if (!root) goto fail;
         if (!json_is_object(root)) {
             json_decref(root);
             err_set("%s: the configuration must be a JSON object", path);

@@ -1,6 +1,8 @@
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "src/core/atomic.h"
 #include "src/core/err.h"
@@ -16,6 +18,42 @@ int json_write_file(const char *path, const json_t *o, size_t flags)
     int rc = atomic_write_file(path, text, n);
     free(text);
     return rc;
+}
+
+const char *json_error_what(const json_error_t *e)
+{
+    switch (json_error_code(e)) {
+    case json_error_null_character:
+        return "a string holds \\u0000 (a NUL character), which genre does not accept";
+    case json_error_null_byte_in_key:
+        return "an object key holds \\u0000 (a NUL character), which genre does not accept";
+    default:
+        return e->text;
+    }
+}
+
+json_t *json_read_file(const char *path, size_t flags)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        err_set("%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        err_set("%s: is a directory, not a JSON file", path);
+        return NULL;
+    }
+    json_error_t e;
+    json_t *o = json_loadf(f, flags, &e);
+    int read_errno = ferror(f) ? errno : 0;
+    fclose(f);
+    if (o) return o;
+    if (read_errno) err_set("%s: cannot read: %s", path, strerror(read_errno));
+    else if (e.line > 0) err_set("%s:%d: %s", path, e.line, json_error_what(&e));
+    else err_set("%s: %s", path, json_error_what(&e));
+    return NULL;
 }
 
 json_t *json_real_of_float(float x)

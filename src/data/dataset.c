@@ -6,6 +6,7 @@
 
 #include "src/data/dataset.h"
 #include "src/core/err.h"
+#include "src/core/jsonfile.h"
 #include "src/core/hash.h"
 
 int labels_load(LabelSet *ls, const char *path)
@@ -77,7 +78,7 @@ int dataset_load(Dataset *d, const char *path, const LabelSet *ls)
         json_t *o = json_loadb(line, (size_t)len, 0, &e);
         if (!o || !json_is_object(o)) {
             json_decref(o);
-            return fail_line(d, f, line, path, lineno, o ? "not a JSON object" : e.text);
+            return fail_line(d, f, line, path, lineno, o ? "not a JSON object" : json_error_what(&e));
         }
         json_t *title = json_object_get(o, "title"), *year = json_object_get(o, "year");
         json_t *text = json_object_get(o, "text"), *labels = json_object_get(o, "labels");

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "src/core/err.h"
+#include "src/core/jsonfile.h"
 #include "src/eval/trainlog.h"
 
 void trainlog_step(FILE *log, long step, int epoch, double loss, float lr, float grad_norm,
@@ -112,7 +113,7 @@ int trainlog_read(TrainLog *log, const char *path)
         if (strspn(line, " \t\r\n") == (size_t)len) continue;
         json_error_t jerr;
         json_t *o = json_loadb(line, (size_t)len, 0, &jerr);
-        if (!o) rc = err_set("%s: not valid JSON (%s)", where, jerr.text);
+        if (!o) rc = err_set("%s: not valid JSON (%s)", where, json_error_what(&jerr));
         else rc = add_line(log, o, where);
         json_decref(o);
     }

@@ -12,6 +12,7 @@
 
 #include "src/core/atomic.h"
 #include "src/core/err.h"
+#include "src/core/jsonfile.h"
 #include "src/io/safetensors.h"
 #include "src/core/utf8.h"
 
@@ -178,7 +179,7 @@ static int parse_header(StFile *f, const unsigned char *buf, size_t size)
     json_t *root = json_loadb((const char *)buf + 8, (size_t)n, JSON_REJECT_DUPLICATES, &je);
     if (!root)
         return err_set("%s: header is not valid JSON at byte %d (line %d, column %d): %s", path,
-                       8 + je.position, je.line, je.column, je.text);
+                       8 + je.position, je.line, je.column, json_error_what(&je));
     if (!json_is_object(root)) {
         json_decref(root);
         return err_set("%s: header is not a JSON object", path);

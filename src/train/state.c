@@ -59,9 +59,8 @@ int train_state_load(TrainState *s, const char *dir)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/state.json", dir);
-    json_error_t e;
-    json_t *o = json_load_file(path, 0, &e);
-    if (!o) return err_set("%s:%d: %s", path, e.line, e.text);
+    json_t *o = json_read_file(path, 0);
+    if (!o) return -1;
     long epoch = 0, batch = 0;
     int rc = get_int(o, path, "step", &s->step) || get_int(o, path, "epoch", &epoch) ||
                      get_int(o, path, "batch", &batch) || get_real(o, path, "best", &s->best) ||

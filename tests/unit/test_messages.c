@@ -1,0 +1,113 @@
+/* Messages that point the right way (issue 17): each names the file, the
+ * line or the key and says what is wrong there, never an internal argument,
+ * a library's flag or jansson's line -1. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "models/checkpoint.h"
+#include "models/classifier.h"
+#include "src/cli/commands.h"
+#include "src/core/config.h"
+#include "src/core/err.h"
+#include "src/data/corpus.h"
+#include "src/data/dataset.h"
+#include "src/eval/report.h"
+#include "src/train/state.h"
+#include "tests/testutil.h"
+
+static char root[128];
+
+static const char *at(const char *name) { return path_in(root, name); }
+
+static void put(const char *name, const char *text)
+{
+    FILE *f = fopen(at(name), "w");
+    cr_assert_not_null(f, "%s", at(name));
+    fputs(text, f);
+    fclose(f);
+}
+
+static void setup(void)
+{
+    snprintf(root, sizeof root, "/tmp/genre-messages-%d", (int)getpid());
+    mkdir(root, 0777);
+}
+
+static void cleanup(void)
+{
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", root);
+}
+
+TestSuite(messages, .init = setup, .fini = cleanup);
+
+/* Runs cmd with argv; expects exit status 1 and exactly `want` on stderr. */
+static void expect_fails(int (*cmd)(int, char **), int argc, char **argv, const char *want)
+{
+    char err[4096];
+    int rc = run_captured(call_cmd, &(CmdCall){cmd, argc, argv}, err, sizeof err);
+    cr_expect_eq(rc, 1, "%s: exit %d", argv[0], rc);
+    cr_expect_str_eq(err, want);
+}
+
+/* A missing --config file: jansson's "-1:-1" is never shown. */
+Test(messages, a_missing_config_file_cannot_be_opened)
+{
+    char *path = strdup(at("nope.json")), want[512];
+    char *argv[] = {"train", "--config", path, "data=x"};
+    snprintf(want, sizeof want, "genre: %s: cannot open: No such file or directory\n", path);
+    expect_fails(cmd_train, 4, argv, want);
+    char *base[] = {"baseline", "--config", path};
+    expect_fails(cmd_baseline, 3, base, want);
+    free(path);
+}
+
+/* Every reader of a JSON file says the same for a file that is not there
+ * (config.c, classifier.c, checkpoint.c, state.c, report.c). */
+Test(messages, every_json_file_reader_says_cannot_open)
+{
+    mkdir(at("empty"), 0777);
+    char want[512];
+    snprintf(want, sizeof want, "%s: cannot open: No such file or directory", at("empty/config.json"));
+    ModelWeights w;
+    cr_expect_eq(checkpoint_load(&w, at("empty"), 0, 0), -1);
+    cr_expect_str_eq(err_msg(), want);
+    Classifier c;
+    cr_expect_eq(classifier_open(&c, at("empty")), -1);
+    cr_expect_str_eq(err_msg(), want);
+    TrainState st;
+    cr_expect_eq(train_state_load(&st, at("empty")), -1);
+    snprintf(want, sizeof want, "%s: cannot open: No such file or directory", at("empty/state.json"));
+    cr_expect_str_eq(err_msg(), want);
+    const char *dirs[] = {at("empty")};
+    cr_expect_eq(report_compare_dirs(NULL, 1, dirs), -1);
+    snprintf(want, sizeof want, "%s: cannot open: No such file or directory", at("empty/metrics.json"));
+    cr_expect_str_eq(err_msg(), want);
+}
+
+/* A parse error names the file and its line; a \u0000 is said plainly,
+ * without jansson's "JSON_ALLOW_NUL". */
+Test(messages, json_errors_name_the_line_in_plain_words)
+{
+    static const CfgKey schema[] = {{"data", CFG_STRING, NULL, NULL, "data"}, {NULL, 0, NULL, NULL, NULL}};
+    put("nul.json", "{\n\"data\": \"a\\u0000b\"}\n");
+    cr_expect_null(config_load(schema, at("nul.json"), 0, NULL));
+    char want[512];
+    snprintf(want, sizeof want, "%s:2: a string holds \\u0000 (a NUL character), which genre does not accept",
+             at("nul.json"));
+    cr_expect_str_eq(err_msg(), want);
+
+    LabelSet ls = {.n_labels = 1, .names = (char *[]){"Drama"}};
+    put("nul.jsonl", "{\"text\": \"ok\", \"labels\": []}\n{\"text\": \"a\\u0000b\", \"labels\": []}\n");
+    Dataset d;
+    cr_expect_eq(dataset_load(&d, at("nul.jsonl"), &ls), -1);
+    snprintf(want, sizeof want, "%s:2: a string holds \\u0000 (a NUL character), which genre does not accept",
+             at("nul.jsonl"));
+    cr_expect_str_eq(err_msg(), want);
+}
+
