@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "src/data/dataset.h"
 #include "src/core/err.h"
@@ -67,6 +68,11 @@ int dataset_load(Dataset *d, const char *path, const LabelSet *ls)
     d->n_labels = ls->n_labels;
     FILE *f = fopen(path, "r");
     if (!f) return err_set("%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        return err_set("%s: is a directory, not a .jsonl file", path);
+    }
     char *line = NULL;
     size_t cap = 0, alloc = 0;
     ssize_t len;
@@ -116,8 +122,13 @@ int dataset_load(Dataset *d, const char *path, const LabelSet *ls)
         d->n++;
         json_decref(o);
     }
+    int read_errno = ferror(f) ? errno : 0;
     free(line);
     fclose(f);
+    if (read_errno) {
+        dataset_free(d);
+        return err_set("%s: cannot read: %s", path, strerror(read_errno));
+    }
     return 0;
 }
 

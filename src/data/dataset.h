@@ -26,8 +26,9 @@ void labels_free(LabelSet *ls);
 /* Index of a label name, or -1. */
 int labels_index(const LabelSet *ls, const char *name);
 
-/* Reads a .jsonl file; a label not in `ls` is an error naming file and line.
- * 0, or -1 with err_set. */
+/* Reads a .jsonl file; a label not in `ls` is an error naming file and line,
+ * a directory one saying so (not a file of no movies). 0, or -1 with
+ * err_set. */
 int dataset_load(Dataset *d, const char *path, const LabelSet *ls);
 /* Reads <dir>/labels.txt and <dir>/<part>.jsonl (part: train, val, test). */
 int dataset_load_part(Dataset *d, LabelSet *ls, const char *dir, const char *part);

@@ -111,3 +111,15 @@ Test(messages, json_errors_name_the_line_in_plain_words)
     cr_expect_str_eq(err_msg(), want);
 }
 
+/* eval --data wants a .jsonl file: a directory is said to be one, not
+ * read as a file of no movies. */
+Test(messages, a_directory_is_not_a_jsonl_file)
+{
+    LabelSet ls = {.n_labels = 1, .names = (char *[]){"Drama"}};
+    Dataset d;
+    cr_expect_eq(dataset_load(&d, root, &ls), -1);
+    char want[512];
+    snprintf(want, sizeof want, "%s: is a directory, not a .jsonl file", root);
+    cr_expect_str_eq(err_msg(), want);
+}
+
