@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "models/classifier.h"
 #include "src/core/err.h"
 #include "src/core/jsonfile.h"
+#include "src/core/outdir.h"
 
 /* dir/config.json parsed (its path left in path), or NULL with err_set. */
 static json_t *load_config(const char *dir, char *path, size_t size)
@@ -35,13 +37,27 @@ static int read_threshold(const char *dir, float *t)
     return rc;
 }
 
+int classifier_dir(const char *dir, char *out, size_t size)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0) return err_set("%s: cannot open: %s", dir, strerror(errno));
+    char best[4200], kind[64];
+    snprintf(best, sizeof best, "%s/best", dir);
+    if (stat(best, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(out, size, "%s", best);
+        return 0;
+    }
+    outdir_kind(dir, kind, sizeof kind);
+    if (!strcmp(kind, "train"))
+        return err_set("%s: a training run without best/ (it is saved at the run's first validation)", dir);
+    snprintf(out, size, "%s", dir);
+    return 0;
+}
+
 int classifier_open(Classifier *c, const char *dir)
 {
     memset(c, 0, sizeof *c);
-    struct stat st;
-    char path[4200];
-    snprintf(path, sizeof path, "%s/best/config.json", dir);
-    snprintf(c->dir, sizeof c->dir, stat(path, &st) == 0 ? "%s/best" : "%s", dir);
+    if (classifier_dir(dir, c->dir, sizeof c->dir) != 0) return -1;
     int n = 0;
     char **names = checkpoint_labels(c->dir, &n);
     if (!names) return -1;

@@ -18,7 +18,13 @@ typedef struct {
     char dir[4096];
 } Classifier;
 
-/* Opens DIR, or DIR/best when DIR is a run directory. The labels come from
+/* The model directory that DIR names, into out (size bytes): DIR/best for
+ * a run directory (one with best/), else DIR. -1 with err_set when DIR is
+ * missing, or is a training run (src/core/outdir.h) without best/ yet.
+ * What eval, predict and export's --model and train's init mean. */
+int classifier_dir(const char *dir, char *out, size_t size);
+
+/* Opens classifier_dir(DIR). The labels come from
  * config.json's id2label, the threshold from its genre_threshold (0.5 when
  * absent). 0, or -1 with err_set. */
 int classifier_open(Classifier *c, const char *dir);

@@ -75,7 +75,9 @@ int cmd_export(int argc, char **argv)
         return 0;
     }
     Classifier c;
-    if (classifier_open(&c, model) != 0) die("%s (give --labels to start a classifier from an encoder)", err_msg());
+    char dir[4096];
+    if (classifier_dir(model, dir, sizeof dir) != 0) die_err();
+    if (classifier_open(&c, dir) != 0) die("%s (give --labels to start a classifier from an encoder)", err_msg());
     snprintf(vocab, sizeof vocab, "%s/vocab.txt", c.dir);
     if (write_model(&c.weights, &c.labels, vocab, c.threshold, out, force) != 0) die_err();
     printf("%s: %s, %d genres\n", out, c.dir, c.labels.n_labels);

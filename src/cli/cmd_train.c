@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "models/backend.h"
+#include "models/classifier.h"
 #include "src/cli/args.h"
 #include "src/cli/commands.h"
 #include "src/core/config.h"
@@ -104,15 +105,17 @@ int cmd_train(int argc, char **argv)
     if (!cfg) die_err();
     if (!resume) {
         /* The run records where its data and model are absolutely, so that a
-         * resume from another directory reads the same ones. */
-        char *abs[2] = {realpath(cfg_str(cfg, "data"), NULL), realpath(cfg_str(cfg, "init"), NULL)};
-        const char *keys[2] = {"data", "init"};
+         * resume from another directory reads the same ones. init means what
+         * eval's --model means: a run directory stands for its best/. */
+        char init[4096];
+        if (classifier_dir(cfg_str(cfg, "init"), init, sizeof init) != 0) die("init=%s", err_msg());
+        const char *keys[2] = {"data", "init"}, *paths[2] = {cfg_str(cfg, "data"), init};
         for (int k = 0; k < 2; k++) {
-            if (!abs[k]) die("%s=%s: %s", keys[k], cfg_str(cfg, keys[k]), strerror(errno));
-            char *o = NULL;
-            if (asprintf(&o, "%s=%s", keys[k], abs[k]) < 0) die("out of memory");
+            char *abs = realpath(paths[k], NULL), *o = NULL;
+            if (!abs) die("%s=%s: cannot open: %s", keys[k], paths[k], strerror(errno));
+            if (asprintf(&o, "%s=%s", keys[k], abs) < 0) die("out of memory");
             over[n_over++] = o;
-            free(abs[k]);
+            free(abs);
         }
         config_free(cfg);
         cfg = config_load(schema, config_path, n_over, over);

@@ -123,3 +123,35 @@ Test(messages, a_directory_is_not_a_jsonl_file)
     cr_expect_str_eq(err_msg(), want);
 }
 
+/* A model directory that is not there, and a run that has no best/ yet,
+ * are said to be so, not "not a fine-tuned genre classifier". */
+Test(messages, a_missing_model_or_a_run_without_best)
+{
+    char *nope = strdup(at("nope")), want[512];
+    char *ev[] = {"eval", "--model", nope, "--data", "x.jsonl"};
+    snprintf(want, sizeof want, "genre: %s: cannot open: No such file or directory\n", nope);
+    expect_fails(cmd_eval, 5, ev, want);
+
+    mkdir(at("run"), 0777);
+    mkdir(at("run/last"), 0777);
+    put("run/.genre", "train\n");
+    char *run = strdup(at("run"));
+    char *pred[] = {"predict", "--model", run};
+    snprintf(want, sizeof want, "genre: %s: a training run without best/ (it is saved at the run's first validation)\n",
+             run);
+    expect_fails(cmd_predict, 3, pred, want);
+    free(nope);
+    free(run);
+}
+
+/* A data directory that is not there is said to be missing (realpath's
+ * errno, not one left over from init's). */
+Test(messages, a_missing_data_directory)
+{
+    char data[300], init[300], want[400];
+    snprintf(data, sizeof data, "data=%s", at("nope"));
+    snprintf(init, sizeof init, "init=%s", root);
+    char *argv[] = {"train", data, init};
+    snprintf(want, sizeof want, "genre: data=%s: cannot open: No such file or directory\n", at("nope"));
+    expect_fails(cmd_train, 3, argv, want);
+}

@@ -723,6 +723,24 @@ Test(train, other_commands_never_overwrite_a_run)
     free(run), free(hf), free(test), free(metrics), free(config);
 }
 
+/* init may name a run directory, as eval, predict and export's --model
+ * may: it means the run's best/, which the new run records. */
+Test(train, init_takes_a_run_directory)
+{
+    const char *extra[] = {"epochs=1"};
+    cr_assert_eq(train(at("first"), extra, 1), 0, "%s", slurp(at("err.txt")));
+    char init[300];
+    snprintf(init, sizeof init, "init=%s", at("first"));
+    const char *again[] = {"epochs=1", init};
+    cr_assert_eq(train(at("second"), again, 2), 0, "%s", slurp(at("err.txt")));
+    char *config = slurp(at("second/config.json")), want[400];
+    char *best = realpath(at("first/best"), NULL);
+    snprintf(want, sizeof want, "\"init\": \"%s\"", best);
+    cr_expect(strstr(config, want) != NULL, "%s not in %s", want, config);
+    free(best);
+    free(config);
+}
+
 /* A best/ whose save fails is not announced as saved: the validation line
  * comes without "(best so far, saved)", and the run stops naming the
  * failure (the first directory commit is best/ at step 12). */
