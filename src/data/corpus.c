@@ -88,7 +88,8 @@ static void name_labels(Corpus *c)
     }
 }
 
-/* The header's one column of that name; none or two are errors. */
+/* The header's one column of that name; none or two are errors, a
+ * missing one showing the file's header beside the columns needed. */
 static int column(CsvReader *r, const char *name)
 {
     int at = -1;
@@ -99,10 +100,14 @@ static int column(CsvReader *r, const char *name)
                            at + 1, i + 1);
         at = i;
     }
-    if (at < 0)
-        return err_set("%s:%d: missing column '%s' (header: genre,title,year,description,...)", r->path,
-                       r->record_line, name);
-    return at;
+    if (at >= 0) return at;
+    char header[256] = "";
+    size_t n = 0;
+    for (int i = 0; i < r->n_fields && n < sizeof header; i++)
+        n += (size_t)snprintf(header + n, sizeof header - n, "%s%s", i ? "," : "", r->fields[i]);
+    if (n >= sizeof header) strcpy(header + sizeof header - 4, "...");
+    return err_set("%s:%d: missing column '%s' (the file's header: %s; needed: genre, title, year, description)",
+                   r->path, r->record_line, name, header);
 }
 
 /* by_key: folded title and year -> movie index, across files. */

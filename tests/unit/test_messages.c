@@ -144,6 +144,21 @@ Test(messages, a_missing_model_or_a_run_without_best)
     free(run);
 }
 
+/* A missing column shows the file's own header beside the one expected. */
+Test(messages, a_missing_column_shows_the_files_header)
+{
+    mkdir(at("csv"), 0777);
+    put("csv/war.csv", "genre,title,plot\nWar,X,A long enough description.\n");
+    Corpus c = {0};
+    cr_expect_eq(corpus_read_dir(&c, at("csv")), -1);
+    char want[512];
+    snprintf(want, sizeof want,
+             "%s:1: missing column 'year' (the file's header: genre,title,plot; needed: genre, title, year, "
+             "description)", at("csv/war.csv"));
+    cr_expect_str_eq(err_msg(), want);
+    corpus_free(&c);
+}
+
 /* A data directory that is not there is said to be missing (realpath's
  * errno, not one left over from init's). */
 Test(messages, a_missing_data_directory)
