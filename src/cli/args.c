@@ -1,6 +1,3 @@
-#include <ctype.h>
-#include <errno.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,25 +41,18 @@ static bool choice_ok(const char *choices, const char *v)
 /* Checks v and stores it in o's destination. */
 static void set_value(const char *cmd, const ArgOpt *o, const char *v)
 {
-    char expected[128], *end;
-    errno = 0;
-    /* strtol and strtod skip leading blanks and take a sign: a digit or '-' must come first. */
-    bool starts = isdigit((unsigned char)v[0]) || (v[0] == '-' && isdigit((unsigned char)v[1])) ||
-                  (o->real && v[0] == '.');
-    if (o->num) {
-        long x = strtol(v, &end, 10);
-        if (!starts || *end || errno || x < o->min || x > o->max) {
-            snprintf(expected, sizeof expected, "an integer in %ld..%ld", o->min, o->max);
+    char expected[160], text[128];
+    if (o->num || o->real) {
+        long n = 0;
+        double x = 0;
+        bool ok = o->num ? config_parse_int(v, &n) : config_parse_real(v, &x);
+        if (!ok || !config_in_range(o->range, o->num ? (double)n : x)) {
+            snprintf(expected, sizeof expected, "%s %s", o->num ? "an integer" : "a number",
+                     config_range_text(o->range, text, sizeof text));
             bad_value(cmd, o, v, expected);
         }
-        *o->num = x;
-    } else if (o->real) {
-        double x = strtod(v, &end);
-        if (!starts || *end || errno || !isfinite(x) || !(x > o->above && x < o->below)) {
-            snprintf(expected, sizeof expected, "a number in (%g, %g)", o->above, o->below);
-            bad_value(cmd, o, v, expected);
-        }
-        *o->real = x;
+        if (o->num) *o->num = n;
+        else *o->real = x;
     } else {
         if (o->choices && !choice_ok(o->choices, v)) {
             snprintf(expected, sizeof expected, "one of %s", o->choices);
@@ -83,6 +73,10 @@ static char *key_value(const char *key, const char *v)
 Args args_parse(const ArgSpec *spec, int argc, char **argv)
 {
     Args a = {0};
+    /* Every range is checked on every run, so that a bad one in a table
+     * is found by any test of its command. */
+    for (const ArgOpt *o = spec->opts; o->name; o++)
+        if (o->num || o->real) config_in_range(o->range, 0);
     /* key=value arguments first, then the options' overrides: at most argc in all. */
     char **from_opts = NULL;
     int n_from_opts = 0;

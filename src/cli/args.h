@@ -4,12 +4,14 @@
  *
  * An option is "--name VALUE", or "--name" alone for a flag; a value may
  * not start with "--", so "--out --seed 3" is an error, not a directory
- * named "--seed". Numbers are read strictly: the whole argument, decimal,
- * within the option's range. Each error is one line on stderr, then exit:
+ * named "--seed". Numbers are read strictly (config_parse_int and
+ * config_parse_real: the whole argument, decimal) within the option's
+ * range, written and checked as a config key's is (src/core/config.h).
+ * Each error is one line on stderr, then exit:
  *   genre CMD: unexpected argument 'X' (see 'genre CMD --help')     status 2
  *   genre CMD: --out needs a value (see 'genre CMD --help')         status 2
  *   genre CMD: --model is required (see 'genre CMD --help')         status 2
- *   genre CMD: --max-len '16x': expected an integer in 2..512        status 1
+ *   genre CMD: --max-len '16x': expected an integer in [2, 512]      status 1
  * Status 2: a command line the command cannot read; status 1: a value it
  * read and refuses, like any other bad input. --help or -h prints the
  * command's usage on stdout and exits 0, whatever follows it. */
@@ -25,13 +27,12 @@ typedef struct {
     const char *name;    /* "--max-len"; NULL ends a table */
     bool *flag;          /* set to true; takes no value */
     const char **str;    /* the value as given */
-    long *num;           /* an integer in min..max */
-    double *real;        /* a finite number with above < value < below */
+    long *num;           /* an integer in range */
+    double *real;        /* a number in range */
     const char *key;     /* the config override "key=VALUE", placed after the
                             key=value arguments so that the option wins (the
-                            spec must take overrides) */
-    long min, max;
-    double above, below;
+                            spec must take overrides); the key's range holds */
+    const char *range;   /* num, real: interval notation, "[2, 512]", "(0, 1)" */
     const char *choices; /* str: the values allowed, "cls|mean"; NULL: any */
     bool required;       /* str: an error when not given */
 } ArgOpt;
@@ -40,11 +41,11 @@ typedef struct {
 #define ARG_MODEL(dest) {.name = "--model", .str = (dest), .required = true}
 #define ARG_OUT(dest, req) {.name = "--out", .str = (dest), .required = (req)}
 /* Tokens per text, [CLS] and [SEP] included: DistilBERT's 512 positions at most. */
-#define ARG_MAX_LEN(dest) {.name = "--max-len", .num = (dest), .min = 2, .max = 512}
+#define ARG_MAX_LEN(dest) {.name = "--max-len", .num = (dest), .range = "[2, 512]"}
 /* Where the model runs (models/backend.h). */
 #define ARG_DEVICE(dest) {.name = "--device", .str = (dest), .choices = "cpu|cuda"}
 /* A probability above which a genre is predicted. */
-#define ARG_THRESHOLD(dest) {.name = "--threshold", .real = (dest), .above = 0, .below = 1}
+#define ARG_THRESHOLD(dest) {.name = "--threshold", .real = (dest), .range = "(0, 1)"}
 
 typedef struct {
     const char *cmd;     /* the command, named in every message: "predict" */

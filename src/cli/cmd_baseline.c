@@ -35,39 +35,40 @@ static const CfgKey schema[] = {
     {"data", CFG_STRING, NULL, NULL, "prepared data directory (train/val/test.jsonl, labels.txt)"},
     {"model", CFG_STRING, "\"logreg\"", "logreg|svm|knn", "classifier"},
     {"features", CFG_STRING, "\"tfidf\"", "bow|tfidf|word2vec", "document features"},
-    {"threshold", CFG_FLOAT, "0.5", NULL, "logreg, knn: probability above which a genre is predicted"},
-    {"margin", CFG_FLOAT, "0.0", NULL, "svm: decision value above which a genre is predicted"},
+    {"threshold", CFG_FLOAT, "0.5", "(0, 1)", "logreg, knn: probability above which a genre is predicted"},
+    {"margin", CFG_FLOAT, "0.0", "[-100, 100]", "svm: decision value above which a genre is predicted"},
     {"tune_threshold", CFG_BOOL, "false", NULL,
      "replace threshold (margin) by the one in 0.05..0.95 (-1..1) that maximises val Jaccard"},
-    {"threads", CFG_INT, "0", NULL, "OpenMP threads (0: the OpenMP default)"},
-    {"seed", CFG_INT, "42", NULL, "seed of word2vec, the SVM's sweeps and the CV folds"},
-    {"cv_folds", CFG_INT, "0", NULL, "k-fold cross-validation on train before the final fit (0: none)"},
-    {"words.min_chars", CFG_INT, "2", NULL,
+    {"threads", CFG_INT, "0", "[0, 4096]", "OpenMP threads (0: the OpenMP default)"},
+    {"seed", CFG_INT, "42", "[0, 9223372036854775807]", "seed of word2vec, the SVM's sweeps and the CV folds"},
+    {"cv_folds", CFG_INT, "0", "0 or [2, 1000]", "k-fold cross-validation on train before the final fit (0: none)"},
+    {"words.min_chars", CFG_INT, "2", "[1, 1000]",
      "drop basic words of fewer characters (2 drops punctuation and single letters, as sklearn's token pattern)"},
     {"vectorizer.binary", CFG_BOOL, "false", NULL, "term presence (1/0) instead of counts"},
-    {"vectorizer.ngram_max", CFG_INT, "1", NULL, "1: words; 2: words and word bigrams"},
-    {"vectorizer.min_df", CFG_INT, "1", NULL, "drop terms in fewer training documents"},
-    {"vectorizer.max_df", CFG_FLOAT, "1.0", NULL, "drop terms in more than this fraction of training documents"},
-    {"vectorizer.max_features", CFG_INT, "0", NULL, "keep the most frequent terms (0: all)"},
+    {"vectorizer.ngram_max", CFG_INT, "1", "[1, 2]", "1: words; 2: words and word bigrams"},
+    {"vectorizer.min_df", CFG_INT, "1", "[1, 1000000000]", "drop terms in fewer training documents"},
+    {"vectorizer.max_df", CFG_FLOAT, "1.0", "(0, 1]", "drop terms in more than this fraction of training documents"},
+    {"vectorizer.max_features", CFG_INT, "0", "[0, 1000000000]", "keep the most frequent terms (0: all)"},
     {"vectorizer.sublinear_tf", CFG_BOOL, "false", NULL, "tfidf: 1 + ln(tf)"},
     {"vectorizer.smooth_idf", CFG_BOOL, "true", NULL, "tfidf: ln((1+n)/(1+df)) + 1"},
     {"vectorizer.norm", CFG_STRING, "\"l2\"", "l2|none", "tfidf: row normalisation (bow is never normalised)"},
-    {"linear.C", CFG_FLOAT, "1.0", NULL, "logreg, svm: inverse regularisation strength"},
-    {"linear.tol", CFG_FLOAT, "1e-4", NULL, "logreg, svm: liblinear's stopping tolerance"},
-    {"linear.max_iter", CFG_INT, "100", NULL, "logreg: Newton iterations; svm: coordinate sweeps"},
+    {"linear.C", CFG_FLOAT, "1.0", "(0, inf)", "logreg, svm: inverse regularisation strength"},
+    {"linear.tol", CFG_FLOAT, "1e-4", "(0, inf)", "logreg, svm: liblinear's stopping tolerance"},
+    {"linear.max_iter", CFG_INT, "100", "[1, 1000000000]", "logreg: Newton iterations; svm: coordinate sweeps"},
     {"linear.class_weight", CFG_STRING, "\"none\"", "none|balanced", "logreg, svm: per-label class weights"},
-    {"knn.k", CFG_INT, "5", NULL, "knn: neighbours"},
+    {"knn.k", CFG_INT, "5", "[1, 1000000000]", "knn: neighbours"},
     {"knn.weights", CFG_STRING, "\"uniform\"", "uniform|distance", "knn: neighbour votes"},
-    {"w2v.dim", CFG_INT, "100", NULL, "word2vec: vector size"},
-    {"w2v.window", CFG_INT, "5", NULL, "word2vec: context window"},
-    {"w2v.negative", CFG_INT, "5", NULL, "word2vec: negative samples"},
-    {"w2v.min_count", CFG_INT, "5", NULL, "word2vec: minimum word count"},
-    {"w2v.epochs", CFG_INT, "5", NULL, "word2vec: passes over the training texts"},
-    {"w2v.alpha", CFG_FLOAT, "0.025", NULL, "word2vec: initial learning rate"},
-    {"w2v.sample", CFG_FLOAT, "1e-3", NULL, "word2vec: frequent-word subsampling threshold"},
+    {"w2v.dim", CFG_INT, "100", "[1, 10000]", "word2vec: vector size"},
+    {"w2v.window", CFG_INT, "5", "[1, 1000]", "word2vec: context window"},
+    {"w2v.negative", CFG_INT, "5", "[1, 1000]", "word2vec: negative samples"},
+    {"w2v.min_count", CFG_INT, "5", "[1, 1000000000]", "word2vec: minimum word count"},
+    {"w2v.epochs", CFG_INT, "5", "[1, 1000000]", "word2vec: passes over the training texts"},
+    {"w2v.alpha", CFG_FLOAT, "0.025", "(0, inf)", "word2vec: initial learning rate"},
+    {"w2v.sample", CFG_FLOAT, "1e-3", "[0, inf)", "word2vec: frequent-word subsampling threshold"},
     {"w2v.vectors", CFG_STRING, "\"\"", NULL, "word2vec: load these vectors (word2vec text, or binary if *.bin) instead of training"},
     {NULL, 0, NULL, NULL, NULL},
 };
+const CfgKey *const baseline_schema = schema;
 
 static void usage(FILE *f)
 {
@@ -244,31 +245,6 @@ static void fit_free(Fit *f)
     f->has_vec = f->has_w2v = f->has_lin = false;
 }
 
-/* Every key's range; the schema only knows types. */
-static void check_ranges(const Config *c)
-{
-    struct { const char *key; double lo, hi; } r[] = {
-        {"threads", 0, 4096}, {"cv_folds", 0, 1000}, {"words.min_chars", 1, 1000}, {"vectorizer.ngram_max", 1, 2},
-        {"vectorizer.min_df", 1, 1e9}, {"vectorizer.max_features", 0, 1e9}, {"linear.max_iter", 1, 1e9},
-        {"knn.k", 1, 1e9}, {"w2v.dim", 1, 10000}, {"w2v.window", 1, 1000}, {"w2v.negative", 0, 1000},
-        {"w2v.min_count", 1, 1e9}, {"w2v.epochs", 1, 1e6},
-    };
-    for (size_t i = 0; i < sizeof r / sizeof *r; i++) {
-        long v = cfg_int(c, r[i].key);
-        if (v < r[i].lo || v > r[i].hi) die("baseline: %s = %ld is outside [%g, %g]", r[i].key, v, r[i].lo, r[i].hi);
-    }
-    if (cfg_int(c, "cv_folds") == 1) die("baseline: cv_folds must be 0 (none) or at least 2");
-    double mx = cfg_float(c, "vectorizer.max_df");
-    if (!(mx > 0 && mx <= 1)) die("baseline: vectorizer.max_df = %g is outside (0, 1]", mx);
-    const char *pos[] = {"linear.C", "linear.tol", "w2v.alpha"};
-    for (int i = 0; i < 3; i++)
-        if (!(cfg_float(c, pos[i]) > 0) || !isfinite(cfg_float(c, pos[i])))
-            die("baseline: %s = %g must be a positive number", pos[i], cfg_float(c, pos[i]));
-    if (!(cfg_float(c, "w2v.sample") >= 0)) die("baseline: w2v.sample must be >= 0");
-    if (!isfinite(cfg_float(c, "threshold")) || !isfinite(cfg_float(c, "margin")))
-        die("baseline: threshold and margin must be finite");
-}
-
 /* Every genre of val or test must have a training example, or the model
  * could never predict it and its scores would be meaningless. */
 static void check_labels(const Dataset *train, const Dataset *other, const LabelSet *ls, const char *path)
@@ -364,7 +340,6 @@ int cmd_baseline(int argc, char **argv)
     Config *cfg = config_load(schema, config_path, a.n_overrides, a.overrides);
     args_free(&a);
     if (!cfg) die_err();
-    check_ranges(cfg);
 #ifdef _OPENMP
     if (cfg_int(cfg, "threads") > 0) omp_set_num_threads((int)cfg_int(cfg, "threads"));
 #endif

@@ -27,7 +27,7 @@ static void usage(FILE *f)
             "all-MiniLM-L6-v2) at [CLS] (--pool cls, the default) or averaged over\n"
             "the text's tokens (--pool mean, as sentence-transformers pools).\n\n"
             "  --max-len N  truncate to N tokens, [CLS] and [SEP] included\n"
-            "               (2..512, default 128; cut to the model's positions)\n");
+            "               (in [2, 512], default 128; cut to the model's positions)\n");
 }
 
 typedef struct {

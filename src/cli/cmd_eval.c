@@ -25,7 +25,7 @@ static void usage(FILE *f)
                "the one in 0.05..0.95 with the best Jaccard on FILE (a validation set,\n"
                "never the test set) and saves it with the model for eval and predict.\n\n"
                "  --threshold T  a probability in (0, 1)\n"
-               "  --max-len N    tokens per text, [CLS] and [SEP] included (2..512,\n"
+               "  --max-len N    tokens per text, [CLS] and [SEP] included (in [2, 512],\n"
                "                 default 128)\n");
 }
 

@@ -4,7 +4,6 @@
  * From a pretrained encoder without a head (all-MiniLM-L6-v2, a BERT
  * checkpoint) and a labels.txt, it writes the starting point of a
  * fine-tuning run instead: the encoder as DistilBERT with a fresh head. */
-#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,7 +55,7 @@ int cmd_export(int argc, char **argv)
         ARG_MODEL(&model),
         ARG_OUT(&out, true),
         {.name = "--labels", .str = &labels_path},
-        {.name = "--seed", .num = &seed, .min = 0, .max = LONG_MAX},
+        {.name = "--seed", .num = &seed, .range = "[0, 9223372036854775807]"},
         {.name = "--force", .flag = &force},
         {NULL},
     };

@@ -2,7 +2,6 @@
  * directory or a model directory) gives each text on stdin. */
 #include <errno.h>
 #include <jansson.h>
-#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,7 +72,7 @@ static void usage(FILE *f)
                "come together are scored together.\n\n"
                "  --top K        list only the K highest scores (K >= 1)\n"
                "  --threshold T  a probability in (0, 1)\n"
-               "  --max-len N    tokens per text, [CLS] and [SEP] included (2..512,\n"
+               "  --max-len N    tokens per text, [CLS] and [SEP] included (in [2, 512],\n"
                "                 default 128)\n");
 }
 
@@ -86,7 +85,7 @@ int cmd_predict(int argc, char **argv)
     const ArgOpt opts[] = {
         ARG_DEVICE(&device),
         ARG_MODEL(&model),
-        {.name = "--top", .num = &top, .min = 1, .max = INT_MAX},
+        {.name = "--top", .num = &top, .range = "[1, 2147483647]"},
         ARG_THRESHOLD(&given_threshold),
         ARG_MAX_LEN(&max_len),
         {NULL},

@@ -40,11 +40,12 @@ static const char *const outputs[N_OUTPUTS] = {"train.jsonl", "val.jsonl", "test
 static const CfgKey schema[] = {
     {"data", CFG_STRING, NULL, NULL, "directory of per-genre CSV files (or --data)"},
     {"split", CFG_STRING, "\"80/10/10\"", NULL, "train/val/test proportions (or --split)"},
-    {"seed", CFG_INT, "42", NULL, "seed of the stratified split (or --seed)"},
-    {"split_order", CFG_INT, "2", NULL, "stratify labels (1) or labels and label pairs (2)"},
-    {"min_chars", CFG_INT, "20", NULL, "drop movies whose cleaned description is shorter (characters)"},
+    {"seed", CFG_INT, "42", "[0, 9223372036854775807]", "seed of the stratified split (or --seed)"},
+    {"split_order", CFG_INT, "2", "[1, 2]", "stratify labels (1) or labels and label pairs (2)"},
+    {"min_chars", CFG_INT, "20", "[0, 1000000]", "drop movies whose cleaned description is shorter (characters)"},
     {NULL, 0, NULL, NULL, NULL},
 };
+const CfgKey *const prepare_schema = schema;
 
 static int parse_split(const char *s, double *props)
 {

@@ -26,7 +26,7 @@ static void usage(FILE *f)
             "HuggingFace BertWordPieceTokenizer, lowercase=True, same vocab).\n\n"
             "  --vocab FILE|DIR  vocab.txt, or a model directory holding one\n"
             "  --special         wrap each line in [CLS] ... [SEP]\n"
-            "  --max-len N       keep at most N ids a line (1..16777216); with\n"
+            "  --max-len N       keep at most N ids a line (in [1, 16777216]); with\n"
             "                    --special, N counts [CLS] and [SEP] and the text is\n"
             "                    cut before [SEP] (N >= 2). Without it nothing is\n"
             "                    truncated.\n"
@@ -170,7 +170,7 @@ int cmd_tokenize(int argc, char **argv)
     bool special = false, words = false;
     const ArgOpt opts[] = {
         {.name = "--vocab", .str = &vocab},
-        {.name = "--max-len", .num = &max_len, .min = 1, .max = 1 << 24},
+        {.name = "--max-len", .num = &max_len, .range = "[1, 16777216]"},
         {.name = "--special", .flag = &special},
         {.name = "--stats", .str = &stats_dir},
         {.name = "--words", .flag = &words},

@@ -21,32 +21,33 @@ static const CfgKey schema[] = {
     {"device", CFG_STRING, "\"cpu\"", "cpu|cuda", "where to train"},
     {"precision", CFG_STRING, "\"fp32\"", "fp32", "arithmetic precision"},
     {"loss.type", CFG_STRING, "\"focal\"", "bce|bce_logw|focal", "training loss"},
-    {"loss.alpha", CFG_FLOAT, "0.375", NULL, "focal: weight of positives (negative: none)"},
-    {"loss.gamma", CFG_FLOAT, "2.0", NULL, "focal: focusing exponent"},
+    {"loss.alpha", CFG_FLOAT, "0.375", "-1 or [0, 1]", "focal: weight of positives (-1: none)"},
+    {"loss.gamma", CFG_FLOAT, "2.0", "[0, 10]", "focal: focusing exponent"},
     {"loss.logw_as", CFG_STRING, "\"pos_weight\"", "pos_weight|weight", "bce_logw: how the weights apply"},
-    {"batch_size", CFG_INT, "16", NULL, "movies per micro-batch"},
-    {"grad_accum", CFG_INT, "1", NULL, "micro-batches per optimizer step"},
-    {"lr", CFG_FLOAT, "2e-5", NULL, "peak learning rate"},
-    {"weight_decay", CFG_FLOAT, "0.01", NULL, "AdamW decoupled weight decay"},
-    {"warmup_ratio", CFG_FLOAT, "0.0", NULL, "share of steps with linear warmup"},
-    {"max_grad_norm", CFG_FLOAT, "1.0", NULL, "clip the global gradient norm (0: off)"},
-    {"epochs", CFG_INT, "3", NULL, "passes over the training set"},
-    {"max_steps", CFG_INT, "0", NULL, "stop after this many optimizer steps (0: no limit)"},
-    {"max_len", CFG_INT, "128", NULL, "tokens per text, [CLS] and [SEP] included"},
-    {"seed", CFG_INT, "42", NULL, "seed of the data order, dropout and a new head"},
-    {"eval_every", CFG_INT, "0", NULL, "validate every N steps (0: after each epoch)"},
-    {"checkpoint_every", CFG_INT, "0", NULL, "also checkpoint last/ every N steps (0: at epoch ends only)"},
+    {"batch_size", CFG_INT, "16", "[1, 4096]", "movies per micro-batch"},
+    {"grad_accum", CFG_INT, "1", "[1, 4096]", "micro-batches per optimizer step"},
+    {"lr", CFG_FLOAT, "2e-5", "(0, inf)", "peak learning rate"},
+    {"weight_decay", CFG_FLOAT, "0.01", "[0, 1]", "AdamW decoupled weight decay"},
+    {"warmup_ratio", CFG_FLOAT, "0.0", "[0, 1)", "share of steps with linear warmup"},
+    {"max_grad_norm", CFG_FLOAT, "1.0", "[0, inf)", "clip the global gradient norm (0: off)"},
+    {"epochs", CFG_INT, "3", "[1, 1000]", "passes over the training set"},
+    {"max_steps", CFG_INT, "0", "[0, 1000000000]", "stop after this many optimizer steps (0: no limit)"},
+    {"max_len", CFG_INT, "128", "[2, 512]", "tokens per text, [CLS] and [SEP] included"},
+    {"seed", CFG_INT, "42", "[0, 9223372036854775807]", "seed of the data order, dropout and a new head"},
+    {"eval_every", CFG_INT, "0", "[0, 1000000000]", "validate every N steps (0: after each epoch)"},
+    {"checkpoint_every", CFG_INT, "0", "[0, 1000000000]", "also checkpoint last/ every N steps (0: at epoch ends only)"},
     {"best_metric", CFG_STRING, "\"jaccard\"", "jaccard|f1|micro_f1|macro_f1|accuracy|hamming",
      "validation metric that picks best/ (hamming: lower is better)"},
-    {"limit_train", CFG_INT, "0", NULL, "use only the first N training movies (0: all)"},
-    {"limit_eval", CFG_INT, "0", NULL, "use only the first N val and test movies (0: all)"},
-    {"oversample", CFG_FLOAT, "0.0", NULL, "oversample rare genres with this power (0: off)"},
-    {"length_window", CFG_INT, "50", NULL, "batches per length-sorting window (1: none)"},
-    {"threshold", CFG_FLOAT, "0.5", NULL, "probability above which a genre is predicted"},
+    {"limit_train", CFG_INT, "0", "[0, 1000000000]", "use only the first N training movies (0: all)"},
+    {"limit_eval", CFG_INT, "0", "[0, 1000000000]", "use only the first N val and test movies (0: all)"},
+    {"oversample", CFG_FLOAT, "0.0", "[0, 10]", "oversample rare genres with this power (0: off)"},
+    {"length_window", CFG_INT, "50", "[1, 100000]", "batches per length-sorting window (1: none)"},
+    {"threshold", CFG_FLOAT, "0.5", "(0, 1)", "probability above which a genre is predicted"},
     {"tune_threshold", CFG_BOOL, "false", NULL,
      "replace threshold at the end by the one in 0.05..0.95 that maximises the best model's val Jaccard"},
     {NULL, CFG_INT, NULL, NULL, NULL},
 };
+const CfgKey *const train_schema = schema;
 
 static void usage(FILE *f)
 {
@@ -126,36 +127,25 @@ int cmd_train(int argc, char **argv)
     free(over);
     args_free(&a);
 
-    /* Every setting is checked before any work starts. */
+    /* Every setting is checked before any work starts: each key against its
+     * range by config_load, the device here, max_len against the model's
+     * positions by the trainer. */
     if (!device) device = cfg_str(cfg, "device");
     if (backend_available(device) != 0) die_err();
-    int batch = (int)cfg_int(cfg, "batch_size"), accum = (int)cfg_int(cfg, "grad_accum");
-    int epochs = (int)cfg_int(cfg, "epochs"), max_len = (int)cfg_int(cfg, "max_len");
-    long max_steps = cfg_int(cfg, "max_steps"), eval_every = cfg_int(cfg, "eval_every");
-    long ckpt_every = cfg_int(cfg, "checkpoint_every");
-    uint64_t seed = (uint64_t)cfg_int(cfg, "seed");
-    float threshold = (float)cfg_float(cfg, "threshold"), lr = (float)cfg_float(cfg, "lr");
-    const char *best_metric = cfg_str(cfg, "best_metric");
-    bool tune = cfg_bool(cfg, "tune_threshold");
-    if (batch < 1 || accum < 1 || epochs < 1 || max_steps < 0 || eval_every < 0 || ckpt_every < 0)
-        die("batch_size, grad_accum and epochs must be >= 1; max_steps, eval_every and checkpoint_every >= 0");
-    if (max_len < 2 || max_len > 512) die("max_len must be between 2 and 512");
-    if (!(lr > 0) || cfg_float(cfg, "warmup_ratio") < 0 || cfg_float(cfg, "warmup_ratio") >= 1)
-        die("lr must be > 0 and warmup_ratio in [0, 1)");
-    if (!(threshold > 0 && threshold < 1)) die("threshold must be in (0, 1)");
-
     TrainSettings s = {
         .data = cfg_str(cfg, "data"), .init = cfg_str(cfg, "init"), .device = device,
         .alpha = (float)cfg_float(cfg, "loss.alpha"), .gamma = (float)cfg_float(cfg, "loss.gamma"),
         .logw_as_pos_weight = !strcmp(cfg_str(cfg, "loss.logw_as"), "pos_weight"),
-        .batch_size = batch, .grad_accum = accum, .epochs = epochs, .max_len = max_len,
-        .max_steps = max_steps, .lr = lr, .weight_decay = (float)cfg_float(cfg, "weight_decay"),
-        .warmup_ratio = cfg_float(cfg, "warmup_ratio"),
-        .max_grad_norm = (float)cfg_float(cfg, "max_grad_norm"), .seed = seed,
-        .eval_every = eval_every, .checkpoint_every = ckpt_every, .best_metric = best_metric,
+        .batch_size = (int)cfg_int(cfg, "batch_size"), .grad_accum = (int)cfg_int(cfg, "grad_accum"),
+        .epochs = (int)cfg_int(cfg, "epochs"), .max_len = (int)cfg_int(cfg, "max_len"),
+        .max_steps = cfg_int(cfg, "max_steps"), .lr = (float)cfg_float(cfg, "lr"),
+        .weight_decay = (float)cfg_float(cfg, "weight_decay"), .warmup_ratio = cfg_float(cfg, "warmup_ratio"),
+        .max_grad_norm = (float)cfg_float(cfg, "max_grad_norm"), .seed = (uint64_t)cfg_int(cfg, "seed"),
+        .eval_every = cfg_int(cfg, "eval_every"), .checkpoint_every = cfg_int(cfg, "checkpoint_every"),
+        .best_metric = cfg_str(cfg, "best_metric"),
         .limit_train = cfg_int(cfg, "limit_train"), .limit_eval = cfg_int(cfg, "limit_eval"),
         .oversample = cfg_float(cfg, "oversample"), .length_window = (int)cfg_int(cfg, "length_window"),
-        .threshold = threshold, .tune_threshold = tune,
+        .threshold = (float)cfg_float(cfg, "threshold"), .tune_threshold = cfg_bool(cfg, "tune_threshold"),
     };
     loss_kind_parse(cfg_str(cfg, "loss.type"), &s.loss);
     int rc = trainer_run(&s, cfg, out, resume != NULL, force);

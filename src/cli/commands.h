@@ -3,6 +3,8 @@
 #ifndef GENRE_COMMANDS_H
 #define GENRE_COMMANDS_H
 
+#include "src/core/config.h"
+
 typedef struct {
     const char *name;
     int (*run)(int argc, char **argv);
@@ -20,5 +22,9 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+
+/* The configuration keys of the configured commands (src/core/config.h),
+ * for --help and for the test that every number in them has a range. */
+extern const CfgKey *const train_schema, *const baseline_schema, *const prepare_schema;
 
 #endif

@@ -1,4 +1,6 @@
+#include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,34 +54,101 @@ static bool choice_ok(const char *choices, const char *s)
     return false;
 }
 
+/* A range in interval notation (config.h), parsed. */
+typedef struct {
+    double lo, hi, also;
+    bool lo_open, hi_open, has_also;
+} Range;
+
+/* False when s is not a range: "[lo, hi]" with either end open, lo <= hi,
+ * an infinite end only open, optionally after "X or ". */
+static bool parse_range(const char *s, Range *r)
+{
+    char *end;
+    *r = (Range){0};
+    if (!s) return false;
+    const char *or = strstr(s, " or ");
+    if (or) {
+        r->also = strtod(s, &end);
+        if (end != or || !isfinite(r->also)) return false;
+        r->has_also = true;
+        s = or + 4;
+    }
+    if (*s != '[' && *s != '(') return false;
+    r->lo_open = *s++ == '(';
+    r->lo = strtod(s, &end);
+    if (end == s || strncmp(end, ", ", 2) != 0) return false;
+    s = end + 2;
+    r->hi = strtod(s, &end);
+    if (end == s || (*end != ']' && *end != ')') || end[1]) return false;
+    r->hi_open = *end == ')';
+    return r->lo <= r->hi && (isfinite(r->lo) || r->lo_open) && (isfinite(r->hi) || r->hi_open);
+}
+
+static bool range_has(const Range *r, double x)
+{
+    return (r->has_also && x == r->also) ||
+           ((r->lo_open ? x > r->lo : x >= r->lo) && (r->hi_open ? x < r->hi : x <= r->hi));
+}
+
+bool config_in_range(const char *range, double x)
+{
+    Range r;
+    if (!parse_range(range, &r)) {
+        fprintf(stderr, "genre: internal error: '%s' is not a range\n", range ? range : "(none)");
+        abort();
+    }
+    return range_has(&r, x);
+}
+
+const char *config_range_text(const char *range, char *buf, size_t size)
+{
+    const char *or = strstr(range, " or ");
+    if (or) snprintf(buf, size, "%.*s or in %s", (int)(or - range), range, or + 4);
+    else snprintf(buf, size, "in %s", range);
+    return buf;
+}
+
+static bool is_number(CfgType t) { return t == CFG_INT || t == CFG_FLOAT; }
+
 /* Checks v against k, converting an integer to a real for CFG_FLOAT. Returns
  * a new reference or NULL with err_set naming `where`. */
 static json_t *check_value(const CfgKey *k, json_t *v, const char *where)
 {
+    json_t *ok = NULL;
     switch (k->type) {
     case CFG_INT:
-        if (json_is_integer(v)) return json_incref(v);
+        if (json_is_integer(v)) ok = json_incref(v);
         break;
     case CFG_FLOAT:
-        if (json_is_integer(v)) return json_real((double)json_integer_value(v));
-        if (json_is_real(v)) return json_incref(v);
+        if (json_is_integer(v)) ok = json_real((double)json_integer_value(v));
+        else if (json_is_real(v)) ok = json_incref(v);
         break;
     case CFG_BOOL:
-        if (json_is_boolean(v)) return json_incref(v);
+        if (json_is_boolean(v)) ok = json_incref(v);
         break;
     case CFG_STRING:
         if (json_is_string(v)) {
-            if (k->choices && !choice_ok(k->choices, json_string_value(v))) {
+            if (k->allowed && !choice_ok(k->allowed, json_string_value(v))) {
                 err_set("%s: key '%s' is \"%s\", expected one of %s", where, k->key,
-                        json_string_value(v), k->choices);
+                        json_string_value(v), k->allowed);
                 return NULL;
             }
-            return json_incref(v);
+            ok = json_incref(v);
         }
         break;
     }
-    err_set("%s: key '%s' must be %s", where, k->key, type_name(k->type));
-    return NULL;
+    if (!ok) {
+        err_set("%s: key '%s' must be %s", where, k->key, type_name(k->type));
+        return NULL;
+    }
+    if (is_number(k->type) && !config_in_range(k->allowed, json_number_value(ok))) {
+        char text[128];
+        err_set("%s: key '%s' must be %s", where, k->key, config_range_text(k->allowed, text, sizeof text));
+        json_decref(ok);
+        return NULL;
+    }
+    return ok;
 }
 
 static int set_value(Config *c, const char *key, json_t *v, const char *where)
@@ -122,17 +191,90 @@ static int apply_override(Config *c, const char *arg)
     snprintf(where, sizeof where, "override '%s'", arg);
     if (!k) return err_set("%s: unknown key '%s'", where, key);
     const char *text = eq + 1;
-    /* Strings are taken verbatim; everything else is parsed as JSON. */
-    json_t *v = k->type == CFG_STRING ? json_string(text)
-                                      : json_loads(text, JSON_DECODE_ANY, NULL);
+    /* Strings are taken verbatim, the rest strictly: " 5" is not 5. */
+    json_t *v = NULL;
+    long i;
+    double x;
+    if (k->type == CFG_STRING) v = json_string(text);
+    else if (k->type == CFG_INT && config_parse_int(text, &i)) v = json_integer(i);
+    else if (k->type == CFG_FLOAT && config_parse_real(text, &x)) v = json_real(x);
+    else if (k->type == CFG_BOOL && (!strcmp(text, "true") || !strcmp(text, "false"))) v = json_boolean(*text == 't');
     if (!v) return err_set("%s: key '%s' must be %s", where, key, type_name(k->type));
     int rc = set_value(c, key, v, where);
     json_decref(v);
     return rc;
 }
 
+/* The length of the decimal number at the start of s (config.h's
+ * grammar), 0 when there is none. */
+static size_t number_span(const char *s, bool real)
+{
+    static const char digits[] = "0123456789";
+    const char *p = s + (*s == '-');
+    size_t n = strspn(p, digits);
+    p += n;
+    if (real && *p == '.') {
+        size_t frac = strspn(p + 1, digits);
+        p += 1 + frac;
+        n += frac;
+    }
+    if (real && n && (*p == 'e' || *p == 'E')) {
+        const char *q = p + 1 + (p[1] == '+' || p[1] == '-');
+        size_t e = strspn(q, digits);
+        if (!e) return 0;
+        p = q + e;
+    }
+    return n ? (size_t)(p - s) : 0;
+}
+
+bool config_parse_int(const char *s, long *out)
+{
+    if (!*s || number_span(s, false) != strlen(s)) return false;
+    errno = 0;
+    long x = strtol(s, NULL, 10);
+    if (errno) return false;
+    *out = x;
+    return true;
+}
+
+bool config_parse_real(const char *s, double *out)
+{
+    if (!*s || number_span(s, true) != strlen(s)) return false;
+    double x = strtod(s, NULL);
+    if (!isfinite(x)) return false;
+    *out = x;
+    return true;
+}
+
+int config_check_schema(const CfgKey *schema)
+{
+    for (const CfgKey *k = schema; k->key; k++) {
+        Range r;
+        if (is_number(k->type)) {
+            if (!k->allowed) return err_set("schema: key '%s' is a number without a range", k->key);
+            if (!parse_range(k->allowed, &r)) return err_set("schema: key '%s': '%s' is not a range", k->key, k->allowed);
+            if (k->type == CFG_INT && (r.lo != floor(r.lo) || r.hi != floor(r.hi) || r.also != floor(r.also)))
+                return err_set("schema: key '%s' is an integer, its range '%s' is not", k->key, k->allowed);
+        } else if (k->type == CFG_BOOL && k->allowed) {
+            return err_set("schema: key '%s' is a bool with allowed values", k->key);
+        }
+        if (!k->def) continue;
+        json_t *v = json_loads(k->def, JSON_DECODE_ANY, NULL);
+        json_t *ok = v ? check_value(k, v, "schema: default") : NULL;
+        if (!v) err_set("schema: key '%s': default '%s' is not JSON", k->key, k->def);
+        json_decref(v);
+        if (!ok) return -1;
+        json_decref(ok);
+    }
+    return 0;
+}
+
 Config *config_load(const CfgKey *schema, const char *path, int n_overrides, char *const *overrides)
 {
+    if (config_check_schema(schema) != 0) {
+        fprintf(stderr, "genre: internal error: %s\n", err_msg());
+        abort();
+    }
     Config *c = xcalloc(1, sizeof *c);
     c->schema = schema;
     c->values = json_object();
@@ -242,11 +384,19 @@ int config_write(const Config *c, const char *path)
 void config_print_help(const CfgKey *schema)
 {
     printf("\nConfiguration keys (set in --config FILE or as key=value):\n");
-    for (const CfgKey *k = schema; k->key; k++)
-        printf("  %-22s %-7s default %-12s %s\n", k->key,
+    for (const CfgKey *k = schema; k->key; k++) {
+        char allowed[160] = "";
+        if (is_number(k->type)) {
+            char text[128];
+            snprintf(allowed, sizeof allowed, "; %s", config_range_text(k->allowed, text, sizeof text));
+        } else if (k->allowed) {
+            snprintf(allowed, sizeof allowed, "; one of %s", k->allowed);
+        }
+        printf("  %-24s %-7s default %-12s %s%s\n", k->key,
                k->type == CFG_INT ? "int" : k->type == CFG_FLOAT ? "float"
                : k->type == CFG_BOOL ? "bool" : "string",
-               k->def ? k->def : "(required)", k->help);
+               k->def ? k->def : "(required)", k->help, allowed);
+    }
 }
 
 bool config_is_override(const char *arg)

@@ -193,5 +193,5 @@ Test(baseline_cmd, wrong_type, .init = setup)
 
 Test(baseline_cmd, out_of_range, .init = setup)
 {
-    expect_error("knn", "tfidf", "knn.k=0", "knn.k = 0 is outside [1, ");
+    expect_error("knn", "tfidf", "knn.k=0", "override 'knn.k=0': key 'knn.k' must be in [1, 1000000000]");
 }

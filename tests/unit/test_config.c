@@ -9,10 +9,11 @@
 
 static const CfgKey schema[] = {
     {"data", CFG_STRING, NULL, NULL, "prepared data directory"},
-    {"lr", CFG_FLOAT, "2e-5", NULL, "learning rate"},
-    {"max_steps", CFG_INT, "0", NULL, "stop after N steps"},
+    {"lr", CFG_FLOAT, "2e-5", "(0, inf)", "learning rate"},
+    {"max_steps", CFG_INT, "0", "[0, 1000]", "stop after N steps"},
     {"loss.type", CFG_STRING, "\"bce\"", "bce|bce_logw|focal", "loss"},
-    {"loss.gamma", CFG_FLOAT, "2.0", NULL, "focal gamma"},
+    {"loss.gamma", CFG_FLOAT, "2.0", "[0, 10]", "focal gamma"},
+    {"loss.alpha", CFG_FLOAT, "0.25", "-1 or [0, 1]", "focal alpha"},
     {"shuffle", CFG_BOOL, "true", NULL, "shuffle"},
     {NULL, 0, NULL, NULL, NULL},
 };
@@ -80,4 +81,104 @@ Test(config, errors_name_the_problem)
     cr_expect_null(config_load(schema, path, 0, NULL));
     cr_expect(strstr(err_msg(), "'lr' must be a number") != NULL, "%s", err_msg());
     remove(path);
+}
+
+/* A value out of its key's range: one message naming where it came from,
+ * the key and the range. */
+Test(config, ranges_are_checked_with_one_message)
+{
+    char *gamma[] = {"data=x", "loss.gamma=-3"};
+    cr_expect_null(config_load(schema, NULL, 2, gamma));
+    cr_expect_str_eq(err_msg(), "override 'loss.gamma=-3': key 'loss.gamma' must be in [0, 10]");
+    char *lr[] = {"data=x", "lr=0"};
+    cr_expect_null(config_load(schema, NULL, 2, lr));
+    cr_expect_str_eq(err_msg(), "override 'lr=0': key 'lr' must be in (0, inf)");
+    char *alpha[] = {"data=x", "loss.alpha=-0.5"};
+    cr_expect_null(config_load(schema, NULL, 2, alpha));
+    cr_expect_str_eq(err_msg(), "override 'loss.alpha=-0.5': key 'loss.alpha' must be -1 or in [0, 1]");
+
+    char *path = write_tmp("{\"data\": \"d\", \"loss\": {\"alpha\": 5}}"), want[256];
+    cr_expect_null(config_load(schema, path, 0, NULL));
+    snprintf(want, sizeof want, "%s: key 'loss.alpha' must be -1 or in [0, 1]", path);
+    cr_expect_str_eq(err_msg(), want);
+    remove(path);
+
+    char *ok[] = {"data=x", "loss.alpha=-1", "lr=1e300", "max_steps=1000", "loss.gamma=0"};
+    Config *c = config_load(schema, NULL, 5, ok);
+    cr_assert_not_null(c, "%s", err_msg());
+    cr_expect_float_eq(cfg_float(c, "loss.alpha"), -1, 0);
+    config_free(c);
+}
+
+/* An override's number is the whole value, decimal, as an option's is. */
+Test(config, override_values_are_read_strictly)
+{
+    const char *bad[][2] = {
+        {"max_steps= 5", "an integer"}, {"max_steps=5 ", "an integer"}, {"max_steps=+5", "an integer"},
+        {"max_steps=0x5", "an integer"}, {"max_steps=5.0", "an integer"}, {"lr=0x1p-3", "a number"},
+        {"lr=nan", "a number"}, {"lr=1e999", "a number"}, {"lr=", "a number"}, {"shuffle= true", "true or false"},
+        {"shuffle=1", "true or false"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        char *over[] = {"data=x", (char *)bad[k][0]}, key[32], want[128];
+        snprintf(key, sizeof key, "%.*s", (int)(strchr(bad[k][0], '=') - bad[k][0]), bad[k][0]);
+        cr_expect_null(config_load(schema, NULL, 2, over), "%s", bad[k][0]);
+        snprintf(want, sizeof want, "override '%s': key '%s' must be %s", bad[k][0], key, bad[k][1]);
+        cr_expect_str_eq(err_msg(), want);
+    }
+    char *good[] = {"data=x", "lr=.5", "max_steps=-0", "shuffle=false", "loss.gamma=25e-1"};
+    Config *c = config_load(schema, NULL, 5, good);
+    cr_assert_not_null(c, "%s", err_msg());
+    cr_expect_float_eq(cfg_float(c, "lr"), 0.5, 0);
+    cr_expect_float_eq(cfg_float(c, "loss.gamma"), 2.5, 0);
+    cr_expect(!cfg_bool(c, "shuffle"));
+    config_free(c);
+}
+
+/* The schema check refuses what config_load could not enforce. */
+Test(config, a_schema_number_needs_a_range)
+{
+    const struct {
+        CfgKey key;
+        const char *message;
+    } bad[] = {
+        {{"n", CFG_INT, "1", NULL, "n"}, "schema: key 'n' is a number without a range"},
+        {{"n", CFG_INT, "1", "[0, 2", "n"}, "schema: key 'n': '[0, 2' is not a range"},
+        {{"n", CFG_INT, "1", "[2, 0]", "n"}, "schema: key 'n': '[2, 0]' is not a range"},
+        {{"x", CFG_FLOAT, "1", "[0, inf]", "x"}, "schema: key 'x': '[0, inf]' is not a range"},
+        {{"n", CFG_INT, "0", "[0, 0.5]", "n"}, "schema: key 'n' is an integer, its range '[0, 0.5]' is not"},
+        {{"n", CFG_INT, "0", "[1, 2]", "n"}, "schema: default: key 'n' must be in [1, 2]"},
+        {{"b", CFG_BOOL, "true", "[0, 1]", "b"}, "schema: key 'b' is a bool with allowed values"},
+        {{"s", CFG_STRING, "\"c\"", "a|b", "s"}, "schema: default: key 's' is \"c\", expected one of a|b"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        CfgKey one[] = {bad[k].key, {NULL, 0, NULL, NULL, NULL}};
+        cr_expect_eq(config_check_schema(one), -1, "%s", bad[k].message);
+        cr_expect_str_eq(err_msg(), bad[k].message);
+    }
+    cr_expect_eq(config_check_schema(schema), 0, "%s", err_msg());
+}
+
+/* --help shows what each key allows. */
+Test(config, help_shows_what_each_key_allows)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/genre-cfg-help-%d.txt", (int)getpid());
+    fflush(stdout);
+    int saved = dup(1);
+    cr_assert(freopen(path, "w", stdout));
+    config_print_help(schema);
+    fflush(stdout);
+    dup2(saved, 1);
+    close(saved);
+    FILE *f = fopen(path, "r");
+    char text[4096] = "";
+    text[fread(text, 1, sizeof text - 1, f)] = '\0';
+    fclose(f);
+    remove(path);
+    cr_expect(strstr(text, "  loss.gamma               float   default 2.0          focal gamma; in [0, 10]\n"), "%s", text);
+    cr_expect(strstr(text, "  loss.alpha               float   default 0.25         focal alpha; -1 or in [0, 1]\n"),
+              "%s", text);
+    cr_expect(strstr(text, "loss; one of bce|bce_logw|focal\n"), "%s", text);
+    cr_expect(strstr(text, "  shuffle                  bool    default true         shuffle\n"), "%s", text);
 }

@@ -159,6 +159,28 @@ Test(messages, a_missing_column_shows_the_files_header)
     corpus_free(&c);
 }
 
+/* split_order=3 is a key out of its range, not stratify's arguments. */
+Test(messages, split_order_names_the_key)
+{
+    mkdir(at("csv"), 0777);
+    put("csv/war.csv", "genre,title,year,description\nWar,X,1990,A long enough description of a war.\n");
+    char *csv = strdup(at("csv")), *out = strdup(at("out"));
+    char *argv[] = {"prepare", "--data", csv, "--out", out, "split_order=3"};
+    expect_fails(cmd_prepare, 6, argv, "genre: override 'split_order=3': key 'split_order' must be in [1, 2]\n");
+    free(csv);
+    free(out);
+}
+
+/* Each range message names the one key that is wrong. */
+Test(messages, a_range_message_names_its_key)
+{
+    char data[300], init[300];
+    snprintf(data, sizeof data, "data=%s", root);
+    snprintf(init, sizeof init, "init=%s", root);
+    char *argv[] = {"train", data, init, "grad_accum=0"};
+    expect_fails(cmd_train, 4, argv, "genre: override 'grad_accum=0': key 'grad_accum' must be in [1, 4096]\n");
+}
+
 /* A data directory that is not there is said to be missing (realpath's
  * errno, not one left over from init's). */
 Test(messages, a_missing_data_directory)
