@@ -116,7 +116,8 @@ bin/genre-sim: $(BUILD)/sim/src/main.o $(SIM_HOST_OBJ) $(SIM_KERNEL_OBJ) $(BUILD
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SIM_LDLIBS)
 
-PSIM_OBJ = $(patsubst %.c,$(BUILD)/sim/%.o,$(wildcard tests/sim/*.c))
+# tests/model/test_backend.c runs on both devices: here as suite backend_cuda.
+PSIM_OBJ = $(patsubst %.c,$(BUILD)/sim/%.o,$(wildcard tests/sim/*.c) tests/model/test_backend.c)
 $(BUILD)/tests/backend-sim: $(PSIM_OBJ) $(SIM_HOST_OBJ) $(SIM_KERNEL_OBJ) $(BUILD)/libgenre.a $(SIM_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion $(SIM_LDLIBS)

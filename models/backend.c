@@ -78,6 +78,8 @@ int backend_get_params(Backend *be, float *out) { return be->ops->get_params(be,
 
 int backend_set_params(Backend *be, const float *in) { return be->ops->set_params(be, in); }
 
+int backend_get_grads(Backend *be, float *out) { return be->ops->get_grads(be, out); }
+
 int backend_get_optimizer(Backend *be, AdamWState *out)
 {
     if (out->n != be->lay.n_params)

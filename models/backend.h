@@ -83,6 +83,9 @@ int backend_set_params(Backend *be, const float *in);
 int backend_get_optimizer(Backend *be, AdamWState *out);
 int backend_set_optimizer(Backend *be, const AdamWState *in);
 
+/* The gradients to host memory (lay.n_params floats, table order). */
+int backend_get_grads(Backend *be, float *out);
+
 /* The gradients as one flat array of *n floats in the backend's memory
  * (device memory on a GPU), table order: what an all-reduce sums. */
 float *backend_grads(Backend *be, size_t *n);

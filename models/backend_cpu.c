@@ -150,6 +150,13 @@ static int cpu_set_optimizer(Backend *be, const AdamWState *in)
     return 0;
 }
 
+static int cpu_get_grads(Backend *be, float *out)
+{
+    CpuBackend *c = cpu(be);
+    memcpy(out, c->m.grads, c->base.lay.n_params * sizeof(float));
+    return 0;
+}
+
 static float *cpu_grads(Backend *be, size_t *n)
 {
     CpuBackend *c = cpu(be);
@@ -170,6 +177,7 @@ static const BackendOps cpu_ops = {
     .step = cpu_step,
     .get_params = cpu_get_params,
     .set_params = cpu_set_params,
+    .get_grads = cpu_get_grads,
     .get_optimizer = cpu_get_optimizer,
     .set_optimizer = cpu_set_optimizer,
     .grads = cpu_grads,

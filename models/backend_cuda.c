@@ -566,6 +566,12 @@ static int cuda_get_params(Backend *be, float *out)
 
 static int cuda_set_params(Backend *be, const float *in) { return copy_in(cuda(be), cuda(be)->params, in); }
 
+static int cuda_get_grads(Backend *be, float *out)
+{
+    CudaBackend *c = cuda(be);
+    return read_back(c, out, c->grads, c->n * sizeof(float));
+}
+
 static int cuda_get_optimizer(Backend *be, AdamWState *out)
 {
     CudaBackend *c = cuda(be);
@@ -601,6 +607,7 @@ static const BackendOps cuda_ops = {
     .step = cuda_step,
     .get_params = cuda_get_params,
     .set_params = cuda_set_params,
+    .get_grads = cuda_get_grads,
     .get_optimizer = cuda_get_optimizer,
     .set_optimizer = cuda_set_optimizer,
     .grads = cuda_grads,

@@ -19,6 +19,7 @@ typedef struct {
     int (*step)(Backend *be, const AdamW *opt, float lr, float max_norm, float *grad_norm);
     int (*get_params)(Backend *be, float *out);
     int (*set_params)(Backend *be, const float *in);
+    int (*get_grads)(Backend *be, float *out);
     int (*get_optimizer)(Backend *be, AdamWState *out);
     int (*set_optimizer)(Backend *be, const AdamWState *in);
     float *(*grads)(Backend *be, size_t *n);

@@ -1,7 +1,9 @@
-/* The backend interface (models/backend.h) on the CPU: a whole training
- * step driven through it against PyTorch's three AdamW steps, the host
- * copies in and out, and the dropout-key rule that lets accumulation and
- * ranks be exchanged. */
+/* The backend interface (models/backend.h) on every device, as ggml's
+ * test-backend-ops: a whole training step driven through it against
+ * PyTorch's three AdamW steps, the host copies in and out, bad batches,
+ * and the dropout-key rule that lets accumulation and ranks be exchanged.
+ * Built into genre-tests on the CPU and into backend-sim (the simulated
+ * CUDA runtime, CUDASIM) on cuda, as suite backend_cuda. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -20,6 +22,14 @@
 #define B 3
 #define T 8
 #define NL 5
+
+#ifdef CUDASIM
+#define DEVICE "cuda"
+#define SUITE backend_cuda
+#else
+#define DEVICE "cpu"
+#define SUITE backend
+#endif
 
 static StFile ref;
 static ModelWeights w;
@@ -46,20 +56,20 @@ static void *ref_data(const char *name)
     return x;
 }
 
-static Backend *open_cpu(const ModelWeights *weights)
+static Backend *open_dev(const ModelWeights *weights)
 {
-    Backend *be = backend_open("cpu", weights);
+    Backend *be = backend_open(DEVICE, weights);
     cr_assert(be, "%s", err_msg());
     cr_assert_eq(backend_reserve(be, B, T), 0, "%s", err_msg());
     return be;
 }
 
-TestSuite(backend, .init = setup, .fini = teardown);
+TestSuite(SUITE, .init = setup, .fini = teardown);
 
 /* Three steps of forward, loss, backward and AdamW with warmup and
  * clipping, through the interface alone: the losses, gradient norms and
  * final parameters of PyTorch's run. */
-Test(backend, training_steps_match_pytorch)
+Test(SUITE, training_steps_match_pytorch)
 {
     int32_t *ids = ref_data("ids"), *mask = ref_data("mask");
     float *targets = ref_data("targets"), *want_losses = ref_data("adamw.losses");
@@ -68,7 +78,7 @@ Test(backend, training_steps_match_pytorch)
     long warmup = atol(st_meta(&ref, "warmup")), total = atol(st_meta(&ref, "total"));
     AdamW opt = {.lr = lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
                  .weight_decay = strtof(st_meta(&ref, "weight_decay"), NULL)};
-    Backend *be = open_cpu(&w);
+    Backend *be = open_dev(&w);
     Loss loss = {.kind = LOSS_BCE};
     cr_assert_eq(backend_set_loss(be, &loss), 0);
     const ForwardArgs eval = {.train = false};
@@ -113,21 +123,23 @@ Test(backend, training_steps_match_pytorch)
 /* What goes in comes out: parameters and optimizer state round-trip through
  * host memory, a backend opened on the copies continues identically, and
  * the flat gradient view is the gradient the step uses. */
-Test(backend, host_copies_round_trip_and_resume_the_same_step)
+Test(SUITE, host_copies_round_trip_and_resume_the_same_step)
 {
     int32_t *ids = ref_data("ids"), *mask = ref_data("mask");
     float *targets = ref_data("targets");
     AdamW opt = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f};
     Loss loss = {.kind = LOSS_FOCAL, .alpha = 0.375f, .gamma = 2.0f};
     const ForwardArgs fa = {.train = true, .seed = 9, .key = 1};
-    Backend *a = open_cpu(&w);
+    Backend *a = open_dev(&w);
     cr_assert_eq(backend_set_loss(a, &loss), 0);
     float l, norm;
     cr_assert_eq(backend_forward(a, ids, mask, B, T, &fa), 0);
     cr_assert_eq(backend_loss_backward(a, targets, 1.0f, &l), 0);
     size_t n;
-    const float *g = backend_grads(a, &n);
+    backend_grads(a, &n);
     cr_assert_eq(n, w.lay.n_params);
+    float *g = malloc(n * sizeof(float));
+    cr_assert_eq(backend_get_grads(a, g), 0, "%s", err_msg());
     double ss = 0;
     for (size_t i = 0; i < n; i++) ss += (double)g[i] * g[i];
     cr_assert_eq(backend_step(a, &opt, 1e-3f, 0.0f, &norm), 0);
@@ -140,7 +152,7 @@ Test(backend, host_copies_round_trip_and_resume_the_same_step)
     AdamWState st;
     adamw_state_init(&st, n);
     cr_assert_eq(backend_get_optimizer(a, &st), 0);
-    Backend *b = open_cpu(&copy);
+    Backend *b = open_dev(&copy);
     cr_assert_eq(backend_set_optimizer(b, &st), 0);
     cr_assert_eq(backend_set_loss(b, &loss), 0);
     float out[2][B * NL];
@@ -155,6 +167,7 @@ Test(backend, host_copies_round_trip_and_resume_the_same_step)
     }
     cr_expect_eq(memcmp(out[0], out[1], sizeof out[0]), 0, "a copied backend continues differently");
     cr_expect(ss > 0, "the gradient view is empty");
+    free(g);
 
     /* cls_only keeps no hidden states, and says so. */
     float *h = malloc((size_t)B * T * w.lay.cfg.dim * sizeof(float));
@@ -176,9 +189,9 @@ Test(backend, host_copies_round_trip_and_resume_the_same_step)
 }
 
 /* A bad batch is an error that names the value, not a crash. */
-Test(backend, bad_batches_are_errors)
+Test(SUITE, bad_batches_are_errors)
 {
-    Backend *be = open_cpu(&w);
+    Backend *be = open_dev(&w);
     int32_t ids[2] = {2, 1 << 20}, mask[2] = {1, 1};
     const ForwardArgs eval = {0};
     cr_expect_eq(backend_forward(be, ids, mask, 1, 2, &eval), -1);
@@ -194,7 +207,7 @@ Test(backend, bad_batches_are_errors)
  * accumulation 2 and two ranks with accumulation 1 give each micro-batch the
  * same key, every micro-batch of a run a different one, and so the same
  * gradients. */
-Test(backend, one_rank_accumulating_two_equals_two_ranks)
+Test(SUITE, one_rank_accumulating_two_equals_two_ranks)
 {
     for (long step = 0; step < 50; step++)
         for (int a = 0; a < 2; a++) {
@@ -212,23 +225,23 @@ Test(backend, one_rank_accumulating_two_equals_two_ranks)
     Loss loss = {.kind = LOSS_BCE};
     const long step = 7;
     float l;
-    Backend *one = open_cpu(&w);
+    Backend *one = open_dev(&w);
     cr_assert_eq(backend_set_loss(one, &loss), 0);
     for (int a = 0; a < 2; a++) {
         ForwardArgs fa = {.train = true, .seed = 5, .key = dropout_key(step, 1, 0, 2, a)};
         cr_assert_eq(backend_forward(one, ids + rows[a][0] * T, mask + rows[a][0] * T, rows[a][1], T, &fa), 0);
         cr_assert_eq(backend_loss_backward(one, targets + rows[a][0] * NL, 0.5f, &l), 0);
     }
-    size_t n;
-    const float *g1 = backend_grads(one, &n);
-    float *sum = calloc(n, sizeof(float));
+    size_t n = w.lay.n_params;
+    float *g1 = malloc(n * sizeof(float)), *g = malloc(n * sizeof(float)), *sum = calloc(n, sizeof(float));
+    cr_assert_eq(backend_get_grads(one, g1), 0, "%s", err_msg());
     for (int r = 0; r < 2; r++) { /* each rank its own backend; the all-reduce is this sum */
-        Backend *rank = open_cpu(&w);
+        Backend *rank = open_dev(&w);
         cr_assert_eq(backend_set_loss(rank, &loss), 0);
         ForwardArgs fa = {.train = true, .seed = 5, .key = dropout_key(step, 2, r, 1, 0)};
         cr_assert_eq(backend_forward(rank, ids + rows[r][0] * T, mask + rows[r][0] * T, rows[r][1], T, &fa), 0);
         cr_assert_eq(backend_loss_backward(rank, targets + rows[r][0] * NL, 0.5f, &l), 0);
-        const float *g = backend_grads(rank, &n);
+        cr_assert_eq(backend_get_grads(rank, g), 0, "%s", err_msg());
         for (size_t i = 0; i < n; i++) sum[i] += g[i];
         backend_close(rank);
     }
@@ -237,15 +250,16 @@ Test(backend, one_rank_accumulating_two_equals_two_ranks)
     cr_expect_lt(e, 1e-6, "gradients differ by %g", e);
 
     /* The masks matter: another key for the second micro-batch moves the gradient. */
-    Backend *other = open_cpu(&w);
+    Backend *other = open_dev(&w);
     cr_assert_eq(backend_set_loss(other, &loss), 0);
     for (int a = 0; a < 2; a++) {
         ForwardArgs fa = {.train = true, .seed = 5, .key = dropout_key(step, 1, 0, 2, 0)};
         cr_assert_eq(backend_forward(other, ids + rows[a][0] * T, mask + rows[a][0] * T, rows[a][1], T, &fa), 0);
         cr_assert_eq(backend_loss_backward(other, targets + rows[a][0] * NL, 0.5f, &l), 0);
     }
-    cr_expect_gt(rel_err(backend_grads(other, &n), g1, n, 1e-4), 1e-3, "the key does not reach the masks");
+    cr_assert_eq(backend_get_grads(other, g), 0, "%s", err_msg());
+    cr_expect_gt(rel_err(g, g1, n, 1e-4), 1e-3, "the key does not reach the masks");
     backend_close(other);
     backend_close(one);
-    free(sum), free(ids), free(mask), free(targets);
+    free(sum), free(g), free(g1), free(ids), free(mask), free(targets);
 }

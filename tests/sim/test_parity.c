@@ -2,8 +2,9 @@
  * (built into build/tests/backend-sim only): the same weights, batches and
  * dropout keys give the same logits, losses, gradients of every tensor of
  * every layer and AdamW steps, with dropout on at every site, in both the
- * full and the [CLS]-only forward; PyTorch's three AdamW steps; bitwise
- * repeatable gradients; the final hidden states embed reads. */
+ * full and the [CLS]-only forward; bitwise repeatable gradients; the final
+ * hidden states embed reads. PyTorch's three AdamW steps on cuda are
+ * tests/model/test_backend.c, built here as suite backend_cuda. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
