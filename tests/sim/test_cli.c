@@ -1,14 +1,15 @@
 /* genre train --device cuda end to end, in the simulator (bin/genre-sim):
  * a 30-step tiny training run with dropout on tracks the CPU run on the same
  * batches, two cuda runs write the same bytes, a cuda run stopped by an
- * error resumes to the uninterrupted run's bytes, and a cuda checkpoint
- * continues on the CPU. */
+ * error or killed with SIGKILL resumes to the uninterrupted run's bytes,
+ * and a cuda checkpoint continues on the CPU. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -75,9 +76,9 @@ static void cleanup(void)
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", root);
 }
 
-/* bin/genre-sim train with these arguments after the common ones; its
- * exit status, stderr in err.txt. failpoint: GENRE_FAILPOINT or NULL. */
-static int genre(const char *failpoint, const char *const *args, int n)
+/* Starts bin/genre-sim train with these arguments after the common ones,
+ * stderr to err.txt, and returns its pid. failpoint: GENRE_FAILPOINT or NULL. */
+static pid_t start(const char *failpoint, const char *const *args, int n)
 {
     char data[300], init[300];
     snprintf(data, sizeof data, "data=%s", at("data"));
@@ -96,6 +97,13 @@ static int genre(const char *failpoint, const char *const *args, int n)
         execv(argv[0], argv);
         _exit(98);
     }
+    return pid;
+}
+
+/* The run of start(), waited for: its exit status. */
+static int genre(const char *failpoint, const char *const *args, int n)
+{
+    pid_t pid = start(failpoint, args, n);
     int status;
     waitpid(pid, &status, 0);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
@@ -226,6 +234,44 @@ Test(sim_cli, cuda_checkpoints_resume_on_cuda_and_on_cpu)
     for (int i = 12; i < 30; i++)
         cr_expect(fabs(a[i] - b[i]) <= 1e-5 * fabs(a[i]) + 1.5e-6, "step %d: %g (cuda) vs %g (cuda, then cpu)", i + 1,
                   a[i], b[i]);
+}
+
+/* Killed with SIGKILL as soon as its first checkpoint exists (checkpoints
+ * every 5 steps, 12 steps an epoch: mostly mid-epoch ones), wherever the
+ * run is by then, a cuda run resumes to the uninterrupted run's bytes. */
+Test(sim_cli, a_cuda_run_killed_with_sigkill_resumes_bit_for_bit)
+{
+    char whole[300], cut[300], ready[400];
+    snprintf(whole, sizeof whole, "%s", at("whole"));
+    snprintf(cut, sizeof cut, "%s", at("cut"));
+    snprintf(ready, sizeof ready, "%s/last/state.json", cut);
+    const char *w[] = {"--out", whole, "--device", "cuda", "checkpoint_every=5"};
+    cr_assert_eq(genre(NULL, w, 5), 0, "%s", slurp(at("err.txt")));
+    const char *c[] = {"--out", cut, "--device", "cuda", "checkpoint_every=5"};
+    pid_t pid = start(NULL, c, 5);
+    struct stat st;
+    for (int i = 0; i < 400000 && stat(ready, &st) != 0; i++) usleep(25);
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    cr_assert(WIFSIGNALED(status), "the run ended before it could be killed: %s", slurp(at("err.txt")));
+    char *state = slurp(ready), *p = state ? strstr(state, "\"step\": ") : NULL;
+    cr_assert(p, "the killed run left no readable last/state.json");
+    long killed_at = atol(p + 8);
+    free(state);
+    cr_assert(killed_at > 0 && killed_at < 30, "last/ is at step %ld", killed_at);
+    cr_log_info("killed with last/ at step %ld of 30", killed_at);
+
+    const char *r[] = {"--resume", cut, "--device", "cuda"};
+    cr_assert_eq(genre(NULL, r, 4), 0, "%s", slurp(at("err.txt")));
+    const char *same[] = {"best/model.safetensors", "last/model.safetensors", "last/optimizer.safetensors",
+                          "metrics.json"};
+    for (int i = 0; i < 4; i++) {
+        char x[400], y[400];
+        snprintf(x, sizeof x, "%s/%s", whole, same[i]);
+        snprintf(y, sizeof y, "%s/%s", cut, same[i]);
+        expect_same_bytes(x, y);
+    }
 }
 
 /* The numbers of one output line each, from `cmd < texts`. */
