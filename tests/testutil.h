@@ -65,6 +65,57 @@ static inline const char *path_in(const char *dir, const char *name)
     return buf[k];
 }
 
+/* The tiny end-to-end training set-up in root (which must exist): init/,
+ * the fixture DistilBERT (tests/fixtures/tiny_distilbert: dim 32, 16
+ * positions) with a 100-token vocabulary, and with dropout (0.1, attention
+ * 0.1, head 0.2) when asked; data/, 48 train, 12 val and 12 test movies whose
+ * genres follow from their words: w0..w29 mean Alpha, w30..w59 Beta,
+ * w60..w89 Gamma. 0, or -1 if a file could not be written. */
+static inline int tiny_train_setup(const char *root, int dropout)
+{
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s/init %s/data && cp tests/fixtures/tiny_distilbert/model.safetensors %s/init/ && "
+             "sed %s tests/fixtures/tiny_distilbert/config.json > %s/init/config.json", root, root, root,
+             dropout ? "-e 's/\"dropout\": 0.0/\"dropout\": 0.1/' -e "
+                       "'s/\"attention_dropout\": 0.0/\"attention_dropout\": 0.1/' "
+                       "-e 's/\"seq_classif_dropout\": 0.0/\"seq_classif_dropout\": 0.2/'"
+                     : "-e ''",
+             root);
+    if (system(cmd) != 0) return -1;
+    FILE *v = fopen(path_in(root, "init/vocab.txt"), "w");
+    if (!v) return -1;
+    fputs("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n", v);
+    for (int i = 0; i < 95; i++) fprintf(v, "w%d\n", i);
+    if (fclose(v) != 0) return -1;
+    FILE *l = fopen(path_in(root, "data/labels.txt"), "w");
+    if (!l) return -1;
+    fputs("Alpha\nBeta\nGamma\n", l);
+    if (fclose(l) != 0) return -1;
+    const char *parts[] = {"train", "val", "test"}, *names[] = {"Alpha", "Beta", "Gamma"};
+    const int sizes[] = {48, 12, 12};
+    unsigned x = 12345;
+    for (int p = 0; p < 3; p++) {
+        char name[32];
+        snprintf(name, sizeof name, "data/%s.jsonl", parts[p]);
+        FILE *f = fopen(path_in(root, name), "w");
+        if (!f) return -1;
+        for (int i = 0; i < sizes[p]; i++) {
+            int g = i % 3, g2 = (i / 3) % 3;
+            fprintf(f, "{\"title\": \"m%d\", \"year\": 2000, \"text\": \"", i);
+            for (int w = 0; w < 6; w++) {
+                x = x * 1103515245u + 12345u;
+                fprintf(f, "%sw%u", w ? " " : "", 30 * (w < 4 ? g : g2) + (x >> 16) % 30);
+            }
+            fprintf(f, "\", \"labels\": [\"%s\"", names[g]);
+            if (g2 != g) fprintf(f, ", \"%s\"", names[g2]);
+            fputs("]}\n", f);
+        }
+        if (fclose(f) != 0) return -1;
+    }
+    return 0;
+}
+
 /* Runs fn(arg) in a forked child, stdout to /dev/null and stderr captured,
  * and returns the child's exit status (fn's return value, or what exit()
  * was given: die() exits 1), or 128 + the signal that ended it. err gets

@@ -28,45 +28,12 @@ static const char *at(const char *name)
     return buf[k];
 }
 
-/* The tiny fixture model with dropout at every site, a 100-token
- * vocabulary, and the synthetic genre data of tests/unit/test_train.c. */
+/* The tiny set-up of tests/testutil.h, dropout at every site. */
 static void setup(void)
 {
     snprintf(root, sizeof root, "/tmp/genre-simcli-%d", (int)getpid());
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd,
-             "mkdir -p %s/init %s/data && cp tests/fixtures/tiny_distilbert/model.safetensors %s/init/ && "
-             "sed -e 's/\"dropout\": 0.0/\"dropout\": 0.1/' -e 's/\"attention_dropout\": 0.0/\"attention_dropout\": 0.1/' "
-             "-e 's/\"seq_classif_dropout\": 0.0/\"seq_classif_dropout\": 0.2/' tests/fixtures/tiny_distilbert/config.json "
-             "> %s/init/config.json", root, root, root, root);
-    cr_assert_eq(system(cmd), 0);
-    FILE *v = fopen(at("init/vocab.txt"), "w");
-    fputs("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n", v);
-    for (int i = 0; i < 95; i++) fprintf(v, "w%d\n", i);
-    fclose(v);
-    FILE *l = fopen(at("data/labels.txt"), "w");
-    fputs("Alpha\nBeta\nGamma\n", l);
-    fclose(l);
-    const char *parts[] = {"train", "val", "test"}, *names[] = {"Alpha", "Beta", "Gamma"};
-    const int sizes[] = {48, 12, 12};
-    unsigned x = 12345;
-    for (int p = 0; p < 3; p++) {
-        char name[32];
-        snprintf(name, sizeof name, "data/%s.jsonl", parts[p]);
-        FILE *f = fopen(at(name), "w");
-        for (int i = 0; i < sizes[p]; i++) {
-            int g = i % 3, g2 = (i / 3) % 3;
-            fprintf(f, "{\"title\": \"m%d\", \"year\": 2000, \"text\": \"", i);
-            for (int w = 0; w < 6; w++) {
-                x = x * 1103515245u + 12345u;
-                fprintf(f, "%sw%u", w ? " " : "", 30 * (w < 4 ? g : g2) + (x >> 16) % 30);
-            }
-            fprintf(f, "\", \"labels\": [\"%s\"", names[g]);
-            if (g2 != g) fprintf(f, ", \"%s\"", names[g2]);
-            fputs("]}\n", f);
-        }
-        fclose(f);
-    }
+    mkdir(root, 0777);
+    cr_assert_eq(tiny_train_setup(root, 1), 0, "cannot write the tiny set-up in %s", root);
 }
 
 static void cleanup(void)

@@ -16,7 +16,6 @@
 #include "src/core/err.h"
 #include "tests/testutil.h"
 
-#define TINY "tests/fixtures/tiny_distilbert"
 
 static char root[128];
 
@@ -30,51 +29,12 @@ static void put(const char *path, const char *text)
     fclose(f);
 }
 
-static void copy(const char *from, const char *to)
-{
-    char *cmd = NULL;
-    cr_assert(asprintf(&cmd, "cp %s %s", from, to) > 0);
-    cr_assert_eq(system(cmd), 0);
-    free(cmd);
-}
-
-/* The init directory (the fixture model plus a 100-token vocabulary) and a
- * dataset: words w0..w29 mean Alpha, w30..w59 Beta, w60..w89 Gamma. */
+/* The tiny set-up of tests/testutil.h, without dropout. */
 static void setup(void)
 {
     snprintf(root, sizeof root, "/tmp/genre-train-%d", (int)getpid());
     mkdir(root, 0777);
-    mkdir(at("init"), 0777);
-    mkdir(at("data"), 0777);
-    copy(TINY "/config.json", at("init/config.json"));
-    copy(TINY "/model.safetensors", at("init/model.safetensors"));
-    FILE *v = fopen(at("init/vocab.txt"), "w");
-    fputs("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n", v);
-    for (int i = 0; i < 95; i++) fprintf(v, "w%d\n", i);
-    fclose(v);
-    put(at("data/labels.txt"), "Alpha\nBeta\nGamma\n");
-    const char *parts[] = {"train", "val", "test"};
-    const int sizes[] = {48, 12, 12};
-    unsigned x = 12345;
-    for (int p = 0; p < 3; p++) {
-        char name[32];
-        snprintf(name, sizeof name, "data/%s.jsonl", parts[p]);
-        FILE *f = fopen(at(name), "w");
-        for (int i = 0; i < sizes[p]; i++) {
-            int g = i % 3, g2 = (i / 3) % 3;
-            fprintf(f, "{\"title\": \"m%d\", \"year\": 2000, \"text\": \"", i);
-            for (int w = 0; w < 6; w++) {
-                x = x * 1103515245u + 12345u;
-                int genre = w < 4 ? g : g2;
-                fprintf(f, "%sw%u", w ? " " : "", 30 * genre + (x >> 16) % 30);
-            }
-            const char *names[] = {"Alpha", "Beta", "Gamma"};
-            fprintf(f, "\", \"labels\": [\"%s\"", names[g]);
-            if (g2 != g) fprintf(f, ", \"%s\"", names[g2]);
-            fputs("]}\n", f);
-        }
-        fclose(f);
-    }
+    cr_assert_eq(tiny_train_setup(root, 0), 0, "cannot write the tiny set-up in %s", root);
 }
 
 static void cleanup(void)
