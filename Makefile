@@ -16,6 +16,12 @@ INCLUDES = -I.
 # is a call per element that stops vectorization.
 CFLAGS   = -std=c11 -D_GNU_SOURCE $(OPT) $(SAN) -fopenmp -fno-math-errno -Wall -Wextra -Werror -MMD -MP $(INCLUDES)
 CPU_LDLIBS = -lutf8proc -ljansson -lopenblas -lm
+# MPI (src/dist/comm.c) whenever mpicc is found: data parallel over ranks.
+MPICC    ?= $(shell command -v mpicc 2>/dev/null)
+ifneq ($(MPICC),)
+CFLAGS     += -DGENRE_MPI $(shell $(MPICC) --showme:compile)
+CPU_LDLIBS += $(shell $(MPICC) --showme:link)
+endif
 LDLIBS   = $(CPU_LDLIBS)
 LDFLAGS  = $(SAN) -fopenmp
 
@@ -40,12 +46,13 @@ TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 SIM_CUDA_INCLUDE ?= $(or $(CUDA_HOME),/usr/local/cuda)/include
 # Ours first: they #include_next NVIDIA's.
 SIM_INCLUDES = -Itests/cudasim/include -Itests/cudasim -I$(SIM_CUDA_INCLUDE)
-SIM_DEFS     = -DCUDASIM -DGENRE_CUDA -DGENRE_CUDA_BACKEND
+SIM_DEFS     = -DCUDASIM -DGENRE_CUDA -DGENRE_CUDA_BACKEND $(if $(MPICC),-DGENRE_NCCL $(shell $(MPICC) --showme:compile))
 SIM_CXXFLAGS = -std=c++17 $(SIM_DEFS) $(OPT) $(SAN) $(if $(SAN),-fsanitize-sections=cudasim_shared) \
                -Wall -Wextra -Werror -MMD -MP $(SIM_INCLUDES) $(INCLUDES)
 SIM_CFLAGS   = $(SIM_INCLUDES) $(CFLAGS) $(SIM_DEFS)
 SIM_LIB      = $(BUILD)/sim/libcudasim.a
-SIM_LIB_OBJ  = $(patsubst %.cpp,$(BUILD)/sim/%.o,$(wildcard tests/cudasim/*.cpp))
+# nccl.cpp carries NCCL's collectives over MPI: built when MPI is.
+SIM_LIB_OBJ  = $(patsubst %.cpp,$(BUILD)/sim/%.o,$(filter-out $(if $(MPICC),,tests/cudasim/nccl.cpp),$(wildcard tests/cudasim/*.cpp)))
 SIM_LDLIBS   = $(CPU_LDLIBS) -lstdc++
 SIM_KERNEL_OBJ = $(patsubst %.cu,$(BUILD)/sim/%.o,$(wildcard kernels/*.cu))
 SIM_OBJ   = $(SIM_KERNEL_OBJ) $(patsubst %.cu,$(BUILD)/sim/%.o,$(wildcard tests/cudasim/*.cu))
@@ -61,6 +68,14 @@ NVCC_FLAGS   = -O3 -std=c++17 $(NVCC_GENCODE) $(INCLUDES) -Werror all-warnings \
                -Xcompiler -Wall,-Wextra,-Werror -MMD -MP
 CFLAGS      += -DGENRE_CUDA -DGENRE_CUDA_BACKEND -I$(CUDA_HOME)/include
 LDLIBS      += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
+# NCCL sums the CUDA backend's gradients on the device; its unique id goes
+# to the ranks over MPI, so it needs both.
+ifneq ($(MPICC),)
+ifneq ($(wildcard $(CUDA_HOME)/lib64/libnccl.so $(CUDA_HOME)/include/nccl.h),)
+CFLAGS      += -DGENRE_NCCL
+LDLIBS      += -lnccl
+endif
+endif
 endif
 
 .PHONY: all deps test test-gpu demo bench clean fuzz-safetensors sim
@@ -127,7 +142,16 @@ $(BUILD)/tests/backend-sim: $(PSIM_OBJ) $(SIM_HOST_OBJ) $(SIM_KERNEL_OBJ) $(BUIL
 $(BUILD)/tests/dropout-masks: $(BUILD)/tests/tools/dropout_masks.o $(BUILD)/libgenre.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-tests: $(BUILD)/tests/genre-tests $(BUILD)/tests/kernels-sim $(BUILD)/tests/backend-sim $(BUILD)/tests/dropout-masks
+# Every collective of src/dist/comm.h, run under mpirun by tests/unit/test_dist.c.
+$(BUILD)/tests/comm-check: $(BUILD)/tests/tools/comm_check.o $(BUILD)/libgenre.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The simulated NCCL under mpirun (tests/unit/test_dist.c), when MPI is built in.
+$(BUILD)/tests/nccl-check: $(BUILD)/sim/tests/tools/nccl_check.o $(SIM_LIB) $(BUILD)/libgenre.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(SIM_LDLIBS)
+
+tests: $(BUILD)/tests/genre-tests $(BUILD)/tests/kernels-sim $(BUILD)/tests/backend-sim $(BUILD)/tests/dropout-masks \
+       $(BUILD)/tests/comm-check $(if $(MPICC),$(BUILD)/tests/nccl-check)
 
 # On a GPU: the kernel tests against the CPU ops, the same under
 # compute-sanitizer (fewer big shapes: GENRE_KERNELS_QUICK), then the
@@ -195,6 +219,6 @@ fuzz-safetensors: $(BUILD)/fuzz/fuzz-safetensors
 clean:
 	rm -rf build bin
 
--include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/tests/tools/dropout_masks.d $(CUDA_OBJ:.o=.d) $(BUILD)/src/main.d
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/tests/tools/dropout_masks.d $(BUILD)/tests/tools/comm_check.d $(CUDA_OBJ:.o=.d) $(BUILD)/src/main.d
 -include $(PSIM_OBJ:.o=.d) $(SIM_HOST_OBJ:.o=.d) $(BUILD)/sim/src/main.d
 -include $(SIM_OBJ:.o=.d) $(SIM_LIB_OBJ:.o=.d) $(KSIM_OBJ:.o=.d) $(BUILD)/tests/kernels/test_kernels.d $(BUILD)/bench/kernels_bench.d

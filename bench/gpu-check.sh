@@ -95,6 +95,11 @@ run() {
     local prefix=/tmp/genre-debs
     for d in "$pack"/debs/*.deb; do dpkg -x "$d" "$prefix"; done
     export LD_LIBRARY_PATH=$prefix/usr/lib/x86_64-linux-gnu:$prefix/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
+    # bin/genre links NCCL (too large to carry): the toolkit's if it has one,
+    # else the one PyTorch's wheels bring.
+    local nccl
+    nccl=$(python3 -c 'import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl.__path__)[0], "lib"))' 2>/dev/null || true)
+    [ -n "$nccl" ] && export LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$nccl
     local sanitizer
     sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
     echo "gpu-check $(date -u +%Y-%m-%dT%H:%MZ)" >> "$res"

@@ -27,6 +27,16 @@ int backend_describe(const char *device, char *buf, size_t size)
     return 0;
 }
 
+int backend_select_device(const char *device, int local_rank)
+{
+    if (backend_available(device) != 0) return -1;
+#ifdef GENRE_CUDA_BACKEND
+    if (!strcmp(device, "cuda")) return backend_cuda_select(local_rank);
+#endif
+    (void)local_rank;
+    return 0;
+}
+
 Backend *backend_open(const char *device, const ModelWeights *w)
 {
     if (backend_available(device) != 0) return NULL;
@@ -79,6 +89,11 @@ int backend_get_params(Backend *be, float *out) { return be->ops->get_params(be,
 int backend_set_params(Backend *be, const float *in) { return be->ops->set_params(be, in); }
 
 int backend_get_grads(Backend *be, float *out) { return be->ops->get_grads(be, out); }
+
+int backend_allreduce_grads(Backend *be, Comm *comm)
+{
+    return comm_world(comm) == 1 ? 0 : be->ops->allreduce_grads(be, comm);
+}
 
 int backend_get_optimizer(Backend *be, AdamWState *out)
 {

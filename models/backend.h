@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "models/distilbert_spec.h"
+#include "src/dist/comm.h"
 #include "src/ops/loss.h"
 #include "src/optim/adamw.h"
 
@@ -32,6 +33,12 @@ int backend_available(const char *device);
 /* What device names here, in words ("NVIDIA H200, compute 9.0"), into buf:
  * 0, or -1 with err_set saying why it is not available. */
 int backend_describe(const char *device, char *buf, size_t size);
+
+/* Which of the node's devices this process uses: for cuda, GPU local_rank
+ * (modulo the GPUs present, which then share) for the backends opened
+ * after; nothing for cpu. A data-parallel rank calls it with its index
+ * on its node before opening a backend. 0, or -1 with err_set. */
+int backend_select_device(const char *device, int local_rank);
 
 /* A backend on device "cpu" (or "cuda" where it is built and a GPU is
  * present) holding a copy of w, gradients zeroed, AdamW moments zeroed and
@@ -65,7 +72,10 @@ int backend_set_loss(Backend *be, const Loss *loss);
 
 /* The loss of the last forward against targets (B x num_labels, host, in
  * [0, 1]), into *loss, and the backward pass of grad_scale x that loss,
- * ACCUMULATED into the gradients (grad_scale = 1 / micro-batches of a step). */
+ * ACCUMULATED into the gradients (grad_scale = 1 / micro-batches of a step).
+ * Each batch's gradient is computed alone and then added, so the gradients
+ * are the sum, in call order, of one gradient per batch: exactly what an
+ * all-reduce over ranks that each ran one of those batches sums. */
 int backend_loss_backward(Backend *be, const float *targets, float grad_scale, float *loss);
 
 int backend_zero_grad(Backend *be);
@@ -82,6 +92,11 @@ int backend_set_params(Backend *be, const float *in);
 /* The AdamW state to and from host memory (s->n must be lay.n_params). */
 int backend_get_optimizer(Backend *be, AdamWState *out);
 int backend_set_optimizer(Backend *be, const AdamWState *in);
+
+/* Sums the gradients over the job's ranks (src/dist/comm.h) in place, so
+ * that every rank steps with the same: the all-reduce of data parallel.
+ * Nothing to do in a world of one. */
+int backend_allreduce_grads(Backend *be, Comm *comm);
 
 /* The gradients to host memory (lay.n_params floats, table order). */
 int backend_get_grads(Backend *be, float *out);

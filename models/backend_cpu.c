@@ -1,6 +1,7 @@
 /* The CPU backend: the reference model (models/distilbert.c) and its AdamW
  * state behind models/backend.h. Host and backend memory are the same here,
  * so the copies in and out are memcpy. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,8 @@ typedef struct {
     int B, T;             /* the last forward's batch; B = 0 before the first */
     float *dlogits;
     size_t dlogits_cap;
+    float *scratch;       /* a later micro-batch's own gradient (loss_backward) */
+    bool summing;         /* gradients hold a batch's since zero_grad */
 } CpuBackend;
 
 static CpuBackend *cpu(Backend *be) { return (CpuBackend *)be; }
@@ -29,6 +32,7 @@ static void cpu_close(Backend *be)
     adamw_state_free(&c->opt);
     free(c->loss_weights);
     free(c->dlogits);
+    free(c->scratch);
     layout_free(&c->base.lay);
     free(c);
 }
@@ -101,13 +105,27 @@ static int cpu_loss_backward(Backend *be, const float *targets, float grad_scale
     reserve_dlogits(c, c->B);
     *loss = loss_forward(&c->loss, c->dlogits, c->logits, targets, c->B, c->base.lay.cfg.num_labels,
                          grad_scale);
+    if (!c->summing) {
+        distilbert_backward(&c->m, c->dlogits);
+        c->summing = true;
+        return 0;
+    }
+    /* A later batch: its gradient alone, into scratch, then added. */
+    size_t n = c->base.lay.n_params;
+    if (!c->scratch) c->scratch = xmalloc(n * sizeof(float));
+    float *sum = c->m.grads;
+    memset(c->scratch, 0, n * sizeof(float));
+    c->m.grads = c->scratch;
     distilbert_backward(&c->m, c->dlogits);
+    c->m.grads = sum;
+    for (size_t i = 0; i < n; i++) sum[i] += c->scratch[i];
     return 0;
 }
 
 static int cpu_zero_grad(Backend *be)
 {
     distilbert_zero_grad(&cpu(be)->m);
+    cpu(be)->summing = false;
     return 0;
 }
 
@@ -157,6 +175,12 @@ static int cpu_get_grads(Backend *be, float *out)
     return 0;
 }
 
+static int cpu_allreduce_grads(Backend *be, Comm *comm)
+{
+    CpuBackend *c = cpu(be);
+    return comm_allreduce(comm, c->m.grads, c->base.lay.n_params, COMM_F32, COMM_SUM);
+}
+
 static float *cpu_grads(Backend *be, size_t *n)
 {
     CpuBackend *c = cpu(be);
@@ -178,6 +202,7 @@ static const BackendOps cpu_ops = {
     .get_params = cpu_get_params,
     .set_params = cpu_set_params,
     .get_grads = cpu_get_grads,
+    .allreduce_grads = cpu_allreduce_grads,
     .get_optimizer = cpu_get_optimizer,
     .set_optimizer = cpu_set_optimizer,
     .grads = cpu_grads,

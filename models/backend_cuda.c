@@ -22,6 +22,9 @@
 #include <string.h>
 
 #include <cublas_v2.h>
+#ifdef GENRE_NCCL
+#include <nccl.h>
+#endif
 
 #include "kernels/cuda_common.h"
 #include "kernels/kernels.h"
@@ -34,6 +37,13 @@ typedef struct {
     cublasHandle_t blas;
     size_t n;                    /* parameters */
     float *params, *grads, *m, *v;
+    float *scratch;              /* a later micro-batch's own gradient (loss_backward) */
+    bool summing;                /* grads hold a batch's since zero_grad */
+#ifdef GENRE_NCCL
+    ncclComm_t nccl;             /* made by the first all-reduce */
+#else
+    float *host_grads;           /* staging for the all-reduce over MPI */
+#endif
     AdamWSegment *seg;           /* device copy of the weight-decay table */
     int nseg, t;
     int max_B, max_T;            /* what the buffers below hold */
@@ -56,6 +66,7 @@ static CudaBackend *cuda(Backend *be) { return (CudaBackend *)be; }
 
 static float *A(const CudaBackend *c, ActId id) { return c->plan.n[id] ? c->acts + c->plan.off[id] : NULL; }
 static float *P(const CudaBackend *c, ParamId id, int l) { return c->params + layout_slot(&c->base.lay, id, l)->off; }
+/* grads may point at scratch while one micro-batch's gradient is computed alone. */
 static float *G(const CudaBackend *c, ParamId id, int l) { return c->grads + layout_slot(&c->base.lay, id, l)->off; }
 
 /* ---- GEMMs ------------------------------------------------------------------ */
@@ -215,7 +226,12 @@ static void cuda_close(Backend *be)
     CudaBackend *c = cuda(be);
     if (c->stream) cudaStreamSynchronize(c->stream);
     free_batch_buffers(c);
-    cudaFree(c->params), cudaFree(c->grads), cudaFree(c->m), cudaFree(c->v), cudaFree(c->seg);
+#ifdef GENRE_NCCL
+    if (c->nccl) ncclCommDestroy(c->nccl);
+#else
+    free(c->host_grads);
+#endif
+    cudaFree(c->params), cudaFree(c->grads), cudaFree(c->scratch), cudaFree(c->m), cudaFree(c->v), cudaFree(c->seg);
     cudaFree(c->loss_weights), cudaFree(c->scalars);
     if (c->blas) cublasDestroy(c->blas);
     if (c->stream) cudaStreamDestroy(c->stream);
@@ -526,15 +542,28 @@ static int cuda_loss_backward(Backend *be, const float *targets, float grad_scal
     int L = be->lay.cfg.num_labels;
     CUDA_CHECK(cudaMemcpy(c->targets, targets, (size_t)c->B * L * sizeof(float), cudaMemcpyHostToDevice));
     if (loss_forward_cuda(&c->loss, c->scalars, c->dlogits, A(c, A_LOGITS), c->targets, c->B, L, grad_scale,
-                          c->work, c->stream) ||
-        backward(c))
+                          c->work, c->stream))
         return -1;
+    if (!c->summing) {
+        if (backward(c)) return -1;
+        c->summing = true;
+        return read_back(c, loss, c->scalars, sizeof(float));
+    }
+    /* A later batch: its gradient alone, into scratch, then added. */
+    if (!c->scratch) CUDA_CHECK(cudaMalloc((void **)&c->scratch, c->n * sizeof(float)));
+    float *sum = c->grads;
+    if (zero(c, c->scratch, c->n)) return -1;
+    c->grads = c->scratch;
+    int rc = backward(c);
+    c->grads = sum;
+    if (rc || residual_add_cuda(sum, c->scratch, c->n, c->stream)) return -1;
     return read_back(c, loss, c->scalars, sizeof(float));
 }
 
 static int cuda_zero_grad(Backend *be)
 {
     CudaBackend *c = cuda(be);
+    c->summing = false;
     return zero(c, c->grads, c->n);
 }
 
@@ -572,6 +601,43 @@ static int cuda_get_grads(Backend *be, float *out)
     return read_back(c, out, c->grads, c->n * sizeof(float));
 }
 
+#ifdef GENRE_NCCL
+static int nccl_check(ncclResult_t r, const char *what)
+{
+    return r == ncclSuccess ? 0 : err_set("%s: %s", what, ncclGetErrorString(r));
+}
+
+/* NCCL on the gradients in device memory, on the backend's stream (the
+ * step that follows is ordered after it). The communicator is made on the
+ * first call: rank 0's unique id reaches the others over the job's MPI. */
+static int cuda_allreduce_grads(Backend *be, Comm *comm)
+{
+    CudaBackend *c = cuda(be);
+    if (!c->nccl) {
+        ncclUniqueId id;
+        memset(&id, 0, sizeof id);
+        if ((comm_rank(comm) == 0 && nccl_check(ncclGetUniqueId(&id), "ncclGetUniqueId")) ||
+            comm_broadcast(comm, &id, sizeof id, 0) ||
+            nccl_check(ncclCommInitRank(&c->nccl, comm_world(comm), id, comm_rank(comm)), "ncclCommInitRank"))
+            return -1;
+    }
+    return nccl_check(ncclAllReduce(c->grads, c->grads, c->n, ncclFloat32, ncclSum, c->nccl, c->stream),
+                      "ncclAllReduce of the gradients");
+}
+#else
+/* Without NCCL: through host memory and MPI, correct on any cluster. */
+static int cuda_allreduce_grads(Backend *be, Comm *comm)
+{
+    CudaBackend *c = cuda(be);
+    if (!c->host_grads) c->host_grads = xmalloc(c->n * sizeof(float));
+    if (read_back(c, c->host_grads, c->grads, c->n * sizeof(float)) ||
+        comm_allreduce(comm, c->host_grads, c->n, COMM_F32, COMM_SUM))
+        return -1;
+    CUDA_CHECK(cudaMemcpy(c->grads, c->host_grads, c->n * sizeof(float), cudaMemcpyHostToDevice));
+    return 0;
+}
+#endif
+
 static int cuda_get_optimizer(Backend *be, AdamWState *out)
 {
     CudaBackend *c = cuda(be);
@@ -608,6 +674,7 @@ static const BackendOps cuda_ops = {
     .get_params = cuda_get_params,
     .set_params = cuda_set_params,
     .get_grads = cuda_get_grads,
+    .allreduce_grads = cuda_allreduce_grads,
     .get_optimizer = cuda_get_optimizer,
     .set_optimizer = cuda_set_optimizer,
     .grads = cuda_grads,
@@ -659,6 +726,15 @@ int backend_cuda_available(void)
     if (e != cudaSuccess || n == 0)
         return err_set("device=cuda: no CUDA GPU found (%s); use device=cpu",
                        e == cudaSuccess ? "none present" : cudaGetErrorString(e));
+    return 0;
+}
+
+int backend_cuda_select(int local_rank)
+{
+    int n = 0;
+    if (backend_cuda_available() != 0) return -1;
+    CUDA_CHECK(cudaGetDeviceCount(&n));
+    CUDA_CHECK(cudaSetDevice(local_rank % n));
     return 0;
 }
 

@@ -20,6 +20,7 @@ typedef struct {
     int (*get_params)(Backend *be, float *out);
     int (*set_params)(Backend *be, const float *in);
     int (*get_grads)(Backend *be, float *out);
+    int (*allreduce_grads)(Backend *be, Comm *comm);
     int (*get_optimizer)(Backend *be, AdamWState *out);
     int (*set_optimizer)(Backend *be, const AdamWState *in);
     float *(*grads)(Backend *be, size_t *n);
@@ -41,5 +42,6 @@ Backend *backend_cpu_open(const ModelWeights *w);
 int backend_cuda_available(void);
 int backend_cuda_describe(char *buf, size_t size);
 Backend *backend_cuda_open(const ModelWeights *w);
+int backend_cuda_select(int local_rank);
 
 #endif

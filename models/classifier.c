@@ -89,6 +89,11 @@ void classifier_close(Classifier *c)
 
 int classifier_scores(Backend *be, const Encoded *e, int batch_size, float *scores)
 {
+    return classifier_scores_share(be, e, batch_size, 0, 1, scores);
+}
+
+int classifier_scores_share(Backend *be, const Encoded *e, int batch_size, int part, int parts, float *scores)
+{
     int L = backend_layout(be)->cfg.num_labels, rc = 0;
     EpochPlan plan;
     Batch b;
@@ -96,7 +101,9 @@ int classifier_scores(Backend *be, const Encoded *e, int batch_size, float *scor
     batch_alloc(&b, batch_size, e->max_len, e->n_labels);
     float *logits = xmalloc((size_t)batch_size * L * sizeof *logits);
     const ForwardArgs eval = {.cls_only = true}; /* scores read logits only */
-    for (int k = 0; k < plan.n_batches && rc == 0; k++) {
+    int per = (plan.n_batches + parts - 1) / parts, first = part * per;
+    int end = first + per < plan.n_batches ? first + per : plan.n_batches;
+    for (int k = first; k < end && rc == 0; k++) {
         batch_fill(&b, e, &plan, k);
         rc = backend_forward(be, b.ids, b.mask, b.B, b.T, &eval);
         if (rc == 0) rc = backend_logits(be, logits);

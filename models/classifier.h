@@ -35,6 +35,13 @@ void classifier_close(Classifier *c);
  * err_set. */
 int classifier_scores(Backend *be, const Encoded *e, int batch_size, float *scores);
 
+/* classifier_scores for share `part` of `parts` only: a contiguous run of
+ * the same batches classifier_scores forms, so each row gets the bits it
+ * gets there. Rows outside the share are left as they are (data-parallel
+ * validation: each rank scores its share into zeros, and a sum over ranks
+ * gathers them). */
+int classifier_scores_share(Backend *be, const Encoded *e, int batch_size, int part, int parts, float *scores);
+
 /* Fills dir (new, or empty: see atomic_dir_begin) with a complete model
  * directory: model.safetensors, config.json with the label names and the
  * decision threshold (genre_threshold, which transformers keeps as an

@@ -121,7 +121,9 @@ void distilbert_reserve(DistilBert *m, int max_B, int max_T)
 }
 
 static float *P(const DistilBert *m, ParamId id, int l) { return distilbert_view(m, id, l)->p; }
-static float *G(const DistilBert *m, ParamId id, int l) { return distilbert_view(m, id, l)->g; }
+/* From m->grads, not the views: the CPU backend points it at scratch to
+ * compute one micro-batch's gradient alone (backend.h). */
+static float *G(const DistilBert *m, ParamId id, int l) { return m->grads + layout_slot(&m->lay, id, l)->off; }
 
 /* The last block for the [CLS] rows alone (row b * T of each sequence),
  * when the caller reads only logits: keys and values still cover every

@@ -185,9 +185,9 @@ void weights_init_head(ModelWeights *w, uint64_t seed)
     }
 }
 
-uint64_t dropout_key(long step, int world, int rank, int accum, int micro)
+uint64_t dropout_key(long step, int per_step, int index)
 {
-    return ((uint64_t)step * (uint64_t)world + (uint64_t)rank) * (uint64_t)accum + (uint64_t)micro;
+    return (uint64_t)step * (uint64_t)per_step + (uint64_t)index;
 }
 
 /* 20 bits of sites: 2 + 2 x layers of them fit for any real model. */

@@ -124,13 +124,14 @@ typedef struct {
 } ForwardArgs;
 
 /* The dropout key of a micro-batch: its index among all micro-batches of the
- * run, counted step by step, within a step rank by rank, within a rank in
- * accumulation order:
- *     key = (step * world + rank) * accum + micro
- * Rank r of a step processes the step's micro-batches r * accum .. r * accum
- * + accum - 1, so one rank with accumulation N and N ranks with accumulation
- * 1 give every example the same key, and so the same masks. */
-uint64_t dropout_key(long step, int world, int rank, int accum, int micro);
+ * run, counted step by step,
+ *     key = step * per_step + index
+ * where per_step is the micro-batches of one optimizer step over all ranks
+ * (accumulation x ranks) and index the micro-batch's place among them. Who
+ * computes a micro-batch (which rank, which accumulation round) does not
+ * enter, so one rank accumulating N and N ranks give every example the same
+ * key, and so the same masks. */
+uint64_t dropout_key(long step, int per_step, int index);
 
 /* The dropout sites, each drawing from its own Philox stream for each key
  * (dropout_stream) so that every mask differs:

@@ -12,6 +12,8 @@
 #include "src/cli/commands.h"
 #include "src/core/config.h"
 #include "src/core/err.h"
+#include "src/dist/comm.h"
+#include "src/dist/launch.h"
 #include "src/train/trainer.h"
 
 static const CfgKey schema[] = {
@@ -52,7 +54,8 @@ const CfgKey *const train_schema = schema;
 static void usage(FILE *f)
 {
     fprintf(f, "usage: genre train [--config FILE] [--out DIR] [--force] [--device cpu|cuda] [key=value ...]\n"
-               "       genre train --resume DIR [--device cpu|cuda]\n\n"
+               "       genre train --resume DIR [--device cpu|cuda]\n"
+               "       (either with [--procs N | --gpus N] [--dist-timeout S])\n\n"
                "Fine-tunes a pretrained encoder (all-MiniLM-L6-v2 by default, or any\n"
                "HF-format DistilBERT/BERT directory) for multi-label classification of a\n"
                "prepared dataset. The run directory gets config.json (resolved),\n"
@@ -63,23 +66,59 @@ static void usage(FILE *f)
                "ends exactly as the uninterrupted run would have (--resume DIR --device D\n"
                "continues it on another backend). --out must be new or\n"
                "empty; --force replaces what is there once the new run has finished.\n"
-               "Ctrl-C stops at the next step with a checkpoint to resume from.\n");
+               "Ctrl-C stops at the next step with a checkpoint to resume from.\n"
+               "Data parallel: under mpirun or srun (--mpi=pmix) every rank trains its\n"
+               "share of each step; --procs N (cpu) or --gpus N (cuda) starts N local\n"
+               "ranks through mpirun. batch_size is one rank's micro-batch: a step is\n"
+               "batch_size x grad_accum x ranks movies. A rank silent for --dist-timeout\n"
+               "seconds (default 60) ends the job.\n");
     config_print_help(schema);
+}
+
+/* --procs N / --gpus N: this command again, without them, as N ranks
+ * started by mpirun. Does not return. */
+static _Noreturn void launch_ranks(int argc, char **argv, long procs, long gpus, const char *device)
+{
+    if (procs && gpus) args_error("train", "--procs and --gpus exclude each other (--procs: cpu, --gpus: cuda)");
+    if (gpus && device && strcmp(device, "cuda")) args_error("train", "--gpus runs on cuda, not --device %s", device);
+    if (comm_launched()) die("--procs/--gpus inside an MPI job: the launcher has started the ranks already");
+    char **args = xcalloc((size_t)argc + 3, sizeof *args);
+    int n = 0;
+    args[n++] = "train";
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--procs") || !strcmp(argv[i], "--gpus")) {
+            i++;
+            continue;
+        }
+        args[n++] = argv[i];
+    }
+    if (gpus && !device) {
+        args[n++] = "--device";
+        args[n++] = "cuda";
+    }
+    dist_launch((int)(procs ? procs : gpus), args);
+    die_err();
 }
 
 int cmd_train(int argc, char **argv)
 {
     const char *config_path = NULL, *out = NULL, *resume = NULL, *device = NULL;
     bool force = false;
+    long procs = 0, gpus = 0;
+    double timeout = 60.0;
     const ArgOpt opts[] = {
         {.name = "--config", .str = &config_path},
         ARG_OUT(&out, false),
         {.name = "--force", .flag = &force},
         {.name = "--resume", .str = &resume},
         {.name = "--device", .str = &device, .choices = "cpu|cuda"},
+        {.name = "--procs", .num = &procs, .range = "[1, 4096]"},
+        {.name = "--gpus", .num = &gpus, .range = "[1, 4096]"},
+        {.name = "--dist-timeout", .real = &timeout, .range = "[1, 86400]"},
         {0},
     };
     Args a = args_parse(&(ArgSpec){.cmd = "train", .opts = opts, .usage = usage, .overrides = true}, argc, argv);
+    if (procs || gpus) launch_ranks(argc, argv, procs, gpus, device);
     bool has_out = out != NULL;
     if (!out) out = "runs/train";
     /* Room for --device and the two absolute-path overrides below. */
@@ -148,8 +187,16 @@ int cmd_train(int argc, char **argv)
         .threshold = (float)cfg_float(cfg, "threshold"), .tune_threshold = cfg_bool(cfg, "tune_threshold"),
     };
     loss_kind_parse(cfg_str(cfg, "loss.type"), &s.loss);
+    if (!(s.comm = comm_open(timeout))) die_err();
     int rc = trainer_run(&s, cfg, out, resume != NULL, force);
     config_free(cfg);
+    if (rc != 0 && comm_world(s.comm) > 1) {
+        /* The other ranks may be waiting for this one: end them now. */
+        fprintf(stderr, "genre: %s\n", err_msg());
+        fflush(stderr);
+        comm_abort(s.comm, 1);
+    }
     if (rc != 0) die_err();
+    comm_close(s.comm);
     return 0;
 }

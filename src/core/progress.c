@@ -13,7 +13,7 @@ double wall_seconds(void)
 void progress_init(Progress *p, FILE *f, long total_steps, long first_step, double interval)
 {
     p->f = f;
-    p->tty = isatty(fileno(f));
+    p->tty = f && isatty(fileno(f));
     p->total_steps = total_steps;
     p->first_step = first_step;
     p->start = p->last_print = wall_seconds();
@@ -31,6 +31,7 @@ static void format_eta(char *buf, size_t n, double s)
 void progress_update(Progress *p, int epoch, int n_epochs, long step, double loss,
                      double samples_per_s)
 {
+    if (!p->f) return;
     double now = wall_seconds();
     int last = step >= p->total_steps;
     if (!p->tty && now - p->last_print < p->interval && !last) return;
@@ -49,6 +50,7 @@ void progress_update(Progress *p, int epoch, int n_epochs, long step, double los
 
 void progress_message(Progress *p, const char *msg)
 {
+    if (!p->f) return;
     fprintf(p->f, "%s%s\n", p->line_open ? "\r\033[K" : "", msg);
     p->line_open = 0;
     fflush(p->f);
@@ -56,6 +58,7 @@ void progress_message(Progress *p, const char *msg)
 
 void progress_done(Progress *p)
 {
+    if (!p->f) return;
     if (p->line_open) fputc('\n', p->f);
     p->line_open = 0;
     fflush(p->f);

@@ -18,7 +18,7 @@ typedef struct {
 } Progress;
 
 /* first_step: the step a resumed run starts from, so speed and ETA count
- * only the steps this process ran. */
+ * only the steps this process ran. f NULL: silent (a job's other ranks). */
 void progress_init(Progress *p, FILE *f, long total_steps, long first_step, double interval);
 void progress_update(Progress *p, int epoch, int n_epochs, long step, double loss,
                      double samples_per_s);

@@ -13,9 +13,9 @@ int train_state_save(const TrainState *s, const char *dir)
     char config_fp[17], data_fp[17];
     snprintf(config_fp, sizeof config_fp, "%016llx", (unsigned long long)s->config_fp);
     snprintf(data_fp, sizeof data_fp, "%016llx", (unsigned long long)s->data_fp);
-    json_t *o = json_pack("{s:I, s:i, s:i, s:f, s:I, s:I, s:f, s:s, s:s}", "step", (json_int_t)s->step,
-                          "epoch", s->epoch, "batch", s->batch, "best", s->best, "best_step",
-                          (json_int_t)s->best_step, "log_bytes", (json_int_t)s->log_bytes,
+    json_t *o = json_pack("{s:I, s:i, s:i, s:i, s:f, s:I, s:I, s:f, s:s, s:s}", "step", (json_int_t)s->step,
+                          "epoch", s->epoch, "batch", s->batch, "micro_per_step", s->per_step, "best", s->best,
+                          "best_step", (json_int_t)s->best_step, "log_bytes", (json_int_t)s->log_bytes,
                           "elapsed_s", s->elapsed, "config_fnv1a64", config_fp, "data_fnv1a64", data_fp);
     /* 17 digits: the best score must come back exactly, or a resumed run
      * could pick another best checkpoint. */
@@ -71,9 +71,13 @@ int train_state_load(TrainState *s, const char *dir)
                      get_hex64(o, path, "data_fnv1a64", &s->data_fp)
                  ? -1
                  : 0;
+    long per_step = 0;
+    if (rc == 0 && json_object_get(o, "micro_per_step") && get_int(o, path, "micro_per_step", &per_step) != 0) rc = -1;
     json_decref(o);
     if (rc) return -1;
-    if (epoch > 1 << 20 || batch > 1 << 30) return err_set("%s: epoch or batch out of range", path);
+    if (epoch > 1 << 20 || batch > 1 << 30 || per_step > 1 << 24)
+        return err_set("%s: epoch, batch or micro_per_step out of range", path);
+    s->per_step = (int)per_step;
     s->epoch = (int)epoch;
     s->batch = (int)batch;
     return 0;

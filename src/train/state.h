@@ -15,6 +15,9 @@ typedef struct {
     long log_bytes;   /* length of log.jsonl at this point */
     double elapsed;   /* training seconds spent so far */
     uint64_t config_fp, data_fp; /* FNV-1a of the run's config.json and of its data (trainer.c) */
+    int per_step;     /* micro-batches per optimizer step over all ranks, fixed
+                         when the run starts; 0 in checkpoints from before
+                         data parallel (then grad_accum) */
 } TrainState;
 
 /* dir/state.json, written atomically. 0 or -1 with err_set. */

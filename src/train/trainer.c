@@ -37,6 +37,7 @@ typedef struct {
                          --force over an earlier output, a sibling swapped in
                          at the end (see run_dir) */
     const char *dest; /* the run directory the user named */
+    char out_buf[4096]; /* rank > 0: rank 0's out */
     char *replacing;  /* the sibling, when replacing dest */
     char last_dir[4200], best_dir[4200], log_path[4200], vocab[4300];
     TrainState st;
@@ -47,6 +48,11 @@ typedef struct {
     ModelWeights w;   /* host copy of the parameters, for checkpoints */
     AdamWState opt;   /* host copy of the optimizer state, likewise */
     Backend *be;
+    Comm *comm;
+    int rank, world;
+    bool lead;        /* rank 0: writes the run directory */
+    int per_step;     /* micro-batches per optimizer step over all ranks */
+    int stop_signal;  /* an interrupt some rank received, agreed at the last step */
     AdamW adamw;
     Loss loss;
     float *logw;
@@ -106,7 +112,8 @@ static int open_model(Run *r, bool resume)
                        r->w.lay.cfg.max_position_embeddings);
     adamw_state_init(&r->opt, r->w.lay.n_params);
     if (resume && checkpoint_load_optimizer(&r->w.lay, &r->opt, r->last_dir) != 0) return -1;
-    if (!(r->be = backend_open(s->device, &r->w))) return -1;
+    if (backend_select_device(s->device, comm_local_rank(r->comm)) != 0 || !(r->be = backend_open(s->device, &r->w)))
+        return -1;
     /* Validation batches are twice the training batch (no gradients kept). */
     if (backend_reserve(r->be, 2 * s->batch_size, s->max_len) != 0 || backend_set_loss(r->be, &r->loss) != 0)
         return -1;
@@ -136,7 +143,7 @@ static int open_log(Run *r, const Config *cfg, bool resume)
  * run a missing or empty one, or with force anything, which the run then
  * replaces only when it has finished (it is built in a sibling meanwhile).
  * Locked against a second writer either way. */
-static int run_dir(Run *r, bool resume, bool force)
+static int claim_dir(Run *r, bool resume, bool force)
 {
     char kind[64];
     outdir_kind(r->dest, kind, sizeof kind);
@@ -157,6 +164,18 @@ static int run_dir(Run *r, bool resume, bool force)
         r->out = r->replacing;
     }
     return outdir_mark(r->out, "train");
+}
+
+/* Rank 0 claims the directory; the others learn where it writes (a
+ * sibling when replacing), to read its checkpoints from. */
+static int run_dir(Run *r, bool resume, bool force)
+{
+    if (r->lead && claim_dir(r, resume, force) != 0) return -1;
+    if (r->world == 1) return 0;
+    snprintf(r->out_buf, sizeof r->out_buf, "%s", r->out);
+    if (comm_broadcast(r->comm, r->out_buf, sizeof r->out_buf, 0) != 0) return -1;
+    r->out = r->out_buf;
+    return 0;
 }
 
 /* The run's config.json against the fingerprint in its state (fresh: into it). */
@@ -187,7 +206,7 @@ static int check_state(const Run *r, long batches)
     snprintf(where, sizeof where, "--resume %s: %s/state.json", r->dest, r->last_dir);
     if (st->step < 1 || st->step > r->total)
         return err_set("%s: step %ld is not in 1..%ld", where, st->step, r->total);
-    if (st->epoch > s->epochs || st->batch >= batches || st->batch % s->grad_accum)
+    if (st->epoch > s->epochs || st->batch >= batches || st->batch % r->per_step)
         return err_set("%s: epoch %d, batch %d is not a step boundary of this run", where, st->epoch, st->batch);
     if (r->opt.t != st->step)
         return err_set("%s: step %ld, but optimizer.safetensors has taken %d steps", where, st->step, r->opt.t);
@@ -228,7 +247,7 @@ static int run_open(Run *r, const Config *cfg, bool resume)
     const char *src = resume ? r->last_dir : s->init;
     if (resume && train_state_load(&r->st, r->last_dir) != 0)
         return err_set("--resume %s: no usable checkpoint: %s", r->out, err_msg());
-    if (fingerprint(r, resume) != 0) return -1;
+    if (r->lead && fingerprint(r, resume) != 0) return -1;
     snprintf(r->vocab, sizeof r->vocab, "%s/vocab.txt", src);
     if (!(r->tok = tokenizer_load(src))) return -1;
     if (load_part(&r->train, &r->labels, r->tok, s->data, "train", s->limit_train, s->max_len) != 0 ||
@@ -242,22 +261,31 @@ static int run_open(Run *r, const Config *cfg, bool resume)
         r->sample_weights = xmalloc((size_t)r->train.data.n * sizeof *r->sample_weights);
         oversample_weights(r->sample_weights, &r->train.enc, s->oversample);
     }
+    /* The global batch is fixed when the run starts: a resume on another
+     * number of ranks shares the same micro-batches among them. */
+    r->per_step = !resume ? s->grad_accum * r->world : r->st.per_step ? r->st.per_step : s->grad_accum;
+    r->st.per_step = r->per_step;
     long batches = (r->train.data.n + s->batch_size - 1) / s->batch_size;
-    long steps_per_epoch = (batches + s->grad_accum - 1) / s->grad_accum;
+    long steps_per_epoch = (batches + r->per_step - 1) / r->per_step;
     r->total = steps_per_epoch * s->epochs;
     if (s->max_steps > 0 && s->max_steps < r->total) r->total = s->max_steps;
     if (resume && check_state(r, batches) != 0) return -1;
-    if (open_log(r, cfg, resume) != 0 || (!resume && check_config(r) != 0)) return -1;
+    if (r->lead && (open_log(r, cfg, resume) != 0 || (!resume && check_config(r) != 0))) return -1;
     r->warmup = lr_warmup_steps(s->warmup_ratio, r->total);
     r->adamw = (AdamW){s->lr, 0.9f, 0.999f, 1e-8f, s->weight_decay};
     r->val_scores = xmalloc((size_t)r->val.data.n * r->L * sizeof *r->val_scores);
     r->val_pred = xmalloc((size_t)r->val.data.n * r->L);
     batch_alloc(&r->b, s->batch_size, s->max_len, r->L);
-    progress_init(&r->prog, stderr, r->total, r->st.step, 30.0);
+    progress_init(&r->prog, r->lead ? stderr : NULL, r->total, r->st.step, 30.0);
     r->t_start = wall_seconds();
+    char msg[4400];
     if (resume) {
-        char msg[4400];
         snprintf(msg, sizeof msg, "resuming %s at step %ld of %ld", r->out, r->st.step, r->total);
+        progress_message(&r->prog, msg);
+    }
+    if (r->world > 1 || r->per_step != s->grad_accum) {
+        snprintf(msg, sizeof msg, "data parallel: %d rank%s, %d micro-batches of %d per step (%d each at most)",
+                 r->world, r->world > 1 ? "s" : "", r->per_step, s->batch_size, (r->per_step + r->world - 1) / r->world);
         progress_message(&r->prog, msg);
     }
     return 0;
@@ -269,7 +297,7 @@ static int save_last(Run *r);
  * (unless one was just written), so that the run can be resumed. */
 static int check_interrupt(Run *r, bool saved)
 {
-    int sig = interrupt_requested();
+    int sig = r->stop_signal;
     if (!sig) return 0;
     if (!saved && !r->replacing && save_last(r) != 0) return -1;
     if (r->replacing) return err_set("interrupted (signal %d) at step %ld", sig, r->st.step);
@@ -301,7 +329,10 @@ static void run_close(Run *r)
  * scores and predictions kept. */
 static int evaluate(Run *r, const Part *p, float threshold, float *scores, uint8_t *pred, Metrics *out)
 {
-    if (classifier_scores(r->be, &p->enc, 2 * r->s->batch_size, scores) != 0) return -1;
+    if (r->world > 1) memset(scores, 0, (size_t)p->data.n * r->L * sizeof *scores);
+    if (classifier_scores_share(r->be, &p->enc, 2 * r->s->batch_size, r->rank, r->world, scores) != 0 ||
+        comm_allreduce(r->comm, scores, (size_t)p->data.n * r->L, COMM_F32, COMM_SUM) != 0)
+        return -1;
     predict_at_least_one(pred, scores, p->data.n, r->L, threshold);
     metrics_compute(out, p->data.y, pred, p->data.n, r->L);
     return 0;
@@ -321,26 +352,36 @@ static double selection_score(const Metrics *m, const char *metric)
 /* The backend's parameters into the host copy, for a checkpoint. */
 static int pull_weights(Run *r) { return backend_get_params(r->be, r->w.params); }
 
-/* One optimizer step over the micro-batches k .. k + grad_accum - 1 of the
- * epoch's plan; its loss and gradient norm into the log. */
+/* One optimizer step over the micro-batches k .. k + per_step - 1 of the
+ * epoch's plan, this rank computing its contiguous share; the loss and
+ * gradient norm over all of them into the log. */
 static int train_step(Run *r, const EpochPlan *plan, int epoch, int k)
 {
     const TrainSettings *s = r->s;
-    double t0 = wall_seconds(), loss_sum = 0.0;
-    int micro = plan->n_batches - k < s->grad_accum ? plan->n_batches - k : s->grad_accum, samples = 0;
+    double t0 = wall_seconds();
+    int micro = plan->n_batches - k < r->per_step ? plan->n_batches - k : r->per_step;
+    int share = (r->per_step + r->world - 1) / r->world, first = r->rank * share;
+    int end = first + share < micro ? first + share : micro;
+    double sums[2] = {0.0, 0.0}; /* loss, samples */
     if (backend_zero_grad(r->be) != 0) return -1;
-    for (int a = 0; a < micro; a++) {
-        batch_fill(&r->b, &r->train.enc, plan, k + a);
+    for (int j = first; j < end; j++) {
+        batch_fill(&r->b, &r->train.enc, plan, k + j);
         ForwardArgs fa = {.train = true, .seed = s->seed, .cls_only = true, /* training reads logits only */
-                          .key = dropout_key(r->st.step, 1, 0, s->grad_accum, a)};
+                          .key = dropout_key(r->st.step, r->per_step, j)};
         float loss;
         if (backend_forward(r->be, r->b.ids, r->b.mask, r->b.B, r->b.T, &fa) != 0 ||
             backend_loss_backward(r->be, r->b.labels, 1.0f / micro, &loss) != 0)
             return -1;
-        loss_sum += loss;
-        samples += r->b.B;
+        sums[0] += loss;
+        sums[1] += r->b.B;
     }
-    double step_loss = loss_sum / micro;
+    /* Every rank stops at the same step when any was interrupted. */
+    int sig = interrupt_requested();
+    if (backend_allreduce_grads(r->be, r->comm) != 0 || comm_allreduce(r->comm, sums, 2, COMM_F64, COMM_SUM) != 0 ||
+        comm_allreduce(r->comm, &sig, 1, COMM_I32, COMM_MAX) != 0)
+        return -1;
+    r->stop_signal = sig;
+    double step_loss = sums[0] / micro;
     float rate = s->lr * lr_linear_schedule(r->st.step, r->warmup, r->total), gnorm;
     if (backend_step(r->be, &r->adamw, rate, s->max_grad_norm, &gnorm) != 0) return -1;
     r->st.step++;
@@ -348,8 +389,8 @@ static int train_step(Run *r, const EpochPlan *plan, int epoch, int k)
         return err_set("step %ld: %s is %s; stopping (the last good checkpoint is in %s)", r->st.step,
                        isfinite(step_loss) ? "gradient norm" : "loss",
                        isnan(isfinite(step_loss) ? gnorm : step_loss) ? "NaN" : "Inf", r->last_dir);
-    double sps = samples / (wall_seconds() - t0);
-    trainlog_step(r->log, r->st.step, epoch + 1, step_loss, rate, gnorm, sps);
+    double sps = sums[1] / (wall_seconds() - t0);
+    if (r->lead) trainlog_step(r->log, r->st.step, epoch + 1, step_loss, rate, gnorm, sps);
     progress_update(&r->prog, epoch + 1, s->epochs, r->st.step, step_loss, sps);
     return 0;
 }
@@ -359,14 +400,14 @@ static int validate(Run *r, int epoch)
 {
     Metrics vm;
     if (evaluate(r, &r->val, r->s->threshold, r->val_scores, r->val_pred, &vm) != 0) return -1;
-    trainlog_val(r->log, r->st.step, epoch + 1, &vm, &r->labels);
+    if (r->lead) trainlog_val(r->log, r->st.step, epoch + 1, &vm, &r->labels);
     double score = selection_score(&vm, r->s->best_metric);
     int rc = 0;
     if (score > r->st.best) {
         r->st.best = score;
         r->st.best_step = r->st.step;
-        rc = pull_weights(r) != 0 ||
-                     classifier_save(&r->w, &r->labels, r->vocab, r->s->threshold, r->best_dir) != 0
+        rc = r->lead && (pull_weights(r) != 0 ||
+                         classifier_save(&r->w, &r->labels, r->vocab, r->s->threshold, r->best_dir) != 0)
                  ? -1 : 0;
     }
     char msg[256];
@@ -382,6 +423,7 @@ static int validate(Run *r, int epoch)
  * (flushed to disk first) belongs to it. */
 static int save_last(Run *r)
 {
+    if (!r->lead) return 0;
     r->st.elapsed += wall_seconds() - r->t_start;
     r->t_start = wall_seconds();
     if (fflush(r->log) != 0 || fsync(fileno(r->log)) != 0)
@@ -409,12 +451,12 @@ static int train_epochs(Run *r)
                          r->sample_weights);
         int rc = 0;
         for (int k = epoch == r->st.epoch ? r->st.batch : 0;
-             rc == 0 && k < plan.n_batches && r->st.step < r->total; k += s->grad_accum) {
+             rc == 0 && k < plan.n_batches && r->st.step < r->total; k += r->per_step) {
             rc = train_step(r, &plan, epoch, k);
             if (rc != 0) break;
-            bool end_of_epoch = k + s->grad_accum >= plan.n_batches, last = r->st.step == r->total;
+            bool end_of_epoch = k + r->per_step >= plan.n_batches, last = r->st.step == r->total;
             r->st.epoch = end_of_epoch ? epoch + 1 : epoch;
-            r->st.batch = end_of_epoch ? 0 : k + s->grad_accum;
+            r->st.batch = end_of_epoch ? 0 : k + r->per_step;
             if (s->eval_every ? r->st.step % s->eval_every == 0 || last : end_of_epoch || last)
                 rc = validate(r, epoch);
             bool saving = (s->checkpoint_every && r->st.step % s->checkpoint_every == 0) || end_of_epoch || last;
@@ -434,9 +476,11 @@ static int finish(Run *r)
     const TrainSettings *s = r->s;
     progress_done(&r->prog);
     double train_secs = r->st.elapsed + (wall_seconds() - r->t_start);
-    int rc = fclose(r->log);
+    int rc = r->log ? fclose(r->log) : 0;
     r->log = NULL;
     if (rc != 0) return err_set("%s: write failed: %s", r->log_path, strerror(errno));
+    /* best/ is complete before any rank reads it. */
+    if (comm_barrier(r->comm) != 0) return -1;
 
     backend_close(r->be);
     r->be = NULL;
@@ -452,7 +496,7 @@ static int finish(Run *r)
         metrics_free(&vm);
         predict_at_least_one(r->val_pred, r->val_scores, nv, L, threshold);
         metrics_compute(&vm, r->val.data.y, r->val_pred, nv, L);
-        if (classifier_set_threshold(r->best_dir, threshold) != 0) {
+        if (r->lead && classifier_set_threshold(r->best_dir, threshold) != 0) {
             metrics_free(&vm);
             return -1;
         }
@@ -460,6 +504,13 @@ static int finish(Run *r)
     float *test_scores = xmalloc((size_t)nt * L * sizeof *test_scores);
     uint8_t *test_pred = xmalloc((size_t)nt * L);
     rc = evaluate(r, &r->test, threshold, test_scores, test_pred, &tm);
+    if (rc == 0 && !r->lead) {
+        metrics_free(&vm);
+        metrics_free(&tm);
+        free(test_scores);
+        free(test_pred);
+        return 0;
+    }
     if (rc == 0) {
         json_t *mj = json_object();
         json_object_set_new(mj, "val", metrics_to_json(&vm, &r->labels));
@@ -503,7 +554,12 @@ static int finish(Run *r)
 
 int trainer_run(const TrainSettings *s, const Config *cfg, const char *out, bool resume, bool force)
 {
-    Run r = {.s = s, .out = out, .dest = out};
+    Comm *own = s->comm ? NULL : comm_open(60.0);
+    if (!s->comm && !own) return -1;
+    Run r = {.s = s, .out = out, .dest = out, .comm = s->comm ? s->comm : own};
+    r.rank = comm_rank(r.comm);
+    r.world = comm_world(r.comm);
+    r.lead = r.rank == 0;
     interrupt_defer(true);
     int rc = run_dir(&r, resume, force);
     if (rc == 0) rc = run_open(&r, cfg, resume);
@@ -520,5 +576,7 @@ int trainer_run(const TrainSettings *s, const Config *cfg, const char *out, bool
         }
     }
     interrupt_defer(false);
+    comm_close(own);
+    if (rc != 0 && r.world > 1) err_set("rank %d of %d: %s", r.rank, r.world, err_msg());
     return rc;
 }

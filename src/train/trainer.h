@@ -11,9 +11,21 @@
  * a whole every checkpoint_every steps and at each epoch's end; a resumed
  * run continues from it and ends bit-identical to an uninterrupted one.
  *
- * Dropout masks are keyed by the global micro-batch index (dropout_key in
- * models/distilbert_spec.h), so they do not depend on how the micro-batches
- * of a step are spread over accumulation and ranks.
+ * Data parallel (s->comm, src/dist/comm.h): batch_size is one rank's
+ * micro-batch, and a step takes grad_accum x world micro-batches of the
+ * same epoch plan, numbered globally; rank r computes a contiguous share of
+ * them, and the gradients (each micro-batch's computed alone, backend.h)
+ * are summed over ranks once per step. So the same step holds the same
+ * movies, the same dropout masks (keyed by the global micro-batch index,
+ * dropout_key in models/distilbert_spec.h) and the same learning rate
+ * whatever the world size; with two ranks the gradients equal one rank
+ * accumulating two bit for bit. The micro-batches per step are fixed when
+ * the run starts (state.json): a run resumed on another number of ranks
+ * keeps its global batch, each rank taking its share. Every rank reads the
+ * data and keeps the model; rank 0 alone writes the run directory (which
+ * must be on a filesystem all ranks see); validation is split over ranks
+ * and summed. A NaN on any rank reaches every rank through the sums and
+ * stops them all at the same step.
  *
  * A NaN or Inf loss or gradient norm, or any error below (a backend call, a
  * write), stops the run: trainer_run returns -1 with err_set naming it, and
@@ -25,6 +37,7 @@
 #include <stdint.h>
 
 #include "src/core/config.h"
+#include "src/dist/comm.h"
 #include "src/ops/loss.h"
 
 /* Every setting of a run, checked by the caller (genre train validates them
@@ -48,6 +61,7 @@ typedef struct {
     int length_window;
     float threshold;
     bool tune_threshold;
+    Comm *comm;                /* the job's ranks; one rank is a world of one */
 } TrainSettings;
 
 /* Trains into the run directory out. A fresh run writes cfg (the resolved

@@ -114,6 +114,12 @@
  * CUBLAS_STATUS_NOT_SUPPORTED for a type, compute type, order or epilogue
  * outside the above. Operands are checked when the work runs.
  *
+ * NCCL (<nccl.h>, nccl.cpp, built with MPI): each process of `mpirun -np
+ * N` is one simulated GPU, the collectives are queued on their stream like
+ * other device work and carried by MPI when it runs; buffers must be device
+ * memory, every rank must have been given rank 0's unique id, and ranks
+ * issuing different collectives fault instead of hanging.
+ *
  * What it cannot catch (do not over-trust it): timing, performance, register
  * pressure, occupancy, launch-bound limits, bank conflicts; the size of
  * static __shared__ arrays (no limit is applied to them); misaligned
@@ -137,7 +143,9 @@
  * a synchronizing call runs work (the whole mapping is open then); the
  * runtime is single-threaded, so CUDA calls from several host threads are
  * not supported; a use of cudaMallocAsync memory on a stream not ordered
- * after the allocation.
+ * after the allocation; NCCL's timing, its overlap with compute and its
+ * behaviour over real links (the simulated collectives are MPI's, one at a
+ * time, and several ranks never share one GPU's memory).
  *
  * It is stricter than CUDA in two places: an asynchronous device-to-host
  * copy into pageable memory, which CUDA completes before returning, is

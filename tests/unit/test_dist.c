@@ -1,0 +1,344 @@
+/* Data parallel over MPI on the CPU backend (src/dist/comm.h, the trainer's
+ * data-parallel rule), with real mpirun jobs of bin/genre on the tiny
+ * set-up: 2 ranks give the bytes of 1 rank accumulating 2, 3 ranks match 1
+ * rank accumulating 3, a run saved by 2 ranks resumes on 1 and on 3 to the
+ * uninterrupted bytes (the simulated CUDA backend as well as the CPU), and
+ * a rank killed or hung ends the whole job in
+ * bounded time with the last checkpoint intact. Every rank runs one OpenMP
+ * thread, the single-process runs too: the CPU ops' reductions split by
+ * thread, so bytes are compared at equal threads per process. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "models/checkpoint.h"
+#include "src/core/err.h"
+#include "tests/testutil.h"
+
+static char root[128];
+
+static const char *at(const char *name) { return path_in(root, name); }
+
+static int have_mpirun(void) { return system("command -v mpirun >/dev/null 2>&1") == 0; }
+
+static void setup(void)
+{
+    snprintf(root, sizeof root, "/tmp/genre-dist-%d", (int)getpid());
+    mkdir(root, 0777);
+    cr_assert_eq(tiny_train_setup(root, 1), 0, "cannot write the tiny set-up in %s", root);
+    /* OpenMPI refuses root without these; CI containers run as root. */
+    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+    setenv("OMP_NUM_THREADS", "1", 1);
+    setenv("GENRE_TEST_JOB", root, 1); /* finds this test's ranks among all processes */
+}
+
+static void cleanup(void)
+{
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", root);
+}
+
+/* Starts `sh -c "PREFIX bin/genre train COMMON ARGS"` (PREFIX: mpirun -np
+ * N ..., or empty; no COMMON for a --resume, which takes none), stdout and
+ * stderr to out.txt; its pid. */
+static pid_t start(const char *prefix, const char *args)
+{
+    char *cmd = NULL, common[400] = "";
+    if (strncmp(args, "--resume", 8))
+        snprintf(common, sizeof common, "data=%s init=%s max_len=16 batch_size=4 epochs=3 lr=3e-3 seed=7 "
+                 "loss.type=focal checkpoint_every=5", at("data"), at("init"));
+    cr_assert(asprintf(&cmd, "%s bin/genre train %s %s > %s 2>&1", prefix, common, args, at("out.txt")) > 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(98);
+    }
+    free(cmd);
+    return pid;
+}
+
+static int finish(pid_t pid)
+{
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static int run(const char *prefix, const char *args) { return finish(start(prefix, args)); }
+
+#define MPIRUN(n) "mpirun -np " #n " --oversubscribe --bind-to none"
+
+static void expect_same_run(const char *a, const char *b)
+{
+    const char *files[] = {"best/model.safetensors", "last/model.safetensors", "last/optimizer.safetensors",
+                           "metrics.json", "best/config.json"};
+    for (int i = 0; i < 5; i++) {
+        char pa[300], pb[300];
+        snprintf(pa, sizeof pa, "%s/%s", a, files[i]);
+        snprintf(pb, sizeof pb, "%s/%s", b, files[i]);
+        struct stat sa, sb;
+        cr_assert(stat(pa, &sa) == 0 && stat(pb, &sb) == 0, "%s or %s missing", pa, pb);
+        char *x = slurp(pa), *y = slurp(pb);
+        cr_expect(sa.st_size == sb.st_size && memcmp(x, y, (size_t)sa.st_size) == 0, "%s and %s differ", pa, pb);
+        free(x);
+        free(y);
+    }
+}
+
+Test(dist, every_collective_on_one_two_and_three_ranks, .init = setup, .fini = cleanup)
+{
+    if (!have_mpirun()) SKIP_SETUP("mpirun not found (bash .ci/deps installs openmpi-bin)");
+    for (int n = 1; n <= 3; n++) {
+        char cmd[400];
+        snprintf(cmd, sizeof cmd, "mpirun -np %d --oversubscribe build/tests/comm-check > %s 2>&1", n, at("out.txt"));
+        int rc = system(cmd);
+        char *out = slurp(at("out.txt"));
+        cr_expect_eq(rc, 0, "%d ranks: %s", n, out);
+        int ok = 0;
+        for (char *p = out; (p = strstr(p, ": ok\n")); p++) ok++;
+        cr_expect_eq(ok, n, "%d ranks, %d ok: %s", n, ok, out);
+        free(out);
+    }
+}
+
+/* The same global batch: the same movies, masks and learning rates, and the
+ * two ranks' gradients summed are one rank's two accumulated. */
+Test(dist, two_ranks_give_the_bytes_of_one_rank_accumulating_two, .init = setup, .fini = cleanup)
+{
+    if (!have_mpirun()) SKIP_SETUP("mpirun not found (bash .ci/deps installs openmpi-bin)");
+    char args[400];
+    snprintf(args, sizeof args, "grad_accum=2 --out %s", at("one"));
+    cr_assert_eq(run("", args), 0, "%s", slurp(at("out.txt")));
+    snprintf(args, sizeof args, "--out %s", at("two"));
+    cr_assert_eq(run(MPIRUN(2), args), 0, "%s", slurp(at("out.txt")));
+    char *out = slurp(at("out.txt"));
+    cr_expect(strstr(out, "data parallel: 2 ranks, 2 micro-batches of 4 per step") != NULL, "%s", out);
+    free(out);
+    expect_same_run(at("one"), at("two"));
+}
+
+/* The CUDA backend's all-reduce in the simulated runtime (NCCL on device
+ * memory, its unique id bootstrapped over MPI; tests/cudasim/nccl.cpp
+ * carries it over MPI): two simulated GPUs give one's two accumulated. */
+Test(dist, two_simulated_gpus_give_the_bytes_of_one_accumulating_two, .init = setup, .fini = cleanup)
+{
+    if (!have_mpirun()) SKIP_SETUP("mpirun not found (bash .ci/deps installs openmpi-bin)");
+    if (access("bin/genre-sim", X_OK)) SKIP_SETUP("bin/genre-sim not built (make bin/genre-sim)");
+    char *cmd = NULL;
+    const char *common = "max_len=16 batch_size=4 epochs=2 lr=3e-3 seed=7 loss.type=focal device=cuda";
+    cr_assert(asprintf(&cmd, "bin/genre-sim train data=%s init=%s %s grad_accum=2 --out %s > %s 2>&1 && "
+                       MPIRUN(2) " bin/genre-sim train data=%s init=%s %s --out %s >> %s 2>&1",
+                       at("data"), at("init"), common, at("one"), at("out.txt"), at("data"), at("init"), common,
+                       at("two"), at("out.txt")) > 0);
+    cr_assert_eq(system(cmd), 0, "%s", slurp(at("out.txt")));
+    free(cmd);
+    expect_same_run(at("one"), at("two"));
+}
+
+/* The simulated NCCL itself: every collective right on 1 to 3 ranks, and
+ * what NCCL would fail on or hang at is an error: ranks given different
+ * unique ids, ranks issuing different collectives, a host buffer. */
+Test(dist, the_simulated_nccl_checks_what_a_gpu_would_fail_on, .init = setup, .fini = cleanup)
+{
+    if (!have_mpirun()) SKIP_SETUP("mpirun not found (bash .ci/deps installs openmpi-bin)");
+    const char *modes[] = {"ok", "own-ids", "mismatch", "host-pointer"};
+    const char *said[] = {": ok\n", "different unique ids", "issued different collectives", "is not device memory"};
+    for (int m = 0; m < 4; m++)
+        for (int n = m ? 2 : 1; n <= 3; n++) {
+            char cmd[400];
+            snprintf(cmd, sizeof cmd, "mpirun -np %d --oversubscribe build/tests/nccl-check %s > %s 2>&1", n, modes[m],
+                     at("out.txt"));
+            int rc = system(cmd);
+            char *out = slurp(at("out.txt"));
+            cr_expect_eq(rc, 0, "%s on %d ranks: %s", modes[m], n, out);
+            cr_expect(strstr(out, said[m]) != NULL, "%s on %d ranks: %s", modes[m], n, out);
+            free(out);
+        }
+}
+
+/* From three ranks on MPI may group the sum differently: rounding only. */
+Test(dist, three_ranks_match_one_rank_accumulating_three, .init = setup, .fini = cleanup)
+{
+    if (!have_mpirun()) SKIP_SETUP("mpirun not found (bash .ci/deps installs openmpi-bin)");
+    char args[400];
+    snprintf(args, sizeof args, "grad_accum=3 --out %s", at("one"));
+    cr_assert_eq(run("", args), 0, "%s", slurp(at("out.txt")));
+    snprintf(args, sizeof args, "--procs 3 --out %s", at("three"));
+    cr_assert_eq(run("", args), 0, "%s", slurp(at("out.txt")));
+    ModelWeights a, b;
+    char pa[300], pb[300];
+    snprintf(pa, sizeof pa, "%s/last", at("one"));
+    snprintf(pb, sizeof pb, "%s/last", at("three"));
+    cr_assert_eq(checkpoint_load_head(&a, pa, 3), 0, "%s", err_msg());
+    cr_assert_eq(checkpoint_load_head(&b, pb, 3), 0, "%s", err_msg());
+    double e = rel_err(b.params, a.params, a.lay.n_params, 1.0);
+    cr_log_info("3 ranks vs 1 rank x accumulation 3: worst parameter difference %.3g", e);
+    cr_expect_lt(e, 1e-5, "parameters differ by %g", e);
+    weights_free(&a);
+    weights_free(&b);
+}
+
+/* Stopped at step 9 (last/ at step 6, an epoch's end), a 2-rank run resumes
+ * on 1 rank and on 3, each keeping the 2 micro-batches per step it started
+ * with, and ends with the uninterrupted run's bytes. */
+Test(dist, a_run_saved_by_two_ranks_resumes_on_one_and_on_three, .init = setup, .fini = cleanup)
+{
+    if (!have_mpirun()) SKIP_SETUP("mpirun not found (bash .ci/deps installs openmpi-bin)");
+    char args[400];
+    snprintf(args, sizeof args, "--out %s", at("whole"));
+    cr_assert_eq(run(MPIRUN(2), args), 0, "%s", slurp(at("out.txt")));
+    snprintf(args, sizeof args, "--out %s", at("cut"));
+    cr_assert_neq(run("GENRE_FAILPOINT=backend_step:9 " MPIRUN(2), args), 0, "the failpoint did not stop the job");
+    char *out = slurp(at("out.txt"));
+    cr_expect(strstr(out, "genre: rank 0 of 2: backend_step: injected failure") ||
+                  strstr(out, "genre: rank 1 of 2: backend_step: injected failure"),
+              "no error naming a rank: %s", out);
+    free(out);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "cp -r %s %s && cp -r %s %s", at("cut"), at("cut1"), at("cut"), at("cut3"));
+    cr_assert_eq(system(cmd), 0);
+    char *state = slurp(at("cut/last/state.json"));
+    cr_assert(state && strstr(state, "\"step\": 6,") && strstr(state, "\"micro_per_step\": 2,"), "%s", state);
+    free(state);
+
+    snprintf(args, sizeof args, "--resume %s", at("cut1"));
+    cr_assert_eq(run("", args), 0, "%s", slurp(at("out.txt")));
+    snprintf(args, sizeof args, "--resume %s", at("cut3"));
+    cr_assert_eq(run(MPIRUN(3), args), 0, "%s", slurp(at("out.txt")));
+    out = slurp(at("out.txt"));
+    cr_expect(strstr(out, "data parallel: 3 ranks, 2 micro-batches of 4 per step") != NULL, "%s", out);
+    free(out);
+    expect_same_run(at("whole"), at("cut1"));
+    expect_same_run(at("whole"), at("cut3"));
+}
+
+/* The pid of rank `rank` of this test's job, 0 while there is none. */
+static pid_t rank_pid(int rank)
+{
+    char want_rank[64], want_job[200];
+    snprintf(want_rank, sizeof want_rank, "OMPI_COMM_WORLD_RANK=%d", rank);
+    snprintf(want_job, sizeof want_job, "GENRE_TEST_JOB=%s", root);
+    DIR *d = opendir("/proc");
+    pid_t found = 0;
+    for (struct dirent *e; !found && d && (e = readdir(d));) {
+        char path[300];
+        pid_t pid = (pid_t)atol(e->d_name);
+        if (pid <= 0) continue;
+        snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
+        FILE *f = fopen(path, "rb");
+        if (!f) continue;
+        static char env[65536];
+        size_t n = fread(env, 1, sizeof env - 1, f);
+        fclose(f);
+        env[n] = '\0';
+        int job = 0, is_rank = 0;
+        for (size_t i = 0; i < n; i += strlen(env + i) + 1) {
+            job |= !strcmp(env + i, want_job);
+            is_rank |= !strcmp(env + i, want_rank);
+        }
+        char comm[64] = "";
+        snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+        if ((f = fopen(path, "r"))) {
+            if (!fgets(comm, sizeof comm, f)) comm[0] = '\0';
+            fclose(f);
+        }
+        if (job && is_rank && !strncmp(comm, "genre", 5)) found = pid;
+    }
+    if (d) closedir(d);
+    return found;
+}
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Rank 1, killed with SIGKILL once the run has a checkpoint, ends the job
+ * (mpirun names the rank) well within 60 s; last/ is whole, and resuming
+ * it ends with the bytes of a run never killed. */
+Test(dist, a_killed_rank_ends_the_job_and_leaves_the_checkpoint, .init = setup, .fini = cleanup)
+{
+    if (!have_mpirun()) SKIP_SETUP("mpirun not found (bash .ci/deps installs openmpi-bin)");
+    char args[400];
+    snprintf(args, sizeof args, "epochs=40 --out %s", at("whole"));
+    cr_assert_eq(run(MPIRUN(2), args), 0, "%s", slurp(at("out.txt")));
+    snprintf(args, sizeof args, "epochs=40 --out %s", at("cut"));
+    pid_t job = start(MPIRUN(2), args);
+    struct stat st;
+    pid_t victim = 0;
+    for (int i = 0; i < 200000 && (stat(at("cut/last/state.json"), &st) != 0 || !(victim = rank_pid(1))); i++)
+        usleep(100);
+    cr_assert(victim > 0, "rank 1 not found: %s", slurp(at("out.txt")));
+    double t0 = now();
+    kill(victim, SIGKILL);
+    int rc = finish(job);
+    double waited = now() - t0;
+    char *out = slurp(at("out.txt"));
+    cr_assert_neq(rc, 0, "the job survived its rank 1: %s", out);
+    cr_log_info("the job ended %.1f s after rank 1 was killed (exit %d)", waited, rc);
+    cr_expect_lt(waited, 60.0);
+    cr_expect(strstr(out, "process rank 1") != NULL, "no line names rank 1: %s", out);
+    cr_expect_neq(stat(at("cut/metrics.json"), &st), 0, "a killed job finished: %s", out);
+    free(out);
+    snprintf(args, sizeof args, "--resume %s", at("cut"));
+    cr_assert_eq(run(MPIRUN(2), args), 0, "%s", slurp(at("out.txt")));
+    expect_same_run(at("whole"), at("cut"));
+}
+
+/* A rank that stops answering (SIGSTOP) ends the job once the others have
+ * waited --dist-timeout seconds for it. */
+Test(dist, a_hung_rank_ends_the_job_after_the_timeout, .init = setup, .fini = cleanup)
+{
+    if (!have_mpirun()) SKIP_SETUP("mpirun not found (bash .ci/deps installs openmpi-bin)");
+    char args[400];
+    snprintf(args, sizeof args, "epochs=400 --dist-timeout 2 --out %s", at("hang"));
+    pid_t job = start(MPIRUN(2), args);
+    struct stat st;
+    pid_t victim = 0;
+    for (int i = 0; i < 200000 && (stat(at("hang/last/state.json"), &st) != 0 || !(victim = rank_pid(1))); i++)
+        usleep(100);
+    cr_assert(victim > 0, "rank 1 not found: %s", slurp(at("out.txt")));
+    double t0 = now();
+    kill(victim, SIGSTOP);
+    int rc = finish(job);
+    double waited = now() - t0;
+    char *out = slurp(at("out.txt"));
+    cr_assert_neq(rc, 0, "%s", out);
+    cr_log_info("the job ended %.1f s after rank 1 hung", waited);
+    cr_expect_lt(waited, 30.0);
+    cr_expect(strstr(out, "genre: rank 0 of 2: all-reduce: no answer from the other ranks in 2 s (a rank died or "
+                          "hangs)") != NULL, "%s", out);
+    free(out);
+}
+
+Test(dist, launch_mistakes_are_errors, .init = setup, .fini = cleanup)
+{
+    char args[400];
+    snprintf(args, sizeof args, "--procs 2 --gpus 2 --out %s", at("x"));
+    cr_expect_eq(run("", args), 2);
+    char *out = slurp(at("out.txt"));
+    cr_expect(strstr(out, "--procs and --gpus exclude each other") != NULL, "%s", out);
+    free(out);
+    /* srun tasks with no PMI to join them would each train alone into one directory. */
+    snprintf(args, sizeof args, "--out %s", at("y"));
+    cr_expect_eq(run("SLURM_STEP_NUM_TASKS=2 SLURM_PROCID=1", args), 1);
+    out = slurp(at("out.txt"));
+    cr_expect(strstr(out, "srun started 2 tasks (SLURM_PROCID 1) but no MPI environment (PMI) joins them") != NULL,
+              "%s", out);
+    free(out);
+    struct stat st;
+    cr_expect_neq(stat(at("y"), &st), 0, "the refused run created its directory");
+}
