@@ -96,15 +96,23 @@ static void expect_same_run(const char *a, const char *b)
     }
 }
 
+/* `mpirun -np n TOOL` (a tests/tools program and its arguments): its exit
+ * status, its output in *out (caller frees). */
+static int mpirun_tool(int n, const char *tool, char **out)
+{
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "mpirun -np %d --oversubscribe %s > %s 2>&1", n, tool, at("out.txt"));
+    int rc = system(cmd);
+    *out = slurp(at("out.txt"));
+    return rc;
+}
+
 Test(dist, every_collective_on_one_two_and_three_ranks, .init = setup, .fini = cleanup)
 {
     if (!have_mpirun()) SKIP_SETUP("mpirun not found (bash .ci/deps installs openmpi-bin)");
     for (int n = 1; n <= 3; n++) {
-        char cmd[400];
-        snprintf(cmd, sizeof cmd, "mpirun -np %d --oversubscribe build/tests/comm-check > %s 2>&1", n, at("out.txt"));
-        int rc = system(cmd);
-        char *out = slurp(at("out.txt"));
-        cr_expect_eq(rc, 0, "%d ranks: %s", n, out);
+        char *out;
+        cr_expect_eq(mpirun_tool(n, "build/tests/comm-check", &out), 0, "%d ranks: %s", n, out);
         int ok = 0;
         for (char *p = out; (p = strstr(p, ": ok\n")); p++) ok++;
         cr_expect_eq(ok, n, "%d ranks, %d ok: %s", n, ok, out);
@@ -156,12 +164,9 @@ Test(dist, the_simulated_nccl_checks_what_a_gpu_would_fail_on, .init = setup, .f
     const char *said[] = {": ok\n", "different unique ids", "issued different collectives", "is not device memory"};
     for (int m = 0; m < 4; m++)
         for (int n = m ? 2 : 1; n <= 3; n++) {
-            char cmd[400];
-            snprintf(cmd, sizeof cmd, "mpirun -np %d --oversubscribe build/tests/nccl-check %s > %s 2>&1", n, modes[m],
-                     at("out.txt"));
-            int rc = system(cmd);
-            char *out = slurp(at("out.txt"));
-            cr_expect_eq(rc, 0, "%s on %d ranks: %s", modes[m], n, out);
+            char tool[100], *out;
+            snprintf(tool, sizeof tool, "build/tests/nccl-check %s", modes[m]);
+            cr_expect_eq(mpirun_tool(n, tool, &out), 0, "%s on %d ranks: %s", modes[m], n, out);
             cr_expect(strstr(out, said[m]) != NULL, "%s on %d ranks: %s", modes[m], n, out);
             free(out);
         }
