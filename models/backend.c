@@ -90,6 +90,11 @@ int backend_set_params(Backend *be, const float *in) { return be->ops->set_param
 
 int backend_get_grads(Backend *be, float *out) { return be->ops->get_grads(be, out); }
 
+int backend_set_comm(Backend *be, Comm *comm)
+{
+    return comm_world(comm) == 1 ? 0 : be->ops->set_comm(be, comm);
+}
+
 int backend_allreduce_grads(Backend *be, Comm *comm)
 {
     return comm_world(comm) == 1 ? 0 : be->ops->allreduce_grads(be, comm);

@@ -93,8 +93,16 @@ int backend_set_params(Backend *be, const float *in);
 int backend_get_optimizer(Backend *be, AdamWState *out);
 int backend_set_optimizer(Backend *be, const AdamWState *in);
 
-/* Sums the gradients over the job's ranks (src/dist/comm.h) in place, so
- * that every rank steps with the same: the all-reduce of data parallel.
+/* The job whose ranks sum their gradients (src/dist/comm.h): called by
+ * every rank at the same point, after open and before the first step
+ * (the CUDA backend makes its NCCL communicator here). */
+int backend_set_comm(Backend *be, Comm *comm);
+
+/* Sums the gradients over the job's ranks in place, so that every rank
+ * steps with the same: the all-reduce of data parallel. Where the last
+ * backward of the step ran with fa.reduce, the CUDA backend has already
+ * summed most of them, bucket by bucket during that backward (a layer's
+ * gradients once the backward is past it), and this completes the sum.
  * Nothing to do in a world of one. */
 int backend_allreduce_grads(Backend *be, Comm *comm);
 

@@ -175,6 +175,13 @@ static int cpu_get_grads(Backend *be, float *out)
     return 0;
 }
 
+/* MPI needs nothing per backend: the sum runs after the backward. */
+static int cpu_set_comm(Backend *be, Comm *comm)
+{
+    (void)be, (void)comm;
+    return 0;
+}
+
 static int cpu_allreduce_grads(Backend *be, Comm *comm)
 {
     CpuBackend *c = cpu(be);
@@ -202,6 +209,7 @@ static const BackendOps cpu_ops = {
     .get_params = cpu_get_params,
     .set_params = cpu_set_params,
     .get_grads = cpu_get_grads,
+    .set_comm = cpu_set_comm,
     .allreduce_grads = cpu_allreduce_grads,
     .get_optimizer = cpu_get_optimizer,
     .set_optimizer = cpu_set_optimizer,

@@ -38,9 +38,14 @@ typedef struct {
     size_t n;                    /* parameters */
     float *params, *grads, *m, *v;
     float *scratch;              /* a later micro-batch's own gradient (loss_backward) */
+    float *gdst;                 /* where the backward writes: grads, or scratch */
     bool summing;                /* grads hold a batch's since zero_grad */
 #ifdef GENRE_NCCL
-    ncclComm_t nccl;             /* made by the first all-reduce */
+    ncclComm_t nccl;             /* made by set_comm */
+    cudaStream_t comm_stream;    /* the all-reduces, beside the backward */
+    cudaEvent_t *bucket_done;    /* per bucket (bucket_sum): its gradients are final */
+    cudaEvent_t summed;          /* the comm stream has summed every bucket */
+    int next_bucket;             /* of the reducing backward; 0: none issued this step */
 #else
     float *host_grads;           /* staging for the all-reduce over MPI */
 #endif
@@ -66,8 +71,8 @@ static CudaBackend *cuda(Backend *be) { return (CudaBackend *)be; }
 
 static float *A(const CudaBackend *c, ActId id) { return c->plan.n[id] ? c->acts + c->plan.off[id] : NULL; }
 static float *P(const CudaBackend *c, ParamId id, int l) { return c->params + layout_slot(&c->base.lay, id, l)->off; }
-/* grads may point at scratch while one micro-batch's gradient is computed alone. */
-static float *G(const CudaBackend *c, ParamId id, int l) { return c->grads + layout_slot(&c->base.lay, id, l)->off; }
+/* gdst is scratch while a later micro-batch's gradient is computed alone. */
+static float *G(const CudaBackend *c, ParamId id, int l) { return c->gdst + layout_slot(&c->base.lay, id, l)->off; }
 
 /* ---- GEMMs ------------------------------------------------------------------ */
 
@@ -228,6 +233,10 @@ static void cuda_close(Backend *be)
     free_batch_buffers(c);
 #ifdef GENRE_NCCL
     if (c->nccl) ncclCommDestroy(c->nccl);
+    for (int b = 0; c->bucket_done && b < c->base.lay.cfg.n_layers + 2; b++) cudaEventDestroy(c->bucket_done[b]);
+    free(c->bucket_done);
+    if (c->summed) cudaEventDestroy(c->summed);
+    if (c->comm_stream) cudaStreamDestroy(c->comm_stream);
 #else
     free(c->host_grads);
 #endif
@@ -485,6 +494,12 @@ static int block_backward(CudaBackend *c, int l)
                ? -1 : 0;
 }
 
+static bool bucketed(const CudaBackend *c);
+static int bucket_passed(CudaBackend *c, int b);
+
+/* The backward of the last forward, into gdst; each bucket of gradients
+ * (head, blocks from the last, embeddings) handed to bucket_passed once
+ * the backward is past it. */
 static int backward(CudaBackend *c)
 {
     const DistilBertConfig *cfg = &c->base.lay.cfg;
@@ -503,14 +518,14 @@ static int backward(CudaBackend *c)
         zero(c, A(c, A_DCLS), BD) ||
         linear_backward_gpu(c, A(c, A_DCLS), G(c, P_PRE_W, 0), G(c, P_PRE_B, 0), A(c, A_DPRE), A(c, A_CLS),
                             P(c, P_PRE_W, 0), B, D, D) ||
-        zero(c, A(c, A_DH), ND))
+        bucket_passed(c, 0) || zero(c, A(c, A_DH), ND))
         return -1;
-    int top = cfg->n_layers;
-    if (c->fa.cls_only ? cls_block_backward(c, --top) : rows_scatter_add_cuda(A(c, A_DH), A(c, A_DCLS), B, D, T,
-                                                                              c->stream))
+    int L = cfg->n_layers, top = L;
+    if (c->fa.cls_only ? cls_block_backward(c, --top) || bucket_passed(c, L - top)
+                       : rows_scatter_add_cuda(A(c, A_DH), A(c, A_DCLS), B, D, T, c->stream))
         return -1;
     for (int l = top - 1; l >= 0; l--)
-        if (block_backward(c, l)) return -1;
+        if (block_backward(c, l) || bucket_passed(c, L - l)) return -1;
     /* the embeddings */
     return zero(c, A(c, A_DEMB_LN), ND) ||
            dropout_backward_cuda(A(c, A_DEMB_LN), A(c, A_DH), ND, pd, c->fa.seed, dropout_stream(key, DROP_EMB),
@@ -520,7 +535,8 @@ static int backward(CudaBackend *c)
                                    A(c, A_EMB), P(c, P_EMB_LN_W, 0), A(c, A_EMB_MEAN), A(c, A_EMB_RSTD), (int)N, D,
                                    c->work, c->stream) ||
            embedding_backward_cuda(G(c, P_WTE, 0), G(c, P_WPE, 0), A(c, A_DEMB), c->ids, c->emb_plan, c->n_distinct,
-                                   B, T, D, c->stream)
+                                   B, T, D, c->stream) ||
+           bucket_passed(c, L + 1)
                ? -1 : 0;
 }
 
@@ -549,14 +565,14 @@ static int cuda_loss_backward(Backend *be, const float *targets, float grad_scal
         c->summing = true;
         return read_back(c, loss, c->scalars, sizeof(float));
     }
-    /* A later batch: its gradient alone, into scratch, then added. */
+    /* A later batch: its gradient alone, into scratch, then added (bucket by
+     * bucket in backward when it is summed over the job meanwhile). */
     if (!c->scratch) CUDA_CHECK(cudaMalloc((void **)&c->scratch, c->n * sizeof(float)));
-    float *sum = c->grads;
     if (zero(c, c->scratch, c->n)) return -1;
-    c->grads = c->scratch;
+    c->gdst = c->scratch;
     int rc = backward(c);
-    c->grads = sum;
-    if (rc || residual_add_cuda(sum, c->scratch, c->n, c->stream)) return -1;
+    c->gdst = c->grads;
+    if (rc || (!bucketed(c) && residual_add_cuda(c->grads, c->scratch, c->n, c->stream))) return -1;
     return read_back(c, loss, c->scalars, sizeof(float));
 }
 
@@ -607,25 +623,109 @@ static int nccl_check(ncclResult_t r, const char *what)
     return r == ncclSuccess ? 0 : err_set("%s: %s", what, ncclGetErrorString(r));
 }
 
-/* NCCL on the gradients in device memory, on the backend's stream (the
- * step that follows is ordered after it). The communicator is made on the
- * first call: rank 0's unique id reaches the others over the job's MPI. */
+/* The communicator, a stream for the all-reduces and their events; rank
+ * 0's unique id reaches the others over the job's MPI. */
+static int cuda_set_comm(Backend *be, Comm *comm)
+{
+    CudaBackend *c = cuda(be);
+    if (c->nccl) return err_set("backend: set_comm called twice");
+    ncclUniqueId id;
+    memset(&id, 0, sizeof id);
+    if ((comm_rank(comm) == 0 && nccl_check(ncclGetUniqueId(&id), "ncclGetUniqueId")) ||
+        comm_broadcast(comm, &id, sizeof id, 0) ||
+        nccl_check(ncclCommInitRank(&c->nccl, comm_world(comm), id, comm_rank(comm)), "ncclCommInitRank"))
+        return -1;
+    CUDA_CHECK(cudaStreamCreateWithFlags(&c->comm_stream, cudaStreamNonBlocking));
+    int buckets = be->lay.cfg.n_layers + 2;
+    c->bucket_done = xcalloc((size_t)buckets, sizeof *c->bucket_done);
+    for (int b = 0; b < buckets; b++) CUDA_CHECK(cudaEventCreateWithFlags(&c->bucket_done[b], cudaEventDisableTiming));
+    CUDA_CHECK(cudaEventCreateWithFlags(&c->summed, cudaEventDisableTiming));
+    return 0;
+}
+
+/* Whether this backward sums its buckets over the job as it goes. */
+static bool bucketed(const CudaBackend *c) { return c->fa.reduce && c->nccl; }
+
+/* Bucket b of the gradients, in the order the backward finishes them: 0 the
+ * head, 1..L the blocks from the last, L + 1 the embeddings. The same on
+ * every rank, whatever its batch (cls_only included). */
+static bool in_bucket(const ModelLayout *lay, ParamId id, int l, int b)
+{
+    int L = lay->cfg.n_layers;
+    if (b == 0) return id >= P_PRE_W;
+    if (b == L + 1) return id < P_Q_W;
+    return distilbert_params[id].per_layer && l == L - b;
+}
+
+/* Bucket b's gradients are final on the compute stream (a later
+ * micro-batch's scratch added first): the comm stream sums them over the
+ * job while the backward goes on. */
+static int sum_bucket(CudaBackend *c, int b)
+{
+    const ModelLayout *lay = &c->base.lay;
+    for (int id = 0; id < P_COUNT && c->gdst != c->grads; id++)
+        for (int l = 0; l < layout_copies(lay, (ParamId)id); l++)
+            if (in_bucket(lay, (ParamId)id, l, b)) {
+                const ParamSlot *s = layout_slot(lay, (ParamId)id, l);
+                if (residual_add_cuda(c->grads + s->off, c->scratch + s->off, s->n, c->stream)) return -1;
+            }
+    CUDA_CHECK(cudaEventRecord(c->bucket_done[b], c->stream));
+    CUDA_CHECK(cudaStreamWaitEvent(c->comm_stream, c->bucket_done[b], 0));
+    if (nccl_check(ncclGroupStart(), "ncclGroupStart")) return -1;
+    for (int id = 0; id < P_COUNT; id++)
+        for (int l = 0; l < layout_copies(lay, (ParamId)id); l++)
+            if (in_bucket(lay, (ParamId)id, l, b)) {
+                const ParamSlot *s = layout_slot(lay, (ParamId)id, l);
+                float *g = c->grads + s->off;
+                if (nccl_check(ncclAllReduce(g, g, s->n, ncclFloat32, ncclSum, c->nccl, c->comm_stream),
+                               "ncclAllReduce of the gradients")) {
+                    ncclGroupEnd();
+                    return -1;
+                }
+            }
+    if (nccl_check(ncclGroupEnd(), "ncclGroupEnd")) return -1;
+    c->next_bucket = b + 1;
+    return 0;
+}
+
+/* Called by the backward as it passes each bucket: sums it when this is the
+ * step's last backward here. */
+static int bucket_passed(CudaBackend *c, int b) { return bucketed(c) ? sum_bucket(c, b) : 0; }
+
+/* The buckets the backward did not sum (all, on a rank without a batch this
+ * step), then the step waits for the comm stream. */
 static int cuda_allreduce_grads(Backend *be, Comm *comm)
 {
     CudaBackend *c = cuda(be);
-    if (!c->nccl) {
-        ncclUniqueId id;
-        memset(&id, 0, sizeof id);
-        if ((comm_rank(comm) == 0 && nccl_check(ncclGetUniqueId(&id), "ncclGetUniqueId")) ||
-            comm_broadcast(comm, &id, sizeof id, 0) ||
-            nccl_check(ncclCommInitRank(&c->nccl, comm_world(comm), id, comm_rank(comm)), "ncclCommInitRank"))
-            return -1;
-    }
-    return nccl_check(ncclAllReduce(c->grads, c->grads, c->n, ncclFloat32, ncclSum, c->nccl, c->stream),
-                      "ncclAllReduce of the gradients");
+    (void)comm;
+    if (!c->nccl) return err_set("backend: all-reduce before set_comm");
+    for (int b = c->next_bucket; b < be->lay.cfg.n_layers + 2; b++)
+        if (sum_bucket(c, b)) return -1;
+    c->next_bucket = 0;
+    CUDA_CHECK(cudaEventRecord(c->summed, c->comm_stream));
+    CUDA_CHECK(cudaStreamWaitEvent(c->stream, c->summed, 0));
+    return 0;
 }
 #else
-/* Without NCCL: through host memory and MPI, correct on any cluster. */
+static bool bucketed(const CudaBackend *c)
+{
+    (void)c;
+    return false;
+}
+
+static int bucket_passed(CudaBackend *c, int b)
+{
+    (void)c, (void)b;
+    return 0;
+}
+
+/* Without NCCL: MPI sums after the backward, through host memory. */
+static int cuda_set_comm(Backend *be, Comm *comm)
+{
+    (void)be, (void)comm;
+    return 0;
+}
+
 static int cuda_allreduce_grads(Backend *be, Comm *comm)
 {
     CudaBackend *c = cuda(be);
@@ -674,6 +774,7 @@ static const BackendOps cuda_ops = {
     .get_params = cuda_get_params,
     .set_params = cuda_set_params,
     .get_grads = cuda_get_grads,
+    .set_comm = cuda_set_comm,
     .allreduce_grads = cuda_allreduce_grads,
     .get_optimizer = cuda_get_optimizer,
     .set_optimizer = cuda_set_optimizer,
@@ -692,6 +793,7 @@ static int open_device(CudaBackend *c, const ModelWeights *w)
     CUBLAS_CHECK(cublasSetMathMode(c->blas, CUBLAS_PEDANTIC_MATH));
     CUDA_CHECK(cudaMalloc((void **)&c->params, bytes));
     CUDA_CHECK(cudaMalloc((void **)&c->grads, bytes));
+    c->gdst = c->grads;
     CUDA_CHECK(cudaMalloc((void **)&c->m, bytes));
     CUDA_CHECK(cudaMalloc((void **)&c->v, bytes));
     CUDA_CHECK(cudaMalloc((void **)&c->seg, (size_t)c->nseg * sizeof *c->seg));

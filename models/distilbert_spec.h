@@ -121,6 +121,9 @@ typedef struct {
     bool train;
     uint64_t seed, key;
     bool cls_only;
+    bool reduce; /* data parallel: this batch's backward completes the step's
+                    gradients here; a backend may start summing them over the
+                    job (backend_set_comm) as they are produced */
 } ForwardArgs;
 
 /* The dropout key of a micro-batch: its index among all micro-batches of the

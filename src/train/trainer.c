@@ -112,7 +112,8 @@ static int open_model(Run *r, bool resume)
                        r->w.lay.cfg.max_position_embeddings);
     adamw_state_init(&r->opt, r->w.lay.n_params);
     if (resume && checkpoint_load_optimizer(&r->w.lay, &r->opt, r->last_dir) != 0) return -1;
-    if (backend_select_device(s->device, comm_local_rank(r->comm)) != 0 || !(r->be = backend_open(s->device, &r->w)))
+    if (backend_select_device(s->device, comm_local_rank(r->comm)) != 0 ||
+        !(r->be = backend_open(s->device, &r->w)) || backend_set_comm(r->be, r->comm) != 0)
         return -1;
     /* Validation batches are twice the training batch (no gradients kept). */
     if (backend_reserve(r->be, 2 * s->batch_size, s->max_len) != 0 || backend_set_loss(r->be, &r->loss) != 0)
@@ -367,7 +368,7 @@ static int train_step(Run *r, const EpochPlan *plan, int epoch, int k)
     for (int j = first; j < end; j++) {
         batch_fill(&r->b, &r->train.enc, plan, k + j);
         ForwardArgs fa = {.train = true, .seed = s->seed, .cls_only = true, /* training reads logits only */
-                          .key = dropout_key(r->st.step, r->per_step, j)};
+                          .key = dropout_key(r->st.step, r->per_step, j), .reduce = r->world > 1 && j == end - 1};
         float loss;
         if (backend_forward(r->be, r->b.ids, r->b.mask, r->b.B, r->b.T, &fa) != 0 ||
             backend_loss_backward(r->be, r->b.labels, 1.0f / micro, &loss) != 0)

@@ -24,6 +24,7 @@
  * starts. cudasim_set_order(1) reverses the order of lanes, of warps and of
  * the blocks of a grid (and of independent stream work, below), so a missing
  * barrier or a race between blocks makes the two orders disagree.
+ * CUDASIM_ORDER=reverse sets the reverse order for a whole program.
  *
  * Device memory lives in one mapping of its own, PROT_NONE except while a
  * kernel, a copy, a memset or a cuBLAS call runs: host code that

@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <memory>
@@ -117,6 +118,8 @@ static void init()
     page = (size_t)sysconf(_SC_PAGESIZE);
     size_t gb = 16;
     if (const char *e = getenv("CUDASIM_MEMORY_GB")) gb = strtoul(e, nullptr, 10);
+    /* A whole program (bin/genre-sim) in the reverse order, as tests set it. */
+    if (const char *o = getenv("CUDASIM_ORDER")) reverse_order = !strcmp(o, "reverse");
     arena_size = (gb ? gb : 1) << 30;
     void *p = mmap(nullptr, arena_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) {
