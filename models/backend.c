@@ -90,9 +90,9 @@ int backend_set_params(Backend *be, const float *in) { return be->ops->set_param
 
 int backend_get_grads(Backend *be, float *out) { return be->ops->get_grads(be, out); }
 
-int backend_set_comm(Backend *be, Comm *comm)
+int backend_set_comm(Backend *be, Comm *comm, bool shard)
 {
-    return comm_world(comm) == 1 ? 0 : be->ops->set_comm(be, comm);
+    return comm_world(comm) == 1 ? 0 : be->ops->set_comm(be, comm, shard);
 }
 
 int backend_allreduce_grads(Backend *be, Comm *comm)

@@ -1,6 +1,7 @@
 /* The CPU backend: the reference model (models/distilbert.c) and its AdamW
  * state behind models/backend.h. Host and backend memory are the same here,
  * so the copies in and out are memcpy. */
+#include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,13 @@ typedef struct {
     size_t dlogits_cap;
     float *scratch;       /* a later micro-batch's own gradient (loss_backward) */
     bool summing;         /* gradients hold a batch's since zero_grad */
+    /* ZeRO-1 (set_comm with shard): the moments in opt are this rank's shard
+     * [lo, hi) alone, of blocks of `shard` values (a multiple of
+     * ADAMW_NORM_CHUNK, so the norm sums the pieces the unsharded one does). */
+    Comm *comm;           /* NULL: not sharded */
+    size_t lo, hi, shard;
+    float *blocks;        /* world x shard: gradients out, parameters in */
+    float *mine;          /* shard: this rank's summed gradients, then its parameters */
 } CpuBackend;
 
 static CpuBackend *cpu(Backend *be) { return (CpuBackend *)be; }
@@ -33,6 +41,8 @@ static void cpu_close(Backend *be)
     free(c->loss_weights);
     free(c->dlogits);
     free(c->scratch);
+    free(c->blocks);
+    free(c->mine);
     layout_free(&c->base.lay);
     free(c);
 }
@@ -129,9 +139,38 @@ static int cpu_zero_grad(Backend *be)
     return 0;
 }
 
+/* ZeRO-1's step: the norm over every rank's shard, AdamW on this one
+ * (the weight-decay table cut to it), the parameters all-gathered. */
+static int sharded_step(CpuBackend *c, const AdamW *opt, float lr, float max_norm, float *grad_norm)
+{
+    size_t n = c->hi - c->lo;
+    *grad_norm = 0.0f;
+    if (max_norm > 0) {
+        double ss = grad_sum_squares(c->mine, n);
+        if (comm_allreduce(c->comm, &ss, 1, COMM_F64, COMM_SUM) != 0) return -1;
+        *grad_norm = (float)sqrt(ss);
+        clip_grad_scale(c->mine, n, *grad_norm, max_norm);
+    }
+    AdamWSegment all[P_COUNT], cut[P_COUNT];
+    int nall = layout_decay_segments(&c->base.lay, all), ncut = 0;
+    for (int i = 0; i < nall; i++) {
+        size_t a = all[i].off > c->lo ? all[i].off : c->lo, b = all[i].off + all[i].n < c->hi ? all[i].off + all[i].n : c->hi;
+        if (a < b) cut[ncut++] = (AdamWSegment){a - c->lo, b - a, all[i].decay};
+    }
+    c->opt.t++;
+    float *p = c->m.params + c->lo;
+    adamw_update_segments(opt, p, c->mine, c->opt.m, c->opt.v, cut, ncut, c->opt.t, lr);
+    memcpy(c->mine, p, n * sizeof(float));
+    memset(c->mine + n, 0, (c->shard - n) * sizeof(float));
+    if (comm_allgather(c->comm, c->mine, c->blocks, c->shard * sizeof(float)) != 0) return -1;
+    memcpy(c->m.params, c->blocks, c->base.lay.n_params * sizeof(float));
+    return 0;
+}
+
 static int cpu_step(Backend *be, const AdamW *opt, float lr, float max_norm, float *grad_norm)
 {
     CpuBackend *c = cpu(be);
+    if (c->comm) return sharded_step(c, opt, lr, max_norm, grad_norm);
     *grad_norm = distilbert_adamw_step(&c->m, &c->opt, opt, lr, max_norm);
     return 0;
 }
@@ -150,20 +189,33 @@ static int cpu_set_params(Backend *be, const float *in)
     return 0;
 }
 
+/* One moment, whole, from every rank's shard of it. */
+static int gather_moment(CpuBackend *c, float *out, const float *part)
+{
+    size_t n = c->hi - c->lo;
+    memcpy(c->mine, part, n * sizeof(float));
+    memset(c->mine + n, 0, (c->shard - n) * sizeof(float));
+    if (comm_allgather(c->comm, c->mine, c->blocks, c->shard * sizeof(float)) != 0) return -1;
+    memcpy(out, c->blocks, c->base.lay.n_params * sizeof(float));
+    return 0;
+}
+
 static int cpu_get_optimizer(Backend *be, AdamWState *out)
 {
     CpuBackend *c = cpu(be);
+    out->t = c->opt.t;
+    if (c->comm) return gather_moment(c, out->m, c->opt.m) || gather_moment(c, out->v, c->opt.v) ? -1 : 0;
     memcpy(out->m, c->opt.m, c->opt.n * sizeof(float));
     memcpy(out->v, c->opt.v, c->opt.n * sizeof(float));
-    out->t = c->opt.t;
     return 0;
 }
 
 static int cpu_set_optimizer(Backend *be, const AdamWState *in)
 {
     CpuBackend *c = cpu(be);
-    memcpy(c->opt.m, in->m, c->opt.n * sizeof(float));
-    memcpy(c->opt.v, in->v, c->opt.n * sizeof(float));
+    size_t from = c->comm ? c->lo : 0;
+    memcpy(c->opt.m, in->m + from, c->opt.n * sizeof(float));
+    memcpy(c->opt.v, in->v + from, c->opt.n * sizeof(float));
     c->opt.t = in->t;
     return 0;
 }
@@ -175,17 +227,35 @@ static int cpu_get_grads(Backend *be, float *out)
     return 0;
 }
 
-/* MPI needs nothing per backend: the sum runs after the backward. */
-static int cpu_set_comm(Backend *be, Comm *comm)
+/* MPI needs nothing per backend unless the moments are sharded: then this
+ * rank's shard, and its moments alone (zero, or set_optimizer's slice). */
+static int cpu_set_comm(Backend *be, Comm *comm, bool shard)
 {
-    (void)be, (void)comm;
+    CpuBackend *c = cpu(be);
+    if (!shard) return 0;
+    size_t n = c->base.lay.n_params, world = (size_t)comm_world(comm), rank = (size_t)comm_rank(comm);
+    size_t per = (n + world - 1) / world;
+    c->shard = (per + ADAMW_NORM_CHUNK - 1) / ADAMW_NORM_CHUNK * ADAMW_NORM_CHUNK;
+    c->lo = rank * c->shard < n ? rank * c->shard : n;
+    c->hi = c->lo + c->shard < n ? c->lo + c->shard : n;
+    c->comm = comm;
+    c->blocks = xcalloc(world * c->shard, sizeof(float));
+    c->mine = xcalloc(c->shard, sizeof(float));
+    int t = c->opt.t;
+    adamw_state_free(&c->opt);
+    adamw_state_init(&c->opt, c->hi - c->lo);
+    c->opt.t = t;
     return 0;
 }
 
 static int cpu_allreduce_grads(Backend *be, Comm *comm)
 {
     CpuBackend *c = cpu(be);
-    return comm_allreduce(comm, c->m.grads, c->base.lay.n_params, COMM_F32, COMM_SUM);
+    size_t n = c->base.lay.n_params;
+    if (!c->comm) return comm_allreduce(comm, c->m.grads, n, COMM_F32, COMM_SUM);
+    memcpy(c->blocks, c->m.grads, n * sizeof(float));
+    memset(c->blocks + n, 0, (comm_world(comm) * c->shard - n) * sizeof(float));
+    return comm_reduce_scatter(comm, c->blocks, c->mine, c->shard, COMM_F32);
 }
 
 static float *cpu_grads(Backend *be, size_t *n)

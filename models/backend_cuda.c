@@ -625,9 +625,10 @@ static int nccl_check(ncclResult_t r, const char *what)
 
 /* The communicator, a stream for the all-reduces and their events; rank
  * 0's unique id reaches the others over the job's MPI. */
-static int cuda_set_comm(Backend *be, Comm *comm)
+static int cuda_set_comm(Backend *be, Comm *comm, bool shard)
 {
     CudaBackend *c = cuda(be);
+    if (shard) return err_set("shard_optimizer=true: ZeRO-1 runs on the CPU backend only for now");
     if (c->nccl) return err_set("backend: set_comm called twice");
     ncclUniqueId id;
     memset(&id, 0, sizeof id);
@@ -720,10 +721,10 @@ static int bucket_passed(CudaBackend *c, int b)
 }
 
 /* Without NCCL: MPI sums after the backward, through host memory. */
-static int cuda_set_comm(Backend *be, Comm *comm)
+static int cuda_set_comm(Backend *be, Comm *comm, bool shard)
 {
     (void)be, (void)comm;
-    return 0;
+    return shard ? err_set("shard_optimizer=true: ZeRO-1 runs on the CPU backend only for now") : 0;
 }
 
 static int cuda_allreduce_grads(Backend *be, Comm *comm)

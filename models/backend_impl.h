@@ -20,7 +20,7 @@ typedef struct {
     int (*get_params)(Backend *be, float *out);
     int (*set_params)(Backend *be, const float *in);
     int (*get_grads)(Backend *be, float *out);
-    int (*set_comm)(Backend *be, Comm *comm);
+    int (*set_comm)(Backend *be, Comm *comm, bool shard);
     int (*allreduce_grads)(Backend *be, Comm *comm);
     int (*get_optimizer)(Backend *be, AdamWState *out);
     int (*set_optimizer)(Backend *be, const AdamWState *in);

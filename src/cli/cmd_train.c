@@ -45,6 +45,8 @@ static const CfgKey schema[] = {
     {"oversample", CFG_FLOAT, "0.0", "[0, 10]", "oversample rare genres with this power (0: off)"},
     {"length_window", CFG_INT, "50", "[1, 100000]", "batches per length-sorting window (1: none)"},
     {"threshold", CFG_FLOAT, "0.5", "(0, 1)", "probability above which a genre is predicted"},
+    {"shard_optimizer", CFG_BOOL, "false", NULL,
+     "data parallel: each rank keeps the AdamW moments of its shard alone (ZeRO-1; device=cpu)"},
     {"tune_threshold", CFG_BOOL, "false", NULL,
      "replace threshold at the end by the one in 0.05..0.95 that maximises the best model's val Jaccard"},
     {NULL, CFG_INT, NULL, NULL, NULL},
@@ -55,7 +57,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: genre train [--config FILE] [--out DIR] [--force] [--device cpu|cuda] [key=value ...]\n"
                "       genre train --resume DIR [--device cpu|cuda]\n"
-               "       (either with [--procs N | --gpus N] [--dist-timeout S])\n\n"
+               "       (either with [--procs N | --gpus N] [--dist-timeout S] [--rendezvous SPEC])\n\n"
                "Fine-tunes a pretrained encoder (all-MiniLM-L6-v2 by default, or any\n"
                "HF-format DistilBERT/BERT directory) for multi-label classification of a\n"
                "prepared dataset. The run directory gets config.json (resolved),\n"
@@ -71,7 +73,10 @@ static void usage(FILE *f)
                "share of each step; --procs N (cpu) or --gpus N (cuda) starts N local\n"
                "ranks through mpirun. batch_size is one rank's micro-batch: a step is\n"
                "batch_size x grad_accum x ranks movies. A rank silent for --dist-timeout\n"
-               "seconds (default 60) ends the job.\n");
+               "seconds (default 60) ends the job. Ranks no MPI launcher started (srun\n"
+               "without PMI, or SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID set by hand) join\n"
+               "through NCCL, rank 0's id shared by --rendezvous file:PATH or\n"
+               "tcp:HOST:PORT (default under srun: tcp on the step's first node).\n");
     config_print_help(schema);
 }
 
@@ -106,6 +111,7 @@ int cmd_train(int argc, char **argv)
     bool force = false;
     long procs = 0, gpus = 0;
     double timeout = 60.0;
+    const char *rendezvous = NULL;
     const ArgOpt opts[] = {
         {.name = "--config", .str = &config_path},
         ARG_OUT(&out, false),
@@ -115,6 +121,7 @@ int cmd_train(int argc, char **argv)
         {.name = "--procs", .num = &procs, .range = "[1, 4096]"},
         {.name = "--gpus", .num = &gpus, .range = "[1, 4096]"},
         {.name = "--dist-timeout", .real = &timeout, .range = "[1, 86400]"},
+        {.name = "--rendezvous", .str = &rendezvous},
         {0},
     };
     Args a = args_parse(&(ArgSpec){.cmd = "train", .opts = opts, .usage = usage, .overrides = true}, argc, argv);
@@ -185,9 +192,10 @@ int cmd_train(int argc, char **argv)
         .limit_train = cfg_int(cfg, "limit_train"), .limit_eval = cfg_int(cfg, "limit_eval"),
         .oversample = cfg_float(cfg, "oversample"), .length_window = (int)cfg_int(cfg, "length_window"),
         .threshold = (float)cfg_float(cfg, "threshold"), .tune_threshold = cfg_bool(cfg, "tune_threshold"),
+        .shard_optimizer = cfg_bool(cfg, "shard_optimizer"),
     };
     loss_kind_parse(cfg_str(cfg, "loss.type"), &s.loss);
-    if (!(s.comm = comm_open(timeout))) die_err();
+    if (!(s.comm = comm_open(timeout, rendezvous))) die_err();
     int rc = trainer_run(&s, cfg, out, resume != NULL, force);
     config_free(cfg);
     if (rc != 0 && comm_world(s.comm) > 1) {

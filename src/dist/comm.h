@@ -1,7 +1,9 @@
 /* The ranks of a data-parallel job and their collectives, on an existing
  * engine: MPI (OpenMPI from Debian; the job is started by mpirun, by srun
  * with PMI, or by `genre train --procs N`, which runs mpirun itself). A
- * process started by none of them is a world of one, and MPI is not touched.
+ * process started by none of them is a world of one, and MPI is not touched;
+ * ranks started without MPI (srun without PMI, by hand) join through NCCL
+ * and a rendezvous (comm_open).
  *
  * Buffers are host memory. Every collective is called by every rank in the
  * same order; each waits at most the communicator's timeout for the others
@@ -30,10 +32,14 @@ bool comm_launched(void);
 
 /* The job this process belongs to, collectives waiting at most timeout_s
  * seconds. Started by an MPI launcher: MPI is initialised (once per process)
- * and the communicator spans the job; otherwise a world of one. NULL with
- * err_set when the job cannot be joined (launched with several ranks by a
- * genre built without MPI; srun tasks with no PMI to join them). */
-Comm *comm_open(double timeout_s);
+ * and the communicator spans the job. Else, in an srun step of several
+ * tasks without PMI, or given a rendezvous (src/dist/rendezvous.h: NULL
+ * for Slurm's default): NCCL joins the ranks, on GPU SLURM_LOCALID, its
+ * unique id shared through the rendezvous, and carries the host
+ * collectives through device memory too. Otherwise a world of one. NULL
+ * with err_set when the job cannot be joined (several MPI ranks and no MPI
+ * built in; a rendezvous and no NCCL or no GPU; a rendezvous that fails). */
+Comm *comm_open(double timeout_s, const char *rendezvous);
 /* Ends this rank's part in the job (MPI_Finalize); NULL is ignored. */
 void comm_close(Comm *c);
 /* Ends every rank of the job with status code, now (MPI_Abort); for a rank

@@ -48,11 +48,9 @@ void adamw_state_free(AdamWState *s)
     s->t = 0;
 }
 
-/* Chunks of the squared-norm sum: fixed, so the sum does not depend on the
- * number of threads. */
-#define CHUNK 65536
+#define CHUNK ADAMW_NORM_CHUNK
 
-VEC_CLONES float clip_grad_norm(float *grad, size_t n, float max_norm)
+VEC_CLONES double grad_sum_squares(const float *grad, size_t n)
 {
     size_t chunks = (n + CHUNK - 1) / CHUNK;
     double *part = xmalloc((chunks ? chunks : 1) * sizeof *part), ss = 0.0;
@@ -66,11 +64,21 @@ VEC_CLONES float clip_grad_norm(float *grad, size_t n, float max_norm)
     }
     for (size_t c = 0; c < chunks; c++) ss += part[c];
     free(part);
-    float norm = (float)sqrt(ss);
+    return ss;
+}
+
+VEC_CLONES void clip_grad_scale(float *grad, size_t n, float norm, float max_norm)
+{
     float coef = max_norm / (norm + 1e-6f);
     if (coef < 1.0f) {
         #pragma omp parallel for simd schedule(static) if (n > CHUNK)
         for (size_t i = 0; i < n; i++) grad[i] *= coef;
     }
+}
+
+float clip_grad_norm(float *grad, size_t n, float max_norm)
+{
+    float norm = (float)sqrt(grad_sum_squares(grad, n));
+    clip_grad_scale(grad, n, norm, max_norm);
     return norm;
 }

@@ -49,4 +49,12 @@ void adamw_state_free(AdamWState *s);
  * min(1, max_norm / (norm + 1e-6)); returns the norm before clipping. */
 float clip_grad_norm(float *grad, size_t n, float max_norm);
 
+/* Its two halves, for a gradient split over ranks (ZeRO-1): the sum of
+ * squares, in double over pieces of ADAMW_NORM_CHUNK values summed in order
+ * (fixed, so neither threads nor a split at multiples of it change the
+ * pieces), and the scaling by a norm. */
+#define ADAMW_NORM_CHUNK 4096
+double grad_sum_squares(const float *grad, size_t n);
+void clip_grad_scale(float *grad, size_t n, float norm, float max_norm);
+
 #endif

@@ -38,7 +38,8 @@ typedef struct {
                          at the end (see run_dir) */
     const char *dest; /* the run directory the user named */
     char out_buf[4096]; /* rank > 0: rank 0's out */
-    char *replacing;  /* the sibling, when replacing dest */
+    char *replacing;  /* the sibling, when replacing dest (rank 0) */
+    int replaces;     /* whether the run replaces dest: on every rank */
     char last_dir[4200], best_dir[4200], log_path[4200], vocab[4300];
     TrainState st;
     Tokenizer *tok;
@@ -113,7 +114,7 @@ static int open_model(Run *r, bool resume)
     adamw_state_init(&r->opt, r->w.lay.n_params);
     if (resume && checkpoint_load_optimizer(&r->w.lay, &r->opt, r->last_dir) != 0) return -1;
     if (backend_select_device(s->device, comm_local_rank(r->comm)) != 0 ||
-        !(r->be = backend_open(s->device, &r->w)) || backend_set_comm(r->be, r->comm) != 0)
+        !(r->be = backend_open(s->device, &r->w)) || backend_set_comm(r->be, r->comm, s->shard_optimizer) != 0)
         return -1;
     /* Validation batches are twice the training batch (no gradients kept). */
     if (backend_reserve(r->be, 2 * s->batch_size, s->max_len) != 0 || backend_set_loss(r->be, &r->loss) != 0)
@@ -172,9 +173,12 @@ static int claim_dir(Run *r, bool resume, bool force)
 static int run_dir(Run *r, bool resume, bool force)
 {
     if (r->lead && claim_dir(r, resume, force) != 0) return -1;
+    r->replaces = r->replacing != NULL;
     if (r->world == 1) return 0;
     snprintf(r->out_buf, sizeof r->out_buf, "%s", r->out);
-    if (comm_broadcast(r->comm, r->out_buf, sizeof r->out_buf, 0) != 0) return -1;
+    if (comm_broadcast(r->comm, r->out_buf, sizeof r->out_buf, 0) != 0 ||
+        comm_broadcast(r->comm, &r->replaces, sizeof r->replaces, 0) != 0)
+        return -1;
     r->out = r->out_buf;
     return 0;
 }
@@ -300,8 +304,8 @@ static int check_interrupt(Run *r, bool saved)
 {
     int sig = r->stop_signal;
     if (!sig) return 0;
-    if (!saved && !r->replacing && save_last(r) != 0) return -1;
-    if (r->replacing) return err_set("interrupted (signal %d) at step %ld", sig, r->st.step);
+    if (!saved && !r->replaces && save_last(r) != 0) return -1;
+    if (r->replaces) return err_set("interrupted (signal %d) at step %ld", sig, r->st.step);
     return err_set("interrupted (signal %d) at step %ld; continue with `genre train --resume %s`", sig, r->st.step,
                    r->dest);
 }
@@ -424,13 +428,15 @@ static int validate(Run *r, int epoch)
  * (flushed to disk first) belongs to it. */
 static int save_last(Run *r)
 {
+    /* Every rank: with shard_optimizer this gathers the moments. */
+    if (backend_get_optimizer(r->be, &r->opt) != 0) return -1;
     if (!r->lead) return 0;
     r->st.elapsed += wall_seconds() - r->t_start;
     r->t_start = wall_seconds();
     if (fflush(r->log) != 0 || fsync(fileno(r->log)) != 0)
         return err_set("%s: write failed: %s", r->log_path, strerror(errno));
     r->st.log_bytes = ftell(r->log);
-    if (pull_weights(r) != 0 || backend_get_optimizer(r->be, &r->opt) != 0) return -1;
+    if (pull_weights(r) != 0) return -1;
     char *tmp = atomic_dir_begin(r->last_dir);
     if (!tmp) return -1;
     if (classifier_write(&r->w, &r->labels, r->vocab, r->s->threshold, tmp) != 0 ||
@@ -555,7 +561,7 @@ static int finish(Run *r)
 
 int trainer_run(const TrainSettings *s, const Config *cfg, const char *out, bool resume, bool force)
 {
-    Comm *own = s->comm ? NULL : comm_open(60.0);
+    Comm *own = s->comm ? NULL : comm_open(60.0, NULL);
     if (!s->comm && !own) return -1;
     Run r = {.s = s, .out = out, .dest = out, .comm = s->comm ? s->comm : own};
     r.rank = comm_rank(r.comm);

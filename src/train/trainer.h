@@ -25,7 +25,9 @@
  * data and keeps the model; rank 0 alone writes the run directory (which
  * must be on a filesystem all ranks see); validation is split over ranks
  * and summed. A NaN on any rank reaches every rank through the sums and
- * stops them all at the same step.
+ * stops them all at the same step. With shard_optimizer each rank keeps the
+ * AdamW moments of its shard of the parameters alone (ZeRO-1); the
+ * checkpoint still holds them all.
  *
  * A NaN or Inf loss or gradient norm, or any error below (a backend call, a
  * write), stops the run: trainer_run returns -1 with err_set naming it, and
@@ -61,6 +63,7 @@ typedef struct {
     int length_window;
     float threshold;
     bool tune_threshold;
+    bool shard_optimizer;      /* ZeRO-1 over the ranks (backend_set_comm) */
     Comm *comm;                /* the job's ranks; one rank is a world of one */
 } TrainSettings;
 

@@ -115,11 +115,12 @@
  * CUBLAS_STATUS_NOT_SUPPORTED for a type, compute type, order or epilogue
  * outside the above. Operands are checked when the work runs.
  *
- * NCCL (<nccl.h>, nccl.cpp, built with MPI): each process of `mpirun -np
- * N` is one simulated GPU, the collectives are queued on their stream like
- * other device work and carried by MPI when it runs; buffers must be device
- * memory, every rank must have been given rank 0's unique id, and ranks
- * issuing different collectives fault instead of hanging.
+ * NCCL (<nccl.h>, nccl.cpp, built with MPI): each process is one simulated
+ * GPU, the collectives are queued on their stream like other device work
+ * and carried, when it runs, by MPI (under mpirun) or by shared memory named
+ * after the unique id (processes started without MPI); buffers must be
+ * device memory, every rank must have been given rank 0's unique id, and
+ * ranks issuing different collectives, or missing, fault instead of hanging.
  *
  * What it cannot catch (do not over-trust it): timing, performance, register
  * pressure, occupancy, launch-bound limits, bank conflicts; the size of

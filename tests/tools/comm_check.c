@@ -21,7 +21,7 @@ static void expect(int ok, const char *what, int rank, double got, double want)
 
 int main(void)
 {
-    Comm *c = comm_open(20.0);
+    Comm *c = comm_open(20.0, NULL);
     if (!c) die_err();
     int r = comm_rank(c), n = comm_world(c);
     float f[3] = {(float)r + 0.5f, (float)(r * r), -1.0f * (float)r};

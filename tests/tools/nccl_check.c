@@ -26,7 +26,7 @@ static int check(int ok, int rank, const char *what)
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "ok";
-    Comm *c = comm_open(20.0);
+    Comm *c = comm_open(20.0, NULL);
     if (!c) die_err();
     int r = comm_rank(c), n = comm_world(c);
     ncclUniqueId id;

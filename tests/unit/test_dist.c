@@ -21,6 +21,7 @@
 
 #include "models/checkpoint.h"
 #include "src/core/err.h"
+#include "src/dist/rendezvous.h"
 #include "tests/testutil.h"
 
 static char root[128];
@@ -199,6 +200,23 @@ Test(dist, the_simulated_nccl_checks_what_a_gpu_would_fail_on, .init = setup, .f
         }
 }
 
+/* A NaN reaches every rank through the sums: all stop at the same step
+ * with the same one-line error, and the job fails. */
+Test(dist, a_nan_on_the_ranks_stops_them_all_at_one_step, .init = setup, .fini = cleanup)
+{
+    if (!have_mpirun()) SKIP_SETUP("mpirun not found (bash .ci/deps installs openmpi-bin)");
+    char args[400];
+    snprintf(args, sizeof args, "lr=1e30 max_grad_norm=0 --out %s", at("nan"));
+    cr_assert_neq(run(MPIRUN(2), args), 0, "the job went on");
+    char *out = slurp(at("out.txt")), *a = strstr(out, "genre: rank 0 of 2: step "),
+         *b = strstr(out, "genre: rank 1 of 2: step ");
+    cr_assert(a && b, "not every rank stopped on the NaN: %s", out);
+    cr_expect_eq(atol(a + strlen("genre: rank 0 of 2: step ")), atol(b + strlen("genre: rank 1 of 2: step ")),
+                 "the ranks stopped at different steps: %s", out);
+    cr_expect(strstr(a, "NaN") || strstr(a, "Inf"), "%s", out);
+    free(out);
+}
+
 /* From three ranks on MPI may group the sum differently: rounding only. */
 Test(dist, three_ranks_match_one_rank_accumulating_three, .init = setup, .fini = cleanup)
 {
@@ -253,6 +271,102 @@ Test(dist, a_run_saved_by_two_ranks_resumes_on_one_and_on_three, .init = setup, 
     free(out);
     expect_same_run(at("whole"), at("cut1"));
     expect_same_run(at("whole"), at("cut3"));
+}
+
+/* ZeRO-1: each rank keeps the moments of its shard alone; the norm sums
+ * the same pieces, so 2 and 3 sharded ranks write the unsharded runs'
+ * bytes, and the checkpoint (gathered) resumes sharded on 3 ranks. */
+Test(dist, sharded_optimizer_state_gives_the_unsharded_bytes, .init = setup, .fini = cleanup)
+{
+    if (!have_mpirun()) SKIP_SETUP("mpirun not found (bash .ci/deps installs openmpi-bin)");
+    char args[400];
+    snprintf(args, sizeof args, "--out %s", at("plain2"));
+    cr_assert_eq(run(MPIRUN(2), args), 0, "%s", slurp(at("out.txt")));
+    snprintf(args, sizeof args, "shard_optimizer=true --out %s", at("zero2"));
+    cr_assert_eq(run(MPIRUN(2), args), 0, "%s", slurp(at("out.txt")));
+    expect_same_run(at("plain2"), at("zero2"));
+    snprintf(args, sizeof args, "--out %s", at("plain3"));
+    cr_assert_eq(run(MPIRUN(3), args), 0, "%s", slurp(at("out.txt")));
+    snprintf(args, sizeof args, "shard_optimizer=true --out %s", at("zero3"));
+    cr_assert_eq(run(MPIRUN(3), args), 0, "%s", slurp(at("out.txt")));
+    expect_same_run(at("plain3"), at("zero3"));
+
+    snprintf(args, sizeof args, "shard_optimizer=true --out %s", at("cut"));
+    cr_assert_neq(run("GENRE_FAILPOINT=backend_step:9 " MPIRUN(2), args), 0);
+    snprintf(args, sizeof args, "--resume %s", at("cut"));
+    cr_assert_eq(run(MPIRUN(3), args), 0, "%s", slurp(at("out.txt")));
+    expect_same_run(at("zero2"), at("cut"));
+}
+
+/* Two bin/genre-sim processes started by hand, no MPI anywhere, as srun
+ * without PMI starts them: SLURM_PROCID, SLURM_NTASKS and SLURM_LOCALID set
+ * by hand, NCCL's unique id through a file, through TCP on the loopback,
+ * and through Slurm's default (tcp on the step's first node); the simulated
+ * NCCL carries the sums through shared memory. Each ends with the bytes of
+ * one simulated GPU accumulating two. */
+Test(dist, ranks_without_mpi_meet_by_file_tcp_and_slurm_default, .init = setup, .fini = cleanup)
+{
+    if (access("bin/genre-sim", X_OK)) SKIP_SETUP("bin/genre-sim not built (make bin/genre-sim)");
+    const char *common = "max_len=16 batch_size=4 epochs=2 lr=3e-3 seed=7 loss.type=focal device=cuda";
+    char *cmd = NULL;
+    cr_assert(asprintf(&cmd, "bin/genre-sim train data=%s init=%s %s grad_accum=2 --out %s > %s 2>&1", at("data"),
+                       at("init"), common, at("one"), at("out.txt")) > 0);
+    cr_assert_eq(system(cmd), 0, "%s", slurp(at("out.txt")));
+    free(cmd);
+    char file[300], tcp[64];
+    snprintf(file, sizeof file, "--rendezvous file:%s", at("rv"));
+    snprintf(tcp, sizeof tcp, "--rendezvous tcp:127.0.0.1:%d", 20000 + (int)getpid() % 20000);
+    const char *ways[] = {file, tcp, ""}, *names[] = {"file", "tcp", "slurm"};
+    for (int w = 0; w < 3; w++) {
+        pid_t pids[2];
+        for (int r = 0; r < 2; r++) {
+            cr_assert(asprintf(&cmd, "SLURM_PROCID=%d SLURM_NTASKS=2 SLURM_LOCALID=%d SLURM_STEP_NODELIST=localhost "
+                               "SLURM_STEP_ID=%d bin/genre-sim train data=%s init=%s %s --out %s %s > %s.%d 2>&1",
+                               r, r, (int)getpid() % 500, at("data"), at("init"), common, at(names[w]), ways[w],
+                               at("out.txt"), r) > 0);
+            fflush(NULL);
+            if ((pids[r] = fork()) == 0) {
+                execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+                _exit(98);
+            }
+            free(cmd);
+        }
+        for (int r = 0; r < 2; r++) {
+            char log[300];
+            snprintf(log, sizeof log, "%s.%d", at("out.txt"), r);
+            cr_expect_eq(finish(pids[r]), 0, "%s, rank %d: %s", names[w], r, slurp(log));
+        }
+        expect_same_run(at("one"), at(names[w]));
+    }
+}
+
+/* A rank alone at a file rendezvous waits --dist-timeout for rank 0, then
+ * says what it waited for. */
+Test(dist, a_rendezvous_nobody_comes_to_is_an_error_in_bounded_time, .init = setup, .fini = cleanup)
+{
+    if (access("bin/genre-sim", X_OK)) SKIP_SETUP("bin/genre-sim not built (make bin/genre-sim)");
+    char *cmd = NULL;
+    cr_assert(asprintf(&cmd, "SLURM_PROCID=1 SLURM_NTASKS=2 SLURM_JOB_ID=77 bin/genre-sim train data=%s init=%s "
+                       "device=cuda --dist-timeout 1 --rendezvous file:%s --out %s > %s 2>&1", at("data"), at("init"),
+                       at("nobody"), at("alone"), at("out.txt")) > 0);
+    cr_expect_neq(system(cmd), 0);
+    free(cmd);
+    char *out = slurp(at("out.txt"));
+    cr_expect(strstr(out, "rendezvous file:") && strstr(out, "rank 0 wrote nothing for job 77.0 in 1 s"), "%s", out);
+    free(out);
+}
+
+Test(dist, the_first_host_of_a_slurm_nodelist)
+{
+    const char *lists[] = {"node[07-09,12],gpu3", "gpu3,gpu4", "a", "x[1]", "n[3,5]"};
+    const char *first[] = {"node07", "gpu3", "a", "x1", "n3"};
+    char out[64];
+    for (int i = 0; i < 5; i++) {
+        cr_expect_eq(rendezvous_first_host(lists[i], out, sizeof out), 0, "%s: %s", lists[i], err_msg());
+        cr_expect_str_eq(out, first[i], "%s", lists[i]);
+    }
+    cr_expect_eq(rendezvous_first_host("", out, sizeof out), -1);
+    cr_expect_eq(rendezvous_first_host("n[x]", out, sizeof out), -1);
 }
 
 /* The pid of rank `rank` of this test's job, 0 while there is none. */
@@ -364,11 +478,14 @@ Test(dist, launch_mistakes_are_errors, .init = setup, .fini = cleanup)
     char *out = slurp(at("out.txt"));
     cr_expect(strstr(out, "--procs and --gpus exclude each other") != NULL, "%s", out);
     free(out);
-    /* srun tasks with no PMI to join them would each train alone into one directory. */
+    /* srun tasks with no PMI join through NCCL, which needs a GPU: never
+     * each training alone into one directory. */
     snprintf(args, sizeof args, "--out %s", at("y"));
-    cr_expect_eq(run("SLURM_STEP_NUM_TASKS=2 SLURM_PROCID=1", args), 1);
+    cr_expect_eq(run("SLURM_STEP_NUM_TASKS=2 SLURM_PROCID=1 SLURM_STEP_NODELIST=localhost", args), 1);
     out = slurp(at("out.txt"));
-    cr_expect(strstr(out, "srun started 2 tasks (SLURM_PROCID 1) but no MPI environment (PMI) joins them") != NULL,
+    cr_expect(strstr(out, "genre: rank 1 of 2 (no MPI launcher): the ranks join through NCCL, which needs a GPU") ||
+                  strstr(out, "genre: rank 1 of 2: a job without an MPI launcher joins through NCCL, and this genre "
+                              "was built without it"),
               "%s", out);
     free(out);
     struct stat st;
