@@ -45,6 +45,7 @@ static const CfgKey schema[] = {
     {"threshold", CFG_FLOAT, "0.5", "(0, 1)", "probability above which a genre is predicted"},
     {"tune_threshold", CFG_BOOL, "false", NULL,
      "replace threshold at the end by the one in 0.05..0.95 that maximises the best model's val Jaccard"},
+    {"tensorboard", CFG_BOOL, "true", NULL, "also write the scalars as TensorBoard event files in RUN/tb/"},
     {NULL, CFG_INT, NULL, NULL, NULL},
 };
 const CfgKey *const train_schema = schema;
@@ -58,7 +59,8 @@ static void usage(FILE *f)
                "prepared dataset. The run directory gets config.json (resolved),\n"
                "log.jsonl, last/ (the newest checkpoint with the optimizer state), best/\n"
                "(a model directory: model.safetensors, config.json with the labels,\n"
-               "vocab.txt), metrics.json (best on val and test) and report/.\n"
+               "vocab.txt), metrics.json (best on val and test), report/ and tb/\n"
+               "(TensorBoard event files: tensorboard --logdir DIR).\n"
                "--resume continues a stopped run from DIR/last with DIR/config.json and\n"
                "ends exactly as the uninterrupted run would have (--resume DIR --device D\n"
                "continues it on another backend). --out must be new or\n"
@@ -146,6 +148,7 @@ int cmd_train(int argc, char **argv)
         .limit_train = cfg_int(cfg, "limit_train"), .limit_eval = cfg_int(cfg, "limit_eval"),
         .oversample = cfg_float(cfg, "oversample"), .length_window = (int)cfg_int(cfg, "length_window"),
         .threshold = (float)cfg_float(cfg, "threshold"), .tune_threshold = cfg_bool(cfg, "tune_threshold"),
+        .tensorboard = cfg_bool(cfg, "tensorboard"),
     };
     loss_kind_parse(cfg_str(cfg, "loss.type"), &s.loss);
     int rc = trainer_run(&s, cfg, out, resume != NULL, force);

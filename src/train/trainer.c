@@ -19,6 +19,7 @@
 #include "src/data/batcher.h"
 #include "src/eval/metrics.h"
 #include "src/eval/report.h"
+#include "src/eval/tbevents.h"
 #include "src/eval/trainlog.h"
 #include "src/train/schedule.h"
 #include "src/train/state.h"
@@ -38,7 +39,7 @@ typedef struct {
                          at the end (see run_dir) */
     const char *dest; /* the run directory the user named */
     char *replacing;  /* the sibling, when replacing dest */
-    char last_dir[4200], best_dir[4200], log_path[4200], vocab[4300];
+    char last_dir[4200], best_dir[4200], log_path[4200], tb_dir[4200], vocab[4300];
     TrainState st;
     Tokenizer *tok;
     LabelSet labels;
@@ -53,6 +54,7 @@ typedef struct {
     double *sample_weights; /* oversampling; NULL: every movie once */
     long total, warmup;
     FILE *log;
+    TbWriter tb;      /* tb.f NULL: tensorboard=false */
     Progress prog;
     Batch b;
     float *val_scores;
@@ -197,6 +199,45 @@ static int check_state(const Run *r, long batches)
     if (stat(r->log_path, &info) != 0 || info.st_size < st->log_bytes)
         return err_set("--resume %s: %s is shorter than the checkpoint's %ld bytes: the log was cut or replaced",
                        r->dest, r->log_path, st->log_bytes);
+    char tb[4600];
+    snprintf(tb, sizeof tb, "%s/%s", r->tb_dir, st->tb_file);
+    if (s->tensorboard && st->tb_file[0] && (stat(tb, &info) != 0 || info.st_size < st->tb_bytes))
+        return err_set("--resume %s: %s is shorter than the checkpoint's %ld bytes: the events file was cut or "
+                       "replaced", r->dest, tb, st->tb_bytes);
+    return 0;
+}
+
+/* A new TensorBoard events file for the steps from here on; a resumed run
+ * first rewinds tb/ to its checkpoint (tb_rewind), so that the steps an
+ * interrupted attempt wrote past it are neither kept nor written twice. */
+static int open_tb(Run *r, bool resume)
+{
+    if (!r->s->tensorboard) return 0;
+    const char *prev = resume && r->st.tb_file[0] ? r->st.tb_file : NULL;
+    if (prev && tb_rewind(r->tb_dir, prev, r->st.tb_bytes) != 0) return -1;
+    char name[256];
+    tb_name(name, sizeof name, r->st.step, prev);
+    return tb_open(&r->tb, r->tb_dir, name);
+}
+
+/* One step's, or one validation's, scalars into the events file. */
+static int tb_step(Run *r, double loss, float rate, float gnorm, double sps)
+{
+    if (!r->tb.f) return 0;
+    long t = r->st.step;
+    return tb_scalar(&r->tb, t, "train/loss", loss) || tb_scalar(&r->tb, t, "train/lr", rate) ||
+                   tb_scalar(&r->tb, t, "train/grad_norm", gnorm) ||
+                   tb_scalar(&r->tb, t, "train/samples_per_s", sps)
+               ? -1 : 0;
+}
+
+static int tb_val(Run *r, const Metrics *m)
+{
+    if (!r->tb.f) return 0;
+    const char *tags[] = {"val/jaccard", "val/f1", "val/micro_f1", "val/macro_f1", "val/hamming", "val/accuracy"};
+    const double v[] = {m->jaccard, m->f1, m->micro_f1, m->macro_f1, m->hamming, m->accuracy};
+    for (int i = 0; i < 6; i++)
+        if (tb_scalar(&r->tb, r->st.step, tags[i], v[i]) != 0) return -1;
     return 0;
 }
 
@@ -223,6 +264,7 @@ static int run_open(Run *r, const Config *cfg, bool resume)
     snprintf(r->last_dir, sizeof r->last_dir, "%s/last", r->out);
     snprintf(r->best_dir, sizeof r->best_dir, "%s/best", r->out);
     snprintf(r->log_path, sizeof r->log_path, "%s/log.jsonl", r->out);
+    snprintf(r->tb_dir, sizeof r->tb_dir, "%s/tb", r->out);
     r->st = (TrainState){.best = -1.0};
     /* A resumed run reads its model and vocabulary from its checkpoint. */
     const char *src = resume ? r->last_dir : s->init;
@@ -247,7 +289,7 @@ static int run_open(Run *r, const Config *cfg, bool resume)
     r->total = steps_per_epoch * s->epochs;
     if (s->max_steps > 0 && s->max_steps < r->total) r->total = s->max_steps;
     if (resume && check_state(r, batches) != 0) return -1;
-    if (open_log(r, cfg, resume) != 0 || (!resume && check_config(r) != 0)) return -1;
+    if (open_log(r, cfg, resume) != 0 || (!resume && check_config(r) != 0) || open_tb(r, resume) != 0) return -1;
     r->warmup = lr_warmup_steps(s->warmup_ratio, r->total);
     r->adamw = (AdamW){s->lr, 0.9f, 0.999f, 1e-8f, s->weight_decay};
     r->val_scores = xmalloc((size_t)r->val.data.n * r->L * sizeof *r->val_scores);
@@ -280,6 +322,7 @@ static int check_interrupt(Run *r, bool saved)
 static void run_close(Run *r)
 {
     if (r->log) fclose(r->log);
+    tb_close(&r->tb);
     free(r->val_scores);
     free(r->val_pred);
     free(r->sample_weights);
@@ -350,6 +393,7 @@ static int train_step(Run *r, const EpochPlan *plan, int epoch, int k)
                        isnan(isfinite(step_loss) ? gnorm : step_loss) ? "NaN" : "Inf", r->last_dir);
     double sps = samples / (wall_seconds() - t0);
     trainlog_step(r->log, r->st.step, epoch + 1, step_loss, rate, gnorm, sps);
+    if (tb_step(r, step_loss, rate, gnorm, sps) != 0) return -1;
     progress_update(&r->prog, epoch + 1, s->epochs, r->st.step, step_loss, sps);
     return 0;
 }
@@ -360,6 +404,10 @@ static int validate(Run *r, int epoch)
     Metrics vm;
     if (evaluate(r, &r->val, r->s->threshold, r->val_scores, r->val_pred, &vm) != 0) return -1;
     trainlog_val(r->log, r->st.step, epoch + 1, &vm, &r->labels);
+    if (tb_val(r, &vm) != 0) {
+        metrics_free(&vm);
+        return -1;
+    }
     double score = selection_score(&vm, r->s->best_metric);
     int rc = 0;
     if (score > r->st.best) {
@@ -379,7 +427,7 @@ static int validate(Run *r, int epoch)
 
 /* Replaces last/ by a checkpoint of this moment: the model directory, the
  * AdamW moments and the training state, which records how much of the log
- * (flushed to disk first) belongs to it. */
+ * and of the events file (both flushed to disk first) belongs to it. */
 static int save_last(Run *r)
 {
     r->st.elapsed += wall_seconds() - r->t_start;
@@ -387,6 +435,10 @@ static int save_last(Run *r)
     if (fflush(r->log) != 0 || fsync(fileno(r->log)) != 0)
         return err_set("%s: write failed: %s", r->log_path, strerror(errno));
     r->st.log_bytes = ftell(r->log);
+    if (r->tb.f) {
+        if (tb_sync(&r->tb, &r->st.tb_bytes) != 0) return -1;
+        snprintf(r->st.tb_file, sizeof r->st.tb_file, "%s", r->tb.name);
+    }
     if (pull_weights(r) != 0 || backend_get_optimizer(r->be, &r->opt) != 0) return -1;
     char *tmp = atomic_dir_begin(r->last_dir);
     if (!tmp) return -1;
@@ -437,6 +489,7 @@ static int finish(Run *r)
     int rc = fclose(r->log);
     r->log = NULL;
     if (rc != 0) return err_set("%s: write failed: %s", r->log_path, strerror(errno));
+    if (tb_close(&r->tb) != 0) return -1;
 
     backend_close(r->be);
     r->be = NULL;

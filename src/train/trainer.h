@@ -11,6 +11,13 @@
  * a whole every checkpoint_every steps and at each epoch's end; a resumed
  * run continues from it and ends bit-identical to an uninterrupted one.
  *
+ * The scalars of log.jsonl (per step: loss, learning rate, gradient norm,
+ * samples/s; per validation: jaccard, f1, micro/macro f1, hamming,
+ * accuracy) also go to TensorBoard event files in tb/ (src/eval/tbevents.h),
+ * flushed at each checkpoint. A resumed run cuts its checkpoint's file
+ * back to what the checkpoint covers, removes any written after it, and
+ * writes the steps after the checkpoint into a new file: each step once.
+ *
  * Dropout masks are keyed by the global micro-batch index (dropout_key in
  * models/distilbert_spec.h), so they do not depend on how the micro-batches
  * of a step are spread over accumulation and ranks.
@@ -48,6 +55,7 @@ typedef struct {
     int length_window;
     float threshold;
     bool tune_threshold;
+    bool tensorboard;          /* also write the scalars as TensorBoard events in tb/ */
 } TrainSettings;
 
 /* Trains into the run directory out. A fresh run writes cfg (the resolved

@@ -14,6 +14,7 @@
 #include "models/classifier.h"
 #include "src/cli/commands.h"
 #include "src/core/err.h"
+#include "tests/tbread.h"
 #include "tests/testutil.h"
 
 #define TINY "tests/fixtures/tiny_distilbert"
@@ -628,6 +629,8 @@ Test(train, resume_checks_its_checkpoint_before_any_work)
         {"\"step\": 7,", "\"step\": 70,", "state.json: step 70 is not in 1..7"},
         {"\"step\": 7,", "\"step\": 6,", "state.json: step 6, but optimizer.safetensors has taken 7 steps"},
         {"\"batch\": 7,", "\"batch\": 13,", "state.json: epoch 0, batch 13 is not a step boundary of this run"},
+        {"\"tb_file\": \"events", "\"tb_file\": \"../events",
+         "state.json: \"tb_file\" is not the name of a TensorBoard events file"},
     };
     char *run = strdup(at("run")), *resume[] = {"train", "--resume", run}; /* at() reuses its buffers */
     for (size_t k = 0; k < sizeof edits / sizeof edits[0]; k++) {
@@ -651,6 +654,24 @@ Test(train, resume_checks_its_checkpoint_before_any_work)
     cr_expect_str_eq(cut, "{\"step\": 1}\n", "a refused resume wrote the log");
     free(cut);
     put(at("run/log.jsonl"), log);
+    /* The events file likewise: resume would cut it back to the checkpoint. */
+    char *tb_file = strstr(state, "\"tb_file\": \""), name[256], tb_path[300];
+    cr_assert(tb_file, "%s", state);
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(tb_file + 12, "\""), tb_file + 12);
+    snprintf(tb_path, sizeof tb_path, "%s/tb/%s", run, name);
+    char *events = slurp(tb_path);
+    struct stat st;
+    cr_assert_eq(stat(tb_path, &st), 0, "%s", tb_path);
+    cr_assert_eq(truncate(tb_path, 20), 0);
+    cr_expect_eq(train_args(resume, 3), 1, "a cut events file was accepted");
+    err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "is shorter than the checkpoint's") && strstr(err, "the events file was cut or replaced"),
+              "%s", err);
+    free(err);
+    FILE *ef = fopen(tb_path, "wb");
+    fwrite(events, 1, (size_t)st.st_size, ef);
+    fclose(ef);
+    free(events);
 
     /* The settings and the data must be the run's own. */
     char *config = slurp(at("run/config.json")), *lr = strstr(config, "\"lr\": 0.003");
@@ -754,4 +775,95 @@ Test(train, a_failed_best_save_is_not_announced)
     const char *last = "genre: atomic_dir_commit: injected failure (GENRE_FAILPOINT)\n";
     cr_expect(strlen(err) >= strlen(last) && !strcmp(err + strlen(err) - strlen(last), last), "%s", err);
     free(err);
+}
+
+/* The log's value of key (a dotted path) on the line of `step` that has
+ * it; NAN when no line does. */
+static double log_value(const char *log, long step, const char *key)
+{
+    double v = NAN;
+    for (const char *line = log; *line;) {
+        const char *end = strchr(line, '\n');
+        json_t *o = json_loadb(line, (size_t)(end - line), 0, NULL), *x = o;
+        for (const char *k = key; x && k;) {
+            const char *dot = strchr(k, '.');
+            char part[32];
+            snprintf(part, sizeof part, "%.*s", dot ? (int)(dot - k) : (int)strlen(k), k);
+            x = json_object_get(x, part);
+            k = dot ? dot + 1 : NULL;
+        }
+        if (o && json_integer_value(json_object_get(o, "step")) == step && json_is_number(x)) v = json_number_value(x);
+        json_decref(o);
+        line = end + 1;
+    }
+    return v;
+}
+
+/* The TensorBoard view of a run is its log.jsonl: every step's train/...
+ * scalars and every validation's val/... ones, each once, equal to the log's
+ * values (to the log's decimals and float's precision). A run stopped by a
+ * failure at step 8 (checkpoint at 5), resumed into a second failure at
+ * step 7 (no checkpoint), then resumed to the end has each step once: the
+ * first file cut back to step 5, the second attempt's file removed, the
+ * steps from 6 on in a new file; the values are the uninterrupted run's.
+ * tensorboard=false writes none. */
+Test(train, tensorboard_events_are_the_log_across_resumes)
+{
+    const char *extra[] = {"epochs=2", "checkpoint_every=5"};
+    cr_assert_eq(train(at("whole"), extra, 2), 0, "%s", slurp(at("err.txt")));
+    cr_assert_eq(train_failing(at("cut"), "backend_step:8", extra, 2), 1, "%s", slurp(at("err.txt")));
+    char *cut = strdup(at("cut")), *resume[] = {"train", "--resume", cut};
+    setenv("GENRE_FAILPOINT", "backend_step:2", 1);
+    cr_assert_eq(train_args(resume, 3), 1, "%s", slurp(at("err.txt")));
+    unsetenv("GENRE_FAILPOINT");
+    cr_assert_eq(train_args(resume, 3), 0, "%s", slurp(at("err.txt")));
+    free(cut);
+
+    static const char *const step_tags[][2] = {{"train/loss", "loss"}, {"train/lr", "lr"},
+                                               {"train/grad_norm", "grad_norm"},
+                                               {"train/samples_per_s", "samples_per_s"}};
+    static const char *const val_tags[][2] = {{"val/jaccard", "val.jaccard"}, {"val/f1", "val.f1"},
+                                              {"val/micro_f1", "val.micro.f1"}, {"val/macro_f1", "val.macro.f1"},
+                                              {"val/hamming", "val.hamming"}, {"val/accuracy", "val.accuracy"}};
+    const char *runs[] = {"whole", "cut"};
+    TbRead tb[2];
+    for (int k = 0; k < 2; k++) {
+        char dir[64], log_path[64];
+        snprintf(dir, sizeof dir, "%s/tb", runs[k]);
+        snprintf(log_path, sizeof log_path, "%s/log.jsonl", runs[k]);
+        cr_assert_eq(tb_read_dir(&tb[k], at(dir)), 0, "%s", tb[k].error);
+        cr_expect(tb[k].version_first && tb[k].versions == tb[k].files, "%s: a file without its file_version first",
+                  runs[k]);
+        cr_expect_eq(tb[k].files, k == 0 ? 1 : 2, "%s: %d events files", runs[k], tb[k].files);
+        cr_expect_eq(tb[k].n, 24 * 4 + 2 * 6, "%s: %d scalars", runs[k], tb[k].n);
+        char *log = slurp(at(log_path));
+        for (long step = 1; step <= 24; step++) {
+            for (int t = 0; t < 4 + 6; t++) {
+                const char *const *pair = t < 4 ? step_tags[t] : val_tags[t - 4];
+                if (t >= 4 && step % 12) continue; /* validation at each epoch's end */
+                float v = NAN;
+                int times = tb_find(&tb[k], pair[0], step, &v);
+                cr_expect_eq(times, 1, "%s: %s at step %ld written %d times", runs[k], pair[0], step, times);
+                double want = log_value(log, step, pair[1]);
+                cr_expect(fabs(v - want) <= 1e-5 * fabs(want) + 5e-3 * (t == 3) + 1e-6, "%s: %s at step %ld: %g, log %g",
+                          runs[k], pair[0], step, v, want);
+            }
+        }
+        free(log);
+    }
+    /* Everything but the timings is the uninterrupted run's, to the bit. */
+    for (int i = 0; i < tb[0].n; i++) {
+        if (!strcmp(tb[0].s[i].tag, "train/samples_per_s")) continue;
+        float v = NAN;
+        tb_find(&tb[1], tb[0].s[i].tag, tb[0].s[i].step, &v);
+        cr_expect(v == tb[0].s[i].value, "%s at step %ld: %g resumed, %g whole", tb[0].s[i].tag, tb[0].s[i].step, v,
+                  tb[0].s[i].value);
+    }
+    tb_read_free(&tb[0]);
+    tb_read_free(&tb[1]);
+
+    const char *off[] = {"epochs=1", "tensorboard=false"};
+    cr_assert_eq(train(at("off"), off, 2), 0, "%s", slurp(at("err.txt")));
+    struct stat st;
+    cr_expect_neq(stat(at("off/tb"), &st), 0, "tensorboard=false wrote off/tb");
 }
