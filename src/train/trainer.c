@@ -17,6 +17,7 @@
 #include "src/core/outdir.h"
 #include "src/core/progress.h"
 #include "src/data/batcher.h"
+#include "src/data/filter.h"
 #include "src/eval/metrics.h"
 #include "src/eval/report.h"
 #include "src/eval/tbevents.h"
@@ -60,10 +61,10 @@ typedef struct {
     float *val_scores;
     uint8_t *val_pred;
     double t_start;
+    char data_note[1024]; /* what the data settings removed, for the start of the run */
 } Run;
 
-static int load_part(Part *p, LabelSet *ls, const Tokenizer *tok, const char *dir, const char *name,
-                     long limit, int max_len)
+static int read_part(Part *p, LabelSet *ls, const char *dir, const char *name)
 {
     LabelSet own;
     if (dataset_load_part(&p->data, &own, dir, name) != 0) return -1;
@@ -74,11 +75,128 @@ static int load_part(Part *p, LabelSet *ls, const Tokenizer *tok, const char *di
         labels_free(&own);
         if (!same) return err_set("%s: labels.txt changed while reading", dir);
     }
+    return 0;
+}
+
+static int encode_part(Part *p, const Tokenizer *tok, const char *dir, const char *name, long limit, int max_len)
+{
     if (limit > 0 && limit < p->data.n) dataset_truncate(&p->data, (int)limit);
-    if (p->data.n == 0) return err_set("%s/%s.jsonl: no movies", dir, name);
+    if (p->data.n == 0) return err_set("%s/%s.jsonl: no movies (or none left by the data settings)", dir, name);
     if (encoded_build(&p->enc, tok, &p->data, max_len) != 0)
         return err_set("%s/%s.jsonl: %s", dir, name, err_msg());
     return 0;
+}
+
+/* drop_labels on every part: the genres' columns go, then the movies left
+ * without a genre (counted into no_label). */
+static int drop_labels(Run *r, int no_label[3])
+{
+    const TrainSettings *s = r->s;
+    int L = r->labels.n_labels, n = 0, *cols = xmalloc((size_t)L * sizeof *cols);
+    uint8_t *drop = xcalloc((size_t)L, 1);
+    for (int i = 0; i < s->n_drop_labels; i++) {
+        int c = labels_index(&r->labels, s->drop_labels[i]);
+        if (c < 0) {
+            free(cols);
+            free(drop);
+            return err_set("drop_labels: '%s' is not a genre of %s/labels.txt", s->drop_labels[i], s->data);
+        }
+        drop[c] = 1;
+    }
+    for (int c = 0; c < L; c++)
+        if (!drop[c]) cols[n++] = c;
+    free(drop);
+    if (n == 0) {
+        free(cols);
+        return err_set("drop_labels: removes every genre of %s/labels.txt", s->data);
+    }
+    Part *parts[] = {&r->train, &r->val, &r->test};
+    for (int k = 0; k < 3; k++) {
+        dataset_keep_labels(&parts[k]->data, cols, n);
+        no_label[k] = dataset_drop_unlabelled(&parts[k]->data);
+    }
+    labels_keep(&r->labels, cols, n);
+    free(cols);
+    return 0;
+}
+
+/* min_words, max_words, max_nonword_share on train: each dropped movie
+ * counted under the first it fails. */
+static void filter_train(Run *r, int counts[3])
+{
+    const TrainSettings *s = r->s;
+    Dataset *d = &r->train.data;
+    uint8_t *keep = xmalloc((size_t)d->n + 1);
+    for (int i = 0; i < d->n; i++) {
+        int words = text_words(d->texts[i]), why = -1;
+        if (words < s->min_words) why = 0;
+        else if (s->max_words && words > s->max_words) why = 1;
+        else if (s->max_nonword_share < 1 && text_nonword_share(d->texts[i]) > s->max_nonword_share) why = 2;
+        keep[i] = why < 0;
+        if (why >= 0) counts[why]++;
+    }
+    dataset_keep(d, keep);
+    free(keep);
+}
+
+/* The data settings (trainer.h) on the three parts as read; what they did
+ * into data.json and r->data_note. */
+static int shape_data(Run *r)
+{
+    const TrainSettings *s = r->s;
+    Part *parts[] = {&r->train, &r->val, &r->test};
+    const char *names[] = {"train", "val", "test"};
+    int read[3], no_label[3] = {0}, filtered[3] = {0}, n_common = 0;
+    char **common = NULL;
+    for (int k = 0; k < 3; k++) read[k] = parts[k]->data.n;
+    if (s->n_drop_labels && drop_labels(r, no_label) != 0) return -1;
+    filter_train(r, filtered);
+    if (s->strip_common_words) {
+        n_common = common_words(&r->train.data, s->strip_common_words, &common);
+        if (n_common < 0) return err_set("%s/train.jsonl: %s", s->data, err_msg());
+        for (int k = 0; k < 3; k++)
+            for (int i = 0; i < parts[k]->data.n; i++) {
+                char *t = strip_words(parts[k]->data.texts[i], common, n_common);
+                free(parts[k]->data.texts[i]);
+                parts[k]->data.texts[i] = t;
+            }
+    }
+    json_t *o = json_object(), *dropped = json_array(), *words = json_array();
+    for (int i = 0; i < s->n_drop_labels; i++) json_array_append_new(dropped, json_string(s->drop_labels[i]));
+    json_object_set_new(o, "drop_labels", dropped);
+    json_object_set_new(o, "labels", json_integer(r->labels.n_labels));
+    for (int k = 0; k < 3; k++) {
+        json_t *p = json_pack("{s:i, s:i}", "read", read[k], "no_label", no_label[k]);
+        if (k == 0) {
+            json_object_set_new(p, "min_words", json_integer(filtered[0]));
+            json_object_set_new(p, "max_words", json_integer(filtered[1]));
+            json_object_set_new(p, "max_nonword_share", json_integer(filtered[2]));
+        }
+        json_object_set_new(p, "kept", json_integer(parts[k]->data.n));
+        json_object_set_new(o, names[k], p);
+    }
+    for (int i = 0; i < n_common; i++) json_array_append_new(words, json_string(common[i]));
+    json_object_set_new(o, "common_words", words);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/data.json", r->out);
+    int rc = json_write_file(path, o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    int n = 0;
+    if (s->n_drop_labels)
+        n += snprintf(r->data_note + n, sizeof r->data_note - (size_t)n,
+                      "drop_labels left train/val/test without a genre: %d/%d/%d movies dropped; ", no_label[0],
+                      no_label[1], no_label[2]);
+    if (filtered[0] + filtered[1] + filtered[2] && n < (int)sizeof r->data_note)
+        n += snprintf(r->data_note + n, sizeof r->data_note - (size_t)n,
+                      "train: %d below min_words, %d above max_words, %d above max_nonword_share dropped; ",
+                      filtered[0], filtered[1], filtered[2]);
+    if (n_common && n < (int)sizeof r->data_note)
+        n += snprintf(r->data_note + n, sizeof r->data_note - (size_t)n, "%d common words stripped (%s, ...); ",
+                      n_common, common[0]);
+    if (n >= 2 && n < (int)sizeof r->data_note) r->data_note[n - 2] = '\0';
+    for (int i = 0; i < n_common; i++) free(common[i]);
+    free(common);
+    return rc;
 }
 
 /* The loss with its class weights from the training set's label counts. */
@@ -273,9 +391,12 @@ static int run_open(Run *r, const Config *cfg, bool resume)
     if (fingerprint(r, resume) != 0) return -1;
     snprintf(r->vocab, sizeof r->vocab, "%s/vocab.txt", src);
     if (!(r->tok = tokenizer_load(src))) return -1;
-    if (load_part(&r->train, &r->labels, r->tok, s->data, "train", s->limit_train, s->max_len) != 0 ||
-        load_part(&r->val, &r->labels, r->tok, s->data, "val", s->limit_eval, s->max_len) != 0 ||
-        load_part(&r->test, &r->labels, r->tok, s->data, "test", s->limit_eval, s->max_len) != 0)
+    if (read_part(&r->train, &r->labels, s->data, "train") != 0 ||
+        read_part(&r->val, &r->labels, s->data, "val") != 0 || read_part(&r->test, &r->labels, s->data, "test") != 0 ||
+        shape_data(r) != 0 ||
+        encode_part(&r->train, r->tok, s->data, "train", s->limit_train, s->max_len) != 0 ||
+        encode_part(&r->val, r->tok, s->data, "val", s->limit_eval, s->max_len) != 0 ||
+        encode_part(&r->test, r->tok, s->data, "test", s->limit_eval, s->max_len) != 0)
         return -1;
     r->L = r->labels.n_labels;
     setup_loss(r);
@@ -297,6 +418,7 @@ static int run_open(Run *r, const Config *cfg, bool resume)
     batch_alloc(&r->b, s->batch_size, s->max_len, r->L);
     progress_init(&r->prog, stderr, r->total, r->st.step, 30.0);
     r->t_start = wall_seconds();
+    if (r->data_note[0]) progress_message(&r->prog, r->data_note);
     if (resume) {
         char msg[4400];
         snprintf(msg, sizeof msg, "resuming %s at step %ld of %ld", r->out, r->st.step, r->total);

@@ -18,6 +18,14 @@
  * back to what the checkpoint covers, removes any written after it, and
  * writes the steps after the checkpoint into a new file: each step once.
  *
+ * The data ablations apply before limit_train and limit_eval, in this
+ * order: drop_labels (all parts), then min_words, max_words and
+ * max_nonword_share (train only: val and test stay whole, so that the runs
+ * of a sweep are scored on the same movies and differ only in what they
+ * learnt from), then strip_common_words (its words chosen on train, taken
+ * out of every part's texts: the model must see at test time what it was
+ * trained on). What each removed is in data.json and said at the start.
+ *
  * Dropout masks are keyed by the global micro-batch index (dropout_key in
  * models/distilbert_spec.h), so they do not depend on how the micro-batches
  * of a step are spread over accumulation and ranks.
@@ -56,6 +64,12 @@ typedef struct {
     float threshold;
     bool tune_threshold;
     bool tensorboard;          /* also write the scalars as TensorBoard events in tb/ */
+    /* Data ablations (src/data/filter.h), applied as the data loads: */
+    const char *const *drop_labels; /* genres removed from every part's labels... */
+    int n_drop_labels;              /* ...and movies left without one dropped */
+    int min_words, max_words;  /* training movies outside are dropped; 0: no bound */
+    double max_nonword_share;  /* training movies above are dropped; 1: off */
+    int strip_common_words;    /* the N words most common to every genre (train) leave every text; 0: off */
 } TrainSettings;
 
 /* Trains into the run directory out. A fresh run writes cfg (the resolved

@@ -867,3 +867,114 @@ Test(train, tensorboard_events_are_the_log_across_resumes)
     struct stat st;
     cr_expect_neq(stat(at("off/tb"), &st), 0, "tensorboard=false wrote off/tb");
 }
+
+/* drop_labels=["Beta"]: the model knows Alpha and Gamma only, predict
+ * never answers Beta, and the movies of Beta alone (training movies 4, 13,
+ * 22, 31, 40; movie 4 of val and of test: setup's g = g2 = 1) are dropped
+ * and counted in data.json. A run stopped at step 8 and resumed with the
+ * same settings ends with the uninterrupted run's model. Unknown genres,
+ * a min_words above max_words, and filters that leave nothing are refused
+ * with one line. */
+Test(train, drop_labels_removes_a_genre_end_to_end)
+{
+    const char *extra[] = {"epochs=2", "checkpoint_every=5", "drop_labels=Beta"};
+    cr_assert_eq(train(at("run"), extra, 3), 0, "%s", slurp(at("err.txt")));
+    char *err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "drop_labels left train/val/test without a genre: 5/1/1 movies dropped") != NULL, "%s", err);
+    free(err);
+    Classifier c;
+    cr_assert_eq(classifier_open(&c, at("run")), 0, "%s", err_msg());
+    cr_expect_eq(c.labels.n_labels, 2);
+    cr_expect_str_eq(c.labels.names[0], "Alpha");
+    cr_expect_str_eq(c.labels.names[1], "Gamma");
+    classifier_close(&c);
+    char *cfg = slurp(at("run/best/config.json"));
+    cr_expect(strstr(cfg, "Beta") == NULL, "%s", cfg);
+    free(cfg);
+    json_error_t e;
+    json_t *d = json_load_file(at("run/data.json"), 0, &e);
+    cr_assert_not_null(d, "%s", e.text);
+    const char *parts[] = {"train", "val", "test"};
+    const int read[] = {48, 12, 12}, no_label[] = {5, 1, 1};
+    for (int k = 0; k < 3; k++) {
+        json_t *p = json_object_get(d, parts[k]);
+        cr_expect_eq(json_integer_value(json_object_get(p, "read")), read[k], "%s", parts[k]);
+        cr_expect_eq(json_integer_value(json_object_get(p, "no_label")), no_label[k], "%s", parts[k]);
+        cr_expect_eq(json_integer_value(json_object_get(p, "kept")), read[k] - no_label[k], "%s", parts[k]);
+    }
+    cr_expect_eq(json_integer_value(json_object_get(d, "labels")), 2);
+    json_decref(d);
+
+    /* Beta's own words (w30..w59) and every other text: never Beta. */
+    char *pred[] = {"predict", "--model", (char *)at("run"), "--top", "3", "--max-len", "16"};
+    cr_assert_eq(run_cmd(cmd_predict, pred, 7, "w31 w32 w33 w34\nw35 w40 w45 w50\nw1 w2 w3\nw61 w62\n"), 0, "%s",
+                 slurp(at("err.txt")));
+    char *out = slurp(at("out.txt"));
+    cr_expect(strstr(out, "Beta") == NULL, "%s", out);
+    cr_expect(strstr(out, "Alpha") != NULL && strstr(out, "Gamma") != NULL, "%s", out);
+    free(out);
+
+    /* The same settings stopped and resumed: the same model. */
+    cr_assert_eq(train_failing(at("cut"), "backend_step:8", extra, 3), 1, "%s", slurp(at("err.txt")));
+    char *cut = strdup(at("cut")), *resume[] = {"train", "--resume", cut};
+    cr_assert_eq(train_args(resume, 3), 0, "%s", slurp(at("err.txt")));
+    free(cut);
+    expect_same_file(at("run/best/model.safetensors"), at("cut/best/model.safetensors"));
+    expect_same_file(at("run/metrics.json"), at("cut/metrics.json"));
+
+    const struct {
+        const char *setting, *message;
+    } bad[] = {
+        {"drop_labels=Beta,Delta", "genre: drop_labels: 'Delta' is not a genre of "},
+        {"drop_labels=[\"Alpha\", \"Beta\", \"Gamma\"]", "genre: drop_labels: removes every genre of "},
+        {"min_words=7", "train.jsonl: no movies (or none left by the data settings)"},
+        {"max_nonword_share=0", "key 'max_nonword_share' must be in (0, 1]"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        const char *one[] = {bad[k].setting};
+        char dir[16];
+        snprintf(dir, sizeof dir, "bad%zu", k);
+        cr_expect_eq(train(at(dir), one, 1), 1, "%s was taken", bad[k].setting);
+        err = slurp(at("err.txt"));
+        cr_expect(strstr(err, bad[k].message) != NULL, "%s: %s", bad[k].setting, err);
+        free(err);
+    }
+    const char *both[] = {"min_words=10", "max_words=5"};
+    cr_expect_eq(train(at("bad"), both, 2), 1);
+    err = slurp(at("err.txt"));
+    cr_expect_str_eq(err, "genre: min_words 10 is above max_words 5: no movie would be left\n");
+    free(err);
+}
+
+/* The training filters on the tiny data: every text has 6 words, so
+ * max_words=5 drops them all and min_words=6 none; data.json counts them.
+ * strip_common_words=3 takes three words shared by the three genres out
+ * of the texts, and the model trained on them differs. */
+Test(train, train_filters_are_counted)
+{
+    const char *extra[] = {"epochs=1", "min_words=6", "max_nonword_share=0.5", "strip_common_words=3"};
+    cr_assert_eq(train(at("run"), extra, 4), 0, "%s", slurp(at("err.txt")));
+    json_error_t e;
+    json_t *d = json_load_file(at("run/data.json"), 0, &e);
+    cr_assert_not_null(d, "%s", e.text);
+    json_t *t = json_object_get(d, "train");
+    cr_expect_eq(json_integer_value(json_object_get(t, "min_words")), 0);
+    cr_expect_eq(json_integer_value(json_object_get(t, "kept")), 48);
+    json_t *words = json_object_get(d, "common_words");
+    cr_expect_eq(json_array_size(words), 3);
+    json_decref(d);
+    /* Without them in the texts the model learns otherwise. */
+    const char *plain[] = {"epochs=1"};
+    cr_assert_eq(train(at("plain"), plain, 1), 0, "%s", slurp(at("err.txt")));
+    char *a = slurp(at("run/best/model.safetensors")), *b = slurp(at("plain/best/model.safetensors"));
+    struct stat st;
+    cr_assert_eq(stat(at("plain/best/model.safetensors"), &st), 0);
+    cr_expect_neq(memcmp(a, b, (size_t)st.st_size), 0, "strip_common_words=3 changed nothing");
+    free(a);
+    free(b);
+    const char *none[] = {"epochs=1", "max_words=5"};
+    cr_expect_eq(train(at("none"), none, 2), 1);
+    char *err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "train.jsonl: no movies (or none left by the data settings)") != NULL, "%s", err);
+    free(err);
+}
