@@ -15,7 +15,8 @@ INCLUDES = -I.
 # -fno-math-errno: no code reads errno after libm calls, and sqrtf without it
 # is a call per element that stops vectorization.
 CFLAGS   = -std=c11 -D_GNU_SOURCE $(OPT) $(SAN) -fopenmp -fno-math-errno -Wall -Wextra -Werror -MMD -MP $(INCLUDES)
-CPU_LDLIBS = -lutf8proc -ljansson -lopenblas -lm
+# -lisal: CRC32C (ISA-L) for the TensorBoard event files, src/eval/tbevents.c.
+CPU_LDLIBS = -lutf8proc -ljansson -lopenblas -lisal -lm
 # MPI (src/dist/comm.c) whenever mpicc is found: data parallel over ranks.
 MPICC    ?= $(shell command -v mpicc 2>/dev/null)
 ifneq ($(MPICC),)

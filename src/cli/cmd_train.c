@@ -49,6 +49,15 @@ static const CfgKey schema[] = {
      "data parallel: each rank keeps the AdamW moments of its shard alone (ZeRO-1; device=cpu)"},
     {"tune_threshold", CFG_BOOL, "false", NULL,
      "replace threshold at the end by the one in 0.05..0.95 that maximises the best model's val Jaccard"},
+    {"tensorboard", CFG_BOOL, "true", NULL, "also write the scalars as TensorBoard event files in RUN/tb/"},
+    {"drop_labels", CFG_LIST, "[]", NULL,
+     "genres removed from train, val and test; movies left without a genre are dropped"},
+    {"min_words", CFG_INT, "0", "[0, 100000]", "drop training movies of fewer words (0: off)"},
+    {"max_words", CFG_INT, "0", "[0, 100000]", "drop training movies of more words (0: off)"},
+    {"max_nonword_share", CFG_FLOAT, "1.0", "(0, 1]",
+     "drop training movies whose share of non-word tokens (URLs, markup) is above this (1: off)"},
+    {"strip_common_words", CFG_INT, "0", "[0, 100000]",
+     "remove from every text the N words most common to every genre's training texts (0: off)"},
     {NULL, CFG_INT, NULL, NULL, NULL},
 };
 const CfgKey *const train_schema = schema;
@@ -63,7 +72,8 @@ static void usage(FILE *f)
                "prepared dataset. The run directory gets config.json (resolved),\n"
                "log.jsonl, last/ (the newest checkpoint with the optimizer state), best/\n"
                "(a model directory: model.safetensors, config.json with the labels,\n"
-               "vocab.txt), metrics.json (best on val and test) and report/.\n"
+               "vocab.txt), metrics.json (best on val and test), report/ and tb/\n"
+               "(TensorBoard event files: tensorboard --logdir DIR).\n"
                "--resume continues a stopped run from DIR/last with DIR/config.json and\n"
                "ends exactly as the uninterrupted run would have (--resume DIR --device D\n"
                "continues it on another backend). --out must be new or\n"
@@ -193,10 +203,21 @@ int cmd_train(int argc, char **argv)
         .oversample = cfg_float(cfg, "oversample"), .length_window = (int)cfg_int(cfg, "length_window"),
         .threshold = (float)cfg_float(cfg, "threshold"), .tune_threshold = cfg_bool(cfg, "tune_threshold"),
         .shard_optimizer = cfg_bool(cfg, "shard_optimizer"),
+        .tensorboard = cfg_bool(cfg, "tensorboard"),
+        .min_words = (int)cfg_int(cfg, "min_words"), .max_words = (int)cfg_int(cfg, "max_words"),
+        .max_nonword_share = cfg_float(cfg, "max_nonword_share"),
+        .strip_common_words = (int)cfg_int(cfg, "strip_common_words"),
     };
+    if (s.max_words && s.min_words > s.max_words)
+        die("min_words %d is above max_words %d: no movie would be left", s.min_words, s.max_words);
+    s.n_drop_labels = cfg_list_size(cfg, "drop_labels");
+    const char **drop = xmalloc(((size_t)s.n_drop_labels + 1) * sizeof *drop);
+    for (int i = 0; i < s.n_drop_labels; i++) drop[i] = cfg_list_item(cfg, "drop_labels", i);
+    s.drop_labels = drop;
     loss_kind_parse(cfg_str(cfg, "loss.type"), &s.loss);
     if (!(s.comm = comm_open(timeout, rendezvous))) die_err();
     int rc = trainer_run(&s, cfg, out, resume != NULL, force);
+    free(drop);
     config_free(cfg);
     if (rc != 0 && comm_world(s.comm) > 1) {
         /* The other ranks may be waiting for this one: end them now. */

@@ -21,6 +21,7 @@ static const char *type_name(CfgType t)
     case CFG_FLOAT: return "a number";
     case CFG_STRING: return "a string";
     case CFG_BOOL: return "true or false";
+    case CFG_LIST: return "a list of strings";
     }
     return "?";
 }
@@ -127,6 +128,19 @@ static json_t *check_value(const CfgKey *k, json_t *v, const char *where)
     case CFG_BOOL:
         if (json_is_boolean(v)) ok = json_incref(v);
         break;
+    case CFG_LIST:
+        if (json_is_array(v)) {
+            size_t i;
+            json_t *item;
+            ok = json_incref(v);
+            json_array_foreach(v, i, item) {
+                if (json_is_string(item)) continue;
+                json_decref(ok);
+                ok = NULL;
+                break;
+            }
+        }
+        break;
     case CFG_STRING:
         if (json_is_string(v)) {
             if (k->allowed && !choice_ok(k->allowed, json_string_value(v))) {
@@ -178,6 +192,28 @@ static int merge_object(Config *c, json_t *obj, const char *prefix, const char *
     return 0;
 }
 
+/* An override's list: a JSON array ('["a", "b"]', checked as a file's
+ * value is), or names between commas ("a,b"), "" for none. NULL when it
+ * is neither: an empty name ("a,,b", "a,") or a '[' that is not JSON. */
+static json_t *parse_list(const char *text)
+{
+    if (*text == '[') return json_loads(text, JSON_DECODE_ANY, NULL);
+    json_t *a = json_array();
+    if (!*text) return a;
+    for (const char *p = text;;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        if (n == 0) {
+            json_decref(a);
+            return NULL;
+        }
+        json_array_append_new(a, json_stringn(p, n));
+        if (!comma) break;
+        p = comma + 1;
+    }
+    return a;
+}
+
 static int apply_override(Config *c, const char *arg)
 {
     const char *eq = strchr(arg, '=');
@@ -199,6 +235,7 @@ static int apply_override(Config *c, const char *arg)
     else if (k->type == CFG_INT && config_parse_int(text, &i)) v = json_integer(i);
     else if (k->type == CFG_FLOAT && config_parse_real(text, &x)) v = json_real(x);
     else if (k->type == CFG_BOOL && (!strcmp(text, "true") || !strcmp(text, "false"))) v = json_boolean(*text == 't');
+    else if (k->type == CFG_LIST) v = parse_list(text);
     if (!v) return err_set("%s: key '%s' must be %s", where, key, type_name(k->type));
     int rc = set_value(c, key, v, where);
     json_decref(v);
@@ -255,8 +292,9 @@ int config_check_schema(const CfgKey *schema)
             if (!parse_range(k->allowed, &r)) return err_set("schema: key '%s': '%s' is not a range", k->key, k->allowed);
             if (k->type == CFG_INT && (r.lo != floor(r.lo) || r.hi != floor(r.hi) || r.also != floor(r.also)))
                 return err_set("schema: key '%s' is an integer, its range '%s' is not", k->key, k->allowed);
-        } else if (k->type == CFG_BOOL && k->allowed) {
-            return err_set("schema: key '%s' is a bool with allowed values", k->key);
+        } else if ((k->type == CFG_BOOL || k->type == CFG_LIST) && k->allowed) {
+            return err_set("schema: key '%s' is a %s with allowed values", k->key,
+                           k->type == CFG_BOOL ? "bool" : "list");
         }
         if (!k->def) continue;
         json_t *v = json_loads(k->def, JSON_DECODE_ANY, NULL);
@@ -351,6 +389,16 @@ bool cfg_bool(const Config *c, const char *key)
     return json_is_true(get_typed(c, key, CFG_BOOL));
 }
 
+int cfg_list_size(const Config *c, const char *key)
+{
+    return (int)json_array_size(get_typed(c, key, CFG_LIST));
+}
+
+const char *cfg_list_item(const Config *c, const char *key, int i)
+{
+    return json_string_value(json_array_get(get_typed(c, key, CFG_LIST), (size_t)i));
+}
+
 json_t *config_to_json(const Config *c)
 {
     json_t *root = json_object();
@@ -394,7 +442,7 @@ void config_print_help(const CfgKey *schema)
         }
         printf("  %-24s %-7s default %-12s %s%s\n", k->key,
                k->type == CFG_INT ? "int" : k->type == CFG_FLOAT ? "float"
-               : k->type == CFG_BOOL ? "bool" : "string",
+               : k->type == CFG_BOOL ? "bool" : k->type == CFG_LIST ? "list" : "string",
                k->def ? k->def : "(required)", k->help, allowed);
     }
 }

@@ -22,7 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-typedef enum { CFG_INT, CFG_FLOAT, CFG_STRING, CFG_BOOL } CfgType;
+typedef enum { CFG_INT, CFG_FLOAT, CFG_STRING, CFG_BOOL, CFG_LIST } CfgType;
 
 typedef struct {
     const char *key;     /* dotted, e.g. "loss.gamma" */
@@ -30,7 +30,8 @@ typedef struct {
     const char *def;     /* default as JSON text ("2.0", "\"focal\"", "true"); NULL: required */
     const char *allowed; /* CFG_INT, CFG_FLOAT: the range, required ("[0, 10]");
                             CFG_STRING: the values allowed, "bce|focal", or NULL
-                            for any; CFG_BOOL: NULL */
+                            for any; CFG_BOOL: NULL; CFG_LIST (a list of
+                            strings, "[\"a\", \"b\"]"): NULL */
     const char *help;
 } CfgKey;
 
@@ -40,7 +41,8 @@ typedef struct Config Config;
  * file `path` (may be NULL) and the overrides. NULL with err_set on error.
  * An override's value is read strictly: an integer or a real as
  * config_parse_int and config_parse_real read them, true or false exactly,
- * a string verbatim. A schema that config_check_schema refuses aborts. */
+ * a string verbatim, a list as a JSON array of strings ('["a", "b"]') or
+ * as names between commas ("a,b"; "" is the empty list, "a,,b" an error). A schema that config_check_schema refuses aborts. */
 Config *config_load(const CfgKey *schema, const char *path, int n_overrides, char *const *overrides);
 
 /* 0, or -1 with err_set naming the first key of the schema that breaks
@@ -70,6 +72,9 @@ long cfg_int(const Config *c, const char *key);
 double cfg_float(const Config *c, const char *key);
 const char *cfg_str(const Config *c, const char *key);
 bool cfg_bool(const Config *c, const char *key);
+/* A CFG_LIST key: how many strings it holds, and the i-th of them. */
+int cfg_list_size(const Config *c, const char *key);
+const char *cfg_list_item(const Config *c, const char *key, int i);
 
 /* The resolved configuration as nested JSON, keys in schema order (a new
  * reference). */

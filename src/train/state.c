@@ -6,6 +6,7 @@
 
 #include "src/core/err.h"
 #include "src/core/jsonfile.h"
+#include "src/eval/tbevents.h"
 #include "src/train/state.h"
 
 int train_state_save(const TrainState *s, const char *dir)
@@ -13,9 +14,10 @@ int train_state_save(const TrainState *s, const char *dir)
     char config_fp[17], data_fp[17];
     snprintf(config_fp, sizeof config_fp, "%016llx", (unsigned long long)s->config_fp);
     snprintf(data_fp, sizeof data_fp, "%016llx", (unsigned long long)s->data_fp);
-    json_t *o = json_pack("{s:I, s:i, s:i, s:i, s:f, s:I, s:I, s:f, s:s, s:s}", "step", (json_int_t)s->step,
-                          "epoch", s->epoch, "batch", s->batch, "micro_per_step", s->per_step, "best", s->best,
-                          "best_step", (json_int_t)s->best_step, "log_bytes", (json_int_t)s->log_bytes,
+    json_t *o = json_pack("{s:I, s:i, s:i, s:i, s:f, s:I, s:I, s:s, s:I, s:f, s:s, s:s}", "step",
+                          (json_int_t)s->step, "epoch", s->epoch, "batch", s->batch, "micro_per_step", s->per_step,
+                          "best", s->best, "best_step", (json_int_t)s->best_step, "log_bytes",
+                          (json_int_t)s->log_bytes, "tb_file", s->tb_file, "tb_bytes", (json_int_t)s->tb_bytes,
                           "elapsed_s", s->elapsed, "config_fnv1a64", config_fp, "data_fnv1a64", data_fp);
     /* 17 digits: the best score must come back exactly, or a resumed run
      * could pick another best checkpoint. */
@@ -73,6 +75,18 @@ int train_state_load(TrainState *s, const char *dir)
                  : 0;
     long per_step = 0;
     if (rc == 0 && json_object_get(o, "micro_per_step") && get_int(o, path, "micro_per_step", &per_step) != 0) rc = -1;
+    /* The resumed run cuts and removes files by this name: only ever one
+     * of its own tb/ files. */
+    const json_t *tb = json_object_get(o, "tb_file");
+    s->tb_file[0] = '\0';
+    s->tb_bytes = 0;
+    if (rc == 0 && tb) {
+        const char *name = json_string_value(tb);
+        if (!name || (*name && !tb_name_ok(name)))
+            rc = err_set("%s: \"tb_file\" is not the name of a TensorBoard events file", path);
+        else if (*name && (rc = get_int(o, path, "tb_bytes", &s->tb_bytes)) == 0)
+            snprintf(s->tb_file, sizeof s->tb_file, "%s", name);
+    }
     json_decref(o);
     if (rc) return -1;
     if (epoch > 1 << 20 || batch > 1 << 30 || per_step > 1 << 24)

@@ -13,6 +13,8 @@ typedef struct {
     double best;      /* best validation score so far; -1 before the first */
     long best_step;
     long log_bytes;   /* length of log.jsonl at this point */
+    char tb_file[256]; /* the TensorBoard events file being written ("" with tensorboard off; tb_name) */
+    long tb_bytes;    /* its length at this point */
     double elapsed;   /* training seconds spent so far */
     uint64_t config_fp, data_fp; /* FNV-1a of the run's config.json and of its data (trainer.c) */
     int per_step;     /* micro-batches per optimizer step over all ranks, fixed
@@ -22,7 +24,9 @@ typedef struct {
 
 /* dir/state.json, written atomically. 0 or -1 with err_set. */
 int train_state_save(const TrainState *s, const char *dir);
-/* Reads dir/state.json; every field must be present and in range. */
+/* Reads dir/state.json; every field must be present and in range, but
+ * tb_file and tb_bytes, which a checkpoint of a genre before TensorBoard
+ * lacks ("" and 0 then). */
 int train_state_load(TrainState *s, const char *dir);
 
 #endif

@@ -17,8 +17,10 @@
 #include "src/core/outdir.h"
 #include "src/core/progress.h"
 #include "src/data/batcher.h"
+#include "src/data/filter.h"
 #include "src/eval/metrics.h"
 #include "src/eval/report.h"
+#include "src/eval/tbevents.h"
 #include "src/eval/trainlog.h"
 #include "src/train/schedule.h"
 #include "src/train/state.h"
@@ -40,7 +42,7 @@ typedef struct {
     char out_buf[4096]; /* rank > 0: rank 0's out */
     char *replacing;  /* the sibling, when replacing dest (rank 0) */
     int replaces;     /* whether the run replaces dest: on every rank */
-    char last_dir[4200], best_dir[4200], log_path[4200], vocab[4300];
+    char last_dir[4200], best_dir[4200], log_path[4200], tb_dir[4200], vocab[4300];
     TrainState st;
     Tokenizer *tok;
     LabelSet labels;
@@ -60,15 +62,16 @@ typedef struct {
     double *sample_weights; /* oversampling; NULL: every movie once */
     long total, warmup;
     FILE *log;
+    TbWriter tb;      /* tb.f NULL: tensorboard=false */
     Progress prog;
     Batch b;
     float *val_scores;
     uint8_t *val_pred;
     double t_start;
+    char data_note[1024]; /* what the data settings removed, for the start of the run */
 } Run;
 
-static int load_part(Part *p, LabelSet *ls, const Tokenizer *tok, const char *dir, const char *name,
-                     long limit, int max_len)
+static int read_part(Part *p, LabelSet *ls, const char *dir, const char *name)
 {
     LabelSet own;
     if (dataset_load_part(&p->data, &own, dir, name) != 0) return -1;
@@ -79,11 +82,128 @@ static int load_part(Part *p, LabelSet *ls, const Tokenizer *tok, const char *di
         labels_free(&own);
         if (!same) return err_set("%s: labels.txt changed while reading", dir);
     }
+    return 0;
+}
+
+static int encode_part(Part *p, const Tokenizer *tok, const char *dir, const char *name, long limit, int max_len)
+{
     if (limit > 0 && limit < p->data.n) dataset_truncate(&p->data, (int)limit);
-    if (p->data.n == 0) return err_set("%s/%s.jsonl: no movies", dir, name);
+    if (p->data.n == 0) return err_set("%s/%s.jsonl: no movies (or none left by the data settings)", dir, name);
     if (encoded_build(&p->enc, tok, &p->data, max_len) != 0)
         return err_set("%s/%s.jsonl: %s", dir, name, err_msg());
     return 0;
+}
+
+/* drop_labels on every part: the genres' columns go, then the movies left
+ * without a genre (counted into no_label). */
+static int drop_labels(Run *r, int no_label[3])
+{
+    const TrainSettings *s = r->s;
+    int L = r->labels.n_labels, n = 0, *cols = xmalloc((size_t)L * sizeof *cols);
+    uint8_t *drop = xcalloc((size_t)L, 1);
+    for (int i = 0; i < s->n_drop_labels; i++) {
+        int c = labels_index(&r->labels, s->drop_labels[i]);
+        if (c < 0) {
+            free(cols);
+            free(drop);
+            return err_set("drop_labels: '%s' is not a genre of %s/labels.txt", s->drop_labels[i], s->data);
+        }
+        drop[c] = 1;
+    }
+    for (int c = 0; c < L; c++)
+        if (!drop[c]) cols[n++] = c;
+    free(drop);
+    if (n == 0) {
+        free(cols);
+        return err_set("drop_labels: removes every genre of %s/labels.txt", s->data);
+    }
+    Part *parts[] = {&r->train, &r->val, &r->test};
+    for (int k = 0; k < 3; k++) {
+        dataset_keep_labels(&parts[k]->data, cols, n);
+        no_label[k] = dataset_drop_unlabelled(&parts[k]->data);
+    }
+    labels_keep(&r->labels, cols, n);
+    free(cols);
+    return 0;
+}
+
+/* min_words, max_words, max_nonword_share on train: each dropped movie
+ * counted under the first it fails. */
+static void filter_train(Run *r, int counts[3])
+{
+    const TrainSettings *s = r->s;
+    Dataset *d = &r->train.data;
+    uint8_t *keep = xmalloc((size_t)d->n + 1);
+    for (int i = 0; i < d->n; i++) {
+        int words = text_words(d->texts[i]), why = -1;
+        if (words < s->min_words) why = 0;
+        else if (s->max_words && words > s->max_words) why = 1;
+        else if (s->max_nonword_share < 1 && text_nonword_share(d->texts[i]) > s->max_nonword_share) why = 2;
+        keep[i] = why < 0;
+        if (why >= 0) counts[why]++;
+    }
+    dataset_keep(d, keep);
+    free(keep);
+}
+
+/* The data settings (trainer.h) on the three parts as read; what they did
+ * into data.json and r->data_note. */
+static int shape_data(Run *r)
+{
+    const TrainSettings *s = r->s;
+    Part *parts[] = {&r->train, &r->val, &r->test};
+    const char *names[] = {"train", "val", "test"};
+    int read[3], no_label[3] = {0}, filtered[3] = {0}, n_common = 0;
+    char **common = NULL;
+    for (int k = 0; k < 3; k++) read[k] = parts[k]->data.n;
+    if (s->n_drop_labels && drop_labels(r, no_label) != 0) return -1;
+    filter_train(r, filtered);
+    if (s->strip_common_words) {
+        n_common = common_words(&r->train.data, s->strip_common_words, &common);
+        if (n_common < 0) return err_set("%s/train.jsonl: %s", s->data, err_msg());
+        for (int k = 0; k < 3; k++)
+            for (int i = 0; i < parts[k]->data.n; i++) {
+                char *t = strip_words(parts[k]->data.texts[i], common, n_common);
+                free(parts[k]->data.texts[i]);
+                parts[k]->data.texts[i] = t;
+            }
+    }
+    json_t *o = json_object(), *dropped = json_array(), *words = json_array();
+    for (int i = 0; i < s->n_drop_labels; i++) json_array_append_new(dropped, json_string(s->drop_labels[i]));
+    json_object_set_new(o, "drop_labels", dropped);
+    json_object_set_new(o, "labels", json_integer(r->labels.n_labels));
+    for (int k = 0; k < 3; k++) {
+        json_t *p = json_pack("{s:i, s:i}", "read", read[k], "no_label", no_label[k]);
+        if (k == 0) {
+            json_object_set_new(p, "min_words", json_integer(filtered[0]));
+            json_object_set_new(p, "max_words", json_integer(filtered[1]));
+            json_object_set_new(p, "max_nonword_share", json_integer(filtered[2]));
+        }
+        json_object_set_new(p, "kept", json_integer(parts[k]->data.n));
+        json_object_set_new(o, names[k], p);
+    }
+    for (int i = 0; i < n_common; i++) json_array_append_new(words, json_string(common[i]));
+    json_object_set_new(o, "common_words", words);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/data.json", r->out);
+    int rc = r->lead ? json_write_file(path, o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : 0;
+    json_decref(o);
+    int n = 0;
+    if (s->n_drop_labels)
+        n += snprintf(r->data_note + n, sizeof r->data_note - (size_t)n,
+                      "drop_labels left train/val/test without a genre: %d/%d/%d movies dropped; ", no_label[0],
+                      no_label[1], no_label[2]);
+    if (filtered[0] + filtered[1] + filtered[2] && n < (int)sizeof r->data_note)
+        n += snprintf(r->data_note + n, sizeof r->data_note - (size_t)n,
+                      "train: %d below min_words, %d above max_words, %d above max_nonword_share dropped; ",
+                      filtered[0], filtered[1], filtered[2]);
+    if (n_common && n < (int)sizeof r->data_note)
+        n += snprintf(r->data_note + n, sizeof r->data_note - (size_t)n, "%d common words stripped (%s, ...); ",
+                      n_common, common[0]);
+    if (n >= 2 && n < (int)sizeof r->data_note) r->data_note[n - 2] = '\0';
+    for (int i = 0; i < n_common; i++) free(common[i]);
+    free(common);
+    return rc;
 }
 
 /* The loss with its class weights from the training set's label counts. */
@@ -221,6 +341,45 @@ static int check_state(const Run *r, long batches)
     if (stat(r->log_path, &info) != 0 || info.st_size < st->log_bytes)
         return err_set("--resume %s: %s is shorter than the checkpoint's %ld bytes: the log was cut or replaced",
                        r->dest, r->log_path, st->log_bytes);
+    char tb[4600];
+    snprintf(tb, sizeof tb, "%s/%s", r->tb_dir, st->tb_file);
+    if (s->tensorboard && st->tb_file[0] && (stat(tb, &info) != 0 || info.st_size < st->tb_bytes))
+        return err_set("--resume %s: %s is shorter than the checkpoint's %ld bytes: the events file was cut or "
+                       "replaced", r->dest, tb, st->tb_bytes);
+    return 0;
+}
+
+/* A new TensorBoard events file for the steps from here on; a resumed run
+ * first rewinds tb/ to its checkpoint (tb_rewind), so that the steps an
+ * interrupted attempt wrote past it are neither kept nor written twice. */
+static int open_tb(Run *r, bool resume)
+{
+    if (!r->s->tensorboard) return 0;
+    const char *prev = resume && r->st.tb_file[0] ? r->st.tb_file : NULL;
+    if (prev && tb_rewind(r->tb_dir, prev, r->st.tb_bytes) != 0) return -1;
+    char name[256];
+    tb_name(name, sizeof name, r->st.step, prev);
+    return tb_open(&r->tb, r->tb_dir, name);
+}
+
+/* One step's, or one validation's, scalars into the events file. */
+static int tb_step(Run *r, double loss, float rate, float gnorm, double sps)
+{
+    if (!r->tb.f) return 0;
+    long t = r->st.step;
+    return tb_scalar(&r->tb, t, "train/loss", loss) || tb_scalar(&r->tb, t, "train/lr", rate) ||
+                   tb_scalar(&r->tb, t, "train/grad_norm", gnorm) ||
+                   tb_scalar(&r->tb, t, "train/samples_per_s", sps)
+               ? -1 : 0;
+}
+
+static int tb_val(Run *r, const Metrics *m)
+{
+    if (!r->tb.f) return 0;
+    const char *tags[] = {"val/jaccard", "val/f1", "val/micro_f1", "val/macro_f1", "val/hamming", "val/accuracy"};
+    const double v[] = {m->jaccard, m->f1, m->micro_f1, m->macro_f1, m->hamming, m->accuracy};
+    for (int i = 0; i < 6; i++)
+        if (tb_scalar(&r->tb, r->st.step, tags[i], v[i]) != 0) return -1;
     return 0;
 }
 
@@ -247,6 +406,7 @@ static int run_open(Run *r, const Config *cfg, bool resume)
     snprintf(r->last_dir, sizeof r->last_dir, "%s/last", r->out);
     snprintf(r->best_dir, sizeof r->best_dir, "%s/best", r->out);
     snprintf(r->log_path, sizeof r->log_path, "%s/log.jsonl", r->out);
+    snprintf(r->tb_dir, sizeof r->tb_dir, "%s/tb", r->out);
     r->st = (TrainState){.best = -1.0};
     /* A resumed run reads its model and vocabulary from its checkpoint. */
     const char *src = resume ? r->last_dir : s->init;
@@ -255,9 +415,12 @@ static int run_open(Run *r, const Config *cfg, bool resume)
     if (r->lead && fingerprint(r, resume) != 0) return -1;
     snprintf(r->vocab, sizeof r->vocab, "%s/vocab.txt", src);
     if (!(r->tok = tokenizer_load(src))) return -1;
-    if (load_part(&r->train, &r->labels, r->tok, s->data, "train", s->limit_train, s->max_len) != 0 ||
-        load_part(&r->val, &r->labels, r->tok, s->data, "val", s->limit_eval, s->max_len) != 0 ||
-        load_part(&r->test, &r->labels, r->tok, s->data, "test", s->limit_eval, s->max_len) != 0)
+    if (read_part(&r->train, &r->labels, s->data, "train") != 0 ||
+        read_part(&r->val, &r->labels, s->data, "val") != 0 || read_part(&r->test, &r->labels, s->data, "test") != 0 ||
+        shape_data(r) != 0 ||
+        encode_part(&r->train, r->tok, s->data, "train", s->limit_train, s->max_len) != 0 ||
+        encode_part(&r->val, r->tok, s->data, "val", s->limit_eval, s->max_len) != 0 ||
+        encode_part(&r->test, r->tok, s->data, "test", s->limit_eval, s->max_len) != 0)
         return -1;
     r->L = r->labels.n_labels;
     setup_loss(r);
@@ -275,7 +438,8 @@ static int run_open(Run *r, const Config *cfg, bool resume)
     r->total = steps_per_epoch * s->epochs;
     if (s->max_steps > 0 && s->max_steps < r->total) r->total = s->max_steps;
     if (resume && check_state(r, batches) != 0) return -1;
-    if (r->lead && (open_log(r, cfg, resume) != 0 || (!resume && check_config(r) != 0))) return -1;
+    if (r->lead && (open_log(r, cfg, resume) != 0 || (!resume && check_config(r) != 0) || open_tb(r, resume) != 0))
+        return -1;
     r->warmup = lr_warmup_steps(s->warmup_ratio, r->total);
     r->adamw = (AdamW){s->lr, 0.9f, 0.999f, 1e-8f, s->weight_decay};
     r->val_scores = xmalloc((size_t)r->val.data.n * r->L * sizeof *r->val_scores);
@@ -284,6 +448,7 @@ static int run_open(Run *r, const Config *cfg, bool resume)
     progress_init(&r->prog, r->lead ? stderr : NULL, r->total, r->st.step, 30.0);
     r->t_start = wall_seconds();
     char msg[4400];
+    if (r->data_note[0]) progress_message(&r->prog, r->data_note);
     if (resume) {
         snprintf(msg, sizeof msg, "resuming %s at step %ld of %ld", r->out, r->st.step, r->total);
         progress_message(&r->prog, msg);
@@ -313,6 +478,7 @@ static int check_interrupt(Run *r, bool saved)
 static void run_close(Run *r)
 {
     if (r->log) fclose(r->log);
+    tb_close(&r->tb);
     free(r->val_scores);
     free(r->val_pred);
     free(r->sample_weights);
@@ -395,7 +561,10 @@ static int train_step(Run *r, const EpochPlan *plan, int epoch, int k)
                        isfinite(step_loss) ? "gradient norm" : "loss",
                        isnan(isfinite(step_loss) ? gnorm : step_loss) ? "NaN" : "Inf", r->last_dir);
     double sps = sums[1] / (wall_seconds() - t0);
-    if (r->lead) trainlog_step(r->log, r->st.step, epoch + 1, step_loss, rate, gnorm, sps);
+    if (r->lead) {
+        trainlog_step(r->log, r->st.step, epoch + 1, step_loss, rate, gnorm, sps);
+        if (tb_step(r, step_loss, rate, gnorm, sps) != 0) return -1;
+    }
     progress_update(&r->prog, epoch + 1, s->epochs, r->st.step, step_loss, sps);
     return 0;
 }
@@ -405,7 +574,13 @@ static int validate(Run *r, int epoch)
 {
     Metrics vm;
     if (evaluate(r, &r->val, r->s->threshold, r->val_scores, r->val_pred, &vm) != 0) return -1;
-    if (r->lead) trainlog_val(r->log, r->st.step, epoch + 1, &vm, &r->labels);
+    if (r->lead) {
+        trainlog_val(r->log, r->st.step, epoch + 1, &vm, &r->labels);
+        if (tb_val(r, &vm) != 0) {
+            metrics_free(&vm);
+            return -1;
+        }
+    }
     double score = selection_score(&vm, r->s->best_metric);
     int rc = 0;
     if (score > r->st.best) {
@@ -425,7 +600,7 @@ static int validate(Run *r, int epoch)
 
 /* Replaces last/ by a checkpoint of this moment: the model directory, the
  * AdamW moments and the training state, which records how much of the log
- * (flushed to disk first) belongs to it. */
+ * and of the events file (both flushed to disk first) belongs to it. */
 static int save_last(Run *r)
 {
     /* Every rank: with shard_optimizer this gathers the moments. */
@@ -436,6 +611,10 @@ static int save_last(Run *r)
     if (fflush(r->log) != 0 || fsync(fileno(r->log)) != 0)
         return err_set("%s: write failed: %s", r->log_path, strerror(errno));
     r->st.log_bytes = ftell(r->log);
+    if (r->tb.f) {
+        if (tb_sync(&r->tb, &r->st.tb_bytes) != 0) return -1;
+        snprintf(r->st.tb_file, sizeof r->st.tb_file, "%s", r->tb.name);
+    }
     if (pull_weights(r) != 0) return -1;
     char *tmp = atomic_dir_begin(r->last_dir);
     if (!tmp) return -1;
@@ -486,6 +665,7 @@ static int finish(Run *r)
     int rc = r->log ? fclose(r->log) : 0;
     r->log = NULL;
     if (rc != 0) return err_set("%s: write failed: %s", r->log_path, strerror(errno));
+    if (tb_close(&r->tb) != 0) return -1;
     /* best/ is complete before any rank reads it. */
     if (comm_barrier(r->comm) != 0) return -1;
 

@@ -29,6 +29,21 @@
  * AdamW moments of its shard of the parameters alone (ZeRO-1); the
  * checkpoint still holds them all.
  *
+ * The scalars of log.jsonl (per step: loss, learning rate, gradient norm,
+ * samples/s; per validation: jaccard, f1, micro/macro f1, hamming,
+ * accuracy) also go to TensorBoard event files in tb/ (src/eval/tbevents.h),
+ * flushed at each checkpoint. A resumed run cuts its checkpoint's file
+ * back to what the checkpoint covers, removes any written after it, and
+ * writes the steps after the checkpoint into a new file: each step once.
+ *
+ * The data ablations apply before limit_train and limit_eval, in this
+ * order: drop_labels (all parts), then min_words, max_words and
+ * max_nonword_share (train only: val and test stay whole, so that the runs
+ * of a sweep are scored on the same movies and differ only in what they
+ * learnt from), then strip_common_words (its words chosen on train, taken
+ * out of every part's texts: the model must see at test time what it was
+ * trained on). What each removed is in data.json and said at the start.
+ *
  * A NaN or Inf loss or gradient norm, or any error below (a backend call, a
  * write), stops the run: trainer_run returns -1 with err_set naming it, and
  * the last good checkpoint in last/ is left as it was. */
@@ -65,6 +80,13 @@ typedef struct {
     bool tune_threshold;
     bool shard_optimizer;      /* ZeRO-1 over the ranks (backend_set_comm) */
     Comm *comm;                /* the job's ranks; one rank is a world of one */
+    bool tensorboard;          /* also write the scalars as TensorBoard events in tb/ */
+    /* Data ablations (src/data/filter.h), applied as the data loads: */
+    const char *const *drop_labels; /* genres removed from every part's labels... */
+    int n_drop_labels;              /* ...and movies left without one dropped */
+    int min_words, max_words;  /* training movies outside are dropped; 0: no bound */
+    double max_nonword_share;  /* training movies above are dropped; 1: off */
+    int strip_common_words;    /* the N words most common to every genre (train) leave every text; 0: off */
 } TrainSettings;
 
 /* Trains into the run directory out. A fresh run writes cfg (the resolved

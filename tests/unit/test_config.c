@@ -15,6 +15,7 @@ static const CfgKey schema[] = {
     {"loss.gamma", CFG_FLOAT, "2.0", "[0, 10]", "focal gamma"},
     {"loss.alpha", CFG_FLOAT, "0.25", "-1 or [0, 1]", "focal alpha"},
     {"shuffle", CFG_BOOL, "true", NULL, "shuffle"},
+    {"drop", CFG_LIST, "[]", NULL, "names to drop"},
     {NULL, 0, NULL, NULL, NULL},
 };
 
@@ -135,6 +136,41 @@ Test(config, override_values_are_read_strictly)
     config_free(c);
 }
 
+/* A list comes from a file as a JSON array of strings, from an override
+ * as JSON or as names between commas; anything else names the key. */
+Test(config, lists_from_files_and_overrides)
+{
+    const char *forms[][2] = {{"drop=", ""}, {"drop=Drama", "Drama|"}, {"drop=Sci-Fi,Film-Noir", "Sci-Fi|Film-Noir|"},
+                              {"drop=[]", ""}, {"drop=[\"Drama\", \"a,b\"]", "Drama|a,b|"}};
+    for (size_t k = 0; k < sizeof forms / sizeof *forms; k++) {
+        char *over[] = {"data=x", (char *)forms[k][0]}, got[128] = "";
+        Config *c = config_load(schema, NULL, 2, over);
+        cr_assert_not_null(c, "%s: %s", forms[k][0], err_msg());
+        for (int i = 0; i < cfg_list_size(c, "drop"); i++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s|", cfg_list_item(c, "drop", i));
+        cr_expect_str_eq(got, forms[k][1], "%s", forms[k][0]);
+        config_free(c);
+    }
+    const char *bad[] = {"drop=a,,b", "drop=a,", "drop=,a", "drop=[1]", "drop=[\"a\"", "drop=[\"a\", null]"};
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        char *over[] = {"data=x", (char *)bad[k]}, want[128];
+        cr_expect_null(config_load(schema, NULL, 2, over), "%s was taken", bad[k]);
+        snprintf(want, sizeof want, "override '%s': key 'drop' must be a list of strings", bad[k]);
+        cr_expect_str_eq(err_msg(), want);
+    }
+    char *path = write_tmp("{\"data\": \"d\", \"drop\": [\"Thriller\"]}"), want[256];
+    Config *c = config_load(schema, path, 0, NULL);
+    cr_assert_not_null(c, "%s", err_msg());
+    cr_expect_eq(cfg_list_size(c, "drop"), 1);
+    cr_expect_str_eq(cfg_list_item(c, "drop", 0), "Thriller");
+    config_free(c);
+    path = write_tmp("{\"data\": \"d\", \"drop\": \"Thriller\"}");
+    cr_expect_null(config_load(schema, path, 0, NULL));
+    snprintf(want, sizeof want, "%s: key 'drop' must be a list of strings", path);
+    cr_expect_str_eq(err_msg(), want);
+    remove(path);
+}
+
 /* The schema check refuses what config_load could not enforce. */
 Test(config, a_schema_number_needs_a_range)
 {
@@ -149,6 +185,8 @@ Test(config, a_schema_number_needs_a_range)
         {{"n", CFG_INT, "0", "[0, 0.5]", "n"}, "schema: key 'n' is an integer, its range '[0, 0.5]' is not"},
         {{"n", CFG_INT, "0", "[1, 2]", "n"}, "schema: default: key 'n' must be in [1, 2]"},
         {{"b", CFG_BOOL, "true", "[0, 1]", "b"}, "schema: key 'b' is a bool with allowed values"},
+        {{"l", CFG_LIST, "[]", "a|b", "l"}, "schema: key 'l' is a list with allowed values"},
+        {{"l", CFG_LIST, "[1]", NULL, "l"}, "schema: default: key 'l' must be a list of strings"},
         {{"s", CFG_STRING, "\"c\"", "a|b", "s"}, "schema: default: key 's' is \"c\", expected one of a|b"},
     };
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
@@ -181,4 +219,5 @@ Test(config, help_shows_what_each_key_allows)
               "%s", text);
     cr_expect(strstr(text, "loss; one of bce|bce_logw|focal\n"), "%s", text);
     cr_expect(strstr(text, "  shuffle                  bool    default true         shuffle\n"), "%s", text);
+    cr_expect(strstr(text, "  drop                     list    default []           names to drop\n"), "%s", text);
 }

@@ -3,6 +3,7 @@
  * the key and the range. */
 #include <criterion/criterion.h>
 #include <glob.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +133,44 @@ Test(ranges, every_shipped_config_loads)
         }
         globfree(&g);
     }
+}
+
+/* Every value on every axis of the shipped sweeps (configs/sweeps: a base
+ * train config and axes of values per key) loads onto its base, as the
+ * override a sweep run gets: a key renamed or a value out of range fails
+ * here, not hours into a sweep. */
+Test(ranges, every_sweep_axis_value_loads)
+{
+    glob_t g;
+    cr_assert_eq(glob("configs/sweeps/*.json", 0, NULL, &g), 0, "no configs/sweeps/*.json");
+    int values = 0;
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        json_t *sweep = json_load_file(g.gl_pathv[i], 0, NULL);
+        const char *base = json_string_value(json_object_get(sweep, "base"));
+        json_t *axes = json_object_get(sweep, "axes");
+        cr_assert(base && json_is_object(axes), "%s: no base or axes", g.gl_pathv[i]);
+        const char *key;
+        json_t *list;
+        json_object_foreach(axes, key, list) {
+            cr_assert(json_is_array(list) && json_array_size(list) > 0, "%s: axis %s", g.gl_pathv[i], key);
+            size_t k;
+            json_t *v;
+            json_array_foreach(list, k, v) {
+                char *text = json_is_string(v) ? strdup(json_string_value(v)) : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+                char *over[2] = {"data=x", NULL};
+                cr_assert(asprintf(&over[1], "%s=%s", key, text) > 0);
+                Config *c = config_load(train_schema, base, 2, over);
+                cr_expect_not_null(c, "%s: %s", g.gl_pathv[i], err_msg());
+                config_free(c);
+                free(over[1]);
+                free(text);
+                values++;
+            }
+        }
+        json_decref(sweep);
+    }
+    globfree(&g);
+    cr_expect_geq(values, 4);
 }
 
 /* The values issue 17 found accepted, each with the one line it now gets.

@@ -14,6 +14,7 @@
 #include "models/classifier.h"
 #include "src/cli/commands.h"
 #include "src/core/err.h"
+#include "tests/tbread.h"
 #include "tests/testutil.h"
 
 
@@ -588,6 +589,8 @@ Test(train, resume_checks_its_checkpoint_before_any_work)
         {"\"step\": 7,", "\"step\": 70,", "state.json: step 70 is not in 1..7"},
         {"\"step\": 7,", "\"step\": 6,", "state.json: step 6, but optimizer.safetensors has taken 7 steps"},
         {"\"batch\": 7,", "\"batch\": 13,", "state.json: epoch 0, batch 13 is not a step boundary of this run"},
+        {"\"tb_file\": \"events", "\"tb_file\": \"../events",
+         "state.json: \"tb_file\" is not the name of a TensorBoard events file"},
     };
     char *run = strdup(at("run")), *resume[] = {"train", "--resume", run}; /* at() reuses its buffers */
     for (size_t k = 0; k < sizeof edits / sizeof edits[0]; k++) {
@@ -611,6 +614,24 @@ Test(train, resume_checks_its_checkpoint_before_any_work)
     cr_expect_str_eq(cut, "{\"step\": 1}\n", "a refused resume wrote the log");
     free(cut);
     put(at("run/log.jsonl"), log);
+    /* The events file likewise: resume would cut it back to the checkpoint. */
+    char *tb_file = strstr(state, "\"tb_file\": \""), name[256], tb_path[300];
+    cr_assert(tb_file, "%s", state);
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(tb_file + 12, "\""), tb_file + 12);
+    snprintf(tb_path, sizeof tb_path, "%s/tb/%s", run, name);
+    char *events = slurp(tb_path);
+    struct stat st;
+    cr_assert_eq(stat(tb_path, &st), 0, "%s", tb_path);
+    cr_assert_eq(truncate(tb_path, 20), 0);
+    cr_expect_eq(train_args(resume, 3), 1, "a cut events file was accepted");
+    err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "is shorter than the checkpoint's") && strstr(err, "the events file was cut or replaced"),
+              "%s", err);
+    free(err);
+    FILE *ef = fopen(tb_path, "wb");
+    fwrite(events, 1, (size_t)st.st_size, ef);
+    fclose(ef);
+    free(events);
 
     /* The settings and the data must be the run's own. */
     char *config = slurp(at("run/config.json")), *lr = strstr(config, "\"lr\": 0.003");
@@ -713,5 +734,208 @@ Test(train, a_failed_best_save_is_not_announced)
     cr_expect(strstr(err, "(best so far, saved)") == NULL, "%s", err);
     const char *last = "genre: atomic_dir_commit: injected failure (GENRE_FAILPOINT)\n";
     cr_expect(strlen(err) >= strlen(last) && !strcmp(err + strlen(err) - strlen(last), last), "%s", err);
+    free(err);
+}
+
+/* The log's value of key (a dotted path) on the line of `step` that has
+ * it; NAN when no line does. */
+static double log_value(const char *log, long step, const char *key)
+{
+    double v = NAN;
+    for (const char *line = log; *line;) {
+        const char *end = strchr(line, '\n');
+        json_t *o = json_loadb(line, (size_t)(end - line), 0, NULL), *x = o;
+        for (const char *k = key; x && k;) {
+            const char *dot = strchr(k, '.');
+            char part[32];
+            snprintf(part, sizeof part, "%.*s", dot ? (int)(dot - k) : (int)strlen(k), k);
+            x = json_object_get(x, part);
+            k = dot ? dot + 1 : NULL;
+        }
+        if (o && json_integer_value(json_object_get(o, "step")) == step && json_is_number(x)) v = json_number_value(x);
+        json_decref(o);
+        line = end + 1;
+    }
+    return v;
+}
+
+/* The TensorBoard view of a run is its log.jsonl: every step's train/...
+ * scalars and every validation's val/... ones, each once, equal to the log's
+ * values (to the log's decimals and float's precision). A run stopped by a
+ * failure at step 8 (checkpoint at 5), resumed into a second failure at
+ * step 7 (no checkpoint), then resumed to the end has each step once: the
+ * first file cut back to step 5, the second attempt's file removed, the
+ * steps from 6 on in a new file; the values are the uninterrupted run's.
+ * tensorboard=false writes none. */
+Test(train, tensorboard_events_are_the_log_across_resumes)
+{
+    const char *extra[] = {"epochs=2", "checkpoint_every=5"};
+    cr_assert_eq(train(at("whole"), extra, 2), 0, "%s", slurp(at("err.txt")));
+    cr_assert_eq(train_failing(at("cut"), "backend_step:8", extra, 2), 1, "%s", slurp(at("err.txt")));
+    char *cut = strdup(at("cut")), *resume[] = {"train", "--resume", cut};
+    setenv("GENRE_FAILPOINT", "backend_step:2", 1);
+    cr_assert_eq(train_args(resume, 3), 1, "%s", slurp(at("err.txt")));
+    unsetenv("GENRE_FAILPOINT");
+    cr_assert_eq(train_args(resume, 3), 0, "%s", slurp(at("err.txt")));
+    free(cut);
+
+    static const char *const step_tags[][2] = {{"train/loss", "loss"}, {"train/lr", "lr"},
+                                               {"train/grad_norm", "grad_norm"},
+                                               {"train/samples_per_s", "samples_per_s"}};
+    static const char *const val_tags[][2] = {{"val/jaccard", "val.jaccard"}, {"val/f1", "val.f1"},
+                                              {"val/micro_f1", "val.micro.f1"}, {"val/macro_f1", "val.macro.f1"},
+                                              {"val/hamming", "val.hamming"}, {"val/accuracy", "val.accuracy"}};
+    const char *runs[] = {"whole", "cut"};
+    TbRead tb[2];
+    for (int k = 0; k < 2; k++) {
+        char dir[64], log_path[64];
+        snprintf(dir, sizeof dir, "%s/tb", runs[k]);
+        snprintf(log_path, sizeof log_path, "%s/log.jsonl", runs[k]);
+        cr_assert_eq(tb_read_dir(&tb[k], at(dir)), 0, "%s", tb[k].error);
+        cr_expect(tb[k].version_first && tb[k].versions == tb[k].files, "%s: a file without its file_version first",
+                  runs[k]);
+        cr_expect_eq(tb[k].files, k == 0 ? 1 : 2, "%s: %d events files", runs[k], tb[k].files);
+        cr_expect_eq(tb[k].n, 24 * 4 + 2 * 6, "%s: %d scalars", runs[k], tb[k].n);
+        char *log = slurp(at(log_path));
+        for (long step = 1; step <= 24; step++) {
+            for (int t = 0; t < 4 + 6; t++) {
+                const char *const *pair = t < 4 ? step_tags[t] : val_tags[t - 4];
+                if (t >= 4 && step % 12) continue; /* validation at each epoch's end */
+                float v = NAN;
+                int times = tb_find(&tb[k], pair[0], step, &v);
+                cr_expect_eq(times, 1, "%s: %s at step %ld written %d times", runs[k], pair[0], step, times);
+                double want = log_value(log, step, pair[1]);
+                cr_expect(fabs(v - want) <= 1e-5 * fabs(want) + 5e-3 * (t == 3) + 1e-6, "%s: %s at step %ld: %g, log %g",
+                          runs[k], pair[0], step, v, want);
+            }
+        }
+        free(log);
+    }
+    /* Everything but the timings is the uninterrupted run's, to the bit. */
+    for (int i = 0; i < tb[0].n; i++) {
+        if (!strcmp(tb[0].s[i].tag, "train/samples_per_s")) continue;
+        float v = NAN;
+        tb_find(&tb[1], tb[0].s[i].tag, tb[0].s[i].step, &v);
+        cr_expect(v == tb[0].s[i].value, "%s at step %ld: %g resumed, %g whole", tb[0].s[i].tag, tb[0].s[i].step, v,
+                  tb[0].s[i].value);
+    }
+    tb_read_free(&tb[0]);
+    tb_read_free(&tb[1]);
+
+    const char *off[] = {"epochs=1", "tensorboard=false"};
+    cr_assert_eq(train(at("off"), off, 2), 0, "%s", slurp(at("err.txt")));
+    struct stat st;
+    cr_expect_neq(stat(at("off/tb"), &st), 0, "tensorboard=false wrote off/tb");
+}
+
+/* drop_labels=["Beta"]: the model knows Alpha and Gamma only, predict
+ * never answers Beta, and the movies of Beta alone (training movies 4, 13,
+ * 22, 31, 40; movie 4 of val and of test: setup's g = g2 = 1) are dropped
+ * and counted in data.json. A run stopped at step 8 and resumed with the
+ * same settings ends with the uninterrupted run's model. Unknown genres,
+ * a min_words above max_words, and filters that leave nothing are refused
+ * with one line. */
+Test(train, drop_labels_removes_a_genre_end_to_end)
+{
+    const char *extra[] = {"epochs=2", "checkpoint_every=5", "drop_labels=Beta"};
+    cr_assert_eq(train(at("run"), extra, 3), 0, "%s", slurp(at("err.txt")));
+    char *err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "drop_labels left train/val/test without a genre: 5/1/1 movies dropped") != NULL, "%s", err);
+    free(err);
+    Classifier c;
+    cr_assert_eq(classifier_open(&c, at("run")), 0, "%s", err_msg());
+    cr_expect_eq(c.labels.n_labels, 2);
+    cr_expect_str_eq(c.labels.names[0], "Alpha");
+    cr_expect_str_eq(c.labels.names[1], "Gamma");
+    classifier_close(&c);
+    char *cfg = slurp(at("run/best/config.json"));
+    cr_expect(strstr(cfg, "Beta") == NULL, "%s", cfg);
+    free(cfg);
+    json_error_t e;
+    json_t *d = json_load_file(at("run/data.json"), 0, &e);
+    cr_assert_not_null(d, "%s", e.text);
+    const char *parts[] = {"train", "val", "test"};
+    const int read[] = {48, 12, 12}, no_label[] = {5, 1, 1};
+    for (int k = 0; k < 3; k++) {
+        json_t *p = json_object_get(d, parts[k]);
+        cr_expect_eq(json_integer_value(json_object_get(p, "read")), read[k], "%s", parts[k]);
+        cr_expect_eq(json_integer_value(json_object_get(p, "no_label")), no_label[k], "%s", parts[k]);
+        cr_expect_eq(json_integer_value(json_object_get(p, "kept")), read[k] - no_label[k], "%s", parts[k]);
+    }
+    cr_expect_eq(json_integer_value(json_object_get(d, "labels")), 2);
+    json_decref(d);
+
+    /* Beta's own words (w30..w59) and every other text: never Beta. */
+    char *pred[] = {"predict", "--model", (char *)at("run"), "--top", "3", "--max-len", "16"};
+    cr_assert_eq(run_cmd(cmd_predict, pred, 7, "w31 w32 w33 w34\nw35 w40 w45 w50\nw1 w2 w3\nw61 w62\n"), 0, "%s",
+                 slurp(at("err.txt")));
+    char *out = slurp(at("out.txt"));
+    cr_expect(strstr(out, "Beta") == NULL, "%s", out);
+    cr_expect(strstr(out, "Alpha") != NULL && strstr(out, "Gamma") != NULL, "%s", out);
+    free(out);
+
+    /* The same settings stopped and resumed: the same model. */
+    cr_assert_eq(train_failing(at("cut"), "backend_step:8", extra, 3), 1, "%s", slurp(at("err.txt")));
+    char *cut = strdup(at("cut")), *resume[] = {"train", "--resume", cut};
+    cr_assert_eq(train_args(resume, 3), 0, "%s", slurp(at("err.txt")));
+    free(cut);
+    expect_same_file(at("run/best/model.safetensors"), at("cut/best/model.safetensors"));
+    expect_same_file(at("run/metrics.json"), at("cut/metrics.json"));
+
+    const struct {
+        const char *setting, *message;
+    } bad[] = {
+        {"drop_labels=Beta,Delta", "genre: drop_labels: 'Delta' is not a genre of "},
+        {"drop_labels=[\"Alpha\", \"Beta\", \"Gamma\"]", "genre: drop_labels: removes every genre of "},
+        {"min_words=7", "train.jsonl: no movies (or none left by the data settings)"},
+        {"max_nonword_share=0", "key 'max_nonword_share' must be in (0, 1]"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        const char *one[] = {bad[k].setting};
+        char dir[16];
+        snprintf(dir, sizeof dir, "bad%zu", k);
+        cr_expect_eq(train(at(dir), one, 1), 1, "%s was taken", bad[k].setting);
+        err = slurp(at("err.txt"));
+        cr_expect(strstr(err, bad[k].message) != NULL, "%s: %s", bad[k].setting, err);
+        free(err);
+    }
+    const char *both[] = {"min_words=10", "max_words=5"};
+    cr_expect_eq(train(at("bad"), both, 2), 1);
+    err = slurp(at("err.txt"));
+    /* strstr: under ASan a forked child may add LeakSanitizer's note on its threads. */
+    cr_expect(strstr(err, "genre: min_words 10 is above max_words 5: no movie would be left\n") != NULL, "%s", err);
+    free(err);
+}
+
+/* The training filters on the tiny data: every text has 6 words, so
+ * max_words=5 drops them all and min_words=6 none; data.json counts them.
+ * strip_common_words=3 takes three words shared by the three genres out
+ * of the texts, and the model trained on them differs. */
+Test(train, train_filters_are_counted)
+{
+    const char *extra[] = {"epochs=1", "min_words=6", "max_nonword_share=0.5", "strip_common_words=3"};
+    cr_assert_eq(train(at("run"), extra, 4), 0, "%s", slurp(at("err.txt")));
+    json_error_t e;
+    json_t *d = json_load_file(at("run/data.json"), 0, &e);
+    cr_assert_not_null(d, "%s", e.text);
+    json_t *t = json_object_get(d, "train");
+    cr_expect_eq(json_integer_value(json_object_get(t, "min_words")), 0);
+    cr_expect_eq(json_integer_value(json_object_get(t, "kept")), 48);
+    json_t *words = json_object_get(d, "common_words");
+    cr_expect_eq(json_array_size(words), 3);
+    json_decref(d);
+    /* Without them in the texts the model learns otherwise. */
+    const char *plain[] = {"epochs=1"};
+    cr_assert_eq(train(at("plain"), plain, 1), 0, "%s", slurp(at("err.txt")));
+    char *a = slurp(at("run/best/model.safetensors")), *b = slurp(at("plain/best/model.safetensors"));
+    struct stat st;
+    cr_assert_eq(stat(at("plain/best/model.safetensors"), &st), 0);
+    cr_expect_neq(memcmp(a, b, (size_t)st.st_size), 0, "strip_common_words=3 changed nothing");
+    free(a);
+    free(b);
+    const char *none[] = {"epochs=1", "max_words=5"};
+    cr_expect_eq(train(at("none"), none, 2), 1);
+    char *err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "train.jsonl: no movies (or none left by the data settings)") != NULL, "%s", err);
     free(err);
 }
