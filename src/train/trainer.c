@@ -18,6 +18,7 @@
 #include "src/core/progress.h"
 #include "src/data/batcher.h"
 #include "src/eval/metrics.h"
+#include "src/eval/predictions.h"
 #include "src/eval/report.h"
 #include "src/eval/trainlog.h"
 #include "src/train/schedule.h"
@@ -460,6 +461,14 @@ static int finish(Run *r)
     float *test_scores = xmalloc((size_t)nt * L * sizeof *test_scores);
     uint8_t *test_pred = xmalloc((size_t)nt * L);
     rc = evaluate(r, &r->test, threshold, test_scores, test_pred, &tm);
+    if (rc == 0) {
+        /* Before metrics.json, which marks the run finished: a finished run
+         * always has its per-movie predictions (genre sweep compares runs
+         * movie by movie). */
+        char path[4200];
+        snprintf(path, sizeof path, "%s/test_predictions.jsonl", r->out);
+        rc = predictions_write(path, &r->test.data, &r->labels, test_scores, test_pred, r->test.enc.lengths);
+    }
     if (rc == 0) {
         json_t *mj = json_object();
         json_object_set_new(mj, "val", metrics_to_json(&vm, &r->labels));
