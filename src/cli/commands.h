@@ -22,10 +22,11 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
 
 /* The configuration keys of the configured commands (src/core/config.h),
  * for --help and for the test that every number in them has a range. */
-extern const CfgKey *const train_schema, *const baseline_schema, *const prepare_schema;
+extern const CfgKey *const train_schema, *const baseline_schema, *const prepare_schema, *const sweep_schema;
 
 /* The configuration of a new training run from its layers (config.h), as
  * `genre train` resolves it before it starts: every key checked, and data

@@ -17,7 +17,8 @@
 static const struct {
     const char *name;
     const CfgKey *const *schema;
-} schemas[] = {{"train", &train_schema}, {"baseline", &baseline_schema}, {"prepare", &prepare_schema}};
+} schemas[] = {{"train", &train_schema}, {"baseline", &baseline_schema}, {"prepare", &prepare_schema},
+               {"sweep", &sweep_schema}};
 #define N_SCHEMAS (sizeof schemas / sizeof *schemas)
 
 /* A new key without a range fails here: every number of every command has
