@@ -242,7 +242,7 @@ static int run_queue(const Runner *R, const int *queue, int n)
     int next = 0, running = 0, failed = 0, sig = 0;
     char rundir[4200], log[4300];
     interrupt_defer(true);
-    while (next < n || running > 0) {
+    while ((next < n && !failed && !sig) || running > 0) {
         for (int i = 0; i < R->parallel && next < n && !failed && !sig; i++) {
             if (slots[i].run >= 0) continue;
             int k = queue[next++];

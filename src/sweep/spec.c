@@ -90,6 +90,18 @@ static int flatten(SetList *out, json_t *obj, const char *prefix, const CfgKey *
 
 /* ---- names ------------------------------------------------------------- */
 
+/* "2e-05" -> "2e-5", "1e+20" -> "1e20". */
+static void short_exponent(char *s)
+{
+    char *e = strchr(s, 'e');
+    if (!e) return;
+    char *d = e + 1, *w = e + 1;
+    if (*d == '+') d++;
+    else if (*d == '-') *w++ = *d++;
+    while (*d == '0' && d[1]) d++;
+    memmove(w, d, strlen(d) + 1);
+}
+
 /* A value as it appears in a name: numbers in their shortest exact form
  * (2e-5, 0.375, 3), strings with what a file name should not hold
  * replaced by '_'. */
@@ -98,20 +110,20 @@ static void value_text(char *out, size_t cap, const json_t *v)
     if (json_is_integer(v)) {
         snprintf(out, cap, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
     } else if (json_is_real(v)) {
+        /* The shortest precision that reads back exactly, then the shorter of
+         * the plain and the exponent form: 0.375, 2e-5, 1e-4 (not 0.0001). */
         double x = json_real_value(v);
-        for (int p = 1; p <= 17; p++) {
-            snprintf(out, cap, "%.*g", p, x);
-            if (strtod(out, NULL) == x) break;
+        int p = 1;
+        char plain[64], expo[64];
+        for (; p < 17; p++) {
+            snprintf(plain, sizeof plain, "%.*g", p, x);
+            if (strtod(plain, NULL) == x) break;
         }
-        /* "2e-05" -> "2e-5", "1e+20" -> "1e20". */
-        char *e = strchr(out, 'e');
-        if (e) {
-            char *d = e + 1, *w = e + 1;
-            if (*d == '+') d++;
-            else if (*d == '-') *w++ = *d++;
-            while (*d == '0' && d[1]) d++;
-            memmove(w, d, strlen(d) + 1);
-        }
+        snprintf(plain, sizeof plain, "%.*g", p, x);
+        snprintf(expo, sizeof expo, "%.*e", p - 1, x);
+        short_exponent(plain);
+        short_exponent(expo);
+        snprintf(out, cap, "%s", strlen(expo) < strlen(plain) ? expo : plain);
     } else if (json_is_boolean(v)) {
         snprintf(out, cap, "%s", json_is_true(v) ? "true" : "false");
     } else if (json_is_string(v)) {
@@ -388,15 +400,18 @@ static int load_structure(Sweep *s, json_t *root, const char *path, const CfgKey
         rc = resolve_run(run, &sets[r], &entries[r / combos], (int)(r / combos), json_object_get(root, "runs"), base,
                          path, n_over, over, resolve);
         run_names(run, sets, s->n_runs, r, train);
-        run->n_set = sets[r].n;
-        run->set = sets[r].v;
-        sets[r] = (SetList){0};
         if (rc == 0 && strlen(run->name) > NAME_LIMIT)
             rc = err_set("%s: run %d's name is longer than %d bytes: %.60s...", path, r, NAME_LIMIT, run->name);
         for (int o = 0; rc == 0 && o < r; o++)
             if (!strcmp(s->runs[o].name, run->name))
                 rc = err_set("%s: runs %d and %d are both named '%s' (the same settings, or values that differ only "
                              "in characters a directory name cannot hold)", path, o, r, run->name);
+    }
+    /* The sets move to their runs only now: every name looks at all of them. */
+    for (int r = 0; rc == 0 && r < s->n_runs; r++) {
+        s->runs[r].n_set = sets[r].n;
+        s->runs[r].set = sets[r].v;
+        sets[r] = (SetList){0};
     }
     for (int r = 0; sets && r < s->n_runs; r++) sets_free(&sets[r]);
     free(sets);
