@@ -710,7 +710,7 @@ Test(sweep, collect_summarises_a_partial_sweep)
 Test(sweep, a_signal_stops_the_runs_with_a_checkpoint)
 {
     char *d = strdup(at("sig"));
-    char *args[] = {"--config", SWEEP, "--out", d, data_kv, init_kv, "epochs=400", "checkpoint_every=0", NULL};
+    char *args[] = {"--config", SWEEP, "--out", d, data_kv, init_kv, "epochs=1000", "checkpoint_every=0", NULL};
     pid_t pid = start_sweep(args, NULL);
     char log[300];
     snprintf(log, sizeof log, "%s/loss.type=bce,seed=1/log.jsonl", d);
