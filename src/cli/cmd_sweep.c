@@ -57,7 +57,7 @@ static void usage(FILE *f)
     for (const CfgKey *k = sweep_settings; k->key; k++) {
         char range[128] = "";
         if (k->type == CFG_INT) config_range_text(k->allowed, range, sizeof range);
-        printf("  %-22s default %-8s %s%s%s\n", k->key, k->def, k->help, *range ? "; " : "", range);
+        fprintf(f, "  %-22s default %-8s %s%s%s\n", k->key, k->def, k->help, *range ? "; " : "", range);
     }
 }
 
@@ -85,7 +85,12 @@ static int config_args(char **argv, const json_t *config)
 static json_t *resolve_run(const char *what, int n_layers, const CfgLayer *layers)
 {
     Config *c = train_config_resolve(what, n_layers, layers);
-    if (!c) return NULL;
+    if (!c) {
+        /* A missing data or init directory is said to be the sweep's too. */
+        const char *m = err_msg();
+        if (strncmp(m, what, strlen(what)) && strncmp(m, "override '", 10)) err_set("%s: %s", what, m);
+        return NULL;
+    }
     json_t *o = config_to_json(c);
     config_free(c);
     return o;
