@@ -19,6 +19,7 @@ static const Command commands[] = {
     {"predict", cmd_predict, "genres and scores of texts on stdin, one JSON line each"},
     {"export", cmd_export, "a fine-tuned model as a HuggingFace directory (or an encoder with a fresh head)"},
     {"embed", cmd_embed, "sentence embeddings (final hidden state at [CLS] or mean) of texts"},
+    {"sweep", cmd_sweep, "many training runs from one sweep file, and their combined results"},
     {"compare", cmd_compare, "comparison tables of several runs' test metrics"},
     {"inspect", cmd_inspect, "list a safetensors checkpoint's metadata and tensors"},
     {NULL, NULL, NULL},

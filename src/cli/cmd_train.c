@@ -115,6 +115,37 @@ static _Noreturn void launch_ranks(int argc, char **argv, long procs, long gpus,
     die_err();
 }
 
+Config *train_config_resolve(const char *what, int n_layers, const CfgLayer *layers)
+{
+    Config *cfg = config_load_layers(schema, what, n_layers, layers);
+    if (!cfg) return NULL;
+    /* The run records where its data and model are absolutely, so that a
+     * resume from another directory reads the same ones. init means what
+     * eval's --model means: a run directory stands for its best/. */
+    char init[4096], *over[2] = {NULL, NULL};
+    int rc = 0;
+    if (classifier_dir(cfg_str(cfg, "init"), init, sizeof init) != 0) rc = err_set("init=%s", err_msg());
+    const char *keys[2] = {"data", "init"}, *paths[2] = {cfg_str(cfg, "data"), init};
+    for (int k = 0; k < 2 && rc == 0; k++) {
+        char *abs = realpath(paths[k], NULL);
+        if (!abs) rc = err_set("%s=%s: cannot open: %s", keys[k], paths[k], strerror(errno));
+        else if (asprintf(&over[k], "%s=%s", keys[k], abs) < 0) die("out of memory");
+        free(abs);
+    }
+    Config *resolved = NULL;
+    if (rc == 0) {
+        CfgLayer *all = xmalloc((size_t)(n_layers + 1) * sizeof *all);
+        memcpy(all, layers, (size_t)n_layers * sizeof *all);
+        all[n_layers] = (CfgLayer){.n_overrides = 2, .overrides = over};
+        resolved = config_load_layers(schema, what, n_layers + 1, all);
+        free(all);
+    }
+    free(over[0]);
+    free(over[1]);
+    config_free(cfg);
+    return resolved;
+}
+
 int cmd_train(int argc, char **argv)
 {
     const char *config_path = NULL, *out = NULL, *resume = NULL, *device = NULL;
@@ -138,8 +169,8 @@ int cmd_train(int argc, char **argv)
     if (procs || gpus) launch_ranks(argc, argv, procs, gpus, device);
     bool has_out = out != NULL;
     if (!out) out = "runs/train";
-    /* Room for --device and the two absolute-path overrides below. */
-    char **over = xmalloc((size_t)(a.n_overrides + 3) * sizeof *over), device_kv[64];
+    /* Room for --device. */
+    char **over = xmalloc((size_t)(a.n_overrides + 1) * sizeof *over), device_kv[64];
     int n_over = a.n_overrides;
     memcpy(over, a.overrides, (size_t)n_over * sizeof *over);
     if (device && !resume) {
@@ -158,28 +189,14 @@ int cmd_train(int argc, char **argv)
         snprintf(path, sizeof path, "%s/config.json", out);
         config_path = path;
     }
-    Config *cfg = config_load(schema, config_path, n_over, over);
-    if (!cfg) die_err();
-    if (!resume) {
-        /* The run records where its data and model are absolutely, so that a
-         * resume from another directory reads the same ones. init means what
-         * eval's --model means: a run directory stands for its best/. */
-        char init[4096];
-        if (classifier_dir(cfg_str(cfg, "init"), init, sizeof init) != 0) die("init=%s", err_msg());
-        const char *keys[2] = {"data", "init"}, *paths[2] = {cfg_str(cfg, "data"), init};
-        for (int k = 0; k < 2; k++) {
-            char *abs = realpath(paths[k], NULL), *o = NULL;
-            if (!abs) die("%s=%s: cannot open: %s", keys[k], paths[k], strerror(errno));
-            if (asprintf(&o, "%s=%s", keys[k], abs) < 0) die("out of memory");
-            over[n_over++] = o;
-            free(abs);
-        }
-        config_free(cfg);
+    Config *cfg;
+    if (resume) {
         cfg = config_load(schema, config_path, n_over, over);
-        if (!cfg) die_err();
-        free(over[--n_over]);
-        free(over[--n_over]);
+    } else {
+        CfgLayer layers[2] = {{.path = config_path}, {.n_overrides = n_over, .overrides = over}};
+        cfg = train_config_resolve(config_path, config_path ? 2 : 1, config_path ? layers : layers + 1);
     }
+    if (!cfg) die_err();
     free(over);
     args_free(&a);
 

@@ -22,9 +22,17 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
 
 /* The configuration keys of the configured commands (src/core/config.h),
  * for --help and for the test that every number in them has a range. */
-extern const CfgKey *const train_schema, *const baseline_schema, *const prepare_schema;
+extern const CfgKey *const train_schema, *const baseline_schema, *const prepare_schema, *const sweep_schema;
+
+/* The configuration of a new training run from its layers (config.h), as
+ * `genre train` resolves it before it starts: every key checked, and data
+ * and init made absolute paths (init a model directory: a run directory
+ * stands for its best/). NULL with err_set. genre sweep resolves its runs
+ * here, so that a run's config.json is what the sweep expects of it. */
+Config *train_config_resolve(const char *what, int n_layers, const CfgLayer *layers);
 
 #endif

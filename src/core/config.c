@@ -307,7 +307,27 @@ int config_check_schema(const CfgKey *schema)
     return 0;
 }
 
-Config *config_load(const CfgKey *schema, const char *path, int n_overrides, char *const *overrides)
+/* One layer onto c: a file, an object or overrides (config.h). */
+static int apply_layer(Config *c, const CfgLayer *l)
+{
+    if (l->path) {
+        json_t *root = json_read_file(l->path, 0);
+        if (!root) return -1;
+        int rc = json_is_object(root) ? merge_object(c, root, "", l->path)
+                                      : err_set("%s: the configuration must be a JSON object", l->path);
+        json_decref(root);
+        return rc;
+    }
+    if (l->object) {
+        if (!json_is_object(l->object)) return err_set("%s: the configuration must be a JSON object", l->where);
+        return merge_object(c, (json_t *)l->object, "", l->where);
+    }
+    for (int i = 0; i < l->n_overrides; i++)
+        if (apply_override(c, l->overrides[i]) != 0) return -1;
+    return 0;
+}
+
+Config *config_load_layers(const CfgKey *schema, const char *what, int n_layers, const CfgLayer *layers)
 {
     if (config_check_schema(schema) != 0) {
         fprintf(stderr, "genre: internal error: %s\n", err_msg());
@@ -326,30 +346,23 @@ Config *config_load(const CfgKey *schema, const char *path, int n_overrides, cha
         }
         json_decref(v);
     }
-    if (path) {
-        json_t *root = json_read_file(path, 0);
-        if (!root) goto fail;
-        if (!json_is_object(root)) {
-            json_decref(root);
-            err_set("%s: the configuration must be a JSON object", path);
-            goto fail;
-        }
-        int rc = merge_object(c, root, "", path);
-        json_decref(root);
-        if (rc != 0) goto fail;
-    }
-    for (int i = 0; i < n_overrides; i++)
-        if (apply_override(c, overrides[i]) != 0) goto fail;
+    for (int i = 0; i < n_layers; i++)
+        if (apply_layer(c, &layers[i]) != 0) goto fail;
     for (const CfgKey *k = schema; k->key; k++)
         if (!json_object_get(c->values, k->key)) {
-            err_set("%s: required key '%s' is missing (%s)", path ? path : "configuration",
-                    k->key, k->help);
+            err_set("%s: required key '%s' is missing (%s)", what ? what : "configuration", k->key, k->help);
             goto fail;
         }
     return c;
 fail:
     config_free(c);
     return NULL;
+}
+
+Config *config_load(const CfgKey *schema, const char *path, int n_overrides, char *const *overrides)
+{
+    CfgLayer layers[2] = {{.path = path}, {.n_overrides = n_overrides, .overrides = overrides}};
+    return config_load_layers(schema, path, path ? 2 : 1, path ? layers : layers + 1);
 }
 
 void config_free(Config *c)

@@ -45,6 +45,22 @@ typedef struct Config Config;
  * as names between commas ("a,b"; "" is the empty list, "a,,b" an error). A schema that config_check_schema refuses aborts. */
 Config *config_load(const CfgKey *schema, const char *path, int n_overrides, char *const *overrides);
 
+/* One source of values: a JSON file (path), a JSON object (object, named
+ * `where` in messages; nested objects or dotted keys, as a file), or
+ * key=value overrides. Exactly one of path, object, n_overrides is set. */
+typedef struct {
+    const char *path;
+    const json_t *object;
+    const char *where;
+    int n_overrides;
+    char *const *overrides;
+} CfgLayer;
+
+/* config_load over any number of layers, applied in order (a later value
+ * wins); `what` names the configuration when a required key is missing.
+ * config_load(schema, path, n, over) is the layers {path}, {n, over}. */
+Config *config_load_layers(const CfgKey *schema, const char *what, int n_layers, const CfgLayer *layers);
+
 /* 0, or -1 with err_set naming the first key of the schema that breaks
  * the rules above: a number without a range that parses (an integer's with
  * integer ends), allowed values on a bool, a default outside what its key

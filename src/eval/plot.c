@@ -511,30 +511,33 @@ static int check_fmt(const char *fmt)
     return conv == 1 ? 0 : -1;
 }
 
-int plot_heatmap(const char *path, const char *title, int n, const char *const *names,
-                 const double *values, const char *fmt)
+int plot_heatmap_grid(const char *path, const char *title, int n_rows, const char *const *rows, int n_cols,
+                      const char *const *cols, const double *values, const char *fmt)
 {
-    if (check_common(path, title, n, "rows") != 0 || check_texts(n, names, "names") != 0 ||
-        check_finite(n * n, values, "values") != 0)
+    if (check_common(path, title, n_rows, "rows") != 0 || check_texts(n_rows, rows, "row names") != 0 ||
+        check_texts(n_cols, cols, "column names") != 0 || check_finite(n_rows * n_cols, values, "values") != 0)
         return -1;
+    if (n_cols <= 0) return err_set("%s: nothing to plot (%d columns)", path, n_cols);
     if (!fmt || check_fmt(fmt) != 0)
         return err_set("%s: cell format '%s' must hold one %%f/%%e/%%g conversion", path,
                        fmt ? fmt : "(null)");
-    double lo = min_of(n * n, values), hi = max_of(n * n, values);
+    int cells = n_rows * n_cols;
+    double lo = min_of(cells, values), hi = max_of(cells, values);
     char buf[64];
     double cell = 30;
-    for (int i = 0; i < n * n; i++) {
+    for (int i = 0; i < cells; i++) {
         snprintf(buf, sizeof buf, fmt, values[i]);
         cell = fmax(cell, text_width(buf, FS_SMALL) + 8);
     }
-    double names_w = widest(n, names, FS);
-    double left = PAD + names_w + 8, top = TITLE_H + 4;
-    double grid = cell * n, bar_x = left + grid + 16, bar_w = 14;
+    double rows_w = widest(n_rows, rows, FS), cols_w = widest(n_cols, cols, FS);
+    /* Rotated column names reach left of their column: keep the first inside. */
+    double left = fmax(PAD + rows_w + 8, PAD + cols_w * sqrt(0.5) - cell / 2), top = TITLE_H + 4;
+    double grid_w = cell * n_cols, grid_h = cell * n_rows, bar_x = left + grid_w + 16, bar_w = 14;
     /* The colour bar spans exactly [lo, hi]; its ticks are the round values inside. */
     double span = hi > lo ? hi - lo : 1;
     Scale ticks = scale_linear(lo, lo + span, 5);
     double w = bar_x + bar_w + 8 + widest_tick(&ticks) + PAD;
-    double h = top + grid + 8 + names_w * sqrt(0.5) + FS + PAD;
+    double h = top + grid_h + 8 + cols_w * sqrt(0.5) + FS + PAD;
     AtomicFile *af;
     FILE *f = begin_file(&af, path);
     if (!f) return -1;
@@ -542,34 +545,42 @@ int plot_heatmap(const char *path, const char *title, int n, const char *const *
     svg_begin(&s, f, w, h, title ? title : "");
     char col[8];
     int dark;
-    for (int i = 0; i < n; i++) {
-        for (int j = 0; j < n; j++) {
-            double v = values[i * n + j];
+    for (int i = 0; i < n_rows; i++) {
+        for (int j = 0; j < n_cols; j++) {
+            double v = values[i * n_cols + j];
             viridis(hi > lo ? (v - lo) / (hi - lo) : 0, col, &dark);
             svg_rect(&s, left + j * cell, top + i * cell, cell, cell, col);
             snprintf(buf, sizeof buf, fmt, v);
             svg_text(&s, left + (j + 0.5) * cell, top + (i + 0.5) * cell + FS_SMALL * 0.35, "middle",
                      FS_SMALL, 0, dark ? "#ffffff" : "#000000", buf);
         }
-        svg_text(&s, left - 6, top + (i + 0.5) * cell + FS * 0.35, "end", FS, 0, NULL, names[i]);
-        double x = left + (i + 0.5) * cell;
-        svg_text(&s, x + FS * 0.3, top + grid + 8, "end", FS, -45, NULL, names[i]);
+        svg_text(&s, left - 6, top + (i + 0.5) * cell + FS * 0.35, "end", FS, 0, NULL, rows[i]);
+    }
+    for (int j = 0; j < n_cols; j++) {
+        double x = left + (j + 0.5) * cell;
+        svg_text(&s, x + FS * 0.3, top + grid_h + 8, "end", FS, -45, NULL, cols[j]);
     }
     /* Colour bar: 32 bands from lo (bottom) to hi (top), ticks at round values. */
     for (int b = 0; b < 32; b++) {
         viridis((b + 0.5) / 32, col, &dark);
-        svg_rect(&s, bar_x, top + grid - (b + 1) * grid / 32, bar_w, grid / 32 + 0.5, col);
+        svg_rect(&s, bar_x, top + grid_h - (b + 1) * grid_h / 32, bar_w, grid_h / 32 + 0.5, col);
     }
     for (int i = 0; i < n_ticks(&ticks); i++) {
         double v = tick_value(&ticks, i);
         if (v < lo - 1e-9 * span || v > lo + span * (1 + 1e-9)) continue;
-        double y = top + grid - (v - lo) / span * grid;
+        double y = top + grid_h - (v - lo) / span * grid_h;
         svg_line(&s, bar_x + bar_w, y, bar_x + bar_w + 4, y, "#444444", 1);
         fmt_tick(buf, sizeof buf, &ticks, v);
         svg_text(&s, bar_x + bar_w + 6, y + FS * 0.35, "start", FS, 0, NULL, buf);
     }
     svg_end(&s);
     return atomic_commit(af);
+}
+
+int plot_heatmap(const char *path, const char *title, int n, const char *const *names,
+                 const double *values, const char *fmt)
+{
+    return plot_heatmap_grid(path, title, n, names, n, names, values, fmt);
 }
 
 /* Opens the file and draws the frame of an x-y chart: title, both axes and

@@ -25,6 +25,11 @@ int plot_grouped_bars(const char *path, const char *title, const char *ylabel,
 int plot_heatmap(const char *path, const char *title, int n, const char *const *names,
                  const double *values, const char *fmt);
 
+/* A heatmap of n_rows x n_cols (row-major): row names on the left, column
+ * names under the grid, each cell annotated as plot_heatmap's. */
+int plot_heatmap_grid(const char *path, const char *title, int n_rows, const char *const *rows, int n_cols,
+                      const char *const *cols, const double *values, const char *fmt);
+
 /* Scatter of points (x[i], y[i]) with a text label beside each; log_x for
  * quantities like support that span decades. */
 int plot_scatter(const char *path, const char *title, const char *xlabel, const char *ylabel,

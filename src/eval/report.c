@@ -9,6 +9,7 @@
 #include "src/data/clean.h"
 #include "src/core/err.h"
 #include "src/core/jsonfile.h"
+#include "src/eval/lengths.h"
 #include "src/eval/plot.h"
 #include "src/eval/report.h"
 #include "src/eval/trainlog.h"
@@ -395,123 +396,55 @@ static void training_markdown(FILE *f, const TrainLog *log)
 
 /* ---- description length ------------------------------------------------------ */
 
-#define MAX_BUCKETS 6
-
-/* Test movies grouped by description length: bucket b holds lengths in
- * (upper[b - 1], upper[b]]; the last bucket has no upper bound. */
+/* Test movies in length buckets (lengths.h) with their mean Jaccard. */
 typedef struct {
-    int n;
-    int upper[MAX_BUCKETS];
-    int min, max, at_max;  /* at_max: movies of the longest length */
-    int count[MAX_BUCKETS];
-    double jaccard[MAX_BUCKETS];  /* mean of the movies' own Jaccard */
-} LengthBuckets;
+    LengthBuckets e;
+    double jaccard[LENGTH_BUCKETS_MAX]; /* mean of the movies' own Jaccard */
+} LengthJaccard;
 
-static int cmp_int(const void *a, const void *b)
-{
-    int x = *(const int *)a, y = *(const int *)b;
-    return (x > y) - (x < y);
-}
-
-/* v rounded to a step of 1, 2 or 5 times a power of ten, at most a tenth of
- * v: 43 -> 44, 62 -> 60, 128 -> 130, 9 -> 9. Round edges read better, and
- * steps this fine keep the quantile buckets close to equal. */
-static int round_nice(int v)
-{
-    int step = 1;
-    for (int p = 1; p <= v / 10; p *= 10) {
-        if (p <= v / 10) step = p;
-        if (2 * p <= v / 10) step = 2 * p;
-        if (5 * p <= v / 10) step = 5 * p;
-    }
-    return (int)lround((double)v / step) * step;
-}
-
-static int bucket_of(const LengthBuckets *lb, int len)
-{
-    int b = 0;
-    while (b < lb->n - 1 && len > lb->upper[b]) b++;
-    return b;
-}
-
-/* Edges at rounded quantiles, so buckets hold about equal numbers of movies;
- * an edge that would leave a bucket empty is dropped. */
-static void length_buckets(LengthBuckets *lb, const ReportRun *run)
+static void length_jaccard(LengthJaccard *lb, const ReportRun *run)
 {
     const Dataset *d = run->test_data;
-    int n = d->n, L = run->labels->n_labels, want = n < MAX_BUCKETS ? n : MAX_BUCKETS;
-    int *s = xmalloc((size_t)n * sizeof *s);
-    memcpy(s, run->test_lengths, (size_t)n * sizeof *s);
-    qsort(s, (size_t)n, sizeof *s, cmp_int);
-    memset(lb, 0, sizeof *lb);
-    lb->min = s[0];
-    lb->max = s[n - 1];
-    for (int i = n - 1; i >= 0 && s[i] == lb->max; i--) lb->at_max++;
-    int edges = 0;
-    for (int k = 1; k < want; k++) {
-        int e = round_nice(s[((long)k * n + want - 1) / want - 1]);
-        if (e >= s[0] && e < s[n - 1] && (edges == 0 || e > lb->upper[edges - 1])) lb->upper[edges++] = e;
-    }
-    /* Drop edges closing an empty bucket (rounding can jump a gap). */
-    int kept = 0, at = 0;
-    for (int k = 0; k < edges; k++) {
-        int c = 0;
-        while (at < n && s[at] <= lb->upper[k]) at++, c++;
-        if (c > 0) lb->upper[kept++] = lb->upper[k];
-    }
-    lb->n = kept + 1;
-    free(s);
-    for (int i = 0; i < n; i++) {
-        int b = bucket_of(lb, run->test_lengths[i]);
-        lb->count[b]++;
-        lb->jaccard[b] += metrics_sample_jaccard(d->y + (size_t)i * L, run->test_pred + (size_t)i * L, L);
-    }
-    for (int b = 0; b < lb->n; b++) lb->jaccard[b] /= lb->count[b];
+    int n = d->n, L = run->labels->n_labels;
+    double *j = xmalloc((size_t)n * sizeof *j);
+    for (int i = 0; i < n; i++) j[i] = metrics_sample_jaccard(d->y + (size_t)i * L, run->test_pred + (size_t)i * L, L);
+    length_buckets(&lb->e, run->test_lengths, n);
+    length_bucket_means(&lb->e, run->test_lengths, j, n, lb->jaccard);
+    free(j);
 }
 
-/* "<= 30", "31-40", "> 60" (lengths are whole numbers). */
-static void bucket_name(char *out, size_t cap, const LengthBuckets *lb, int b)
+static int plot_lengths(const char *dir, const ReportRun *run, const LengthJaccard *lb)
 {
-    if (lb->n == 1 && lb->min == lb->max) snprintf(out, cap, "%d", lb->min);
-    else if (lb->n == 1) snprintf(out, cap, "%d\u2013%d", lb->min, lb->max);
-    else if (b == 0) snprintf(out, cap, "\u2264 %d", lb->upper[0]);
-    else if (b == lb->n - 1) snprintf(out, cap, "> %d", lb->upper[b - 1]);
-    else if (lb->upper[b - 1] + 1 == lb->upper[b]) snprintf(out, cap, "%d", lb->upper[b]);
-    else snprintf(out, cap, "%d\u2013%d", lb->upper[b - 1] + 1, lb->upper[b]);
-}
-
-static int plot_lengths(const char *dir, const ReportRun *run, const LengthBuckets *lb)
-{
-    char names[MAX_BUCKETS][64], path[4096], title[512], ylabel[64];
-    const char *np[MAX_BUCKETS];
-    for (int b = 0; b < lb->n; b++) {
+    char names[LENGTH_BUCKETS_MAX][64], path[4096], title[512], ylabel[64];
+    const char *np[LENGTH_BUCKETS_MAX];
+    for (int b = 0; b < lb->e.n; b++) {
         char range[48];
-        bucket_name(range, sizeof range, lb, b);
-        snprintf(names[b], sizeof names[b], "%s (n=%d)", range, lb->count[b]);
+        length_bucket_name(range, sizeof range, &lb->e, b);
+        snprintf(names[b], sizeof names[b], "%s (n=%d)", range, lb->e.count[b]);
         np[b] = names[b];
     }
     snprintf(title, sizeof title, "%s: test Jaccard by description length in %s", run->name,
              run->length_unit);
     snprintf(ylabel, sizeof ylabel, "Jaccard");
     if (join(path, sizeof path, dir, "length_jaccard.svg") != 0) return -1;
-    return plot_bars(path, title, ylabel, lb->n, np, lb->jaccard);
+    return plot_bars(path, title, ylabel, lb->e.n, np, lb->jaccard);
 }
 
-static void lengths_markdown(FILE *f, const ReportRun *run, const LengthBuckets *lb)
+static void lengths_markdown(FILE *f, const ReportRun *run, const LengthJaccard *lb)
 {
     fprintf(f, "## Description length (test)\n\n"
                "Test movies grouped by the length of their description in %s (%d to %d), in buckets of "
                "about equal size; Jaccard is the mean of the movies' own Jaccard in each bucket.",
-            run->length_unit, lb->min, lb->max);
+            run->length_unit, lb->e.min, lb->e.max);
     /* Many movies at the maximum: texts truncated to the model's input length. */
-    if (lb->at_max > 1)
+    if (lb->e.at_max > 1)
         fprintf(f, " %d movies share the longest length, %d: a text cut at the model's maximum length counts "
-                   "as that length.", lb->at_max, lb->max);
+                   "as that length.", lb->e.at_max, lb->e.max);
     fprintf(f, "\n\n| Length (%s) | Movies | Jaccard |\n|:--|--:|--:|\n", run->length_unit);
-    for (int b = 0; b < lb->n; b++) {
+    for (int b = 0; b < lb->e.n; b++) {
         char name[48];
-        bucket_name(name, sizeof name, lb, b);
-        fprintf(f, "| %s | %d | %.4f |\n", name, lb->count[b], lb->jaccard[b]);
+        length_bucket_name(name, sizeof name, &lb->e, b);
+        fprintf(f, "| %s | %d | %.4f |\n", name, lb->e.count[b], lb->jaccard[b]);
     }
     fputs("\n![Test Jaccard per description length](length_jaccard.svg)\n\n"
           "Test Jaccard of each length bucket, with its number of movies (n).\n\n", f);
@@ -594,7 +527,7 @@ static void error_analysis(FILE *f, const ReportRun *run, int n_show)
 }
 
 static void write_markdown(FILE *f, const ReportRun *run, int n_examples, const TrainLog *log,
-                           const LengthBuckets *lb)
+                           const LengthJaccard *lb)
 {
     const Metrics *t = run->test;
     fputs("# ", f);
@@ -743,8 +676,8 @@ int report_write(const char *dir, const ReportRun *run)
     int n_words = run->n_words > 0 ? run->n_words : 15;
     if (rc == 0 && run->linear) rc = plot_top_words(dir, run, n_words);
     if (rc == 0 && run->train_log) rc = plot_training(dir, run, &log);
-    LengthBuckets lb;
-    if (run->test_lengths) length_buckets(&lb, run);
+    LengthJaccard lb;
+    if (run->test_lengths) length_jaccard(&lb, run);
     if (rc == 0 && run->test_lengths) rc = plot_lengths(dir, run, &lb);
 
     if (rc == 0) rc = join(path, sizeof path, dir, "report.md");

@@ -19,6 +19,7 @@
 #include "src/data/batcher.h"
 #include "src/data/filter.h"
 #include "src/eval/metrics.h"
+#include "src/eval/predictions.h"
 #include "src/eval/report.h"
 #include "src/eval/tbevents.h"
 #include "src/eval/trainlog.h"
@@ -697,6 +698,14 @@ static int finish(Run *r)
         free(test_scores);
         free(test_pred);
         return 0;
+    }
+    if (rc == 0) {
+        /* Before metrics.json, which marks the run finished: a finished run
+         * always has its per-movie predictions (genre sweep compares runs
+         * movie by movie). */
+        char path[4200];
+        snprintf(path, sizeof path, "%s/test_predictions.jsonl", r->out);
+        rc = predictions_write(path, &r->test.data, &r->labels, test_scores, test_pred, r->test.enc.lengths);
     }
     if (rc == 0) {
         json_t *mj = json_object();

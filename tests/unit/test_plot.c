@@ -225,3 +225,32 @@ Test(plot, curves_faint_under_smooth_on_a_shared_axis)
     cr_expect(strstr(err_msg(), "moving mean"), "the error names the curve: %s", err_msg());
     unlink(p);
 }
+
+/* A heatmap of rows against other columns (genre sweep: groups against
+ * genres): every cell annotated once, the row names and column names each
+ * drawn once, and a grid that is not square is no error. */
+Test(plot, heatmap_grid_puts_rows_against_columns)
+{
+    const char *rows[] = {"loss.type=bce", "loss.type=focal"};
+    double v[] = {0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 0.0625, 0.1875, 0.3125};
+    char *p = out_path("grid");
+    cr_assert_eq(plot_heatmap_grid(p, "Precision", 2, rows, 5, genres, v, "%.4f"), 0, "%s", err_msg());
+    char *s = check_file(p);
+    for (int i = 0; i < 10; i++) {
+        char cell[32];
+        snprintf(cell, sizeof cell, ">%.4f<", v[i]);
+        char *at = strstr(s, cell);
+        cr_expect(at && !strstr(at + 1, cell), "cell %s not drawn exactly once", cell);
+    }
+    for (int j = 0; j < 5; j++) {
+        char name[64];
+        snprintf(name, sizeof name, ">%s<", genres[j]);
+        char *at = strstr(s, name);
+        cr_expect(at && !strstr(at + 1, name), "column %s not drawn exactly once", genres[j]);
+    }
+    cr_expect(strstr(s, ">loss.type=focal<") != NULL);
+    free(s);
+    unlink(p);
+    cr_expect_eq(plot_heatmap_grid(p, "t", 2, rows, 0, genres, v, "%.2f"), -1);
+    cr_expect(strstr(err_msg(), "nothing to plot (0 columns)") != NULL, "%s", err_msg());
+}

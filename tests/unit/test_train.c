@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "models/classifier.h"
+#include "src/eval/metrics.h"
+#include "src/eval/predictions.h"
 #include "src/cli/commands.h"
 #include "src/core/err.h"
 #include "tests/tbread.h"
@@ -126,6 +128,8 @@ static char *log_without_speed(const char *path)
 
 TestSuite(train, .init = setup, .fini = cleanup);
 
+static double json_path_real(const char *file, const char *part, const char *key);
+
 Test(train, writes_the_run_directory_and_learns)
 {
     cr_assert_eq(train(at("run"), NULL, 0), 0, "%s", slurp(at("err.txt")));
@@ -153,6 +157,40 @@ Test(train, writes_the_run_directory_and_learns)
     cr_expect_eq(c.labels.n_labels, 3);
     cr_expect_str_eq(c.labels.names[2], "Gamma");
     classifier_close(&c);
+}
+
+/* test_predictions.jsonl holds, movie by movie, what metrics.json sums
+ * up: the per-movie Jaccard averages to the test Jaccard, the predictions
+ * are the scores through the at-least-one rule at the run's threshold, and
+ * the truth is the test set's. */
+Test(train, test_predictions_are_the_movies_behind_the_test_metrics)
+{
+    const char *extra[] = {"epochs=2"};
+    cr_assert_eq(train(at("run"), extra, 1), 0, "%s", slurp(at("err.txt")));
+    LabelSet ls;
+    cr_assert_eq(labels_load(&ls, at("data/labels.txt")), 0, "%s", err_msg());
+    Dataset test;
+    cr_assert_eq(dataset_load(&test, at("data/test.jsonl"), &ls), 0, "%s", err_msg());
+    Predictions p;
+    cr_assert_eq(predictions_read(&p, at("run/test_predictions.jsonl"), &ls), 0, "%s", err_msg());
+    cr_assert_eq(p.n, test.n);
+    uint8_t *again = malloc((size_t)p.n * 3);
+    predict_at_least_one(again, p.scores, p.n, 3, 0.5f);
+    double sum = 0;
+    for (int i = 0; i < p.n; i++) {
+        cr_expect_str_eq(p.titles[i], test.titles[i]);
+        cr_expect_eq(memcmp(p.y + i * 3, test.y + i * 3, 3), 0, "movie %d: labels differ", i);
+        cr_expect_eq(memcmp(p.pred + i * 3, again + i * 3, 3), 0, "movie %d: predictions are not its scores'", i);
+        cr_expect_eq(p.chars[i], (int)strlen(test.texts[i]), "movie %d: chars", i);
+        cr_expect(p.tokens[i] >= 3 && p.tokens[i] <= 16, "movie %d: %d tokens", i, p.tokens[i]);
+        sum += metrics_sample_jaccard(p.y + i * 3, p.pred + i * 3, 3);
+    }
+    /* metrics.json keeps 8 digits. */
+    cr_expect_float_eq(sum / p.n, json_path_real(at("run/metrics.json"), "test", "jaccard"), 1e-8);
+    free(again);
+    predictions_free(&p);
+    dataset_free(&test);
+    labels_free(&ls);
 }
 
 Test(train, same_seed_same_bits)
@@ -340,8 +378,8 @@ Test(train, resume_after_sigkill_is_bit_identical)
     char *resume[] = {"train", "--resume", (char *)at("cut")};
     cr_assert_eq(train_args(resume, 3), 0, "%s", slurp(at("err.txt")));
     const char *same[] = {"best/model.safetensors", "last/model.safetensors", "last/optimizer.safetensors",
-                          "metrics.json", "config.json", "best/config.json"};
-    for (int i = 0; i < 6; i++) {
+                          "metrics.json", "config.json", "best/config.json", "test_predictions.jsonl"};
+    for (int i = 0; i < 7; i++) {
         char a[64], b[64];
         snprintf(a, sizeof a, "whole/%s", same[i]);
         snprintf(b, sizeof b, "cut/%s", same[i]);
