@@ -59,9 +59,9 @@ typedef struct {
     int32_t *emb_plan_host;
     int n_distinct;              /* distinct ids of the last forward */
     float *targets, *dlogits;    /* device: max_B x labels each */
-    float *loss_weights;         /* device: labels, for LOSS_BCE_LOGW */
+    float *loss_weights;         /* device: 2 x labels, LOSS_BCE_LOGW's weights then the class weights */
     float *scalars;              /* device: the mean loss, the gradient norm */
-    Loss loss;                   /* weights pointing at loss_weights */
+    Loss loss;                   /* its weights pointing into loss_weights */
     ActPlan plan;                /* of the last forward's (B, T) */
     int B, T;                    /* the last forward's; B = 0 before the first */
     ForwardArgs fa;
@@ -543,11 +543,15 @@ static int backward(CudaBackend *c)
 static int cuda_set_loss(Backend *be, const Loss *loss)
 {
     CudaBackend *c = cuda(be);
+    int L = be->lay.cfg.num_labels;
     c->loss = *loss;
     if (loss->weights)
-        CUDA_CHECK(cudaMemcpy(c->loss_weights, loss->weights, (size_t)be->lay.cfg.num_labels * sizeof(float),
+        CUDA_CHECK(cudaMemcpy(c->loss_weights, loss->weights, (size_t)L * sizeof(float), cudaMemcpyHostToDevice));
+    if (loss->class_weights)
+        CUDA_CHECK(cudaMemcpy(c->loss_weights + L, loss->class_weights, (size_t)L * sizeof(float),
                               cudaMemcpyHostToDevice));
     c->loss.weights = loss->weights ? c->loss_weights : NULL;
+    c->loss.class_weights = loss->class_weights ? c->loss_weights + L : NULL;
     return 0;
 }
 
@@ -798,7 +802,7 @@ static int open_device(CudaBackend *c, const ModelWeights *w)
     CUDA_CHECK(cudaMalloc((void **)&c->m, bytes));
     CUDA_CHECK(cudaMalloc((void **)&c->v, bytes));
     CUDA_CHECK(cudaMalloc((void **)&c->seg, (size_t)c->nseg * sizeof *c->seg));
-    CUDA_CHECK(cudaMalloc((void **)&c->loss_weights, (size_t)w->lay.cfg.num_labels * sizeof(float)));
+    CUDA_CHECK(cudaMalloc((void **)&c->loss_weights, 2 * (size_t)w->lay.cfg.num_labels * sizeof(float)));
     CUDA_CHECK(cudaMalloc((void **)&c->scalars, 2 * sizeof(float)));
     CUDA_CHECK(cudaMemcpy(c->params, w->params, bytes, cudaMemcpyHostToDevice));
     CUDA_CHECK(cudaMemcpy(c->seg, seg, (size_t)c->nseg * sizeof *c->seg, cudaMemcpyHostToDevice));

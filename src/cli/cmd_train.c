@@ -22,10 +22,16 @@ static const CfgKey schema[] = {
      "pretrained HF-format model directory (DistilBERT or BERT architecture)"},
     {"device", CFG_STRING, "\"cpu\"", "cpu|cuda", "where to train"},
     {"precision", CFG_STRING, "\"fp32\"", "fp32", "arithmetic precision"},
-    {"loss.type", CFG_STRING, "\"focal\"", "bce|bce_logw|focal", "training loss"},
+    {"loss.type", CFG_STRING, "\"focal\"", "bce|bce_logw|focal|asl", "training loss (asl: asymmetric loss)"},
     {"loss.alpha", CFG_FLOAT, "0.375", "-1 or [0, 1]", "focal: weight of positives (-1: none)"},
     {"loss.gamma", CFG_FLOAT, "2.0", "[0, 10]", "focal: focusing exponent"},
     {"loss.logw_as", CFG_STRING, "\"pos_weight\"", "pos_weight|weight", "bce_logw: how the weights apply"},
+    {"loss.gamma_pos", CFG_FLOAT, "0.0", "[0, 10]", "asl: focusing exponent of positives"},
+    {"loss.gamma_neg", CFG_FLOAT, "4.0", "[0, 10]", "asl: focusing exponent of negatives"},
+    {"loss.clip", CFG_FLOAT, "0.05", "[0, 1)", "asl: probability margin below which negatives cost nothing"},
+    {"loss.class_weights", CFG_STRING, "\"none\"", "none|effective_number",
+     "bce, focal, asl: weight each genre by its inverse effective number of samples (Cui et al. 2019)"},
+    {"loss.beta", CFG_FLOAT, "0.999", "[0, 1)", "class_weights=effective_number: its beta"},
     {"batch_size", CFG_INT, "16", "[1, 4096]", "movies per micro-batch"},
     {"grad_accum", CFG_INT, "1", "[1, 4096]", "micro-batches per optimizer step"},
     {"lr", CFG_FLOAT, "2e-5", "(0, inf)", "peak learning rate"},
@@ -209,6 +215,10 @@ int cmd_train(int argc, char **argv)
         .data = cfg_str(cfg, "data"), .init = cfg_str(cfg, "init"), .device = device,
         .alpha = (float)cfg_float(cfg, "loss.alpha"), .gamma = (float)cfg_float(cfg, "loss.gamma"),
         .logw_as_pos_weight = !strcmp(cfg_str(cfg, "loss.logw_as"), "pos_weight"),
+        .gamma_pos = (float)cfg_float(cfg, "loss.gamma_pos"), .gamma_neg = (float)cfg_float(cfg, "loss.gamma_neg"),
+        .clip = (float)cfg_float(cfg, "loss.clip"),
+        .class_balanced = !strcmp(cfg_str(cfg, "loss.class_weights"), "effective_number"),
+        .cb_beta = cfg_float(cfg, "loss.beta"),
         .batch_size = (int)cfg_int(cfg, "batch_size"), .grad_accum = (int)cfg_int(cfg, "grad_accum"),
         .epochs = (int)cfg_int(cfg, "epochs"), .max_len = (int)cfg_int(cfg, "max_len"),
         .max_steps = cfg_int(cfg, "max_steps"), .lr = (float)cfg_float(cfg, "lr"),
@@ -232,6 +242,8 @@ int cmd_train(int argc, char **argv)
     for (int i = 0; i < s.n_drop_labels; i++) drop[i] = cfg_list_item(cfg, "drop_labels", i);
     s.drop_labels = drop;
     loss_kind_parse(cfg_str(cfg, "loss.type"), &s.loss);
+    if (s.class_balanced && s.loss == LOSS_BCE_LOGW)
+        die("loss.class_weights=effective_number applies to bce, focal and asl: bce_logw weights its genres already");
     if (!(s.comm = comm_open(timeout, rendezvous))) die_err();
     int rc = trainer_run(&s, cfg, out, resume != NULL, force);
     free(drop);

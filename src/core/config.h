@@ -7,7 +7,7 @@
  *   override 'max_steps=abc': key 'max_steps' must be an integer
  *   override 'loss.gamma=-3': key 'loss.gamma' must be in [0, 10]
  *   FILE: key 'loss.alpha' must be -1 or in [0, 1]
- *   override 'loss.type=mse': key 'loss.type' is "mse", expected one of bce|bce_logw|focal
+ *   override 'loss.type=mse': key 'loss.type' is "mse", expected one of bce|bce_logw|focal|asl
  *
  * A number's range is written in interval notation, a square bracket for a
  * closed end and a parenthesis for an open one: "[1, 4096]", "(0, 1)",

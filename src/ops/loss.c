@@ -26,8 +26,24 @@ void loss_logw_weights(float *w, const long *counts, long N, int L)
     for (int c = 0; c < L; c++) w[c] = (float)(log((double)N / (double)(counts[c] + 1)) / mean);
 }
 
+/* 1 / effective number of label c's samples, (1 - beta) / (1 - beta^n). */
+static double inverse_effective_number(long count, double beta)
+{
+    long n = count > 0 ? count : 1;
+    /* -expm1(n log beta) = 1 - beta^n without cancellation near beta = 1 */
+    return beta > 0.0 ? (1.0 - beta) / -expm1((double)n * log(beta)) : 1.0;
+}
+
+void loss_class_balanced_weights(float *w, const long *counts, int L, double beta)
+{
+    double sum = 0.0;
+    for (int c = 0; c < L; c++) sum += inverse_effective_number(counts[c], beta);
+    double mean = sum / L;
+    for (int c = 0; c < L; c++) w[c] = (float)(inverse_effective_number(counts[c], beta) / mean);
+}
+
 static const struct { const char *name; LossKind kind; } names[] = {
-    {"bce", LOSS_BCE}, {"bce_logw", LOSS_BCE_LOGW}, {"focal", LOSS_FOCAL}};
+    {"bce", LOSS_BCE}, {"bce_logw", LOSS_BCE_LOGW}, {"focal", LOSS_FOCAL}, {"asl", LOSS_ASL}};
 
 const char *loss_kind_name(LossKind kind)
 {

@@ -60,6 +60,7 @@ typedef struct {
     AdamW adamw;
     Loss loss;
     float *logw;
+    float *class_w;            /* NULL unless s->class_balanced */
     double *sample_weights; /* oversampling; NULL: every movie once */
     long total, warmup;
     FILE *log;
@@ -216,9 +217,14 @@ static void setup_loss(Run *r)
         for (int c = 0; c < r->L; c++) counts[c] += r->train.data.y[(size_t)i * r->L + c];
     r->logw = xmalloc((size_t)r->L * sizeof *r->logw);
     loss_logw_weights(r->logw, counts, r->train.data.n, r->L);
+    if (s->class_balanced) {
+        r->class_w = xmalloc((size_t)r->L * sizeof *r->class_w);
+        loss_class_balanced_weights(r->class_w, counts, r->L, s->cb_beta);
+    }
     free(counts);
     r->loss = (Loss){.kind = s->loss, .weights = r->logw, .as_pos_weight = s->logw_as_pos_weight,
-                     .alpha = s->alpha, .gamma = s->gamma};
+                     .alpha = s->alpha, .gamma = s->gamma, .gamma_pos = s->gamma_pos,
+                     .gamma_neg = s->gamma_neg, .clip = s->clip, .class_weights = r->class_w};
 }
 
 /* The model on its backend: the pretrained encoder (with a fresh head) for
@@ -484,6 +490,7 @@ static void run_close(Run *r)
     free(r->val_pred);
     free(r->sample_weights);
     free(r->logw);
+    free(r->class_w);
     batch_free(&r->b);
     backend_close(r->be);
     adamw_state_free(&r->opt);

@@ -66,6 +66,9 @@ typedef struct {
     LossKind loss;
     float alpha, gamma;        /* focal */
     bool logw_as_pos_weight;   /* bce_logw */
+    float gamma_pos, gamma_neg, clip; /* asl */
+    bool class_balanced;       /* class weights by effective number (not with bce_logw)... */
+    double cb_beta;            /* ...with this beta */
     int batch_size, grad_accum, epochs, max_len;
     long max_steps;            /* 0: no limit */
     float lr, weight_decay, max_grad_norm;

@@ -703,6 +703,7 @@ static void loss_case(const Loss *kind, const char *name, int B, int L)
     }
     Loss ls = *kind;
     ls.weights = w;
+    if (kind->class_weights) ls.class_weights = w; /* the same random weights as class weights */
     float *g = malloc(n * sizeof *g);
     float ref = loss_forward(&ls, g, x, y, B, L, 0.5f);
     float got_mean[ORDERS], got_nograd[ORDERS];
@@ -714,6 +715,7 @@ static void loss_case(const Loss *kind, const char *name, int B, int L)
         void *d_work = track(dev_bytes(loss_workspace_size(B, L)));
         Loss dls = *kind;
         dls.weights = d_w;
+        if (kind->class_weights) dls.class_weights = d_w;
         launch_ok(loss_forward_cuda(&dls, d_mean, d_g, d_x, d_y, B, L, 0.5f, d_work, 0));
         launch_ok(loss_forward_cuda(&dls, d_mean + 1, NULL, d_x, d_y, B, L, 0.5f, d_work, 0));
         r[0].out[o] = download(d_g, n, 0);
@@ -741,6 +743,9 @@ static void loss_case(const Loss *kind, const char *name, int B, int L)
     cases_checked += 2;
 }
 
+/* Marks a case whose class weights loss_case fills in (with its random w). */
+static const float CLASS_WEIGHTED[1];
+
 static int loss_all(int run)
 {
     static const struct { const char *name; Loss loss; } kinds[] = {
@@ -750,10 +755,15 @@ static int loss_all(int run)
         {"focal 0.375 2", {.kind = LOSS_FOCAL, .alpha = 0.375f, .gamma = 2.0f}},
         {"focal none 0", {.kind = LOSS_FOCAL, .alpha = -1.0f, .gamma = 0.0f}},
         {"focal 0.25 1.5", {.kind = LOSS_FOCAL, .alpha = 0.25f, .gamma = 1.5f}},
+        {"asl 0 4 0.05", {.kind = LOSS_ASL, .gamma_pos = 0.0f, .gamma_neg = 4.0f, .clip = 0.05f}},
+        {"asl 1 2.5 0", {.kind = LOSS_ASL, .gamma_pos = 1.0f, .gamma_neg = 2.5f, .clip = 0.0f}},
+        {"bce class-balanced", {.kind = LOSS_BCE, .class_weights = CLASS_WEIGHTED}},
+        {"focal class-balanced", {.kind = LOSS_FOCAL, .alpha = 0.375f, .gamma = 2.0f, .class_weights = CLASS_WEIGHTED}},
+        {"asl class-balanced", {.kind = LOSS_ASL, .gamma_neg = 4.0f, .clip = 0.05f, .class_weights = CLASS_WEIGHTED}},
     };
     static const int shapes[][2] = {{1, 1}, {3, 7}, {32, 20}, {127, 33}};
     int cases = 0;
-    for (int k = 0; k < 6; k++)
+    for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++)
         for (int s = 0; s < 4; s++) {
             if (run) loss_case(&kinds[k].loss, kinds[k].name, shapes[s][0], shapes[s][1]);
             cases += 2;

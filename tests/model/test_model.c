@@ -74,16 +74,21 @@ static const float *run_forward(void)
     return logits;
 }
 
-static Loss make_loss(const char *name, float *w)
+/* The fixture's loss `name`: its kind, then "_cb" for class-balanced weights cbw. */
+static Loss make_loss(const char *name, float *w, float *cbw)
 {
-    Loss l = {.kind = LOSS_BCE, .weights = w, .as_pos_weight = true, .alpha = 0.375f, .gamma = 2.0f};
+    Loss l = {.kind = LOSS_BCE, .weights = w, .as_pos_weight = true, .alpha = 0.375f, .gamma = 2.0f,
+              .gamma_pos = 0.0f, .gamma_neg = 4.0f, .clip = 0.05f};
     if (!strcmp(name, "bce_logw")) l.kind = LOSS_BCE_LOGW;
     if (!strcmp(name, "bce_logw_weight")) l.kind = LOSS_BCE_LOGW, l.as_pos_weight = false;
-    if (!strcmp(name, "focal")) l.kind = LOSS_FOCAL;
+    if (!strncmp(name, "focal", 5)) l.kind = LOSS_FOCAL;
+    if (!strncmp(name, "asl", 3)) l.kind = LOSS_ASL;
+    if (strstr(name, "_cb")) l.class_weights = cbw;
     return l;
 }
 
-static const char *const losses[] = {"bce", "bce_logw", "bce_logw_weight", "focal"};
+static const char *const losses[] = {"bce",   "bce_logw", "bce_logw_weight", "focal",
+                                     "asl",   "bce_cb",   "focal_cb",        "asl_cb"};
 
 TestSuite(model, .init = setup, .fini = teardown);
 
@@ -97,14 +102,19 @@ Test(model, logits_match_transformers)
     free(want);
 }
 
-Test(model, logw_weights_match)
+static void label_counts(long *counts)
 {
     const StTensor *t = st_find(&ref, "label_counts");
     cr_assert(t && t->dtype == ST_I64);
-    long counts[NL];
     int64_t c64[NL];
     memcpy(c64, t->data, sizeof c64);
     for (int i = 0; i < NL; i++) counts[i] = (long)c64[i];
+}
+
+Test(model, logw_weights_match)
+{
+    long counts[NL];
+    label_counts(counts);
     int64_t n;
     memcpy(&n, st_find(&ref, "n_examples")->data, sizeof n);
     float w[NL], *want = ref_f32("logw", NULL);
@@ -113,12 +123,23 @@ Test(model, logw_weights_match)
     free(want);
 }
 
+/* The fixture's beta (metadata cb_beta) is 0.99. */
+Test(model, class_balanced_weights_match)
+{
+    long counts[NL];
+    label_counts(counts);
+    float w[NL], *want = ref_f32("cbw", NULL);
+    loss_class_balanced_weights(w, counts, NL, 0.99);
+    cr_expect_lt(rel_err(w, want, NL, 1.0), 1e-6);
+    free(want);
+}
+
 Test(model, losses_and_gradients_match_pytorch)
 {
-    float *targets = ref_f32("targets", NULL), *w = ref_f32("logw", NULL);
+    float *targets = ref_f32("targets", NULL), *w = ref_f32("logw", NULL), *cbw = ref_f32("cbw", NULL);
     for (size_t k = 0; k < sizeof losses / sizeof *losses; k++) {
         const float *logits = run_forward();
-        Loss loss = make_loss(losses[k], w);
+        Loss loss = make_loss(losses[k], w, cbw);
         float dlogits[B * NL];
         float value = loss_forward(&loss, dlogits, logits, targets, B, NL, 1.0f);
         char name[256];
@@ -156,6 +177,7 @@ Test(model, losses_and_gradients_match_pytorch)
     }
     free(targets);
     free(w);
+    free(cbw);
 }
 
 Test(model, adamw_steps_match_pytorch)
@@ -166,7 +188,7 @@ Test(model, adamw_steps_match_pytorch)
     long warmup = atol(st_meta(&ref, "warmup")), total = atol(st_meta(&ref, "total"));
     AdamW opt = {.lr = lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
                  .weight_decay = strtof(st_meta(&ref, "weight_decay"), NULL)};
-    Loss loss = make_loss("bce", NULL);
+    Loss loss = make_loss("bce", NULL, NULL);
     AdamWState state;
     adamw_state_init(&state, model.lay.n_params);
     for (int step = 0; step < 3; step++) {
@@ -232,7 +254,7 @@ Test(model, train_mode_gradients_match_finite_differences)
     model.lay.cfg.dropout = model.lay.cfg.attention_dropout = model.lay.cfg.seq_classif_dropout = 0.2f;
     int32_t *ids = ref_i32("ids"), *mask = ref_i32("mask");
     float *targets = ref_f32("targets", NULL);
-    Loss loss = make_loss("bce", NULL);
+    Loss loss = make_loss("bce", NULL, NULL);
     float dlogits[B * NL];
     const float *logits = distilbert_forward(&model, ids, mask, B, T, &train_mode);
     loss_forward(&loss, dlogits, logits, targets, B, NL, 1.0f);
@@ -279,7 +301,7 @@ Test(model, cls_only_matches_the_full_forward)
     int32_t *ids = ref_i32("ids"), *mask = ref_i32("mask");
     float *targets = ref_f32("targets", NULL), dlogits[B * NL], want_logits[B * NL];
     float *want = malloc(model.lay.n_params * sizeof(float));
-    Loss loss = make_loss("bce", NULL);
+    Loss loss = make_loss("bce", NULL, NULL);
     for (int pass = 0; pass < 2; pass++) {
         ForwardArgs fa = train_mode;
         fa.cls_only = pass == 1;
@@ -318,7 +340,7 @@ Test(model, accumulated_micro_batches_equal_the_full_batch)
 {
     int32_t *ids = ref_i32("ids"), *mask = ref_i32("mask");
     float *targets = ref_f32("targets", NULL), dlogits[B * NL];
-    Loss loss = make_loss("bce", NULL);
+    Loss loss = make_loss("bce", NULL, NULL);
     loss_forward(&loss, dlogits, run_forward(), targets, B, NL, 1.0f);
     distilbert_zero_grad(&model);
     distilbert_backward(&model, dlogits);

@@ -293,7 +293,13 @@ Test(ops_grad, losses)
                     {.kind = LOSS_BCE_LOGW, .weights = w, .as_pos_weight = true},
                     {.kind = LOSS_BCE_LOGW, .weights = w, .as_pos_weight = false},
                     {.kind = LOSS_FOCAL, .alpha = 0.375f, .gamma = 2.0f},
-                    {.kind = LOSS_FOCAL, .alpha = -1.0f, .gamma = 0.5f}};
+                    {.kind = LOSS_FOCAL, .alpha = -1.0f, .gamma = 0.5f},
+                    {.kind = LOSS_ASL, .gamma_pos = 0.0f, .gamma_neg = 4.0f, .clip = 0.05f},
+                    {.kind = LOSS_ASL, .gamma_pos = 1.0f, .gamma_neg = 2.0f, .clip = 0.2f},
+                    {.kind = LOSS_ASL, .gamma_pos = 0.5f, .gamma_neg = 1.5f, .clip = 0.0f},
+                    {.kind = LOSS_BCE, .class_weights = w},
+                    {.kind = LOSS_FOCAL, .alpha = 0.375f, .gamma = 2.0f, .class_weights = w},
+                    {.kind = LOSS_ASL, .gamma_neg = 4.0f, .clip = 0.05f, .class_weights = w}};
     for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
         float *x = randn(12, 3), g[12];
         loss_forward(&kinds[k], g, x, y, B, L, 0.5f);
@@ -313,11 +319,38 @@ Test(ops_grad, losses)
     }
 }
 
+/* The paper's formulas at hand-computed points: a negative at p = 0.5 costs
+ * p_m^4 * -log(1 - p_m) with p_m = 0.45; a negative below the clip costs
+ * nothing; a positive at p = 0.5 costs log 2 (gamma_pos 0). */
+Test(ops_grad, asl_and_class_balanced_known_values)
+{
+    Loss asl = {.kind = LOSS_ASL, .gamma_pos = 0.0f, .gamma_neg = 4.0f, .clip = 0.05f};
+    float x0 = 0.0f, y0 = 0.0f, y1 = 1.0f, below = -3.5f; /* sigmoid(-3.5) = 0.0293 < 0.05 */
+    cr_expect_float_eq(loss_forward(&asl, NULL, &x0, &y0, 1, 1, 1.0f), pow(0.45, 4) * -log(0.55), 1e-7);
+    cr_expect_float_eq(loss_forward(&asl, NULL, &x0, &y1, 1, 1, 1.0f), log(2.0), 1e-7);
+    float g = 1.0f;
+    cr_expect_eq(loss_forward(&asl, &g, &below, &y0, 1, 1, 1.0f), 0.0f);
+    cr_expect_eq(g, 0.0f);
+
+    /* (1 - beta) / (1 - beta^n), n = 1, 10, 100 and 0 (counted as 1), over their mean */
+    long counts[4] = {1, 10, 100, 0};
+    double inv[4], mean = 0;
+    for (int c = 0; c < 4; c++) mean += (inv[c] = 0.1 / (1.0 - pow(0.9, counts[c] ? (double)counts[c] : 1.0))) / 4;
+    float w[4];
+    loss_class_balanced_weights(w, counts, 4, 0.9);
+    for (int c = 0; c < 4; c++) cr_expect_float_eq(w[c], inv[c] / mean, 1e-6, "w[%d] = %g", c, w[c]);
+    loss_class_balanced_weights(w, counts, 4, 0.0); /* beta 0: no reweighting */
+    for (int c = 0; c < 4; c++) cr_expect_eq(w[c], 1.0f);
+}
+
 Test(ops_grad, losses_are_stable_for_huge_logits)
 {
     float x[4] = {1e4f, -1e4f, 80.0f, -80.0f}, y[4] = {0, 1, 1, 0}, g[4];
-    Loss kinds[] = {{.kind = LOSS_BCE}, {.kind = LOSS_FOCAL, .alpha = 0.375f, .gamma = 2.0f}};
-    for (int k = 0; k < 2; k++) {
+    Loss kinds[] = {{.kind = LOSS_BCE},
+                    {.kind = LOSS_FOCAL, .alpha = 0.375f, .gamma = 2.0f},
+                    {.kind = LOSS_ASL, .gamma_pos = 1.0f, .gamma_neg = 4.0f, .clip = 0.05f},
+                    {.kind = LOSS_ASL, .gamma_neg = 4.0f, .clip = 0.0f}};
+    for (int k = 0; k < 4; k++) {
         float l = loss_forward(&kinds[k], g, x, y, 1, 4, 1.0f);
         cr_expect(isfinite(l) && l > 0, "loss %d = %g", k, l);
         for (int i = 0; i < 4; i++) cr_expect(isfinite(g[i]));

@@ -4,8 +4,9 @@ transformers; the tests themselves do not):
 tests/fixtures/tiny_distilbert/          a tiny DistilBertForSequenceClassification,
                                          written by save_pretrained
 tests/fixtures/tiny_distilbert_ref.safetensors
-    inputs (ids, mask, targets, label counts), logits, the three losses
-    (bce, bce_logw as pos_weight and as weight, focal), every parameter's
+    inputs (ids, mask, targets, label counts), logits, the losses
+    (bce, bce_logw as pos_weight and as weight, focal, asymmetric loss, and
+    bce, focal and asl with class-balanced weights "cbw"), every parameter's
     gradient under each loss ("grad.<loss>.<hf name>"), and the losses and
     parameters after 3 AdamW steps with warmup and clipping ("adamw.*").
 tests/fixtures/minilm_cls.safetensors    (when $GENRE_MINILM is set)
@@ -41,6 +42,8 @@ LENGTHS = [8, 5, 3]
 ADAM = dict(lr=1e-2, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
 WARMUP, TOTAL, STEPS, MAX_NORM = 1, 4, 3, 0.5
 ALPHA, GAMMA = 0.375, 2.0
+GAMMA_POS, GAMMA_NEG, CLIP = 0.0, 4.0, 0.05
+CB_BETA = 0.99
 
 
 def focal(logits, y, alpha=ALPHA, gamma=GAMMA):
@@ -51,6 +54,28 @@ def focal(logits, y, alpha=ALPHA, gamma=GAMMA):
     loss = ce * ((1 - p_t) ** gamma)
     alpha_t = alpha * y + (1 - alpha) * (1 - y)
     return (alpha_t * loss).mean()
+
+
+def asl(logits, y, gamma_pos=GAMMA_POS, gamma_neg=GAMMA_NEG, clip=CLIP, eps=1e-8, weight=None):
+    """AsymmetricLoss of Ridnik et al.'s official code (github.com/Alibaba-MIIL/ASL,
+    losses.py) with disable_torch_grad_focal_loss=False, mean instead of sum."""
+    xs_pos = torch.sigmoid(logits)
+    xs_neg = 1 - xs_pos
+    if clip > 0:
+        xs_neg = (xs_neg + clip).clamp(max=1)
+    loss = y * torch.log(xs_pos.clamp(min=eps)) + (1 - y) * torch.log(xs_neg.clamp(min=eps))
+    pt = xs_pos * y + xs_neg * (1 - y)
+    loss = loss * torch.pow(1 - pt, gamma_pos * y + gamma_neg * (1 - y))
+    if weight is not None:
+        loss = loss * weight
+    return -loss.mean()
+
+
+def class_balanced(counts, beta=CB_BETA):
+    """Cui et al. 2019: (1 - beta) / (1 - beta^n) per label (n = 0 counted as 1), mean 1."""
+    n = torch.clamp(counts.double(), min=1)
+    w = (1 - beta) / (1 - torch.pow(torch.tensor(beta, dtype=torch.float64), n))
+    return (w / w.mean()).float()
 
 
 def inputs():
@@ -89,13 +114,26 @@ def tiny_model():
     return model
 
 
-def losses(logits, targets, w):
+def losses(logits, targets, w, cbw):
     return {
         "bce": torch.nn.BCEWithLogitsLoss()(logits, targets),
         "bce_logw": torch.nn.BCEWithLogitsLoss(pos_weight=w)(logits, targets),
         "bce_logw_weight": torch.nn.BCEWithLogitsLoss(weight=w)(logits, targets),
         "focal": focal(logits, targets),
+        "asl": asl(logits, targets),
+        "bce_cb": torch.nn.BCEWithLogitsLoss(weight=cbw)(logits, targets),
+        "focal_cb": focal_weighted(logits, targets, cbw),
+        "asl_cb": asl(logits, targets, weight=cbw),
     }
+
+
+def focal_weighted(logits, y, weight):
+    """focal with every element of label c multiplied by weight[c]."""
+    p = torch.sigmoid(logits)
+    ce = torch.nn.functional.binary_cross_entropy_with_logits(logits, y, reduction="none")
+    p_t = p * y + (1 - p) * (1 - y)
+    alpha_t = ALPHA * y + (1 - ALPHA) * (1 - y)
+    return (weight * alpha_t * ce * ((1 - p_t) ** GAMMA)).mean()
 
 
 def make_tiny():
@@ -104,10 +142,10 @@ def make_tiny():
     ids, mask, targets, counts, n_examples, w = inputs()
     out = {"ids": ids.int().numpy(), "mask": mask.int().numpy(), "targets": targets.numpy(),
            "label_counts": counts.long().numpy(), "n_examples": np.array([n_examples]),
-           "logw": w.numpy()}
+           "logw": w.numpy(), "cbw": class_balanced(counts).numpy()}
     logits = model(input_ids=ids, attention_mask=mask).logits
     out["logits"] = logits.detach().numpy()
-    for name, loss in losses(logits, targets, w).items():
+    for name, loss in losses(logits, targets, w, class_balanced(counts)).items():
         model.zero_grad()
         out["loss." + name] = np.array([loss.item()], dtype=np.float32)
         loss.backward(retain_graph=True)
@@ -139,7 +177,8 @@ def make_tiny():
         out["adamw." + pname] = p.detach().numpy().copy()
     save_file(out, REF, metadata={
         "lr": str(ADAM["lr"]), "weight_decay": str(ADAM["weight_decay"]),
-        "warmup": str(WARMUP), "total": str(TOTAL), "max_norm": str(MAX_NORM)})
+        "warmup": str(WARMUP), "total": str(TOTAL), "max_norm": str(MAX_NORM),
+        "asl": f"gamma_pos={GAMMA_POS} gamma_neg={GAMMA_NEG} clip={CLIP}", "cb_beta": str(CB_BETA)})
     print(f"wrote {TINY} and {REF} ({os.path.getsize(REF)} bytes)")
 
 

@@ -345,7 +345,7 @@ Test(sweep, invalid_sweeps_fail_before_any_run)
         {"{\"base\": {}, \"runs\": [{\"los.type\": \"bce\"}]}", "s.json: runs[0]: unknown key 'los.type'"},
         {"{\"base\": {}, \"runs\": [{}, {\"loss\": {\"gamma\": 30}}]}", "s.json: runs[1]: key 'loss.gamma' must be in [0, 10]"},
         {"{\"base\": {}, \"grid\": {\"loss.type\": [\"bce\", \"mse\"]}}",
-         "s.json: grid: key 'loss.type' is \"mse\", expected one of bce|bce_logw|focal"},
+         "s.json: grid: key 'loss.type' is \"mse\", expected one of bce|bce_logw|focal|asl"},
         {"{\"base\": {}, \"grid\": {\"seed\": []}}", "s.json: grid: key 'seed' must be a non-empty list"},
         {"{\"base\": {}, \"grid\": {\"seed\": 3}}", "s.json: grid: key 'seed' must be a non-empty list"},
         {"{\"base\": {}, \"runs\": [{\"seed\": 1}], \"grid\": {\"seed\": [2]}}",

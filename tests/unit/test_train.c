@@ -227,8 +227,29 @@ Test(train, bad_settings_fail_before_any_work)
     err = slurp(at("err.txt"));
     cr_expect(strstr(err, "exceeds the model's 16 positions") != NULL, "%s", err);
     free(err);
+    const char *logw_cb[] = {"loss.type=bce_logw", "loss.class_weights=effective_number"};
+    cr_expect_eq(train(at("x"), logw_cb, 2), 1);
+    err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "bce_logw weights its genres already") != NULL, "%s", err);
+    free(err);
     struct stat st;
     cr_expect_neq(stat(at("x/log.jsonl"), &st), 0, "no output from a refused run");
+}
+
+/* The losses beyond the study train end to end; class weights change the run. */
+Test(train, asl_and_class_balanced_focal_train_to_the_end)
+{
+    const char *asl[] = {"loss.type=asl", "loss.class_weights=effective_number", "loss.beta=0.9"};
+    cr_assert_eq(train(at("asl"), asl, 3), 0, "%s", slurp(at("err.txt")));
+    const char *focal[] = {"loss.type=focal"}, *focal_cb[] = {"loss.type=focal", "loss.class_weights=effective_number",
+                                                              "loss.beta=0.9"};
+    cr_assert_eq(train(at("f"), focal, 1), 0, "%s", slurp(at("err.txt")));
+    cr_assert_eq(train(at("fcb"), focal_cb, 3), 0, "%s", slurp(at("err.txt")));
+    struct stat st;
+    cr_expect_eq(stat(at("asl/metrics.json"), &st), 0);
+    char *a = slurp(at("f/log.jsonl")), *b = slurp(at("fcb/log.jsonl"));
+    cr_expect(strcmp(a, b) != 0, "class weights left the focal run unchanged");
+    free(a), free(b);
 }
 
 /* Runs a command in a child with stdin from `in`, stdout to out.txt. */
