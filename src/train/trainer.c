@@ -588,7 +588,7 @@ static int validate(Run *r, int epoch)
         r->st.best = score;
         r->st.best_step = r->st.step;
         rc = r->lead && (pull_weights(r) != 0 ||
-                         classifier_save(&r->w, &r->labels, r->vocab, r->s->threshold, r->best_dir) != 0)
+                         classifier_save(&r->w, &r->labels, r->vocab, r->s->threshold, NULL, r->best_dir) != 0)
                  ? -1 : 0;
     }
     char msg[256];
@@ -619,7 +619,7 @@ static int save_last(Run *r)
     if (pull_weights(r) != 0) return -1;
     char *tmp = atomic_dir_begin(r->last_dir);
     if (!tmp) return -1;
-    if (classifier_write(&r->w, &r->labels, r->vocab, r->s->threshold, tmp) != 0 ||
+    if (classifier_write(&r->w, &r->labels, r->vocab, r->s->threshold, NULL, tmp) != 0 ||
         checkpoint_save_optimizer(&r->w.lay, &r->opt, tmp) != 0 || train_state_save(&r->st, tmp) != 0) {
         atomic_dir_abort(tmp);
         return -1;
@@ -684,7 +684,7 @@ static int finish(Run *r)
         metrics_free(&vm);
         predict_at_least_one(r->val_pred, r->val_scores, nv, L, threshold);
         metrics_compute(&vm, r->val.data.y, r->val_pred, nv, L);
-        if (r->lead && classifier_set_threshold(r->best_dir, threshold) != 0) {
+        if (r->lead && classifier_set_thresholds(r->best_dir, &r->labels, threshold, NULL) != 0) {
             metrics_free(&vm);
             return -1;
         }

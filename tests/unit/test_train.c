@@ -326,6 +326,37 @@ Test(train, tuned_threshold_is_chosen_on_val_and_kept_with_the_model)
     }
 }
 
+/* predict applies each genre's threshold from config.json, and --threshold
+ * replaces them all: Alpha at 0.001 is always predicted, and Beta and Gamma
+ * at 0.999 never are (their scores stay below), so every text gets Alpha
+ * alone. */
+Test(train, predict_applies_per_genre_thresholds_unless_told_one)
+{
+    const char *extra[] = {"epochs=1"};
+    cr_assert_eq(train(at("run"), extra, 1), 0, "%s", slurp(at("err.txt")));
+    json_t *cfg = json_load_file(at("run/best/config.json"), 0, NULL);
+    cr_assert_not_null(cfg);
+    json_object_set_new(cfg, "genre_thresholds", json_pack("{s:f, s:f, s:f}", "Alpha", 0.001, "Beta", 0.999,
+                                                           "Gamma", 0.999));
+    cr_assert_eq(json_dump_file(cfg, at("run/best/config.json"), 0), 0);
+    json_decref(cfg);
+    const char *texts = "w1 w2 w3 w4\nw61 w62 w63 w64\nw31 w32 w33\n";
+    char *pred[] = {"predict", "--model", (char *)at("run"), "--max-len", "16"};
+    cr_assert_eq(run_cmd(cmd_predict, pred, 5, texts), 0, "%s", slurp(at("err.txt")));
+    char *out = slurp(at("out.txt"));
+    int alone = 0;
+    for (char *p = out; (p = strstr(p, "{\"genres\":[\"Alpha\"],")); p++) alone++;
+    cr_expect_eq(alone, 3, "%s", out);
+    free(out);
+    char *told[] = {"predict", "--model", (char *)at("run"), "--max-len", "16", "--threshold", "0.999"};
+    cr_assert_eq(run_cmd(cmd_predict, told, 7, texts), 0, "%s", slurp(at("err.txt")));
+    out = slurp(at("out.txt"));
+    alone = 0;
+    for (char *p = out; (p = strstr(p, "{\"genres\":[\"Alpha\"],")); p++) alone++;
+    cr_expect_lt(alone, 3, "--threshold 0.999 leaves each text its top genre, not Alpha always: %s", out);
+    free(out);
+}
+
 /* state.json's integer `key` in the checkpoint directory `dir`. */
 static long state_int(const char *dir, const char *key)
 {
