@@ -21,18 +21,38 @@ static json_t *load_config(const char *dir, char *path, size_t size)
     return json_read_file(path, 0);
 }
 
-/* dir/config.json's genre_threshold into *t (left alone when absent). */
-static int read_threshold(const char *dir, float *t)
+/* c->dir/config.json's genre_threshold into c->threshold (left alone when
+ * absent), and every genre's threshold into c->thresholds: genre_thresholds'
+ * when present (c->per_genre), else that one. */
+static int read_thresholds(Classifier *c)
 {
     char path[4200];
-    json_t *cfg = load_config(dir, path, sizeof path);
+    json_t *cfg = load_config(c->dir, path, sizeof path);
     if (!cfg) return -1;
-    json_t *v = json_object_get(cfg, "genre_threshold");
-    int rc = 0;
+    json_t *v = json_object_get(cfg, "genre_threshold"), *per = json_object_get(cfg, "genre_thresholds");
+    int rc = 0, L = c->labels.n_labels;
     if (v && !(json_is_number(v) && json_number_value(v) > 0 && json_number_value(v) < 1))
         rc = err_set("%s: genre_threshold must be a number in (0, 1)", path);
     else if (v)
-        *t = (float)json_number_value(v);
+        c->threshold = (float)json_number_value(v);
+    c->thresholds = xmalloc((size_t)L * sizeof *c->thresholds);
+    for (int k = 0; k < L; k++) c->thresholds[k] = c->threshold;
+    if (rc == 0 && per && !json_is_object(per))
+        rc = err_set("%s: genre_thresholds must be an object {genre: threshold}", path);
+    const char *name;
+    json_t *x;
+    if (rc == 0 && per) json_object_foreach(per, name, x) {
+        int k = labels_index(&c->labels, name);
+        if (k < 0) rc = err_set("%s: genre_thresholds: \"%.200s\" is not one of the model's genres", path, name);
+        else if (!(json_is_number(x) && json_number_value(x) > 0 && json_number_value(x) < 1))
+            rc = err_set("%s: genre_thresholds: \"%.200s\" must be a number in (0, 1)", path, name);
+        else c->thresholds[k] = (float)json_number_value(x);
+        if (rc != 0) break;
+    }
+    for (int k = 0; rc == 0 && per && k < L; k++)
+        if (!json_object_get(per, c->labels.names[k]))
+            rc = err_set("%s: genre_thresholds: no threshold for \"%.200s\"", path, c->labels.names[k]);
+    c->per_genre = per != NULL;
     json_decref(cfg);
     return rc;
 }
@@ -64,16 +84,19 @@ int classifier_open(Classifier *c, const char *dir)
     c->labels.n_labels = n;
     c->labels.names = names;
     c->threshold = 0.5f;
-    if (read_threshold(c->dir, &c->threshold) != 0) {
+    if (read_thresholds(c) != 0) {
+        free(c->thresholds);
         labels_free(&c->labels);
         return -1;
     }
     if (checkpoint_load_head(&c->weights, c->dir, n) != 0) {
+        free(c->thresholds);
         labels_free(&c->labels);
         return -1;
     }
     if (!(c->tok = tokenizer_load(c->dir))) {
         weights_free(&c->weights);
+        free(c->thresholds);
         labels_free(&c->labels);
         return -1;
     }
@@ -84,6 +107,7 @@ void classifier_close(Classifier *c)
 {
     tokenizer_free(c->tok);
     weights_free(&c->weights);
+    free(c->thresholds);
     labels_free(&c->labels);
 }
 
@@ -122,12 +146,16 @@ int classifier_scores_share(Backend *be, const Encoded *e, int batch_size, int p
     return rc;
 }
 
-int classifier_set_threshold(const char *dir, float threshold)
+int classifier_set_thresholds(const char *dir, const LabelSet *labels, float threshold, const float *per_genre)
 {
     char path[4200];
     json_t *cfg = load_config(dir, path, sizeof path);
     if (!cfg) return -1;
     json_object_set_new(cfg, "genre_threshold", json_real_of_float(threshold));
+    if (per_genre)
+        json_object_set_new(cfg, "genre_thresholds",
+                            json_floats_by_name((const char *const *)labels->names, per_genre, labels->n_labels));
+    else json_object_del(cfg, "genre_thresholds");
     /* 15 digits: the other reals as before, and 0.29 reads as 0.29. */
     int rc = json_write_file(path, cfg, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
     json_decref(cfg);
@@ -135,21 +163,21 @@ int classifier_set_threshold(const char *dir, float threshold)
 }
 
 int classifier_write(const ModelWeights *m, const LabelSet *labels, const char *vocab, float threshold,
-                     const char *dir)
+                     const float *per_genre, const char *dir)
 {
     if (checkpoint_save(m, dir, (const char *const *)labels->names) != 0) return -1;
-    if (classifier_set_threshold(dir, threshold) != 0) return -1;
+    if (classifier_set_thresholds(dir, labels, threshold, per_genre) != 0) return -1;
     char to[4200];
     snprintf(to, sizeof to, "%s/vocab.txt", dir);
     return atomic_copy_file(vocab, to);
 }
 
 int classifier_save(const ModelWeights *m, const LabelSet *labels, const char *vocab, float threshold,
-                    const char *dir)
+                    const float *per_genre, const char *dir)
 {
     char *tmp = atomic_dir_begin(dir);
     if (!tmp) return -1;
-    if (classifier_write(m, labels, vocab, threshold, tmp) != 0) {
+    if (classifier_write(m, labels, vocab, threshold, per_genre, tmp) != 0) {
         atomic_dir_abort(tmp);
         return -1;
     }

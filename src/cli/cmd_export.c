@@ -35,11 +35,11 @@ static void usage(FILE *f)
  * an earlier export (replaced only once the new one is complete); anything
  * else only with --force. */
 static int write_model(const ModelWeights *w, const LabelSet *labels, const char *vocab, float threshold,
-                       const char *out, bool force)
+                       const float *per_genre, const char *out, bool force)
 {
     char *tmp = outdir_begin(out, "model", true, force, "choose another --out");
     if (!tmp) return -1;
-    if (classifier_write(w, labels, vocab, threshold, tmp) != 0) {
+    if (classifier_write(w, labels, vocab, threshold, per_genre, tmp) != 0) {
         outdir_abort(tmp);
         return -1;
     }
@@ -67,7 +67,7 @@ int cmd_export(int argc, char **argv)
         if (labels_load(&labels, labels_path) != 0 || checkpoint_load(&m, model, labels.n_labels, (uint64_t)seed) != 0)
             die_err();
         snprintf(vocab, sizeof vocab, "%s/vocab.txt", model);
-        if (write_model(&m, &labels, vocab, 0.5f, out, force) != 0) die_err();
+        if (write_model(&m, &labels, vocab, 0.5f, NULL, out, force) != 0) die_err();
         printf("%s: %s with a fresh %d-genre head (seed %ld)\n", out, model, labels.n_labels, seed);
         weights_free(&m);
         labels_free(&labels);
@@ -78,7 +78,8 @@ int cmd_export(int argc, char **argv)
     if (classifier_dir(model, dir, sizeof dir) != 0) die_err();
     if (classifier_open(&c, dir) != 0) die("%s (give --labels to start a classifier from an encoder)", err_msg());
     snprintf(vocab, sizeof vocab, "%s/vocab.txt", c.dir);
-    if (write_model(&c.weights, &c.labels, vocab, c.threshold, out, force) != 0) die_err();
+    if (write_model(&c.weights, &c.labels, vocab, c.threshold, c.per_genre ? c.thresholds : NULL, out, force) != 0)
+        die_err();
     printf("%s: %s, %d genres\n", out, c.dir, c.labels.n_labels);
     classifier_close(&c);
     return 0;

@@ -17,8 +17,7 @@
 
 /* Scores texts[0..n) and writes their JSON lines: the answer to what has
  * been read, flushed so that it reaches a pipe or a terminal now. */
-static void answer(const Classifier *c, Backend *be, char **texts, int n, float threshold, long top,
-                   long max_len)
+static void answer(const Classifier *c, Backend *be, char **texts, int n, long top, long max_len)
 {
     int L = c->labels.n_labels;
     char **titles = xmalloc((size_t)n * sizeof *titles);
@@ -29,7 +28,7 @@ static void answer(const Classifier *c, Backend *be, char **texts, int n, float 
     float *scores = xmalloc((size_t)n * L * sizeof *scores);
     uint8_t *pred = xmalloc((size_t)n * L);
     if (classifier_scores(be, &e, 32, scores) != 0) die_err();
-    predict_at_least_one(pred, scores, n, L, threshold);
+    predict_at_least_one_per_label(pred, scores, n, L, c->thresholds);
     int *order = xmalloc((size_t)L * sizeof *order);
     for (int i = 0; i < n; i++) {
         const float *s = scores + (size_t)i * L;
@@ -66,9 +65,10 @@ static void usage(FILE *f)
     fprintf(f, "usage: genre predict --model DIR [--top K] [--threshold T] [--max-len N] [--device cpu|cuda] < texts\n\n"
                "Reads one text a line on stdin and writes one JSON line per text:\n"
                "{\"genres\": [...], \"scores\": {\"Action\": 0.91, ...}}. A genre is predicted\n"
-               "when its probability exceeds the threshold (default: the model's, saved by\n"
-               "train, 0.5 unless tune_threshold chose another), and the top one when\n"
-               "none does. Each line is answered as soon as it has come; lines that\n"
+               "when its probability exceeds its threshold (default: the model's, saved by\n"
+               "train, 0.5 unless tune_threshold chose another, or one per genre with\n"
+               "tune_threshold_per_genre; --threshold T for every genre), and the top one\n"
+               "when none does. Each line is answered as soon as it has come; lines that\n"
                "come together are scored together.\n\n"
                "  --top K        list only the K highest scores (K >= 1)\n"
                "  --threshold T  a probability in (0, 1)\n"
@@ -93,7 +93,9 @@ int cmd_predict(int argc, char **argv)
     args_parse(&(ArgSpec){.cmd = "predict", .opts = opts, .usage = usage}, argc, argv);
     Classifier c;
     if (classifier_open(&c, model) != 0) die_err();
-    float threshold = isnan(given_threshold) ? c.threshold : (float)given_threshold;
+    /* --threshold overrides the model's, per-genre ones included. */
+    if (!isnan(given_threshold))
+        for (int k = 0; k < c.labels.n_labels; k++) c.thresholds[k] = (float)given_threshold;
     Backend *be = backend_open(device, &c.weights);
     if (!be) die_err();
     LineReader in;
@@ -110,7 +112,7 @@ int cmd_predict(int argc, char **argv)
             texts[n++] = xstrdup(line);
         }
         if (n && (len < 0 || !lines_ready(&in))) {
-            answer(&c, be, texts, n, threshold, top, max_len);
+            answer(&c, be, texts, n, top, max_len);
             while (n) free(texts[--n]);
         }
         if (len < 0) break;

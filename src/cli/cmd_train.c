@@ -55,6 +55,8 @@ static const CfgKey schema[] = {
      "data parallel: each rank keeps the AdamW moments of its shard alone (ZeRO-1; device=cpu)"},
     {"tune_threshold", CFG_BOOL, "false", NULL,
      "replace threshold at the end by the one in 0.05..0.95 that maximises the best model's val Jaccard"},
+    {"tune_threshold_per_genre", CFG_BOOL, "false", NULL,
+     "then give each genre its own threshold, tuned on val from that one (needs tune_threshold=true)"},
     {"tensorboard", CFG_BOOL, "true", NULL, "also write the scalars as TensorBoard event files in RUN/tb/"},
     {"drop_labels", CFG_LIST, "[]", NULL,
      "genres removed from train, val and test; movies left without a genre are dropped"},
@@ -125,6 +127,14 @@ Config *train_config_resolve(const char *what, int n_layers, const CfgLayer *lay
 {
     Config *cfg = config_load_layers(schema, what, n_layers, layers);
     if (!cfg) return NULL;
+    /* Said before any path is looked at, and here so that genre sweep
+     * refuses such a run when it loads the sweep, not when the run starts. */
+    if (cfg_bool(cfg, "tune_threshold_per_genre") && !cfg_bool(cfg, "tune_threshold")) {
+        err_set("%s%stune_threshold_per_genre=true needs tune_threshold=true (the per-genre thresholds start "
+                "from the single tuned one)", what ? what : "", what ? ": " : "");
+        config_free(cfg);
+        return NULL;
+    }
     /* The run records where its data and model are absolutely, so that a
      * resume from another directory reads the same ones. init means what
      * eval's --model means: a run directory stands for its best/. */
@@ -229,6 +239,7 @@ int cmd_train(int argc, char **argv)
         .limit_train = cfg_int(cfg, "limit_train"), .limit_eval = cfg_int(cfg, "limit_eval"),
         .oversample = cfg_float(cfg, "oversample"), .length_window = (int)cfg_int(cfg, "length_window"),
         .threshold = (float)cfg_float(cfg, "threshold"), .tune_threshold = cfg_bool(cfg, "tune_threshold"),
+        .tune_threshold_per_genre = cfg_bool(cfg, "tune_threshold_per_genre"),
         .shard_optimizer = cfg_bool(cfg, "shard_optimizer"),
         .tensorboard = cfg_bool(cfg, "tensorboard"),
         .min_words = (int)cfg_int(cfg, "min_words"), .max_words = (int)cfg_int(cfg, "max_words"),

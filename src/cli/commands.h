@@ -29,8 +29,9 @@ int cmd_sweep(int argc, char **argv);
 extern const CfgKey *const train_schema, *const baseline_schema, *const prepare_schema, *const sweep_schema;
 
 /* The configuration of a new training run from its layers (config.h), as
- * `genre train` resolves it before it starts: every key checked, and data
- * and init made absolute paths (init a model directory: a run directory
+ * `genre train` resolves it before it starts: every key checked (and
+ * tune_threshold_per_genre against tune_threshold), and data and init made
+ * absolute paths (init a model directory: a run directory
  * stands for its best/). NULL with err_set. genre sweep resolves its runs
  * here, so that a run's config.json is what the sweep expects of it. */
 Config *train_config_resolve(const char *what, int n_layers, const CfgLayer *layers);

@@ -65,3 +65,10 @@ json_t *json_real_of_float(float x)
     }
     return json_real((double)x);
 }
+
+json_t *json_floats_by_name(const char *const *names, const float *values, int n)
+{
+    json_t *o = json_object();
+    for (int k = 0; k < n; k++) json_object_set_new(o, names[k], json_real_of_float(values[k]));
+    return o;
+}

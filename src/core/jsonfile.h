@@ -28,4 +28,8 @@ const char *json_error_what(const json_error_t *e);
  * reads back as the same float, so 0.29f is 0.29, not 0.28999999165534973. */
 json_t *json_real_of_float(float x);
 
+/* {names[k]: values[k], ...} for k < n, each value a json_real_of_float:
+ * per-genre thresholds as config.json and metrics.json keep them. */
+json_t *json_floats_by_name(const char *const *names, const float *values, int n);
+
 #endif

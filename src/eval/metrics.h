@@ -30,8 +30,16 @@ void metrics_free(Metrics *m);
  * empty): the per-movie score the error analysis sorts by. */
 double metrics_sample_jaccard(const uint8_t *t, const uint8_t *p, int n_labels);
 
-/* The decision rule of the seed: label c is predicted when
- * scores[i, c] > threshold; when none is, the top-scoring label is. */
+/* The decision rule: label c is predicted when scores[i, c] >
+ * thresholds[c] (n_labels of them); when none is, the label of the highest
+ * raw score is (numpy's argmax: the first maximum, a NaN never wins), not
+ * the one nearest its threshold: with equal thresholds it is the seed's
+ * rule exactly, and a movie's fallback does not move with the thresholds. */
+void predict_at_least_one_per_label(uint8_t *y_pred, const float *scores, int n, int n_labels,
+                                    const float *thresholds);
+
+/* The seed's rule: predict_at_least_one_per_label with every label's
+ * threshold `threshold`. */
 void predict_at_least_one(uint8_t *y_pred, const float *scores, int n, int n_labels, float threshold);
 
 /* The threshold among `steps` evenly spaced values from lo to hi whose
@@ -43,6 +51,16 @@ float metrics_tune_threshold(const float *scores, const uint8_t *y, int n, int n
 
 /* metrics_tune_threshold over probabilities: 0.05, 0.06, ..., 0.95. */
 float metrics_tune_probability(const float *scores, const uint8_t *y, int n, int n_labels, float prefer);
+
+/* Per-label thresholds by coordinate ascent on the sample-averaged Jaccard
+ * of predict_at_least_one_per_label against y. t (n_labels) holds the
+ * starting thresholds (metrics_tune_probability's for every label) and
+ * receives the tuned ones: label by label in order, t[c] becomes the value
+ * of metrics_tune_probability's grid with the largest Jaccard, the other
+ * labels held, ties going to the value nearest t[c] (t[c] itself first);
+ * at most two passes, fewer when a pass changes nothing. Deterministic, and
+ * never worse than the start on the data tuned on (val, never test). */
+void metrics_tune_probability_per_label(float *t, const float *scores, const uint8_t *y, int n, int n_labels);
 
 /* {"jaccard":..., ..., "micro": {...}, "macro": {...}, "weighted": {...},
  *  "per_label": {"Action": {"precision", "recall", "f1", "jaccard", "support"}, ...}} */

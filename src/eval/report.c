@@ -544,16 +544,22 @@ static void write_markdown(FILE *f, const ReportRun *run, int n_examples, const 
     table_averages(f, 1, names + 1, ms + 1);
     if (log) training_markdown(f, log);
 
-    fputs("## Per-genre classification report (test)\n\n"
-          "| Genre | Precision | Recall | F1 | Jaccard | Support |\n"
-          "|:--|--:|--:|--:|--:|--:|\n", f);
+    /* Per-genre thresholds say, genre by genre, what was applied. */
+    const float *gt = run->genre_thresholds;
+    fprintf(f, "## Per-genre classification report (test)\n\n%s"
+               "| Genre | Precision | Recall | F1 | Jaccard | Support |%s\n"
+               "|:--|--:|--:|--:|--:|--:|%s\n",
+            gt ? "A genre is predicted when its score is above its own threshold (last column).\n\n" : "",
+            gt ? " Threshold |" : "", gt ? "--:|" : "");
     int *idx = labels_by_support(t);
     for (int k = 0; k < t->n_labels; k++) {
         int c = idx[k];
         fputs("| ", f);
         md_text(f, run->labels->names[c], -1);
-        fprintf(f, " | %.4f | %.4f | %.4f | %.4f | %d |\n", t->label_precision[c], t->label_recall[c],
+        fprintf(f, " | %.4f | %.4f | %.4f | %.4f | %d |", t->label_precision[c], t->label_recall[c],
                 t->label_f1[c], t->label_jaccard[c], t->label_support[c]);
+        if (gt) fprintf(f, " %.2f |", (double)gt[c]);
+        fputc('\n', f);
     }
     free(idx);
     fputs("\n![Precision, recall and F1 per genre](per_genre_prf.svg)\n\n"
@@ -668,6 +674,10 @@ int report_write(const char *dir, const ReportRun *run)
             json_object_set_new(all, "threshold", json_real_of_float(*run->threshold));
             json_object_set_new(all, "threshold_tuned", json_boolean(run->threshold_tuned));
         }
+        if (run->genre_thresholds)
+            json_object_set_new(all, "genre_thresholds",
+                                json_floats_by_name((const char *const *)run->labels->names, run->genre_thresholds,
+                                                    run->labels->n_labels));
         rc = join(path, sizeof path, dir, "metrics.json");
         if (rc == 0) rc = json_write_file(path, all, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
         json_decref(all);

@@ -2,7 +2,8 @@
  * and the comparison of several runs. report_write fills a directory with:
  *   report.md                 seed-style results tables, per-genre report,
  *                             plots, error analysis (best/worst test movies)
- *   metrics.json              {"val": {...}, "test": {...}} (metrics_to_json)
+ *   metrics.json              {"val": {...}, "test": {...}} (metrics_to_json), and
+ *                             threshold, threshold_tuned, genre_thresholds when given
  *   per_genre_prf.svg         precision/recall/F1 per genre, by support
  *   jaccard_vs_support.svg    per-genre Jaccard against support (log x)
  *   top_words/<genre>.svg     linear models only: strongest +/- words
@@ -66,6 +67,9 @@ typedef struct {
     const float *test_scores;  /* n x L, the scores the threshold applies to */
     const uint8_t *test_pred;  /* n x L predictions */
     const float *threshold;    /* optional: the threshold test_pred came from, kept in metrics.json */
+    const float *genre_thresholds; /* optional: n_labels per-genre thresholds test_pred came from instead
+                                      (threshold is then where their tuning started), kept in metrics.json
+                                      and shown in the per-genre report */
     bool threshold_tuned;      /* the threshold was chosen on data (val, never test) */
     const ReportLinear *linear; /* NULL for models without word weights */
     int n_examples;            /* best and worst movies shown; 0 means 8 */

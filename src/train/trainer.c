@@ -69,6 +69,7 @@ typedef struct {
     Batch b;
     float *val_scores;
     uint8_t *val_pred;
+    float *thresholds; /* each genre's decision threshold: s->threshold until finish tunes them */
     double t_start;
     char data_note[1024]; /* what the data settings removed, for the start of the run */
 } Run;
@@ -451,6 +452,8 @@ static int run_open(Run *r, const Config *cfg, bool resume)
     r->adamw = (AdamW){s->lr, 0.9f, 0.999f, 1e-8f, s->weight_decay};
     r->val_scores = xmalloc((size_t)r->val.data.n * r->L * sizeof *r->val_scores);
     r->val_pred = xmalloc((size_t)r->val.data.n * r->L);
+    r->thresholds = xmalloc((size_t)r->L * sizeof *r->thresholds);
+    for (int c = 0; c < r->L; c++) r->thresholds[c] = s->threshold;
     batch_alloc(&r->b, s->batch_size, s->max_len, r->L);
     progress_init(&r->prog, r->lead ? stderr : NULL, r->total, r->st.step, 30.0);
     r->t_start = wall_seconds();
@@ -488,6 +491,7 @@ static void run_close(Run *r)
     tb_close(&r->tb);
     free(r->val_scores);
     free(r->val_pred);
+    free(r->thresholds);
     free(r->sample_weights);
     free(r->logw);
     free(r->class_w);
@@ -504,15 +508,15 @@ static void run_close(Run *r)
     tokenizer_free(r->tok);
 }
 
-/* Scores a part on the backend and computes its metrics at threshold;
+/* Scores a part on the backend and computes its metrics at r->thresholds;
  * scores and predictions kept. */
-static int evaluate(Run *r, const Part *p, float threshold, float *scores, uint8_t *pred, Metrics *out)
+static int evaluate(Run *r, const Part *p, float *scores, uint8_t *pred, Metrics *out)
 {
     if (r->world > 1) memset(scores, 0, (size_t)p->data.n * r->L * sizeof *scores);
     if (classifier_scores_share(r->be, &p->enc, 2 * r->s->batch_size, r->rank, r->world, scores) != 0 ||
         comm_allreduce(r->comm, scores, (size_t)p->data.n * r->L, COMM_F32, COMM_SUM) != 0)
         return -1;
-    predict_at_least_one(pred, scores, p->data.n, r->L, threshold);
+    predict_at_least_one_per_label(pred, scores, p->data.n, r->L, r->thresholds);
     metrics_compute(out, p->data.y, pred, p->data.n, r->L);
     return 0;
 }
@@ -581,7 +585,7 @@ static int train_step(Run *r, const EpochPlan *plan, int epoch, int k)
 static int validate(Run *r, int epoch)
 {
     Metrics vm;
-    if (evaluate(r, &r->val, r->s->threshold, r->val_scores, r->val_pred, &vm) != 0) return -1;
+    if (evaluate(r, &r->val, r->val_scores, r->val_pred, &vm) != 0) return -1;
     if (r->lead) {
         trainlog_val(r->log, r->st.step, epoch + 1, &vm, &r->labels);
         if (tb_val(r, &vm) != 0) {
@@ -595,7 +599,7 @@ static int validate(Run *r, int epoch)
         r->st.best = score;
         r->st.best_step = r->st.step;
         rc = r->lead && (pull_weights(r) != 0 ||
-                         classifier_save(&r->w, &r->labels, r->vocab, r->s->threshold, r->best_dir) != 0)
+                         classifier_save(&r->w, &r->labels, r->vocab, r->s->threshold, NULL, r->best_dir) != 0)
                  ? -1 : 0;
     }
     char msg[256];
@@ -626,7 +630,7 @@ static int save_last(Run *r)
     if (pull_weights(r) != 0) return -1;
     char *tmp = atomic_dir_begin(r->last_dir);
     if (!tmp) return -1;
-    if (classifier_write(&r->w, &r->labels, r->vocab, r->s->threshold, tmp) != 0 ||
+    if (classifier_write(&r->w, &r->labels, r->vocab, r->s->threshold, NULL, tmp) != 0 ||
         checkpoint_save_optimizer(&r->w.lay, &r->opt, tmp) != 0 || train_state_save(&r->st, tmp) != 0) {
         atomic_dir_abort(tmp);
         return -1;
@@ -664,7 +668,8 @@ static int train_epochs(Run *r)
 }
 
 /* The best model on val, scored again on val (tuning the threshold there
- * when asked) and on test; metrics.json, the report and a summary. */
+ * when asked, then per genre when asked) and on test; metrics.json, the
+ * report and a summary. */
 static int finish(Run *r)
 {
     const TrainSettings *s = r->s;
@@ -684,21 +689,25 @@ static int finish(Run *r)
         return -1;
     float threshold = s->threshold;
     int L = r->L, nv = r->val.data.n, nt = r->test.data.n;
+    /* Per genre starts from the tuned threshold: never without it. */
+    const float *per_genre = s->tune_threshold && s->tune_threshold_per_genre ? r->thresholds : NULL;
     Metrics vm, tm = {0};
-    if (evaluate(r, &r->val, threshold, r->val_scores, r->val_pred, &vm) != 0) return -1;
+    if (evaluate(r, &r->val, r->val_scores, r->val_pred, &vm) != 0) return -1;
     if (s->tune_threshold) {
         threshold = metrics_tune_probability(r->val_scores, r->val.data.y, nv, L, threshold);
+        for (int c = 0; c < L; c++) r->thresholds[c] = threshold;
+        if (per_genre) metrics_tune_probability_per_label(r->thresholds, r->val_scores, r->val.data.y, nv, L);
         metrics_free(&vm);
-        predict_at_least_one(r->val_pred, r->val_scores, nv, L, threshold);
+        predict_at_least_one_per_label(r->val_pred, r->val_scores, nv, L, r->thresholds);
         metrics_compute(&vm, r->val.data.y, r->val_pred, nv, L);
-        if (r->lead && classifier_set_threshold(r->best_dir, threshold) != 0) {
+        if (r->lead && classifier_set_thresholds(r->best_dir, &r->labels, threshold, per_genre) != 0) {
             metrics_free(&vm);
             return -1;
         }
     }
     float *test_scores = xmalloc((size_t)nt * L * sizeof *test_scores);
     uint8_t *test_pred = xmalloc((size_t)nt * L);
-    rc = evaluate(r, &r->test, threshold, test_scores, test_pred, &tm);
+    rc = evaluate(r, &r->test, test_scores, test_pred, &tm);
     if (rc == 0 && !r->lead) {
         metrics_free(&vm);
         metrics_free(&tm);
@@ -720,6 +729,9 @@ static int finish(Run *r)
         json_object_set_new(mj, "test", metrics_to_json(&tm, &r->labels));
         json_object_set_new(mj, "threshold", json_real_of_float(threshold));
         json_object_set_new(mj, "threshold_tuned", json_boolean(s->tune_threshold));
+        if (per_genre)
+            json_object_set_new(mj, "genre_thresholds",
+                                json_floats_by_name((const char *const *)r->labels.names, per_genre, L));
         char path[4200];
         snprintf(path, sizeof path, "%s/metrics.json", r->out);
         rc = json_write_file(path, mj, JSON_INDENT(2) | JSON_REAL_PRECISION(8));
@@ -732,10 +744,13 @@ static int finish(Run *r)
                  "Fine-tuned from `%s` for %ld steps (%.0f s, best on val by %s at step %ld), %d training "
                  "movies, batch %d x %d, max_len %d, lr %g, threshold %.2f%s.", s->init, r->st.step,
                  train_secs, s->best_metric, r->st.best_step, r->train.data.n, s->batch_size, s->grad_accum,
-                 s->max_len, (double)s->lr, (double)threshold, s->tune_threshold ? " (tuned on val)" : "");
+                 s->max_len, (double)s->lr, (double)threshold,
+                 per_genre ? " (tuned on val, then per genre: see the per-genre report)"
+                 : s->tune_threshold ? " (tuned on val)" : "");
         ReportRun run = {.name = name, .notes = notes, .labels = &r->labels, .val = &vm, .test = &tm,
                          .test_data = &r->test.data, .test_scores = test_scores, .test_pred = test_pred,
-                         .threshold = &threshold, .threshold_tuned = s->tune_threshold,
+                         .threshold = &threshold, .genre_thresholds = per_genre,
+                         .threshold_tuned = s->tune_threshold,
                          .train_log = r->log_path, .test_lengths = r->test.enc.lengths, .length_unit = "tokens"};
         snprintf(path, sizeof path, "%s/report", r->out);
         rc = report_write(path, &run);

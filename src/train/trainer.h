@@ -6,7 +6,11 @@
  * gradient norm is clipped to max_grad_norm; AdamW steps at lr x
  * schedule(step). Validation after every epoch (or every eval_every steps)
  * keeps the best model by the chosen metric in best/; the best is then
- * scored on val and test (metrics.json, report/). last/ holds the newest
+ * scored on val and test (metrics.json, report/), with tune_threshold at
+ * the threshold val chose (metrics_tune_probability), and with
+ * tune_threshold_per_genre at the per-genre thresholds tuned on val from it
+ * (metrics_tune_probability_per_label), both then kept in best/config.json
+ * (classifier_set_thresholds) and metrics.json. last/ holds the newest
  * checkpoint (model, AdamW moments, position in the data order), replaced as
  * a whole every checkpoint_every steps and at each epoch's end; a resumed
  * run continues from it and ends bit-identical to an uninterrupted one.
@@ -80,7 +84,8 @@ typedef struct {
     double oversample;         /* 0: off */
     int length_window;
     float threshold;
-    bool tune_threshold;
+    bool tune_threshold;       /* at the end: the threshold that maximises val Jaccard */
+    bool tune_threshold_per_genre; /* then one per genre from it (needs tune_threshold) */
     bool shard_optimizer;      /* ZeRO-1 over the ranks (backend_set_comm) */
     Comm *comm;                /* the job's ranks; one rank is a world of one */
     bool tensorboard;          /* also write the scalars as TensorBoard events in tb/ */

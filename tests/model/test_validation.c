@@ -44,7 +44,7 @@ static void write_classifier(void (*edit)(ModelWeights *))
     FILE *f = fopen(vocab, "w");
     fputs("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nw\n", f);
     fclose(f);
-    cr_assert_eq(classifier_save(&w, &labels, vocab, 0.5f, dir), 0, "%s", err_msg());
+    cr_assert_eq(classifier_save(&w, &labels, vocab, 0.5f, NULL, dir), 0, "%s", err_msg());
     unlink(vocab);
     weights_free(&w);
 }
@@ -131,4 +131,55 @@ Test(validation, impossible_configs_are_refused)
     cr_assert_eq(checkpoint_load(&w, dir, 0, 0), -1);
     cr_expect(strstr(err_msg(), "config.json: model config: layer_norm_eps -1e-12 must be in (0, 1)"), "%s",
               err_msg());
+}
+
+/* Per-genre thresholds go to config.json and come back genre by genre;
+ * saving one threshold again removes them. */
+Test(validation, per_genre_thresholds_round_trip)
+{
+    write_classifier(NULL);
+    char *names[] = {"A", "B", "C", "D", "E"};
+    LabelSet labels = {.n_labels = 5, .names = names};
+    const float per[] = {0.1f, 0.25f, 0.5f, 0.75f, 0.9f};
+    cr_assert_eq(classifier_set_thresholds(dir, &labels, 0.35f, per), 0, "%s", err_msg());
+    Classifier c;
+    cr_assert_eq(classifier_open(&c, dir), 0, "%s", err_msg());
+    cr_expect(c.per_genre);
+    cr_expect_eq(c.threshold, 0.35f);
+    for (int k = 0; k < 5; k++) cr_expect_eq(c.thresholds[k], per[k], "%s: %g", names[k], c.thresholds[k]);
+    classifier_close(&c);
+    cr_assert_eq(classifier_set_thresholds(dir, &labels, 0.4f, NULL), 0, "%s", err_msg());
+    cr_assert_eq(classifier_open(&c, dir), 0, "%s", err_msg());
+    cr_expect(!c.per_genre);
+    for (int k = 0; k < 5; k++) cr_expect_eq(c.thresholds[k], 0.4f, "%s: %g", names[k], c.thresholds[k]);
+    classifier_close(&c);
+}
+
+/* Each bad genre_thresholds is one line naming config.json and the entry. */
+Test(validation, bad_per_genre_thresholds_are_refused_naming_the_entry)
+{
+    static const struct { const char *value, *message; } bad[] = {
+        {"[0.5]", "config.json: genre_thresholds must be an object {genre: threshold}"},
+        {"{\"A\": 0.1, \"B\": 0.2, \"C\": 0.3, \"D\": 0.4, \"E\": 0.5, \"F\": 0.6}",
+         "config.json: genre_thresholds: \"F\" is not one of the model's genres"},
+        {"{\"A\": 0.1, \"B\": 0.2, \"C\": 0.3, \"D\": 0.4}", "config.json: genre_thresholds: no threshold for \"E\""},
+        {"{\"A\": 0.1, \"B\": 1.5, \"C\": 0.3, \"D\": 0.4, \"E\": 0.5}",
+         "config.json: genre_thresholds: \"B\" must be a number in (0, 1)"},
+        {"{\"A\": 0.1, \"B\": 0.2, \"C\": \"x\", \"D\": 0.4, \"E\": 0.5}",
+         "config.json: genre_thresholds: \"C\" must be a number in (0, 1)"},
+        {"{\"A\": 0, \"B\": 0.2, \"C\": 0.3, \"D\": 0.4, \"E\": 0.5}",
+         "config.json: genre_thresholds: \"A\" must be a number in (0, 1)"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        write_classifier(NULL);
+        char with[512];
+        snprintf(with, sizeof with, "\"genre_thresholds\": %s, \"genre_threshold\"", bad[k].value);
+        edit_config("\"genre_threshold\"", with);
+        Classifier c;
+        cr_expect_eq(classifier_open(&c, dir), -1, "%s opened", bad[k].value);
+        cr_expect(strstr(err_msg(), bad[k].message) && !strchr(err_msg(), '\n'), "%s: %s", bad[k].value, err_msg());
+        char path[128];
+        snprintf(path, sizeof path, "%s/config.json", dir);
+        cr_expect(strncmp(err_msg(), path, strlen(path)) == 0, "not naming the file: %s", err_msg());
+    }
 }

@@ -196,3 +196,127 @@ Test(metrics, tuned_threshold_beats_every_grid_value)
         metrics_free(&m);
     }
 }
+
+/* Thresholds 0.2, 0.5, 0.9: each label against its own. A movie with none
+ * above gets the highest raw score (label 2 at 0.7), not the label nearest
+ * its threshold (label 1, 0.02 below). */
+Test(metrics, per_label_rule_applies_each_threshold_and_falls_back_to_the_top_score)
+{
+    const float t[] = {0.2f, 0.5f, 0.9f};
+    const float s[] = {0.3f, 0.4f, 0.95f, /* */ 0.15f, 0.48f, 0.7f, /* */ 0.25f, 0.55f, 0.1f};
+    const uint8_t want[] = {1, 0, 1, /* */ 0, 0, 1, /* */ 1, 1, 0};
+    uint8_t p[9];
+    predict_at_least_one_per_label(p, s, 3, 3, t);
+    for (int k = 0; k < 9; k++) cr_expect_eq(p[k], want[k], "movie %d label %d", k / 3, k % 3);
+}
+
+/* Random scores and labels of n x L movies (an LCG from seed): positives
+ * score higher by label-dependent amounts, so labels' best thresholds
+ * differ, and labels are sparse enough (about a fifth of them set) that the
+ * at-least-one fallback decides many movies. */
+static void random_case(float *s, uint8_t *y, int n, int L, unsigned x)
+{
+    for (int i = 0; i < n * L; i++) {
+        x = x * 1664525u + 1013904223u;
+        int c = i % L;
+        y[i] = (x >> 28) < 2u + (unsigned)c / 2;
+        x = x * 1664525u + 1013904223u;
+        float u = (float)(x >> 8) / 16777216.0f;
+        s[i] = y[i] ? 0.1f * c + 0.5f * u : 0.6f * u * u;
+    }
+}
+
+/* Equal thresholds are the seed's rule, bit for bit. */
+Test(metrics, per_label_rule_with_equal_thresholds_is_the_scalar_rule)
+{
+    enum { N = 300, L = 6 };
+    static float s[N * L];
+    static uint8_t y[N * L], a[N * L], b[N * L];
+    random_case(s, y, N, L, 11);
+    for (float g = 0.05f; g < 1.0f; g += 0.1f) {
+        float t[L];
+        for (int c = 0; c < L; c++) t[c] = g;
+        predict_at_least_one(a, s, N, L, g);
+        predict_at_least_one_per_label(b, s, N, L, t);
+        cr_expect_eq(memcmp(a, b, sizeof a), 0, "threshold %g", g);
+    }
+}
+
+/* Label A's positives score 0.855, its negatives 0.655; label B's 0.355
+ * and 0.155. One threshold in [0.155, 0.355) gets 0.75 (0.35 nearest 0.5);
+ * per label, A moves to [0.655, 0.855) (0.66, nearest 0.35) and every movie
+ * is right: Jaccard 1, 0.25 better. B, already right, stays at 0.35. */
+Test(metrics, per_label_tuner_finds_each_labels_own_threshold)
+{
+    const uint8_t y[] = {1, 0, /* */ 0, 1, /* */ 1, 1, /* */ 0, 1};
+    float s[8];
+    for (int k = 0; k < 8; k++) s[k] = k % 2 == 0 ? (y[k] ? 0.855f : 0.655f) : (y[k] ? 0.355f : 0.155f);
+    float one = metrics_tune_probability(s, y, 4, 2, 0.5f);
+    cr_assert_float_eq(one, 0.35f, 1e-6, "single threshold %g", one);
+    float t[2] = {one, one};
+    metrics_tune_probability_per_label(t, s, y, 4, 2);
+    cr_expect_float_eq(t[0], 0.66f, 1e-6, "A: %g", t[0]);
+    cr_expect_float_eq(t[1], 0.35f, 1e-6, "B: %g", t[1]);
+    uint8_t p[8];
+    Metrics m;
+    predict_at_least_one(p, s, 4, 2, one);
+    metrics_compute(&m, y, p, 4, 2);
+    cr_expect_float_eq(m.jaccard, 0.75, 1e-12);
+    metrics_free(&m);
+    predict_at_least_one_per_label(p, s, 4, 2, t);
+    metrics_compute(&m, y, p, 4, 2);
+    cr_expect_float_eq(m.jaccard, 1.0, 1e-12);
+    metrics_free(&m);
+}
+
+/* The Jaccard of thresholds t by the plain route: predict, then metrics_compute. */
+static double jaccard_of(const float *s, const uint8_t *y, int n, int L, const float *t, uint8_t *p)
+{
+    predict_at_least_one_per_label(p, s, n, L, t);
+    Metrics m;
+    metrics_compute(&m, y, p, n, L);
+    double j = m.jaccard;
+    metrics_free(&m);
+    return j;
+}
+
+/* The tuner's shortcut gives what the coordinate ascent written plainly
+ * (every candidate predicted and scored whole) gives, value for value, and
+ * never less than the single threshold it starts from. Even seeds scale
+ * the scores down, to the low end of the grid. */
+Test(metrics, per_label_tuner_is_the_plain_coordinate_ascent)
+{
+    enum { N = 300, L = 6 };
+    static float s[N * L];
+    static uint8_t y[N * L], p[N * L];
+    for (unsigned seed = 1; seed <= 4; seed++) {
+        random_case(s, y, N, L, seed);
+        for (int i = 0; i < N * L && seed % 2 == 0; i++) s[i] *= 0.3f;
+        float one = metrics_tune_probability(s, y, N, L, 0.5f), fast[L], plain[L];
+        for (int c = 0; c < L; c++) fast[c] = plain[c] = one;
+        metrics_tune_probability_per_label(fast, s, y, N, L);
+        for (int pass = 0; pass < 2; pass++) {
+            int changed = 0;
+            for (int c = 0; c < L; c++) {
+                float cur = plain[c], best_t = cur;
+                double best = jaccard_of(s, y, N, L, plain, p);
+                for (int k = 0; k < 91; k++) {
+                    float g = (float)(0.05f + ((double)0.95f - 0.05f) * k / 90);
+                    plain[c] = g;
+                    double j = jaccard_of(s, y, N, L, plain, p);
+                    if (j > best || (j == best && fabsf(g - cur) < fabsf(best_t - cur))) {
+                        best = j;
+                        best_t = g;
+                    }
+                }
+                plain[c] = best_t;
+                changed |= best_t != cur;
+            }
+            if (!changed) break;
+        }
+        for (int c = 0; c < L; c++) cr_expect_eq(fast[c], plain[c], "seed %u label %d: %g, plainly %g", seed, c, fast[c], plain[c]);
+        float start[L];
+        for (int c = 0; c < L; c++) start[c] = one;
+        cr_expect_geq(jaccard_of(s, y, N, L, fast, p), jaccard_of(s, y, N, L, start, p), "seed %u", seed);
+    }
+}

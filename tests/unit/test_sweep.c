@@ -290,6 +290,13 @@ Test(sweep, grid_expansion_and_names)
     cr_expect_eq(s.reference, 0, "a run names its group");
     cr_expect_eq(s.n_pairs, 0);
     sweep_free(&s);
+    /* Per-genre thresholds as an axis, on a base that tunes the one. */
+    cr_assert_eq(load(&s, "{\"base\": {\"tune_threshold\": true},"
+                          " \"grid\": {\"tune_threshold_per_genre\": [false, true]}}"),
+                 0, "%s", err_msg());
+    cr_expect_eq(s.n_runs, 2);
+    cr_expect_str_eq(s.runs[1].name, "tune_threshold_per_genre=true");
+    sweep_free(&s);
 }
 
 /* An explicit list alone; strings keep only what a directory name may hold. */
@@ -360,6 +367,8 @@ Test(sweep, invalid_sweeps_fail_before_any_run)
         {"{\"base\": {}, \"jaccard_diff\": [[\"base\", \"x\"]]}", "s.json: jaccard_diff[0]: \"x\" names no group"},
         {"{\"base\": {}, \"grid\": {\"lr\": [1e-4, 2e-4]}, \"runs\": 3}", "s.json: key 'runs' must be a non-empty list"},
         {"[1]", "s.json: a sweep must be a JSON object"},
+        {"{\"base\": {}, \"grid\": {\"tune_threshold_per_genre\": [false, true]}}",
+         "s.json: tune_threshold_per_genre=true needs tune_threshold=true"},
     };
     char *d = strdup(at("out")), *s_json = strdup(at("s.json"));
     char *args[] = {"--config", s_json, "--out", d, data_kv, init_kv, NULL};

@@ -3,6 +3,7 @@
  * from its words, so a few steps are enough to see learning. */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,6 +223,11 @@ Test(train, bad_settings_fail_before_any_work)
     err = slurp(at("err.txt"));
     cr_expect(strstr(err, "unknown key 'los.type'") != NULL, "%s", err);
     free(err);
+    const char *per_genre[] = {"tune_threshold_per_genre=true"};
+    cr_expect_eq(train(at("x"), per_genre, 1), 1);
+    err = slurp(at("err.txt"));
+    cr_expect(strstr(err, "genre: tune_threshold_per_genre=true needs tune_threshold=true (") != NULL, "%s", err);
+    free(err);
     const char *long_len[] = {"max_len=64"};
     cr_expect_eq(train(at("x"), long_len, 1), 1);
     err = slurp(at("err.txt"));
@@ -345,6 +351,125 @@ Test(train, tuned_threshold_is_chosen_on_val_and_kept_with_the_model)
         cr_expect_leq(json_path_real(at("fixed/metrics.json"), "test", "jaccard"), val + 1e-9,
                       "threshold %s beats the tuned %g on val", thr, t);
     }
+}
+
+/* file's (part's) object `key` as n floats in the order of names. */
+static void json_path_floats(const char *file, const char *part, const char *key, const char *const *names, int n,
+                             double *v)
+{
+    json_error_t e;
+    json_t *o = json_load_file(file, 0, &e);
+    cr_assert_not_null(o, "%s: %s", file, e.text);
+    json_t *m = json_object_get(part ? json_object_get(o, part) : o, key);
+    cr_assert(json_is_object(m) && (int)json_object_size(m) == n, "%s: no %d-entry object %s", file, n, key);
+    for (int k = 0; k < n; k++) {
+        json_t *x = json_object_get(m, names[k]);
+        cr_assert(json_is_number(x), "%s: %s has no %s", file, key, names[k]);
+        v[k] = json_number_value(x);
+    }
+    json_decref(o);
+}
+
+/* tune_threshold_per_genre: val gives each genre its own threshold, tuned
+ * from the single one; best/config.json keeps both, metrics.json and the
+ * report say what was applied, eval applies them unless --threshold says
+ * otherwise, export carries them, and eval --tune-threshold goes back to
+ * one threshold. In this run (measured) val keeps 0.5 as the one threshold
+ * and moves Beta's up, 0.611 -> 0.667 on val. */
+Test(train, per_genre_thresholds_are_tuned_on_val_and_kept_with_the_model)
+{
+    const char *extra[] = {"tune_threshold=true", "tune_threshold_per_genre=true"};
+    cr_assert_eq(train(at("run"), extra, 2), 0, "%s", slurp(at("err.txt")));
+    const char *names[] = {"Alpha", "Beta", "Gamma"};
+    double t = json_path_real(at("run/metrics.json"), NULL, "threshold");
+    double val = json_path_real(at("run/metrics.json"), "val", "jaccard");
+    double per[3], saved[3], exported[3];
+    json_path_floats(at("run/metrics.json"), NULL, "genre_thresholds", names, 3, per);
+    json_path_floats(at("run/best/config.json"), NULL, "genre_thresholds", names, 3, saved);
+    json_path_floats(at("run/report/metrics.json"), NULL, "genre_thresholds", names, 3, exported);
+    cr_expect_float_eq(json_path_real(at("run/best/config.json"), NULL, "genre_threshold"), t, 1e-6);
+    int moved = 0;
+    for (int k = 0; k < 3; k++) {
+        moved += fabs(per[k] - t) > 1e-6;
+        cr_expect(per[k] >= 0.05 - 1e-6 && per[k] <= 0.95 + 1e-6, "%s: %g", names[k], per[k]);
+        cr_expect_float_eq(saved[k], per[k], 1e-6, "%s", names[k]);
+        cr_expect_float_eq(exported[k], per[k], 1e-6, "%s", names[k]);
+    }
+    cr_expect_gt(moved, 0, "no genre left the single threshold %g: the run no longer tests per-genre thresholds", t);
+    char *md = slurp(at("run/report/report.md"));
+    cr_expect(strstr(md, "| Support | Threshold |") != NULL, "the per-genre report has no Threshold column");
+    char *beta = strstr(md, "\n| Beta | "), *eol = beta ? strchr(beta + 1, '\n') : NULL, cell[32];
+    snprintf(cell, sizeof cell, " %.2f |", per[1]);
+    cr_expect(beta && eol && (size_t)(eol - beta) > strlen(cell) && !strncmp(eol - strlen(cell), cell, strlen(cell)),
+              "Beta's row does not end with its threshold%s", cell);
+    free(md);
+
+    /* eval applies them: train's val Jaccard again, above the single
+     * threshold's. */
+    char *own[] = {"eval", "--model", (char *)at("run"), "--data", (char *)at("data/val.jsonl"),
+                   "--max-len", "16", "--out", (char *)at("own")};
+    cr_assert_eq(run_cmd(cmd_eval, own, 9, ""), 0, "%s", slurp(at("err.txt")));
+    cr_expect_float_eq(json_path_real(at("own/metrics.json"), "test", "jaccard"), val, 1e-7);
+    char thr[32];
+    snprintf(thr, sizeof thr, "%.9g", t);
+    char *one[] = {"eval", "--model", (char *)at("run"), "--data", (char *)at("data/val.jsonl"),
+                   "--max-len", "16", "--out", (char *)at("one"), "--threshold", thr};
+    cr_assert_eq(run_cmd(cmd_eval, one, 11, ""), 0, "%s", slurp(at("err.txt")));
+    cr_expect_lt(json_path_real(at("one/metrics.json"), "test", "jaccard"), val - 1e-9);
+    json_t *o = json_load_file(at("one/metrics.json"), 0, NULL);
+    cr_expect_null(json_object_get(o, "genre_thresholds"), "--threshold overrides the per-genre thresholds");
+    json_decref(o);
+
+    char *ex[] = {"export", "--model", (char *)at("run"), "--out", (char *)at("hf")};
+    cr_assert_eq(run_cmd(cmd_export, ex, 5, ""), 0, "%s", slurp(at("err.txt")));
+    json_path_floats(at("hf/config.json"), NULL, "genre_thresholds", names, 3, exported);
+    for (int k = 0; k < 3; k++) cr_expect_float_eq(exported[k], per[k], 1e-6, "export: %s", names[k]);
+
+    char *retune[] = {"eval", "--model", (char *)at("run"), "--data", (char *)at("data/val.jsonl"),
+                      "--max-len", "16", "--tune-threshold"};
+    cr_assert_eq(run_cmd(cmd_eval, retune, 8, ""), 0, "%s", slurp(at("err.txt")));
+    o = json_load_file(at("run/best/config.json"), 0, NULL);
+    cr_expect_float_eq(json_number_value(json_object_get(o, "genre_threshold")), t, 1e-6);
+    cr_expect_null(json_object_get(o, "genre_thresholds"), "one threshold tuned again replaces the per-genre ones");
+    json_decref(o);
+    /* eval --tune-threshold-per-genre on val lands where train did. */
+    char *again[] = {"eval", "--model", (char *)at("run"), "--data", (char *)at("data/val.jsonl"),
+                     "--max-len", "16", "--tune-threshold-per-genre"};
+    cr_assert_eq(run_cmd(cmd_eval, again, 8, ""), 0, "%s", slurp(at("err.txt")));
+    json_path_floats(at("run/best/config.json"), NULL, "genre_thresholds", names, 3, saved);
+    for (int k = 0; k < 3; k++) cr_expect_float_eq(saved[k], per[k], 1e-6, "eval: %s", names[k]);
+    cr_log_info("threshold %g, per genre %g %g %g, val Jaccard %g", t, per[0], per[1], per[2], val);
+}
+
+/* predict applies each genre's threshold from config.json, and --threshold
+ * replaces them all: Alpha at 0.001 is always predicted, and Beta and Gamma
+ * at 0.999 never are (their scores stay below), so every text gets Alpha
+ * alone. */
+Test(train, predict_applies_per_genre_thresholds_unless_told_one)
+{
+    const char *extra[] = {"epochs=1"};
+    cr_assert_eq(train(at("run"), extra, 1), 0, "%s", slurp(at("err.txt")));
+    json_t *cfg = json_load_file(at("run/best/config.json"), 0, NULL);
+    cr_assert_not_null(cfg);
+    json_object_set_new(cfg, "genre_thresholds", json_pack("{s:f, s:f, s:f}", "Alpha", 0.001, "Beta", 0.999,
+                                                           "Gamma", 0.999));
+    cr_assert_eq(json_dump_file(cfg, at("run/best/config.json"), 0), 0);
+    json_decref(cfg);
+    const char *texts = "w1 w2 w3 w4\nw61 w62 w63 w64\nw31 w32 w33\n";
+    char *pred[] = {"predict", "--model", (char *)at("run"), "--max-len", "16"};
+    cr_assert_eq(run_cmd(cmd_predict, pred, 5, texts), 0, "%s", slurp(at("err.txt")));
+    char *out = slurp(at("out.txt"));
+    int alone = 0;
+    for (char *p = out; (p = strstr(p, "{\"genres\":[\"Alpha\"],")); p++) alone++;
+    cr_expect_eq(alone, 3, "%s", out);
+    free(out);
+    char *told[] = {"predict", "--model", (char *)at("run"), "--max-len", "16", "--threshold", "0.999"};
+    cr_assert_eq(run_cmd(cmd_predict, told, 7, texts), 0, "%s", slurp(at("err.txt")));
+    out = slurp(at("out.txt"));
+    alone = 0;
+    for (char *p = out; (p = strstr(p, "{\"genres\":[\"Alpha\"],")); p++) alone++;
+    cr_expect_lt(alone, 3, "--threshold 0.999 leaves each text its top genre, not Alpha always: %s", out);
+    free(out);
 }
 
 /* state.json's integer `key` in the checkpoint directory `dir`. */
