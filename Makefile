@@ -53,10 +53,18 @@ SIM_CXXFLAGS = -std=c++17 $(SIM_DEFS) $(OPT) $(SAN) $(if $(SAN),-fsanitize-secti
 SIM_CFLAGS   = $(SIM_INCLUDES) $(CFLAGS) $(SIM_DEFS)
 SIM_LIB      = $(BUILD)/sim/libcudasim.a
 # nccl.cpp carries NCCL's collectives over MPI: built when MPI is.
-SIM_LIB_OBJ  = $(patsubst %.cpp,$(BUILD)/sim/%.o,$(filter-out $(if $(MPICC),,tests/cudasim/nccl.cpp),$(wildcard tests/cudasim/*.cpp)))
+# count_access.cpp is linked only where kernels are counted (below).
+SIM_LIB_OBJ  = $(patsubst %.cpp,$(BUILD)/sim/%.o,$(filter-out tests/cudasim/count_access.cpp $(if $(MPICC),,tests/cudasim/nccl.cpp),$(wildcard tests/cudasim/*.cpp)))
 SIM_LDLIBS   = $(CPU_LDLIBS) -lstdc++
 SIM_KERNEL_OBJ = $(patsubst %.cu,$(BUILD)/sim/%.o,$(wildcard kernels/*.cu))
-SIM_OBJ   = $(SIM_KERNEL_OBJ) $(patsubst %.cu,$(BUILD)/sim/%.o,$(wildcard tests/cudasim/*.cu))
+# Counted kernels (cudasim_count_begin): each load and store calls cudasim's
+# counter, through the callbacks of gcc's kernel-address instrumentation
+# (tests/cudasim/count_access.cpp); never with ASan, which owns them.
+CUDASIM_COUNT_FLAGS = -fsanitize=kernel-address --param asan-instrumentation-with-call-threshold=0 \
+                      --param asan-stack=0 --param asan-globals=0
+COUNT_ACCESS_OBJ = $(if $(SAN),,$(BUILD)/simcount/tests/cudasim/count_access.o)
+SIM_OBJ   = $(SIM_KERNEL_OBJ) $(patsubst %.cu,$(BUILD)/sim/%.o,$(filter-out tests/cudasim/counted.cu,$(wildcard tests/cudasim/*.cu))) \
+            $(if $(SAN),,$(BUILD)/simcount/tests/cudasim/counted.o $(COUNT_ACCESS_OBJ))
 KTEST_SRC = tests/kernels/test_kernels.c
 KSIM_OBJ  = $(patsubst %.c,$(BUILD)/sim/%.o,$(KTEST_SRC) $(wildcard tests/cudasim/test_*.c))
 
@@ -115,6 +123,14 @@ $(BUILD)/sim/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(SIM_CFLAGS) -c -o $@ $<
 
+$(BUILD)/simcount/%.o: %.cu
+	@mkdir -p $(@D)
+	$(CXX) $(SIM_CXXFLAGS) $(CUDASIM_COUNT_FLAGS) -x c++ -include tests/cudasim/cudasim.h -c -o $@ $<
+
+$(BUILD)/simcount/%.o: %.cpp
+	@mkdir -p $(@D)
+	$(CXX) $(SIM_CXXFLAGS) -c -o $@ $<
+
 $(SIM_LIB): $(SIM_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
@@ -129,6 +145,14 @@ $(BUILD)/tests/kernels-sim: $(KSIM_OBJ) $(SIM_OBJ) $(BUILD)/libgenre.a $(SIM_LIB
 # parity tests against the CPU backend (tests/sim), both built without nvcc.
 SIM_HOST_OBJ = $(BUILD)/sim/models/backend.o $(BUILD)/sim/models/backend_cuda.o
 bin/genre-sim: $(BUILD)/sim/src/main.o $(SIM_HOST_OBJ) $(SIM_KERNEL_OBJ) $(BUILD)/libgenre.a $(SIM_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(SIM_LDLIBS)
+
+# The step plan: the CUDA backend's training step in the simulator with
+# counted kernels (not in ASan builds: see CUDASIM_COUNT_FLAGS).
+COUNT_KERNEL_OBJ = $(patsubst %.cu,$(BUILD)/simcount/%.o,$(wildcard kernels/*.cu))
+$(BUILD)/bench/step_plan: $(BUILD)/sim/bench/step_plan.o $(SIM_HOST_OBJ) $(COUNT_KERNEL_OBJ) \
+                          $(BUILD)/simcount/tests/cudasim/count_access.o $(BUILD)/libgenre.a $(SIM_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SIM_LDLIBS)
 
@@ -183,7 +207,8 @@ endif
 
 # Benchmark programs bench/NAME.c -> $(BUILD)/bench/NAME (the C side of
 # bench/NAME.py); kernels_bench needs a GPU and is built by test-gpu.
-BENCH_BIN = $(patsubst bench/%.c,$(BUILD)/bench/%,$(filter-out bench/kernels_bench.c,$(wildcard bench/*.c)))
+BENCH_BIN = $(patsubst bench/%.c,$(BUILD)/bench/%,$(filter-out bench/kernels_bench.c bench/step_plan.c,$(wildcard bench/*.c))) \
+            $(BUILD)/bench/step_plan
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libgenre.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -222,4 +247,4 @@ clean:
 
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/tests/tools/dropout_masks.d $(BUILD)/tests/tools/comm_check.d $(CUDA_OBJ:.o=.d) $(BUILD)/src/main.d
 -include $(PSIM_OBJ:.o=.d) $(SIM_HOST_OBJ:.o=.d) $(BUILD)/sim/src/main.d
--include $(SIM_OBJ:.o=.d) $(SIM_LIB_OBJ:.o=.d) $(KSIM_OBJ:.o=.d) $(BUILD)/tests/kernels/test_kernels.d $(BUILD)/bench/kernels_bench.d
+-include $(SIM_OBJ:.o=.d) $(SIM_LIB_OBJ:.o=.d) $(COUNT_KERNEL_OBJ:.o=.d) $(BUILD)/sim/bench/step_plan.d $(KSIM_OBJ:.o=.d) $(BUILD)/tests/kernels/test_kernels.d $(BUILD)/bench/kernels_bench.d

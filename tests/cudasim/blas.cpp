@@ -117,6 +117,20 @@ bool operand_ok(const Gemm &g, const char *name, const void *p, size_t bytes)
     return false;
 }
 
+/* Records a product while counting: 2mnk FLOPs per matrix of the batch, each
+ * operand read once and D written once (what a tiled GEMM moves at best). */
+void count_gemm(const Gemm &g, bool read_c)
+{
+    double batch = g.batch, mn = (double)g.m * g.n;
+    auto bytes = [&](const Matrix &x, double elems) { return elems * (double)x.elem() * (x.stride > 0 ? batch : 1); };
+    double rd = bytes(g.A, (double)g.m * g.k) + bytes(g.B, (double)g.k * g.n) + (read_c ? bytes(g.C, mn) : 0);
+    if (g.bias) rd += (double)g.m * (g.bias_type == CUDA_R_16BF ? 2 : 4) * (g.bias_stride > 0 ? batch : 1);
+    char name[160];
+    snprintf(name, sizeof name, "%s %dx%dx%d%s%s%s", g.who, g.m, g.n, g.k, g.batch > 1 ? " batched" : "",
+             g.bias ? " +bias" : "", g.act == GELU ? " +gelu" : g.act == RELU ? " +relu" : "");
+    count_work(name, CUDASIM_WORK_GEMM, 2.0 * g.m * g.n * g.k * batch, rd, mn * (double)g.D.elem() * batch);
+}
+
 void run_gemm(const Gemm &g)
 {
     bool read_c = g.C.p != nullptr;
@@ -163,6 +177,7 @@ void run_gemm(const Gemm &g)
             }
         }
     }
+    count_gemm(g, read_c);
 }
 
 /* ---- the classic API ---------------------------------------------------------------- */
@@ -274,6 +289,7 @@ struct Pref {
     uint32_t magic;
     uint32_t search_mode;
     uint64_t max_workspace;
+    uint32_t reduction_mask; /* kept: the one algorithm never splits k, whatever it allows */
 };
 static_assert(sizeof(Desc) <= sizeof(cublasLtMatmulDescOpaque_t), "Desc fits NVIDIA's opaque storage");
 static_assert(sizeof(Layout) <= sizeof(cublasLtMatrixLayoutOpaque_t), "Layout fits");
@@ -366,6 +382,7 @@ Field pref_field(Pref *p, cublasLtMatmulPreferenceAttributes_t attr)
     switch (attr) {
     case CUBLASLT_MATMUL_PREF_SEARCH_MODE: return field(&p->search_mode);
     case CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES: return field(&p->max_workspace);
+    case CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK: return field(&p->reduction_mask);
     default: return Field{nullptr, 0};
     }
 }
@@ -710,7 +727,7 @@ cublasStatus_t cublasLtMatrixLayoutGetAttribute(cublasLtMatrixLayout_t matLayout
 cublasStatus_t cublasLtMatmulPreferenceInit_internal(cublasLtMatmulPreference_t pref, size_t size)
 {
     if (!pref || size < sizeof(Pref)) return CUBLAS_STATUS_ALLOC_FAILED;
-    Pref p{PREF_MAGIC, 0, 0};
+    Pref p{PREF_MAGIC, 0, 0, CUBLASLT_REDUCTION_SCHEME_MASK};
     memcpy((void *)pref, &p, sizeof p);
     return CUBLAS_STATUS_SUCCESS;
 }

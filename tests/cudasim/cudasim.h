@@ -209,6 +209,36 @@ unsigned long long cudasim_switches(void);
 /* Whether p points into a live device allocation. */
 int cudasim_is_device_pointer(const void *p);
 
+/* Counting (bench/step_plan): between cudasim_count_begin and
+ * cudasim_count_end every piece of device work that runs is recorded, in
+ * the order it runs: a kernel launch with the bytes of device memory it
+ * read and wrote, a cuBLAS(Lt) product with its FLOPs (2mnk per matrix)
+ * and each operand's bytes once (a tiled GEMM's best case), a memset or a
+ * copy with its bytes (a host copy with the device side's). A kernel's
+ * bytes are counted only where it was compiled with the Makefile's
+ * CUDASIM_COUNT_FLAGS and the program links count_access.o (then
+ * cudasim_counts_kernel_bytes() is 1; otherwise kernels record 0 bytes):
+ * every load and store then reaches the counter, which marks the 32-byte
+ * sectors of device memory each launch touches, so a sector read many
+ * times by one launch counts once: DRAM traffic with a perfect cache within
+ * a launch and none across launches. The records (and their names) stay
+ * valid until the next cudasim_count_begin. */
+typedef enum {
+    CUDASIM_WORK_KERNEL,
+    CUDASIM_WORK_GEMM,
+    CUDASIM_WORK_MEMSET,
+    CUDASIM_WORK_COPY_DEVICE, /* device to device */
+    CUDASIM_WORK_COPY_HOST    /* to or from host memory */
+} CudasimWorkKind;
+typedef struct {
+    const char *name; /* the kernel; the cuBLAS call with m x n x k; the runtime call */
+    CudasimWorkKind kind;
+    double flops, bytes_read, bytes_written;
+} CudasimWork;
+void cudasim_count_begin(void);
+const CudasimWork *cudasim_count_end(size_t *n);
+int cudasim_counts_kernel_bytes(void);
+
 #ifdef __cplusplus
 }
 

@@ -58,6 +58,8 @@ bool pinned_block(const void *p, size_t n);
 void describe(const void *p, char *out, size_t cap);
 /* Flags overwritten guard bytes of any device block (after a launch). */
 void check_guards(const char *after);
+/* The device mapping (reserved on first use). */
+void arena_range(const unsigned char **base, size_t *size);
 
 /* ---- streams ------------------------------------------------------------- */
 
@@ -77,6 +79,18 @@ extern bool reverse_order;
 const char *running_kernel();
 /* Whether addr falls in a fiber stack's guard page. */
 bool in_stack_guard(const void *addr);
+
+/* ---- counting (count.cpp; cudasim_count_begin) ----------------------------- */
+
+/* Records one piece of device work other than a kernel while counting. */
+void count_work(const char *name, CudasimWorkKind kind, double flops, double bytes_read, double bytes_written);
+/* Around a launch: its kernels' accesses (count_access) are its bytes. */
+void count_launch_begin();
+void count_launch_end(const char *name);
+/* One load or store of n bytes at p by a counted kernel. */
+void count_access(const void *p, size_t n, bool write);
+/* Whether count_access.cpp is linked, so that kernels' bytes are counted. */
+extern bool kernel_bytes_counted;
 
 } /* namespace cudasim */
 

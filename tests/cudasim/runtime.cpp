@@ -310,6 +310,13 @@ bool pinned_block(const void *p, size_t n)
     return c >= it->first && c <= it->first + it->second && n <= (size_t)(it->first + it->second - c);
 }
 
+void arena_range(const unsigned char **base, size_t *size)
+{
+    init();
+    *base = arena;
+    *size = arena_size;
+}
+
 static bool in_arena(const void *p)
 {
     return arena && (const unsigned char *)p >= arena && (const unsigned char *)p < arena + arena_size;
@@ -534,7 +541,9 @@ void enqueue_launch(const char *name, const void *func, dim3 grid, dim3 block, s
                       "pointers to kernels", name, a.second, a.first, where);
                 return;
             }
+        count_launch_begin();
         run_launch(name, grid, block, smem, body, owned.get());
+        count_launch_end(name);
     });
 }
 
@@ -925,6 +934,16 @@ cudaError_t cudaPointerGetAttributes(struct cudaPointerAttributes *attr, const v
     return cudaSuccess;
 }
 
+/* A copy as it runs, recorded while counting: device to device, or across
+ * PCIe with the device side's bytes. */
+static void copy_counted(const char *call, void *dst, const void *src, size_t n)
+{
+    memmove(dst, src, n);
+    bool from = in_arena(src), to = in_arena(dst);
+    count_work(call, from && to ? CUDASIM_WORK_COPY_DEVICE : CUDASIM_WORK_COPY_HOST, 0, from ? (double)n : 0,
+               to ? (double)n : 0);
+}
+
 /* Blocking copies to or from the host wait for the legacy stream (CUDA's
  * "stream sync before the copy") and run at once; device to device ones
  * are queued, as CUDA's do not wait. */
@@ -938,7 +957,7 @@ cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, cudaMemcpyKind kind
         return cudaSuccess;
     }
     uint64_t id;
-    e = enqueue_after(cudaStreamLegacy, "cudaMemcpy", [=]() { memmove(dst, src, n); }, 0, &id);
+    e = enqueue_after(cudaStreamLegacy, "cudaMemcpy", [=]() { copy_counted("cudaMemcpy", dst, src, n); }, 0, &id);
     if (e != cudaSuccess || kind == cudaMemcpyDeviceToDevice) return e;
     run_queued({id});
     return sticky;
@@ -957,10 +976,10 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, cudaMemcpyKind
     if (kind == cudaMemcpyHostToDevice && !pinned_block(src, n)) {
         auto staged = std::make_shared<std::vector<unsigned char>>((const unsigned char *)src,
                                                                    (const unsigned char *)src + n);
-        return enqueue(stream, "cudaMemcpyAsync", [=]() { memcpy(dst, staged->data(), n); });
+        return enqueue(stream, "cudaMemcpyAsync", [=]() { copy_counted("cudaMemcpyAsync", dst, staged->data(), n); });
     }
     if (kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyHostToHost) memset(dst, 0xff, n);
-    return enqueue(stream, "cudaMemcpyAsync", [=]() { memmove(dst, src, n); });
+    return enqueue(stream, "cudaMemcpyAsync", [=]() { copy_counted("cudaMemcpyAsync", dst, src, n); });
 }
 
 static cudaError_t memset_on(const char *call, void *dst, int value, size_t n, cudaStream_t stream)
@@ -969,7 +988,10 @@ static cudaError_t memset_on(const char *call, void *dst, int value, size_t n, c
     if (n == 0) return cudaSuccess;
     cudaError_t e = check_side(call, "destination", dst, n, true);
     if (e != cudaSuccess) return e;
-    return enqueue(stream, call, [=]() { memset(dst, value, n); });
+    return enqueue(stream, call, [=]() {
+        memset(dst, value, n);
+        count_work(call, CUDASIM_WORK_MEMSET, 0, 0, (double)n);
+    });
 }
 
 cudaError_t cudaMemset(void *dst, int value, size_t n) { return memset_on("cudaMemset", dst, value, n, 0); }
@@ -998,11 +1020,11 @@ static cudaError_t symbol_copy(const char *call, void *dst, const void *src, siz
     if (to_symbol && !device && !blocking) {
         auto staged = std::make_shared<std::vector<unsigned char>>((const unsigned char *)src,
                                                                    (const unsigned char *)src + n);
-        return enqueue(stream, call, [=]() { memcpy(dst, staged->data(), n); });
+        return enqueue(stream, call, [=]() { copy_counted(call, dst, staged->data(), n); });
     }
     if (!to_symbol && !device && !blocking) memset(dst, 0xff, n);
     uint64_t id;
-    e = enqueue_after(stream, call, [=]() { memmove(dst, src, n); }, 0, &id);
+    e = enqueue_after(stream, call, [=]() { copy_counted(call, dst, src, n); }, 0, &id);
     if (e != cudaSuccess || !blocking) return e;
     run_queued({id});
     return sticky;

@@ -1,0 +1,299 @@
+/* The step plan: what one training step of genre's CUDA backend (forward
+ * with dropout, BCE loss, backward, clipping, AdamW, as genre train runs it:
+ * the last block for the [CLS] rows only) asks of a GPU, counted in the
+ * simulator without one, and the step time a roofline predicts for it.
+ *   build/bench/step_plan [--model distilbert-base|all-MiniLM-L6-v2] [--json FILE]
+ *
+ * Counted (cudasim_count_begin, tests/cudasim/cudasim.h): every kernel
+ * launch with the distinct 32-byte sectors of device memory it reads and
+ * writes (DRAM traffic if a launch's own re-reads hit the cache and nothing
+ * survives between launches), every cuBLAS product with 2mnk FLOPs and its
+ * operands once, memsets and copies with their bytes. Random weights,
+ * batches of 128 real tokens, the second step of a run (the first sets
+ * things up).
+ *
+ * Scaled: the simulator runs the step at batch 2 and at batch 3 and the plan
+ * is for batch 32. The two steps issue the same work in the same order (the
+ * program checks; at batch 1 cuBLAS calls differ), and every count of one
+ * piece of work is affine in the batch at a fixed sequence length
+ * (activations and token GEMM dimensions grow with it, weights, their
+ * gradients and AdamW do not), so each is extrapolated on its own:
+ * c(32) = c(2) + 30 (c(3) - c(2)). The same for the
+ * device memory in use after the step (cudaMemGetInfo: the backend
+ * allocates everything ahead of its steps), without cuBLAS's workspace.
+ *
+ * Roofline (H100 SXM, NVIDIA's datasheet: 3.35 TB/s HBM3; dense 67 TFLOP/s
+ * fp32, 989 TFLOP/s bf16 tensor): each piece of work takes max(FLOPs / peak,
+ * bytes / bandwidth), the step their sum: no launch overhead, no overlap.
+ * The backend is fp32 with CUBLAS_PEDANTIC_MATH today, so its GEMMs are
+ * timed at the fp32 peak; the line "GEMMs at the bf16 peak" times the same
+ * plan with GEMMs at the bf16 peak and half their bytes, everything else
+ * unchanged. MFU = model FLOPs / (predicted time x 989 TFLOP/s), model FLOPs
+ * per step = 6 N tokens + 12 layers T dim tokens, N the parameters outside
+ * the word and position embeddings (the attention scores and the weighted
+ * sum, forward and backward, in the second term), as bench/step_plan_torch.py
+ * counts them for PyTorch. */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cuda_runtime_api.h>
+
+#include "cudasim.h"
+#include "models/backend.h"
+#include "src/core/atomic.h"
+#include "src/core/err.h"
+#include "src/core/philox.h"
+#include "src/ops/loss.h"
+
+#define PLAN_B 32
+#define PLAN_T 128
+#define LABELS 20
+
+static const double HBM_BYTES_S = 3.35e12, FP32_FLOPS = 67e12, BF16_FLOPS = 989e12;
+
+typedef struct {
+    const char *name;
+    int dim, n_layers, n_heads, hidden_dim;
+} ModelDims;
+
+static const ModelDims MODELS[] = {
+    {"distilbert-base", 768, 6, 12, 3072},
+    {"all-MiniLM-L6-v2", 384, 6, 12, 1536},
+};
+
+/* One step's work at one batch size, copied out of the simulator's records. */
+typedef struct {
+    size_t n;
+    CudasimWork *w;
+    char **names;
+    double mem_bytes;
+} Counted;
+
+static DistilBertConfig config_of(const ModelDims *m)
+{
+    return (DistilBertConfig){.dim = m->dim, .n_layers = m->n_layers, .n_heads = m->n_heads,
+                              .hidden_dim = m->hidden_dim, .vocab_size = 30522,
+                              .max_position_embeddings = 512, .num_labels = LABELS,
+                              .layer_norm_eps = 1e-12f, .dropout = 0.1f, .attention_dropout = 0.1f,
+                              .seq_classif_dropout = 0.2f, .initializer_range = 0.02f};
+}
+
+static void train_step(Backend *be, const int32_t *ids, const int32_t *mask, const float *targets, int B,
+                       uint64_t key)
+{
+    ForwardArgs fa = {.train = true, .seed = 7, .key = key, .cls_only = true};
+    AdamW opt = {1e-4f, 0.9f, 0.999f, 1e-8f, 0.01f};
+    float loss, norm;
+    if (backend_zero_grad(be) || backend_forward(be, ids, mask, B, PLAN_T, &fa) ||
+        backend_loss_backward(be, targets, 1.0f, &loss) || backend_step(be, &opt, 1e-4f, 1.0f, &norm))
+        die_err();
+}
+
+static Counted count_step(const DistilBertConfig *cfg, int B)
+{
+    ModelWeights w;
+    if (weights_init(&w, cfg)) die_err();
+    for (size_t i = 0; i < w.lay.n_params; i++) w.params[i] = 0.02f * philox_normal(1, 0, i);
+    Backend *be = backend_open("cuda", &w);
+    if (!be || backend_reserve(be, B, PLAN_T)) die_err();
+    weights_free(&w);
+    int32_t *ids = xmalloc((size_t)B * PLAN_T * sizeof *ids), *mask = xmalloc((size_t)B * PLAN_T * sizeof *mask);
+    float *targets = xmalloc((size_t)B * LABELS * sizeof *targets);
+    for (int i = 0; i < B * PLAN_T; i++) {
+        ids[i] = (int32_t)(philox_uniform(2, 0, i) * cfg->vocab_size);
+        mask[i] = 1;
+    }
+    for (int i = 0; i < B * LABELS; i++) targets[i] = philox_uniform(3, 0, i) < 0.2f;
+    Loss loss = {.kind = LOSS_BCE};
+    if (backend_set_loss(be, &loss)) die_err();
+    train_step(be, ids, mask, targets, B, 0);
+    cudasim_count_begin();
+    train_step(be, ids, mask, targets, B, 1);
+    if (cudaDeviceSynchronize() != cudaSuccess) die("step_plan: %s", cudasim_last_error());
+    Counted c;
+    const CudasimWork *rec = cudasim_count_end(&c.n);
+    c.w = xmalloc(c.n * sizeof *c.w);
+    c.names = xmalloc(c.n * sizeof *c.names);
+    for (size_t i = 0; i < c.n; i++) {
+        c.w[i] = rec[i];
+        c.names[i] = xstrdup(rec[i].name);
+        c.w[i].name = c.names[i];
+    }
+    size_t free_b, total_b;
+    if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) die("step_plan: cudaMemGetInfo failed");
+    c.mem_bytes = (double)(total_b - free_b);
+    backend_close(be);
+    free(ids), free(mask), free(targets);
+    return c;
+}
+
+static void counted_free(Counted *c)
+{
+    for (size_t i = 0; i < c->n; i++) free(c->names[i]);
+    free(c->names), free(c->w);
+}
+
+/* The family a piece of work is tabled under: a kernel's name, a GEMM's
+ * call and epilogue without its dimensions. */
+static void family_of(const CudasimWork *w, char *out, size_t size)
+{
+    if (w->kind != CUDASIM_WORK_GEMM) {
+        snprintf(out, size, "%s", w->name);
+        return;
+    }
+    const char *dims = strchr(w->name, ' ');
+    const char *rest = dims ? strchr(dims + 1, ' ') : NULL;
+    snprintf(out, size, "%.*s%s", dims ? (int)(dims - w->name) : (int)strlen(w->name), w->name, rest ? rest : "");
+}
+
+typedef struct {
+    char name[96];
+    int kind;
+    double launches, bytes, flops, seconds;
+} Family;
+
+#define COUNT_B 2 /* and COUNT_B + 1 */
+
+static double affine(double at_b, double at_b1) { return at_b + (PLAN_B - COUNT_B) * (at_b1 - at_b); }
+
+static double seconds_of(const CudasimWork *w, double flops_s, double gemm_bytes_scale)
+{
+    double bytes = w->bytes_read + w->bytes_written;
+    if (w->kind == CUDASIM_WORK_GEMM) {
+        double t = w->flops / flops_s, m = bytes * gemm_bytes_scale / HBM_BYTES_S;
+        return t > m ? t : m;
+    }
+    return bytes / HBM_BYTES_S;
+}
+
+static double model_flops(const DistilBertConfig *cfg)
+{
+    ModelLayout lay;
+    if (layout_init(&lay, cfg)) die_err();
+    double n = (double)lay.n_params - (double)(cfg->vocab_size + cfg->max_position_embeddings) * cfg->dim;
+    layout_free(&lay);
+    double tokens = (double)PLAN_B * PLAN_T;
+    return 6.0 * n * tokens + 12.0 * cfg->n_layers * PLAN_T * cfg->dim * tokens;
+}
+
+static void plan(const ModelDims *m, FILE *json, bool first)
+{
+    DistilBertConfig cfg = config_of(m);
+    Counted c1 = count_step(&cfg, COUNT_B), c2 = count_step(&cfg, COUNT_B + 1);
+    if (c1.n != c2.n)
+        die("step_plan: %s: %zu pieces of work at batch %d, %zu at %d", m->name, c1.n, COUNT_B, c2.n, COUNT_B + 1);
+    Family *fam = xcalloc(c1.n, sizeof *fam);
+    int nfam = 0;
+    double launches = 0, gemm_launches = 0, host_copies = 0, host_bytes = 0, gemm_flops = 0, gemm_bytes = 0,
+           other_bytes = 0, t_fp32 = 0, t_bf16 = 0;
+    for (size_t i = 0; i < c1.n; i++) {
+        const CudasimWork *a = &c1.w[i], *b = &c2.w[i];
+        char fa[96], fb[96];
+        family_of(a, fa, sizeof fa);
+        family_of(b, fb, sizeof fb);
+        if (a->kind != b->kind || strcmp(fa, fb))
+            die("step_plan: %s: work %zu is %s at batch %d and %s at %d", m->name, i, fa, COUNT_B, fb, COUNT_B + 1);
+        CudasimWork s = {a->name, a->kind, affine(a->flops, b->flops), affine(a->bytes_read, b->bytes_read),
+                         affine(a->bytes_written, b->bytes_written)};
+        double bytes = s.bytes_read + s.bytes_written;
+        if (s.kind == CUDASIM_WORK_COPY_HOST) {
+            host_copies++;
+            host_bytes += bytes;
+            continue;
+        }
+        launches++;
+        if (s.kind == CUDASIM_WORK_GEMM) {
+            gemm_launches++;
+            gemm_flops += s.flops;
+            gemm_bytes += bytes;
+        } else {
+            other_bytes += bytes;
+        }
+        double sec = seconds_of(&s, FP32_FLOPS, 1.0);
+        t_fp32 += sec;
+        t_bf16 += seconds_of(&s, BF16_FLOPS, 0.5);
+        int f = 0;
+        while (f < nfam && strcmp(fam[f].name, fa)) f++;
+        if (f == nfam) {
+            snprintf(fam[nfam].name, sizeof fam[nfam].name, "%s", fa);
+            fam[nfam++].kind = s.kind;
+        }
+        fam[f].launches++;
+        fam[f].bytes += bytes;
+        fam[f].flops += s.flops;
+        fam[f].seconds += sec;
+    }
+    double mf = model_flops(&cfg), mem = affine(c1.mem_bytes, c2.mem_bytes);
+    printf("%s (dim %d, %d layers, %d heads, FFN %d, vocab %d, %d labels), batch %d x %d tokens, fp32\n",
+           m->name, cfg.dim, cfg.n_layers, cfg.n_heads, cfg.hidden_dim, cfg.vocab_size, LABELS, PLAN_B, PLAN_T);
+    printf("  counted at batch %d and %d, extrapolated per piece of work (affine in the batch)\n", COUNT_B,
+           COUNT_B + 1);
+    printf("  launches per step         %8.0f  (%0.f cuBLAS GEMMs, %0.f other kernels, memsets, device copies)\n",
+           launches, gemm_launches, launches - gemm_launches);
+    printf("  host transfers            %8.0f  (%.2f MB)\n", host_copies, host_bytes / 1e6);
+    printf("  non-GEMM bytes            %8.2f GB\n", other_bytes / 1e9);
+    printf("  GEMM FLOPs                %8.3f TFLOP  (model FLOPs %.3f TFLOP)\n", gemm_flops / 1e12, mf / 1e12);
+    printf("  GEMM bytes                %8.2f GB\n", gemm_bytes / 1e9);
+    printf("  device memory             %8.2f GB  (after the step, without cuBLAS's workspace)\n", mem / 1e9);
+    printf("  roofline, H100 SXM: %.2f ms (GEMMs at the fp32 peak), MFU %.1f%%\n", t_fp32 * 1e3,
+           100 * mf / (t_fp32 * BF16_FLOPS));
+    printf("  GEMMs at the bf16 peak:  %.2f ms, MFU %.1f%%\n", t_bf16 * 1e3, 100 * mf / (t_bf16 * BF16_FLOPS));
+    printf("  %-44s %8s %10s %10s %9s\n", "work", "launches", "GB", "TFLOP", "us (fp32)");
+    for (int f = 0; f < nfam; f++)
+        printf("  %-44s %8.0f %10.3f %10.4f %9.1f\n", fam[f].name, fam[f].launches, fam[f].bytes / 1e9,
+               fam[f].flops / 1e12, fam[f].seconds * 1e6);
+    if (json) {
+        fprintf(json,
+                "%s{\"name\": \"%s\", \"dim\": %d, \"layers\": %d, \"heads\": %d, \"ffn\": %d, \"vocab\": %d, "
+                "\"labels\": %d, \"batch\": %d, \"seq\": %d, \"precision\": \"fp32 (CUBLAS_PEDANTIC_MATH)\", "
+                "\"launches\": %.0f, \"gemm_launches\": %.0f, \"gemm_flops\": %.6g, \"gemm_bytes\": %.6g, "
+                "\"nongemm_bytes\": %.6g, \"model_flops\": %.6g, \"predicted_ms\": %.4f, \"mfu\": %.4f, "
+                "\"predicted_ms_bf16_gemms\": %.4f, \"mfu_bf16_gemms\": %.4f, \"device_memory_bytes\": %.6g, "
+                "\"host_transfers\": %.0f, \"kernels\": [",
+                first ? "" : ", ", m->name, cfg.dim, cfg.n_layers, cfg.n_heads, cfg.hidden_dim, cfg.vocab_size,
+                LABELS, PLAN_B, PLAN_T, launches, gemm_launches, gemm_flops, gemm_bytes, other_bytes, mf,
+                t_fp32 * 1e3, mf / (t_fp32 * BF16_FLOPS), t_bf16 * 1e3, mf / (t_bf16 * BF16_FLOPS), mem,
+                host_copies);
+        for (int f = 0; f < nfam; f++)
+            fprintf(json, "%s{\"name\": \"%s\", \"launches\": %.0f, \"bytes\": %.6g, \"flops\": %.6g}",
+                    f ? ", " : "", fam[f].name, fam[f].launches, fam[f].bytes, fam[f].flops);
+        fprintf(json, "]}");
+    }
+    free(fam);
+    counted_free(&c1);
+    counted_free(&c2);
+}
+
+int main(int argc, char **argv)
+{
+    const char *only = NULL, *json_path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--model") && i + 1 < argc) only = argv[++i];
+        else if (!strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
+        else die("usage: step_plan [--model distilbert-base|all-MiniLM-L6-v2] [--json FILE]");
+    }
+    if (!cudasim_counts_kernel_bytes()) die("step_plan: built without counted kernels (CUDASIM_COUNT_FLAGS)");
+    FILE *json = NULL;
+    AtomicFile *af = NULL;
+    if (json_path) {
+        if (!(af = atomic_open(json_path))) die_err();
+        json = atomic_stream(af);
+        fprintf(json, "{\"gpu\": {\"name\": \"H100 SXM\", \"bf16_tflops\": 989, \"fp32_tflops\": 67, "
+                      "\"tb_per_s\": 3.35}, \"models\": [");
+    }
+    bool first = true, any = false;
+    for (size_t k = 0; k < sizeof MODELS / sizeof *MODELS; k++) {
+        if (only && strcmp(only, MODELS[k].name)) continue;
+        plan(&MODELS[k], json, first);
+        first = false;
+        any = true;
+    }
+    if (!any) die("step_plan: unknown model %s", only);
+    if (json) {
+        fprintf(json, "]}\n");
+        if (atomic_commit(af)) die_err();
+    }
+    return 0;
+}
