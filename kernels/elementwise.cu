@@ -2,7 +2,7 @@
  * op: the residual add (src/ops/residual.h), ReLU (src/ops/relu.h), the
  * [CLS] row gather and scatter-add (src/ops/rows.h), the additive attention
  * mask (softmax_mask_additive, src/ops/softmax.h) and a linear layer's bias
- * forward and backward (src/ops/linear.h).
+ * backward (src/ops/linear.h; cuBLASLt's epilogue adds the bias forward).
  * All but the bias backward are one rounding per element or none, so they
  * equal the CPU's bit for bit: grid-stride loops over the elements
  * (grid_stride_blocks), consecutive threads on consecutive elements. The
@@ -51,11 +51,6 @@ __global__ void rows_kernel(float *dst, const float *src, int cols, int stride, 
 __global__ void mask_additive_kernel(float *out, const int32_t *mask, size_t n)
 {
     FOR_EACH(i, n) out[i] = mask && !mask[i] ? SOFTMAX_MASKED : 0.0f;
-}
-
-__global__ void bias_forward_kernel(float *out, const float *bias, int OC, size_t n)
-{
-    FOR_EACH(i, n) out[i] = fadd_rn(out[i], bias[i % OC]);
 }
 
 /* The bias gradient's one term of element (r, c): dout itself. */
@@ -115,12 +110,6 @@ int softmax_mask_additive_cuda(float *out, const int32_t *mask, size_t n, cudaSt
 }
 
 size_t linear_bias_backward_workspace_size(int N, int OC) { return colsum_workspace_size(N, OC, 1); }
-
-int linear_bias_forward_cuda(float *out, const float *bias, int N, int OC, cudaStream_t stream)
-{
-    if (N <= 0 || OC <= 0) return 0;
-    LAUNCH_N(bias_forward_kernel, (size_t)N * OC, stream, out, bias, OC);
-}
 
 int linear_bias_backward_cuda(float *dbias, const float *dout, int N, int OC, void *work,
                               cudaStream_t stream)

@@ -106,6 +106,28 @@ int embedding_backward_cuda(float *dwte, float *dwpe, const float *dout, const i
                             const int32_t *plan, int n_ids, int B, int T, int C,
                             cudaStream_t stream);
 
+/* ---- fused attention (attention.cu): src/ops/attention.h's math --------------
+ * attention_forward's out (and attention_first_forward's when rows = 1)
+ * without the B x H x T x T tensors: lse (B x H x rows) keeps each query
+ * row's log-sum-exp of scale q k^T + mask, from which the backward
+ * recomputes the probabilities; the dropout keeps the elements
+ * dropout_forward_cuda keeps of the full op's B x H x T x T probabilities
+ * (stream rng_stream under seed; the [CLS] row is row 0). q and out are
+ * B x rows x C (rows T) or B x C (rows 1), k, v B x T x C, mask additive
+ * B x T. The backward accumulates into dq, dk, dv and uses dsum (B x H x
+ * rows) as scratch. Equal to the unfused path to rounding (an online
+ * softmax sums in another order), not bit for bit; deterministic. Head
+ * sizes attention_fused_supported names (8, 16, 32, 64); others fail. */
+int attention_fused_supported(int hs);
+int attention_fused_forward_cuda(float *out, float *lse, const float *q, const float *k, const float *v,
+                                 const float *mask, int B, int T, int H, int hs, int rows, float p,
+                                 uint64_t seed, uint64_t rng_stream, cudaStream_t stream);
+int attention_fused_backward_cuda(float *dq, float *dk, float *dv, float *dsum, const float *dout,
+                                  const float *out, const float *q, const float *k, const float *v,
+                                  const float *lse, const float *mask, int B, int T, int H, int hs,
+                                  int rows, float p, uint64_t seed, uint64_t rng_stream,
+                                  cudaStream_t stream);
+
 /* ---- dropout (dropout.cu): src/ops/dropout.h -------------------------------
  * The CPU's masks bit for bit: element i of Philox stream `rng_stream`
  * under key `seed` (the CPU op's `stream`), drawn by the same Philox rounds
@@ -146,7 +168,6 @@ int rows_scatter_add_cuda(float *dst, const float *src, int rows, int cols, int 
                           cudaStream_t stream);
 int softmax_mask_additive_cuda(float *out, const int32_t *mask, size_t n, cudaStream_t stream);
 size_t linear_bias_backward_workspace_size(int N, int OC);
-int linear_bias_forward_cuda(float *out, const float *bias, int N, int OC, cudaStream_t stream);
 int linear_bias_backward_cuda(float *dbias, const float *dout, int N, int OC, void *work,
                               cudaStream_t stream);
 

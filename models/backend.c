@@ -84,6 +84,8 @@ int backend_step(Backend *be, const AdamW *opt, float lr, float max_norm, float 
     return be->ops->step(be, opt, lr, max_norm, grad_norm);
 }
 
+int backend_set_tf32(Backend *be, bool on) { return be->ops->set_tf32(be, on); }
+
 int backend_get_params(Backend *be, float *out) { return be->ops->get_params(be, out); }
 
 int backend_set_params(Backend *be, const float *in) { return be->ops->set_params(be, in); }

@@ -85,6 +85,10 @@ int backend_zero_grad(Backend *be);
  * table). *grad_norm is the norm before clipping. */
 int backend_step(Backend *be, const AdamW *opt, float lr, float max_norm, float *grad_norm);
 
+/* Whether GEMMs take TF32 inputs (CUDA tensor cores: 10 mantissa bits,
+ * fp32 accumulation; off when opened). The CPU backend computes in fp32
+ * and refuses. 0, or -1 with err_set. */
+int backend_set_tf32(Backend *be, bool on);
 /* Parameters to and from host memory (lay.n_params floats). */
 int backend_get_params(Backend *be, float *out);
 int backend_set_params(Backend *be, const float *in);

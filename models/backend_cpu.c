@@ -265,6 +265,12 @@ static float *cpu_grads(Backend *be, size_t *n)
     return c->m.grads;
 }
 
+static int cpu_set_tf32(Backend *be, bool on)
+{
+    (void)be;
+    return on ? err_set("tf32: the CPU backend computes in fp32 (TF32 is a GPU's tensor-core format)") : 0;
+}
+
 static const BackendOps cpu_ops = {
     .name = "cpu",
     .close = cpu_close,
@@ -276,6 +282,7 @@ static const BackendOps cpu_ops = {
     .loss_backward = cpu_loss_backward,
     .zero_grad = cpu_zero_grad,
     .step = cpu_step,
+    .set_tf32 = cpu_set_tf32,
     .get_params = cpu_get_params,
     .set_params = cpu_set_params,
     .get_grads = cpu_get_grads,

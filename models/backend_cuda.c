@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #ifdef GENRE_NCCL
 #include <nccl.h>
@@ -30,6 +31,17 @@
 #include "kernels/kernels.h"
 #include "models/backend_impl.h"
 #include "src/core/err.h"
+
+/* A linear layer's shape (N rows, C in, OC out) planned for cuBLASLt. */
+enum { LT_PLANS = 32 };
+typedef struct {
+    int N, C, OC;
+    bool tf32;
+    cublasLtMatmulDesc_t op;
+    cublasLtMatrixLayout_t a, b, d;
+    cublasLtMatmulPreference_t pref;
+    cublasLtMatmulAlgo_t algo;
+} LtPlan;
 
 typedef struct {
     Backend base;
@@ -65,9 +77,26 @@ typedef struct {
     ActPlan plan;                /* of the last forward's (B, T) */
     int B, T;                    /* the last forward's; B = 0 before the first */
     ForwardArgs fa;
+    bool fused_attention;        /* kernels/attention.cu builds the head size */
+    bool tf32;                   /* GEMMs on TF32 tensor cores (backend_set_tf32) */
+    LtPlan lt[LT_PLANS];         /* linear_forward_gpu's cuBLASLt plans, by shape */
+    int n_lt;
 } CudaBackend;
 
 static CudaBackend *cuda(Backend *be) { return (CudaBackend *)be; }
+
+static void lt_plans_free(CudaBackend *c)
+{
+    for (int i = 0; i < c->n_lt; i++) {
+        LtPlan *p = &c->lt[i];
+        if (p->op) cublasLtMatmulDescDestroy(p->op);
+        if (p->a) cublasLtMatrixLayoutDestroy(p->a);
+        if (p->b) cublasLtMatrixLayoutDestroy(p->b);
+        if (p->d) cublasLtMatrixLayoutDestroy(p->d);
+        if (p->pref) cublasLtMatmulPreferenceDestroy(p->pref);
+    }
+    c->n_lt = 0;
+}
 
 static float *A(const CudaBackend *c, ActId id) { return c->plan.n[id] ? c->acts + c->plan.off[id] : NULL; }
 static float *P(const CudaBackend *c, ParamId id, int l) { return c->params + layout_slot(&c->base.lay, id, l)->off; }
@@ -90,12 +119,62 @@ static int gemm(CudaBackend *c, bool ta, bool tb, int m, int n, int k, const flo
     return 0;
 }
 
-/* out[N][OC] = inp[N][C] W[OC][C]^T + bias (src/ops/linear.h). */
+/* The cuBLASLt plan of one linear_forward_gpu shape: its descriptors and the
+ * algorithm chosen once, so that a shape always runs the same algorithm
+ * (the same bits every step), never one splitting k (no workspace). */
+static int lt_plan_for(CudaBackend *c, int N, int C, int OC, const float *bias, LtPlan **out)
+{
+    for (int i = 0; i < c->n_lt; i++)
+        if (c->lt[i].N == N && c->lt[i].C == C && c->lt[i].OC == OC && c->lt[i].tf32 == c->tf32) {
+            *out = &c->lt[i];
+            return 0;
+        }
+    if (c->n_lt == LT_PLANS) lt_plans_free(c); /* more shapes than a run uses: start over */
+    LtPlan *p = &c->lt[c->n_lt];
+    memset(p, 0, sizeof *p);
+    p->N = N, p->C = C, p->OC = OC, p->tf32 = c->tf32;
+    c->n_lt++; /* owned from here: lt_plans_free destroys what was made */
+    cublasLtHandle_t lt = (cublasLtHandle_t)c->blas; /* a cuBLAS handle is a cuBLASLt one (NVIDIA documents the cast) */
+    cublasOperation_t t = CUBLAS_OP_T;
+    cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+    uint32_t no_split = CUBLASLT_REDUCTION_SCHEME_NONE;
+    uint64_t no_workspace = 0;
+    int found = 0;
+    cublasLtMatmulHeuristicResult_t h;
+    CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->op, c->tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F,
+                                          CUDA_R_32F));
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &t, sizeof t));
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+    /* A bias pointer as the calls will have (its alignment may steer the choice); each call sets its own. */
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+    /* Column-major: out^T (OC x N) = W^T (W is C x OC stored) inp^T (C x N), the bias one per row. */
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->a, CUDA_R_32F, C, OC, C));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->b, CUDA_R_32F, C, N, C));
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->d, CUDA_R_32F, OC, N, OC));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&p->pref));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(p->pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
+                                                      &no_split, sizeof no_split));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(p->pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                      &no_workspace, sizeof no_workspace));
+    CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(lt, p->op, p->a, p->b, p->d, p->d, p->pref, 1, &h, &found));
+    if (found < 1) return err_set("cuBLASLt: no algorithm for the %d x %d x %d linear layer", OC, N, C);
+    p->algo = h.algo;
+    *out = p;
+    return 0;
+}
+
+/* out[N][OC] = inp[N][C] W[OC][C]^T + bias (src/ops/linear.h), the bias added
+ * by cuBLASLt's epilogue to the fp32 sums before they are stored. */
 static int linear_forward_gpu(CudaBackend *c, float *out, const float *inp, const float *w, const float *bias,
                               int N, int C, int OC)
 {
-    if (gemm(c, true, false, OC, N, C, w, C, 0, inp, C, 0, 0.0f, out, OC, 0, 1)) return -1;
-    return linear_bias_forward_cuda(out, bias, N, OC, c->stream);
+    LtPlan *p = NULL;
+    if (lt_plan_for(c, N, C, OC, bias, &p)) return -1;
+    const float one = 1.0f, zero = 0.0f;
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+    CUBLAS_CHECK(cublasLtMatmul((cublasLtHandle_t)c->blas, p->op, &one, w, p->a, inp, p->b, &zero, out, p->d, out,
+                                p->d, &p->algo, NULL, 0, c->stream));
+    return 0;
 }
 
 /* dinp += dout W, dW += dout^T inp, dbias += column sums of dout; dinp may be NULL. */
@@ -107,16 +186,24 @@ static int linear_backward_gpu(CudaBackend *c, float *dinp, float *dw, float *db
     return linear_bias_backward_cuda(dbias, dout, N, OC, c->work, c->stream);
 }
 
-/* ---- attention (src/ops/attention.h): per head, batched over the sequences --- */
+/* ---- attention (src/ops/attention.h) ----------------------------------------
+ * Fused (kernels/attention.cu: no T x T tensors, each row's log-sum-exp
+ * kept in A_LSE) where the head size is built, else per head through
+ * cuBLAS, batched over the sequences, with the probabilities kept. */
 
 /* Rows: T queries per (batch, head) for the full block, 1 for the [CLS]
- * block (q then holds B rows, one per sequence). */
-static int attention_forward_gpu(CudaBackend *c, float *out, float *preatt, float *att, float *attd,
-                                 const float *q, const float *k, const float *v, int rows, float p,
-                                 uint64_t rng_stream)
+ * block (q then holds B rows, one per sequence). Layer l's saved tensors. */
+static int attention_forward_gpu(CudaBackend *c, int l, float *out, const float *q, const float *k, const float *v,
+                                 int rows, float p, uint64_t rng_stream)
 {
     const DistilBertConfig *cfg = &c->base.lay.cfg;
     int B = c->B, T = c->T, H = cfg->n_heads, C = cfg->dim, hs = C / H;
+    if (c->fused_attention)
+        return attention_fused_forward_cuda(out, A(c, A_LSE) + (size_t)l * B * H * T, q, k, v, A(c, A_MASK_ADD), B,
+                                            T, H, hs, rows, p, c->fa.seed, rng_stream, c->stream);
+    size_t Att = (size_t)B * H * T * T;
+    float *preatt = A(c, A_PREATT), *att = A(c, A_ATT) + l * Att;
+    float *attd = A(c, A_ATT_DROP) ? A(c, A_ATT_DROP) + l * Att : NULL;
     long long seq = (long long)T * C, q_seq = rows == 1 ? C : seq, scores = (long long)rows * T;
     for (int h = 0; h < H; h++) /* preatt[b,h] (rows x T) = q[b,h] k[b,h]^T */
         if (gemm(c, true, false, T, rows, hs, k + h * hs, C, seq, q + h * hs, C, q_seq, 0.0f,
@@ -141,12 +228,20 @@ static int attention_forward_gpu(CudaBackend *c, float *out, float *preatt, floa
     return 0;
 }
 
-static int attention_backward_gpu(CudaBackend *c, float *dq, float *dk, float *dv, float *dprobs_raw,
-                                  float *dprobs, const float *dout, const float *q, const float *k, const float *v,
-                                  const float *att, const float *attd, int rows, float p, uint64_t rng_stream)
+/* Accumulates into dq, dk, dv; out is the forward's. */
+static int attention_backward_gpu(CudaBackend *c, int l, float *dq, float *dk, float *dv, const float *dout,
+                                  const float *out, const float *q, const float *k, const float *v, int rows, float p,
+                                  uint64_t rng_stream)
 {
     const DistilBertConfig *cfg = &c->base.lay.cfg;
     int B = c->B, T = c->T, H = cfg->n_heads, C = cfg->dim, hs = C / H;
+    if (c->fused_attention)
+        return attention_fused_backward_cuda(dq, dk, dv, A(c, A_DSUM), dout, out, q, k, v,
+                                             A(c, A_LSE) + (size_t)l * B * H * T, A(c, A_MASK_ADD), B, T, H, hs,
+                                             rows, p, c->fa.seed, rng_stream, c->stream);
+    size_t Att = (size_t)B * H * T * T;
+    const float *att = A(c, A_ATT) + l * Att, *attd = A(c, A_ATT_DROP) ? A(c, A_ATT_DROP) + l * Att : NULL;
+    float *dprobs_raw = A(c, A_DATT1), *dprobs = A(c, A_DATT2);
     long long seq = (long long)T * C, q_seq = rows == 1 ? C : seq, scores = (long long)rows * T;
     size_t n = (size_t)B * H * rows * T;
     const float *probs = p > 0.0f ? attd : att;
@@ -207,7 +302,7 @@ static int cuda_reserve(Backend *be, int max_B, int max_T)
     const DistilBertConfig *cfg = &be->lay.cfg;
     int N = max_B * max_T, L = cfg->num_labels, wide = cfg->hidden_dim > cfg->dim ? cfg->hidden_dim : cfg->dim;
     ActPlan plan;
-    act_plan(&plan, cfg, max_B, max_T);
+    act_plan(&plan, cfg, max_B, max_T, c->fused_attention);
     size_t work = layernorm_backward_workspace_size(N, cfg->dim);
     work = max_size(work, linear_bias_backward_workspace_size(N, wide > L ? wide : L));
     work = max_size(work, loss_workspace_size(max_B, L));
@@ -242,6 +337,7 @@ static void cuda_close(Backend *be)
 #endif
     cudaFree(c->params), cudaFree(c->grads), cudaFree(c->scratch), cudaFree(c->m), cudaFree(c->v), cudaFree(c->seg);
     cudaFree(c->loss_weights), cudaFree(c->scalars);
+    lt_plans_free(c);
     if (c->blas) cublasDestroy(c->blas);
     if (c->stream) cudaStreamDestroy(c->stream);
     layout_free(&c->base.lay);
@@ -256,12 +352,11 @@ static int cls_block_forward(CudaBackend *c, int l)
 {
     const DistilBertConfig *cfg = &c->base.lay.cfg;
     int B = c->B, T = c->T, D = cfg->dim, F = cfg->hidden_dim;
-    size_t N = (size_t)B * T, ND = N * D, NF = N * F, Att = (size_t)B * cfg->n_heads * T * T, BD = (size_t)B * D;
+    size_t N = (size_t)B * T, ND = N * D, NF = N * F, BD = (size_t)B * D;
     float pd = c->fa.train ? cfg->dropout : 0.0f, pa = c->fa.train ? cfg->attention_dropout : 0.0f;
     float *x = A(c, A_H) + l * ND, *q = A(c, A_Q) + l * ND, *k = A(c, A_K) + l * ND, *v = A(c, A_V) + l * ND;
     float *ctx = A(c, A_CTX) + l * ND, *res1 = A(c, A_RES1) + l * ND, *ln1 = A(c, A_LN1) + l * ND;
     float *res2 = A(c, A_RES2) + l * ND, *ff1 = A(c, A_FF1) + l * NF, *ffg = A(c, A_FFG) + l * NF;
-    float *att = A(c, A_ATT) + l * Att, *attd = A(c, A_ATT_DROP) ? A(c, A_ATT_DROP) + l * Att : NULL;
     float *xc = A(c, A_XC), *ff2 = A(c, A_FF2);
     float eps = cfg->layer_norm_eps;
     uint64_t key = c->fa.key;
@@ -269,8 +364,7 @@ static int cls_block_forward(CudaBackend *c, int l)
            linear_forward_gpu(c, q, xc, P(c, P_Q_W, l), P(c, P_Q_B, l), B, D, D) ||
            linear_forward_gpu(c, k, x, P(c, P_K_W, l), P(c, P_K_B, l), (int)N, D, D) ||
            linear_forward_gpu(c, v, x, P(c, P_V_W, l), P(c, P_V_B, l), (int)N, D, D) ||
-           attention_forward_gpu(c, ctx, A(c, A_PREATT), att, attd, q, k, v, 1, pa,
-                                 dropout_stream(key, DROP_ATT + 2 * l)) ||
+           attention_forward_gpu(c, l, ctx, q, k, v, 1, pa, dropout_stream(key, DROP_ATT + 2 * l)) ||
            linear_forward_gpu(c, res1, ctx, P(c, P_O_W, l), P(c, P_O_B, l), B, D, D) ||
            residual_add_cuda(res1, xc, BD, c->stream) ||
            layernorm_forward_cuda(ln1, A(c, A_LN1_MEAN) + l * N, A(c, A_LN1_RSTD) + l * N, res1,
@@ -291,19 +385,17 @@ static int block_forward(CudaBackend *c, int l)
 {
     const DistilBertConfig *cfg = &c->base.lay.cfg;
     int B = c->B, T = c->T, D = cfg->dim, F = cfg->hidden_dim;
-    size_t N = (size_t)B * T, ND = N * D, NF = N * F, Att = (size_t)B * cfg->n_heads * T * T;
+    size_t N = (size_t)B * T, ND = N * D, NF = N * F;
     float pd = c->fa.train ? cfg->dropout : 0.0f, pa = c->fa.train ? cfg->attention_dropout : 0.0f;
     float *x = A(c, A_H) + l * ND, *q = A(c, A_Q) + l * ND, *k = A(c, A_K) + l * ND, *v = A(c, A_V) + l * ND;
     float *ctx = A(c, A_CTX) + l * ND, *res1 = A(c, A_RES1) + l * ND, *ln1 = A(c, A_LN1) + l * ND;
     float *res2 = A(c, A_RES2) + l * ND, *ff1 = A(c, A_FF1) + l * NF, *ffg = A(c, A_FFG) + l * NF;
-    float *att = A(c, A_ATT) + l * Att, *attd = A(c, A_ATT_DROP) ? A(c, A_ATT_DROP) + l * Att : NULL;
     float *ff2 = A(c, A_FF2), eps = cfg->layer_norm_eps;
     uint64_t key = c->fa.key;
     return linear_forward_gpu(c, q, x, P(c, P_Q_W, l), P(c, P_Q_B, l), (int)N, D, D) ||
            linear_forward_gpu(c, k, x, P(c, P_K_W, l), P(c, P_K_B, l), (int)N, D, D) ||
            linear_forward_gpu(c, v, x, P(c, P_V_W, l), P(c, P_V_B, l), (int)N, D, D) ||
-           attention_forward_gpu(c, ctx, A(c, A_PREATT), att, attd, q, k, v, T, pa,
-                                 dropout_stream(key, DROP_ATT + 2 * l)) ||
+           attention_forward_gpu(c, l, ctx, q, k, v, T, pa, dropout_stream(key, DROP_ATT + 2 * l)) ||
            linear_forward_gpu(c, res1, ctx, P(c, P_O_W, l), P(c, P_O_B, l), (int)N, D, D) ||
            residual_add_cuda(res1, x, ND, c->stream) ||
            layernorm_forward_cuda(ln1, A(c, A_LN1_MEAN) + l * N, A(c, A_LN1_RSTD) + l * N, res1,
@@ -339,7 +431,7 @@ static int cuda_forward(Backend *be, const int32_t *ids, const int32_t *mask, in
     if (check_batch(cfg, ids, B, T) || cuda_reserve(be, B, T)) return -1;
     int D = cfg->dim, L = cfg->n_layers;
     size_t N = (size_t)B * T, ND = N * D;
-    act_plan(&c->plan, cfg, B, T);
+    act_plan(&c->plan, cfg, B, T, c->fused_attention);
     c->B = B, c->T = T, c->fa = *fa;
     /* Blocking copies: the caller may reuse its buffers once we return. */
     CUDA_CHECK(cudaMemcpy(c->ids, ids, N * sizeof(int32_t), cudaMemcpyHostToDevice));
@@ -409,13 +501,12 @@ static int cls_block_backward(CudaBackend *c, int l)
 {
     const DistilBertConfig *cfg = &c->base.lay.cfg;
     int B = c->B, T = c->T, D = cfg->dim, F = cfg->hidden_dim;
-    size_t N = (size_t)B * T, ND = N * D, NF = N * F, Att = (size_t)B * cfg->n_heads * T * T;
+    size_t N = (size_t)B * T, ND = N * D, NF = N * F;
     size_t BD = (size_t)B * D, BF = (size_t)B * F;
     float pd = c->fa.train ? cfg->dropout : 0.0f, pa = c->fa.train ? cfg->attention_dropout : 0.0f;
     float *x = A(c, A_H) + l * ND, *q = A(c, A_Q) + l * ND, *k = A(c, A_K) + l * ND, *v = A(c, A_V) + l * ND;
     float *ctx = A(c, A_CTX) + l * ND, *res1 = A(c, A_RES1) + l * ND, *ln1 = A(c, A_LN1) + l * ND;
     float *res2 = A(c, A_RES2) + l * ND, *ff1 = A(c, A_FF1) + l * NF, *ffg = A(c, A_FFG) + l * NF;
-    float *att = A(c, A_ATT) + l * Att, *attd = A(c, A_ATT_DROP) ? A(c, A_ATT_DROP) + l * Att : NULL;
     float *dres2 = A(c, A_DRES2), *dln1 = A(c, A_DLN1), *dff2 = A(c, A_DFF2), *dffg = A(c, A_DFFG);
     float *dff1 = A(c, A_DFF1), *dres1 = A(c, A_DRES1), *dctx = A(c, A_DCTX), *dxc = A(c, A_DXC);
     uint64_t key = c->fa.key;
@@ -438,8 +529,8 @@ static int cls_block_backward(CudaBackend *c, int l)
            zero(c, dctx, BD) ||
            linear_backward_gpu(c, dctx, G(c, P_O_W, l), G(c, P_O_B, l), dres1, ctx, P(c, P_O_W, l), B, D, D) ||
            zero(c, A(c, A_DQ), BD) || zero(c, A(c, A_DK), ND) || zero(c, A(c, A_DV), ND) ||
-           attention_backward_gpu(c, A(c, A_DQ), A(c, A_DK), A(c, A_DV), A(c, A_DATT1), A(c, A_DATT2), dctx, q, k, v,
-                                  att, attd, 1, pa, dropout_stream(key, DROP_ATT + 2 * l)) ||
+           attention_backward_gpu(c, l, A(c, A_DQ), A(c, A_DK), A(c, A_DV), dctx, ctx, q, k, v, 1, pa,
+                                  dropout_stream(key, DROP_ATT + 2 * l)) ||
            linear_backward_gpu(c, dxc, G(c, P_Q_W, l), G(c, P_Q_B, l), A(c, A_DQ), A(c, A_XC), P(c, P_Q_W, l), B, D,
                                D) ||
            linear_backward_gpu(c, A(c, A_DH), G(c, P_K_W, l), G(c, P_K_B, l), A(c, A_DK), x, P(c, P_K_W, l), (int)N,
@@ -455,12 +546,11 @@ static int block_backward(CudaBackend *c, int l)
 {
     const DistilBertConfig *cfg = &c->base.lay.cfg;
     int B = c->B, T = c->T, D = cfg->dim, F = cfg->hidden_dim;
-    size_t N = (size_t)B * T, ND = N * D, NF = N * F, Att = (size_t)B * cfg->n_heads * T * T;
+    size_t N = (size_t)B * T, ND = N * D, NF = N * F;
     float pd = c->fa.train ? cfg->dropout : 0.0f, pa = c->fa.train ? cfg->attention_dropout : 0.0f;
     float *x = A(c, A_H) + l * ND, *q = A(c, A_Q) + l * ND, *k = A(c, A_K) + l * ND, *v = A(c, A_V) + l * ND;
     float *ctx = A(c, A_CTX) + l * ND, *res1 = A(c, A_RES1) + l * ND, *ln1 = A(c, A_LN1) + l * ND;
     float *res2 = A(c, A_RES2) + l * ND, *ff1 = A(c, A_FF1) + l * NF, *ffg = A(c, A_FFG) + l * NF;
-    float *att = A(c, A_ATT) + l * Att, *attd = A(c, A_ATT_DROP) ? A(c, A_ATT_DROP) + l * Att : NULL;
     float *dh = A(c, A_DH), *dres2 = A(c, A_DRES2), *dln1 = A(c, A_DLN1), *dff2 = A(c, A_DFF2);
     float *dffg = A(c, A_DFFG), *dff1 = A(c, A_DFF1), *dres1 = A(c, A_DRES1), *dctx = A(c, A_DCTX);
     uint64_t key = c->fa.key;
@@ -486,8 +576,8 @@ static int block_backward(CudaBackend *c, int l)
            zero(c, dctx, ND) ||
            linear_backward_gpu(c, dctx, G(c, P_O_W, l), G(c, P_O_B, l), dres1, ctx, P(c, P_O_W, l), (int)N, D, D) ||
            zero(c, A(c, A_DQ), ND) || zero(c, A(c, A_DK), ND) || zero(c, A(c, A_DV), ND) ||
-           attention_backward_gpu(c, A(c, A_DQ), A(c, A_DK), A(c, A_DV), A(c, A_DATT1), A(c, A_DATT2), dctx, q, k, v,
-                                  att, attd, T, pa, dropout_stream(key, DROP_ATT + 2 * l)) ||
+           attention_backward_gpu(c, l, A(c, A_DQ), A(c, A_DK), A(c, A_DV), dctx, ctx, q, k, v, T, pa,
+                                  dropout_stream(key, DROP_ATT + 2 * l)) ||
            linear_backward_gpu(c, dh, G(c, P_Q_W, l), G(c, P_Q_B, l), A(c, A_DQ), x, P(c, P_Q_W, l), (int)N, D, D) ||
            linear_backward_gpu(c, dh, G(c, P_K_W, l), G(c, P_K_B, l), A(c, A_DK), x, P(c, P_K_W, l), (int)N, D, D) ||
            linear_backward_gpu(c, dh, G(c, P_V_W, l), G(c, P_V_B, l), A(c, A_DV), x, P(c, P_V_W, l), (int)N, D, D)
@@ -585,6 +675,14 @@ static int cuda_zero_grad(Backend *be)
     CudaBackend *c = cuda(be);
     c->summing = false;
     return zero(c, c->grads, c->n);
+}
+
+/* TF32 tensor-core GEMMs, or fp32 means fp32 (no reduced-precision math). */
+static int cuda_set_tf32(Backend *be, bool on)
+{
+    CUBLAS_CHECK(cublasSetMathMode(cuda(be)->blas, on ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH));
+    cuda(be)->tf32 = on; /* the cuBLASLt plans take it from their compute type */
+    return 0;
 }
 
 static int cuda_step(Backend *be, const AdamW *opt, float lr, float max_norm, float *grad_norm)
@@ -776,6 +874,7 @@ static const BackendOps cuda_ops = {
     .loss_backward = cuda_loss_backward,
     .zero_grad = cuda_zero_grad,
     .step = cuda_step,
+    .set_tf32 = cuda_set_tf32,
     .get_params = cuda_get_params,
     .set_params = cuda_set_params,
     .get_grads = cuda_get_grads,
@@ -794,8 +893,7 @@ static int open_device(CudaBackend *c, const ModelWeights *w)
     CUDA_CHECK(cudaStreamCreate(&c->stream));
     CUBLAS_CHECK(cublasCreate(&c->blas));
     CUBLAS_CHECK(cublasSetStream(c->blas, c->stream));
-    /* fp32 means fp32: no TF32 or other reduced-precision tensor-core math. */
-    CUBLAS_CHECK(cublasSetMathMode(c->blas, CUBLAS_PEDANTIC_MATH));
+    if (cuda_set_tf32(&c->base, false)) return -1;
     CUDA_CHECK(cudaMalloc((void **)&c->params, bytes));
     CUDA_CHECK(cudaMalloc((void **)&c->grads, bytes));
     c->gdst = c->grads;
@@ -819,6 +917,7 @@ Backend *backend_cuda_open(const ModelWeights *w)
     c->base.ops = &cuda_ops;
     layout_copy(&c->base.lay, &w->lay);
     c->n = w->lay.n_params;
+    c->fused_attention = attention_fused_supported(w->lay.cfg.dim / w->lay.cfg.n_heads);
     if (open_device(c, w) != 0) {
         cuda_close(&c->base);
         return NULL;

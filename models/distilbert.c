@@ -87,7 +87,7 @@ static void acts_layout(DistilBert *m, int B, int T)
 {
     DistilBertActs *a = m->acts;
     ActPlan plan;
-    act_plan(&plan, &m->lay.cfg, B, T);
+    act_plan(&plan, &m->lay.cfg, B, T, false);
     float **v[A_COUNT] = {
         [A_MASK_ADD] = &a->mask_add, [A_EMB] = &a->emb, [A_EMB_LN] = &a->emb_ln,
         [A_EMB_MEAN] = &a->emb_mean, [A_EMB_RSTD] = &a->emb_rstd, [A_H] = &a->h, [A_Q] = &a->q,
@@ -109,7 +109,9 @@ static void acts_layout(DistilBert *m, int B, int T)
         a->cap = plan.total;
     }
     a->ids = xrealloc(a->ids, (size_t)B * T * sizeof *a->ids);
-    for (int i = 0; i < A_COUNT; i++) *v[i] = plan.n[i] ? a->mem + plan.off[i] : NULL;
+    /* A_LSE and A_DSUM, the CUDA backend's fused attention's, are empty here and have no view. */
+    for (int i = 0; i < A_COUNT; i++)
+        if (v[i]) *v[i] = plan.n[i] ? a->mem + plan.off[i] : NULL;
     a->B = B;
     a->T = T;
 }

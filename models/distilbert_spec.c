@@ -193,10 +193,11 @@ uint64_t dropout_key(long step, int per_step, int index)
 /* 20 bits of sites: 2 + 2 x layers of them fit for any real model. */
 uint64_t dropout_stream(uint64_t key, int site) { return (key << 20) | (uint64_t)site; }
 
-void act_plan(ActPlan *p, const DistilBertConfig *c, int B, int T)
+void act_plan(ActPlan *p, const DistilBertConfig *c, int B, int T, bool fused_attention)
 {
     size_t L = c->n_layers, N = (size_t)B * T, D = c->dim, F = c->hidden_dim;
-    size_t A = (size_t)B * c->n_heads * T * T, BD = (size_t)B * D;
+    size_t A = fused_attention ? 0 : (size_t)B * c->n_heads * T * T, BD = (size_t)B * D;
+    size_t rows = fused_attention ? (size_t)B * c->n_heads * T : 0;
     size_t *n = p->n;
     n[A_MASK_ADD] = N;
     n[A_EMB] = n[A_EMB_LN] = N * D;
@@ -217,6 +218,8 @@ void act_plan(ActPlan *p, const DistilBertConfig *c, int B, int T)
     n[A_DCLS] = n[A_DPRE] = n[A_DRELU] = n[A_DDROP] = BD;
     n[A_FF2] = N * D;
     n[A_XC] = n[A_DXC] = BD;
+    n[A_LSE] = L * rows;
+    n[A_DSUM] = rows;
     p->total = 0;
     for (int i = 0; i < A_COUNT; i++) {
         p->off[i] = p->total;

@@ -149,7 +149,10 @@ uint64_t dropout_stream(uint64_t key, int site);
 
 /* The activation plan. Per-layer tensors hold n_layers consecutive blocks;
  * A_ATT_DROP is empty when attention dropout is 0 (the probabilities are
- * used as they are). N = B x T rows, D = dim, F = hidden_dim, H = heads. */
+ * used as they are). With fused attention (the CUDA backend's
+ * kernels/attention.cu) the B x H x T x T tensors are empty and A_LSE and
+ * A_DSUM take their place; without it those two are empty. N = B x T rows,
+ * D = dim, F = hidden_dim, H = heads. */
 typedef enum {
     A_MASK_ADD,                              /* N: additive attention mask */
     A_EMB, A_EMB_LN, A_EMB_MEAN, A_EMB_RSTD, /* N x D, N x D, N, N */
@@ -167,6 +170,8 @@ typedef enum {
     A_DCLS, A_DPRE, A_DRELU, A_DDROP,        /* B x D */
     A_FF2,                                   /* N x D: lin2 before dropout, scratch */
     A_XC, A_DXC,                             /* B x D: [CLS] rows of the last block's input */
+    A_LSE,                                   /* layers x B x H x T: each score row's log-sum-exp */
+    A_DSUM,                                  /* B x H x T: rowsum(dout * out), scratch */
     A_COUNT
 } ActId;
 
@@ -176,6 +181,6 @@ typedef struct {
 } ActPlan;
 
 /* The plan for batches of B x T under cfg. */
-void act_plan(ActPlan *p, const DistilBertConfig *cfg, int B, int T);
+void act_plan(ActPlan *p, const DistilBertConfig *cfg, int B, int T, bool fused_attention);
 
 #endif

@@ -22,6 +22,8 @@ static const CfgKey schema[] = {
      "pretrained HF-format model directory (DistilBERT or BERT architecture)"},
     {"device", CFG_STRING, "\"cpu\"", "cpu|cuda", "where to train"},
     {"precision", CFG_STRING, "\"fp32\"", "fp32", "arithmetic precision"},
+    {"tf32", CFG_BOOL, "false", NULL,
+     "device=cuda: GEMMs on TF32 tensor cores (inputs rounded to 10 mantissa bits, fp32 sums)"},
     {"loss.type", CFG_STRING, "\"focal\"", "bce|bce_logw|focal|asl", "training loss (asl: asymmetric loss)"},
     {"loss.alpha", CFG_FLOAT, "0.375", "-1 or [0, 1]", "focal: weight of positives (-1: none)"},
     {"loss.gamma", CFG_FLOAT, "2.0", "[0, 10]", "focal: focusing exponent"},
@@ -240,7 +242,7 @@ int cmd_train(int argc, char **argv)
         .oversample = cfg_float(cfg, "oversample"), .length_window = (int)cfg_int(cfg, "length_window"),
         .threshold = (float)cfg_float(cfg, "threshold"), .tune_threshold = cfg_bool(cfg, "tune_threshold"),
         .tune_threshold_per_genre = cfg_bool(cfg, "tune_threshold_per_genre"),
-        .shard_optimizer = cfg_bool(cfg, "shard_optimizer"),
+        .shard_optimizer = cfg_bool(cfg, "shard_optimizer"), .tf32 = cfg_bool(cfg, "tf32"),
         .tensorboard = cfg_bool(cfg, "tensorboard"),
         .min_words = (int)cfg_int(cfg, "min_words"), .max_words = (int)cfg_int(cfg, "max_words"),
         .max_nonword_share = cfg_float(cfg, "max_nonword_share"),
@@ -255,6 +257,8 @@ int cmd_train(int argc, char **argv)
     loss_kind_parse(cfg_str(cfg, "loss.type"), &s.loss);
     if (s.class_balanced && s.loss == LOSS_BCE_LOGW)
         die("loss.class_weights=effective_number applies to bce, focal and asl: bce_logw weights its genres already");
+    if (s.tf32 && strcmp(device, "cuda"))
+        die("tf32=true: TF32 is a GPU's tensor-core format; device=%s computes in fp32", device);
     if (!(s.comm = comm_open(timeout, rendezvous))) die_err();
     int rc = trainer_run(&s, cfg, out, resume != NULL, force);
     free(drop);

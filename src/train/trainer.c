@@ -242,7 +242,8 @@ static int open_model(Run *r, bool resume)
     adamw_state_init(&r->opt, r->w.lay.n_params);
     if (resume && checkpoint_load_optimizer(&r->w.lay, &r->opt, r->last_dir) != 0) return -1;
     if (backend_select_device(s->device, comm_local_rank(r->comm)) != 0 ||
-        !(r->be = backend_open(s->device, &r->w)) || backend_set_comm(r->be, r->comm, s->shard_optimizer) != 0)
+        !(r->be = backend_open(s->device, &r->w)) || (s->tf32 && backend_set_tf32(r->be, true) != 0) ||
+        backend_set_comm(r->be, r->comm, s->shard_optimizer) != 0)
         return -1;
     /* Validation batches are twice the training batch (no gradients kept). */
     if (backend_reserve(r->be, 2 * s->batch_size, s->max_len) != 0 || backend_set_loss(r->be, &r->loss) != 0)

@@ -25,7 +25,7 @@
  * The training step's kernels (embedding, dropout, elementwise, loss,
  * adamw, grad_norm; their own shapes, listed with each): bit for bit where
  * the math allows (embeddings forward and backward, dropout masks and
- * outputs, residual, ReLU, rows, the mask, bias forward, AdamW, clipping by
+ * outputs, residual, ReLU, rows, the mask, AdamW, clipping by
  * the same norm); the bias backward 2e-5 on the fp32 scale above (column
  * sums in another order than the CPU's); the mean loss 1e-6 relative and
  * dlogits 1e-6 on that scale (double inside, float out); the gradient norm
@@ -38,6 +38,7 @@
 
 #include "kernels/cuda_common.h"
 #include "kernels/kernels.h"
+#include "src/ops/attention.h"
 #include "src/ops/dropout.h"
 #include "src/ops/embedding.h"
 #include "src/ops/gelu.h"
@@ -601,7 +602,7 @@ static void elementwise_case(int rows, int width)
     size_t wide = n * stride;
     float *y0 = randoms(n, -2, 2), *x = randoms(n, -2, 2), *dy = randoms(n, -1, 1);
     float *d0 = randoms(n, -1, 1), *src = randoms(wide, -1, 1), *big0 = randoms(wide, -1, 1);
-    float *bias = randoms(width, -1, 1), *db0 = randoms(width, -1, 1);
+    float *db0 = randoms(width, -1, 1);
     x[0] = 0.0f; /* ReLU's edges: 0, -0 and NaN give 0 and no gradient */
     if (n > 1) x[1] = -0.0f;
     if (n > 2) x[2] = NAN;
@@ -610,7 +611,7 @@ static void elementwise_case(int rows, int width)
     float *res = copy_of(y0, n), *relu = malloc(n * sizeof *relu), *drelu = copy_of(d0, n);
     float *gath = malloc(n * sizeof *gath), *scat = copy_of(big0, wide);
     float *madd = malloc(n * sizeof *madd), *mnone = malloc(n * sizeof *mnone);
-    float *bout = copy_of(y0, n), *db = copy_of(db0, width);
+    float *db = copy_of(db0, width);
     residual_add(res, x, n);
     relu_forward(relu, x, n);
     relu_backward(drelu, dy, x, n);
@@ -618,17 +619,15 @@ static void elementwise_case(int rows, int width)
     rows_scatter_add(scat, x, rows, width, stride);
     softmax_mask_additive(madd, mask, n);
     softmax_mask_additive(mnone, NULL, n);
-    linear_bias_forward(bout, bias, rows, width);
     linear_bias_backward(db, dy, rows, width);
-    Runs r[9];
+    Runs r[8];
     for (int o = 0; o < ORDERS; o++) {
         set_order(o);
         float *d_res = dev_copy(y0, n), *d_x = dev_copy(x, n), *d_dy = dev_copy(dy, n);
         float *d_relu = track(dev_bytes(n * sizeof(float))), *d_drelu = dev_copy(d0, n);
         float *d_src = dev_copy(src, wide), *d_gath = track(dev_bytes(n * sizeof(float)));
         float *d_scat = dev_copy(big0, wide), *d_madd = track(dev_bytes(n * sizeof(float)));
-        float *d_mnone = track(dev_bytes(n * sizeof(float))), *d_bout = dev_copy(y0, n);
-        float *d_bias = dev_copy(bias, width), *d_db = dev_copy(db0, width);
+        float *d_mnone = track(dev_bytes(n * sizeof(float))), *d_db = dev_copy(db0, width);
         int32_t *d_mask = track(upload_bytes(mask, n * sizeof *mask));
         void *d_work = track(dev_bytes(linear_bias_backward_workspace_size(rows, width)));
         launch_ok(residual_add_cuda(d_res, d_x, n, 0));
@@ -638,35 +637,34 @@ static void elementwise_case(int rows, int width)
         launch_ok(rows_scatter_add_cuda(d_scat, d_x, rows, width, stride, 0));
         launch_ok(softmax_mask_additive_cuda(d_madd, d_mask, n, 0));
         launch_ok(softmax_mask_additive_cuda(d_mnone, NULL, n, 0));
-        launch_ok(linear_bias_forward_cuda(d_bout, d_bias, rows, width, 0));
         launch_ok(linear_bias_backward_cuda(d_db, d_dy, rows, width, d_work, 0));
-        float *got[9] = {d_res, d_relu, d_drelu, d_gath, d_scat, d_madd, d_mnone, d_bout, d_db};
-        size_t len[9] = {n, n, n, n, wide, n, n, n, (size_t)width};
-        for (int k = 0; k < 9; k++) r[k].out[o] = download(got[k], len[k], 0);
+        float *got[8] = {d_res, d_relu, d_drelu, d_gath, d_scat, d_madd, d_mnone, d_db};
+        size_t len[8] = {n, n, n, n, wide, n, n, (size_t)width};
+        for (int k = 0; k < 8; k++) r[k].out[o] = download(got[k], len[k], 0);
         free_tracked();
     }
-    static const char *what[9] = {"residual_add", "relu_forward", "relu_backward", "rows_gather",
+    static const char *what[8] = {"residual_add", "relu_forward", "relu_backward", "rows_gather",
                                   "rows_scatter_add", "mask_additive", "mask_additive (NULL)",
-                                  "linear_bias_forward", "linear_bias_backward"};
-    const float *ref[9] = {res, relu, drelu, gath, scat, madd, mnone, bout, db};
-    size_t len[9] = {n, n, n, n, wide, n, n, n, (size_t)width};
-    for (int k = 0; k < 9; k++) {
+                                  "linear_bias_backward"};
+    const float *ref[8] = {res, relu, drelu, gath, scat, madd, mnone, db};
+    size_t len[8] = {n, n, n, n, wide, n, n, (size_t)width};
+    for (int k = 0; k < 8; k++) {
         check_orders(what[k], r[k].out, len[k], shape);
-        if (k < 8) check_same(what[k], r[k].out[0], ref[k], len[k], shape);
+        if (k < 7) check_same(what[k], r[k].out[0], ref[k], len[k], shape);
     }
     /* Two-stage column sums against the CPU's row-by-row ones (whose
      * rounding grows with the rows: 1024 here): twice the fp32 bound. */
-    check_close(what[8], r[8].out[0], db, width, 2 * RTOL, shape);
+    check_close(what[7], r[7].out[0], db, width, 2 * RTOL, shape);
     double ss = 0;
     for (int c = 0; c < width; c++) ss += (double)db[c] * db[c];
     for (int c = 0; c < width; c++) /* on check_close's scale */
-        worst_bias_err = fmax(worst_bias_err, fabs((double)r[8].out[0][c] - db[c]) /
+        worst_bias_err = fmax(worst_bias_err, fabs((double)r[7].out[0][c] - db[c]) /
                                                   (fabs(db[c]) + FLOOR * sqrt(ss / width)));
-    runs_free(r, 9);
-    free(y0), free(x), free(dy), free(d0), free(src), free(big0), free(bias), free(db0);
+    runs_free(r, 8);
+    free(y0), free(x), free(dy), free(d0), free(src), free(big0), free(db0);
     free(mask), free(res), free(relu), free(drelu), free(gath), free(scat), free(madd);
-    free(mnone), free(bout), free(db);
-    cases_checked += 9;
+    free(mnone), free(db);
+    cases_checked += 8;
 }
 
 static int elementwise_all(int run)
@@ -676,7 +674,7 @@ static int elementwise_all(int run)
         for (int w = 0; w < NWIDTHS; w++)
             if (shape_used(ROWS[r], WIDTHS[w])) {
                 if (run) elementwise_case(ROWS[r], WIDTHS[w]);
-                cases += 9;
+                cases += 8;
             }
     if (run) {
         printf("kernels: linear_bias_backward: largest error %.3g of (|CPU| + 0.1 rms) %s\n", worst_bias_err,
@@ -914,6 +912,109 @@ static int norm_all(int run)
     return cases;
 }
 
+/* ---- fused attention: against the CPU's unfused op, 1e-5 ---- */
+
+static double worst_attention_err; /* measured, for the report line */
+
+/* The largest error on check_close's scale (relative, floor 0.1 of the rms). */
+static double scaled_err(const float *got, const float *ref, size_t n)
+{
+    double ss = 0.0, worst = 0.0;
+    for (size_t i = 0; i < n; i++) ss += (double)ref[i] * ref[i];
+    double floor = FLOOR * sqrt(ss / (n ? n : 1));
+    for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs((double)got[i] - ref[i]) / (fabs(ref[i]) + floor));
+    return worst;
+}
+
+static void attention_case(int B, int T, int H, int hs, int rows, float p, int padded)
+{
+    char shape[128];
+    snprintf(shape, sizeof shape, "B=%d T=%d H=%d hs=%d rows=%d p=%g%s", B, T, H, hs, rows, p,
+             padded ? " padded" : "");
+    int C = H * hs;
+    size_t nq = (size_t)B * rows * C, nkv = (size_t)B * T * C, natt = (size_t)B * H * rows * T;
+    uint64_t seed = 0x5eed + (uint64_t)T, stream = 77 + (uint64_t)hs;
+    float *q = randoms(nq, -1, 1), *k = randoms(nkv, -1, 1), *v = randoms(nkv, -1, 1);
+    float *dout = randoms(nq, -1, 1), *dq0 = randoms(nq, -1, 1), *dk0 = randoms(nkv, -1, 1);
+    float *dv0 = randoms(nkv, -1, 1);
+    int32_t *imask = malloc((size_t)B * T * sizeof *imask);
+    for (int b = 0; b < B; b++) /* sequence b keeps its first T - 5b tokens (at least one) */
+        for (int t = 0; t < T; t++) imask[b * T + t] = !padded || t == 0 || t < T - 5 * b;
+    float *mask = malloc((size_t)B * T * sizeof *mask);
+    softmax_mask_additive(mask, imask, (size_t)B * T);
+    float *out = malloc(nq * sizeof *out), *preatt = malloc(natt * sizeof *preatt);
+    float *att = malloc(natt * sizeof *att), *attd = malloc(natt * sizeof *attd);
+    float *s1 = malloc(natt * sizeof *s1), *s2 = malloc(natt * sizeof *s2);
+    float *dq = copy_of(dq0, nq), *dk = copy_of(dk0, nkv), *dv = copy_of(dv0, nkv);
+    if (rows == 1) {
+        attention_first_forward(out, preatt, att, attd, q, k, v, mask, B, T, H, hs, p, seed, stream);
+        attention_first_backward(dq, dk, dv, s1, s2, dout, q, k, v, att, attd, B, T, H, hs, p);
+    } else {
+        attention_forward(out, preatt, att, attd, q, k, v, mask, B, T, H, hs, p, seed, stream);
+        attention_backward(dq, dk, dv, s1, s2, dout, q, k, v, att, attd, B, T, H, hs, p);
+    }
+    Runs r[4];
+    size_t nrow = (size_t)B * H * rows;
+    for (int o = 0; o < ORDERS; o++) {
+        set_order(o);
+        float *d_q = dev_copy(q, nq), *d_k = dev_copy(k, nkv), *d_v = dev_copy(v, nkv);
+        float *d_mask = dev_copy(mask, (size_t)B * T), *d_dout = dev_copy(dout, nq);
+        float *d_dq = dev_copy(dq0, nq), *d_dk = dev_copy(dk0, nkv), *d_dv = dev_copy(dv0, nkv);
+        float *d_out = track(dev_bytes(nq * sizeof(float))), *d_lse = track(dev_bytes(nrow * sizeof(float)));
+        float *d_dsum = track(dev_bytes(nrow * sizeof(float)));
+        launch_ok(attention_fused_forward_cuda(d_out, d_lse, d_q, d_k, d_v, d_mask, B, T, H, hs, rows, p, seed,
+                                               stream, 0));
+        launch_ok(attention_fused_backward_cuda(d_dq, d_dk, d_dv, d_dsum, d_dout, d_out, d_q, d_k, d_v, d_lse,
+                                                d_mask, B, T, H, hs, rows, p, seed, stream, 0));
+        r[0].out[o] = download(d_out, nq, 0);
+        r[1].out[o] = download(d_dq, nq, 0);
+        r[2].out[o] = download(d_dk, nkv, 0);
+        r[3].out[o] = download(d_dv, nkv, 0);
+        free_tracked();
+    }
+    check_orders("attention out", r[0].out, nq, shape);
+    check_orders("attention dq", r[1].out, nq, shape);
+    check_orders("attention dk", r[2].out, nkv, shape);
+    check_orders("attention dv", r[3].out, nkv, shape);
+    check_close("attention out", r[0].out[0], out, nq, RTOL, shape);
+    check_close("attention dq", r[1].out[0], dq, nq, RTOL, shape);
+    check_close("attention dk", r[2].out[0], dk, nkv, RTOL, shape);
+    check_close("attention dv", r[3].out[0], dv, nkv, RTOL, shape);
+    worst_attention_err = fmax(worst_attention_err, scaled_err(r[0].out[0], out, nq));
+    worst_attention_err = fmax(worst_attention_err, scaled_err(r[1].out[0], dq, nq));
+    worst_attention_err = fmax(worst_attention_err, scaled_err(r[2].out[0], dk, nkv));
+    worst_attention_err = fmax(worst_attention_err, scaled_err(r[3].out[0], dv, nkv));
+    runs_free(r, 4);
+    free(q), free(k), free(v), free(dout), free(dq0), free(dk0), free(dv0), free(imask), free(mask);
+    free(out), free(preatt), free(att), free(attd), free(s1), free(s2), free(dq), free(dk), free(dv);
+    cases_checked += 2;
+}
+
+static int attention_all(int run)
+{
+    /* B, T, H, hs, rows (0: T, the full op; 1: the [CLS] row), p, padded: every
+     * built head size, T below, at and past the 64-row tiles. */
+    static const struct {
+        int B, T, H, hs, rows;
+        float p;
+        int padded;
+    } CASES[] = {{2, 1, 2, 8, 0, 0.0f, 0},   {2, 9, 4, 8, 0, 0.1f, 1},    {2, 65, 3, 16, 0, 0.1f, 1},
+                 {1, 64, 2, 32, 0, 0.0f, 0}, {2, 130, 2, 32, 0, 0.2f, 1}, {3, 33, 2, 64, 0, 0.1f, 1},
+                 {3, 70, 2, 32, 1, 0.1f, 1}, {2, 9, 4, 8, 1, 0.0f, 1},    {2, 129, 1, 64, 1, 0.5f, 1}};
+    int cases = 0;
+    for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
+        if (run)
+            attention_case(CASES[i].B, CASES[i].T, CASES[i].H, CASES[i].hs, CASES[i].rows ? 1 : CASES[i].T,
+                           CASES[i].p, CASES[i].padded);
+        cases += 2;
+    }
+    if (run) {
+        printf("kernels: fused attention: largest error %.3g of the 1e-5 bound %s\n", worst_attention_err, WHERE);
+        fflush(stdout);
+    }
+    return cases;
+}
+
 /* ---- the tests ------------------------------------------------------------ */
 
 /* Kernel cases per test: each shape's forward and backward launcher (and,
@@ -923,7 +1024,7 @@ static const struct {
     int (*all)(int run);
 } STEP_TESTS[] = {{"embedding", embedding_all}, {"dropout", dropout_all},
                   {"elementwise", elementwise_all}, {"loss", loss_all},
-                  {"adamw", adamw_all}, {"grad_norm", norm_all}};
+                  {"adamw", adamw_all}, {"grad_norm", norm_all}, {"attention", attention_all}};
 #define NSTEP (int)(sizeof STEP_TESTS / sizeof STEP_TESTS[0])
 
 static int planned_cases(const char *test)
@@ -993,6 +1094,7 @@ Test(kernels, elementwise, .timeout = 600) { run_step_test(2); }
 Test(kernels, loss, .timeout = 600) { run_step_test(3); }
 Test(kernels, adamw, .timeout = 600) { run_step_test(4); }
 Test(kernels, grad_norm, .timeout = 600) { run_step_test(5); }
+Test(kernels, attention, .timeout = 600) { run_step_test(6); }
 
 /* The total, counted only over tests that passed. */
 ReportHook(POST_ALL)(struct criterion_global_stats *stats)

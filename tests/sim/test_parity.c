@@ -129,6 +129,8 @@ static void compare_step(const char *what, const ForwardArgs *fa, const Loss *lo
     }
     cr_assert_eq(backend_get_params(cpu, a.params) || backend_get_params(gpu, b.params), 0);
     double pe = 0;
+    const char *pe_at = "";
+    int pe_layer = 0;
     for (int id = 0; id < P_COUNT; id++)
         for (int l = 0; l < layout_copies(&w.lay, id); l++) {
             const ParamSlot *s = layout_slot(&w.lay, id, l);
@@ -136,9 +138,16 @@ static void compare_step(const char *what, const ForwardArgs *fa, const Loss *lo
             /* k_lin.bias: Adam turns its rounding-noise gradient into steps of
              * up to lr either way (tests/model/test_model.c); only the bound holds. */
             if (id == P_K_B) cr_expect_leq(e, 3 * 1e-3, "%s: k_b layer %d moved %g", what, l, e);
-            else pe = fmax(pe, e);
+            else if (e > pe) pe = e, pe_at = distilbert_params[id].name, pe_layer = l;
         }
-    cr_expect_lt(pe, 1e-5, "%s: parameters after 3 steps differ by %g", what, pe);
+    /* At most 1% of the 3 lr that three AdamW steps can move a parameter:
+     * Adam scales each element's step to about lr whatever its gradient, so
+     * elements whose gradient is near rounding noise (k_w's and o_w's
+     * under the asymmetric loss, with the fused attention's online softmax
+     * rounding apart from the CPU's three passes) differ by more than their
+     * gradients do. The gradients above hold to 1e-5. */
+    cr_expect_lt(pe, 0.01 * 3 * 1e-3, "%s: parameters after 3 steps differ by %g (%s layer %d)", what, pe, pe_at,
+                 pe_layer);
     cr_log_info("%s: logits %.2g, loss %.2g, worst gradient %.2g, parameters after 3 steps %.2g", what, le, lo, worst,
                 pe);
     free(a.grads), free(a.params), free(b.grads), free(b.params);
@@ -216,4 +225,28 @@ Test(parity, cuda_gradients_are_bitwise_repeatable)
     }
     cr_expect_eq(memcmp(g[0], g[1], n * sizeof(float)), 0, "two identical cuda steps differ");
     free(g[0]), free(g[1]);
+}
+
+/* tf32: the GEMMs round their inputs to TF32's 10 mantissa bits, so the
+ * logits move off the CPU's by about 2^-11 relative (not the fp32 path's
+ * 1e-5) and stay within 1e-2 of them; the CPU backend refuses it. */
+Test(parity, tf32_gemms_round_their_inputs)
+{
+    Loss loss = {.kind = LOSS_BCE};
+    const ForwardArgs eval = {.cls_only = true};
+    Backend *cpu = open_on("cpu", &loss), *gpu = open_on("cuda", &loss);
+    cr_expect_eq(backend_set_tf32(cpu, true), -1, "the CPU backend took tf32");
+    cr_assert_eq(backend_set_tf32(gpu, true), 0, "%s", err_msg());
+    float a[B * NL], b[B * NL];
+    cr_assert_eq(backend_forward(cpu, ids, mask, B, T, &eval) || backend_logits(cpu, a), 0, "%s", err_msg());
+    cr_assert_eq(backend_forward(gpu, ids, mask, B, T, &eval) || backend_logits(gpu, b), 0, "%s", err_msg());
+    double e = rel_err(b, a, B * NL, 1.0);
+    cr_expect_gt(e, 1e-5, "tf32 logits %g from the CPU's: as close as fp32's", e);
+    cr_expect_lt(e, 1e-2, "tf32 logits %g from the CPU's", e);
+    cr_assert_eq(backend_set_tf32(gpu, false), 0, "%s", err_msg());
+    cr_assert_eq(backend_forward(gpu, ids, mask, B, T, &eval) || backend_logits(gpu, b), 0, "%s", err_msg());
+    e = rel_err(b, a, B * NL, 1.0);
+    cr_expect_lt(e, 1e-5, "fp32 again: logits %g from the CPU's", e);
+    backend_close(cpu);
+    backend_close(gpu);
 }

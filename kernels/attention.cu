@@ -1,0 +1,283 @@
+/* Fused attention, forward and backward: src/ops/attention.h's math (the
+ * softmax of scale q k^T + mask, inverted dropout of the probabilities with
+ * the dropout kernels' Philox bits, times v) without its B x H x T x T
+ * tensors, which are recomputed from q, k and each row's log-sum-exp.
+ *
+ * Forward: one block per (tile of QT query rows, batch x head), one thread
+ * per query row, keys and values streamed through shared memory in tiles of
+ * KT rows; an online softmax keeps the row's running maximum m, the running
+ * sum l of exp(s - m) and the output accumulated with the kept probabilities,
+ * so out = acc / l and lse = m + log l.
+ *
+ * Backward, as FlashAttention-2 derives it, with dropout: for P = exp(s -
+ * lse), Z the dropout's keep-and-scale and dP~ = dout v^T,
+ *   dv = (Z P)^T dout,  dS = P (Z dP~ - D) with D = rowsum(dout * out),
+ *   dq = scale dS k,    dk = scale dS^T q.
+ * Two kernels, so that every gradient element has one writer and a fixed
+ * summation order (deterministic, no atomics): the first, per query row,
+ * computes D and dq; the second, per key row, dk and dv, reading D.
+ *
+ * Rows: the query rows of each (batch, head): T (q is B x T x C) or 1, the
+ * [CLS] row alone (q is B x C), whose dropout bits are row 0's of the full
+ * op, as attention_first_forward's. HS, the head size, is a template
+ * argument (registers hold a row): 8, 16, 32 and 64 are built. */
+#include <math.h>
+
+#include "kernels/cuda_common.h"
+#include "kernels/kernels.h"
+#include "src/core/philox.h"
+
+enum { QT = 64, KT = 64 };
+
+struct AttnArgs {
+    int B, T, H, rows;
+    float scale;
+    uint64_t seed, stream;
+    uint32_t thr;       /* keep when the 16 bits are >= thr */
+    float keep_scale;   /* 1 / (1 - p) */
+    bool dropout;
+};
+
+/* The dropout factor of probability (bh, i, j): element (bh T + i) T + j of
+ * the Philox stream, as dropout_kernel draws it. */
+__device__ __forceinline__ float keep_factor(const AttnArgs &a, int bh, int i, int j)
+{
+    if (!a.dropout) return 1.0f;
+    uint64_t e = ((uint64_t)bh * a.T + (uint64_t)i) * a.T + (uint64_t)j;
+    uint32_t w[4];
+    philox_block(a.seed, a.stream, e / 8, w);
+    unsigned sub = (unsigned)(e % 8);
+    return ((w[sub / 2] >> (16 * (sub & 1))) & 0xffffu) >= a.thr ? a.keep_scale : 0.0f;
+}
+
+/* Row `i` (a query row index 0 .. rows-1) of (b, h) in a q-shaped tensor. */
+__device__ __forceinline__ size_t q_row(const AttnArgs &a, int b, int h, int i, int hs)
+{
+    int C = a.H * hs;
+    return ((size_t)b * a.rows + (size_t)i) * C + (size_t)h * hs;
+}
+
+__device__ __forceinline__ size_t kv_row(const AttnArgs &a, int b, int h, int j, int hs)
+{
+    int C = a.H * hs;
+    return ((size_t)b * a.T + (size_t)j) * C + (size_t)h * hs;
+}
+
+/* Loads rows r0 .. r0 + n - 1 (HS floats each, zeros past `limit`) of src
+ * into dst, the block's threads striding over the elements. */
+template <int HS>
+__device__ void load_tile(float *dst, const float *src, const AttnArgs &a, int b, int h, int r0, int n,
+                          int limit, bool kv)
+{
+    for (int e = threadIdx.x; e < n * HS; e += blockDim.x) {
+        int r = r0 + e / HS, d = e % HS;
+        dst[e] = r < limit ? src[(kv ? kv_row(a, b, h, r, HS) : q_row(a, b, h, r, HS)) + d] : 0.0f;
+    }
+}
+
+template <int HS>
+__global__ void attention_forward_kernel(float *out, float *lse, const float *q, const float *k, const float *v,
+                                         const float *mask, AttnArgs a)
+{
+    DYNAMIC_SHARED(float, smem);
+    float *ks = smem, *vs = smem + KT * HS;
+    int bh = blockIdx.y, b = bh / a.H, h = bh % a.H, i = blockIdx.x * QT + threadIdx.x;
+    bool active = i < a.rows;
+    float qr[HS], acc[HS];
+    for (int d = 0; d < HS; d++) {
+        qr[d] = active ? q[q_row(a, b, h, i, HS) + d] : 0.0f;
+        acc[d] = 0.0f;
+    }
+    float m = -INFINITY, l = 0.0f;
+    for (int j0 = 0; j0 < a.T; j0 += KT) {
+        load_tile<HS>(ks, k, a, b, h, j0, KT, a.T, true);
+        load_tile<HS>(vs, v, a, b, h, j0, KT, a.T, true);
+        __syncthreads();
+        for (int jj = 0; active && jj < KT && j0 + jj < a.T; jj++) {
+            int j = j0 + jj;
+            float dot = 0.0f;
+            for (int d = 0; d < HS; d++) dot += qr[d] * ks[jj * HS + d];
+            float s = a.scale * dot + mask[(size_t)b * a.T + j];
+            if (s > m) {
+                float corr = expf(m - s);
+                l *= corr;
+                for (int d = 0; d < HS; d++) acc[d] *= corr;
+                m = s;
+            }
+            float e = expf(s - m);
+            l += e;
+            float w = e * keep_factor(a, bh, i, j);
+            for (int d = 0; d < HS; d++) acc[d] += w * vs[jj * HS + d];
+        }
+        __syncthreads();
+    }
+    if (!active) return;
+    float inv = 1.0f / l;
+    for (int d = 0; d < HS; d++) out[q_row(a, b, h, i, HS) + d] = acc[d] * inv;
+    lse[(size_t)bh * a.rows + i] = m + logf(l);
+}
+
+/* Per query row: D = dout . out (kept in dsum for the second kernel) and
+ * dq += scale sum_j dS_ij k_j. */
+template <int HS>
+__global__ void attention_backward_dq_kernel(float *dq, float *dsum, const float *dout, const float *out,
+                                             const float *q, const float *k, const float *v, const float *lse,
+                                             const float *mask, AttnArgs a)
+{
+    DYNAMIC_SHARED(float, smem);
+    float *ks = smem, *vs = smem + KT * HS;
+    int bh = blockIdx.y, b = bh / a.H, h = bh % a.H, i = blockIdx.x * QT + threadIdx.x;
+    bool active = i < a.rows;
+    float qr[HS], dor[HS], g[HS];
+    float D = 0.0f, L = active ? lse[(size_t)bh * a.rows + i] : 0.0f;
+    for (int d = 0; d < HS; d++) {
+        size_t at = q_row(a, b, h, i, HS) + d;
+        qr[d] = active ? q[at] : 0.0f;
+        dor[d] = active ? dout[at] : 0.0f;
+        D += active ? dor[d] * out[at] : 0.0f;
+        g[d] = 0.0f;
+    }
+    for (int j0 = 0; j0 < a.T; j0 += KT) {
+        load_tile<HS>(ks, k, a, b, h, j0, KT, a.T, true);
+        load_tile<HS>(vs, v, a, b, h, j0, KT, a.T, true);
+        __syncthreads();
+        for (int jj = 0; active && jj < KT && j0 + jj < a.T; jj++) {
+            int j = j0 + jj;
+            float dot = 0.0f, dp = 0.0f;
+            for (int d = 0; d < HS; d++) {
+                dot += qr[d] * ks[jj * HS + d];
+                dp += dor[d] * vs[jj * HS + d];
+            }
+            float p = expf(a.scale * dot + mask[(size_t)b * a.T + j] - L);
+            float ds = p * (keep_factor(a, bh, i, j) * dp - D);
+            for (int d = 0; d < HS; d++) g[d] += ds * ks[jj * HS + d];
+        }
+        __syncthreads();
+    }
+    if (!active) return;
+    dsum[(size_t)bh * a.rows + i] = D;
+    for (int d = 0; d < HS; d++) dq[q_row(a, b, h, i, HS) + d] += a.scale * g[d];
+}
+
+/* Per key row: dv += sum_i Z_ij P_ij dout_i, dk += scale sum_i dS_ij q_i,
+ * the query rows (q, dout, lse, D) streamed through shared memory. */
+template <int HS>
+__global__ void attention_backward_dkv_kernel(float *dk, float *dv, const float *dout, const float *q,
+                                              const float *k, const float *v, const float *lse,
+                                              const float *dsum, const float *mask, AttnArgs a)
+{
+    DYNAMIC_SHARED(float, smem);
+    float *qs = smem, *ds_ = smem + QT * HS, *ls = smem + 2 * QT * HS, *dd = ls + QT;
+    int bh = blockIdx.y, b = bh / a.H, h = bh % a.H, j = blockIdx.x * KT + threadIdx.x;
+    bool active = j < a.T;
+    float kr[HS], vr[HS], gk[HS], gv[HS];
+    for (int d = 0; d < HS; d++) {
+        size_t at = kv_row(a, b, h, j, HS) + d;
+        kr[d] = active ? k[at] : 0.0f;
+        vr[d] = active ? v[at] : 0.0f;
+        gk[d] = gv[d] = 0.0f;
+    }
+    float mj = active ? mask[(size_t)b * a.T + j] : 0.0f;
+    for (int i0 = 0; i0 < a.rows; i0 += QT) {
+        load_tile<HS>(qs, q, a, b, h, i0, QT, a.rows, false);
+        load_tile<HS>(ds_, dout, a, b, h, i0, QT, a.rows, false);
+        for (int r = threadIdx.x; r < QT; r += blockDim.x) {
+            bool in = i0 + r < a.rows;
+            ls[r] = in ? lse[(size_t)bh * a.rows + i0 + r] : 0.0f;
+            dd[r] = in ? dsum[(size_t)bh * a.rows + i0 + r] : 0.0f;
+        }
+        __syncthreads();
+        for (int ii = 0; active && ii < QT && i0 + ii < a.rows; ii++) {
+            int i = i0 + ii;
+            float dot = 0.0f, dp = 0.0f;
+            for (int d = 0; d < HS; d++) {
+                dot += qs[ii * HS + d] * kr[d];
+                dp += ds_[ii * HS + d] * vr[d];
+            }
+            float p = expf(a.scale * dot + mj - ls[ii]);
+            float z = keep_factor(a, bh, i, j);
+            float ds = p * (z * dp - dd[ii]);
+            for (int d = 0; d < HS; d++) {
+                gv[d] += z * p * ds_[ii * HS + d];
+                gk[d] += ds * qs[ii * HS + d];
+            }
+        }
+        __syncthreads();
+    }
+    if (!active) return;
+    for (int d = 0; d < HS; d++) {
+        size_t at = kv_row(a, b, h, j, HS) + d;
+        dk[at] += a.scale * gk[d];
+        dv[at] += gv[d];
+    }
+}
+
+int attention_fused_supported(int hs) { return hs == 8 || hs == 16 || hs == 32 || hs == 64; }
+
+static AttnArgs args_of(int B, int T, int H, int hs, int rows, float p, uint64_t seed, uint64_t rng_stream)
+{
+    AttnArgs a = {B, T, H, rows, 1.0f / sqrtf((float)hs), seed, rng_stream, 0, 1.0f, p > 0.0f};
+    if (a.dropout) {
+        a.thr = (uint32_t)lrintf(p * 65536.0f);
+        a.keep_scale = 1.0f / (1.0f - p);
+    }
+    return a;
+}
+
+template <int HS>
+static int forward(float *out, float *lse, const float *q, const float *k, const float *v, const float *mask,
+                   const AttnArgs &a, cudaStream_t stream)
+{
+    dim3 grid(ceil_div((size_t)a.rows, QT), (unsigned)(a.B * a.H));
+    LAUNCH(attention_forward_kernel<HS>, grid, QT, 2 * KT * HS * sizeof(float), stream, out, lse, q, k, v, mask,
+           a);
+    CUDA_CHECK(cudaGetLastError());
+    return 0;
+}
+
+template <int HS>
+static int backward(float *dq, float *dk, float *dv, float *dsum, const float *dout, const float *out,
+                    const float *q, const float *k, const float *v, const float *lse, const float *mask,
+                    const AttnArgs &a, cudaStream_t stream)
+{
+    dim3 qgrid(ceil_div((size_t)a.rows, QT), (unsigned)(a.B * a.H));
+    LAUNCH(attention_backward_dq_kernel<HS>, qgrid, QT, 2 * KT * HS * sizeof(float), stream, dq, dsum, dout, out,
+           q, k, v, lse, mask, a);
+    CUDA_CHECK(cudaGetLastError());
+    dim3 kgrid(ceil_div((size_t)a.T, KT), (unsigned)(a.B * a.H));
+    LAUNCH(attention_backward_dkv_kernel<HS>, kgrid, KT, (2 * QT * HS + 2 * QT) * sizeof(float), stream, dk, dv,
+           dout, q, k, v, lse, dsum, mask, a);
+    CUDA_CHECK(cudaGetLastError());
+    return 0;
+}
+
+int attention_fused_forward_cuda(float *out, float *lse, const float *q, const float *k, const float *v,
+                                 const float *mask, int B, int T, int H, int hs, int rows, float p, uint64_t seed,
+                                 uint64_t rng_stream, cudaStream_t stream)
+{
+    if (B <= 0 || T <= 0) return 0;
+    AttnArgs a = args_of(B, T, H, hs, rows, p, seed, rng_stream);
+    switch (hs) {
+    case 8: return forward<8>(out, lse, q, k, v, mask, a, stream);
+    case 16: return forward<16>(out, lse, q, k, v, mask, a, stream);
+    case 32: return forward<32>(out, lse, q, k, v, mask, a, stream);
+    case 64: return forward<64>(out, lse, q, k, v, mask, a, stream);
+    default: return err_set("fused attention: head size %d is not built (8, 16, 32, 64)", hs);
+    }
+}
+
+int attention_fused_backward_cuda(float *dq, float *dk, float *dv, float *dsum, const float *dout,
+                                  const float *out, const float *q, const float *k, const float *v,
+                                  const float *lse, const float *mask, int B, int T, int H, int hs, int rows,
+                                  float p, uint64_t seed, uint64_t rng_stream, cudaStream_t stream)
+{
+    if (B <= 0 || T <= 0) return 0;
+    AttnArgs a = args_of(B, T, H, hs, rows, p, seed, rng_stream);
+    switch (hs) {
+    case 8: return backward<8>(dq, dk, dv, dsum, dout, out, q, k, v, lse, mask, a, stream);
+    case 16: return backward<16>(dq, dk, dv, dsum, dout, out, q, k, v, lse, mask, a, stream);
+    case 32: return backward<32>(dq, dk, dv, dsum, dout, out, q, k, v, lse, mask, a, stream);
+    case 64: return backward<64>(dq, dk, dv, dsum, dout, out, q, k, v, lse, mask, a, stream);
+    default: return err_set("fused attention: head size %d is not built (8, 16, 32, 64)", hs);
+    }
+}
