@@ -52,7 +52,7 @@ static const CfgKey schema[] = {
     {"length_window", CFG_INT, "50", "[1, 100000]", "batches per length-sorting window (1: none)"},
     {"threshold", CFG_FLOAT, "0.5", "(0, 1)", "probability above which a genre is predicted"},
     {"shard_optimizer", CFG_BOOL, "false", NULL,
-     "data parallel: each rank keeps the AdamW moments of its shard alone (ZeRO-1; device=cpu)"},
+     "data parallel: each rank keeps the AdamW moments of its shard alone (ZeRO-1)"},
     {"tune_threshold", CFG_BOOL, "false", NULL,
      "replace threshold at the end by the one in 0.05..0.95 that maximises the best model's val Jaccard"},
     {"tune_threshold_per_genre", CFG_BOOL, "false", NULL,
