@@ -74,7 +74,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: genre train [--config FILE] [--out DIR] [--force] [--device cpu|cuda] [key=value ...]\n"
                "       genre train --resume DIR [--device cpu|cuda]\n"
-               "       (either with [--procs N | --gpus N] [--dist-timeout S] [--rendezvous SPEC])\n\n"
+               "       (either with [--procs N | --gpus N] [--dist-timeout S] [--rendezvous SPEC] [--dist-alone])\n\n"
                "Fine-tunes a pretrained encoder (all-MiniLM-L6-v2 by default, or any\n"
                "HF-format DistilBERT/BERT directory) for multi-label classification of a\n"
                "prepared dataset. The run directory gets config.json (resolved),\n"
@@ -94,7 +94,9 @@ static void usage(FILE *f)
                "seconds (default 60) ends the job. Ranks no MPI launcher started (srun\n"
                "without PMI, or SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID set by hand) join\n"
                "through NCCL, rank 0's id shared by --rendezvous file:PATH or\n"
-               "tcp:HOST:PORT (default under srun: tcp on the step's first node).\n");
+               "tcp:HOST:PORT (default under srun: tcp on the step's first node).\n"
+               "--dist-alone: a process training alone takes the data-parallel path all\n"
+               "the same (on cuda, the NCCL sums over one GPU); it must change no bit.\n");
     config_print_help(schema);
 }
 
@@ -165,7 +167,7 @@ Config *train_config_resolve(const char *what, int n_layers, const CfgLayer *lay
 int cmd_train(int argc, char **argv)
 {
     const char *config_path = NULL, *out = NULL, *resume = NULL, *device = NULL;
-    bool force = false;
+    bool force = false, dist_alone = false;
     long procs = 0, gpus = 0;
     double timeout = 60.0;
     const char *rendezvous = NULL;
@@ -179,6 +181,7 @@ int cmd_train(int argc, char **argv)
         {.name = "--gpus", .num = &gpus, .range = "[1, 4096]"},
         {.name = "--dist-timeout", .real = &timeout, .range = "[1, 86400]"},
         {.name = "--rendezvous", .str = &rendezvous},
+        {.name = "--dist-alone", .flag = &dist_alone},
         {0},
     };
     Args a = args_parse(&(ArgSpec){.cmd = "train", .opts = opts, .usage = usage, .overrides = true}, argc, argv);
@@ -240,7 +243,7 @@ int cmd_train(int argc, char **argv)
         .oversample = cfg_float(cfg, "oversample"), .length_window = (int)cfg_int(cfg, "length_window"),
         .threshold = (float)cfg_float(cfg, "threshold"), .tune_threshold = cfg_bool(cfg, "tune_threshold"),
         .tune_threshold_per_genre = cfg_bool(cfg, "tune_threshold_per_genre"),
-        .shard_optimizer = cfg_bool(cfg, "shard_optimizer"),
+        .shard_optimizer = cfg_bool(cfg, "shard_optimizer"), .dist_alone = dist_alone,
         .tensorboard = cfg_bool(cfg, "tensorboard"),
         .min_words = (int)cfg_int(cfg, "min_words"), .max_words = (int)cfg_int(cfg, "max_words"),
         .max_nonword_share = cfg_float(cfg, "max_nonword_share"),

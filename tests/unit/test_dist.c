@@ -391,6 +391,39 @@ Test(dist, simulated_gpus_shard_the_optimizer_with_nccl, .init = setup, .fini = 
     expect_same_run(at("zero2"), at("cut1"));
 }
 
+/* World size 1 through the data-parallel path (--dist-alone): one
+ * simulated GPU makes its NCCL communicator and sums over itself, bucket by
+ * bucket beside the backward (a later micro-batch's gradient added bucket
+ * by bucket), or sharded (reduce-scatter, the norm's pieces, all-gathers,
+ * the moments broadcast for checkpoints); with clipping on, both write the
+ * plain path's bytes. NCCL_DEBUG=INFO shows which collectives ran: those,
+ * and none on the plain path. */
+Test(dist, one_simulated_gpu_through_nccl_gives_the_plain_bytes, .init = setup, .fini = cleanup)
+{
+    if (!have_mpirun()) SKIP_SETUP("mpirun not found (bash .ci/deps installs openmpi-bin)");
+    if (access("bin/genre-sim", X_OK)) SKIP_SETUP("bin/genre-sim not built (make bin/genre-sim)");
+    const char *runs[][3] = {{"", "plain", NULL},
+                             {"--dist-alone", "alone", "ncclAllReduce"},
+                             {"--dist-alone shard_optimizer=true", "zero_alone", "ncclReduceScatter"}};
+    for (int k = 0; k < 3; k++) {
+        char args[400];
+        snprintf(args, sizeof args, "device=cuda max_grad_norm=0.03 grad_accum=2 %s --out %s", runs[k][0],
+                 at(runs[k][1]));
+        cr_assert_eq(run_sim("NCCL_DEBUG=INFO", args), 0, "%s: %s", runs[k][1], slurp(at("out.txt")));
+        char *out = slurp(at("out.txt"));
+        if (!runs[k][2]) {
+            cr_expect(strstr(out, "NCCL INFO") == NULL, "the plain path used NCCL: %s", out);
+        } else {
+            cr_expect(strstr(out, "data parallel: 1 rank (--dist-alone), 2 micro-batches of 4 per step"), "%s", out);
+            cr_expect(strstr(out, "NCCL INFO ncclCommInitRank: rank 0 of 1") && strstr(out, runs[k][2]),
+                      "%s: no %s through NCCL: %s", runs[k][1], runs[k][2], out);
+        }
+        free(out);
+    }
+    expect_same_run(at("plain"), at("alone"));
+    expect_same_run(at("plain"), at("zero_alone"));
+}
+
 /* Two bin/genre-sim processes started by hand, no MPI anywhere, as srun
  * without PMI starts them: SLURM_PROCID, SLURM_NTASKS and SLURM_LOCALID set
  * by hand, NCCL's unique id through a file, through TCP on the loopback,
