@@ -18,7 +18,11 @@
 #      kernel tests (quick shapes) and on a tiny --device cuda training run
 #   4. backend parity: the tiny model 30 steps with dropout on, cpu and cuda
 #      on the same batches: per-step losses and final weights compared
-#   5. a 200-step MiniLM fine-tune on the real-data subset, cpu and cuda on the
+#   5. world size 1 through NCCL: the tiny model 6 steps with --dist-alone,
+#      unsharded and ZeRO-1, against the plain path: model.safetensors and
+#      optimizer.safetensors compared with cmp, NCCL's log checked for a
+#      communicator
+#   6. a 200-step MiniLM fine-tune on the real-data subset, cpu and cuda on the
 #      same batches: loss curves compared, samples/s of both
 # It stops at nothing: a failing step is recorded and the next one runs.
 set -uo pipefail
@@ -87,6 +91,23 @@ parity() { # name tolerance args...
         sort -n | awk '{a[NR]=$1} END {print "cuda samples/s (median of last 20):", a[int((NR+1)/2)]}'
 }
 
+# The same run alone through NCCL (--dist-alone), unsharded and sharded,
+# against the plain path: the bytes of the plain run, and NCCL_DEBUG=INFO
+# lines to show that NCCL made a communicator at all.
+alone() { # args...
+    local plain=$work/alone-plain how dir
+    "$pack"/bin/genre train --out "$plain" device=cuda "$@" >/dev/null 2>"$plain.err" || { cat "$plain.err"; return 1; }
+    for how in "" shard_optimizer=true; do
+        dir=$work/alone-nccl${how:+-sharded}
+        NCCL_DEBUG=INFO "$pack"/bin/genre train --out "$dir" --dist-alone device=cuda "$@" $how > "$dir.log" 2>&1 ||
+            { cat "$dir.log"; return 1; }
+        grep -q 'NCCL INFO' "$dir.log" || { echo "--dist-alone ${how:-unsharded}: NCCL logged nothing"; return 1; }
+        cmp "$plain/last/model.safetensors" "$dir/last/model.safetensors" || return 1
+        cmp "$plain/last/optimizer.safetensors" "$dir/last/optimizer.safetensors" || return 1
+        echo "--dist-alone ${how:-unsharded}: model and optimizer state byte for byte the plain run's"
+    done
+}
+
 run() {
     res=${OUT:-$pack}/gpu-check.txt
     work=$(mktemp -d)
@@ -117,6 +138,7 @@ run() {
             "$pack"/bin/genre train --out "$work/san-$tool" device=cuda "${tiny[@]}" max_steps=6
     done
     step "parity: tiny, 30 steps, dropout on" parity tiny 1e-5 "${tiny[@]}" max_steps=30 epochs=3
+    step "world 1 through NCCL: tiny, 6 steps" alone "${tiny[@]}" max_steps=6 grad_accum=2 max_grad_norm=0.03
     step "parity: MiniLM, 200 steps, real data" parity minilm 1e-3 data="$pack/data" init="$pack/minilm" \
         max_len=64 batch_size=16 lr=1e-4 loss.type=focal max_steps=200 limit_eval=200
     rm -rf "$work" tests/fixtures/tiny_init tests/fixtures/tiny_data

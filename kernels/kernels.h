@@ -198,10 +198,16 @@ int adamw_update_cuda(const AdamW *opt, float *param, const float *grad, float *
 
 /* ---- the gradient norm (norm.cu): clip_grad_norm, src/optim/adamw.h ---------
  * grad_norm_cuda writes the L2 norm of grad (n values) to *norm (device):
- * squares summed in double over fixed chunks of 65536 values (as the CPU
- * op's chunks), each by one block in a fixed order, then the chunk sums in
- * chunk order; sqrt, rounded to float. A NaN or infinite gradient makes the
- * norm NaN or infinite (squares in double cannot overflow). grad_clip_cuda
+ * squares summed in double over fixed chunks of ADAMW_NORM_CHUNK values (as
+ * the CPU op's chunks), each by one block in a fixed order, then the chunk
+ * sums in chunk order; sqrt, rounded to float. A NaN or infinite gradient
+ * makes the norm NaN or infinite (squares in double cannot overflow). Its
+ * two stages apart, for a gradient split over ranks (ZeRO-1):
+ * grad_sum_squares_chunks_cuda writes the chunk sums of n values to part
+ * (ceil(n / ADAMW_NORM_CHUNK) doubles, device), grad_norm_of_chunks_cuda
+ * the norm of `chunks` such sums; trailing zero sums change no bit, so the
+ * sums of zero-padded shards of whole chunks, in order, give the whole
+ * gradient's norm exactly. grad_clip_cuda
  * scales grad by max_norm / (*norm + 1e-6) when that is below 1, reading
  * the norm on the device (no host round trip); clip_grad_norm_cuda is the
  * two, as the CPU op. finite_check_cuda sets *flag (device int) to 1 when
@@ -209,6 +215,8 @@ int adamw_update_cuda(const AdamW *opt, float *param, const float *grad, float *
  * zero it once, then check several arrays. */
 size_t grad_norm_workspace_size(size_t n);
 int grad_norm_cuda(float *norm, const float *grad, size_t n, void *work, cudaStream_t stream);
+int grad_sum_squares_chunks_cuda(double *part, const float *grad, size_t n, cudaStream_t stream);
+int grad_norm_of_chunks_cuda(float *norm, const double *part, size_t chunks, cudaStream_t stream);
 int grad_clip_cuda(float *grad, const float *norm, size_t n, float max_norm, cudaStream_t stream);
 int clip_grad_norm_cuda(float *grad, float *norm, size_t n, float max_norm, void *work,
                         cudaStream_t stream);

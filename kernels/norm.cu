@@ -1,14 +1,17 @@
 /* The global gradient L2 norm and clipping by it, as clip_grad_norm
  * (src/optim/adamw.h) computes them, and a finite check.
  * The norm, deterministic without atomics: stage one, one 256-thread block
- * per fixed chunk of NORM_CHUNK values (the CPU op's chunk): thread t adds
- * the squares of values t, t + 256, ... of its chunk in double, in order,
- * then a fixed binary tree over the 256 partials gives the chunk's sum,
- * written to the workspace (chunks doubles). Stage two, one block: the
- * same over the chunk sums in chunk order, then sqrt, rounded to float, to
- * *norm. The order depends on the indices alone, so the same bits every
- * run; the CPU sums other partials, also in double, so the two norms agree
- * to well below a float's rounding.
+ * per fixed chunk of ADAMW_NORM_CHUNK values (the CPU op's chunk): thread t
+ * adds the squares of values t, t + 256, ... of its chunk in double, in
+ * order, then a fixed binary tree over the 256 partials gives the chunk's
+ * sum (chunks doubles). Stage two, one block: the same over the chunk sums
+ * in chunk order, then sqrt, rounded to float, to *norm. The order depends
+ * on the indices alone, so the same bits every run; the CPU sums other
+ * partials, also in double, so the two norms agree to well below a float's
+ * rounding. Zeros after the values add nothing, not even rounding, so the
+ * chunk sums of ZeRO-1's shards (multiples of the chunk, zero-padded),
+ * gathered in rank order, give stage two the whole gradient's norm bit for
+ * bit.
  * Clipping reads the norm on the device: coef = max_norm / (norm + 1e-6f),
  * rounded as the CPU's, and grad *= coef where coef < 1 (one product per
  * element: bit for bit the CPU's for the same norm). */
@@ -17,7 +20,7 @@
 #include "kernels/cuda_common.h"
 #include "kernels/kernels.h"
 
-static const size_t NORM_CHUNK = 65536;
+static const size_t NORM_CHUNK = ADAMW_NORM_CHUNK;
 static const int NORM_THREADS = 256;
 
 /* Thread 0 gets the tree sum of the block's 256 values (s: shared). */
@@ -73,18 +76,27 @@ extern "C" {
 
 size_t grad_norm_workspace_size(size_t n) { return (chunks_of(n) ? chunks_of(n) : 1) * sizeof(double); }
 
-int grad_norm_cuda(float *norm, const float *grad, size_t n, void *work, cudaStream_t stream)
+int grad_sum_squares_chunks_cuda(double *part, const float *grad, size_t n, cudaStream_t stream)
 {
-    size_t chunks = chunks_of(n);
-    if (chunks) {
-        LAUNCH(norm_chunks_kernel, (unsigned)chunks, NORM_THREADS, 0, stream, (double *)work,
-               grad, n);
-        CUDA_CHECK(cudaGetLastError());
-    }
-    /* n = 0: no chunks, and the final block writes a norm of 0 */
-    LAUNCH(norm_final_kernel, 1, NORM_THREADS, 0, stream, norm, (const double *)work, chunks);
+    if (n == 0) return 0;
+    LAUNCH(norm_chunks_kernel, (unsigned)chunks_of(n), NORM_THREADS, 0, stream, part, grad, n);
     CUDA_CHECK(cudaGetLastError());
     return 0;
+}
+
+int grad_norm_of_chunks_cuda(float *norm, const double *part, size_t chunks, cudaStream_t stream)
+{
+    /* no chunks: the block writes a norm of 0 */
+    LAUNCH(norm_final_kernel, 1, NORM_THREADS, 0, stream, norm, part, chunks);
+    CUDA_CHECK(cudaGetLastError());
+    return 0;
+}
+
+int grad_norm_cuda(float *norm, const float *grad, size_t n, void *work, cudaStream_t stream)
+{
+    return grad_sum_squares_chunks_cuda((double *)work, grad, n, stream) ||
+                   grad_norm_of_chunks_cuda(norm, (const double *)work, chunks_of(n), stream)
+               ? -1 : 0;
 }
 
 int grad_clip_cuda(float *grad, const float *norm, size_t n, float max_norm, cudaStream_t stream)

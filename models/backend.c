@@ -92,15 +92,9 @@ int backend_set_params(Backend *be, const float *in) { return be->ops->set_param
 
 int backend_get_grads(Backend *be, float *out) { return be->ops->get_grads(be, out); }
 
-int backend_set_comm(Backend *be, Comm *comm, bool shard)
-{
-    return comm_world(comm) == 1 ? 0 : be->ops->set_comm(be, comm, shard);
-}
+int backend_set_comm(Backend *be, Comm *comm, bool shard) { return be->ops->set_comm(be, comm, shard); }
 
-int backend_allreduce_grads(Backend *be, Comm *comm)
-{
-    return comm_world(comm) == 1 ? 0 : be->ops->allreduce_grads(be, comm);
-}
+int backend_allreduce_grads(Backend *be, Comm *comm) { return be->ops->allreduce_grads(be, comm); }
 
 int backend_get_optimizer(Backend *be, AdamWState *out)
 {

@@ -99,20 +99,23 @@ int backend_set_optimizer(Backend *be, const AdamWState *in);
 
 /* The job whose ranks sum their gradients (src/dist/comm.h): called by
  * every rank at the same point, after open and before the first step
- * (the CUDA backend makes its NCCL communicator here). With shard (ZeRO-1,
- * the CPU backend for now) each rank keeps the AdamW moments of its shard
- * alone: backend_allreduce_grads reduce-scatters, so a rank holds the sum
- * of its shard only; backend_step clips by the norm over all shards, steps
- * its shard and all-gathers the parameters; backend_get_optimizer gathers
- * the whole state and so must be called by every rank at once. */
+ * (the CUDA backend makes its NCCL communicator here). A world of one
+ * needs neither this nor backend_allreduce_grads, but may take them to run
+ * the data-parallel path alone, which must change no bit. With shard (ZeRO-1;
+ * the CUDA backend needs NCCL for it) each rank keeps the AdamW moments of
+ * its shard (adamw_shard) alone: backend_allreduce_grads reduce-scatters,
+ * so a rank holds the sum of its shard only; backend_step clips by the
+ * norm over all shards, steps its shard and all-gathers the parameters;
+ * backend_get_optimizer gathers the whole state and so must be called by
+ * every rank at once. */
 int backend_set_comm(Backend *be, Comm *comm, bool shard);
 
 /* Sums the gradients over the job's ranks in place, so that every rank
- * steps with the same: the all-reduce of data parallel. Where the last
- * backward of the step ran with fa.reduce, the CUDA backend has already
- * summed most of them, bucket by bucket during that backward (a layer's
- * gradients once the backward is past it), and this completes the sum.
- * Nothing to do in a world of one. */
+ * steps with the same: the all-reduce of data parallel, after
+ * backend_set_comm. Where the last backward of the step ran with fa.reduce,
+ * the CUDA backend has already summed most of them, bucket by bucket
+ * during that backward (a layer's gradients once the backward is past it),
+ * and this completes the sum. */
 int backend_allreduce_grads(Backend *be, Comm *comm);
 
 /* The gradients to host memory (lay.n_params floats, table order). */

@@ -152,11 +152,7 @@ static int sharded_step(CpuBackend *c, const AdamW *opt, float lr, float max_nor
         clip_grad_scale(c->mine, n, *grad_norm, max_norm);
     }
     AdamWSegment all[P_COUNT], cut[P_COUNT];
-    int nall = layout_decay_segments(&c->base.lay, all), ncut = 0;
-    for (int i = 0; i < nall; i++) {
-        size_t a = all[i].off > c->lo ? all[i].off : c->lo, b = all[i].off + all[i].n < c->hi ? all[i].off + all[i].n : c->hi;
-        if (a < b) cut[ncut++] = (AdamWSegment){a - c->lo, b - a, all[i].decay};
-    }
+    int ncut = adamw_segments_cut(all, layout_decay_segments(&c->base.lay, all), c->lo, c->hi, cut);
     c->opt.t++;
     float *p = c->m.params + c->lo;
     adamw_update_segments(opt, p, c->mine, c->opt.m, c->opt.v, cut, ncut, c->opt.t, lr);
@@ -233,13 +229,9 @@ static int cpu_set_comm(Backend *be, Comm *comm, bool shard)
 {
     CpuBackend *c = cpu(be);
     if (!shard) return 0;
-    size_t n = c->base.lay.n_params, world = (size_t)comm_world(comm), rank = (size_t)comm_rank(comm);
-    size_t per = (n + world - 1) / world;
-    c->shard = (per + ADAMW_NORM_CHUNK - 1) / ADAMW_NORM_CHUNK * ADAMW_NORM_CHUNK;
-    c->lo = rank * c->shard < n ? rank * c->shard : n;
-    c->hi = c->lo + c->shard < n ? c->lo + c->shard : n;
+    adamw_shard(c->base.lay.n_params, comm_world(comm), comm_rank(comm), &c->shard, &c->lo, &c->hi);
     c->comm = comm;
-    c->blocks = xcalloc(world * c->shard, sizeof(float));
+    c->blocks = xcalloc((size_t)comm_world(comm) * c->shard, sizeof(float));
     c->mine = xcalloc(c->shard, sizeof(float));
     int t = c->opt.t;
     adamw_state_free(&c->opt);

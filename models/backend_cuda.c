@@ -9,7 +9,8 @@
  * sized for the largest of them. Nothing is allocated inside a step (unless
  * a batch outgrows what was reserved). Per step only ids, mask and targets
  * go to the device, and the loss and the gradient norm come back. Work runs
- * on the backend's own stream; every read of a result waits for it.
+ * on the backend's own stream; every read of a result waits for it. Under
+ * ZeRO-1 (set_comm with shard) the moments are this rank's shard alone.
  *
  * Row-major tensors seen by cuBLAS (column-major): a row-major X[r][c] is
  * the column-major c x r matrix X^T, so out = inp W^T (nn.Linear) is the
@@ -58,6 +59,15 @@ typedef struct {
     cudaEvent_t *bucket_done;    /* per bucket (bucket_sum): its gradients are final */
     cudaEvent_t summed;          /* the comm stream has summed every bucket */
     int next_bucket;             /* of the reducing backward; 0: none issued this step */
+    /* ZeRO-1 (set_comm with shard): m and v hold this rank's part [lo, hi)
+     * of the parameters alone, in blocks of `shard` values (adamw_shard);
+     * params and grads are padded with zeros to world x shard, so that the
+     * collectives move whole blocks. */
+    bool sharded;
+    int world;
+    size_t lo, hi, shard;
+    float *mine;                 /* shard: this rank's summed gradients, then its parameters */
+    double *chunk_sums;          /* (world + 1) x chunks of a shard: the norm's, this rank's then all ranks' */
 #else
     float *host_grads;           /* staging for the all-reduce over MPI */
 #endif
@@ -332,6 +342,7 @@ static void cuda_close(Backend *be)
     free(c->bucket_done);
     if (c->summed) cudaEventDestroy(c->summed);
     if (c->comm_stream) cudaStreamDestroy(c->comm_stream);
+    cudaFree(c->mine), cudaFree(c->chunk_sums);
 #else
     free(c->host_grads);
 #endif
@@ -586,6 +597,10 @@ static int block_backward(CudaBackend *c, int l)
 
 static bool bucketed(const CudaBackend *c);
 static int bucket_passed(CudaBackend *c, int b);
+#ifdef GENRE_NCCL
+static int sharded_step(CudaBackend *c, const AdamW *opt, float lr, float max_norm, float *grad_norm);
+static int gather_moment(CudaBackend *c, float *out, const float *part);
+#endif
 
 /* The backward of the last forward, into gdst; each bucket of gradients
  * (head, blocks from the last, embeddings) handed to bucket_passed once
@@ -688,6 +703,9 @@ static int cuda_set_tf32(Backend *be, bool on)
 static int cuda_step(Backend *be, const AdamW *opt, float lr, float max_norm, float *grad_norm)
 {
     CudaBackend *c = cuda(be);
+#ifdef GENRE_NCCL
+    if (c->sharded) return sharded_step(c, opt, lr, max_norm, grad_norm);
+#endif
     *grad_norm = 0.0f;
     if (max_norm > 0 && clip_grad_norm_cuda(c->grads, c->scalars + 1, c->n, max_norm, c->work, c->stream)) return -1;
     c->t++;
@@ -698,10 +716,10 @@ static int cuda_step(Backend *be, const AdamW *opt, float lr, float max_norm, fl
     return 0;
 }
 
-static int copy_in(CudaBackend *c, float *dst, const float *src)
+static int copy_in(CudaBackend *c, float *dst, const float *src, size_t n)
 {
     CUDA_CHECK(cudaStreamSynchronize(c->stream));
-    CUDA_CHECK(cudaMemcpy(dst, src, c->n * sizeof(float), cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(dst, src, n * sizeof(float), cudaMemcpyHostToDevice));
     return 0;
 }
 
@@ -711,7 +729,11 @@ static int cuda_get_params(Backend *be, float *out)
     return read_back(c, out, c->params, c->n * sizeof(float));
 }
 
-static int cuda_set_params(Backend *be, const float *in) { return copy_in(cuda(be), cuda(be)->params, in); }
+static int cuda_set_params(Backend *be, const float *in)
+{
+    CudaBackend *c = cuda(be);
+    return copy_in(c, c->params, in, c->n);
+}
 
 static int cuda_get_grads(Backend *be, float *out)
 {
@@ -725,12 +747,47 @@ static int nccl_check(ncclResult_t r, const char *what)
     return r == ncclSuccess ? 0 : err_set("%s: %s", what, ncclGetErrorString(r));
 }
 
-/* The communicator, a stream for the all-reduces and their events; rank
- * 0's unique id reaches the others over the job's MPI. */
+/* *buf (device) regrown to n floats: its first keep kept, the rest zero. */
+static int regrow(CudaBackend *c, float **buf, size_t keep, size_t n)
+{
+    float *fresh, *old = *buf;
+    CUDA_CHECK(cudaMalloc((void **)&fresh, n * sizeof(float)));
+    *buf = fresh; /* close frees it, whatever fails next */
+    CUDA_CHECK(cudaMemcpyAsync(fresh, old, keep * sizeof(float), cudaMemcpyDeviceToDevice, c->stream));
+    CUDA_CHECK(cudaMemsetAsync(fresh + keep, 0, (n - keep) * sizeof(float), c->stream));
+    CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    CUDA_CHECK(cudaFree(old));
+    return 0;
+}
+
+/* ZeRO-1's state, as the CPU backend's: this rank's shard, the moments of
+ * it alone (zero, or set_optimizer's slice), params and grads padded for
+ * the collectives (the padding zero: it adds nothing to sums or norms),
+ * and the weight-decay table cut to the shard. */
+static int shard_state(CudaBackend *c, Comm *comm)
+{
+    c->world = comm_world(comm);
+    adamw_shard(c->n, c->world, comm_rank(comm), &c->shard, &c->lo, &c->hi);
+    size_t all = (size_t)c->world * c->shard, chunks = c->shard / ADAMW_NORM_CHUNK;
+    if (regrow(c, &c->params, c->n, all) || regrow(c, &c->grads, c->n, all) || regrow(c, &c->m, 0, c->shard) ||
+        regrow(c, &c->v, 0, c->shard))
+        return -1;
+    c->gdst = c->grads;
+    CUDA_CHECK(cudaMalloc((void **)&c->mine, c->shard * sizeof(float)));
+    CUDA_CHECK(cudaMalloc((void **)&c->chunk_sums, (size_t)(c->world + 1) * chunks * sizeof(double)));
+    AdamWSegment seg[P_COUNT], cut[P_COUNT];
+    c->nseg = adamw_segments_cut(seg, layout_decay_segments(&c->base.lay, seg), c->lo, c->hi, cut);
+    CUDA_CHECK(cudaMemcpy(c->seg, cut, (size_t)c->nseg * sizeof *cut, cudaMemcpyHostToDevice));
+    c->sharded = true;
+    return 0;
+}
+
+/* The communicator (rank 0's unique id reaches the others over the job's
+ * MPI), then ZeRO-1's state, or a stream for the bucketed all-reduces and
+ * their events. */
 static int cuda_set_comm(Backend *be, Comm *comm, bool shard)
 {
     CudaBackend *c = cuda(be);
-    if (shard) return err_set("shard_optimizer=true: ZeRO-1 runs on the CPU backend only for now");
     if (c->nccl) return err_set("backend: set_comm called twice");
     ncclUniqueId id;
     memset(&id, 0, sizeof id);
@@ -738,6 +795,7 @@ static int cuda_set_comm(Backend *be, Comm *comm, bool shard)
         comm_broadcast(comm, &id, sizeof id, 0) ||
         nccl_check(ncclCommInitRank(&c->nccl, comm_world(comm), id, comm_rank(comm)), "ncclCommInitRank"))
         return -1;
+    if (shard) return shard_state(c, comm);
     CUDA_CHECK(cudaStreamCreateWithFlags(&c->comm_stream, cudaStreamNonBlocking));
     int buckets = be->lay.cfg.n_layers + 2;
     c->bucket_done = xcalloc((size_t)buckets, sizeof *c->bucket_done);
@@ -746,8 +804,9 @@ static int cuda_set_comm(Backend *be, Comm *comm, bool shard)
     return 0;
 }
 
-/* Whether this backward sums its buckets over the job as it goes. */
-static bool bucketed(const CudaBackend *c) { return c->fa.reduce && c->nccl; }
+/* Whether this backward sums its buckets over the job as it goes (ZeRO-1
+ * reduce-scatters the whole gradient after it instead). */
+static bool bucketed(const CudaBackend *c) { return c->fa.reduce && c->nccl && !c->sharded; }
 
 /* Bucket b of the gradients, in the order the backward finishes them: 0 the
  * head, 1..L the blocks from the last, L + 1 the embeddings. The same on
@@ -796,17 +855,62 @@ static int sum_bucket(CudaBackend *c, int b)
 static int bucket_passed(CudaBackend *c, int b) { return bucketed(c) ? sum_bucket(c, b) : 0; }
 
 /* The buckets the backward did not sum (all, on a rank without a batch this
- * step), then the step waits for the comm stream. */
+ * step), then the step waits for the comm stream. ZeRO-1: this rank's
+ * block of the sum into mine, on the compute stream. */
 static int cuda_allreduce_grads(Backend *be, Comm *comm)
 {
     CudaBackend *c = cuda(be);
     (void)comm;
     if (!c->nccl) return err_set("backend: all-reduce before set_comm");
+    if (c->sharded)
+        return nccl_check(ncclReduceScatter(c->grads, c->mine, c->shard, ncclFloat32, ncclSum, c->nccl, c->stream),
+                          "ncclReduceScatter of the gradients");
     for (int b = c->next_bucket; b < be->lay.cfg.n_layers + 2; b++)
         if (sum_bucket(c, b)) return -1;
     c->next_bucket = 0;
     CUDA_CHECK(cudaEventRecord(c->summed, c->comm_stream));
     CUDA_CHECK(cudaStreamWaitEvent(c->stream, c->summed, 0));
+    return 0;
+}
+
+/* ZeRO-1's step, as the CPU backend's: the norm over every rank's shard
+ * (each shard's chunk sums gathered in rank order: the unsharded norm's
+ * bits), clipping and AdamW on this shard, the parameters all-gathered. */
+static int sharded_step(CudaBackend *c, const AdamW *opt, float lr, float max_norm, float *grad_norm)
+{
+    size_t n = c->hi - c->lo, chunks = c->shard / ADAMW_NORM_CHUNK;
+    double *all = c->chunk_sums + chunks;
+    *grad_norm = 0.0f;
+    if (max_norm > 0 &&
+        (grad_sum_squares_chunks_cuda(c->chunk_sums, c->mine, c->shard, c->stream) ||
+         nccl_check(ncclAllGather(c->chunk_sums, all, chunks, ncclFloat64, c->nccl, c->stream),
+                    "ncclAllGather of the gradient norm's pieces") ||
+         grad_norm_of_chunks_cuda(c->scalars + 1, all, (size_t)c->world * chunks, c->stream) ||
+         grad_clip_cuda(c->mine, c->scalars + 1, n, max_norm, c->stream)))
+        return -1;
+    c->t++;
+    /* mine's tail past n (zero sums) lands in the padding of params. */
+    if (adamw_update_cuda(opt, c->params + c->lo, c->mine, c->m, c->v, c->seg, c->nseg, n, c->t, lr, c->stream) ||
+        (n && copy_dev(c, c->mine, c->params + c->lo, n)) ||
+        nccl_check(ncclAllGather(c->mine, c->params, c->shard, ncclFloat32, c->nccl, c->stream),
+                   "ncclAllGather of the parameters"))
+        return -1;
+    if (max_norm > 0) return read_back(c, grad_norm, c->scalars + 1, sizeof(float));
+    CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    return 0;
+}
+
+/* One moment, whole, into out: each rank's block of it broadcast in turn
+ * through mine (free between steps) and read back into place. */
+static int gather_moment(CudaBackend *c, float *out, const float *part)
+{
+    for (size_t at = 0, r = 0; at < c->n; at += c->shard, r++) {
+        size_t len = c->n - at < c->shard ? c->n - at : c->shard;
+        if (nccl_check(ncclBroadcast(part, c->mine, c->shard, ncclFloat32, (int)r, c->nccl, c->stream),
+                       "ncclBroadcast of the AdamW moments") ||
+            read_back(c, out + at, c->mine, len * sizeof(float)))
+            return -1;
+    }
     return 0;
 }
 #else
@@ -826,7 +930,7 @@ static int bucket_passed(CudaBackend *c, int b)
 static int cuda_set_comm(Backend *be, Comm *comm, bool shard)
 {
     (void)be, (void)comm;
-    return shard ? err_set("shard_optimizer=true: ZeRO-1 runs on the CPU backend only for now") : 0;
+    return shard ? err_set("shard_optimizer=true on device=cuda needs NCCL, and this genre was built without it") : 0;
 }
 
 static int cuda_allreduce_grads(Backend *be, Comm *comm)
@@ -845,6 +949,9 @@ static int cuda_get_optimizer(Backend *be, AdamWState *out)
 {
     CudaBackend *c = cuda(be);
     out->t = c->t;
+#ifdef GENRE_NCCL
+    if (c->sharded) return gather_moment(c, out->m, c->m) || gather_moment(c, out->v, c->v) ? -1 : 0;
+#endif
     return read_back(c, out->m, c->m, c->n * sizeof(float)) || read_back(c, out->v, c->v, c->n * sizeof(float))
                ? -1 : 0;
 }
@@ -852,8 +959,12 @@ static int cuda_get_optimizer(Backend *be, AdamWState *out)
 static int cuda_set_optimizer(Backend *be, const AdamWState *in)
 {
     CudaBackend *c = cuda(be);
+    size_t from = 0, n = c->n;
+#ifdef GENRE_NCCL
+    if (c->sharded) from = c->lo, n = c->hi - c->lo;
+#endif
     c->t = in->t;
-    return copy_in(c, c->m, in->m) || copy_in(c, c->v, in->v) ? -1 : 0;
+    return copy_in(c, c->m, in->m + from, n) || copy_in(c, c->v, in->v + from, n) ? -1 : 0;
 }
 
 static float *cuda_grads(Backend *be, size_t *n)

@@ -54,7 +54,7 @@ static const CfgKey schema[] = {
     {"length_window", CFG_INT, "50", "[1, 100000]", "batches per length-sorting window (1: none)"},
     {"threshold", CFG_FLOAT, "0.5", "(0, 1)", "probability above which a genre is predicted"},
     {"shard_optimizer", CFG_BOOL, "false", NULL,
-     "data parallel: each rank keeps the AdamW moments of its shard alone (ZeRO-1; device=cpu)"},
+     "data parallel: each rank keeps the AdamW moments of its shard alone (ZeRO-1)"},
     {"tune_threshold", CFG_BOOL, "false", NULL,
      "replace threshold at the end by the one in 0.05..0.95 that maximises the best model's val Jaccard"},
     {"tune_threshold_per_genre", CFG_BOOL, "false", NULL,
@@ -76,7 +76,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: genre train [--config FILE] [--out DIR] [--force] [--device cpu|cuda] [key=value ...]\n"
                "       genre train --resume DIR [--device cpu|cuda]\n"
-               "       (either with [--procs N | --gpus N] [--dist-timeout S] [--rendezvous SPEC])\n\n"
+               "       (either with [--procs N | --gpus N] [--dist-timeout S] [--rendezvous SPEC] [--dist-alone])\n\n"
                "Fine-tunes a pretrained encoder (all-MiniLM-L6-v2 by default, or any\n"
                "HF-format DistilBERT/BERT directory) for multi-label classification of a\n"
                "prepared dataset. The run directory gets config.json (resolved),\n"
@@ -96,7 +96,9 @@ static void usage(FILE *f)
                "seconds (default 60) ends the job. Ranks no MPI launcher started (srun\n"
                "without PMI, or SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID set by hand) join\n"
                "through NCCL, rank 0's id shared by --rendezvous file:PATH or\n"
-               "tcp:HOST:PORT (default under srun: tcp on the step's first node).\n");
+               "tcp:HOST:PORT (default under srun: tcp on the step's first node).\n"
+               "--dist-alone: a process training alone takes the data-parallel path all\n"
+               "the same (on cuda, the NCCL sums over one GPU); it must change no bit.\n");
     config_print_help(schema);
 }
 
@@ -167,7 +169,7 @@ Config *train_config_resolve(const char *what, int n_layers, const CfgLayer *lay
 int cmd_train(int argc, char **argv)
 {
     const char *config_path = NULL, *out = NULL, *resume = NULL, *device = NULL;
-    bool force = false;
+    bool force = false, dist_alone = false;
     long procs = 0, gpus = 0;
     double timeout = 60.0;
     const char *rendezvous = NULL;
@@ -181,6 +183,7 @@ int cmd_train(int argc, char **argv)
         {.name = "--gpus", .num = &gpus, .range = "[1, 4096]"},
         {.name = "--dist-timeout", .real = &timeout, .range = "[1, 86400]"},
         {.name = "--rendezvous", .str = &rendezvous},
+        {.name = "--dist-alone", .flag = &dist_alone},
         {0},
     };
     Args a = args_parse(&(ArgSpec){.cmd = "train", .opts = opts, .usage = usage, .overrides = true}, argc, argv);
@@ -243,6 +246,7 @@ int cmd_train(int argc, char **argv)
         .threshold = (float)cfg_float(cfg, "threshold"), .tune_threshold = cfg_bool(cfg, "tune_threshold"),
         .tune_threshold_per_genre = cfg_bool(cfg, "tune_threshold_per_genre"),
         .shard_optimizer = cfg_bool(cfg, "shard_optimizer"), .tf32 = cfg_bool(cfg, "tf32"),
+        .dist_alone = dist_alone,
         .tensorboard = cfg_bool(cfg, "tensorboard"),
         .min_words = (int)cfg_int(cfg, "min_words"), .max_words = (int)cfg_int(cfg, "max_words"),
         .max_nonword_share = cfg_float(cfg, "max_nonword_share"),

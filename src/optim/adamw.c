@@ -76,6 +76,24 @@ VEC_CLONES void clip_grad_scale(float *grad, size_t n, float norm, float max_nor
     }
 }
 
+void adamw_shard(size_t n, int world, int rank, size_t *shard, size_t *lo, size_t *hi)
+{
+    size_t per = (n + (size_t)world - 1) / (size_t)world;
+    *shard = (per + CHUNK - 1) / CHUNK * CHUNK;
+    *lo = (size_t)rank * *shard < n ? (size_t)rank * *shard : n;
+    *hi = *lo + *shard < n ? *lo + *shard : n;
+}
+
+int adamw_segments_cut(const AdamWSegment *seg, int nseg, size_t lo, size_t hi, AdamWSegment *out)
+{
+    int k = 0;
+    for (int i = 0; i < nseg; i++) {
+        size_t a = seg[i].off > lo ? seg[i].off : lo, b = seg[i].off + seg[i].n < hi ? seg[i].off + seg[i].n : hi;
+        if (a < b) out[k++] = (AdamWSegment){a - lo, b - a, seg[i].decay};
+    }
+    return k;
+}
+
 float clip_grad_norm(float *grad, size_t n, float max_norm)
 {
     float norm = (float)sqrt(grad_sum_squares(grad, n));

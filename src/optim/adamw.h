@@ -57,4 +57,15 @@ float clip_grad_norm(float *grad, size_t n, float max_norm);
 double grad_sum_squares(const float *grad, size_t n);
 void clip_grad_scale(float *grad, size_t n, float norm, float max_norm);
 
+/* ZeRO-1's split of n parameters over world ranks, the same on every
+ * backend: blocks of *shard values, a multiple of ADAMW_NORM_CHUNK (so a
+ * block's squared-norm pieces are the whole's), rank's block starting at
+ * rank x *shard; [*lo, *hi) is its part of the n (empty, at n, for a rank
+ * past them). */
+void adamw_shard(size_t n, int world, int rank, size_t *shard, size_t *lo, size_t *hi);
+
+/* The parts of the nseg segments seg within [lo, hi), offsets from lo,
+ * into out (room for nseg): a shard's weight-decay table. Their count. */
+int adamw_segments_cut(const AdamWSegment *seg, int nseg, size_t lo, size_t hi, AdamWSegment *out);
+
 #endif

@@ -54,6 +54,7 @@ typedef struct {
     Backend *be;
     Comm *comm;
     int rank, world;
+    bool dist;        /* the data-parallel path: world > 1, or s->dist_alone */
     bool lead;        /* rank 0: writes the run directory */
     int per_step;     /* micro-batches per optimizer step over all ranks */
     int stop_signal;  /* an interrupt some rank received, agreed at the last step */
@@ -243,7 +244,7 @@ static int open_model(Run *r, bool resume)
     if (resume && checkpoint_load_optimizer(&r->w.lay, &r->opt, r->last_dir) != 0) return -1;
     if (backend_select_device(s->device, comm_local_rank(r->comm)) != 0 ||
         !(r->be = backend_open(s->device, &r->w)) || (s->tf32 && backend_set_tf32(r->be, true) != 0) ||
-        backend_set_comm(r->be, r->comm, s->shard_optimizer) != 0)
+        (r->dist && backend_set_comm(r->be, r->comm, s->shard_optimizer) != 0))
         return -1;
     /* Validation batches are twice the training batch (no gradients kept). */
     if (backend_reserve(r->be, 2 * s->batch_size, s->max_len) != 0 || backend_set_loss(r->be, &r->loss) != 0)
@@ -464,9 +465,10 @@ static int run_open(Run *r, const Config *cfg, bool resume)
         snprintf(msg, sizeof msg, "resuming %s at step %ld of %ld", r->out, r->st.step, r->total);
         progress_message(&r->prog, msg);
     }
-    if (r->world > 1 || r->per_step != s->grad_accum) {
+    if (r->dist || r->per_step != s->grad_accum) {
         snprintf(msg, sizeof msg, "data parallel: %d rank%s, %d micro-batches of %d per step (%d each at most)",
-                 r->world, r->world > 1 ? "s" : "", r->per_step, s->batch_size, (r->per_step + r->world - 1) / r->world);
+                 r->world, r->world > 1 ? "s" : r->dist ? " (--dist-alone)" : "", r->per_step, s->batch_size,
+                 (r->per_step + r->world - 1) / r->world);
         progress_message(&r->prog, msg);
     }
     return 0;
@@ -551,7 +553,7 @@ static int train_step(Run *r, const EpochPlan *plan, int epoch, int k)
     for (int j = first; j < end; j++) {
         batch_fill(&r->b, &r->train.enc, plan, k + j);
         ForwardArgs fa = {.train = true, .seed = s->seed, .cls_only = true, /* training reads logits only */
-                          .key = dropout_key(r->st.step, r->per_step, j), .reduce = r->world > 1 && j == end - 1};
+                          .key = dropout_key(r->st.step, r->per_step, j), .reduce = r->dist && j == end - 1};
         float loss;
         if (backend_forward(r->be, r->b.ids, r->b.mask, r->b.B, r->b.T, &fa) != 0 ||
             backend_loss_backward(r->be, r->b.labels, 1.0f / micro, &loss) != 0)
@@ -561,7 +563,8 @@ static int train_step(Run *r, const EpochPlan *plan, int epoch, int k)
     }
     /* Every rank stops at the same step when any was interrupted. */
     int sig = interrupt_requested();
-    if (backend_allreduce_grads(r->be, r->comm) != 0 || comm_allreduce(r->comm, sums, 2, COMM_F64, COMM_SUM) != 0 ||
+    if ((r->dist && backend_allreduce_grads(r->be, r->comm) != 0) ||
+        comm_allreduce(r->comm, sums, 2, COMM_F64, COMM_SUM) != 0 ||
         comm_allreduce(r->comm, &sig, 1, COMM_I32, COMM_MAX) != 0)
         return -1;
     r->stop_signal = sig;
@@ -778,6 +781,7 @@ int trainer_run(const TrainSettings *s, const Config *cfg, const char *out, bool
     Run r = {.s = s, .out = out, .dest = out, .comm = s->comm ? s->comm : own};
     r.rank = comm_rank(r.comm);
     r.world = comm_world(r.comm);
+    r.dist = r.world > 1 || s->dist_alone;
     r.lead = r.rank == 0;
     interrupt_defer(true);
     int rc = run_dir(&r, resume, force);

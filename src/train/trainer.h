@@ -31,7 +31,10 @@
  * and summed. A NaN on any rank reaches every rank through the sums and
  * stops them all at the same step. With shard_optimizer each rank keeps the
  * AdamW moments of its shard of the parameters alone (ZeRO-1); the
- * checkpoint still holds them all.
+ * checkpoint still holds them all. A world of one skips the sums, unless
+ * dist_alone makes it take the same path (the backend's communicator, the
+ * bucketed or sharded sums over one rank): a check that the path changes
+ * no bit.
  *
  * The scalars of log.jsonl (per step: loss, learning rate, gradient norm,
  * samples/s; per validation: jaccard, f1, micro/macro f1, hamming,
@@ -88,6 +91,7 @@ typedef struct {
     bool tune_threshold_per_genre; /* then one per genre from it (needs tune_threshold) */
     bool shard_optimizer;      /* ZeRO-1 over the ranks (backend_set_comm) */
     bool tf32;                 /* TF32 GEMMs (backend_set_tf32; device cuda) */
+    bool dist_alone;           /* a world of one takes the data-parallel path all the same */
     Comm *comm;                /* the job's ranks; one rank is a world of one */
     bool tensorboard;          /* also write the scalars as TensorBoard events in tb/ */
     /* Data ablations (src/data/filter.h), applied as the data loads: */

@@ -121,6 +121,8 @@
  * after the unique id (processes started without MPI); buffers must be
  * device memory, every rank must have been given rank 0's unique id, and
  * ranks issuing different collectives, or missing, fault instead of hanging.
+ * NCCL_DEBUG=INFO says on stderr each communicator made and each collective
+ * called ("cudasim: NCCL INFO ..."), so a test can tell that NCCL ran.
  *
  * What it cannot catch (do not over-trust it): timing, performance, register
  * pressure, occupancy, launch-bound limits, bank conflicts; the size of

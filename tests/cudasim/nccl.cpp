@@ -21,7 +21,10 @@
  * ncclGroupEnd, ncclAllReduce, ncclBroadcast, ncclReduceScatter and
  * ncclAllGather for uint8 (not reduced), int32, float and double with sum, max and avg. Not
  * caught: NCCL's own timing and its in-place rules beyond sendbuff ==
- * recvbuff; several communicators per process. */
+ * recvbuff; several communicators per process. NCCL_DEBUG=INFO, as NCCL's
+ * own, says each communicator made and (unlike NCCL's INFO) each
+ * collective called, one stderr line each: what a test reads to know that
+ * NCCL was used at all. */
 /* The C API only: OpenMPI's C++ bindings do not compile warning-free. */
 #define OMPI_SKIP_MPICXX 1
 #include <mpi.h>
@@ -33,6 +36,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <thread>
@@ -61,6 +65,13 @@ struct ncclComm {
 };
 
 static thread_local char last_error[512];
+
+/* NCCL_DEBUG=INFO (any case, as NCCL reads it). */
+static bool info()
+{
+    static const bool on = getenv("NCCL_DEBUG") && !strcasecmp(getenv("NCCL_DEBUG"), "INFO");
+    return on;
+}
 
 static ncclResult_t fail(ncclResult_t r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static ncclResult_t fail(ncclResult_t r, const char *fmt, ...)
@@ -203,6 +214,8 @@ ncclResult_t ncclCommInitRank(ncclComm_t *comm, int nranks, ncclUniqueId id, int
             return r;
         }
         *comm = c;
+        if (info())
+            fprintf(stderr, "cudasim: NCCL INFO ncclCommInitRank: rank %d of %d, over shared memory\n", rank, nranks);
         return ncclSuccess;
     }
     MPI_Comm_size(MPI_COMM_WORLD, &world);
@@ -222,6 +235,7 @@ ncclResult_t ncclCommInitRank(ncclComm_t *comm, int nranks, ncclUniqueId id, int
     ncclComm *c = new ncclComm{MPI_COMM_NULL, rank, nranks, 0, nullptr, 0, 0};
     MPI_Comm_dup(MPI_COMM_WORLD, &c->mpi);
     *comm = c;
+    if (info()) fprintf(stderr, "cudasim: NCCL INFO ncclCommInitRank: rank %d of %d, over MPI\n", rank, nranks);
     return ncclSuccess;
 }
 
@@ -292,6 +306,9 @@ static ncclResult_t collective(const char *name, const void *send, size_t send_b
             return fail(ncclInvalidArgument, "cudasim: %s: %s buffer %p of %zu bytes is not device memory (%s)", name,
                         k ? "receive" : "send", bufs[k], sizes[k], where);
         }
+    if (info())
+        fprintf(stderr, "cudasim: NCCL INFO rank %d of %d: %s of %zu values (type %d), call %llu\n", comm->rank,
+                comm->nranks, name, count, (int)t, (unsigned long long)comm->calls);
     uint64_t call = comm->calls++, which = 14695981039346656037ull; /* FNV-1a of the name */
     for (const char *p = name; *p; p++) which = (which ^ (unsigned char)*p) * 1099511628211ull;
     uint64_t sig[4] = {call, (uint64_t)t, (uint64_t)count, which};

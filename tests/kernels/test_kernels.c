@@ -29,7 +29,7 @@
  * the same norm); the bias backward 2e-5 on the fp32 scale above (column
  * sums in another order than the CPU's); the mean loss 1e-6 relative and
  * dlogits 1e-6 on that scale (double inside, float out); the gradient norm
- * 1e-6 relative. */
+ * 1e-6 relative, and bit for bit its own when summed over shards. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdint.h>
@@ -835,6 +835,25 @@ static int adamw_all(int run)
 
 static double worst_norm_err;
 
+/* ZeRO-1's norm (models/backend_cuda.c): the values cut into shards of
+ * two chunks, the last zero-padded, each shard's chunk sums written in
+ * rank order, the norm of them all. */
+static float split_norm(const float *g, size_t n)
+{
+    size_t shard = 2 * ADAMW_NORM_CHUNK, ranks = (n + shard - 1) / shard;
+    float *padded = calloc(ranks * shard, sizeof *padded);
+    memcpy(padded, g, n * sizeof *g);
+    float *d_g = dev_copy(padded, ranks * shard), *d_norm = track(dev_bytes(sizeof(float)));
+    double *d_part = track(dev_bytes(ranks * 2 * sizeof(double)));
+    for (size_t r = 0; r < ranks; r++)
+        launch_ok(grad_sum_squares_chunks_cuda(d_part + 2 * r, d_g + r * shard, shard, 0));
+    launch_ok(grad_norm_of_chunks_cuda(d_norm, d_part, ranks * 2, 0));
+    float *h = download(d_norm, 1, 0), norm = h[0];
+    free(h);
+    free(padded);
+    return norm;
+}
+
 /* bad: 0 finite, 1 a NaN, 2 an infinity among the values */
 static void norm_case(size_t n, double clip_ratio, int bad)
 {
@@ -848,11 +867,12 @@ static void norm_case(size_t n, double clip_ratio, int bad)
     float max_norm = (float)(sqrt(ss) * clip_ratio);
     float *clipped = copy_of(g, n);
     float ref = clip_grad_norm(clipped, n, max_norm);
-    float got[ORDERS];
+    float got[ORDERS], split[ORDERS];
     int flags[ORDERS][2];
     Runs r[1];
     for (int o = 0; o < ORDERS; o++) {
         set_order(o);
+        split[o] = split_norm(g, n);
         float *d_g = dev_copy(g, n), *d_norm = track(dev_bytes(sizeof(float)));
         void *d_work = track(dev_bytes(grad_norm_workspace_size(n)));
         int init[2] = {0, 1}, *d_flag = track(upload_bytes(init, sizeof init));
@@ -871,6 +891,9 @@ static void norm_case(size_t n, double clip_ratio, int bad)
     check_orders("clip_grad_norm grad", r[0].out, n, shape);
     for (int o = 1; o < ORDERS; o++)
         cr_assert(memcmp(&got[o], &got[0], sizeof(float)) == 0, "norm %s: orders disagree", shape);
+    for (int o = 0; o < ORDERS; o++)
+        cr_assert(memcmp(&split[o], &got[o], sizeof(float)) == 0, "norm %s: over shards %.9g, whole %.9g", shape,
+                  split[o], got[o]);
     cr_assert_eq(flags[0][0], bad != 0, "finite check %s: flag %d", shape, flags[0][0]);
     cr_assert_eq(flags[0][1], 1, "finite check %s: a set flag was cleared", shape);
     if (bad) {
@@ -889,21 +912,21 @@ static void norm_case(size_t n, double clip_ratio, int bad)
     }
     runs_free(r, 1);
     free(g), free(clipped);
-    cases_checked += 4;
+    cases_checked += 6;
 }
 
 static int norm_all(int run)
 {
-    static const size_t ns[] = {1, 1000, 65536, 65537, 300001};
+    static const size_t ns[] = {1, 1000, ADAMW_NORM_CHUNK, ADAMW_NORM_CHUNK + 1, 300001};
     int cases = 0;
     for (int i = 0; i < 5; i++)
         for (int c = 0; c < 2; c++) { /* clipping (norm 2x the limit) or not (0.5x) */
             if (run) norm_case(ns[i], c ? 0.5 : 2.0, 0);
-            cases += 4; /* two finite checks, the norm, the clip */
+            cases += 6; /* two finite checks, the norm, the clip, the norm's two stages over shards */
         }
     for (int bad = 1; bad <= 2; bad++) {
-        if (run) norm_case(65537, 0.5, bad);
-        cases += 4;
+        if (run) norm_case(ADAMW_NORM_CHUNK + 1, 0.5, bad);
+        cases += 6;
     }
     if (run) {
         printf("kernels: gradient norm: largest relative error %.3g %s\n", worst_norm_err, WHERE);

@@ -2,8 +2,8 @@
  * data-parallel rule), with real mpirun jobs of bin/genre on the tiny
  * set-up: 2 ranks give the bytes of 1 rank accumulating 2, 3 ranks match 1
  * rank accumulating 3, a run saved by 2 ranks resumes on 1 and on 3 to the
- * uninterrupted bytes (the simulated CUDA backend as well as the CPU), and
- * a rank killed or hung ends the whole job in
+ * uninterrupted bytes (the simulated CUDA backend as well as the CPU, and
+ * with ZeRO-1 on both), and a rank killed or hung ends the whole job in
  * bounded time with the last checkpoint intact. Every rank runs one OpenMP
  * thread, the single-process runs too: the CPU ops' reductions split by
  * thread, so bytes are compared at equal threads per process. */
@@ -49,16 +49,16 @@ static void cleanup(void)
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", root);
 }
 
-/* Starts `sh -c "PREFIX bin/genre train COMMON ARGS"` (PREFIX: mpirun -np
- * N ..., or empty; no COMMON for a --resume, which takes none), stdout and
- * stderr to out.txt; its pid. */
-static pid_t start(const char *prefix, const char *args)
+/* Starts `sh -c "PREFIX BIN train COMMON ARGS"` (PREFIX: mpirun -np N ...,
+ * or empty; no COMMON for a --resume, which takes none), stdout and stderr
+ * to log; its pid. */
+static pid_t launch(const char *bin, const char *prefix, const char *args, const char *log)
 {
     char *cmd = NULL, common[400] = "";
     if (strncmp(args, "--resume", 8))
         snprintf(common, sizeof common, "data=%s init=%s max_len=16 batch_size=4 epochs=3 lr=3e-3 seed=7 "
                  "loss.type=focal checkpoint_every=5", at("data"), at("init"));
-    cr_assert(asprintf(&cmd, "%s bin/genre train %s %s > %s 2>&1", prefix, common, args, at("out.txt")) > 0);
+    cr_assert(asprintf(&cmd, "%s %s train %s %s > %s 2>&1", prefix, bin, common, args, log) > 0);
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
@@ -69,6 +69,9 @@ static pid_t start(const char *prefix, const char *args)
     return pid;
 }
 
+/* bin/genre, output in out.txt. */
+static pid_t start(const char *prefix, const char *args) { return launch("bin/genre", prefix, args, at("out.txt")); }
+
 static int finish(pid_t pid)
 {
     int status;
@@ -77,6 +80,12 @@ static int finish(pid_t pid)
 }
 
 static int run(const char *prefix, const char *args) { return finish(start(prefix, args)); }
+
+/* The same with bin/genre-sim (pass device=cuda, or --resume). */
+static int run_sim(const char *prefix, const char *args)
+{
+    return finish(launch("bin/genre-sim", prefix, args, at("out.txt")));
+}
 
 #define MPIRUN(n) "mpirun -np " #n " --oversubscribe --bind-to none"
 
@@ -296,6 +305,123 @@ Test(dist, sharded_optimizer_state_gives_the_unsharded_bytes, .init = setup, .fi
     snprintf(args, sizeof args, "--resume %s", at("cut"));
     cr_assert_eq(run(MPIRUN(3), args), 0, "%s", slurp(at("out.txt")));
     expect_same_run(at("zero2"), at("cut"));
+}
+
+/* The largest difference between the parameters of two runs' last/. */
+static double param_diff(const char *a, const char *b)
+{
+    ModelWeights wa, wb;
+    char pa[300], pb[300];
+    snprintf(pa, sizeof pa, "%s/last", a);
+    snprintf(pb, sizeof pb, "%s/last", b);
+    cr_assert_eq(checkpoint_load_head(&wa, pa, 3), 0, "%s", err_msg());
+    cr_assert_eq(checkpoint_load_head(&wb, pb, 3), 0, "%s", err_msg());
+    double e = rel_err(wb.params, wa.params, wa.lay.n_params, 1.0);
+    weights_free(&wa);
+    weights_free(&wb);
+    return e;
+}
+
+/* ZeRO-1 on the simulated GPUs (models/backend_cuda.c): reduce-scatter,
+ * the norm from every shard's pieces, AdamW on the shard, all-gather, all
+ * through NCCL. Clipping at 0.03 acts on about half the steps, so the
+ * norm's bits reach the weights. Two sharded GPUs write the bytes of one
+ * accumulating two, in both stream orders, and of two unsharded ones
+ * accumulating two each (a later micro-batch's gradient added before the
+ * reduce-scatter). Three match three unsharded to 1e-5: NCCL (here MPI,
+ * carrying the simulated NCCL) may group a sum of three differently in a
+ * reduce-scatter than in the bucketed all-reduces; three started by hand,
+ * whose simulated NCCL sums in rank order, give the bytes. A sharded run
+ * cut at step 9 resumes on 3 ranks, sharded, and on 1 to the uninterrupted
+ * bytes (2 micro-batches a step: a + b, with a zero for a third rank). */
+Test(dist, simulated_gpus_shard_the_optimizer_with_nccl, .init = setup, .fini = cleanup)
+{
+    if (!have_mpirun()) SKIP_SETUP("mpirun not found (bash .ci/deps installs openmpi-bin)");
+    if (access("bin/genre-sim", X_OK)) SKIP_SETUP("bin/genre-sim not built (make bin/genre-sim)");
+    const char *runs[][3] = {{"", "grad_accum=2", "one"},
+                             {MPIRUN(2), "shard_optimizer=true", "zero2"},
+                             {"CUDASIM_ORDER=reverse " MPIRUN(2) " -x CUDASIM_ORDER", "shard_optimizer=true",
+                              "zero2_reverse"},
+                             {MPIRUN(2), "grad_accum=2", "two_by_two"},
+                             {MPIRUN(2), "grad_accum=2 shard_optimizer=true", "zero2_by_two"},
+                             {MPIRUN(3), "", "three"},
+                             {MPIRUN(3), "shard_optimizer=true", "zero3"}};
+    for (int k = 0; k < 7; k++) {
+        char args[400];
+        snprintf(args, sizeof args, "device=cuda max_grad_norm=0.03 %s --out %s", runs[k][1], at(runs[k][2]));
+        cr_assert_eq(run_sim(runs[k][0], args), 0, "%s: %s", runs[k][2], slurp(at("out.txt")));
+    }
+    expect_same_run(at("one"), at("zero2"));
+    expect_same_run(at("one"), at("zero2_reverse"));
+    expect_same_run(at("two_by_two"), at("zero2_by_two"));
+    double e = param_diff(at("three"), at("zero3"));
+    cr_log_info("3 simulated GPUs, sharded vs not: worst parameter difference %.3g", e);
+    cr_expect_lt(e, 1e-5, "parameters differ by %g", e);
+
+    const char *names[] = {"by_hand", "zero_by_hand"};
+    for (int w = 0; w < 2; w++) {
+        pid_t pids[3];
+        for (int r = 0; r < 3; r++) {
+            char prefix[200], args[600], log[300];
+            snprintf(prefix, sizeof prefix, "SLURM_PROCID=%d SLURM_NTASKS=3 SLURM_LOCALID=%d SLURM_JOB_ID=%d%d", r, r,
+                     (int)getpid(), w);
+            snprintf(args, sizeof args, "device=cuda max_grad_norm=0.03 shard_optimizer=%s --rendezvous file:%s.rv "
+                     "--out %s", w ? "true" : "false", at(names[w]), at(names[w]));
+            snprintf(log, sizeof log, "%s.%d", at("out.txt"), r);
+            pids[r] = launch("bin/genre-sim", prefix, args, log);
+        }
+        for (int r = 0; r < 3; r++) {
+            char log[300];
+            snprintf(log, sizeof log, "%s.%d", at("out.txt"), r);
+            cr_expect_eq(finish(pids[r]), 0, "%s, rank %d: %s", names[w], r, slurp(log));
+        }
+    }
+    expect_same_run(at("by_hand"), at("zero_by_hand"));
+
+    char args[400], cmd[700];
+    snprintf(args, sizeof args, "device=cuda max_grad_norm=0.03 shard_optimizer=true --out %s", at("cut"));
+    cr_assert_neq(run_sim("GENRE_FAILPOINT=backend_step:9 " MPIRUN(2), args), 0, "the failpoint did not stop the job");
+    snprintf(cmd, sizeof cmd, "cp -r %s %s", at("cut"), at("cut1"));
+    cr_assert_eq(system(cmd), 0);
+    snprintf(args, sizeof args, "--resume %s", at("cut"));
+    cr_assert_eq(run_sim(MPIRUN(3), args), 0, "%s", slurp(at("out.txt")));
+    expect_same_run(at("zero2"), at("cut"));
+    snprintf(args, sizeof args, "--resume %s", at("cut1"));
+    cr_assert_eq(run_sim("", args), 0, "%s", slurp(at("out.txt")));
+    expect_same_run(at("zero2"), at("cut1"));
+}
+
+/* World size 1 through the data-parallel path (--dist-alone): one
+ * simulated GPU makes its NCCL communicator and sums over itself, bucket by
+ * bucket beside the backward (a later micro-batch's gradient added bucket
+ * by bucket), or sharded (reduce-scatter, the norm's pieces, all-gathers,
+ * the moments broadcast for checkpoints); with clipping on, both write the
+ * plain path's bytes. NCCL_DEBUG=INFO shows which collectives ran: those,
+ * and none on the plain path. */
+Test(dist, one_simulated_gpu_through_nccl_gives_the_plain_bytes, .init = setup, .fini = cleanup)
+{
+    if (!have_mpirun()) SKIP_SETUP("mpirun not found (bash .ci/deps installs openmpi-bin)");
+    if (access("bin/genre-sim", X_OK)) SKIP_SETUP("bin/genre-sim not built (make bin/genre-sim)");
+    const char *runs[][3] = {{"", "plain", NULL},
+                             {"--dist-alone", "alone", "ncclAllReduce"},
+                             {"--dist-alone shard_optimizer=true", "zero_alone", "ncclReduceScatter"}};
+    for (int k = 0; k < 3; k++) {
+        char args[400];
+        snprintf(args, sizeof args, "device=cuda max_grad_norm=0.03 grad_accum=2 %s --out %s", runs[k][0],
+                 at(runs[k][1]));
+        cr_assert_eq(run_sim("NCCL_DEBUG=INFO", args), 0, "%s: %s", runs[k][1], slurp(at("out.txt")));
+        char *out = slurp(at("out.txt"));
+        if (!runs[k][2]) {
+            cr_expect(strstr(out, "NCCL INFO") == NULL, "the plain path used NCCL: %s", out);
+        } else {
+            cr_expect(strstr(out, "data parallel: 1 rank (--dist-alone), 2 micro-batches of 4 per step"), "%s", out);
+            cr_expect(strstr(out, "NCCL INFO ncclCommInitRank: rank 0 of 1") && strstr(out, runs[k][2]),
+                      "%s: no %s through NCCL: %s", runs[k][1], runs[k][2], out);
+        }
+        free(out);
+    }
+    expect_same_run(at("plain"), at("alone"));
+    expect_same_run(at("plain"), at("zero_alone"));
 }
 
 /* Two bin/genre-sim processes started by hand, no MPI anywhere, as srun
