@@ -28,7 +28,8 @@
  * The backend is fp32 with CUBLAS_PEDANTIC_MATH today, so its GEMMs are
  * timed at the fp32 peak; the line "GEMMs at the bf16 peak" times the same
  * plan with GEMMs at the bf16 peak and half their bytes, everything else
- * unchanged. MFU = model FLOPs / (predicted time x 989 TFLOP/s), model FLOPs
+ * unchanged. The fused attention kernels' arithmetic (CUDA cores, fp32) is
+ * computed from their loops (attention_flops), the counter seeing bytes only. MFU = model FLOPs / (predicted time x 989 TFLOP/s), model FLOPs
  * per step = 6 N tokens + 12 layers T dim tokens, N the parameters outside
  * the word and position embeddings (the attention scores and the weighted
  * sum, forward and backward, in the second term), as bench/step_plan_torch.py
@@ -158,14 +159,35 @@ typedef struct {
 
 static double affine(double at_b, double at_b1) { return at_b + (PLAN_B - COUNT_B) * (at_b1 - at_b); }
 
-static double seconds_of(const CudasimWork *w, double flops_s, double gemm_bytes_scale)
+/* Roofline time; the kernels' own FLOPs (the fused attention's) run on
+ * CUDA cores at the fp32 peak, the GEMMs' at gemm_flops_s. */
+static double seconds_of(const CudasimWork *w, double gemm_flops_s, double gemm_bytes_scale)
 {
-    double bytes = w->bytes_read + w->bytes_written;
-    if (w->kind == CUDASIM_WORK_GEMM) {
-        double t = w->flops / flops_s, m = bytes * gemm_bytes_scale / HBM_BYTES_S;
-        return t > m ? t : m;
-    }
-    return bytes / HBM_BYTES_S;
+    bool gemm = w->kind == CUDASIM_WORK_GEMM;
+    double t = w->flops / (gemm ? gemm_flops_s : FP32_FLOPS);
+    double m = (w->bytes_read + w->bytes_written) * (gemm ? gemm_bytes_scale : 1.0) / HBM_BYTES_S;
+    return t > m ? t : m;
+}
+
+/* The counter sees a kernel's bytes, not its arithmetic: the fused
+ * attention's FLOPs at batch 32 from its loops (kernels/attention.cu), per
+ * (batch, head, query row, key) 4 hs forward (q.k, p v), 6 hs for the dq
+ * kernel (q.k, dout.v, ds k) and 8 hs for the dk/dv one (q.k, dout.v, p
+ * dout, ds q). Forward launches come in layer order, backward in reverse;
+ * the last layer runs the [CLS] row alone (cls_only). */
+typedef struct {
+    int forward, dq, dkv;
+} AttentionSeen;
+
+static double attention_flops(const char *name, const DistilBertConfig *cfg, AttentionSeen *seen)
+{
+    int L = cfg->n_layers, per = 0, layer = 0;
+    if (!strncmp(name, "attention_forward_kernel", 24)) per = 4, layer = seen->forward++;
+    else if (!strncmp(name, "attention_backward_dq_kernel", 28)) per = 6, layer = L - 1 - seen->dq++;
+    else if (!strncmp(name, "attention_backward_dkv_kernel", 29)) per = 8, layer = L - 1 - seen->dkv++;
+    else return 0;
+    double rows = layer == L - 1 ? 1 : PLAN_T, hs = (double)cfg->dim / cfg->n_heads;
+    return per * hs * PLAN_B * cfg->n_heads * rows * PLAN_T;
 }
 
 static double model_flops(const DistilBertConfig *cfg)
@@ -187,7 +209,8 @@ static void plan(const ModelDims *m, FILE *json, bool first)
     Family *fam = xcalloc(c1.n, sizeof *fam);
     int nfam = 0;
     double launches = 0, gemm_launches = 0, host_copies = 0, host_bytes = 0, gemm_flops = 0, gemm_bytes = 0,
-           other_bytes = 0, t_fp32 = 0, t_bf16 = 0;
+           other_bytes = 0, other_flops = 0, t_fp32 = 0, t_bf16 = 0;
+    AttentionSeen seen = {0, 0, 0};
     for (size_t i = 0; i < c1.n; i++) {
         const CudasimWork *a = &c1.w[i], *b = &c2.w[i];
         char fa[96], fb[96];
@@ -209,7 +232,9 @@ static void plan(const ModelDims *m, FILE *json, bool first)
             gemm_flops += s.flops;
             gemm_bytes += bytes;
         } else {
+            s.flops = attention_flops(s.name, &cfg, &seen);
             other_bytes += bytes;
+            other_flops += s.flops;
         }
         double sec = seconds_of(&s, FP32_FLOPS, 1.0);
         t_fp32 += sec;
@@ -236,6 +261,8 @@ static void plan(const ModelDims *m, FILE *json, bool first)
     printf("  non-GEMM bytes            %8.2f GB\n", other_bytes / 1e9);
     printf("  GEMM FLOPs                %8.3f TFLOP  (model FLOPs %.3f TFLOP)\n", gemm_flops / 1e12, mf / 1e12);
     printf("  GEMM bytes                %8.2f GB\n", gemm_bytes / 1e9);
+    printf("  fused attention FLOPs     %8.3f TFLOP  (CUDA cores, fp32; from the kernels' loops)\n",
+           other_flops / 1e12);
     printf("  device memory             %8.2f GB  (after the step, without cuBLAS's workspace)\n", mem / 1e9);
     printf("  roofline, H100 SXM: %.2f ms (GEMMs at the fp32 peak), MFU %.1f%%\n", t_fp32 * 1e3,
            100 * mf / (t_fp32 * BF16_FLOPS));
@@ -251,11 +278,11 @@ static void plan(const ModelDims *m, FILE *json, bool first)
                 "\"launches\": %.0f, \"gemm_launches\": %.0f, \"gemm_flops\": %.6g, \"gemm_bytes\": %.6g, "
                 "\"nongemm_bytes\": %.6g, \"model_flops\": %.6g, \"predicted_ms\": %.4f, \"mfu\": %.4f, "
                 "\"predicted_ms_bf16_gemms\": %.4f, \"mfu_bf16_gemms\": %.4f, \"device_memory_bytes\": %.6g, "
-                "\"host_transfers\": %.0f, \"kernels\": [",
+                "\"host_transfers\": %.0f, \"attention_flops\": %.6g, \"kernels\": [",
                 first ? "" : ", ", m->name, cfg.dim, cfg.n_layers, cfg.n_heads, cfg.hidden_dim, cfg.vocab_size,
                 LABELS, PLAN_B, PLAN_T, launches, gemm_launches, gemm_flops, gemm_bytes, other_bytes, mf,
                 t_fp32 * 1e3, mf / (t_fp32 * BF16_FLOPS), t_bf16 * 1e3, mf / (t_bf16 * BF16_FLOPS), mem,
-                host_copies);
+                host_copies, other_flops);
         for (int f = 0; f < nfam; f++)
             fprintf(json, "%s{\"name\": \"%s\", \"launches\": %.0f, \"bytes\": %.6g, \"flops\": %.6g}",
                     f ? ", " : "", fam[f].name, fam[f].launches, fam[f].bytes, fam[f].flops);

@@ -15,7 +15,8 @@
  *   dq = scale dS k,    dk = scale dS^T q.
  * Two kernels, so that every gradient element has one writer and a fixed
  * summation order (deterministic, no atomics): the first, per query row,
- * computes D and dq; the second, per key row, dk and dv, reading D.
+ * computes D and dq; the second, per key row, dk and dv, reading D. They
+ * add into dq, dk, dv or store them (accumulate false: no zeroing first).
  *
  * Rows: the query rows of each (batch, head): T (q is B x T x C) or 1, the
  * [CLS] row alone (q is B x C), whose dropout bits are row 0's of the full
@@ -31,6 +32,7 @@ enum { QT = 64, KT = 64 };
 
 struct AttnArgs {
     int B, T, H, rows;
+    bool accumulate;    /* backward: dq, dk, dv += (else =) */
     float scale;
     uint64_t seed, stream;
     uint32_t thr;       /* keep when the 16 bits are >= thr */
@@ -156,7 +158,10 @@ __global__ void attention_backward_dq_kernel(float *dq, float *dsum, const float
     }
     if (!active) return;
     dsum[(size_t)bh * a.rows + i] = D;
-    for (int d = 0; d < HS; d++) dq[q_row(a, b, h, i, HS) + d] += a.scale * g[d];
+    for (int d = 0; d < HS; d++) {
+        size_t at = q_row(a, b, h, i, HS) + d;
+        dq[at] = (a.accumulate ? dq[at] : 0.0f) + a.scale * g[d];
+    }
 }
 
 /* Per key row: dv += sum_i Z_ij P_ij dout_i, dk += scale sum_i dS_ij q_i,
@@ -207,16 +212,17 @@ __global__ void attention_backward_dkv_kernel(float *dk, float *dv, const float 
     if (!active) return;
     for (int d = 0; d < HS; d++) {
         size_t at = kv_row(a, b, h, j, HS) + d;
-        dk[at] += a.scale * gk[d];
-        dv[at] += gv[d];
+        dk[at] = (a.accumulate ? dk[at] : 0.0f) + a.scale * gk[d];
+        dv[at] = (a.accumulate ? dv[at] : 0.0f) + gv[d];
     }
 }
 
 int attention_fused_supported(int hs) { return hs == 8 || hs == 16 || hs == 32 || hs == 64; }
 
-static AttnArgs args_of(int B, int T, int H, int hs, int rows, float p, uint64_t seed, uint64_t rng_stream)
+static AttnArgs args_of(int B, int T, int H, int hs, int rows, bool accumulate, float p, uint64_t seed,
+                        uint64_t rng_stream)
 {
-    AttnArgs a = {B, T, H, rows, 1.0f / sqrtf((float)hs), seed, rng_stream, 0, 1.0f, p > 0.0f};
+    AttnArgs a = {B, T, H, rows, accumulate, 1.0f / sqrtf((float)hs), seed, rng_stream, 0, 1.0f, p > 0.0f};
     if (a.dropout) {
         a.thr = (uint32_t)lrintf(p * 65536.0f);
         a.keep_scale = 1.0f / (1.0f - p);
@@ -256,7 +262,7 @@ int attention_fused_forward_cuda(float *out, float *lse, const float *q, const f
                                  uint64_t rng_stream, cudaStream_t stream)
 {
     if (B <= 0 || T <= 0) return 0;
-    AttnArgs a = args_of(B, T, H, hs, rows, p, seed, rng_stream);
+    AttnArgs a = args_of(B, T, H, hs, rows, false, p, seed, rng_stream);
     switch (hs) {
     case 8: return forward<8>(out, lse, q, k, v, mask, a, stream);
     case 16: return forward<16>(out, lse, q, k, v, mask, a, stream);
@@ -266,13 +272,13 @@ int attention_fused_forward_cuda(float *out, float *lse, const float *q, const f
     }
 }
 
-int attention_fused_backward_cuda(float *dq, float *dk, float *dv, float *dsum, const float *dout,
+int attention_fused_backward_cuda(float *dq, float *dk, float *dv, bool accumulate, float *dsum, const float *dout,
                                   const float *out, const float *q, const float *k, const float *v,
                                   const float *lse, const float *mask, int B, int T, int H, int hs, int rows,
                                   float p, uint64_t seed, uint64_t rng_stream, cudaStream_t stream)
 {
     if (B <= 0 || T <= 0) return 0;
-    AttnArgs a = args_of(B, T, H, hs, rows, p, seed, rng_stream);
+    AttnArgs a = args_of(B, T, H, hs, rows, accumulate, p, seed, rng_stream);
     switch (hs) {
     case 8: return backward<8>(dq, dk, dv, dsum, dout, out, q, k, v, lse, mask, a, stream);
     case 16: return backward<16>(dq, dk, dv, dsum, dout, out, q, k, v, lse, mask, a, stream);

@@ -25,6 +25,7 @@
 #ifndef GENRE_KERNELS_H
 #define GENRE_KERNELS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -114,16 +115,17 @@ int embedding_backward_cuda(float *dwte, float *dwpe, const float *dout, const i
  * dropout_forward_cuda keeps of the full op's B x H x T x T probabilities
  * (stream rng_stream under seed; the [CLS] row is row 0). q and out are
  * B x rows x C (rows T) or B x C (rows 1), k, v B x T x C, mask additive
- * B x T. The backward accumulates into dq, dk, dv and uses dsum (B x H x
- * rows) as scratch. Equal to the unfused path to rounding (an online
+ * B x T. The backward adds into dq, dk, dv (accumulate) or, unlike the
+ * other backward launchers, stores them (no zeroing needed), and uses dsum
+ * (B x H x rows) as scratch. Equal to the unfused path to rounding (an online
  * softmax sums in another order), not bit for bit; deterministic. Head
  * sizes attention_fused_supported names (8, 16, 32, 64); others fail. */
 int attention_fused_supported(int hs);
 int attention_fused_forward_cuda(float *out, float *lse, const float *q, const float *k, const float *v,
                                  const float *mask, int B, int T, int H, int hs, int rows, float p,
                                  uint64_t seed, uint64_t rng_stream, cudaStream_t stream);
-int attention_fused_backward_cuda(float *dq, float *dk, float *dv, float *dsum, const float *dout,
-                                  const float *out, const float *q, const float *k, const float *v,
+int attention_fused_backward_cuda(float *dq, float *dk, float *dv, bool accumulate, float *dsum,
+                                  const float *dout, const float *out, const float *q, const float *k, const float *v,
                                   const float *lse, const float *mask, int B, int T, int H, int hs,
                                   int rows, float p, uint64_t seed, uint64_t rng_stream,
                                   cudaStream_t stream);

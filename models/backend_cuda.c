@@ -187,13 +187,26 @@ static int linear_forward_gpu(CudaBackend *c, float *out, const float *inp, cons
     return 0;
 }
 
-/* dinp += dout W, dW += dout^T inp, dbias += column sums of dout; dinp may be NULL. */
-static int linear_backward_gpu(CudaBackend *c, float *dinp, float *dw, float *dbias, const float *dout,
+/* dinp += dout W (add) or dinp = dout W (saves zeroing it first), dW += dout^T inp,
+ * dbias += column sums of dout; dinp may be NULL. */
+static int linear_backward_gpu(CudaBackend *c, float *dinp, bool add, float *dw, float *dbias, const float *dout,
                                const float *inp, const float *w, int N, int C, int OC)
 {
-    if (dinp && gemm(c, false, false, C, N, OC, w, C, 0, dout, OC, 0, 1.0f, dinp, C, 0, 1)) return -1;
+    if (dinp && gemm(c, false, false, C, N, OC, w, C, 0, dout, OC, 0, add ? 1.0f : 0.0f, dinp, C, 0, 1)) return -1;
     if (gemm(c, false, true, C, OC, N, inp, C, 0, dout, OC, 0, 1.0f, dw, C, 0, 1)) return -1;
     return linear_bias_backward_cuda(dbias, dout, N, OC, c->work, c->stream);
+}
+
+static int zero(CudaBackend *c, float *p, size_t n)
+{
+    CUDA_CHECK(cudaMemsetAsync(p, 0, n * sizeof(float), c->stream));
+    return 0;
+}
+
+static int copy_dev(CudaBackend *c, float *dst, const float *src, size_t n)
+{
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice, c->stream));
+    return 0;
 }
 
 /* ---- attention (src/ops/attention.h) ----------------------------------------
@@ -238,17 +251,20 @@ static int attention_forward_gpu(CudaBackend *c, int l, float *out, const float 
     return 0;
 }
 
-/* Accumulates into dq, dk, dv; out is the forward's. */
+/* Writes dq, dk, dv (the fused kernels store them, the unfused path adds
+ * into zeros); out is the forward's. */
 static int attention_backward_gpu(CudaBackend *c, int l, float *dq, float *dk, float *dv, const float *dout,
                                   const float *out, const float *q, const float *k, const float *v, int rows, float p,
                                   uint64_t rng_stream)
 {
     const DistilBertConfig *cfg = &c->base.lay.cfg;
     int B = c->B, T = c->T, H = cfg->n_heads, C = cfg->dim, hs = C / H;
+    size_t nq = (size_t)B * rows * C, nkv = (size_t)B * T * C;
     if (c->fused_attention)
-        return attention_fused_backward_cuda(dq, dk, dv, A(c, A_DSUM), dout, out, q, k, v,
+        return attention_fused_backward_cuda(dq, dk, dv, false, A(c, A_DSUM), dout, out, q, k, v,
                                              A(c, A_LSE) + (size_t)l * B * H * T, A(c, A_MASK_ADD), B, T, H, hs,
                                              rows, p, c->fa.seed, rng_stream, c->stream);
+    if (zero(c, dq, nq) || zero(c, dk, nkv) || zero(c, dv, nkv)) return -1;
     size_t Att = (size_t)B * H * T * T;
     const float *att = A(c, A_ATT) + l * Att, *attd = A(c, A_ATT_DROP) ? A(c, A_ATT_DROP) + l * Att : NULL;
     float *dprobs_raw = A(c, A_DATT1), *dprobs = A(c, A_DATT2);
@@ -496,18 +512,6 @@ static int cuda_hidden(Backend *be, float *out)
 
 /* ---- backward ---------------------------------------------------------------------- */
 
-static int zero(CudaBackend *c, float *p, size_t n)
-{
-    CUDA_CHECK(cudaMemsetAsync(p, 0, n * sizeof(float), c->stream));
-    return 0;
-}
-
-static int copy_dev(CudaBackend *c, float *dst, const float *src, size_t n)
-{
-    CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice, c->stream));
-    return 0;
-}
-
 static int cls_block_backward(CudaBackend *c, int l)
 {
     const DistilBertConfig *cfg = &c->base.lay.cfg;
@@ -529,24 +533,21 @@ static int cls_block_backward(CudaBackend *c, int l)
            zero(c, dff2, BD) ||
            dropout_backward_rows_cuda(dff2, dres2, B, D, 0, (uint64_t)T * D, pd, c->fa.seed,
                                       dropout_stream(key, DROP_FFN + 2 * l), c->stream) ||
-           zero(c, dffg, BF) ||
-           linear_backward_gpu(c, dffg, G(c, P_FF2_W, l), G(c, P_FF2_B, l), dff2, ffg, P(c, P_FF2_W, l), B, F, D) ||
+           linear_backward_gpu(c, dffg, false, G(c, P_FF2_W, l), G(c, P_FF2_B, l), dff2, ffg, P(c, P_FF2_W, l), B, F, D) ||
            zero(c, dff1, BF) || gelu_backward_cuda(dff1, dffg, ff1, BF, c->stream) ||
-           linear_backward_gpu(c, dln1, G(c, P_FF1_W, l), G(c, P_FF1_B, l), dff1, ln1, P(c, P_FF1_W, l), B, D, F) ||
+           linear_backward_gpu(c, dln1, true, G(c, P_FF1_W, l), G(c, P_FF1_B, l), dff1, ln1, P(c, P_FF1_W, l), B, D, F) ||
            zero(c, dres1, BD) ||
            layernorm_backward_cuda(dres1, G(c, P_SA_LN_W, l), G(c, P_SA_LN_B, l), dln1, res1, P(c, P_SA_LN_W, l),
                                    A(c, A_LN1_MEAN) + l * N, A(c, A_LN1_RSTD) + l * N, B, D, c->work, c->stream) ||
            copy_dev(c, dxc, dres1, BD) ||
-           zero(c, dctx, BD) ||
-           linear_backward_gpu(c, dctx, G(c, P_O_W, l), G(c, P_O_B, l), dres1, ctx, P(c, P_O_W, l), B, D, D) ||
-           zero(c, A(c, A_DQ), BD) || zero(c, A(c, A_DK), ND) || zero(c, A(c, A_DV), ND) ||
+           linear_backward_gpu(c, dctx, false, G(c, P_O_W, l), G(c, P_O_B, l), dres1, ctx, P(c, P_O_W, l), B, D, D) ||
            attention_backward_gpu(c, l, A(c, A_DQ), A(c, A_DK), A(c, A_DV), dctx, ctx, q, k, v, 1, pa,
                                   dropout_stream(key, DROP_ATT + 2 * l)) ||
-           linear_backward_gpu(c, dxc, G(c, P_Q_W, l), G(c, P_Q_B, l), A(c, A_DQ), A(c, A_XC), P(c, P_Q_W, l), B, D,
+           linear_backward_gpu(c, dxc, true, G(c, P_Q_W, l), G(c, P_Q_B, l), A(c, A_DQ), A(c, A_XC), P(c, P_Q_W, l), B, D,
                                D) ||
-           linear_backward_gpu(c, A(c, A_DH), G(c, P_K_W, l), G(c, P_K_B, l), A(c, A_DK), x, P(c, P_K_W, l), (int)N,
+           linear_backward_gpu(c, A(c, A_DH), true, G(c, P_K_W, l), G(c, P_K_B, l), A(c, A_DK), x, P(c, P_K_W, l), (int)N,
                                D, D) ||
-           linear_backward_gpu(c, A(c, A_DH), G(c, P_V_W, l), G(c, P_V_B, l), A(c, A_DV), x, P(c, P_V_W, l), (int)N,
+           linear_backward_gpu(c, A(c, A_DH), true, G(c, P_V_W, l), G(c, P_V_B, l), A(c, A_DV), x, P(c, P_V_W, l), (int)N,
                                D, D) ||
            rows_scatter_add_cuda(A(c, A_DH), dxc, B, D, T, c->stream)
                ? -1 : 0;
@@ -572,11 +573,10 @@ static int block_backward(CudaBackend *c, int l)
            copy_dev(c, dln1, dres2, ND) ||
            zero(c, dff2, ND) ||
            dropout_backward_cuda(dff2, dres2, ND, pd, c->fa.seed, dropout_stream(key, DROP_FFN + 2 * l), c->stream) ||
-           zero(c, dffg, NF) ||
-           linear_backward_gpu(c, dffg, G(c, P_FF2_W, l), G(c, P_FF2_B, l), dff2, ffg, P(c, P_FF2_W, l), (int)N, F,
+           linear_backward_gpu(c, dffg, false, G(c, P_FF2_W, l), G(c, P_FF2_B, l), dff2, ffg, P(c, P_FF2_W, l), (int)N, F,
                                D) ||
            zero(c, dff1, NF) || gelu_backward_cuda(dff1, dffg, ff1, NF, c->stream) ||
-           linear_backward_gpu(c, dln1, G(c, P_FF1_W, l), G(c, P_FF1_B, l), dff1, ln1, P(c, P_FF1_W, l), (int)N, D,
+           linear_backward_gpu(c, dln1, true, G(c, P_FF1_W, l), G(c, P_FF1_B, l), dff1, ln1, P(c, P_FF1_W, l), (int)N, D,
                                F) ||
            zero(c, dres1, ND) ||
            layernorm_backward_cuda(dres1, G(c, P_SA_LN_W, l), G(c, P_SA_LN_B, l), dln1, res1, P(c, P_SA_LN_W, l),
@@ -584,14 +584,12 @@ static int block_backward(CudaBackend *c, int l)
                                    c->stream) ||
            /* The residual: dres1 flows straight into the block input. */
            copy_dev(c, dh, dres1, ND) ||
-           zero(c, dctx, ND) ||
-           linear_backward_gpu(c, dctx, G(c, P_O_W, l), G(c, P_O_B, l), dres1, ctx, P(c, P_O_W, l), (int)N, D, D) ||
-           zero(c, A(c, A_DQ), ND) || zero(c, A(c, A_DK), ND) || zero(c, A(c, A_DV), ND) ||
+           linear_backward_gpu(c, dctx, false, G(c, P_O_W, l), G(c, P_O_B, l), dres1, ctx, P(c, P_O_W, l), (int)N, D, D) ||
            attention_backward_gpu(c, l, A(c, A_DQ), A(c, A_DK), A(c, A_DV), dctx, ctx, q, k, v, T, pa,
                                   dropout_stream(key, DROP_ATT + 2 * l)) ||
-           linear_backward_gpu(c, dh, G(c, P_Q_W, l), G(c, P_Q_B, l), A(c, A_DQ), x, P(c, P_Q_W, l), (int)N, D, D) ||
-           linear_backward_gpu(c, dh, G(c, P_K_W, l), G(c, P_K_B, l), A(c, A_DK), x, P(c, P_K_W, l), (int)N, D, D) ||
-           linear_backward_gpu(c, dh, G(c, P_V_W, l), G(c, P_V_B, l), A(c, A_DV), x, P(c, P_V_W, l), (int)N, D, D)
+           linear_backward_gpu(c, dh, true, G(c, P_Q_W, l), G(c, P_Q_B, l), A(c, A_DQ), x, P(c, P_Q_W, l), (int)N, D, D) ||
+           linear_backward_gpu(c, dh, true, G(c, P_K_W, l), G(c, P_K_B, l), A(c, A_DK), x, P(c, P_K_W, l), (int)N, D, D) ||
+           linear_backward_gpu(c, dh, true, G(c, P_V_W, l), G(c, P_V_B, l), A(c, A_DV), x, P(c, P_V_W, l), (int)N, D, D)
                ? -1 : 0;
 }
 
@@ -613,15 +611,13 @@ static int backward(CudaBackend *c)
     float pd = c->fa.train ? cfg->dropout : 0.0f, pc = c->fa.train ? cfg->seq_classif_dropout : 0.0f;
     uint64_t key = c->fa.key;
     /* the head */
-    if (zero(c, A(c, A_DDROP), BD) ||
-        linear_backward_gpu(c, A(c, A_DDROP), G(c, P_CLS_W, 0), G(c, P_CLS_B, 0), c->dlogits, A(c, A_DROP),
+    if (linear_backward_gpu(c, A(c, A_DDROP), false, G(c, P_CLS_W, 0), G(c, P_CLS_B, 0), c->dlogits, A(c, A_DROP),
                             P(c, P_CLS_W, 0), B, D, cfg->num_labels) ||
         zero(c, A(c, A_DRELU), BD) ||
         dropout_backward_cuda(A(c, A_DRELU), A(c, A_DDROP), BD, pc, c->fa.seed, dropout_stream(key, DROP_HEAD),
                               c->stream) ||
         zero(c, A(c, A_DPRE), BD) || relu_backward_cuda(A(c, A_DPRE), A(c, A_DRELU), A(c, A_PRE), BD, c->stream) ||
-        zero(c, A(c, A_DCLS), BD) ||
-        linear_backward_gpu(c, A(c, A_DCLS), G(c, P_PRE_W, 0), G(c, P_PRE_B, 0), A(c, A_DPRE), A(c, A_CLS),
+        linear_backward_gpu(c, A(c, A_DCLS), false, G(c, P_PRE_W, 0), G(c, P_PRE_B, 0), A(c, A_DPRE), A(c, A_CLS),
                             P(c, P_PRE_W, 0), B, D, D) ||
         bucket_passed(c, 0) || zero(c, A(c, A_DH), ND))
         return -1;

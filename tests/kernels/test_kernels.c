@@ -949,17 +949,23 @@ static double scaled_err(const float *got, const float *ref, size_t n)
     return worst;
 }
 
-static void attention_case(int B, int T, int H, int hs, int rows, float p, int padded)
+/* add: the backward adds into random gradients, else stores over NaN. */
+static void attention_case(int B, int T, int H, int hs, int rows, float p, int padded, bool add)
 {
     char shape[128];
-    snprintf(shape, sizeof shape, "B=%d T=%d H=%d hs=%d rows=%d p=%g%s", B, T, H, hs, rows, p,
-             padded ? " padded" : "");
+    snprintf(shape, sizeof shape, "B=%d T=%d H=%d hs=%d rows=%d p=%g%s%s", B, T, H, hs, rows, p,
+             padded ? " padded" : "", add ? " adding" : " storing");
     int C = H * hs;
     size_t nq = (size_t)B * rows * C, nkv = (size_t)B * T * C, natt = (size_t)B * H * rows * T;
     uint64_t seed = 0x5eed + (uint64_t)T, stream = 77 + (uint64_t)hs;
     float *q = randoms(nq, -1, 1), *k = randoms(nkv, -1, 1), *v = randoms(nkv, -1, 1);
     float *dout = randoms(nq, -1, 1), *dq0 = randoms(nq, -1, 1), *dk0 = randoms(nkv, -1, 1);
     float *dv0 = randoms(nkv, -1, 1);
+    if (!add) {
+        memset(dq0, 0, nq * sizeof *dq0);
+        memset(dk0, 0, nkv * sizeof *dk0);
+        memset(dv0, 0, nkv * sizeof *dv0);
+    }
     int32_t *imask = malloc((size_t)B * T * sizeof *imask);
     for (int b = 0; b < B; b++) /* sequence b keeps its first T - 5b tokens (at least one) */
         for (int t = 0; t < T; t++) imask[b * T + t] = !padded || t == 0 || t < T - 5 * b;
@@ -983,12 +989,17 @@ static void attention_case(int B, int T, int H, int hs, int rows, float p, int p
         float *d_q = dev_copy(q, nq), *d_k = dev_copy(k, nkv), *d_v = dev_copy(v, nkv);
         float *d_mask = dev_copy(mask, (size_t)B * T), *d_dout = dev_copy(dout, nq);
         float *d_dq = dev_copy(dq0, nq), *d_dk = dev_copy(dk0, nkv), *d_dv = dev_copy(dv0, nkv);
+        if (!add) { /* NaN, so that a gradient read before it is stored shows */
+            cuda_must(cudaMemset(d_dq, 0xff, nq * sizeof(float)));
+            cuda_must(cudaMemset(d_dk, 0xff, nkv * sizeof(float)));
+            cuda_must(cudaMemset(d_dv, 0xff, nkv * sizeof(float)));
+        }
         float *d_out = track(dev_bytes(nq * sizeof(float))), *d_lse = track(dev_bytes(nrow * sizeof(float)));
         float *d_dsum = track(dev_bytes(nrow * sizeof(float)));
         launch_ok(attention_fused_forward_cuda(d_out, d_lse, d_q, d_k, d_v, d_mask, B, T, H, hs, rows, p, seed,
                                                stream, 0));
-        launch_ok(attention_fused_backward_cuda(d_dq, d_dk, d_dv, d_dsum, d_dout, d_out, d_q, d_k, d_v, d_lse,
-                                                d_mask, B, T, H, hs, rows, p, seed, stream, 0));
+        launch_ok(attention_fused_backward_cuda(d_dq, d_dk, d_dv, add, d_dsum, d_dout, d_out, d_q, d_k, d_v,
+                                                d_lse, d_mask, B, T, H, hs, rows, p, seed, stream, 0));
         r[0].out[o] = download(d_out, nq, 0);
         r[1].out[o] = download(d_dq, nq, 0);
         r[2].out[o] = download(d_dk, nkv, 0);
@@ -1028,7 +1039,7 @@ static int attention_all(int run)
     for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
         if (run)
             attention_case(CASES[i].B, CASES[i].T, CASES[i].H, CASES[i].hs, CASES[i].rows ? 1 : CASES[i].T,
-                           CASES[i].p, CASES[i].padded);
+                           CASES[i].p, CASES[i].padded, i % 2 == 0);
         cases += 2;
     }
     if (run) {
