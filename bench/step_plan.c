@@ -23,10 +23,11 @@
  * allocates everything ahead of its steps), without cuBLAS's workspace.
  *
  * Roofline (H100 SXM, NVIDIA's datasheet: 3.35 TB/s HBM3; dense 67 TFLOP/s
- * fp32, 989 TFLOP/s bf16 tensor): each piece of work takes max(FLOPs / peak,
+ * fp32, 494.7 TF32 tensor, 989 bf16 tensor): each piece of work takes max(FLOPs / peak,
  * bytes / bandwidth), the step their sum: no launch overhead, no overlap.
  * The backend is fp32 with CUBLAS_PEDANTIC_MATH today, so its GEMMs are
- * timed at the fp32 peak; the line "GEMMs at the bf16 peak" times the same
+ * timed at the fp32 peak, and with tf32=true at the TF32 peak; the line
+ * "GEMMs at the bf16 peak" times the same
  * plan with GEMMs at the bf16 peak and half their bytes, everything else
  * unchanged. The fused attention kernels' arithmetic (CUDA cores, fp32) is
  * computed from their loops (attention_flops), the counter seeing bytes only. MFU = model FLOPs / (predicted time x 989 TFLOP/s), model FLOPs
@@ -52,7 +53,7 @@
 #define PLAN_T 128
 #define LABELS 20
 
-static const double HBM_BYTES_S = 3.35e12, FP32_FLOPS = 67e12, BF16_FLOPS = 989e12;
+static const double HBM_BYTES_S = 3.35e12, FP32_FLOPS = 67e12, TF32_FLOPS = 494.7e12, BF16_FLOPS = 989e12;
 
 typedef struct {
     const char *name;
@@ -209,7 +210,7 @@ static void plan(const ModelDims *m, FILE *json, bool first)
     Family *fam = xcalloc(c1.n, sizeof *fam);
     int nfam = 0;
     double launches = 0, gemm_launches = 0, host_copies = 0, host_bytes = 0, gemm_flops = 0, gemm_bytes = 0,
-           other_bytes = 0, other_flops = 0, t_fp32 = 0, t_bf16 = 0;
+           other_bytes = 0, other_flops = 0, t_fp32 = 0, t_tf32 = 0, t_bf16 = 0;
     AttentionSeen seen = {0, 0, 0};
     for (size_t i = 0; i < c1.n; i++) {
         const CudasimWork *a = &c1.w[i], *b = &c2.w[i];
@@ -238,6 +239,7 @@ static void plan(const ModelDims *m, FILE *json, bool first)
         }
         double sec = seconds_of(&s, FP32_FLOPS, 1.0);
         t_fp32 += sec;
+        t_tf32 += seconds_of(&s, TF32_FLOPS, 1.0);
         t_bf16 += seconds_of(&s, BF16_FLOPS, 0.5);
         int f = 0;
         while (f < nfam && strcmp(fam[f].name, fa)) f++;
@@ -266,6 +268,7 @@ static void plan(const ModelDims *m, FILE *json, bool first)
     printf("  device memory             %8.2f GB  (after the step, without cuBLAS's workspace)\n", mem / 1e9);
     printf("  roofline, H100 SXM: %.2f ms (GEMMs at the fp32 peak), MFU %.1f%%\n", t_fp32 * 1e3,
            100 * mf / (t_fp32 * BF16_FLOPS));
+    printf("  tf32=true (TF32 peak):   %.2f ms, MFU %.1f%%\n", t_tf32 * 1e3, 100 * mf / (t_tf32 * BF16_FLOPS));
     printf("  GEMMs at the bf16 peak:  %.2f ms, MFU %.1f%%\n", t_bf16 * 1e3, 100 * mf / (t_bf16 * BF16_FLOPS));
     printf("  %-44s %8s %10s %10s %9s\n", "work", "launches", "GB", "TFLOP", "us (fp32)");
     for (int f = 0; f < nfam; f++)
@@ -277,11 +280,12 @@ static void plan(const ModelDims *m, FILE *json, bool first)
                 "\"labels\": %d, \"batch\": %d, \"seq\": %d, \"precision\": \"fp32 (CUBLAS_PEDANTIC_MATH)\", "
                 "\"launches\": %.0f, \"gemm_launches\": %.0f, \"gemm_flops\": %.6g, \"gemm_bytes\": %.6g, "
                 "\"nongemm_bytes\": %.6g, \"model_flops\": %.6g, \"predicted_ms\": %.4f, \"mfu\": %.4f, "
-                "\"predicted_ms_bf16_gemms\": %.4f, \"mfu_bf16_gemms\": %.4f, \"device_memory_bytes\": %.6g, "
+                "\"predicted_ms_tf32\": %.4f, \"predicted_ms_bf16_gemms\": %.4f, \"mfu_bf16_gemms\": %.4f, "
+                "\"device_memory_bytes\": %.6g, "
                 "\"host_transfers\": %.0f, \"attention_flops\": %.6g, \"kernels\": [",
                 first ? "" : ", ", m->name, cfg.dim, cfg.n_layers, cfg.n_heads, cfg.hidden_dim, cfg.vocab_size,
                 LABELS, PLAN_B, PLAN_T, launches, gemm_launches, gemm_flops, gemm_bytes, other_bytes, mf,
-                t_fp32 * 1e3, mf / (t_fp32 * BF16_FLOPS), t_bf16 * 1e3, mf / (t_bf16 * BF16_FLOPS), mem,
+                t_fp32 * 1e3, mf / (t_fp32 * BF16_FLOPS), t_tf32 * 1e3, t_bf16 * 1e3, mf / (t_bf16 * BF16_FLOPS), mem,
                 host_copies, other_flops);
         for (int f = 0; f < nfam; f++)
             fprintf(json, "%s{\"name\": \"%s\", \"launches\": %.0f, \"bytes\": %.6g, \"flops\": %.6g}",
