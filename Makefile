@@ -206,7 +206,8 @@ test-gpu:
 endif
 
 # Benchmark programs bench/NAME.c -> $(BUILD)/bench/NAME (the C side of
-# bench/NAME.py); kernels_bench needs a GPU and is built by test-gpu.
+# bench/NAME.py); kernels_bench needs a GPU and is built by test-gpu;
+# step_plan runs the CUDA backend in the simulator (its rule above).
 BENCH_BIN = $(patsubst bench/%.c,$(BUILD)/bench/%,$(filter-out bench/kernels_bench.c bench/step_plan.c,$(wildcard bench/*.c))) \
             $(BUILD)/bench/step_plan
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libgenre.a
