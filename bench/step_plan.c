@@ -3,14 +3,15 @@
  * the last block for the [CLS] rows only) asks of a GPU, counted in the
  * simulator without one, and the step time a roofline predicts for it.
  *   build/bench/step_plan [--model distilbert-base|all-MiniLM-L6-v2] [--json FILE]
+ *   build/bench/step_plan --check    (the scaling claim, on a tiny model: make test)
  *
  * Counted (cudasim_count_begin, tests/cudasim/cudasim.h): every kernel
  * launch with the distinct 32-byte sectors of device memory it reads and
  * writes (DRAM traffic if a launch's own re-reads hit the cache and nothing
  * survives between launches), every cuBLAS product with 2mnk FLOPs and its
  * operands once, memsets and copies with their bytes. Random weights,
- * batches of 128 real tokens, the second step of a run (the first sets
- * things up).
+ * batches of 128 real tokens, all distinct ids, the second step of a run
+ * (the first sets things up).
  *
  * Scaled: the simulator runs the step at batch 2 and at batch 3 and the plan
  * is for batch 32. The two steps issue the same work in the same order (the
@@ -35,6 +36,7 @@
  * the word and position embeddings (the attention scores and the weighted
  * sum, forward and backward, in the second term), as bench/step_plan_torch.py
  * counts them for PyTorch. */
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,8 +105,10 @@ static Counted count_step(const DistilBertConfig *cfg, int B)
     weights_free(&w);
     int32_t *ids = xmalloc((size_t)B * PLAN_T * sizeof *ids), *mask = xmalloc((size_t)B * PLAN_T * sizeof *mask);
     float *targets = xmalloc((size_t)B * LABELS * sizeof *targets);
+    /* Distinct ids (7919 is prime to 30522), so every token reads and updates its own embedding row and
+     * those bytes grow with the batch exactly: an upper bound, real text repeating tokens. */
     for (int i = 0; i < B * PLAN_T; i++) {
-        ids[i] = (int32_t)(philox_uniform(2, 0, i) * cfg->vocab_size);
+        ids[i] = (int32_t)((uint64_t)i * 7919 % (uint64_t)cfg->vocab_size);
         mask[i] = 1;
     }
     for (int i = 0; i < B * LABELS; i++) targets[i] = philox_uniform(3, 0, i) < 0.2f;
@@ -297,15 +301,56 @@ static void plan(const ModelDims *m, FILE *json, bool first)
     counted_free(&c2);
 }
 
+/* The claim the plan rests on, checked where it is cheap: on a tiny model
+ * (dim 32, 2 layers, 4 heads, as tests/fixtures/tiny_distilbert) the counts
+ * at batch 4 are those extrapolated from batches 2 and 3, launch for launch:
+ * FLOPs exactly, bytes within 1 KiB or 2% (32-byte sectors round the ends
+ * of each array and of each strided row, which start anywhere in the
+ * activation arena). 0, or 1 naming the first that is not. */
+static int check_scaling(void)
+{
+    const ModelDims tiny = {"tiny", 32, 2, 4, 37};
+    DistilBertConfig cfg = config_of(&tiny);
+    Counted c[3] = {count_step(&cfg, 2), count_step(&cfg, 3), count_step(&cfg, 4)};
+    if (c[0].n != c[1].n || c[1].n != c[2].n) {
+        fprintf(stderr, "step_plan --check: %zu, %zu and %zu pieces of work at batches 2, 3, 4\n", c[0].n, c[1].n,
+                c[2].n);
+        return 1;
+    }
+    double worst = 0;
+    int rc = 0;
+    for (size_t i = 0; i < c[0].n && !rc; i++) {
+        const CudasimWork *a = &c[0].w[i], *b = &c[1].w[i], *m = &c[2].w[i];
+        double got[3] = {m->flops, m->bytes_read, m->bytes_written};
+        double want[3] = {2 * b->flops - a->flops, 2 * b->bytes_read - a->bytes_read,
+                          2 * b->bytes_written - a->bytes_written};
+        for (int k = 0; k < 3; k++) {
+            double off = got[k] > want[k] ? got[k] - want[k] : want[k] - got[k];
+            worst = off > worst ? off : worst;
+            if (off > (k ? fmax(1024.0, 0.02 * got[k]) : 0.0)) {
+                fprintf(stderr, "step_plan --check: work %zu (%s): %s %.0f at batch 4, %.0f extrapolated\n", i,
+                        m->name, k == 0 ? "FLOPs" : k == 1 ? "bytes read" : "bytes written", got[k], want[k]);
+                rc = 1;
+                break;
+            }
+        }
+    }
+    if (!rc) printf("step_plan --check: %zu pieces of work at batch 4 as extrapolated from 2 and 3 (largest "
+                    "difference %.0f bytes)\n", c[0].n, worst);
+    for (int k = 0; k < 3; k++) counted_free(&c[k]);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *only = NULL, *json_path = NULL;
+    if (!cudasim_counts_kernel_bytes()) die("step_plan: built without counted kernels (CUDASIM_COUNT_FLAGS)");
+    if (argc == 2 && !strcmp(argv[1], "--check")) return check_scaling();
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--model") && i + 1 < argc) only = argv[++i];
         else if (!strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
-        else die("usage: step_plan [--model distilbert-base|all-MiniLM-L6-v2] [--json FILE]");
+        else die("usage: step_plan [--model distilbert-base|all-MiniLM-L6-v2] [--json FILE] | --check");
     }
-    if (!cudasim_counts_kernel_bytes()) die("step_plan: built without counted kernels (CUDASIM_COUNT_FLAGS)");
     FILE *json = NULL;
     AtomicFile *af = NULL;
     if (json_path) {
