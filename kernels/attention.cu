@@ -21,7 +21,10 @@
  * Rows: the query rows of each (batch, head): T (q is B x T x C) or 1, the
  * [CLS] row alone (q is B x C), whose dropout bits are row 0's of the full
  * op, as attention_first_forward's. HS, the head size, is a template
- * argument (registers hold a row): 8, 16, 32 and 64 are built. */
+ * argument (registers hold a row): 8, 16, 32 and 64 are built. A first
+ * version, CUDA cores and fp32: at HS 64 the dk/dv kernel holds 4 x 64
+ * floats per thread, past a GPU's 255 registers, so it spills (correct,
+ * slower); tensor-core tiles are the next step. */
 #include <math.h>
 
 #include "kernels/cuda_common.h"
