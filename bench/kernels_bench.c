@@ -40,11 +40,11 @@ static int ln_fwd16(void)
 }
 static int ln_bwd(void)
 {
-    return layernorm_backward_cuda(c, dw, db, d, a, w, mean, rstd, LN_ROWS, DIM, ln_work, 0);
+    return layernorm_backward_cuda(c, true, dw, db, d, a, w, mean, rstd, LN_ROWS, DIM, ln_work, 0);
 }
 static int ln_bwd16(void)
 {
-    return layernorm_backward_cuda_bf16(c, dw, db, d, a, w, mean, rstd, LN_ROWS, DIM, ln_work, 0);
+    return layernorm_backward_cuda_bf16(c, true, dw, db, d, a, w, mean, rstd, LN_ROWS, DIM, ln_work, 0);
 }
 static int sm_fwd(void)
 {

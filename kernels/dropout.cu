@@ -23,6 +23,7 @@ struct DropoutArgs {
     uint32_t thr;   /* keep when the 16 bits are >= thr */
     float scale;
     bool apply;     /* false: p <= 0, a copy or an add */
+    bool accumulate; /* backward: dinp += (else =, as adding into zeros would) */
 };
 
 template <bool BACKWARD>
@@ -45,18 +46,18 @@ __global__ void dropout_kernel(float *out, const float *inp, DropoutArgs a, size
                 bool keep = ((w[j / 2] >> (16 * (j & 1))) & 0xffffu) >= a.thr;
                 y = keep ? fmul_rn(x, a.scale) : 0.0f;
             }
-            out[i] = BACKWARD ? fadd_rn(out[i], y) : y;
+            out[i] = BACKWARD ? fadd_rn(a.accumulate ? out[i] : 0.0f, y) : y;
         }
     }
 }
 
 template <bool BACKWARD>
-static int dropout(float *out, const float *inp, int rows, int cols, uint64_t first,
+static int dropout(float *out, bool accumulate, const float *inp, int rows, int cols, uint64_t first,
                    uint64_t row_stride, float p, uint64_t seed, uint64_t rng_stream,
                    cudaStream_t stream)
 {
     if (rows <= 0 || cols <= 0) return 0;
-    DropoutArgs a = {rows, cols, first, row_stride, seed, rng_stream, 0, 1.0f, p > 0.0f};
+    DropoutArgs a = {rows, cols, first, row_stride, seed, rng_stream, 0, 1.0f, p > 0.0f, accumulate};
     if (a.apply) {
         a.thr = (uint32_t)lrintf(p * 65536.0f);
         a.scale = 1.0f / (1.0f - p);
@@ -71,15 +72,15 @@ static int dropout(float *out, const float *inp, int rows, int cols, uint64_t fi
 
 /* A run of n elements as rows of at most 2^30 (cols is an int). */
 template <bool BACKWARD>
-static int dropout_run(float *out, const float *inp, size_t n, uint64_t first, float p,
+static int dropout_run(float *out, bool accumulate, const float *inp, size_t n, uint64_t first, float p,
                        uint64_t seed, uint64_t rng_stream, cudaStream_t stream)
 {
     const size_t R = (size_t)1 << 30;
-    if (n <= R) return dropout<BACKWARD>(out, inp, 1, (int)n, first, 0, p, seed, rng_stream, stream);
-    if (dropout<BACKWARD>(out, inp, (int)(n / R), (int)R, first, R, p, seed, rng_stream, stream))
+    if (n <= R) return dropout<BACKWARD>(out, accumulate, inp, 1, (int)n, first, 0, p, seed, rng_stream, stream);
+    if (dropout<BACKWARD>(out, accumulate, inp, (int)(n / R), (int)R, first, R, p, seed, rng_stream, stream))
         return -1;
     size_t done = n / R * R;
-    return dropout<BACKWARD>(out + done, inp + done, 1, (int)(n - done), first + done, 0, p, seed,
+    return dropout<BACKWARD>(out + done, accumulate, inp + done, 1, (int)(n - done), first + done, 0, p, seed,
                              rng_stream, stream);
 }
 
@@ -88,39 +89,39 @@ extern "C" {
 int dropout_forward_cuda(float *out, const float *inp, size_t n, float p, uint64_t seed,
                          uint64_t rng_stream, cudaStream_t stream)
 {
-    return dropout_run<false>(out, inp, n, 0, p, seed, rng_stream, stream);
+    return dropout_run<false>(out, false, inp, n, 0, p, seed, rng_stream, stream);
 }
 
-int dropout_backward_cuda(float *dinp, const float *dout, size_t n, float p, uint64_t seed,
+int dropout_backward_cuda(float *dinp, bool accumulate, const float *dout, size_t n, float p, uint64_t seed,
                           uint64_t rng_stream, cudaStream_t stream)
 {
-    return dropout_run<true>(dinp, dout, n, 0, p, seed, rng_stream, stream);
+    return dropout_run<true>(dinp, accumulate, dout, n, 0, p, seed, rng_stream, stream);
 }
 
 int dropout_forward_at_cuda(float *out, const float *inp, size_t n, uint64_t first, float p,
                             uint64_t seed, uint64_t rng_stream, cudaStream_t stream)
 {
-    return dropout_run<false>(out, inp, n, first, p, seed, rng_stream, stream);
+    return dropout_run<false>(out, false, inp, n, first, p, seed, rng_stream, stream);
 }
 
-int dropout_backward_at_cuda(float *dinp, const float *dout, size_t n, uint64_t first, float p,
+int dropout_backward_at_cuda(float *dinp, bool accumulate, const float *dout, size_t n, uint64_t first, float p,
                              uint64_t seed, uint64_t rng_stream, cudaStream_t stream)
 {
-    return dropout_run<true>(dinp, dout, n, first, p, seed, rng_stream, stream);
+    return dropout_run<true>(dinp, accumulate, dout, n, first, p, seed, rng_stream, stream);
 }
 
 int dropout_forward_rows_cuda(float *out, const float *inp, int rows, int cols, uint64_t first,
                               uint64_t row_stride, float p, uint64_t seed, uint64_t rng_stream,
                               cudaStream_t stream)
 {
-    return dropout<false>(out, inp, rows, cols, first, row_stride, p, seed, rng_stream, stream);
+    return dropout<false>(out, false, inp, rows, cols, first, row_stride, p, seed, rng_stream, stream);
 }
 
-int dropout_backward_rows_cuda(float *dinp, const float *dout, int rows, int cols,
+int dropout_backward_rows_cuda(float *dinp, bool accumulate, const float *dout, int rows, int cols,
                                uint64_t first, uint64_t row_stride, float p, uint64_t seed,
                                uint64_t rng_stream, cudaStream_t stream)
 {
-    return dropout<true>(dinp, dout, rows, cols, first, row_stride, p, seed, rng_stream, stream);
+    return dropout<true>(dinp, accumulate, dout, rows, cols, first, row_stride, p, seed, rng_stream, stream);
 }
 
 }

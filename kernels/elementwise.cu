@@ -29,9 +29,12 @@ __global__ void relu_forward_kernel(float *out, const float *inp, size_t n)
     FOR_EACH(i, n) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
 }
 
-__global__ void relu_backward_kernel(float *dinp, const float *dout, const float *inp, size_t n)
+__global__ void relu_backward_kernel(float *dinp, bool accumulate, const float *dout, const float *inp, size_t n)
 {
-    FOR_EACH(i, n) if (inp[i] > 0.0f) dinp[i] = fadd_rn(dinp[i], dout[i]);
+    FOR_EACH(i, n) {
+        if (inp[i] > 0.0f) dinp[i] = fadd_rn(accumulate ? dinp[i] : 0.0f, dout[i]);
+        else if (!accumulate) dinp[i] = 0.0f;
+    }
 }
 
 /* Element i of the rows x cols compact side is element (r, c) of row
@@ -84,10 +87,10 @@ int relu_forward_cuda(float *out, const float *inp, size_t n, cudaStream_t strea
     LAUNCH_N(relu_forward_kernel, n, stream, out, inp);
 }
 
-int relu_backward_cuda(float *dinp, const float *dout, const float *inp, size_t n,
+int relu_backward_cuda(float *dinp, bool accumulate, const float *dout, const float *inp, size_t n,
                        cudaStream_t stream)
 {
-    LAUNCH_N(relu_backward_kernel, n, stream, dinp, dout, inp);
+    LAUNCH_N(relu_backward_kernel, n, stream, dinp, accumulate, dout, inp);
 }
 
 int rows_gather_cuda(float *dst, const float *src, int rows, int cols, int stride,

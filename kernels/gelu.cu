@@ -20,14 +20,14 @@ __global__ void gelu_forward_kernel(T *out, const T *inp, size_t n)
 }
 
 template <class T>
-__global__ void gelu_backward_kernel(T *dinp, const T *dout, const T *inp, size_t n)
+__global__ void gelu_backward_kernel(T *dinp, bool accumulate, const T *dout, const T *inp, size_t n)
 {
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
          i += (size_t)blockDim.x * gridDim.x) {
         float x = to_f32(inp[i]);
         float cdf = 0.5f * (1.0f + erff(x * SQRT1_2));
         float pdf = INV_SQRT_2PI * expf(-0.5f * x * x);
-        dinp[i] = from_f32<T>(to_f32(dinp[i]) + to_f32(dout[i]) * (cdf + x * pdf));
+        dinp[i] = from_f32<T>((accumulate ? to_f32(dinp[i]) : 0.0f) + to_f32(dout[i]) * (cdf + x * pdf));
     }
 }
 
@@ -41,10 +41,10 @@ static int forward(T *out, const T *inp, size_t n, cudaStream_t stream)
 }
 
 template <class T>
-static int backward(T *dinp, const T *dout, const T *inp, size_t n, cudaStream_t stream)
+static int backward(T *dinp, bool accumulate, const T *dout, const T *inp, size_t n, cudaStream_t stream)
 {
     if (n == 0) return 0;
-    LAUNCH(gelu_backward_kernel<T>, grid_stride_blocks(n), 256, 0, stream, dinp, dout, inp, n);
+    LAUNCH(gelu_backward_kernel<T>, grid_stride_blocks(n), 256, 0, stream, dinp, accumulate, dout, inp, n);
     CUDA_CHECK(cudaGetLastError());
     return 0;
 }
@@ -61,16 +61,16 @@ int gelu_forward_cuda_bf16(bf16 *out, const bf16 *inp, size_t n, cudaStream_t st
     return forward(out, inp, n, stream);
 }
 
-int gelu_backward_cuda(float *dinp, const float *dout, const float *inp, size_t n,
+int gelu_backward_cuda(float *dinp, bool accumulate, const float *dout, const float *inp, size_t n,
                        cudaStream_t stream)
 {
-    return backward(dinp, dout, inp, n, stream);
+    return backward(dinp, accumulate, dout, inp, n, stream);
 }
 
-int gelu_backward_cuda_bf16(bf16 *dinp, const bf16 *dout, const bf16 *inp, size_t n,
+int gelu_backward_cuda_bf16(bf16 *dinp, bool accumulate, const bf16 *dout, const bf16 *inp, size_t n,
                             cudaStream_t stream)
 {
-    return backward(dinp, dout, inp, n, stream);
+    return backward(dinp, accumulate, dout, inp, n, stream);
 }
 
 }

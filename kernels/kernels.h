@@ -3,7 +3,9 @@
  * in the same order (outputs, saved statistics, inputs, weights, sizes)
  * plus, where named below, a caller's workspace, and the stream last; all
  * pointers are device pointers unless said otherwise. Backward launchers
- * ACCUMULATE (+=) into their gradient outputs, like the CPU ops. The
+ * ACCUMULATE (+=) into their parameter gradients, like the CPU ops; into
+ * the input gradient too when `accumulate` is true, else they store it,
+ * with the bits adding into zeros gives (a memset and a read saved). The
  * launchers are asynchronous and check the launch but not its execution:
  * 0, or -1 with err_set naming file:line. They never allocate and never
  * read device memory from the host.
@@ -59,11 +61,11 @@ int layernorm_forward_cuda(float *out, float *mean, float *rstd, const float *in
 int layernorm_forward_cuda_bf16(bf16 *out, float *mean, float *rstd, const bf16 *inp,
                                 const float *weight, const float *bias, int rows, int dim,
                                 float eps, cudaStream_t stream);
-int layernorm_backward_cuda(float *dinp, float *dweight, float *dbias, const float *dout,
+int layernorm_backward_cuda(float *dinp, bool accumulate, float *dweight, float *dbias, const float *dout,
                             const float *inp, const float *weight, const float *mean,
                             const float *rstd, int rows, int dim, void *work,
                             cudaStream_t stream);
-int layernorm_backward_cuda_bf16(bf16 *dinp, float *dweight, float *dbias, const bf16 *dout,
+int layernorm_backward_cuda_bf16(bf16 *dinp, bool accumulate, float *dweight, float *dbias, const bf16 *dout,
                                  const bf16 *inp, const float *weight, const float *mean,
                                  const float *rstd, int rows, int dim, void *work,
                                  cudaStream_t stream);
@@ -71,9 +73,9 @@ int layernorm_backward_cuda_bf16(bf16 *dinp, float *dweight, float *dbias, const
 /* ---- GELU (gelu.cu): src/ops/gelu.h --------------------------------------- */
 int gelu_forward_cuda(float *out, const float *inp, size_t n, cudaStream_t stream);
 int gelu_forward_cuda_bf16(bf16 *out, const bf16 *inp, size_t n, cudaStream_t stream);
-int gelu_backward_cuda(float *dinp, const float *dout, const float *inp, size_t n,
+int gelu_backward_cuda(float *dinp, bool accumulate, const float *dout, const float *inp, size_t n,
                        cudaStream_t stream);
-int gelu_backward_cuda_bf16(bf16 *dinp, const bf16 *dout, const bf16 *inp, size_t n,
+int gelu_backward_cuda_bf16(bf16 *dinp, bool accumulate, const bf16 *dout, const bf16 *inp, size_t n,
                             cudaStream_t stream);
 
 /* ---- softmax (softmax.cu): src/ops/softmax.h ------------------------------ */
@@ -115,9 +117,8 @@ int embedding_backward_cuda(float *dwte, float *dwpe, const float *dout, const i
  * dropout_forward_cuda keeps of the full op's B x H x T x T probabilities
  * (stream rng_stream under seed; the [CLS] row is row 0). q and out are
  * B x rows x C (rows T) or B x C (rows 1), k, v B x T x C, mask additive
- * B x T. The backward adds into dq, dk, dv (accumulate) or, unlike the
- * other backward launchers, stores them (no zeroing needed), and uses dsum
- * (B x H x rows) as scratch. Equal to the unfused path to rounding (an online
+ * B x T. The backward adds into dq, dk, dv or stores them (accumulate, as
+ * above) and uses dsum (B x H x rows) as scratch. Equal to the unfused path to rounding (an online
  * softmax sums in another order), not bit for bit; deterministic. Head
  * sizes attention_fused_supported names (8, 16, 32, 64); others fail. */
 int attention_fused_supported(int hs);
@@ -139,16 +140,16 @@ int attention_fused_backward_cuda(float *dq, float *dk, float *dv, bool accumula
  * row_stride + c of the stream (the [CLS] rows). */
 int dropout_forward_cuda(float *out, const float *inp, size_t n, float p, uint64_t seed,
                          uint64_t rng_stream, cudaStream_t stream);
-int dropout_backward_cuda(float *dinp, const float *dout, size_t n, float p, uint64_t seed,
+int dropout_backward_cuda(float *dinp, bool accumulate, const float *dout, size_t n, float p, uint64_t seed,
                           uint64_t rng_stream, cudaStream_t stream);
 int dropout_forward_at_cuda(float *out, const float *inp, size_t n, uint64_t first, float p,
                             uint64_t seed, uint64_t rng_stream, cudaStream_t stream);
-int dropout_backward_at_cuda(float *dinp, const float *dout, size_t n, uint64_t first, float p,
+int dropout_backward_at_cuda(float *dinp, bool accumulate, const float *dout, size_t n, uint64_t first, float p,
                              uint64_t seed, uint64_t rng_stream, cudaStream_t stream);
 int dropout_forward_rows_cuda(float *out, const float *inp, int rows, int cols, uint64_t first,
                               uint64_t row_stride, float p, uint64_t seed, uint64_t rng_stream,
                               cudaStream_t stream);
-int dropout_backward_rows_cuda(float *dinp, const float *dout, int rows, int cols,
+int dropout_backward_rows_cuda(float *dinp, bool accumulate, const float *dout, int rows, int cols,
                                uint64_t first, uint64_t row_stride, float p, uint64_t seed,
                                uint64_t rng_stream, cudaStream_t stream);
 
@@ -162,7 +163,7 @@ int dropout_backward_rows_cuda(float *dinp, const float *dout, int rows, int col
  * row-by-row sum, so equal to rounding only). */
 int residual_add_cuda(float *y, const float *x, size_t n, cudaStream_t stream);
 int relu_forward_cuda(float *out, const float *inp, size_t n, cudaStream_t stream);
-int relu_backward_cuda(float *dinp, const float *dout, const float *inp, size_t n,
+int relu_backward_cuda(float *dinp, bool accumulate, const float *dout, const float *inp, size_t n,
                        cudaStream_t stream);
 int rows_gather_cuda(float *dst, const float *src, int rows, int cols, int stride,
                      cudaStream_t stream);

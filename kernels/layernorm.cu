@@ -43,7 +43,7 @@ __global__ void layernorm_forward_kernel(T *out, float *mean, float *rstd, const
 }
 
 template <class T>
-__global__ void layernorm_backward_input_kernel(T *dinp, const T *dout, const T *inp,
+__global__ void layernorm_backward_input_kernel(T *dinp, bool accumulate, const T *dout, const T *inp,
                                                 const float *weight, const float *mean,
                                                 const float *rstd, int rows, int dim)
 {
@@ -61,7 +61,7 @@ __global__ void layernorm_backward_input_kernel(T *dinp, const T *dout, const T 
     float a = warp_sum(sum_dn) / dim, b = warp_sum(sum_dn_n) / dim;
     for (int i = lane; i < dim; i += 32) {
         float n = (to_f32(x[i]) - m) * r;
-        dx[i] = from_f32<T>(to_f32(dx[i]) + r * (to_f32(dy[i]) * weight[i] - a - n * b));
+        dx[i] = from_f32<T>((accumulate ? to_f32(dx[i]) : 0.0f) + r * (to_f32(dy[i]) * weight[i] - a - n * b));
     }
 }
 
@@ -92,13 +92,13 @@ static int forward(T *out, float *mean, float *rstd, const T *inp, const float *
 }
 
 template <class T>
-static int backward(T *dinp, float *dweight, float *dbias, const T *dout, const T *inp,
+static int backward(T *dinp, bool accumulate, float *dweight, float *dbias, const T *dout, const T *inp,
                     const float *weight, const float *mean, const float *rstd, int rows, int dim,
                     void *work, cudaStream_t stream)
 {
     if (rows <= 0 || dim <= 0) return 0;
     LAUNCH(layernorm_backward_input_kernel<T>, ceil_div(rows, ROWS_PER_BLOCK),
-           32 * ROWS_PER_BLOCK, 0, stream, dinp, dout, inp, weight, mean, rstd, rows, dim);
+           32 * ROWS_PER_BLOCK, 0, stream, dinp, accumulate, dout, inp, weight, mean, rstd, rows, dim);
     CUDA_CHECK(cudaGetLastError());
     LayerNormParamTerms<T> terms = {dout, inp, mean, rstd, dim};
     return colsum(ColsumOut<2>{{dweight, dbias}}, terms, rows, dim, work, stream);
@@ -125,20 +125,20 @@ int layernorm_forward_cuda_bf16(bf16 *out, float *mean, float *rstd, const bf16 
     return forward(out, mean, rstd, inp, weight, bias, rows, dim, eps, stream);
 }
 
-int layernorm_backward_cuda(float *dinp, float *dweight, float *dbias, const float *dout,
+int layernorm_backward_cuda(float *dinp, bool accumulate, float *dweight, float *dbias, const float *dout,
                             const float *inp, const float *weight, const float *mean,
                             const float *rstd, int rows, int dim, void *work,
                             cudaStream_t stream)
 {
-    return backward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, rows, dim, work, stream);
+    return backward(dinp, accumulate, dweight, dbias, dout, inp, weight, mean, rstd, rows, dim, work, stream);
 }
 
-int layernorm_backward_cuda_bf16(bf16 *dinp, float *dweight, float *dbias, const bf16 *dout,
+int layernorm_backward_cuda_bf16(bf16 *dinp, bool accumulate, float *dweight, float *dbias, const bf16 *dout,
                                  const bf16 *inp, const float *weight, const float *mean,
                                  const float *rstd, int rows, int dim, void *work,
                                  cudaStream_t stream)
 {
-    return backward(dinp, dweight, dbias, dout, inp, weight, mean, rstd, rows, dim, work, stream);
+    return backward(dinp, accumulate, dweight, dbias, dout, inp, weight, mean, rstd, rows, dim, work, stream);
 }
 
 }

@@ -282,10 +282,9 @@ static int attention_backward_gpu(CudaBackend *c, int l, float *dq, float *dk, f
     /* Through the dropout: its mask comes again from Philox. */
     float *dpre = dprobs_raw;
     if (p > 0.0f) {
-        CUDA_CHECK(cudaMemsetAsync(dprobs, 0, n * sizeof(float), c->stream));
-        if (rows == 1 ? dropout_backward_rows_cuda(dprobs, dprobs_raw, B * H, T, 0, (uint64_t)T * T, p, c->fa.seed,
-                                                   rng_stream, c->stream)
-                      : dropout_backward_cuda(dprobs, dprobs_raw, n, p, c->fa.seed, rng_stream, c->stream))
+        if (rows == 1 ? dropout_backward_rows_cuda(dprobs, false, dprobs_raw, B * H, T, 0, (uint64_t)T * T, p,
+                                                   c->fa.seed, rng_stream, c->stream)
+                      : dropout_backward_cuda(dprobs, false, dprobs_raw, n, p, c->fa.seed, rng_stream, c->stream))
             return -1;
     } else {
         CUDA_CHECK(cudaMemcpyAsync(dprobs, dprobs_raw, n * sizeof(float), cudaMemcpyDeviceToDevice, c->stream));
@@ -525,19 +524,16 @@ static int cls_block_backward(CudaBackend *c, int l)
     float *dres2 = A(c, A_DRES2), *dln1 = A(c, A_DLN1), *dff2 = A(c, A_DFF2), *dffg = A(c, A_DFFG);
     float *dff1 = A(c, A_DFF1), *dres1 = A(c, A_DRES1), *dctx = A(c, A_DCTX), *dxc = A(c, A_DXC);
     uint64_t key = c->fa.key;
-    return zero(c, dres2, BD) ||
-           layernorm_backward_cuda(dres2, G(c, P_OUT_LN_W, l), G(c, P_OUT_LN_B, l), A(c, A_DCLS), res2,
+    return layernorm_backward_cuda(dres2, false, G(c, P_OUT_LN_W, l), G(c, P_OUT_LN_B, l), A(c, A_DCLS), res2,
                                    P(c, P_OUT_LN_W, l), A(c, A_LN2_MEAN) + l * N, A(c, A_LN2_RSTD) + l * N, B, D,
                                    c->work, c->stream) ||
            copy_dev(c, dln1, dres2, BD) ||
-           zero(c, dff2, BD) ||
-           dropout_backward_rows_cuda(dff2, dres2, B, D, 0, (uint64_t)T * D, pd, c->fa.seed,
+           dropout_backward_rows_cuda(dff2, false, dres2, B, D, 0, (uint64_t)T * D, pd, c->fa.seed,
                                       dropout_stream(key, DROP_FFN + 2 * l), c->stream) ||
            linear_backward_gpu(c, dffg, false, G(c, P_FF2_W, l), G(c, P_FF2_B, l), dff2, ffg, P(c, P_FF2_W, l), B, F, D) ||
-           zero(c, dff1, BF) || gelu_backward_cuda(dff1, dffg, ff1, BF, c->stream) ||
+           gelu_backward_cuda(dff1, false, dffg, ff1, BF, c->stream) ||
            linear_backward_gpu(c, dln1, true, G(c, P_FF1_W, l), G(c, P_FF1_B, l), dff1, ln1, P(c, P_FF1_W, l), B, D, F) ||
-           zero(c, dres1, BD) ||
-           layernorm_backward_cuda(dres1, G(c, P_SA_LN_W, l), G(c, P_SA_LN_B, l), dln1, res1, P(c, P_SA_LN_W, l),
+           layernorm_backward_cuda(dres1, false, G(c, P_SA_LN_W, l), G(c, P_SA_LN_B, l), dln1, res1, P(c, P_SA_LN_W, l),
                                    A(c, A_LN1_MEAN) + l * N, A(c, A_LN1_RSTD) + l * N, B, D, c->work, c->stream) ||
            copy_dev(c, dxc, dres1, BD) ||
            linear_backward_gpu(c, dctx, false, G(c, P_O_W, l), G(c, P_O_B, l), dres1, ctx, P(c, P_O_W, l), B, D, D) ||
@@ -566,20 +562,17 @@ static int block_backward(CudaBackend *c, int l)
     float *dh = A(c, A_DH), *dres2 = A(c, A_DRES2), *dln1 = A(c, A_DLN1), *dff2 = A(c, A_DFF2);
     float *dffg = A(c, A_DFFG), *dff1 = A(c, A_DFF1), *dres1 = A(c, A_DRES1), *dctx = A(c, A_DCTX);
     uint64_t key = c->fa.key;
-    return zero(c, dres2, ND) ||
-           layernorm_backward_cuda(dres2, G(c, P_OUT_LN_W, l), G(c, P_OUT_LN_B, l), dh, res2, P(c, P_OUT_LN_W, l),
+    return layernorm_backward_cuda(dres2, false, G(c, P_OUT_LN_W, l), G(c, P_OUT_LN_B, l), dh, res2, P(c, P_OUT_LN_W, l),
                                    A(c, A_LN2_MEAN) + l * N, A(c, A_LN2_RSTD) + l * N, (int)N, D, c->work,
                                    c->stream) ||
            copy_dev(c, dln1, dres2, ND) ||
-           zero(c, dff2, ND) ||
-           dropout_backward_cuda(dff2, dres2, ND, pd, c->fa.seed, dropout_stream(key, DROP_FFN + 2 * l), c->stream) ||
+           dropout_backward_cuda(dff2, false, dres2, ND, pd, c->fa.seed, dropout_stream(key, DROP_FFN + 2 * l), c->stream) ||
            linear_backward_gpu(c, dffg, false, G(c, P_FF2_W, l), G(c, P_FF2_B, l), dff2, ffg, P(c, P_FF2_W, l), (int)N, F,
                                D) ||
-           zero(c, dff1, NF) || gelu_backward_cuda(dff1, dffg, ff1, NF, c->stream) ||
+           gelu_backward_cuda(dff1, false, dffg, ff1, NF, c->stream) ||
            linear_backward_gpu(c, dln1, true, G(c, P_FF1_W, l), G(c, P_FF1_B, l), dff1, ln1, P(c, P_FF1_W, l), (int)N, D,
                                F) ||
-           zero(c, dres1, ND) ||
-           layernorm_backward_cuda(dres1, G(c, P_SA_LN_W, l), G(c, P_SA_LN_B, l), dln1, res1, P(c, P_SA_LN_W, l),
+           layernorm_backward_cuda(dres1, false, G(c, P_SA_LN_W, l), G(c, P_SA_LN_B, l), dln1, res1, P(c, P_SA_LN_W, l),
                                    A(c, A_LN1_MEAN) + l * N, A(c, A_LN1_RSTD) + l * N, (int)N, D, c->work,
                                    c->stream) ||
            /* The residual: dres1 flows straight into the block input. */
@@ -613,10 +606,9 @@ static int backward(CudaBackend *c)
     /* the head */
     if (linear_backward_gpu(c, A(c, A_DDROP), false, G(c, P_CLS_W, 0), G(c, P_CLS_B, 0), c->dlogits, A(c, A_DROP),
                             P(c, P_CLS_W, 0), B, D, cfg->num_labels) ||
-        zero(c, A(c, A_DRELU), BD) ||
-        dropout_backward_cuda(A(c, A_DRELU), A(c, A_DDROP), BD, pc, c->fa.seed, dropout_stream(key, DROP_HEAD),
+        dropout_backward_cuda(A(c, A_DRELU), false, A(c, A_DDROP), BD, pc, c->fa.seed, dropout_stream(key, DROP_HEAD),
                               c->stream) ||
-        zero(c, A(c, A_DPRE), BD) || relu_backward_cuda(A(c, A_DPRE), A(c, A_DRELU), A(c, A_PRE), BD, c->stream) ||
+        relu_backward_cuda(A(c, A_DPRE), false, A(c, A_DRELU), A(c, A_PRE), BD, c->stream) ||
         linear_backward_gpu(c, A(c, A_DCLS), false, G(c, P_PRE_W, 0), G(c, P_PRE_B, 0), A(c, A_DPRE), A(c, A_CLS),
                             P(c, P_PRE_W, 0), B, D, D) ||
         bucket_passed(c, 0) || zero(c, A(c, A_DH), ND))
@@ -628,11 +620,9 @@ static int backward(CudaBackend *c)
     for (int l = top - 1; l >= 0; l--)
         if (block_backward(c, l) || bucket_passed(c, L - l)) return -1;
     /* the embeddings */
-    return zero(c, A(c, A_DEMB_LN), ND) ||
-           dropout_backward_cuda(A(c, A_DEMB_LN), A(c, A_DH), ND, pd, c->fa.seed, dropout_stream(key, DROP_EMB),
+    return dropout_backward_cuda(A(c, A_DEMB_LN), false, A(c, A_DH), ND, pd, c->fa.seed, dropout_stream(key, DROP_EMB),
                                  c->stream) ||
-           zero(c, A(c, A_DEMB), ND) ||
-           layernorm_backward_cuda(A(c, A_DEMB), G(c, P_EMB_LN_W, 0), G(c, P_EMB_LN_B, 0), A(c, A_DEMB_LN),
+           layernorm_backward_cuda(A(c, A_DEMB), false, G(c, P_EMB_LN_W, 0), G(c, P_EMB_LN_B, 0), A(c, A_DEMB_LN),
                                    A(c, A_EMB), P(c, P_EMB_LN_W, 0), A(c, A_EMB_MEAN), A(c, A_EMB_RSTD), (int)N, D,
                                    c->work, c->stream) ||
            embedding_backward_cuda(G(c, P_WTE, 0), G(c, P_WPE, 0), A(c, A_DEMB), c->ids, c->emb_plan, c->n_distinct,

@@ -252,17 +252,25 @@ static void free_runs(float *runs[ORDERS])
     for (int o = 0; o < ORDERS; o++) free(runs[o]);
 }
 
+/* Backward launchers store the input gradient (accumulate false) on half the
+ * shapes: the CPU's reference then adds into zeros, the device's buffer
+ * starts as NaN, so a read of it shows. */
+static bool storing(int rows, int width) { return (rows + width) % 2 == 1; }
+static void poison(void *d, size_t bytes) { cuda_must(cudaMemset(d, 0xff, bytes)); }
+
 /* ---- LayerNorm ------------------------------------------------------------ */
 
 static void layernorm_case(int rows, int dim, int bf)
 {
     char shape[64];
-    snprintf(shape, sizeof shape, "%s %dx%d", bf ? "bf16" : "fp32", rows, dim);
+    bool add = !storing(rows, dim);
+    snprintf(shape, sizeof shape, "%s %dx%d%s", bf ? "bf16" : "fp32", rows, dim, add ? "" : " storing");
     size_t n = (size_t)rows * dim;
     double rtol = bf ? RTOL_BF16 : RTOL;
     float *x = randoms(n, -3, 5), *w = randoms(dim, 0.5f, 1.5f), *b = randoms(dim, -1, 1);
     float *dy = randoms(n, -1, 1), *dx0 = randoms(n, -1, 1);
     float *dw0 = randoms(dim, -1, 1), *db0 = randoms(dim, -1, 1);
+    if (!add) memset(dx0, 0, n * sizeof *dx0);
     if (bf) {
         round_to_bf16(x, n);
         round_to_bf16(dy, n);
@@ -285,14 +293,15 @@ static void layernorm_case(int rows, int dim, int bf)
         float *d_rstd = upload(rstd, rows, 0), *d_smean = upload(mean, rows, 0);
         float *d_srstd = upload(rstd, rows, 0);
         void *d_work = dev_bytes(layernorm_backward_workspace_size(rows, dim));
+        if (!add) poison(d_dx, n * (bf ? sizeof(bf16) : sizeof(float)));
         if (bf) {
             launch_ok(layernorm_forward_cuda_bf16(d_out, d_mean, d_rstd, d_x, d_w, d_b, rows, dim, 1e-12f, 0));
-            launch_ok(layernorm_backward_cuda_bf16(d_dx, d_dw, d_db, d_dy, d_x, d_w, d_smean, d_srstd, rows,
-                                         dim, d_work, 0));
+            launch_ok(layernorm_backward_cuda_bf16(d_dx, add, d_dw, d_db, d_dy, d_x, d_w, d_smean, d_srstd, rows,
+                                                   dim, d_work, 0));
         } else {
             launch_ok(layernorm_forward_cuda(d_out, d_mean, d_rstd, d_x, d_w, d_b, rows, dim, 1e-12f, 0));
-            launch_ok(layernorm_backward_cuda(d_dx, d_dw, d_db, d_dy, d_x, d_w, d_smean, d_srstd, rows, dim,
-                                    d_work, 0));
+            launch_ok(layernorm_backward_cuda(d_dx, add, d_dw, d_db, d_dy, d_x, d_w, d_smean, d_srstd, rows, dim,
+                                              d_work, 0));
         }
         g_out[o] = download(d_out, n, bf);
         g_mean[o] = download(d_mean, rows, 0);
@@ -328,10 +337,12 @@ static void layernorm_case(int rows, int dim, int bf)
 static void gelu_case(int rows, int width, int bf)
 {
     char shape[64];
-    snprintf(shape, sizeof shape, "%s %dx%d", bf ? "bf16" : "fp32", rows, width);
+    bool add = !storing(rows, width);
+    snprintf(shape, sizeof shape, "%s %dx%d%s", bf ? "bf16" : "fp32", rows, width, add ? "" : " storing");
     size_t n = (size_t)rows * width;
     double rtol = bf ? RTOL_BF16 : RTOL;
     float *x = randoms(n, -6, 6), *dy = randoms(n, -1, 1), *dx0 = randoms(n, -1, 1);
+    if (!add) memset(dx0, 0, n * sizeof *dx0);
     if (bf) {
         round_to_bf16(x, n);
         round_to_bf16(dy, n);
@@ -345,12 +356,13 @@ static void gelu_case(int rows, int width, int bf)
         set_order(o);
         void *d_x = upload(x, n, bf), *d_out = upload(x, n, bf), *d_dy = upload(dy, n, bf);
         void *d_dx = upload(dx0, n, bf);
+        if (!add) poison(d_dx, n * (bf ? sizeof(bf16) : sizeof(float)));
         if (bf) {
             launch_ok(gelu_forward_cuda_bf16(d_out, d_x, n, 0));
-            launch_ok(gelu_backward_cuda_bf16(d_dx, d_dy, d_x, n, 0));
+            launch_ok(gelu_backward_cuda_bf16(d_dx, add, d_dy, d_x, n, 0));
         } else {
             launch_ok(gelu_forward_cuda(d_out, d_x, n, 0));
-            launch_ok(gelu_backward_cuda(d_dx, d_dy, d_x, n, 0));
+            launch_ok(gelu_backward_cuda(d_dx, add, d_dy, d_x, n, 0));
         }
         g_out[o] = download(d_out, n, bf);
         g_dx[o] = download(d_dx, n, bf);
@@ -520,12 +532,14 @@ static void dropout_case(int rows, int cols, uint64_t first, uint64_t stride, fl
                          uint64_t seed, uint64_t stream)
 {
     char shape[128];
-    snprintf(shape, sizeof shape, "rows=%d cols=%d first=%llu stride=%llu p=%g", rows, cols,
-             (unsigned long long)first, (unsigned long long)stride, p);
+    bool add = !storing(rows, cols + (int)(first % 2));
+    snprintf(shape, sizeof shape, "rows=%d cols=%d first=%llu stride=%llu p=%g%s", rows, cols,
+             (unsigned long long)first, (unsigned long long)stride, p, add ? "" : " storing");
     size_t n = (size_t)(rows ? rows : 1) * cols;
     float *x = randoms(n, -2, 2), *dy = randoms(n, -2, 2), *d0 = randoms(n, -1, 1);
+    if (!add) memset(d0, 0, n * sizeof *d0);
     float *out = malloc(n * sizeof *out), *d = copy_of(d0, n);
-    if (n > 2) d0[1] = -0.0f, d[1] = -0.0f; /* a dropped element adds +0: -0 becomes +0 */
+    if (add && n > 2) d0[1] = -0.0f, d[1] = -0.0f; /* a dropped element adds +0: -0 becomes +0 */
     if (rows) {
         dropout_forward_rows(out, x, rows, cols, first, stride, p, seed, stream);
         dropout_backward_rows(d, dy, rows, cols, first, stride, p, seed, stream);
@@ -538,17 +552,18 @@ static void dropout_case(int rows, int cols, uint64_t first, uint64_t stride, fl
         set_order(o);
         float *d_x = dev_copy(x, n), *d_dy = dev_copy(dy, n), *d_d = dev_copy(d0, n);
         float *d_out = track(dev_bytes(n * sizeof(float)));
+        if (!add) poison(d_d, n * sizeof(float));
         if (rows) {
             launch_ok(dropout_forward_rows_cuda(d_out, d_x, rows, cols, first, stride, p, seed,
                                                 stream, 0));
-            launch_ok(dropout_backward_rows_cuda(d_d, d_dy, rows, cols, first, stride, p, seed,
+            launch_ok(dropout_backward_rows_cuda(d_d, add, d_dy, rows, cols, first, stride, p, seed,
                                                  stream, 0));
         } else if (first == 0) {
             launch_ok(dropout_forward_cuda(d_out, d_x, n, p, seed, stream, 0));
-            launch_ok(dropout_backward_cuda(d_d, d_dy, n, p, seed, stream, 0));
+            launch_ok(dropout_backward_cuda(d_d, add, d_dy, n, p, seed, stream, 0));
         } else {
             launch_ok(dropout_forward_at_cuda(d_out, d_x, n, first, p, seed, stream, 0));
-            launch_ok(dropout_backward_at_cuda(d_d, d_dy, n, first, p, seed, stream, 0));
+            launch_ok(dropout_backward_at_cuda(d_d, add, d_dy, n, first, p, seed, stream, 0));
         }
         r[0].out[o] = download(d_out, n, 0);
         r[1].out[o] = download(d_d, n, 0);
@@ -608,7 +623,9 @@ static void elementwise_case(int rows, int width)
     if (n > 2) x[2] = NAN;
     int32_t *mask = malloc(n * sizeof *mask);
     for (size_t i = 0; i < n; i++) mask[i] = uniform(0, 1) < 0.3f ? 0 : i % 2 ? 1 : 7;
+    bool add = !storing(rows, width); /* ReLU's backward */
     float *res = copy_of(y0, n), *relu = malloc(n * sizeof *relu), *drelu = copy_of(d0, n);
+    if (!add) memset(drelu, 0, n * sizeof *drelu);
     float *gath = malloc(n * sizeof *gath), *scat = copy_of(big0, wide);
     float *madd = malloc(n * sizeof *madd), *mnone = malloc(n * sizeof *mnone);
     float *db = copy_of(db0, width);
@@ -625,6 +642,7 @@ static void elementwise_case(int rows, int width)
         set_order(o);
         float *d_res = dev_copy(y0, n), *d_x = dev_copy(x, n), *d_dy = dev_copy(dy, n);
         float *d_relu = track(dev_bytes(n * sizeof(float))), *d_drelu = dev_copy(d0, n);
+        if (!add) poison(d_drelu, n * sizeof(float));
         float *d_src = dev_copy(src, wide), *d_gath = track(dev_bytes(n * sizeof(float)));
         float *d_scat = dev_copy(big0, wide), *d_madd = track(dev_bytes(n * sizeof(float)));
         float *d_mnone = track(dev_bytes(n * sizeof(float))), *d_db = dev_copy(db0, width);
@@ -632,7 +650,7 @@ static void elementwise_case(int rows, int width)
         void *d_work = track(dev_bytes(linear_bias_backward_workspace_size(rows, width)));
         launch_ok(residual_add_cuda(d_res, d_x, n, 0));
         launch_ok(relu_forward_cuda(d_relu, d_x, n, 0));
-        launch_ok(relu_backward_cuda(d_drelu, d_dy, d_x, n, 0));
+        launch_ok(relu_backward_cuda(d_drelu, add, d_dy, d_x, n, 0));
         launch_ok(rows_gather_cuda(d_gath, d_src, rows, width, stride, 0));
         launch_ok(rows_scatter_add_cuda(d_scat, d_x, rows, width, stride, 0));
         launch_ok(softmax_mask_additive_cuda(d_madd, d_mask, n, 0));
