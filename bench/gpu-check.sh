@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The first minutes on a GPU go to measuring, not debugging. Two halves:
 #
-#   bench/gpu-check.sh pack    here (no GPU needed): builds bin/genre and the
-#                              kernel tests for sm_80/sm_90, downloads the
-#                              runtime .debs the GPU machine lacks, and packs a
-#                              data subset and all-MiniLM-L6-v2 in F16 into
-#                              .gpu/ with the binaries (about 60 MB: under the
-#                              64 MiB that travels with the 2 MB of sources)
+#   bench/gpu-check.sh pack    here (no GPU needed): builds bin/genre, the
+#                              kernel tests and build/bench/model_bench for
+#                              sm_80/sm_90, downloads the runtime .debs the
+#                              GPU machine lacks, and packs a data subset
+#                              and all-MiniLM-L6-v2 in F16 into .gpu/ with
+#                              the binaries (about 62 MB: under the 64 MiB
+#                              that travels with the 2 MB of sources)
 #   bench/gpu-check.sh run     there, with .gpu carried: every step
 #                              below, one results file $OUT/gpu-check.txt (or
 #                              .gpu/gpu-check.txt) to paste into bench/RESULTS.md
@@ -24,6 +25,13 @@
 #      communicator
 #   6. a 200-step MiniLM fine-tune on the real-data subset, cpu and cuda on the
 #      same batches: loss curves compared, samples/s of both
+#   7. the training step, batch 32 x 128, DistilBERT-base and MiniLM dims:
+#      genre's CUDA backend (model_bench, fp32 and tf32) against HuggingFace's
+#      model in PyTorch (bf16 autocast, eager and torch.compile): samples/s,
+#      tokens/s, MFU, first-step latency, peak device memory, genre/eager and
+#      genre/compile against the issue's targets (bench/step_bench_torch.py;
+#      its rows also in step-bench.json beside the results file); about 8
+#      minutes at most
 # It stops at nothing: a failing step is recorded and the next one runs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -31,12 +39,13 @@ pack=.gpu
 
 pack() {
     set -e
-    make -s -j"$(nproc)" bin/genre build/tests/kernels-gpu
+    local bins=(bin/genre build/tests/kernels-gpu build/bench/model_bench)
+    make -s -j"$(nproc)" "${bins[@]}"
     mkdir -p "$pack/debs" "$pack/data" "$pack/minilm"
     grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
-    # What bin/genre and the tests link that the GPU machine's image lacks.
+    # What bin/genre, the tests and the bench link that the GPU machine's image lacks.
     local debs
-    debs=$(for b in bin/genre build/tests/kernels-gpu; do ldd "$b" | awk '/=>/{print $3}'; done | sort -u |
+    debs=$(for b in "${bins[@]}"; do ldd "$b" | awk '/=>/{print $3}'; done | sort -u |
            xargs -n1 readlink -f | xargs -n1 dpkg -S 2>/dev/null | cut -d: -f1 | sort -u |
            grep -v -E '^(libc6|libgcc-s1|libstdc\+\+6|zlib1g)$' || true)
     (cd "$pack/debs" && apt-get download $debs > ../apt.log 2>&1) || { cat "$pack/apt.log" >&2; exit 1; }
@@ -59,7 +68,7 @@ save_file({k: (v.astype("float16") if v.dtype.kind == "f" else v) for k, v in t.
           metadata={"format": "pt"})
 PY
     mkdir -p "$pack/bin"
-    cp bin/genre build/tests/kernels-gpu "$pack/bin/"
+    cp "${bins[@]}" "$pack/bin/"
     du -sh "$pack"
     echo "device run: carry [\".gpu\"], command: bash bench/gpu-check.sh run"
 }
@@ -108,6 +117,30 @@ alone() { # args...
     done
 }
 
+# The training step, genre against PyTorch: model_bench (20 steps after one
+# warm-up) for each model in fp32 and tf32, then bench/step_bench_torch.py
+# (3 warm-up steps, 20 timed; eager and compiled, each run a process of its
+# own, 7 minutes for them all: compiling takes about a minute a model),
+# which prints the table with genre's outputs beside its own. A failed run
+# leaves its row out (genre) or marks it (PyTorch), and the others still run.
+step_bench() {
+    local m p out args files=() rc=0
+    for m in base minilm; do
+        for p in fp32 tf32; do
+            out=$work/model-bench-$m-$p.txt
+            args=(32 128 20 adamw cuda)
+            [ "$m" = base ] && args+=(base)
+            [ "$p" = tf32 ] && args+=(tf32)
+            echo "model_bench ${args[*]}:"
+            if "$pack"/bin/model_bench "${args[@]}" > "$out"; then files+=(--genre "$out"); else rc=1; fi
+            cat "$out"
+        done
+    done
+    python3 bench/step_bench_torch.py --steps 20 --warmup 3 --budget-s 420 \
+        --json "$(dirname "$res")/step-bench.json" "${files[@]}" || rc=1
+    return $rc
+}
+
 run() {
     res=${OUT:-$pack}/gpu-check.txt
     work=$(mktemp -d)
@@ -141,6 +174,7 @@ run() {
     step "world 1 through NCCL: tiny, 6 steps" alone "${tiny[@]}" max_steps=6 grad_accum=2 max_grad_norm=0.03
     step "parity: MiniLM, 200 steps, real data" parity minilm 1e-3 data="$pack/data" init="$pack/minilm" \
         max_len=64 batch_size=16 lr=1e-4 loss.type=focal max_steps=200 limit_eval=200
+    step "training step: genre against PyTorch eager and compiled" step_bench
     rm -rf "$work" tests/fixtures/tiny_init tests/fixtures/tiny_data
     echo "results in $res"
 }
