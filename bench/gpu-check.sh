@@ -8,9 +8,14 @@
 #                              and all-MiniLM-L6-v2 in F16 into .gpu/ with
 #                              the binaries (about 62 MB: under the 64 MiB
 #                              that travels with the 2 MB of sources)
-#   bench/gpu-check.sh run     there, with .gpu carried: every step
-#                              below, one results file $OUT/gpu-check.txt (or
-#                              .gpu/gpu-check.txt) to paste into bench/RESULTS.md
+#   bench/gpu-check.sh run [GROUP...]
+#                              there, with .gpu carried: every step below,
+#                              or the groups named (kernels sanitizer parity
+#                              nccl minilm stepbench; the device step always),
+#                              so that a session's device minutes can split
+#                              them over several commands; one results file
+#                              $OUT/gpu-check.txt (or .gpu/gpu-check.txt) per
+#                              run to paste into bench/RESULTS.md
 #
 # run, in order, each step's outcome and time in the results file:
 #   1. the device and the build (nvidia-smi, genre --version)
@@ -141,7 +146,18 @@ step_bench() {
     return $rc
 }
 
+# Whether the run's groups (none named: all) include $1.
+want() { [ ${#groups[@]} -eq 0 ] || [[ " ${groups[*]} " == *" $1 "* ]]; }
+
 run() {
+    groups=("$@")
+    local g
+    for g in "${groups[@]}"; do
+        case " kernels sanitizer parity nccl minilm stepbench " in
+            *" $g "*) ;;
+            *) echo "gpu-check: no group $g (kernels sanitizer parity nccl minilm stepbench)" >&2; exit 2 ;;
+        esac
+    done
     res=${OUT:-$pack}/gpu-check.txt
     work=$(mktemp -d)
     : > "$res"
@@ -158,23 +174,24 @@ run() {
     sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
     echo "gpu-check $(date -u +%Y-%m-%dT%H:%MZ)" >> "$res"
     step "device" bash -c 'set -e; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; .gpu/bin/genre --version'
-    step "kernels on the device" "$pack"/bin/kernels-gpu --jobs 1
+    want kernels && step "kernels on the device" "$pack"/bin/kernels-gpu --jobs 1
     for tool in memcheck racecheck synccheck initcheck; do
-        step "compute-sanitizer $tool: kernels" env GENRE_KERNELS_QUICK=1 "$sanitizer" --tool "$tool" \
-            --error-exitcode 1 "$pack"/bin/kernels-gpu --jobs 1
+        want sanitizer && step "compute-sanitizer $tool: kernels" env GENRE_KERNELS_QUICK=1 "$sanitizer" \
+            --tool "$tool" --error-exitcode 1 "$pack"/bin/kernels-gpu --jobs 1
     done
     local tiny=(data=tests/fixtures/tiny_data init=tests/fixtures/tiny_init max_len=16 batch_size=4 lr=3e-3 seed=7)
     mkdir -p tests/fixtures/tiny_init tests/fixtures/tiny_data
     make_tiny
     for tool in memcheck racecheck synccheck initcheck; do
-        step "compute-sanitizer $tool: tiny training" "$sanitizer" --tool "$tool" --error-exitcode 1 \
-            "$pack"/bin/genre train --out "$work/san-$tool" device=cuda "${tiny[@]}" max_steps=6
+        want sanitizer && step "compute-sanitizer $tool: tiny training" "$sanitizer" --tool "$tool" \
+            --error-exitcode 1 "$pack"/bin/genre train --out "$work/san-$tool" device=cuda "${tiny[@]}" max_steps=6
     done
-    step "parity: tiny, 30 steps, dropout on" parity tiny 1e-5 "${tiny[@]}" max_steps=30 epochs=3
-    step "world 1 through NCCL: tiny, 6 steps" alone "${tiny[@]}" max_steps=6 grad_accum=2 max_grad_norm=0.03
-    step "parity: MiniLM, 200 steps, real data" parity minilm 1e-3 data="$pack/data" init="$pack/minilm" \
-        max_len=64 batch_size=16 lr=1e-4 loss.type=focal max_steps=200 limit_eval=200
-    step "training step: genre against PyTorch eager and compiled" step_bench
+    want parity && step "parity: tiny, 30 steps, dropout on" parity tiny 1e-5 "${tiny[@]}" max_steps=30 epochs=3
+    want nccl && step "world 1 through NCCL: tiny, 6 steps" alone "${tiny[@]}" max_steps=6 grad_accum=2 \
+        max_grad_norm=0.03
+    want minilm && step "parity: MiniLM, 200 steps, real data" parity minilm 1e-3 data="$pack/data" \
+        init="$pack/minilm" max_len=64 batch_size=16 lr=1e-4 loss.type=focal max_steps=200 limit_eval=200
+    want stepbench && step "training step: genre against PyTorch eager and compiled" step_bench
     rm -rf "$work" tests/fixtures/tiny_init tests/fixtures/tiny_data
     echo "results in $res"
 }
@@ -197,6 +214,6 @@ make_tiny() {
 
 case "${1:-}" in
     pack) pack ;;
-    run) run ;;
-    *) echo "usage: bench/gpu-check.sh pack|run" >&2; exit 2 ;;
+    run) shift; run "$@" ;;
+    *) echo "usage: bench/gpu-check.sh pack | run [GROUP...]" >&2; exit 2 ;;
 esac
