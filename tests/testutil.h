@@ -27,6 +27,17 @@ static inline double rel_err(const float *got, const float *want, size_t n, doub
     return err / scale;
 }
 
+/* A fresh directory /tmp/genre-NAME-XXXXXX, its path into buf: never one
+ * that a killed earlier run left behind under a pid the system reuses. */
+static inline void fresh_tmp_dir(char *buf, size_t size, const char *name)
+{
+    snprintf(buf, size, "/tmp/genre-%s-XXXXXX", name);
+    if (!mkdtemp(buf)) {
+        perror(buf);
+        abort();
+    }
+}
+
 /* A whole file as a NUL-terminated string (caller frees), or NULL. */
 static inline char *slurp(const char *path)
 {

@@ -31,8 +31,7 @@ static const char *at(const char *name)
 /* The tiny set-up of tests/testutil.h, dropout at every site. */
 static void setup(void)
 {
-    snprintf(root, sizeof root, "/tmp/genre-simcli-%d", (int)getpid());
-    mkdir(root, 0777);
+    fresh_tmp_dir(root, sizeof root, "simcli");
     cr_assert_eq(tiny_train_setup(root, 1), 0, "cannot write the tiny set-up in %s", root);
 }
 

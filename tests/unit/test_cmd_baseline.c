@@ -39,8 +39,7 @@ static const char *held =
 
 static void setup(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/genre-baseline-%d", (int)getpid());
-    mkdir(dir, 0755);
+    fresh_tmp_dir(dir, sizeof dir, "baseline");
     put("labels.txt", "Romance\nSciFi\n");
     put("train.jsonl", train);
     put("val.jsonl", held);

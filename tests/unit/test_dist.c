@@ -32,8 +32,7 @@ static int have_mpirun(void) { return system("command -v mpirun >/dev/null 2>&1"
 
 static void setup(void)
 {
-    snprintf(root, sizeof root, "/tmp/genre-dist-%d", (int)getpid());
-    mkdir(root, 0777);
+    fresh_tmp_dir(root, sizeof root, "dist");
     cr_assert_eq(tiny_train_setup(root, 1), 0, "cannot write the tiny set-up in %s", root);
     /* OpenMPI refuses root without these; CI containers run as root. */
     setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);

@@ -33,8 +33,7 @@ static void put(const char *name, const char *text)
 
 static void setup(void)
 {
-    snprintf(root, sizeof root, "/tmp/genre-messages-%d", (int)getpid());
-    mkdir(root, 0777);
+    fresh_tmp_dir(root, sizeof root, "messages");
 }
 
 static void cleanup(void)

@@ -34,7 +34,7 @@ static int run(int (*cmd)(int, char **), int argc, char **argv)
 
 static void setup(void)
 {
-    snprintf(root, sizeof root, "/tmp/genre-predict-%d", (int)getpid());
+    fresh_tmp_dir(root, sizeof root, "predict");
     snprintf(init, sizeof init, "%s/init", root);
     snprintf(model, sizeof model, "%s/model", root);
     snprintf(err_path, sizeof err_path, "%s/err.txt", root);

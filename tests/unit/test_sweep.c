@@ -56,8 +56,7 @@ static void sh(const char *fmt, const char *arg)
  * words w0..w29 meaning Alpha, w30..w59 Beta, w60..w89 Gamma. */
 static void setup(void)
 {
-    snprintf(root, sizeof root, "/tmp/genre-sweep-%d", (int)getpid());
-    mkdir(root, 0777);
+    fresh_tmp_dir(root, sizeof root, "sweep");
     mkdir(at("init"), 0777);
     mkdir(at("data"), 0777);
     sh("cp " TINY "/config.json " TINY "/model.safetensors %s", at("init"));

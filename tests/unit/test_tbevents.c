@@ -66,8 +66,7 @@ static char dir[128];
 
 static void setup(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/genre-tb-%d", (int)getpid());
-    mkdir(dir, 0777);
+    fresh_tmp_dir(dir, sizeof dir, "tb");
 }
 
 static void cleanup(void)

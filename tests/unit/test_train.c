@@ -36,8 +36,7 @@ static void put(const char *path, const char *text)
 /* The tiny set-up of tests/testutil.h, without dropout. */
 static void setup(void)
 {
-    snprintf(root, sizeof root, "/tmp/genre-train-%d", (int)getpid());
-    mkdir(root, 0777);
+    fresh_tmp_dir(root, sizeof root, "train");
     cr_assert_eq(tiny_train_setup(root, 0), 0, "cannot write the tiny set-up in %s", root);
 }
 
