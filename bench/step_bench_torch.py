@@ -78,6 +78,8 @@ import tempfile
 import time
 
 import torch
+
+from hf_trainer_optim import trainer_adamw
 from transformers import DistilBertConfig, DistilBertForSequenceClassification
 
 MODELS = {"distilbert-base": {"dim": 768, "ffn": 3072}, "all-MiniLM-L6-v2": {"dim": 384, "ffn": 1536}}
@@ -130,12 +132,7 @@ def child(a):
     device = torch.device(a.device)
     torch.manual_seed(0)
     model = DistilBertForSequenceClassification(config(a.models)).to(device).train()
-    groups = {True: [], False: []}
-    for n, p in model.named_parameters():
-        groups[not (n.endswith("bias") or "LayerNorm" in n or "layer_norm" in n)].append(p)
-    opt = torch.optim.AdamW([{"params": groups[True], "weight_decay": 0.01},
-                             {"params": groups[False], "weight_decay": 0.0}],
-                            lr=5e-5, betas=(0.9, 0.999), eps=1e-8, fused=True)
+    opt = trainer_adamw(model)
     attn = model.config._attn_implementation
     if a.modes == "compile":
         model = torch.compile(model)

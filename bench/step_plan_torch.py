@@ -110,6 +110,8 @@ import math
 import sys
 
 import torch
+
+from hf_trainer_optim import trainer_adamw
 from torch.utils._python_dispatch import TorchDispatchMode
 from transformers import DistilBertConfig, DistilBertForSequenceClassification
 
@@ -295,12 +297,7 @@ def build(name):
                               n_heads=HEADS, dim=spec["dim"], hidden_dim=spec["ffn"], num_labels=LABELS,
                               problem_type="multi_label_classification", attn_implementation="eager")
     model = DistilBertForSequenceClassification(config).train()
-    groups = {True: [], False: []}
-    for n, p in model.named_parameters():
-        groups[not (n.endswith("bias") or "LayerNorm" in n or "layer_norm" in n)].append(p)
-    opt = torch.optim.AdamW([{"params": groups[True], "weight_decay": 0.01},
-                             {"params": groups[False], "weight_decay": 0.0}],
-                            lr=5e-5, betas=(0.9, 0.999), eps=1e-8, fused=True)
+    opt = trainer_adamw(model)
     return model, opt
 
 
