@@ -19,7 +19,7 @@ struct AdamWStep {
     float b1, b2, one_m_b1, one_m_b2, eps, step_size, bc2_sqrt, keep_decay;
 };
 
-__global__ void adamw_kernel(float *param, const float *grad, float *m, float *v,
+__global__ void adamw_kernel(float *param, __nv_bfloat16 *param_bf16, const float *grad, float *m, float *v,
                              const AdamWSegment *seg, int nseg, size_t n, AdamWStep k)
 {
     int s = 0;
@@ -33,7 +33,9 @@ __global__ void adamw_kernel(float *param, const float *grad, float *m, float *v
         float vi = fadd_rn(fmul_rn(k.b2, v[i]), fmul_rn(fmul_rn(k.one_m_b2, g), g));
         float denom = fadd_rn(fdiv_rn(fsqrt_rn(vi), k.bc2_sqrt), k.eps);
         float keep = seg[s].decay ? k.keep_decay : 1.0f;
-        param[i] = fsub_rn(fmul_rn(param[i], keep), fdiv_rn(fmul_rn(k.step_size, mi), denom));
+        float pi = fsub_rn(fmul_rn(param[i], keep), fdiv_rn(fmul_rn(k.step_size, mi), denom));
+        param[i] = pi;
+        if (param_bf16) param_bf16[i] = from_f32<__nv_bfloat16>(pi);
         m[i] = mi;
         v[i] = vi;
     }
@@ -41,7 +43,7 @@ __global__ void adamw_kernel(float *param, const float *grad, float *m, float *v
 
 extern "C" {
 
-int adamw_update_cuda(const AdamW *opt, float *param, const float *grad, float *m, float *v,
+int adamw_update_cuda(const AdamW *opt, float *param, bf16 *param_bf16, const float *grad, float *m, float *v,
                       const AdamWSegment *seg, int nseg, size_t n, int t, float lr,
                       cudaStream_t stream)
 {
@@ -51,7 +53,7 @@ int adamw_update_cuda(const AdamW *opt, float *param, const float *grad, float *
     float bc1 = 1.0f - powf(b1, (float)t), bc2 = 1.0f - powf(b2, (float)t);
     AdamWStep k = {b1, b2, 1.0f - b1, 1.0f - b2, opt->eps, lr / bc1, sqrtf(bc2),
                    1.0f - lr * opt->weight_decay};
-    LAUNCH(adamw_kernel, grid_stride_blocks(n), 256, 0, stream, param, grad, m, v, seg, nseg, n, k);
+    LAUNCH(adamw_kernel, grid_stride_blocks(n), 256, 0, stream, param, param_bf16, grad, m, v, seg, nseg, n, k);
     CUDA_CHECK(cudaGetLastError());
     return 0;
 }

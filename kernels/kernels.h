@@ -11,9 +11,14 @@
  * read device memory from the host.
  *
  * Precision: the *_bf16 variants take activations and their gradients in
- * bfloat16 and accumulate in fp32; parameters (LayerNorm weight and bias),
- * their gradients, the saved statistics and the softmax mask stay fp32 (a
- * -FLT_MAX mask would round to -inf in bf16).
+ * bfloat16 and accumulate in fp32; parameters (LayerNorm weight and bias,
+ * embedding tables), their gradients, the saved statistics (LayerNorm's
+ * mean and rstd, attention's lse and dsum) and the softmax mask stay fp32
+ * (a -FLT_MAX mask would round to -inf in bf16). Each computes in fp32 from
+ * the bf16 inputs what its fp32 twin computes, and rounds each stored value
+ * once, to nearest even: where the fp32 twin is one rounding per element
+ * (residual, ReLU, rows, dropout, embedding forward), the bf16 result is
+ * exactly the fp32 twin's on the same (bf16-valued) inputs, rounded.
  *
  * Sizes are int per dimension, their products size_t; any size works (no
  * multiple of a block size is needed).
@@ -108,6 +113,13 @@ int embedding_forward_cuda(float *out, const int32_t *ids, const float *wte, con
 int embedding_backward_cuda(float *dwte, float *dwpe, const float *dout, const int32_t *ids,
                             const int32_t *plan, int n_ids, int B, int T, int C,
                             cudaStream_t stream);
+/* bf16: the fp32 tables' sum rounded into out; dout in bf16, the table
+ * gradients fp32, summed as above. */
+int embedding_forward_cuda_bf16(bf16 *out, const int32_t *ids, const float *wte, const float *wpe,
+                                int B, int T, int C, cudaStream_t stream);
+int embedding_backward_cuda_bf16(float *dwte, float *dwpe, const bf16 *dout, const int32_t *ids,
+                                 const int32_t *plan, int n_ids, int B, int T, int C,
+                                 cudaStream_t stream);
 
 /* ---- fused attention (attention.cu): src/ops/attention.h's math --------------
  * attention_forward's out (and attention_first_forward's when rows = 1)
@@ -130,6 +142,16 @@ int attention_fused_backward_cuda(float *dq, float *dk, float *dv, bool accumula
                                   const float *lse, const float *mask, int B, int T, int H, int hs,
                                   int rows, float p, uint64_t seed, uint64_t rng_stream,
                                   cudaStream_t stream);
+/* bf16: q, k, v, out, dout, dq, dk, dv in bf16; lse, dsum and mask fp32;
+ * scores, the online softmax and every sum in fp32. */
+int attention_fused_forward_cuda_bf16(bf16 *out, float *lse, const bf16 *q, const bf16 *k, const bf16 *v,
+                                      const float *mask, int B, int T, int H, int hs, int rows, float p,
+                                      uint64_t seed, uint64_t rng_stream, cudaStream_t stream);
+int attention_fused_backward_cuda_bf16(bf16 *dq, bf16 *dk, bf16 *dv, bool accumulate, float *dsum,
+                                       const bf16 *dout, const bf16 *out, const bf16 *q, const bf16 *k,
+                                       const bf16 *v, const float *lse, const float *mask, int B, int T,
+                                       int H, int hs, int rows, float p, uint64_t seed,
+                                       uint64_t rng_stream, cudaStream_t stream);
 
 /* ---- dropout (dropout.cu): src/ops/dropout.h -------------------------------
  * The CPU's masks bit for bit: element i of Philox stream `rng_stream`
@@ -152,6 +174,17 @@ int dropout_forward_rows_cuda(float *out, const float *inp, int rows, int cols, 
 int dropout_backward_rows_cuda(float *dinp, bool accumulate, const float *dout, int rows, int cols,
                                uint64_t first, uint64_t row_stride, float p, uint64_t seed,
                                uint64_t rng_stream, cudaStream_t stream);
+/* bf16: the same masks; each output the fp32 twin's, rounded. */
+int dropout_forward_cuda_bf16(bf16 *out, const bf16 *inp, size_t n, float p, uint64_t seed,
+                              uint64_t rng_stream, cudaStream_t stream);
+int dropout_backward_cuda_bf16(bf16 *dinp, bool accumulate, const bf16 *dout, size_t n, float p,
+                               uint64_t seed, uint64_t rng_stream, cudaStream_t stream);
+int dropout_forward_rows_cuda_bf16(bf16 *out, const bf16 *inp, int rows, int cols, uint64_t first,
+                                   uint64_t row_stride, float p, uint64_t seed, uint64_t rng_stream,
+                                   cudaStream_t stream);
+int dropout_backward_rows_cuda_bf16(bf16 *dinp, bool accumulate, const bf16 *dout, int rows, int cols,
+                                    uint64_t first, uint64_t row_stride, float p, uint64_t seed,
+                                    uint64_t rng_stream, cudaStream_t stream);
 
 /* ---- elementwise (elementwise.cu) ------------------------------------------
  * residual_add (src/ops/residual.h), ReLU (src/ops/relu.h), the [CLS] row
@@ -173,6 +206,20 @@ int softmax_mask_additive_cuda(float *out, const int32_t *mask, size_t n, cudaSt
 size_t linear_bias_backward_workspace_size(int N, int OC);
 int linear_bias_backward_cuda(float *dbias, const float *dout, int N, int OC, void *work,
                               cudaStream_t stream);
+/* bf16 activations; the bias gradient stays fp32. convert_bf16_cuda rounds
+ * n fp32 values to bf16 (nearest even; NaN stays NaN): the GEMMs' copies of
+ * the weights, the loss's dlogits. */
+int residual_add_cuda_bf16(bf16 *y, const bf16 *x, size_t n, cudaStream_t stream);
+int relu_forward_cuda_bf16(bf16 *out, const bf16 *inp, size_t n, cudaStream_t stream);
+int relu_backward_cuda_bf16(bf16 *dinp, bool accumulate, const bf16 *dout, const bf16 *inp, size_t n,
+                            cudaStream_t stream);
+int rows_gather_cuda_bf16(bf16 *dst, const bf16 *src, int rows, int cols, int stride,
+                          cudaStream_t stream);
+int rows_scatter_add_cuda_bf16(bf16 *dst, const bf16 *src, int rows, int cols, int stride,
+                               cudaStream_t stream);
+int linear_bias_backward_cuda_bf16(float *dbias, const bf16 *dout, int N, int OC, void *work,
+                                   cudaStream_t stream);
+int convert_bf16_cuda(bf16 *out, const float *inp, size_t n, cudaStream_t stream);
 
 /* ---- losses (loss.cu): loss_forward, src/ops/loss.h -------------------------
  * `loss` is a host struct whose weights (LOSS_BCE_LOGW) are a device array
@@ -194,8 +241,10 @@ int loss_forward_cuda(const Loss *loss, float *mean_loss, float *dlogits, const 
  * model); elements in no segment are left alone. The bias corrections are
  * computed on the host exactly as adamw_update does and the update is
  * rounded operation by operation as the CPU's (no fused multiply-add), so
- * the results equal the CPU's bit for bit. */
-int adamw_update_cuda(const AdamW *opt, float *param, const float *grad, float *m, float *v,
+ * the results equal the CPU's bit for bit. param_bf16 (NULL: none) gets
+ * each updated parameter rounded to bf16, as convert_bf16_cuda rounds it:
+ * mixed precision's GEMM copy of the weights, in the same pass. */
+int adamw_update_cuda(const AdamW *opt, float *param, bf16 *param_bf16, const float *grad, float *m, float *v,
                       const AdamWSegment *seg, int nseg, size_t n, int t, float lr,
                       cudaStream_t stream);
 

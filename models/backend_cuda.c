@@ -695,7 +695,7 @@ static int cuda_step(Backend *be, const AdamW *opt, float lr, float max_norm, fl
     *grad_norm = 0.0f;
     if (max_norm > 0 && clip_grad_norm_cuda(c->grads, c->scalars + 1, c->n, max_norm, c->work, c->stream)) return -1;
     c->t++;
-    if (adamw_update_cuda(opt, c->params, c->grads, c->m, c->v, c->seg, c->nseg, c->n, c->t, lr, c->stream))
+    if (adamw_update_cuda(opt, c->params, NULL, c->grads, c->m, c->v, c->seg, c->nseg, c->n, c->t, lr, c->stream))
         return -1;
     if (max_norm > 0) return read_back(c, grad_norm, c->scalars + 1, sizeof(float));
     CUDA_CHECK(cudaStreamSynchronize(c->stream));
@@ -876,7 +876,7 @@ static int sharded_step(CudaBackend *c, const AdamW *opt, float lr, float max_no
         return -1;
     c->t++;
     /* mine's tail past n (zero sums) lands in the padding of params. */
-    if (adamw_update_cuda(opt, c->params + c->lo, c->mine, c->m, c->v, c->seg, c->nseg, n, c->t, lr, c->stream) ||
+    if (adamw_update_cuda(opt, c->params + c->lo, NULL, c->mine, c->m, c->v, c->seg, c->nseg, n, c->t, lr, c->stream) ||
         (n && copy_dev(c, c->mine, c->params + c->lo, n)) ||
         nccl_check(ncclAllGather(c->mine, c->params, c->shard, ncclFloat32, c->nccl, c->stream),
                    "ncclAllGather of the parameters"))

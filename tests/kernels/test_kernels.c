@@ -819,7 +819,7 @@ static void adamw_case(int t, float lr)
         float *d_p = dev_copy(p, n), *d_g = dev_copy(g, n), *d_m = dev_copy(m, n);
         float *d_v = dev_copy(v, n);
         AdamWSegment *d_seg = track(upload_bytes(seg, sizeof seg));
-        launch_ok(adamw_update_cuda(&opt, d_p, d_g, d_m, d_v, d_seg, 6, n, t, lr, 0));
+        launch_ok(adamw_update_cuda(&opt, d_p, NULL, d_g, d_m, d_v, d_seg, 6, n, t, lr, 0));
         r[0].out[o] = download(d_p, n, 0);
         r[1].out[o] = download(d_m, n, 0);
         r[2].out[o] = download(d_v, n, 0);
