@@ -66,6 +66,18 @@ int layernorm_forward_cuda(float *out, float *mean, float *rstd, const float *in
 int layernorm_forward_cuda_bf16(bf16 *out, float *mean, float *rstd, const bf16 *inp,
                                 const float *weight, const float *bias, int rows, int dim,
                                 float eps, cudaStream_t stream);
+/* res = inp + residual (each element one fp32 addition, rounded once to T
+ * as residual_add_cuda_bf16 / residual_add_cuda would), stored (the backward
+ * needs it), and out = LayerNorm(res) as layernorm_forward_cuda computes it
+ * from the stored (rounded) res: out, mean, rstd bit for bit what
+ * residual_add then layernorm_forward give. res may be the same pointer as
+ * inp (in place). */
+int layernorm_residual_forward_cuda(float *out, float *res, float *mean, float *rstd, const float *inp,
+                                    const float *residual, const float *weight, const float *bias,
+                                    int rows, int dim, float eps, cudaStream_t stream);
+int layernorm_residual_forward_cuda_bf16(bf16 *out, bf16 *res, float *mean, float *rstd, const bf16 *inp,
+                                         const bf16 *residual, const float *weight, const float *bias,
+                                         int rows, int dim, float eps, cudaStream_t stream);
 int layernorm_backward_cuda(float *dinp, bool accumulate, float *dweight, float *dbias, const float *dout,
                             const float *inp, const float *weight, const float *mean,
                             const float *rstd, int rows, int dim, void *work,

@@ -6,6 +6,10 @@
  * block), lanes striding over the row so loads coalesce; two passes (mean,
  * then the centered variance) in fp32, as exact as the CPU's, re-reading the
  * row from cache rather than holding it in registers, so any dim works.
+ * The residual variant adds the block's input first, in the same kernel:
+ * res = inp + residual, each element rounded once and stored (the backward
+ * needs it), then normalised exactly as the plain forward normalises a
+ * stored res, so the bits equal residual_add then layernorm_forward.
  * Weight and bias gradients: the deterministic two-stage column sums of
  * colsum.h (no atomics) through the caller's workspace,
  * layernorm_backward_workspace_size(rows, dim) bytes: 2 x ceil(rows / 64)
@@ -16,17 +20,32 @@
 
 static const int ROWS_PER_BLOCK = 8;   /* warps per 256-thread block */
 
+/* With `residual` non-null, the row normalised is res = inp + residual,
+ * rounded once to T and stored: the first pass computes and stores each
+ * element and sums the rounded value, the later passes re-read it from res.
+ * Each element is read and written by one lane only, so res may be inp. */
 template <class T>
-__global__ void layernorm_forward_kernel(T *out, float *mean, float *rstd, const T *inp,
-                                         const float *weight, const float *bias, int rows,
-                                         int dim, float eps)
+__global__ void layernorm_forward_kernel(T *out, T *res, float *mean, float *rstd, const T *inp,
+                                         const T *residual, const float *weight, const float *bias,
+                                         int rows, int dim, float eps)
 {
     int row = blockIdx.x * ROWS_PER_BLOCK + threadIdx.x / 32, lane = threadIdx.x % 32;
     if (row >= rows) return; /* whole warps leave; there is no block barrier */
     const T *x = inp + (size_t)row * dim;
     T *y = out + (size_t)row * dim;
     float s = 0.0f;
-    for (int i = lane; i < dim; i += 32) s += to_f32(x[i]);
+    if (residual) {
+        const T *a = residual + (size_t)row * dim;
+        T *z = res + (size_t)row * dim;
+        for (int i = lane; i < dim; i += 32) {
+            T e = from_f32<T>(fadd_rn(to_f32(x[i]), to_f32(a[i])));
+            z[i] = e;
+            s += to_f32(e);
+        }
+        x = z;
+    } else {
+        for (int i = lane; i < dim; i += 32) s += to_f32(x[i]);
+    }
     float m = warp_sum(s) / dim;
     float v = 0.0f;
     for (int i = lane; i < dim; i += 32) {
@@ -81,12 +100,13 @@ template <class T> struct LayerNormParamTerms {
 };
 
 template <class T>
-static int forward(T *out, float *mean, float *rstd, const T *inp, const float *weight,
-                   const float *bias, int rows, int dim, float eps, cudaStream_t stream)
+static int forward(T *out, T *res, float *mean, float *rstd, const T *inp, const T *residual,
+                   const float *weight, const float *bias, int rows, int dim, float eps,
+                   cudaStream_t stream)
 {
     if (rows <= 0 || dim <= 0) return 0;
     LAUNCH(layernorm_forward_kernel<T>, ceil_div(rows, ROWS_PER_BLOCK), 32 * ROWS_PER_BLOCK, 0,
-           stream, out, mean, rstd, inp, weight, bias, rows, dim, eps);
+           stream, out, res, mean, rstd, inp, residual, weight, bias, rows, dim, eps);
     CUDA_CHECK(cudaGetLastError());
     return 0;
 }
@@ -115,14 +135,30 @@ int layernorm_forward_cuda(float *out, float *mean, float *rstd, const float *in
                            const float *weight, const float *bias, int rows, int dim, float eps,
                            cudaStream_t stream)
 {
-    return forward(out, mean, rstd, inp, weight, bias, rows, dim, eps, stream);
+    return forward(out, (float *)NULL, mean, rstd, inp, (const float *)NULL, weight, bias, rows, dim,
+                   eps, stream);
 }
 
 int layernorm_forward_cuda_bf16(bf16 *out, float *mean, float *rstd, const bf16 *inp,
                                 const float *weight, const float *bias, int rows, int dim,
                                 float eps, cudaStream_t stream)
 {
-    return forward(out, mean, rstd, inp, weight, bias, rows, dim, eps, stream);
+    return forward(out, (bf16 *)NULL, mean, rstd, inp, (const bf16 *)NULL, weight, bias, rows, dim,
+                   eps, stream);
+}
+
+int layernorm_residual_forward_cuda(float *out, float *res, float *mean, float *rstd, const float *inp,
+                                    const float *residual, const float *weight, const float *bias,
+                                    int rows, int dim, float eps, cudaStream_t stream)
+{
+    return forward(out, res, mean, rstd, inp, residual, weight, bias, rows, dim, eps, stream);
+}
+
+int layernorm_residual_forward_cuda_bf16(bf16 *out, bf16 *res, float *mean, float *rstd, const bf16 *inp,
+                                         const bf16 *residual, const float *weight, const float *bias,
+                                         int rows, int dim, float eps, cudaStream_t stream)
+{
+    return forward(out, res, mean, rstd, inp, residual, weight, bias, rows, dim, eps, stream);
 }
 
 int layernorm_backward_cuda(float *dinp, bool accumulate, float *dweight, float *dbias, const float *dout,

@@ -9,7 +9,10 @@
  * GENRE_KERNELS_QUICK set, the 1024-row shapes keep only widths 1, 33 and
  * 768: 21). Softmax also runs with a mask whose rows
  * cycle through random (30% masked), all-masked, single-unmasked and
- * unmasked, shared by rows_per_mask rows.
+ * unmasked, shared by rows_per_mask rows. LayerNorm also runs with the
+ * residual add fused in (layernorm_residual_forward, out of place and in
+ * place): bit for bit the unfused kernels, and its stored sum bit for bit
+ * the CPU's residual_add (rounded once, in bf16).
  *
  * Tolerances. fp32: |got - ref| <= 1e-5 (|ref| + floor), floor = 0.1 of the
  * array's root mean square: relative where values are ordinary, absolute
@@ -330,6 +333,106 @@ static void layernorm_case(int rows, int dim, int bf)
     free(x), free(w), free(b), free(dy), free(dx0), free(dw0), free(db0), free(out), free(mean);
     free(rstd), free(dx), free(dw), free(db);
     cases_checked += 2;
+}
+
+/* The residual add fused into the forward: res = y + x (y the sublayer's
+ * output, x the block's input) stored, then LayerNorm(res). Bit for bit the
+ * unfused kernels: residual_add_cuda then layernorm_forward_cuda (bf16: the
+ * host's rounding of the fp32 sum, as residual_add_cuda_bf16 rounds it, then
+ * layernorm_forward_cuda_bf16), both into a NaN-poisoned res and in place
+ * (res == y); res bit for bit the CPU's residual_add (bf16: rounded), y
+ * untouched when not in place, and out, mean and rstd against the CPU's
+ * residual_add then layernorm_forward to the forward's tolerances. */
+static void layernorm_residual_case(int rows, int dim, int bf)
+{
+    char shape[64];
+    snprintf(shape, sizeof shape, "%s %dx%d", bf ? "bf16" : "fp32", rows, dim);
+    size_t n = (size_t)rows * dim, es = bf ? sizeof(bf16) : sizeof(float);
+    float *y = randoms(n, -3, 5), *x = randoms(n, -2, 2), *w = randoms(dim, 0.5f, 1.5f);
+    float *b = randoms(dim, -1, 1);
+    if (bf) {
+        round_to_bf16(y, n);
+        round_to_bf16(x, n);
+    }
+    float *res = copy_of(y, n), *out = malloc(n * sizeof *out), *mean = malloc(rows * sizeof *mean);
+    float *rstd = malloc(rows * sizeof *rstd);
+    residual_add(res, x, n);
+    if (bf) round_to_bf16(res, n); /* one fp32 addition, rounded once */
+    layernorm_forward(out, mean, rstd, res, w, b, rows, dim, 1e-12f);
+
+    /* Per order: the unfused reference, the fused launcher out of place and
+     * in place; each {out, mean, rstd, res}, and y after the out-of-place run. */
+    enum { REF, APART, INPLACE, RUNS };
+    float *g[RUNS][4][ORDERS], *g_y[ORDERS];
+    for (int o = 0; o < ORDERS; o++) {
+        set_order(o);
+        void *d_x = track(upload(x, n, bf)), *d_w = dev_copy(w, dim), *d_b = dev_copy(b, dim);
+        void *d_y = track(upload(y, n, bf));
+        void *d_out[RUNS], *d_res[RUNS];
+        float *d_mean[RUNS], *d_rstd[RUNS];
+        for (int k = 0; k < RUNS; k++) {
+            d_out[k] = track(dev_bytes(n * es));
+            d_mean[k] = track(dev_bytes(rows * sizeof(float)));
+            d_rstd[k] = track(dev_bytes(rows * sizeof(float)));
+            poison(d_out[k], n * es);
+            poison(d_mean[k], rows * sizeof(float));
+            poison(d_rstd[k], rows * sizeof(float));
+        }
+        d_res[APART] = track(dev_bytes(n * es));
+        poison(d_res[APART], n * es);
+        d_res[INPLACE] = track(upload(y, n, bf));
+        if (bf) {
+            d_res[REF] = track(upload(res, n, 1)); /* rounded on the host */
+            launch_ok(layernorm_forward_cuda_bf16(d_out[REF], d_mean[REF], d_rstd[REF], d_res[REF], d_w, d_b,
+                                                  rows, dim, 1e-12f, 0));
+            launch_ok(layernorm_residual_forward_cuda_bf16(d_out[APART], d_res[APART], d_mean[APART],
+                                                           d_rstd[APART], d_y, d_x, d_w, d_b, rows, dim,
+                                                           1e-12f, 0));
+            launch_ok(layernorm_residual_forward_cuda_bf16(d_out[INPLACE], d_res[INPLACE], d_mean[INPLACE],
+                                                           d_rstd[INPLACE], d_res[INPLACE], d_x, d_w, d_b,
+                                                           rows, dim, 1e-12f, 0));
+        } else {
+            d_res[REF] = track(upload(y, n, 0));
+            launch_ok(residual_add_cuda(d_res[REF], d_x, n, 0));
+            launch_ok(layernorm_forward_cuda(d_out[REF], d_mean[REF], d_rstd[REF], d_res[REF], d_w, d_b, rows,
+                                             dim, 1e-12f, 0));
+            launch_ok(layernorm_residual_forward_cuda(d_out[APART], d_res[APART], d_mean[APART],
+                                                      d_rstd[APART], d_y, d_x, d_w, d_b, rows, dim, 1e-12f,
+                                                      0));
+            launch_ok(layernorm_residual_forward_cuda(d_out[INPLACE], d_res[INPLACE], d_mean[INPLACE],
+                                                      d_rstd[INPLACE], d_res[INPLACE], d_x, d_w, d_b, rows,
+                                                      dim, 1e-12f, 0));
+        }
+        for (int k = 0; k < RUNS; k++) {
+            g[k][0][o] = download(d_out[k], n, bf);
+            g[k][1][o] = download(d_mean[k], rows, 0);
+            g[k][2][o] = download(d_rstd[k], rows, 0);
+            g[k][3][o] = download(d_res[k], n, bf);
+        }
+        g_y[o] = download(d_y, n, bf);
+        free_tracked();
+    }
+    static const char *run[RUNS] = {"unfused", "fused", "fused in place"};
+    static const char *part[4] = {"out", "mean", "rstd", "res"};
+    size_t len[4] = {n, (size_t)rows, (size_t)rows, n};
+    for (int k = 0; k < RUNS; k++)
+        for (int q = 0; q < 4; q++) {
+            char what[64];
+            snprintf(what, sizeof what, "layernorm_residual %s %s", run[k], part[q]);
+            check_orders(what, g[k][q], len[q], shape);
+            if (k != REF) check_same(what, g[k][q][0], g[REF][q][0], len[q], shape);
+        }
+    check_orders("layernorm_residual inp", g_y, n, shape);
+    check_same("layernorm_residual inp (not in place)", g_y[0], y, n, shape);
+    check_same("layernorm_residual res", g[APART][3][0], res, n, shape);
+    check_close("layernorm_residual out", g[APART][0][0], out, n, bf ? RTOL_BF16 : RTOL, shape);
+    check_close("layernorm_residual mean", g[APART][1][0], mean, rows, RTOL, shape);
+    check_close("layernorm_residual rstd", g[APART][2][0], rstd, rows, RTOL, shape);
+    for (int k = 0; k < RUNS; k++)
+        for (int q = 0; q < 4; q++) free_runs(g[k][q]);
+    free_runs(g_y);
+    free(y), free(x), free(w), free(b), free(res), free(out), free(mean), free(rstd);
+    cases_checked += 2; /* the fused launcher out of place and in place */
 }
 
 /* ---- GELU ------------------------------------------------------------------ */
@@ -1136,6 +1239,14 @@ static void run_softmax(const char *test, int bf)
 
 Test(kernels, layernorm_fp32, .timeout = 600) { run_all("layernorm_fp32", layernorm_case, 0); }
 Test(kernels, layernorm_bf16, .timeout = 600) { run_all("layernorm_bf16", layernorm_case, 1); }
+Test(kernels, layernorm_residual_fp32, .timeout = 600)
+{
+    run_all("layernorm_residual_fp32", layernorm_residual_case, 0);
+}
+Test(kernels, layernorm_residual_bf16, .timeout = 600)
+{
+    run_all("layernorm_residual_bf16", layernorm_residual_case, 1);
+}
 Test(kernels, gelu_fp32, .timeout = 600) { run_all("gelu_fp32", gelu_case, 0); }
 Test(kernels, gelu_bf16, .timeout = 600) { run_all("gelu_bf16", gelu_case, 1); }
 Test(kernels, softmax_fp32, .timeout = 600) { run_softmax("softmax_fp32", 0); }
