@@ -21,10 +21,18 @@
  * Rows: the query rows of each (batch, head): T (q is B x T x C) or 1, the
  * [CLS] row alone (q is B x C), whose dropout bits are row 0's of the full
  * op, as attention_first_forward's. HS, the head size, is a template
- * argument (registers hold a row): 8, 16, 32 and 64 are built. A first
- * version, CUDA cores and fp32: at HS 64 the dk/dv kernel holds 4 x 64
- * floats per thread, past a GPU's 255 registers, so it spills (correct,
- * slower); tensor-core tiles are the next step. */
+ * argument (registers hold a row): 8, 16, 32 and 64 are built.
+ *
+ * Storage: the template argument T, the type of q, k, v, out and their
+ * gradients, is float or bf16, one kernel body for both. Loads widen to
+ * fp32 (the shared tiles hold fp32: converted once per element at load, the
+ * inner loops the same for both types), all arithmetic is fp32, each store
+ * rounds once (an adding backward rounds old + new); lse, dsum and mask are
+ * fp32.
+ *
+ * A first version, CUDA cores and fp32 arithmetic: at HS 64 the dk/dv
+ * kernel holds 4 x 64 floats per thread, past a GPU's 255 registers, so it
+ * spills (correct, slower); tensor-core tiles are the next step. */
 #include <math.h>
 
 #include "kernels/cuda_common.h"
@@ -68,20 +76,20 @@ __device__ __forceinline__ size_t kv_row(const AttnArgs &a, int b, int h, int j,
     return ((size_t)b * a.T + (size_t)j) * C + (size_t)h * hs;
 }
 
-/* Loads rows r0 .. r0 + n - 1 (HS floats each, zeros past `limit`) of src
- * into dst, the block's threads striding over the elements. */
-template <int HS>
-__device__ void load_tile(float *dst, const float *src, const AttnArgs &a, int b, int h, int r0, int n,
+/* Loads rows r0 .. r0 + n - 1 (HS values each, zeros past `limit`) of src
+ * into dst, widened to fp32, the block's threads striding over the elements. */
+template <int HS, class T>
+__device__ void load_tile(float *dst, const T *src, const AttnArgs &a, int b, int h, int r0, int n,
                           int limit, bool kv)
 {
     for (int e = threadIdx.x; e < n * HS; e += blockDim.x) {
         int r = r0 + e / HS, d = e % HS;
-        dst[e] = r < limit ? src[(kv ? kv_row(a, b, h, r, HS) : q_row(a, b, h, r, HS)) + d] : 0.0f;
+        dst[e] = r < limit ? to_f32(src[(kv ? kv_row(a, b, h, r, HS) : q_row(a, b, h, r, HS)) + d]) : 0.0f;
     }
 }
 
-template <int HS>
-__global__ void attention_forward_kernel(float *out, float *lse, const float *q, const float *k, const float *v,
+template <class T, int HS>
+__global__ void attention_forward_kernel(T *out, float *lse, const T *q, const T *k, const T *v,
                                          const float *mask, AttnArgs a)
 {
     DYNAMIC_SHARED(float, smem);
@@ -90,7 +98,7 @@ __global__ void attention_forward_kernel(float *out, float *lse, const float *q,
     bool active = i < a.rows;
     float qr[HS], acc[HS];
     for (int d = 0; d < HS; d++) {
-        qr[d] = active ? q[q_row(a, b, h, i, HS) + d] : 0.0f;
+        qr[d] = active ? to_f32(q[q_row(a, b, h, i, HS) + d]) : 0.0f;
         acc[d] = 0.0f;
     }
     float m = -INFINITY, l = 0.0f;
@@ -118,16 +126,16 @@ __global__ void attention_forward_kernel(float *out, float *lse, const float *q,
     }
     if (!active) return;
     float inv = 1.0f / l;
-    for (int d = 0; d < HS; d++) out[q_row(a, b, h, i, HS) + d] = acc[d] * inv;
+    for (int d = 0; d < HS; d++) out[q_row(a, b, h, i, HS) + d] = from_f32<T>(acc[d] * inv);
     lse[(size_t)bh * a.rows + i] = m + logf(l);
 }
 
 /* Per query row: D = dout . out (kept in dsum for the second kernel) and
  * dq += scale sum_j dS_ij k_j. */
-template <int HS>
-__global__ void attention_backward_dq_kernel(float *dq, float *dsum, const float *dout, const float *out,
-                                             const float *q, const float *k, const float *v, const float *lse,
-                                             const float *mask, AttnArgs a)
+template <class T, int HS>
+__global__ void attention_backward_dq_kernel(T *dq, float *dsum, const T *dout, const T *out, const T *q,
+                                             const T *k, const T *v, const float *lse, const float *mask,
+                                             AttnArgs a)
 {
     DYNAMIC_SHARED(float, smem);
     float *ks = smem, *vs = smem + KT * HS;
@@ -137,9 +145,9 @@ __global__ void attention_backward_dq_kernel(float *dq, float *dsum, const float
     float D = 0.0f, L = active ? lse[(size_t)bh * a.rows + i] : 0.0f;
     for (int d = 0; d < HS; d++) {
         size_t at = q_row(a, b, h, i, HS) + d;
-        qr[d] = active ? q[at] : 0.0f;
-        dor[d] = active ? dout[at] : 0.0f;
-        D += active ? dor[d] * out[at] : 0.0f;
+        qr[d] = active ? to_f32(q[at]) : 0.0f;
+        dor[d] = active ? to_f32(dout[at]) : 0.0f;
+        D += active ? dor[d] * to_f32(out[at]) : 0.0f;
         g[d] = 0.0f;
     }
     for (int j0 = 0; j0 < a.T; j0 += KT) {
@@ -163,16 +171,16 @@ __global__ void attention_backward_dq_kernel(float *dq, float *dsum, const float
     dsum[(size_t)bh * a.rows + i] = D;
     for (int d = 0; d < HS; d++) {
         size_t at = q_row(a, b, h, i, HS) + d;
-        dq[at] = (a.accumulate ? dq[at] : 0.0f) + a.scale * g[d];
+        dq[at] = from_f32<T>((a.accumulate ? to_f32(dq[at]) : 0.0f) + a.scale * g[d]);
     }
 }
 
 /* Per key row: dv += sum_i Z_ij P_ij dout_i, dk += scale sum_i dS_ij q_i,
  * the query rows (q, dout, lse, D) streamed through shared memory. */
-template <int HS>
-__global__ void attention_backward_dkv_kernel(float *dk, float *dv, const float *dout, const float *q,
-                                              const float *k, const float *v, const float *lse,
-                                              const float *dsum, const float *mask, AttnArgs a)
+template <class T, int HS>
+__global__ void attention_backward_dkv_kernel(T *dk, T *dv, const T *dout, const T *q, const T *k, const T *v,
+                                              const float *lse, const float *dsum, const float *mask,
+                                              AttnArgs a)
 {
     DYNAMIC_SHARED(float, smem);
     float *qs = smem, *ds_ = smem + QT * HS, *ls = smem + 2 * QT * HS, *dd = ls + QT;
@@ -181,8 +189,8 @@ __global__ void attention_backward_dkv_kernel(float *dk, float *dv, const float 
     float kr[HS], vr[HS], gk[HS], gv[HS];
     for (int d = 0; d < HS; d++) {
         size_t at = kv_row(a, b, h, j, HS) + d;
-        kr[d] = active ? k[at] : 0.0f;
-        vr[d] = active ? v[at] : 0.0f;
+        kr[d] = active ? to_f32(k[at]) : 0.0f;
+        vr[d] = active ? to_f32(v[at]) : 0.0f;
         gk[d] = gv[d] = 0.0f;
     }
     float mj = active ? mask[(size_t)b * a.T + j] : 0.0f;
@@ -215,8 +223,8 @@ __global__ void attention_backward_dkv_kernel(float *dk, float *dv, const float 
     if (!active) return;
     for (int d = 0; d < HS; d++) {
         size_t at = kv_row(a, b, h, j, HS) + d;
-        dk[at] = (a.accumulate ? dk[at] : 0.0f) + a.scale * gk[d];
-        dv[at] = (a.accumulate ? dv[at] : 0.0f) + gv[d];
+        dk[at] = from_f32<T>((a.accumulate ? to_f32(dk[at]) : 0.0f) + a.scale * gk[d]);
+        dv[at] = from_f32<T>((a.accumulate ? to_f32(dv[at]) : 0.0f) + gv[d]);
     }
 }
 
@@ -233,46 +241,80 @@ static AttnArgs args_of(int B, int T, int H, int hs, int rows, bool accumulate, 
     return a;
 }
 
-template <int HS>
-static int forward(float *out, float *lse, const float *q, const float *k, const float *v, const float *mask,
-                   const AttnArgs &a, cudaStream_t stream)
+/* LAUNCH takes the kernel as one macro argument, which the comma of <T, HS>
+ * would split: each launcher names a pointer after its kernel instead (the
+ * simulator and bench/step_plan know a launch by that name). */
+template <class T, int HS>
+static int forward(T *out, float *lse, const T *q, const T *k, const T *v, const float *mask, const AttnArgs &a,
+                   cudaStream_t stream)
 {
+    auto *attention_forward_kernel = ::attention_forward_kernel<T, HS>;
     dim3 grid(ceil_div((size_t)a.rows, QT), (unsigned)(a.B * a.H));
-    LAUNCH(attention_forward_kernel<HS>, grid, QT, 2 * KT * HS * sizeof(float), stream, out, lse, q, k, v, mask,
-           a);
+    LAUNCH(attention_forward_kernel, grid, QT, 2 * KT * HS * sizeof(float), stream, out, lse, q, k, v, mask, a);
     CUDA_CHECK(cudaGetLastError());
     return 0;
 }
 
-template <int HS>
-static int backward(float *dq, float *dk, float *dv, float *dsum, const float *dout, const float *out,
-                    const float *q, const float *k, const float *v, const float *lse, const float *mask,
-                    const AttnArgs &a, cudaStream_t stream)
+template <class T, int HS>
+static int backward(T *dq, T *dk, T *dv, float *dsum, const T *dout, const T *out, const T *q, const T *k,
+                    const T *v, const float *lse, const float *mask, const AttnArgs &a, cudaStream_t stream)
 {
+    auto *attention_backward_dq_kernel = ::attention_backward_dq_kernel<T, HS>;
+    auto *attention_backward_dkv_kernel = ::attention_backward_dkv_kernel<T, HS>;
     dim3 qgrid(ceil_div((size_t)a.rows, QT), (unsigned)(a.B * a.H));
-    LAUNCH(attention_backward_dq_kernel<HS>, qgrid, QT, 2 * KT * HS * sizeof(float), stream, dq, dsum, dout, out,
-           q, k, v, lse, mask, a);
+    LAUNCH(attention_backward_dq_kernel, qgrid, QT, 2 * KT * HS * sizeof(float), stream, dq, dsum, dout, out, q, k,
+           v, lse, mask, a);
     CUDA_CHECK(cudaGetLastError());
     dim3 kgrid(ceil_div((size_t)a.T, KT), (unsigned)(a.B * a.H));
-    LAUNCH(attention_backward_dkv_kernel<HS>, kgrid, KT, (2 * QT * HS + 2 * QT) * sizeof(float), stream, dk, dv,
-           dout, q, k, v, lse, dsum, mask, a);
+    LAUNCH(attention_backward_dkv_kernel, kgrid, KT, (2 * QT * HS + 2 * QT) * sizeof(float), stream, dk, dv, dout,
+           q, k, v, lse, dsum, mask, a);
     CUDA_CHECK(cudaGetLastError());
     return 0;
+}
+
+template <class T>
+static int forward_any(T *out, float *lse, const T *q, const T *k, const T *v, const float *mask, int B, int seq,
+                       int H, int hs, int rows, float p, uint64_t seed, uint64_t rng_stream, cudaStream_t stream)
+{
+    if (B <= 0 || seq <= 0) return 0;
+    AttnArgs a = args_of(B, seq, H, hs, rows, false, p, seed, rng_stream);
+    switch (hs) {
+    case 8: return forward<T, 8>(out, lse, q, k, v, mask, a, stream);
+    case 16: return forward<T, 16>(out, lse, q, k, v, mask, a, stream);
+    case 32: return forward<T, 32>(out, lse, q, k, v, mask, a, stream);
+    case 64: return forward<T, 64>(out, lse, q, k, v, mask, a, stream);
+    default: return err_set("fused attention: head size %d is not built (8, 16, 32, 64)", hs);
+    }
+}
+
+template <class T>
+static int backward_any(T *dq, T *dk, T *dv, bool accumulate, float *dsum, const T *dout, const T *out, const T *q,
+                        const T *k, const T *v, const float *lse, const float *mask, int B, int seq, int H, int hs,
+                        int rows, float p, uint64_t seed, uint64_t rng_stream, cudaStream_t stream)
+{
+    if (B <= 0 || seq <= 0) return 0;
+    AttnArgs a = args_of(B, seq, H, hs, rows, accumulate, p, seed, rng_stream);
+    switch (hs) {
+    case 8: return backward<T, 8>(dq, dk, dv, dsum, dout, out, q, k, v, lse, mask, a, stream);
+    case 16: return backward<T, 16>(dq, dk, dv, dsum, dout, out, q, k, v, lse, mask, a, stream);
+    case 32: return backward<T, 32>(dq, dk, dv, dsum, dout, out, q, k, v, lse, mask, a, stream);
+    case 64: return backward<T, 64>(dq, dk, dv, dsum, dout, out, q, k, v, lse, mask, a, stream);
+    default: return err_set("fused attention: head size %d is not built (8, 16, 32, 64)", hs);
+    }
 }
 
 int attention_fused_forward_cuda(float *out, float *lse, const float *q, const float *k, const float *v,
                                  const float *mask, int B, int T, int H, int hs, int rows, float p, uint64_t seed,
                                  uint64_t rng_stream, cudaStream_t stream)
 {
-    if (B <= 0 || T <= 0) return 0;
-    AttnArgs a = args_of(B, T, H, hs, rows, false, p, seed, rng_stream);
-    switch (hs) {
-    case 8: return forward<8>(out, lse, q, k, v, mask, a, stream);
-    case 16: return forward<16>(out, lse, q, k, v, mask, a, stream);
-    case 32: return forward<32>(out, lse, q, k, v, mask, a, stream);
-    case 64: return forward<64>(out, lse, q, k, v, mask, a, stream);
-    default: return err_set("fused attention: head size %d is not built (8, 16, 32, 64)", hs);
-    }
+    return forward_any(out, lse, q, k, v, mask, B, T, H, hs, rows, p, seed, rng_stream, stream);
+}
+
+int attention_fused_forward_cuda_bf16(bf16 *out, float *lse, const bf16 *q, const bf16 *k, const bf16 *v,
+                                      const float *mask, int B, int T, int H, int hs, int rows, float p,
+                                      uint64_t seed, uint64_t rng_stream, cudaStream_t stream)
+{
+    return forward_any(out, lse, q, k, v, mask, B, T, H, hs, rows, p, seed, rng_stream, stream);
 }
 
 int attention_fused_backward_cuda(float *dq, float *dk, float *dv, bool accumulate, float *dsum, const float *dout,
@@ -280,13 +322,16 @@ int attention_fused_backward_cuda(float *dq, float *dk, float *dv, bool accumula
                                   const float *lse, const float *mask, int B, int T, int H, int hs, int rows,
                                   float p, uint64_t seed, uint64_t rng_stream, cudaStream_t stream)
 {
-    if (B <= 0 || T <= 0) return 0;
-    AttnArgs a = args_of(B, T, H, hs, rows, accumulate, p, seed, rng_stream);
-    switch (hs) {
-    case 8: return backward<8>(dq, dk, dv, dsum, dout, out, q, k, v, lse, mask, a, stream);
-    case 16: return backward<16>(dq, dk, dv, dsum, dout, out, q, k, v, lse, mask, a, stream);
-    case 32: return backward<32>(dq, dk, dv, dsum, dout, out, q, k, v, lse, mask, a, stream);
-    case 64: return backward<64>(dq, dk, dv, dsum, dout, out, q, k, v, lse, mask, a, stream);
-    default: return err_set("fused attention: head size %d is not built (8, 16, 32, 64)", hs);
-    }
+    return backward_any(dq, dk, dv, accumulate, dsum, dout, out, q, k, v, lse, mask, B, T, H, hs, rows, p, seed,
+                        rng_stream, stream);
+}
+
+int attention_fused_backward_cuda_bf16(bf16 *dq, bf16 *dk, bf16 *dv, bool accumulate, float *dsum,
+                                       const bf16 *dout, const bf16 *out, const bf16 *q, const bf16 *k,
+                                       const bf16 *v, const float *lse, const float *mask, int B, int T,
+                                       int H, int hs, int rows, float p, uint64_t seed,
+                                       uint64_t rng_stream, cudaStream_t stream)
+{
+    return backward_any(dq, dk, dv, accumulate, dsum, dout, out, q, k, v, lse, mask, B, T, H, hs, rows, p, seed,
+                        rng_stream, stream);
 }

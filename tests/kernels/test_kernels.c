@@ -22,8 +22,9 @@
  * (the CPU op gets them widened to fp32), so the only added error is the one
  * rounding of the output to bf16: at most half a unit in the last of 8
  * significant bits, 2^-8 relative; the bound is 2^-8 + 1e-5 on the same
- * scale. fp32 outputs of bf16 variants (statistics, parameter gradients) keep
- * the fp32 bound.
+ * scale (fused attention's dq and dk add the rounding of the out they
+ * read: see there). fp32 outputs of bf16 variants (statistics, parameter
+ * gradients) keep the fp32 bound.
  *
  * The training step's kernels (embedding, dropout, elementwise, loss,
  * adamw, grad_norm; their own shapes, listed with each): bit for bit where
@@ -1056,9 +1057,17 @@ static int norm_all(int run)
     return cases;
 }
 
-/* ---- fused attention: against the CPU's unfused op, 1e-5 ---- */
+/* ---- fused attention: against the CPU's unfused op, 1e-5; bf16 below ----
+ * bf16: the same cases, q, k, v, dout and the gradients' starting values
+ * rounded to bf16 on both sides, the CPU's fp32 op on those values the
+ * reference. out and dv are one rounding from the fp32 result: 2^-8 + 1e-5
+ * on check_close's scale, as the other bf16 kernels. dq and dk also carry
+ * the rounding of out, which the backward reads for D (d_rounding_bounds):
+ * that bound is added to each element's. And each bf16 result must be the
+ * fp32 launchers' on the same values, rounded once (attention_twin). */
 
-static double worst_attention_err; /* measured, for the report line */
+static double worst_attention_err; /* measured, for the report lines */
+static double worst_bf16_err[4], worst_bf16_peak[4], worst_bf16_use; /* out, dq, dk, dv */
 
 /* The largest error on check_close's scale (relative, floor 0.1 of the rms). */
 static double scaled_err(const float *got, const float *ref, size_t n)
@@ -1069,13 +1078,122 @@ static double scaled_err(const float *got, const float *ref, size_t n)
     for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs((double)got[i] - ref[i]) / (fabs(ref[i]) + floor));
     return worst;
 }
+/* The largest error relative to the largest |ref|. */
+static double peak_err(const float *got, const float *ref, size_t n)
+{
+    double m = 0.0, worst = 0.0;
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabs(ref[i]));
+    for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs((double)got[i] - ref[i]));
+    return worst / m;
+}
 
-/* add: the backward adds into random gradients, else stores over NaN. */
-static void attention_case(int B, int T, int H, int hs, int rows, float p, int padded, bool add)
+/* The bf16 backward's D = rowsum(dout * out) reads the stored, rounded out,
+ * each element off by at most 2^-8 of itself, so D_i by at most e_i = 2^-8
+ * sum_d |dout_id out_id|; through dS = P (Z dP~ - D) that moves dq_id by at
+ * most scale e_i sum_j P_ij |k_jd| and dk_jd by scale sum_i P_ij e_i |q_id|
+ * (P the CPU's att). Those bounds, into eq (B x rows x C) and ek (B x T x C). */
+static void d_rounding_bounds(double *eq, double *ek, const float *att, const float *dout, const float *out,
+                              const float *q, const float *k, int B, int T, int H, int hs, int rows)
+{
+    int C = H * hs;
+    double scale = 1.0 / sqrt((double)hs);
+    memset(eq, 0, (size_t)B * rows * C * sizeof *eq);
+    memset(ek, 0, (size_t)B * T * C * sizeof *ek);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int i = 0; i < rows; i++) {
+                size_t qi = ((size_t)b * rows + i) * C + (size_t)h * hs;
+                const float *P = att + (((size_t)b * H + h) * rows + i) * T;
+                double e = 0.0;
+                for (int d = 0; d < hs; d++) e += fabs((double)dout[qi + d] * out[qi + d]);
+                e *= scale / 256;
+                for (int j = 0; j < T; j++) {
+                    size_t kj = ((size_t)b * T + j) * C + (size_t)h * hs;
+                    for (int d = 0; d < hs; d++) {
+                        eq[qi + d] += e * P[j] * fabs(k[kj + d]);
+                        ek[kj + d] += e * P[j] * fabs(q[qi + d]);
+                    }
+                }
+            }
+}
+
+/* check_close with extra[i] added to element i's tolerance; the largest
+ * error / tolerance into worst_bf16_use. */
+static void check_close_plus(const char *what, const float *got, const float *ref, const double *extra, size_t n,
+                             double rtol, const char *shape)
+{
+    double ss = 0.0;
+    for (size_t i = 0; i < n; i++) ss += (double)ref[i] * ref[i];
+    double floor = FLOOR * sqrt(ss / (n ? n : 1));
+    for (size_t i = 0; i < n; i++) {
+        double err = fabs((double)got[i] - ref[i]), tol = rtol * (fabs(ref[i]) + floor) + extra[i];
+        worst_bf16_use = fmax(worst_bf16_use, err / tol);
+        cr_assert(err <= tol, "%s %s: [%zu] = %.9g, CPU %.9g (error %.3g > %.3g)", what, shape, i, got[i], ref[i],
+                  err, tol);
+    }
+}
+
+/* The bf16 launchers compute in fp32 what the fp32 ones (their twins) do
+ * and round each store once: the twins on the same bf16 values (q, k, v,
+ * dout, the gradients' starting values; the backward's out the bf16 run's
+ * own) give lse and the other outputs before their rounding. In the
+ * simulator both instances run the same fp32 operations, so the rounded
+ * twin is the bf16 result bit for bit, lse too: a second rounding, a term
+ * dropped or a wrong load shows however small. On a GPU nvcc may contract
+ * each instance's multiply-adds its own way: lse within 1e-5, and the others
+ * within one bf16 unit, 2^-7, where a rounding boundary falls between the
+ * two (+ 1e-5, on check_close's scale). */
+static void attention_twin(const Runs *r, const float *q, const float *k, const float *v, const float *dout,
+                           const float *dq0, const float *dk0, const float *dv0, const float *mask, int B, int T,
+                           int H, int hs, int rows, float p, bool add, uint64_t seed, uint64_t stream,
+                           const char *shape)
+{
+    int C = H * hs;
+    size_t nq = (size_t)B * rows * C, nkv = (size_t)B * T * C, nrow = (size_t)B * H * rows;
+    float *d_q = dev_copy(q, nq), *d_k = dev_copy(k, nkv), *d_v = dev_copy(v, nkv), *d_dout = dev_copy(dout, nq);
+    float *d_dq = dev_copy(dq0, nq), *d_dk = dev_copy(dk0, nkv), *d_dv = dev_copy(dv0, nkv);
+    float *d_mask = dev_copy(mask, (size_t)B * T), *d_out = track(dev_bytes(nq * sizeof(float)));
+    float *d_lse = track(dev_bytes(nrow * sizeof(float))), *d_dsum = track(dev_bytes(nrow * sizeof(float)));
+    launch_ok(attention_fused_forward_cuda(d_out, d_lse, d_q, d_k, d_v, d_mask, B, T, H, hs, rows, p, seed, stream,
+                                           0));
+    float *twin[5];
+    twin[0] = download(d_out, nq, 0);
+    twin[4] = download(d_lse, nrow, 0);
+    cuda_must(cudaMemcpy(d_out, r[0].out[0], nq * sizeof(float), cudaMemcpyHostToDevice));
+    if (!add) {
+        poison(d_dq, nq * sizeof(float));
+        poison(d_dk, nkv * sizeof(float));
+        poison(d_dv, nkv * sizeof(float));
+    }
+    launch_ok(attention_fused_backward_cuda(d_dq, d_dk, d_dv, add, d_dsum, d_dout, d_out, d_q, d_k, d_v, d_lse,
+                                            d_mask, B, T, H, hs, rows, p, seed, stream, 0));
+    twin[1] = download(d_dq, nq, 0);
+    twin[2] = download(d_dk, nkv, 0);
+    twin[3] = download(d_dv, nkv, 0);
+    free_tracked();
+    /* the messages' "CPU" value is the twin's */
+    static const char *what[5] = {"attention out (twin)", "attention dq (twin)", "attention dk (twin)",
+                                  "attention dv (twin)", "attention lse (twin)"};
+    size_t n[5] = {nq, nq, nkv, nkv, nrow};
+    for (int t = 0; t < 5; t++) {
+        if (t < 4) round_to_bf16(twin[t], n[t]);
+#ifdef CUDASIM
+        check_same(what[t], r[t].out[0], twin[t], n[t], shape);
+#else
+        check_close(what[t], r[t].out[0], twin[t], n[t], t < 4 ? 1.0 / 128 + 1e-5 : RTOL, shape);
+#endif
+        free(twin[t]);
+    }
+}
+
+/* add: the backward adds into random gradients, else stores over NaN. bf:
+ * q, k, v, dout and the gradients' starting values rounded to bf16 on both
+ * sides, the bf16 launchers against the CPU's fp32 op on those values. */
+static void attention_case(int B, int T, int H, int hs, int rows, float p, int padded, bool add, int bf)
 {
     char shape[128];
-    snprintf(shape, sizeof shape, "B=%d T=%d H=%d hs=%d rows=%d p=%g%s%s", B, T, H, hs, rows, p,
-             padded ? " padded" : "", add ? " adding" : " storing");
+    snprintf(shape, sizeof shape, "%s B=%d T=%d H=%d hs=%d rows=%d p=%g%s%s", bf ? "bf16" : "fp32", B, T, H, hs,
+             rows, p, padded ? " padded" : "", add ? " adding" : " storing");
     int C = H * hs;
     size_t nq = (size_t)B * rows * C, nkv = (size_t)B * T * C, natt = (size_t)B * H * rows * T;
     uint64_t seed = 0x5eed + (uint64_t)T, stream = 77 + (uint64_t)hs;
@@ -1086,6 +1204,10 @@ static void attention_case(int B, int T, int H, int hs, int rows, float p, int p
         memset(dq0, 0, nq * sizeof *dq0);
         memset(dk0, 0, nkv * sizeof *dk0);
         memset(dv0, 0, nkv * sizeof *dv0);
+    }
+    if (bf) {
+        round_to_bf16(q, nq), round_to_bf16(k, nkv), round_to_bf16(v, nkv), round_to_bf16(dout, nq);
+        round_to_bf16(dq0, nq), round_to_bf16(dk0, nkv), round_to_bf16(dv0, nkv);
     }
     int32_t *imask = malloc((size_t)B * T * sizeof *imask);
     for (int b = 0; b < B; b++) /* sequence b keeps its first T - 5b tokens (at least one) */
@@ -1103,43 +1225,71 @@ static void attention_case(int B, int T, int H, int hs, int rows, float p, int p
         attention_forward(out, preatt, att, attd, q, k, v, mask, B, T, H, hs, p, seed, stream);
         attention_backward(dq, dk, dv, s1, s2, dout, q, k, v, att, attd, B, T, H, hs, p);
     }
-    Runs r[4];
-    size_t nrow = (size_t)B * H * rows;
+    Runs r[5]; /* out, dq, dk, dv, lse */
+    size_t nrow = (size_t)B * H * rows, esize = bf ? sizeof(bf16) : sizeof(float);
     for (int o = 0; o < ORDERS; o++) {
         set_order(o);
-        float *d_q = dev_copy(q, nq), *d_k = dev_copy(k, nkv), *d_v = dev_copy(v, nkv);
-        float *d_mask = dev_copy(mask, (size_t)B * T), *d_dout = dev_copy(dout, nq);
-        float *d_dq = dev_copy(dq0, nq), *d_dk = dev_copy(dk0, nkv), *d_dv = dev_copy(dv0, nkv);
+        void *d_q = track(upload(q, nq, bf)), *d_k = track(upload(k, nkv, bf)), *d_v = track(upload(v, nkv, bf));
+        void *d_dout = track(upload(dout, nq, bf)), *d_dq = track(upload(dq0, nq, bf));
+        void *d_dk = track(upload(dk0, nkv, bf)), *d_dv = track(upload(dv0, nkv, bf));
+        float *d_mask = dev_copy(mask, (size_t)B * T);
         if (!add) { /* NaN, so that a gradient read before it is stored shows */
-            cuda_must(cudaMemset(d_dq, 0xff, nq * sizeof(float)));
-            cuda_must(cudaMemset(d_dk, 0xff, nkv * sizeof(float)));
-            cuda_must(cudaMemset(d_dv, 0xff, nkv * sizeof(float)));
+            poison(d_dq, nq * esize);
+            poison(d_dk, nkv * esize);
+            poison(d_dv, nkv * esize);
         }
-        float *d_out = track(dev_bytes(nq * sizeof(float))), *d_lse = track(dev_bytes(nrow * sizeof(float)));
-        float *d_dsum = track(dev_bytes(nrow * sizeof(float)));
-        launch_ok(attention_fused_forward_cuda(d_out, d_lse, d_q, d_k, d_v, d_mask, B, T, H, hs, rows, p, seed,
-                                               stream, 0));
-        launch_ok(attention_fused_backward_cuda(d_dq, d_dk, d_dv, add, d_dsum, d_dout, d_out, d_q, d_k, d_v,
-                                                d_lse, d_mask, B, T, H, hs, rows, p, seed, stream, 0));
-        r[0].out[o] = download(d_out, nq, 0);
-        r[1].out[o] = download(d_dq, nq, 0);
-        r[2].out[o] = download(d_dk, nkv, 0);
-        r[3].out[o] = download(d_dv, nkv, 0);
+        void *d_out = track(dev_bytes(nq * esize));
+        float *d_lse = track(dev_bytes(nrow * sizeof(float))), *d_dsum = track(dev_bytes(nrow * sizeof(float)));
+        if (bf) {
+            launch_ok(attention_fused_forward_cuda_bf16(d_out, d_lse, d_q, d_k, d_v, d_mask, B, T, H, hs, rows, p,
+                                                        seed, stream, 0));
+            launch_ok(attention_fused_backward_cuda_bf16(d_dq, d_dk, d_dv, add, d_dsum, d_dout, d_out, d_q, d_k,
+                                                         d_v, d_lse, d_mask, B, T, H, hs, rows, p, seed, stream,
+                                                         0));
+        } else {
+            launch_ok(attention_fused_forward_cuda(d_out, d_lse, d_q, d_k, d_v, d_mask, B, T, H, hs, rows, p,
+                                                   seed, stream, 0));
+            launch_ok(attention_fused_backward_cuda(d_dq, d_dk, d_dv, add, d_dsum, d_dout, d_out, d_q, d_k, d_v,
+                                                    d_lse, d_mask, B, T, H, hs, rows, p, seed, stream, 0));
+        }
+        r[0].out[o] = download(d_out, nq, bf);
+        r[1].out[o] = download(d_dq, nq, bf);
+        r[2].out[o] = download(d_dk, nkv, bf);
+        r[3].out[o] = download(d_dv, nkv, bf);
+        r[4].out[o] = download(d_lse, nrow, 0);
         free_tracked();
     }
     check_orders("attention out", r[0].out, nq, shape);
     check_orders("attention dq", r[1].out, nq, shape);
     check_orders("attention dk", r[2].out, nkv, shape);
     check_orders("attention dv", r[3].out, nkv, shape);
-    check_close("attention out", r[0].out[0], out, nq, RTOL, shape);
-    check_close("attention dq", r[1].out[0], dq, nq, RTOL, shape);
-    check_close("attention dk", r[2].out[0], dk, nkv, RTOL, shape);
-    check_close("attention dv", r[3].out[0], dv, nkv, RTOL, shape);
-    worst_attention_err = fmax(worst_attention_err, scaled_err(r[0].out[0], out, nq));
-    worst_attention_err = fmax(worst_attention_err, scaled_err(r[1].out[0], dq, nq));
-    worst_attention_err = fmax(worst_attention_err, scaled_err(r[2].out[0], dk, nkv));
-    worst_attention_err = fmax(worst_attention_err, scaled_err(r[3].out[0], dv, nkv));
-    runs_free(r, 4);
+    check_orders("attention lse", r[4].out, nrow, shape);
+    if (bf) {
+        double *eq = malloc(nq * sizeof *eq), *ek = malloc(nkv * sizeof *ek);
+        d_rounding_bounds(eq, ek, att, dout, out, q, k, B, T, H, hs, rows);
+        check_close("attention out", r[0].out[0], out, nq, RTOL_BF16, shape);
+        check_close_plus("attention dq", r[1].out[0], dq, eq, nq, RTOL_BF16, shape);
+        check_close_plus("attention dk", r[2].out[0], dk, ek, nkv, RTOL_BF16, shape);
+        check_close("attention dv", r[3].out[0], dv, nkv, RTOL_BF16, shape);
+        free(eq), free(ek);
+        attention_twin(r, q, k, v, dout, dq0, dk0, dv0, mask, B, T, H, hs, rows, p, add, seed, stream, shape);
+        const float *refs[4] = {out, dq, dk, dv};
+        size_t ns[4] = {nq, nq, nkv, nkv};
+        for (int t = 0; t < 4; t++) {
+            worst_bf16_err[t] = fmax(worst_bf16_err[t], scaled_err(r[t].out[0], refs[t], ns[t]));
+            worst_bf16_peak[t] = fmax(worst_bf16_peak[t], peak_err(r[t].out[0], refs[t], ns[t]));
+        }
+    } else {
+        check_close("attention out", r[0].out[0], out, nq, RTOL, shape);
+        check_close("attention dq", r[1].out[0], dq, nq, RTOL, shape);
+        check_close("attention dk", r[2].out[0], dk, nkv, RTOL, shape);
+        check_close("attention dv", r[3].out[0], dv, nkv, RTOL, shape);
+        worst_attention_err = fmax(worst_attention_err, scaled_err(r[0].out[0], out, nq));
+        worst_attention_err = fmax(worst_attention_err, scaled_err(r[1].out[0], dq, nq));
+        worst_attention_err = fmax(worst_attention_err, scaled_err(r[2].out[0], dk, nkv));
+        worst_attention_err = fmax(worst_attention_err, scaled_err(r[3].out[0], dv, nkv));
+    }
+    runs_free(r, 5);
     free(q), free(k), free(v), free(dout), free(dq0), free(dk0), free(dv0), free(imask), free(mask);
     free(out), free(preatt), free(att), free(attd), free(s1), free(s2), free(dq), free(dk), free(dv);
     cases_checked += 2;
@@ -1148,7 +1298,8 @@ static void attention_case(int B, int T, int H, int hs, int rows, float p, int p
 static int attention_all(int run)
 {
     /* B, T, H, hs, rows (0: T, the full op; 1: the [CLS] row), p, padded: every
-     * built head size, T below, at and past the 64-row tiles. */
+     * built head size, T below, at and past the 64-row tiles; each in fp32,
+     * then each in bf16. */
     static const struct {
         int B, T, H, hs, rows;
         float p;
@@ -1157,14 +1308,20 @@ static int attention_all(int run)
                  {1, 64, 2, 32, 0, 0.0f, 0}, {2, 130, 2, 32, 0, 0.2f, 1}, {3, 33, 2, 64, 0, 0.1f, 1},
                  {3, 70, 2, 32, 1, 0.1f, 1}, {2, 9, 4, 8, 1, 0.0f, 1},    {2, 129, 1, 64, 1, 0.5f, 1}};
     int cases = 0;
-    for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
-        if (run)
-            attention_case(CASES[i].B, CASES[i].T, CASES[i].H, CASES[i].hs, CASES[i].rows ? 1 : CASES[i].T,
-                           CASES[i].p, CASES[i].padded, i % 2 == 0);
-        cases += 2;
-    }
+    for (int bf = 0; bf < 2; bf++)
+        for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
+            if (run)
+                attention_case(CASES[i].B, CASES[i].T, CASES[i].H, CASES[i].hs, CASES[i].rows ? 1 : CASES[i].T,
+                               CASES[i].p, CASES[i].padded, i % 2 == 0, bf);
+            cases += 2;
+        }
     if (run) {
         printf("kernels: fused attention: largest error %.3g of the 1e-5 bound %s\n", worst_attention_err, WHERE);
+        printf("kernels: fused attention bf16: largest error out %.3g, dq %.3g, dk %.3g, dv %.3g (of the 2^-8 +"
+               " 1e-5 bound; dq and dk with out's rounding added, at most %.2f of it); of max|ref|: %.3g, %.3g,"
+               " %.3g, %.3g %s\n",
+               worst_bf16_err[0], worst_bf16_err[1], worst_bf16_err[2], worst_bf16_err[3], worst_bf16_use,
+               worst_bf16_peak[0], worst_bf16_peak[1], worst_bf16_peak[2], worst_bf16_peak[3], WHERE);
         fflush(stdout);
     }
     return cases;
