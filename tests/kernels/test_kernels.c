@@ -114,11 +114,12 @@ static float *copy_of(const float *a, size_t n)
     return p;
 }
 
-/* bf16 on the host: CUDA's round to nearest even (NaN is not produced here). */
+/* bf16 on the host: CUDA's round to nearest even, NaN to its 0x7fff. */
 static bf16 to_bf16(float f)
 {
     uint32_t u;
     memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (bf16){0x7fff};
     bf16 b = {(unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16)};
     return b;
 }
@@ -604,23 +605,38 @@ static int dropout_all(int run)
     return cases;
 }
 
-/* ---- elementwise: residual, ReLU, rows, mask, bias ---- */
+/* ---- elementwise: residual, ReLU, rows, mask, bias; bf16 conversion ---- */
 
-static double worst_bias_err; /* measured, for the report line */
+static double worst_bias_err[2]; /* measured, fp32 and bf16, for the report line */
 
-static void elementwise_case(int rows, int width)
+/* bf: the bf16 launchers on bf16-valued inputs, the CPU's outputs on them
+ * rounded (the bias gradient stays fp32); in place of the mask (fp32 only),
+ * convert_bf16_cuda on fp32 values and its edges (ties, overflow, NaN). */
+static void elementwise_case(int rows, int width, int bf)
 {
     char shape[64];
-    snprintf(shape, sizeof shape, "%dx%d", rows, width);
+    snprintf(shape, sizeof shape, "%s %dx%d", bf ? "bf16" : "fp32", rows, width);
     size_t n = (size_t)rows * width;
     const int stride = 3; /* rows r * 3 of a 3 x rows x width tensor */
     size_t wide = n * stride;
     float *y0 = randoms(n, -2, 2), *x = randoms(n, -2, 2), *dy = randoms(n, -1, 1);
     float *d0 = randoms(n, -1, 1), *src = randoms(wide, -1, 1), *big0 = randoms(wide, -1, 1);
-    float *db0 = randoms(width, -1, 1);
+    float *db0 = randoms(width, -1, 1), *conv = bf ? randoms(n, -3, 3) : NULL, *conv_ref = NULL;
     x[0] = 0.0f; /* ReLU's edges: 0, -0 and NaN give 0 and no gradient */
     if (n > 1) x[1] = -0.0f;
     if (n > 2) x[2] = NAN;
+    /* ties to even, down (1 + 2^-8) and up (1 + 3 2^-8), overflow, the
+     * infinities, NaN, a subnormal */
+    static const float EDGES[] = {1.00390625f, 1.01171875f, 3.4028235e38f, -INFINITY, INFINITY, NAN, 1e-40f};
+    if (bf) {
+        for (size_t e = 0; e < sizeof EDGES / sizeof *EDGES && e < n; e++) conv[n - 1 - e] = EDGES[e];
+        conv_ref = copy_of(conv, n);
+        round_to_bf16(conv_ref, n);
+        float *all[] = {y0, x, dy, d0};
+        for (int k = 0; k < 4; k++) round_to_bf16(all[k], n);
+        round_to_bf16(src, wide);
+        round_to_bf16(big0, wide);
+    }
     int32_t *mask = malloc(n * sizeof *mask);
     for (size_t i = 0; i < n; i++) mask[i] = uniform(0, 1) < 0.3f ? 0 : i % 2 ? 1 : 7;
     bool add = !storing(rows, width); /* ReLU's backward */
@@ -637,66 +653,86 @@ static void elementwise_case(int rows, int width)
     softmax_mask_additive(madd, mask, n);
     softmax_mask_additive(mnone, NULL, n);
     linear_bias_backward(db, dy, rows, width);
+    if (bf) {
+        float *all[] = {res, relu, drelu, gath};
+        for (int k = 0; k < 4; k++) round_to_bf16(all[k], n);
+        round_to_bf16(scat, wide);
+    }
+    size_t elt = bf ? sizeof(bf16) : sizeof(float);
     Runs r[8];
     for (int o = 0; o < ORDERS; o++) {
         set_order(o);
-        float *d_res = dev_copy(y0, n), *d_x = dev_copy(x, n), *d_dy = dev_copy(dy, n);
-        float *d_relu = track(dev_bytes(n * sizeof(float))), *d_drelu = dev_copy(d0, n);
-        if (!add) poison(d_drelu, n * sizeof(float));
-        float *d_src = dev_copy(src, wide), *d_gath = track(dev_bytes(n * sizeof(float)));
-        float *d_scat = dev_copy(big0, wide), *d_madd = track(dev_bytes(n * sizeof(float)));
+        void *d_res = track(upload(y0, n, bf)), *d_x = track(upload(x, n, bf)), *d_dy = track(upload(dy, n, bf));
+        void *d_relu = track(dev_bytes(n * elt)), *d_drelu = track(upload(d0, n, bf));
+        if (!add) poison(d_drelu, n * elt);
+        void *d_src = track(upload(src, wide, bf)), *d_gath = track(dev_bytes(n * elt));
+        void *d_scat = track(upload(big0, wide, bf)), *d_madd = track(dev_bytes(n * sizeof(float)));
         float *d_mnone = track(dev_bytes(n * sizeof(float))), *d_db = dev_copy(db0, width);
         int32_t *d_mask = track(upload_bytes(mask, n * sizeof *mask));
         void *d_work = track(dev_bytes(linear_bias_backward_workspace_size(rows, width)));
-        launch_ok(residual_add_cuda(d_res, d_x, n, 0));
-        launch_ok(relu_forward_cuda(d_relu, d_x, n, 0));
-        launch_ok(relu_backward_cuda(d_drelu, add, d_dy, d_x, n, 0));
-        launch_ok(rows_gather_cuda(d_gath, d_src, rows, width, stride, 0));
-        launch_ok(rows_scatter_add_cuda(d_scat, d_x, rows, width, stride, 0));
-        launch_ok(softmax_mask_additive_cuda(d_madd, d_mask, n, 0));
-        launch_ok(softmax_mask_additive_cuda(d_mnone, NULL, n, 0));
-        launch_ok(linear_bias_backward_cuda(d_db, d_dy, rows, width, d_work, 0));
-        float *got[8] = {d_res, d_relu, d_drelu, d_gath, d_scat, d_madd, d_mnone, d_db};
-        size_t len[8] = {n, n, n, n, wide, n, n, (size_t)width};
-        for (int k = 0; k < 8; k++) r[k].out[o] = download(got[k], len[k], 0);
+        if (bf) {
+            float *d_conv = dev_copy(conv, n);
+            launch_ok(residual_add_cuda_bf16(d_res, d_x, n, 0));
+            launch_ok(relu_forward_cuda_bf16(d_relu, d_x, n, 0));
+            launch_ok(relu_backward_cuda_bf16(d_drelu, add, d_dy, d_x, n, 0));
+            launch_ok(rows_gather_cuda_bf16(d_gath, d_src, rows, width, stride, 0));
+            launch_ok(rows_scatter_add_cuda_bf16(d_scat, d_x, rows, width, stride, 0));
+            launch_ok(convert_bf16_cuda(d_madd, d_conv, n, 0)); /* into the mask's buffer */
+            launch_ok(linear_bias_backward_cuda_bf16(d_db, d_dy, rows, width, d_work, 0));
+        } else {
+            launch_ok(residual_add_cuda(d_res, d_x, n, 0));
+            launch_ok(relu_forward_cuda(d_relu, d_x, n, 0));
+            launch_ok(relu_backward_cuda(d_drelu, add, d_dy, d_x, n, 0));
+            launch_ok(rows_gather_cuda(d_gath, d_src, rows, width, stride, 0));
+            launch_ok(rows_scatter_add_cuda(d_scat, d_x, rows, width, stride, 0));
+            launch_ok(softmax_mask_additive_cuda(d_madd, d_mask, n, 0));
+            launch_ok(softmax_mask_additive_cuda(d_mnone, NULL, n, 0));
+            launch_ok(linear_bias_backward_cuda(d_db, d_dy, rows, width, d_work, 0));
+        }
+        void *got[8] = {d_res, d_relu, d_drelu, d_gath, d_scat, d_madd, d_mnone, d_db};
+        size_t len[8] = {n, n, n, n, wide, n, bf ? 0 : n, (size_t)width};
+        for (int k = 0; k < 8; k++) r[k].out[o] = download(got[k], len[k], bf && k < 7);
         free_tracked();
     }
     static const char *what[8] = {"residual_add", "relu_forward", "relu_backward", "rows_gather",
                                   "rows_scatter_add", "mask_additive", "mask_additive (NULL)",
                                   "linear_bias_backward"};
-    const float *ref[8] = {res, relu, drelu, gath, scat, madd, mnone, db};
-    size_t len[8] = {n, n, n, n, wide, n, n, (size_t)width};
+    const float *ref[8] = {res, relu, drelu, gath, scat, bf ? conv_ref : madd, mnone, db};
+    size_t len[8] = {n, n, n, n, wide, n, bf ? 0 : n, (size_t)width};
     for (int k = 0; k < 8; k++) {
-        check_orders(what[k], r[k].out, len[k], shape);
-        if (k < 7) check_same(what[k], r[k].out[0], ref[k], len[k], shape);
+        const char *name = bf && k == 5 ? "convert_bf16" : what[k];
+        check_orders(name, r[k].out, len[k], shape);
+        if (k < 7) check_same(name, r[k].out[0], ref[k], len[k], shape);
     }
     /* Two-stage column sums against the CPU's row-by-row ones (whose
-     * rounding grows with the rows: 1024 here): twice the fp32 bound. */
+     * rounding grows with the rows: 1024 here): twice the fp32 bound, for
+     * the bf16 dout's too (widened exactly, summed in fp32). */
     check_close(what[7], r[7].out[0], db, width, 2 * RTOL, shape);
     double ss = 0;
     for (int c = 0; c < width; c++) ss += (double)db[c] * db[c];
     for (int c = 0; c < width; c++) /* on check_close's scale */
-        worst_bias_err = fmax(worst_bias_err, fabs((double)r[7].out[0][c] - db[c]) /
-                                                  (fabs(db[c]) + FLOOR * sqrt(ss / width)));
+        worst_bias_err[bf] = fmax(worst_bias_err[bf], fabs((double)r[7].out[0][c] - db[c]) /
+                                                          (fabs(db[c]) + FLOOR * sqrt(ss / width)));
     runs_free(r, 8);
-    free(y0), free(x), free(dy), free(d0), free(src), free(big0), free(db0);
+    free(y0), free(x), free(dy), free(d0), free(src), free(big0), free(db0), free(conv);
     free(mask), free(res), free(relu), free(drelu), free(gath), free(scat), free(madd);
-    free(mnone), free(db);
-    cases_checked += 8;
+    free(mnone), free(db), free(conv_ref);
+    cases_checked += bf ? 7 : 8;
 }
 
 static int elementwise_all(int run)
 {
     int cases = 0;
-    for (int r = 0; r < NROWS; r++)
-        for (int w = 0; w < NWIDTHS; w++)
-            if (shape_used(ROWS[r], WIDTHS[w])) {
-                if (run) elementwise_case(ROWS[r], WIDTHS[w]);
-                cases += 8;
-            }
+    for (int bf = 0; bf < 2; bf++)
+        for (int r = 0; r < NROWS; r++)
+            for (int w = 0; w < NWIDTHS; w++)
+                if (shape_used(ROWS[r], WIDTHS[w])) {
+                    if (run) elementwise_case(ROWS[r], WIDTHS[w], bf);
+                    cases += bf ? 7 : 8;
+                }
     if (run) {
-        printf("kernels: linear_bias_backward: largest error %.3g of (|CPU| + 0.1 rms) %s\n", worst_bias_err,
-               WHERE);
+        printf("kernels: linear_bias_backward: largest error %.3g (fp32 dout), %.3g (bf16 dout) of (|CPU| + 0.1 rms) %s\n",
+               worst_bias_err[0], worst_bias_err[1], WHERE);
         fflush(stdout);
     }
     return cases;
