@@ -528,17 +528,25 @@ static int embedding_all(int run)
 /* ---- dropout: the CPU's masks and outputs bit for bit ---- */
 
 /* rows x cols elements, element (r, c) at first + r * stride of the stream;
- * rows 0 means the whole-tensor or _at form over cols elements. */
+ * rows 0 means the whole-tensor or _at form over cols elements (bf16 has
+ * no _at form: first 0). bf: bf16 values in and out, the CPU's outputs on
+ * them rounded. */
 static void dropout_case(int rows, int cols, uint64_t first, uint64_t stride, float p,
-                         uint64_t seed, uint64_t stream)
+                         uint64_t seed, uint64_t stream, int bf)
 {
     char shape[128];
     bool add = !storing(rows, cols + (int)(first % 2));
-    snprintf(shape, sizeof shape, "rows=%d cols=%d first=%llu stride=%llu p=%g%s", rows, cols,
-             (unsigned long long)first, (unsigned long long)stride, p, add ? "" : " storing");
+    snprintf(shape, sizeof shape, "%s rows=%d cols=%d first=%llu stride=%llu p=%g%s", bf ? "bf16" : "fp32",
+             rows, cols, (unsigned long long)first, (unsigned long long)stride, p, add ? "" : " storing");
+    cr_assert(!bf || rows || !first, "no bf16 _at launcher");
     size_t n = (size_t)(rows ? rows : 1) * cols;
     float *x = randoms(n, -2, 2), *dy = randoms(n, -2, 2), *d0 = randoms(n, -1, 1);
     if (!add) memset(d0, 0, n * sizeof *d0);
+    if (bf) {
+        round_to_bf16(x, n);
+        round_to_bf16(dy, n);
+        round_to_bf16(d0, n);
+    }
     float *out = malloc(n * sizeof *out), *d = copy_of(d0, n);
     if (add && n > 2) d0[1] = -0.0f, d[1] = -0.0f; /* a dropped element adds +0: -0 becomes +0 */
     if (rows) {
@@ -548,17 +556,30 @@ static void dropout_case(int rows, int cols, uint64_t first, uint64_t stride, fl
         dropout_forward_at(out, x, n, first, p, seed, stream);
         dropout_backward_at(d, dy, n, first, p, seed, stream);
     }
+    if (bf) {
+        round_to_bf16(out, n);
+        round_to_bf16(d, n);
+    }
+    size_t elt = bf ? sizeof(bf16) : sizeof(float);
     Runs r[2];
     for (int o = 0; o < ORDERS; o++) {
         set_order(o);
-        float *d_x = dev_copy(x, n), *d_dy = dev_copy(dy, n), *d_d = dev_copy(d0, n);
-        float *d_out = track(dev_bytes(n * sizeof(float)));
-        if (!add) poison(d_d, n * sizeof(float));
-        if (rows) {
+        void *d_x = track(upload(x, n, bf)), *d_dy = track(upload(dy, n, bf));
+        void *d_d = track(upload(d0, n, bf)), *d_out = track(dev_bytes(n * elt));
+        if (!add) poison(d_d, n * elt);
+        if (rows && bf) {
+            launch_ok(dropout_forward_rows_cuda_bf16(d_out, d_x, rows, cols, first, stride, p, seed,
+                                                     stream, 0));
+            launch_ok(dropout_backward_rows_cuda_bf16(d_d, add, d_dy, rows, cols, first, stride, p, seed,
+                                                      stream, 0));
+        } else if (rows) {
             launch_ok(dropout_forward_rows_cuda(d_out, d_x, rows, cols, first, stride, p, seed,
                                                 stream, 0));
             launch_ok(dropout_backward_rows_cuda(d_d, add, d_dy, rows, cols, first, stride, p, seed,
                                                  stream, 0));
+        } else if (bf) {
+            launch_ok(dropout_forward_cuda_bf16(d_out, d_x, n, p, seed, stream, 0));
+            launch_ok(dropout_backward_cuda_bf16(d_d, add, d_dy, n, p, seed, stream, 0));
         } else if (first == 0) {
             launch_ok(dropout_forward_cuda(d_out, d_x, n, p, seed, stream, 0));
             launch_ok(dropout_backward_cuda(d_d, add, d_dy, n, p, seed, stream, 0));
@@ -566,8 +587,8 @@ static void dropout_case(int rows, int cols, uint64_t first, uint64_t stride, fl
             launch_ok(dropout_forward_at_cuda(d_out, d_x, n, first, p, seed, stream, 0));
             launch_ok(dropout_backward_at_cuda(d_d, add, d_dy, n, first, p, seed, stream, 0));
         }
-        r[0].out[o] = download(d_out, n, 0);
-        r[1].out[o] = download(d_d, n, 0);
+        r[0].out[o] = download(d_out, n, bf);
+        r[1].out[o] = download(d_d, n, bf);
         free_tracked();
     }
     check_orders("dropout out", r[0].out, n, shape);
@@ -586,22 +607,30 @@ static int dropout_all(int run)
     static const uint64_t Firsts[] = {0, 3, 13, (1ull << 35) + 5}; /* the last: a 64-bit counter */
     static const int Rows[] = {1, 3, 32}, Cols[] = {1, 7, 33, 768};
     int cases = 0, k = 0;
-    for (int p = 0; p < 4; p++)
-        for (int i = 0; i < 7; i++)
-            for (int f = 0; f < 4; f++, k++) {
-                if (run)
-                    dropout_case(0, Ns[i], Firsts[f], 0, Ps[p], 0x9e3779b97f4a7c15ull ^ (uint64_t)k,
-                                 ((uint64_t)k << 20) | 3);
-                cases += 2;
-            }
-    for (int r = 0; r < 3; r++) /* the [CLS] rows: T = 128 apart, or 1 apart past the row */
-        for (int c = 0; c < 4; c++)
-            for (int s = 0; s < 2; s++)
-                for (int f = 0; f < 2; f++, k++) {
-                    uint64_t stride = s ? 128ull * Cols[c] : (uint64_t)Cols[c] + 1;
-                    if (run) dropout_case(Rows[r], Cols[c], f ? 9 : 0, stride, 0.1f, 1234 + k, k);
+    for (int bf = 0; bf < 2; bf++) {
+        for (int p = 0; p < 4; p++)
+            for (int i = 0; i < 7; i++)
+                for (int f = 0; f < 4; f++, k++) {
+                    if (bf && Firsts[f]) continue; /* no bf16 _at form */
+                    if (run)
+                        dropout_case(0, Ns[i], Firsts[f], 0, Ps[p], 0x9e3779b97f4a7c15ull ^ (uint64_t)k,
+                                     ((uint64_t)k << 20) | 3, bf);
                     cases += 2;
                 }
+        /* the [CLS] rows: T = 128 apart, or 1 apart past the row; bf16 also
+         * at p = 0, its copy and add */
+        for (int rp = 0; rp < 1 + bf; rp++)
+            for (int r = 0; r < 3; r++)
+                for (int c = 0; c < 4; c++)
+                    for (int s = 0; s < 2; s++)
+                        for (int f = 0; f < 2; f++, k++) {
+                            uint64_t stride = s ? 128ull * Cols[c] : (uint64_t)Cols[c] + 1;
+                            if (run)
+                                dropout_case(Rows[r], Cols[c], f ? 9 : 0, stride, rp ? 0.0f : 0.1f, 1234 + k, k,
+                                             bf);
+                            cases += 2;
+                        }
+    }
     return cases;
 }
 
