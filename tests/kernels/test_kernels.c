@@ -468,10 +468,13 @@ static void runs_free(Runs *r, int k)
 
 /* ---- embeddings: bit for bit, repeated ids included ---- */
 
-static void embedding_case(int B, int T, int C)
+/* bf: bf16 out and dout; out is the CPU's rounded, and the fp32 table
+ * gradients of the bf16-valued dout are the CPU's bit for bit (the same
+ * sums in the same order). */
+static void embedding_case(int B, int T, int C, int bf)
 {
     char shape[64];
-    snprintf(shape, sizeof shape, "B=%d T=%d C=%d", B, T, C);
+    snprintf(shape, sizeof shape, "%s B=%d T=%d C=%d", bf ? "bf16" : "fp32", B, T, C);
     int V = 37, P = T + 3, n = B * T;
     int32_t *ids = malloc(n * sizeof *ids);
     for (int i = 0; i < n; i++) /* [CLS] first, a third padding (id 0), the rest random */
@@ -481,8 +484,10 @@ static void embedding_case(int B, int T, int C)
     float *dy = randoms(nout, -1, 1), *dwte0 = randoms((size_t)V * C, -1, 1);
     float *dwpe0 = randoms((size_t)P * C, -1, 1), *out = malloc(nout * sizeof *out);
     float *dwte = copy_of(dwte0, (size_t)V * C), *dwpe = copy_of(dwpe0, (size_t)P * C);
+    if (bf) round_to_bf16(dy, nout);
     embedding_forward(out, ids, wte, wpe, B, T, C);
     embedding_backward(dwte, dwpe, dy, ids, B, T, C);
+    if (bf) round_to_bf16(out, nout);
     int32_t *plan = malloc(embedding_plan_len(n) * sizeof *plan);
     int n_ids = embedding_backward_plan(plan, ids, n);
     Runs r[3];
@@ -490,12 +495,18 @@ static void embedding_case(int B, int T, int C)
         set_order(o);
         int32_t *d_ids = track(upload_bytes(ids, n * sizeof *ids));
         int32_t *d_plan = track(upload_bytes(plan, embedding_plan_len(n) * sizeof *plan));
-        float *d_out = track(dev_bytes(nout * sizeof(float))), *d_dy = dev_copy(dy, nout);
+        void *d_out = track(dev_bytes(nout * (bf ? sizeof(bf16) : sizeof(float))));
+        void *d_dy = track(upload(dy, nout, bf));
         float *d_wte = dev_copy(wte, (size_t)V * C), *d_wpe = dev_copy(wpe, (size_t)P * C);
         float *d_dwte = dev_copy(dwte0, (size_t)V * C), *d_dwpe = dev_copy(dwpe0, (size_t)P * C);
-        launch_ok(embedding_forward_cuda(d_out, d_ids, d_wte, d_wpe, B, T, C, 0));
-        launch_ok(embedding_backward_cuda(d_dwte, d_dwpe, d_dy, d_ids, d_plan, n_ids, B, T, C, 0));
-        r[0].out[o] = download(d_out, nout, 0);
+        if (bf) {
+            launch_ok(embedding_forward_cuda_bf16(d_out, d_ids, d_wte, d_wpe, B, T, C, 0));
+            launch_ok(embedding_backward_cuda_bf16(d_dwte, d_dwpe, d_dy, d_ids, d_plan, n_ids, B, T, C, 0));
+        } else {
+            launch_ok(embedding_forward_cuda(d_out, d_ids, d_wte, d_wpe, B, T, C, 0));
+            launch_ok(embedding_backward_cuda(d_dwte, d_dwpe, d_dy, d_ids, d_plan, n_ids, B, T, C, 0));
+        }
+        r[0].out[o] = download(d_out, nout, bf);
         r[1].out[o] = download(d_dwte, (size_t)V * C, 0);
         r[2].out[o] = download(d_dwpe, (size_t)P * C, 0);
         free_tracked();
@@ -516,12 +527,13 @@ static int embedding_all(int run)
 {
     static const int Bs[] = {1, 3, 8}, Ts[] = {1, 7, 128}, Cs[] = {1, 33, 768};
     int cases = 0;
-    for (int b = 0; b < 3; b++)
-        for (int t = 0; t < 3; t++)
-            for (int c = 0; c < 3; c++) {
-                if (run) embedding_case(Bs[b], Ts[t], Cs[c]);
-                cases += 2;
-            }
+    for (int bf = 0; bf < 2; bf++)
+        for (int b = 0; b < 3; b++)
+            for (int t = 0; t < 3; t++)
+                for (int c = 0; c < 3; c++) {
+                    if (run) embedding_case(Bs[b], Ts[t], Cs[c], bf);
+                    cases += 2;
+                }
     return cases;
 }
 
