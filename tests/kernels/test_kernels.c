@@ -29,7 +29,11 @@
  * the same norm); the bias backward 2e-5 on the fp32 scale above (column
  * sums in another order than the CPU's); the mean loss 1e-6 relative and
  * dlogits 1e-6 on that scale (double inside, float out); the gradient norm
- * 1e-6 relative, and bit for bit its own when summed over shards. */
+ * 1e-6 relative, and bit for bit its own when summed over shards. Their
+ * bf16 variants (embedding, dropout, elementwise; AdamW's bf16 copy) run
+ * beside them on bf16-valued inputs: bit for bit the CPU's result rounded
+ * to bf16 (to_bf16, nearest even), and the fp32 outputs (the embedding
+ * gradients bit for bit, the bias gradient) as their fp32 twins'. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdint.h>
@@ -871,10 +875,12 @@ static int loss_all(int run)
 
 /* ---- AdamW: every parameter in one launch, bit for bit ---- */
 
-static void adamw_case(int t, float lr)
+/* bf: also the bf16 copy of the parameters, each the updated one rounded
+ * (outside the segments: the copy of the old one, untouched). */
+static void adamw_case(int t, float lr, int bf)
 {
     char shape[64];
-    snprintf(shape, sizeof shape, "t=%d lr=%g", t, lr);
+    snprintf(shape, sizeof shape, "t=%d lr=%g%s", t, lr, bf ? " param_bf16" : "");
     /* segments as a model's, ragged, one gap, and 4 trailing values in none */
     static const size_t sizes[] = {1, 7, 768, 65537, 3, 300001};
     AdamWSegment seg[6];
@@ -890,16 +896,20 @@ static void adamw_case(int t, float lr)
     float *v = randoms(n, 0, 1e-5f);
     float *p_ref = copy_of(p, n), *m_ref = copy_of(m, n), *v_ref = copy_of(v, n);
     adamw_update_segments(&opt, p_ref, g, m_ref, v_ref, seg, 6, t, lr);
-    Runs r[3];
+    float *pb_ref = copy_of(p_ref, n);
+    round_to_bf16(pb_ref, n);
+    Runs r[4];
     for (int o = 0; o < ORDERS; o++) {
         set_order(o);
         float *d_p = dev_copy(p, n), *d_g = dev_copy(g, n), *d_m = dev_copy(m, n);
         float *d_v = dev_copy(v, n);
         AdamWSegment *d_seg = track(upload_bytes(seg, sizeof seg));
-        launch_ok(adamw_update_cuda(&opt, d_p, NULL, d_g, d_m, d_v, d_seg, 6, n, t, lr, 0));
+        bf16 *d_pb = bf ? track(upload(p, n, 1)) : NULL;
+        launch_ok(adamw_update_cuda(&opt, d_p, d_pb, d_g, d_m, d_v, d_seg, 6, n, t, lr, 0));
         r[0].out[o] = download(d_p, n, 0);
         r[1].out[o] = download(d_m, n, 0);
         r[2].out[o] = download(d_v, n, 0);
+        r[3].out[o] = bf ? download(d_pb, n, 1) : NULL;
         free_tracked();
     }
     check_orders("adamw param", r[0].out, n, shape);
@@ -908,8 +918,12 @@ static void adamw_case(int t, float lr)
     check_same("adamw param", r[0].out[0], p_ref, n, shape);
     check_same("adamw m", r[1].out[0], m_ref, n, shape);
     check_same("adamw v", r[2].out[0], v_ref, n, shape);
-    runs_free(r, 3);
-    free(p), free(g), free(m), free(v), free(p_ref), free(m_ref), free(v_ref);
+    if (bf) {
+        check_orders("adamw param_bf16", r[3].out, n, shape);
+        check_same("adamw param_bf16", r[3].out[0], pb_ref, n, shape);
+    }
+    runs_free(r, 4);
+    free(p), free(g), free(m), free(v), free(p_ref), free(m_ref), free(v_ref), free(pb_ref);
     cases_checked += 1;
 }
 
@@ -920,7 +934,7 @@ static int adamw_all(int run)
     int cases = 0;
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < 2; j++) {
-            if (run) adamw_case(ts[i], lrs[j]);
+            if (run) adamw_case(ts[i], lrs[j], (i + j) % 2); /* half with the bf16 copy */
             cases++;
         }
     return cases;
