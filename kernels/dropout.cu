@@ -10,7 +10,8 @@
  * One thread per Philox block: its 8 elements, of which those inside the
  * row are touched (rows need not start or end on a block). Rows: element
  * (r, c) is element first + r * row_stride + c of the stream; the whole-
- * tensor and _at forms are one row. */
+ * tensor and _at forms are one row. The bf16 variants compute in fp32 as
+ * above and round each output once. */
 #include <math.h>
 
 #include "kernels/cuda_common.h"
@@ -26,8 +27,8 @@ struct DropoutArgs {
     bool accumulate; /* backward: dinp += (else =, as adding into zeros would) */
 };
 
-template <bool BACKWARD>
-__global__ void dropout_kernel(float *out, const float *inp, DropoutArgs a, size_t units,
+template <bool BACKWARD, class T>
+__global__ void dropout_kernel(T *out, const T *inp, DropoutArgs a, size_t units,
                                unsigned per_row)
 {
     for (size_t u = (size_t)blockIdx.x * blockDim.x + threadIdx.x; u < units;
@@ -41,18 +42,18 @@ __global__ void dropout_kernel(float *out, const float *inp, DropoutArgs a, size
             uint64_t e = g * 8 + j;
             if (e < f || e >= f + a.cols) continue;
             size_t i = (size_t)r * a.cols + (size_t)(e - f);
-            float x = inp[i], y = x;
+            float x = to_f32(inp[i]), y = x;
             if (a.apply) {
                 bool keep = ((w[j / 2] >> (16 * (j & 1))) & 0xffffu) >= a.thr;
                 y = keep ? fmul_rn(x, a.scale) : 0.0f;
             }
-            out[i] = BACKWARD ? fadd_rn(a.accumulate ? out[i] : 0.0f, y) : y;
+            out[i] = from_f32<T>(BACKWARD ? fadd_rn(a.accumulate ? to_f32(out[i]) : 0.0f, y) : y);
         }
     }
 }
 
-template <bool BACKWARD>
-static int dropout(float *out, bool accumulate, const float *inp, int rows, int cols, uint64_t first,
+template <bool BACKWARD, class T>
+static int dropout(T *out, bool accumulate, const T *inp, int rows, int cols, uint64_t first,
                    uint64_t row_stride, float p, uint64_t seed, uint64_t rng_stream,
                    cudaStream_t stream)
 {
@@ -64,15 +65,16 @@ static int dropout(float *out, bool accumulate, const float *inp, int rows, int 
     }
     unsigned per_row = (unsigned)(cols / 8 + 2); /* blocks a row of cols can touch */
     size_t units = (size_t)rows * per_row;
-    LAUNCH(dropout_kernel<BACKWARD>, grid_stride_blocks(units), 256, 0, stream, out, inp, a,
+    /* parenthesized, or LAUNCH would split the template at its comma */
+    LAUNCH((dropout_kernel<BACKWARD, T>), grid_stride_blocks(units), 256, 0, stream, out, inp, a,
            units, per_row);
     CUDA_CHECK(cudaGetLastError());
     return 0;
 }
 
 /* A run of n elements as rows of at most 2^30 (cols is an int). */
-template <bool BACKWARD>
-static int dropout_run(float *out, bool accumulate, const float *inp, size_t n, uint64_t first, float p,
+template <bool BACKWARD, class T>
+static int dropout_run(T *out, bool accumulate, const T *inp, size_t n, uint64_t first, float p,
                        uint64_t seed, uint64_t rng_stream, cudaStream_t stream)
 {
     const size_t R = (size_t)1 << 30;
@@ -94,6 +96,18 @@ int dropout_forward_cuda(float *out, const float *inp, size_t n, float p, uint64
 
 int dropout_backward_cuda(float *dinp, bool accumulate, const float *dout, size_t n, float p, uint64_t seed,
                           uint64_t rng_stream, cudaStream_t stream)
+{
+    return dropout_run<true>(dinp, accumulate, dout, n, 0, p, seed, rng_stream, stream);
+}
+
+int dropout_forward_cuda_bf16(bf16 *out, const bf16 *inp, size_t n, float p, uint64_t seed,
+                              uint64_t rng_stream, cudaStream_t stream)
+{
+    return dropout_run<false>(out, false, inp, n, 0, p, seed, rng_stream, stream);
+}
+
+int dropout_backward_cuda_bf16(bf16 *dinp, bool accumulate, const bf16 *dout, size_t n, float p,
+                               uint64_t seed, uint64_t rng_stream, cudaStream_t stream)
 {
     return dropout_run<true>(dinp, accumulate, dout, n, 0, p, seed, rng_stream, stream);
 }
@@ -120,6 +134,20 @@ int dropout_forward_rows_cuda(float *out, const float *inp, int rows, int cols, 
 int dropout_backward_rows_cuda(float *dinp, bool accumulate, const float *dout, int rows, int cols,
                                uint64_t first, uint64_t row_stride, float p, uint64_t seed,
                                uint64_t rng_stream, cudaStream_t stream)
+{
+    return dropout<true>(dinp, accumulate, dout, rows, cols, first, row_stride, p, seed, rng_stream, stream);
+}
+
+int dropout_forward_rows_cuda_bf16(bf16 *out, const bf16 *inp, int rows, int cols, uint64_t first,
+                                   uint64_t row_stride, float p, uint64_t seed, uint64_t rng_stream,
+                                   cudaStream_t stream)
+{
+    return dropout<false>(out, false, inp, rows, cols, first, row_stride, p, seed, rng_stream, stream);
+}
+
+int dropout_backward_rows_cuda_bf16(bf16 *dinp, bool accumulate, const bf16 *dout, int rows, int cols,
+                                    uint64_t first, uint64_t row_stride, float p, uint64_t seed,
+                                    uint64_t rng_stream, cudaStream_t stream)
 {
     return dropout<true>(dinp, accumulate, dout, rows, cols, first, row_stride, p, seed, rng_stream, stream);
 }

@@ -9,7 +9,10 @@
  * bias backward is a column sum over the N rows: the deterministic
  * two-stage sum of colsum.h through the caller's workspace
  * (linear_bias_backward_workspace_size: ceil(N / 64) x OC floats for up to
- * 4M rows), in a different order from the CPU's row-by-row sum. */
+ * 4M rows), in a different order from the CPU's row-by-row sum.
+ * Templates over the element type (float or bf16): the bf16 variants
+ * compute in fp32 and round each stored value once, and convert_bf16_cuda
+ * rounds fp32 to bf16. */
 #include "kernels/colsum.h"
 #include "kernels/cuda_common.h"
 #include "kernels/kernels.h"
@@ -19,36 +22,49 @@
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
          i += (size_t)blockDim.x * gridDim.x)
 
-__global__ void residual_add_kernel(float *y, const float *x, size_t n)
+template <class T>
+__global__ void residual_add_kernel(T *y, const T *x, size_t n)
 {
-    FOR_EACH(i, n) y[i] = fadd_rn(y[i], x[i]);
+    FOR_EACH(i, n) y[i] = from_f32<T>(fadd_rn(to_f32(y[i]), to_f32(x[i])));
 }
 
-__global__ void relu_forward_kernel(float *out, const float *inp, size_t n)
-{
-    FOR_EACH(i, n) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
-}
-
-__global__ void relu_backward_kernel(float *dinp, bool accumulate, const float *dout, const float *inp, size_t n)
+template <class T>
+__global__ void relu_forward_kernel(T *out, const T *inp, size_t n)
 {
     FOR_EACH(i, n) {
-        if (inp[i] > 0.0f) dinp[i] = fadd_rn(accumulate ? dinp[i] : 0.0f, dout[i]);
-        else if (!accumulate) dinp[i] = 0.0f;
+        float x = to_f32(inp[i]);
+        out[i] = from_f32<T>(x > 0.0f ? x : 0.0f);
+    }
+}
+
+template <class T>
+__global__ void relu_backward_kernel(T *dinp, bool accumulate, const T *dout, const T *inp, size_t n)
+{
+    FOR_EACH(i, n) {
+        if (to_f32(inp[i]) > 0.0f)
+            dinp[i] = from_f32<T>(fadd_rn(accumulate ? to_f32(dinp[i]) : 0.0f, to_f32(dout[i])));
+        else if (!accumulate)
+            dinp[i] = from_f32<T>(0.0f);
     }
 }
 
 /* Element i of the rows x cols compact side is element (r, c) of row
  * r * stride of the wide side. */
-template <bool SCATTER>
-__global__ void rows_kernel(float *dst, const float *src, int cols, int stride, size_t n)
+template <bool SCATTER, class T>
+__global__ void rows_kernel(T *dst, const T *src, int cols, int stride, size_t n)
 {
     FOR_EACH(i, n) {
         size_t r = i / cols, wide = (r * stride) * cols + i % cols;
         if (SCATTER)
-            dst[wide] = fadd_rn(dst[wide], src[i]);
+            dst[wide] = from_f32<T>(fadd_rn(to_f32(dst[wide]), to_f32(src[i])));
         else
             dst[i] = src[wide];
     }
+}
+
+__global__ void convert_bf16_kernel(__nv_bfloat16 *out, const float *inp, size_t n)
+{
+    FOR_EACH(i, n) out[i] = from_f32<__nv_bfloat16>(inp[i]);
 }
 
 __global__ void mask_additive_kernel(float *out, const int32_t *mask, size_t n)
@@ -57,11 +73,11 @@ __global__ void mask_additive_kernel(float *out, const int32_t *mask, size_t n)
 }
 
 /* The bias gradient's one term of element (r, c): dout itself. */
-struct BiasTerms {
+template <class T> struct BiasTerms {
     static const int K = 1;
-    const float *dout;
+    const T *dout;
     int dim;
-    __device__ void operator()(int r, int c, float t[K]) const { t[0] = dout[(size_t)r * dim + c]; }
+    __device__ void operator()(int r, int c, float t[K]) const { t[0] = to_f32(dout[(size_t)r * dim + c]); }
 };
 
 #undef FOR_EACH
@@ -75,36 +91,93 @@ struct BiasTerms {
         return 0;                                                                 \
     } while (0)
 
+template <class T> static int residual_add(T *y, const T *x, size_t n, cudaStream_t stream)
+{
+    LAUNCH_N(residual_add_kernel<T>, n, stream, y, x);
+}
+
+template <class T> static int relu_forward(T *out, const T *inp, size_t n, cudaStream_t stream)
+{
+    LAUNCH_N(relu_forward_kernel<T>, n, stream, out, inp);
+}
+
+template <class T>
+static int relu_backward(T *dinp, bool accumulate, const T *dout, const T *inp, size_t n, cudaStream_t stream)
+{
+    LAUNCH_N(relu_backward_kernel<T>, n, stream, dinp, accumulate, dout, inp);
+}
+
+template <bool SCATTER, class T>
+static int rows_op(T *dst, const T *src, int rows, int cols, int stride, cudaStream_t stream)
+{
+    if (rows <= 0 || cols <= 0) return 0;
+    /* parenthesized, or LAUNCH would split the template at its comma */
+    LAUNCH_N((rows_kernel<SCATTER, T>), (size_t)rows * cols, stream, dst, src, cols, stride);
+}
+
+template <class T>
+static int bias_backward(float *dbias, const T *dout, int N, int OC, void *work, cudaStream_t stream)
+{
+    BiasTerms<T> terms = {dout, OC};
+    return colsum(ColsumOut<1>{{dbias}}, terms, N, OC, work, stream);
+}
+
 extern "C" {
 
 int residual_add_cuda(float *y, const float *x, size_t n, cudaStream_t stream)
 {
-    LAUNCH_N(residual_add_kernel, n, stream, y, x);
+    return residual_add(y, x, n, stream);
+}
+
+int residual_add_cuda_bf16(bf16 *y, const bf16 *x, size_t n, cudaStream_t stream)
+{
+    return residual_add(y, x, n, stream);
 }
 
 int relu_forward_cuda(float *out, const float *inp, size_t n, cudaStream_t stream)
 {
-    LAUNCH_N(relu_forward_kernel, n, stream, out, inp);
+    return relu_forward(out, inp, n, stream);
+}
+
+int relu_forward_cuda_bf16(bf16 *out, const bf16 *inp, size_t n, cudaStream_t stream)
+{
+    return relu_forward(out, inp, n, stream);
 }
 
 int relu_backward_cuda(float *dinp, bool accumulate, const float *dout, const float *inp, size_t n,
                        cudaStream_t stream)
 {
-    LAUNCH_N(relu_backward_kernel, n, stream, dinp, accumulate, dout, inp);
+    return relu_backward(dinp, accumulate, dout, inp, n, stream);
+}
+
+int relu_backward_cuda_bf16(bf16 *dinp, bool accumulate, const bf16 *dout, const bf16 *inp, size_t n,
+                            cudaStream_t stream)
+{
+    return relu_backward(dinp, accumulate, dout, inp, n, stream);
 }
 
 int rows_gather_cuda(float *dst, const float *src, int rows, int cols, int stride,
                      cudaStream_t stream)
 {
-    if (rows <= 0 || cols <= 0) return 0;
-    LAUNCH_N(rows_kernel<false>, (size_t)rows * cols, stream, dst, src, cols, stride);
+    return rows_op<false>(dst, src, rows, cols, stride, stream);
+}
+
+int rows_gather_cuda_bf16(bf16 *dst, const bf16 *src, int rows, int cols, int stride,
+                          cudaStream_t stream)
+{
+    return rows_op<false>(dst, src, rows, cols, stride, stream);
 }
 
 int rows_scatter_add_cuda(float *dst, const float *src, int rows, int cols, int stride,
                           cudaStream_t stream)
 {
-    if (rows <= 0 || cols <= 0) return 0;
-    LAUNCH_N(rows_kernel<true>, (size_t)rows * cols, stream, dst, src, cols, stride);
+    return rows_op<true>(dst, src, rows, cols, stride, stream);
+}
+
+int rows_scatter_add_cuda_bf16(bf16 *dst, const bf16 *src, int rows, int cols, int stride,
+                               cudaStream_t stream)
+{
+    return rows_op<true>(dst, src, rows, cols, stride, stream);
 }
 
 int softmax_mask_additive_cuda(float *out, const int32_t *mask, size_t n, cudaStream_t stream)
@@ -112,13 +185,23 @@ int softmax_mask_additive_cuda(float *out, const int32_t *mask, size_t n, cudaSt
     LAUNCH_N(mask_additive_kernel, n, stream, out, mask);
 }
 
+int convert_bf16_cuda(bf16 *out, const float *inp, size_t n, cudaStream_t stream)
+{
+    LAUNCH_N(convert_bf16_kernel, n, stream, out, inp);
+}
+
 size_t linear_bias_backward_workspace_size(int N, int OC) { return colsum_workspace_size(N, OC, 1); }
 
 int linear_bias_backward_cuda(float *dbias, const float *dout, int N, int OC, void *work,
                               cudaStream_t stream)
 {
-    BiasTerms terms = {dout, OC};
-    return colsum(ColsumOut<1>{{dbias}}, terms, N, OC, work, stream);
+    return bias_backward(dbias, dout, N, OC, work, stream);
+}
+
+int linear_bias_backward_cuda_bf16(float *dbias, const bf16 *dout, int N, int OC, void *work,
+                                   cudaStream_t stream)
+{
+    return bias_backward(dbias, dout, N, OC, work, stream);
 }
 
 }

@@ -10,26 +10,30 @@
  * the positions sorted by id, then position); a block's 256 threads take
  * consecutive columns, so loads coalesce. The position table: one thread
  * per (t, column) adds the B gradients of position t in batch order, again
- * the CPU's order. */
+ * the CPU's order. E, the activations' element type (float or bf16): out is
+ * rounded once from the fp32 sum, dout widened exactly; the tables and
+ * their gradients are fp32 either way. */
 #include <algorithm>
 
 #include "kernels/cuda_common.h"
 #include "kernels/kernels.h"
 
-__global__ void embedding_forward_kernel(float *out, const int32_t *ids, const float *wte,
+template <class E>
+__global__ void embedding_forward_kernel(E *out, const int32_t *ids, const float *wte,
                                          const float *wpe, int T, int C, size_t n)
 {
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
          i += (size_t)blockDim.x * gridDim.x) {
         size_t row = i / C;
         int c = (int)(i % C), t = (int)(row % T);
-        out[i] = wte[(size_t)ids[row] * C + c] + wpe[(size_t)t * C + c];
+        out[i] = from_f32<E>(wte[(size_t)ids[row] * C + c] + wpe[(size_t)t * C + c]);
     }
 }
 
 /* Block (x, y): columns blockIdx.x * 256 + threadIdx.x of the distinct ids
  * blockIdx.y, blockIdx.y + gridDim.y, ... */
-__global__ void embedding_backward_wte_kernel(float *dwte, const float *dout, const int32_t *ids,
+template <class E>
+__global__ void embedding_backward_wte_kernel(float *dwte, const E *dout, const int32_t *ids,
                                               const int32_t *plan, int n_ids, int n, int C)
 {
     int c = blockIdx.x * blockDim.x + threadIdx.x;
@@ -38,18 +42,51 @@ __global__ void embedding_backward_wte_kernel(float *dwte, const float *dout, co
     for (int s = blockIdx.y; s < n_ids; s += gridDim.y) {
         float *dw = dwte + (size_t)ids[order[start[s]]] * C + c;
         float acc = *dw;
-        for (int j = start[s]; j < start[s + 1]; j++) acc += dout[(size_t)order[j] * C + c];
+        for (int j = start[s]; j < start[s + 1]; j++) acc += to_f32(dout[(size_t)order[j] * C + c]);
         *dw = acc;
     }
 }
 
-__global__ void embedding_backward_wpe_kernel(float *dwpe, const float *dout, int B, int T, int C)
+template <class E>
+__global__ void embedding_backward_wpe_kernel(float *dwpe, const E *dout, int B, int T, int C)
 {
     int c = blockIdx.x * blockDim.x + threadIdx.x, t = blockIdx.y;
     if (c >= C) return;
     float acc = dwpe[(size_t)t * C + c];
-    for (int b = 0; b < B; b++) acc += dout[((size_t)b * T + t) * C + c];
+    for (int b = 0; b < B; b++) acc += to_f32(dout[((size_t)b * T + t) * C + c]);
     dwpe[(size_t)t * C + c] = acc;
+}
+
+template <class E>
+static int forward(E *out, const int32_t *ids, const float *wte, const float *wpe, int B, int T, int C,
+                   cudaStream_t stream)
+{
+    size_t n = (size_t)B * T * C;
+    if (B <= 0 || T <= 0 || C <= 0) return 0;
+    LAUNCH(embedding_forward_kernel<E>, grid_stride_blocks(n), 256, 0, stream, out, ids, wte, wpe, T,
+           C, n);
+    CUDA_CHECK(cudaGetLastError());
+    return 0;
+}
+
+template <class E>
+static int backward(float *dwte, float *dwpe, const E *dout, const int32_t *ids, const int32_t *plan,
+                    int n_ids, int B, int T, int C, cudaStream_t stream)
+{
+    if (B <= 0 || T <= 0 || C <= 0) return 0;
+    unsigned cols = ceil_div(C, 256);
+    if (n_ids > 0) {
+        LAUNCH(embedding_backward_wte_kernel<E>, dim3(cols, n_ids < 65535 ? n_ids : 65535), 256, 0,
+               stream, dwte, dout, ids, plan, n_ids, B * T, C);
+        CUDA_CHECK(cudaGetLastError());
+    }
+    for (int t0 = 0; t0 < T; t0 += 65535) { /* gridDim.y limit */
+        int nt = T - t0 < 65535 ? T - t0 : 65535;
+        LAUNCH(embedding_backward_wpe_kernel<E>, dim3(cols, nt), 256, 0, stream,
+               dwpe + (size_t)t0 * C, dout + (size_t)t0 * C, B, T, C);
+        CUDA_CHECK(cudaGetLastError());
+    }
+    return 0;
 }
 
 extern "C" {
@@ -77,32 +114,27 @@ int embedding_backward_plan(int32_t *plan, const int32_t *ids, int n)
 int embedding_forward_cuda(float *out, const int32_t *ids, const float *wte, const float *wpe,
                            int B, int T, int C, cudaStream_t stream)
 {
-    size_t n = (size_t)B * T * C;
-    if (B <= 0 || T <= 0 || C <= 0) return 0;
-    LAUNCH(embedding_forward_kernel, grid_stride_blocks(n), 256, 0, stream, out, ids, wte, wpe, T,
-           C, n);
-    CUDA_CHECK(cudaGetLastError());
-    return 0;
+    return forward(out, ids, wte, wpe, B, T, C, stream);
+}
+
+int embedding_forward_cuda_bf16(bf16 *out, const int32_t *ids, const float *wte, const float *wpe,
+                                int B, int T, int C, cudaStream_t stream)
+{
+    return forward(out, ids, wte, wpe, B, T, C, stream);
 }
 
 int embedding_backward_cuda(float *dwte, float *dwpe, const float *dout, const int32_t *ids,
                             const int32_t *plan, int n_ids, int B, int T, int C,
                             cudaStream_t stream)
 {
-    if (B <= 0 || T <= 0 || C <= 0) return 0;
-    unsigned cols = ceil_div(C, 256);
-    if (n_ids > 0) {
-        LAUNCH(embedding_backward_wte_kernel, dim3(cols, n_ids < 65535 ? n_ids : 65535), 256, 0,
-               stream, dwte, dout, ids, plan, n_ids, B * T, C);
-        CUDA_CHECK(cudaGetLastError());
-    }
-    for (int t0 = 0; t0 < T; t0 += 65535) { /* gridDim.y limit */
-        int nt = T - t0 < 65535 ? T - t0 : 65535;
-        LAUNCH(embedding_backward_wpe_kernel, dim3(cols, nt), 256, 0, stream,
-               dwpe + (size_t)t0 * C, dout + (size_t)t0 * C, B, T, C);
-        CUDA_CHECK(cudaGetLastError());
-    }
-    return 0;
+    return backward(dwte, dwpe, dout, ids, plan, n_ids, B, T, C, stream);
+}
+
+int embedding_backward_cuda_bf16(float *dwte, float *dwpe, const bf16 *dout, const int32_t *ids,
+                                 const int32_t *plan, int n_ids, int B, int T, int C,
+                                 cudaStream_t stream)
+{
+    return backward(dwte, dwpe, dout, ids, plan, n_ids, B, T, C, stream);
 }
 
 }

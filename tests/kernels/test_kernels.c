@@ -33,7 +33,11 @@
  * the same norm); the bias backward 2e-5 on the fp32 scale above (column
  * sums in another order than the CPU's); the mean loss 1e-6 relative and
  * dlogits 1e-6 on that scale (double inside, float out); the gradient norm
- * 1e-6 relative, and bit for bit its own when summed over shards. */
+ * 1e-6 relative, and bit for bit its own when summed over shards. Their
+ * bf16 variants (embedding, dropout, elementwise; AdamW's bf16 copy) run
+ * beside them on bf16-valued inputs: bit for bit the CPU's result rounded
+ * to bf16 (to_bf16, nearest even), and the fp32 outputs (the embedding
+ * gradients bit for bit, the bias gradient) as their fp32 twins'. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdint.h>
@@ -118,11 +122,12 @@ static float *copy_of(const float *a, size_t n)
     return p;
 }
 
-/* bf16 on the host: CUDA's round to nearest even (NaN is not produced here). */
+/* bf16 on the host: CUDA's round to nearest even, NaN to its 0x7fff. */
 static bf16 to_bf16(float f)
 {
     uint32_t u;
     memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (bf16){0x7fff};
     bf16 b = {(unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16)};
     return b;
 }
@@ -571,10 +576,13 @@ static void runs_free(Runs *r, int k)
 
 /* ---- embeddings: bit for bit, repeated ids included ---- */
 
-static void embedding_case(int B, int T, int C)
+/* bf: bf16 out and dout; out is the CPU's rounded, and the fp32 table
+ * gradients of the bf16-valued dout are the CPU's bit for bit (the same
+ * sums in the same order). */
+static void embedding_case(int B, int T, int C, int bf)
 {
     char shape[64];
-    snprintf(shape, sizeof shape, "B=%d T=%d C=%d", B, T, C);
+    snprintf(shape, sizeof shape, "%s B=%d T=%d C=%d", bf ? "bf16" : "fp32", B, T, C);
     int V = 37, P = T + 3, n = B * T;
     int32_t *ids = malloc(n * sizeof *ids);
     for (int i = 0; i < n; i++) /* [CLS] first, a third padding (id 0), the rest random */
@@ -584,8 +592,10 @@ static void embedding_case(int B, int T, int C)
     float *dy = randoms(nout, -1, 1), *dwte0 = randoms((size_t)V * C, -1, 1);
     float *dwpe0 = randoms((size_t)P * C, -1, 1), *out = malloc(nout * sizeof *out);
     float *dwte = copy_of(dwte0, (size_t)V * C), *dwpe = copy_of(dwpe0, (size_t)P * C);
+    if (bf) round_to_bf16(dy, nout);
     embedding_forward(out, ids, wte, wpe, B, T, C);
     embedding_backward(dwte, dwpe, dy, ids, B, T, C);
+    if (bf) round_to_bf16(out, nout);
     int32_t *plan = malloc(embedding_plan_len(n) * sizeof *plan);
     int n_ids = embedding_backward_plan(plan, ids, n);
     Runs r[3];
@@ -593,12 +603,18 @@ static void embedding_case(int B, int T, int C)
         set_order(o);
         int32_t *d_ids = track(upload_bytes(ids, n * sizeof *ids));
         int32_t *d_plan = track(upload_bytes(plan, embedding_plan_len(n) * sizeof *plan));
-        float *d_out = track(dev_bytes(nout * sizeof(float))), *d_dy = dev_copy(dy, nout);
+        void *d_out = track(dev_bytes(nout * (bf ? sizeof(bf16) : sizeof(float))));
+        void *d_dy = track(upload(dy, nout, bf));
         float *d_wte = dev_copy(wte, (size_t)V * C), *d_wpe = dev_copy(wpe, (size_t)P * C);
         float *d_dwte = dev_copy(dwte0, (size_t)V * C), *d_dwpe = dev_copy(dwpe0, (size_t)P * C);
-        launch_ok(embedding_forward_cuda(d_out, d_ids, d_wte, d_wpe, B, T, C, 0));
-        launch_ok(embedding_backward_cuda(d_dwte, d_dwpe, d_dy, d_ids, d_plan, n_ids, B, T, C, 0));
-        r[0].out[o] = download(d_out, nout, 0);
+        if (bf) {
+            launch_ok(embedding_forward_cuda_bf16(d_out, d_ids, d_wte, d_wpe, B, T, C, 0));
+            launch_ok(embedding_backward_cuda_bf16(d_dwte, d_dwpe, d_dy, d_ids, d_plan, n_ids, B, T, C, 0));
+        } else {
+            launch_ok(embedding_forward_cuda(d_out, d_ids, d_wte, d_wpe, B, T, C, 0));
+            launch_ok(embedding_backward_cuda(d_dwte, d_dwpe, d_dy, d_ids, d_plan, n_ids, B, T, C, 0));
+        }
+        r[0].out[o] = download(d_out, nout, bf);
         r[1].out[o] = download(d_dwte, (size_t)V * C, 0);
         r[2].out[o] = download(d_dwpe, (size_t)P * C, 0);
         free_tracked();
@@ -619,29 +635,38 @@ static int embedding_all(int run)
 {
     static const int Bs[] = {1, 3, 8}, Ts[] = {1, 7, 128}, Cs[] = {1, 33, 768};
     int cases = 0;
-    for (int b = 0; b < 3; b++)
-        for (int t = 0; t < 3; t++)
-            for (int c = 0; c < 3; c++) {
-                if (run) embedding_case(Bs[b], Ts[t], Cs[c]);
-                cases += 2;
-            }
+    for (int bf = 0; bf < 2; bf++)
+        for (int b = 0; b < 3; b++)
+            for (int t = 0; t < 3; t++)
+                for (int c = 0; c < 3; c++) {
+                    if (run) embedding_case(Bs[b], Ts[t], Cs[c], bf);
+                    cases += 2;
+                }
     return cases;
 }
 
 /* ---- dropout: the CPU's masks and outputs bit for bit ---- */
 
 /* rows x cols elements, element (r, c) at first + r * stride of the stream;
- * rows 0 means the whole-tensor or _at form over cols elements. */
+ * rows 0 means the whole-tensor or _at form over cols elements (bf16 has
+ * no _at form: first 0). bf: bf16 values in and out, the CPU's outputs on
+ * them rounded. */
 static void dropout_case(int rows, int cols, uint64_t first, uint64_t stride, float p,
-                         uint64_t seed, uint64_t stream)
+                         uint64_t seed, uint64_t stream, int bf)
 {
     char shape[128];
     bool add = !storing(rows, cols + (int)(first % 2));
-    snprintf(shape, sizeof shape, "rows=%d cols=%d first=%llu stride=%llu p=%g%s", rows, cols,
-             (unsigned long long)first, (unsigned long long)stride, p, add ? "" : " storing");
+    snprintf(shape, sizeof shape, "%s rows=%d cols=%d first=%llu stride=%llu p=%g%s", bf ? "bf16" : "fp32",
+             rows, cols, (unsigned long long)first, (unsigned long long)stride, p, add ? "" : " storing");
+    cr_assert(!bf || rows || !first, "no bf16 _at launcher");
     size_t n = (size_t)(rows ? rows : 1) * cols;
     float *x = randoms(n, -2, 2), *dy = randoms(n, -2, 2), *d0 = randoms(n, -1, 1);
     if (!add) memset(d0, 0, n * sizeof *d0);
+    if (bf) {
+        round_to_bf16(x, n);
+        round_to_bf16(dy, n);
+        round_to_bf16(d0, n);
+    }
     float *out = malloc(n * sizeof *out), *d = copy_of(d0, n);
     if (add && n > 2) d0[1] = -0.0f, d[1] = -0.0f; /* a dropped element adds +0: -0 becomes +0 */
     if (rows) {
@@ -651,17 +676,30 @@ static void dropout_case(int rows, int cols, uint64_t first, uint64_t stride, fl
         dropout_forward_at(out, x, n, first, p, seed, stream);
         dropout_backward_at(d, dy, n, first, p, seed, stream);
     }
+    if (bf) {
+        round_to_bf16(out, n);
+        round_to_bf16(d, n);
+    }
+    size_t elt = bf ? sizeof(bf16) : sizeof(float);
     Runs r[2];
     for (int o = 0; o < ORDERS; o++) {
         set_order(o);
-        float *d_x = dev_copy(x, n), *d_dy = dev_copy(dy, n), *d_d = dev_copy(d0, n);
-        float *d_out = track(dev_bytes(n * sizeof(float)));
-        if (!add) poison(d_d, n * sizeof(float));
-        if (rows) {
+        void *d_x = track(upload(x, n, bf)), *d_dy = track(upload(dy, n, bf));
+        void *d_d = track(upload(d0, n, bf)), *d_out = track(dev_bytes(n * elt));
+        if (!add) poison(d_d, n * elt);
+        if (rows && bf) {
+            launch_ok(dropout_forward_rows_cuda_bf16(d_out, d_x, rows, cols, first, stride, p, seed,
+                                                     stream, 0));
+            launch_ok(dropout_backward_rows_cuda_bf16(d_d, add, d_dy, rows, cols, first, stride, p, seed,
+                                                      stream, 0));
+        } else if (rows) {
             launch_ok(dropout_forward_rows_cuda(d_out, d_x, rows, cols, first, stride, p, seed,
                                                 stream, 0));
             launch_ok(dropout_backward_rows_cuda(d_d, add, d_dy, rows, cols, first, stride, p, seed,
                                                  stream, 0));
+        } else if (bf) {
+            launch_ok(dropout_forward_cuda_bf16(d_out, d_x, n, p, seed, stream, 0));
+            launch_ok(dropout_backward_cuda_bf16(d_d, add, d_dy, n, p, seed, stream, 0));
         } else if (first == 0) {
             launch_ok(dropout_forward_cuda(d_out, d_x, n, p, seed, stream, 0));
             launch_ok(dropout_backward_cuda(d_d, add, d_dy, n, p, seed, stream, 0));
@@ -669,8 +707,8 @@ static void dropout_case(int rows, int cols, uint64_t first, uint64_t stride, fl
             launch_ok(dropout_forward_at_cuda(d_out, d_x, n, first, p, seed, stream, 0));
             launch_ok(dropout_backward_at_cuda(d_d, add, d_dy, n, first, p, seed, stream, 0));
         }
-        r[0].out[o] = download(d_out, n, 0);
-        r[1].out[o] = download(d_d, n, 0);
+        r[0].out[o] = download(d_out, n, bf);
+        r[1].out[o] = download(d_d, n, bf);
         free_tracked();
     }
     check_orders("dropout out", r[0].out, n, shape);
@@ -689,42 +727,65 @@ static int dropout_all(int run)
     static const uint64_t Firsts[] = {0, 3, 13, (1ull << 35) + 5}; /* the last: a 64-bit counter */
     static const int Rows[] = {1, 3, 32}, Cols[] = {1, 7, 33, 768};
     int cases = 0, k = 0;
-    for (int p = 0; p < 4; p++)
-        for (int i = 0; i < 7; i++)
-            for (int f = 0; f < 4; f++, k++) {
-                if (run)
-                    dropout_case(0, Ns[i], Firsts[f], 0, Ps[p], 0x9e3779b97f4a7c15ull ^ (uint64_t)k,
-                                 ((uint64_t)k << 20) | 3);
-                cases += 2;
-            }
-    for (int r = 0; r < 3; r++) /* the [CLS] rows: T = 128 apart, or 1 apart past the row */
-        for (int c = 0; c < 4; c++)
-            for (int s = 0; s < 2; s++)
-                for (int f = 0; f < 2; f++, k++) {
-                    uint64_t stride = s ? 128ull * Cols[c] : (uint64_t)Cols[c] + 1;
-                    if (run) dropout_case(Rows[r], Cols[c], f ? 9 : 0, stride, 0.1f, 1234 + k, k);
+    for (int bf = 0; bf < 2; bf++) {
+        for (int p = 0; p < 4; p++)
+            for (int i = 0; i < 7; i++)
+                for (int f = 0; f < 4; f++, k++) {
+                    if (bf && Firsts[f]) continue; /* no bf16 _at form */
+                    if (run)
+                        dropout_case(0, Ns[i], Firsts[f], 0, Ps[p], 0x9e3779b97f4a7c15ull ^ (uint64_t)k,
+                                     ((uint64_t)k << 20) | 3, bf);
                     cases += 2;
                 }
+        /* the [CLS] rows: T = 128 apart, or 1 apart past the row; bf16 also
+         * at p = 0, its copy and add */
+        for (int rp = 0; rp < 1 + bf; rp++)
+            for (int r = 0; r < 3; r++)
+                for (int c = 0; c < 4; c++)
+                    for (int s = 0; s < 2; s++)
+                        for (int f = 0; f < 2; f++, k++) {
+                            uint64_t stride = s ? 128ull * Cols[c] : (uint64_t)Cols[c] + 1;
+                            if (run)
+                                dropout_case(Rows[r], Cols[c], f ? 9 : 0, stride, rp ? 0.0f : 0.1f, 1234 + k, k,
+                                             bf);
+                            cases += 2;
+                        }
+    }
     return cases;
 }
 
-/* ---- elementwise: residual, ReLU, rows, mask, bias ---- */
+/* ---- elementwise: residual, ReLU, rows, mask, bias; bf16 conversion ---- */
 
-static double worst_bias_err; /* measured, for the report line */
+static double worst_bias_err[2]; /* measured, fp32 and bf16, for the report line */
 
-static void elementwise_case(int rows, int width)
+/* bf: the bf16 launchers on bf16-valued inputs, the CPU's outputs on them
+ * rounded (the bias gradient stays fp32); in place of the mask (fp32 only),
+ * convert_bf16_cuda on fp32 values and its edges (ties, overflow, NaN). */
+static void elementwise_case(int rows, int width, int bf)
 {
     char shape[64];
-    snprintf(shape, sizeof shape, "%dx%d", rows, width);
+    snprintf(shape, sizeof shape, "%s %dx%d", bf ? "bf16" : "fp32", rows, width);
     size_t n = (size_t)rows * width;
     const int stride = 3; /* rows r * 3 of a 3 x rows x width tensor */
     size_t wide = n * stride;
     float *y0 = randoms(n, -2, 2), *x = randoms(n, -2, 2), *dy = randoms(n, -1, 1);
     float *d0 = randoms(n, -1, 1), *src = randoms(wide, -1, 1), *big0 = randoms(wide, -1, 1);
-    float *db0 = randoms(width, -1, 1);
+    float *db0 = randoms(width, -1, 1), *conv = bf ? randoms(n, -3, 3) : NULL, *conv_ref = NULL;
     x[0] = 0.0f; /* ReLU's edges: 0, -0 and NaN give 0 and no gradient */
     if (n > 1) x[1] = -0.0f;
     if (n > 2) x[2] = NAN;
+    /* ties to even, down (1 + 2^-8) and up (1 + 3 2^-8), overflow, the
+     * infinities, NaN, a subnormal */
+    static const float EDGES[] = {1.00390625f, 1.01171875f, 3.4028235e38f, -INFINITY, INFINITY, NAN, 1e-40f};
+    if (bf) {
+        for (size_t e = 0; e < sizeof EDGES / sizeof *EDGES && e < n; e++) conv[n - 1 - e] = EDGES[e];
+        conv_ref = copy_of(conv, n);
+        round_to_bf16(conv_ref, n);
+        float *all[] = {y0, x, dy, d0};
+        for (int k = 0; k < 4; k++) round_to_bf16(all[k], n);
+        round_to_bf16(src, wide);
+        round_to_bf16(big0, wide);
+    }
     int32_t *mask = malloc(n * sizeof *mask);
     for (size_t i = 0; i < n; i++) mask[i] = uniform(0, 1) < 0.3f ? 0 : i % 2 ? 1 : 7;
     bool add = !storing(rows, width); /* ReLU's backward */
@@ -741,66 +802,86 @@ static void elementwise_case(int rows, int width)
     softmax_mask_additive(madd, mask, n);
     softmax_mask_additive(mnone, NULL, n);
     linear_bias_backward(db, dy, rows, width);
+    if (bf) {
+        float *all[] = {res, relu, drelu, gath};
+        for (int k = 0; k < 4; k++) round_to_bf16(all[k], n);
+        round_to_bf16(scat, wide);
+    }
+    size_t elt = bf ? sizeof(bf16) : sizeof(float);
     Runs r[8];
     for (int o = 0; o < ORDERS; o++) {
         set_order(o);
-        float *d_res = dev_copy(y0, n), *d_x = dev_copy(x, n), *d_dy = dev_copy(dy, n);
-        float *d_relu = track(dev_bytes(n * sizeof(float))), *d_drelu = dev_copy(d0, n);
-        if (!add) poison(d_drelu, n * sizeof(float));
-        float *d_src = dev_copy(src, wide), *d_gath = track(dev_bytes(n * sizeof(float)));
-        float *d_scat = dev_copy(big0, wide), *d_madd = track(dev_bytes(n * sizeof(float)));
+        void *d_res = track(upload(y0, n, bf)), *d_x = track(upload(x, n, bf)), *d_dy = track(upload(dy, n, bf));
+        void *d_relu = track(dev_bytes(n * elt)), *d_drelu = track(upload(d0, n, bf));
+        if (!add) poison(d_drelu, n * elt);
+        void *d_src = track(upload(src, wide, bf)), *d_gath = track(dev_bytes(n * elt));
+        void *d_scat = track(upload(big0, wide, bf)), *d_madd = track(dev_bytes(n * sizeof(float)));
         float *d_mnone = track(dev_bytes(n * sizeof(float))), *d_db = dev_copy(db0, width);
         int32_t *d_mask = track(upload_bytes(mask, n * sizeof *mask));
         void *d_work = track(dev_bytes(linear_bias_backward_workspace_size(rows, width)));
-        launch_ok(residual_add_cuda(d_res, d_x, n, 0));
-        launch_ok(relu_forward_cuda(d_relu, d_x, n, 0));
-        launch_ok(relu_backward_cuda(d_drelu, add, d_dy, d_x, n, 0));
-        launch_ok(rows_gather_cuda(d_gath, d_src, rows, width, stride, 0));
-        launch_ok(rows_scatter_add_cuda(d_scat, d_x, rows, width, stride, 0));
-        launch_ok(softmax_mask_additive_cuda(d_madd, d_mask, n, 0));
-        launch_ok(softmax_mask_additive_cuda(d_mnone, NULL, n, 0));
-        launch_ok(linear_bias_backward_cuda(d_db, d_dy, rows, width, d_work, 0));
-        float *got[8] = {d_res, d_relu, d_drelu, d_gath, d_scat, d_madd, d_mnone, d_db};
-        size_t len[8] = {n, n, n, n, wide, n, n, (size_t)width};
-        for (int k = 0; k < 8; k++) r[k].out[o] = download(got[k], len[k], 0);
+        if (bf) {
+            float *d_conv = dev_copy(conv, n);
+            launch_ok(residual_add_cuda_bf16(d_res, d_x, n, 0));
+            launch_ok(relu_forward_cuda_bf16(d_relu, d_x, n, 0));
+            launch_ok(relu_backward_cuda_bf16(d_drelu, add, d_dy, d_x, n, 0));
+            launch_ok(rows_gather_cuda_bf16(d_gath, d_src, rows, width, stride, 0));
+            launch_ok(rows_scatter_add_cuda_bf16(d_scat, d_x, rows, width, stride, 0));
+            launch_ok(convert_bf16_cuda(d_madd, d_conv, n, 0)); /* into the mask's buffer */
+            launch_ok(linear_bias_backward_cuda_bf16(d_db, d_dy, rows, width, d_work, 0));
+        } else {
+            launch_ok(residual_add_cuda(d_res, d_x, n, 0));
+            launch_ok(relu_forward_cuda(d_relu, d_x, n, 0));
+            launch_ok(relu_backward_cuda(d_drelu, add, d_dy, d_x, n, 0));
+            launch_ok(rows_gather_cuda(d_gath, d_src, rows, width, stride, 0));
+            launch_ok(rows_scatter_add_cuda(d_scat, d_x, rows, width, stride, 0));
+            launch_ok(softmax_mask_additive_cuda(d_madd, d_mask, n, 0));
+            launch_ok(softmax_mask_additive_cuda(d_mnone, NULL, n, 0));
+            launch_ok(linear_bias_backward_cuda(d_db, d_dy, rows, width, d_work, 0));
+        }
+        void *got[8] = {d_res, d_relu, d_drelu, d_gath, d_scat, d_madd, d_mnone, d_db};
+        size_t len[8] = {n, n, n, n, wide, n, bf ? 0 : n, (size_t)width};
+        for (int k = 0; k < 8; k++) r[k].out[o] = download(got[k], len[k], bf && k < 7);
         free_tracked();
     }
     static const char *what[8] = {"residual_add", "relu_forward", "relu_backward", "rows_gather",
                                   "rows_scatter_add", "mask_additive", "mask_additive (NULL)",
                                   "linear_bias_backward"};
-    const float *ref[8] = {res, relu, drelu, gath, scat, madd, mnone, db};
-    size_t len[8] = {n, n, n, n, wide, n, n, (size_t)width};
+    const float *ref[8] = {res, relu, drelu, gath, scat, bf ? conv_ref : madd, mnone, db};
+    size_t len[8] = {n, n, n, n, wide, n, bf ? 0 : n, (size_t)width};
     for (int k = 0; k < 8; k++) {
-        check_orders(what[k], r[k].out, len[k], shape);
-        if (k < 7) check_same(what[k], r[k].out[0], ref[k], len[k], shape);
+        const char *name = bf && k == 5 ? "convert_bf16" : what[k];
+        check_orders(name, r[k].out, len[k], shape);
+        if (k < 7) check_same(name, r[k].out[0], ref[k], len[k], shape);
     }
     /* Two-stage column sums against the CPU's row-by-row ones (whose
-     * rounding grows with the rows: 1024 here): twice the fp32 bound. */
+     * rounding grows with the rows: 1024 here): twice the fp32 bound, for
+     * the bf16 dout's too (widened exactly, summed in fp32). */
     check_close(what[7], r[7].out[0], db, width, 2 * RTOL, shape);
     double ss = 0;
     for (int c = 0; c < width; c++) ss += (double)db[c] * db[c];
     for (int c = 0; c < width; c++) /* on check_close's scale */
-        worst_bias_err = fmax(worst_bias_err, fabs((double)r[7].out[0][c] - db[c]) /
-                                                  (fabs(db[c]) + FLOOR * sqrt(ss / width)));
+        worst_bias_err[bf] = fmax(worst_bias_err[bf], fabs((double)r[7].out[0][c] - db[c]) /
+                                                          (fabs(db[c]) + FLOOR * sqrt(ss / width)));
     runs_free(r, 8);
-    free(y0), free(x), free(dy), free(d0), free(src), free(big0), free(db0);
+    free(y0), free(x), free(dy), free(d0), free(src), free(big0), free(db0), free(conv);
     free(mask), free(res), free(relu), free(drelu), free(gath), free(scat), free(madd);
-    free(mnone), free(db);
-    cases_checked += 8;
+    free(mnone), free(db), free(conv_ref);
+    cases_checked += bf ? 7 : 8;
 }
 
 static int elementwise_all(int run)
 {
     int cases = 0;
-    for (int r = 0; r < NROWS; r++)
-        for (int w = 0; w < NWIDTHS; w++)
-            if (shape_used(ROWS[r], WIDTHS[w])) {
-                if (run) elementwise_case(ROWS[r], WIDTHS[w]);
-                cases += 8;
-            }
+    for (int bf = 0; bf < 2; bf++)
+        for (int r = 0; r < NROWS; r++)
+            for (int w = 0; w < NWIDTHS; w++)
+                if (shape_used(ROWS[r], WIDTHS[w])) {
+                    if (run) elementwise_case(ROWS[r], WIDTHS[w], bf);
+                    cases += bf ? 7 : 8;
+                }
     if (run) {
-        printf("kernels: linear_bias_backward: largest error %.3g of (|CPU| + 0.1 rms) %s\n", worst_bias_err,
-               WHERE);
+        printf("kernels: linear_bias_backward: largest error %.3g (fp32 dout), %.3g (bf16 dout) of (|CPU| + 0.1 rms) %s\n",
+               worst_bias_err[0], worst_bias_err[1], WHERE);
         fflush(stdout);
     }
     return cases;
@@ -898,10 +979,12 @@ static int loss_all(int run)
 
 /* ---- AdamW: every parameter in one launch, bit for bit ---- */
 
-static void adamw_case(int t, float lr)
+/* bf: also the bf16 copy of the parameters, each the updated one rounded
+ * (outside the segments: the copy of the old one, untouched). */
+static void adamw_case(int t, float lr, int bf)
 {
     char shape[64];
-    snprintf(shape, sizeof shape, "t=%d lr=%g", t, lr);
+    snprintf(shape, sizeof shape, "t=%d lr=%g%s", t, lr, bf ? " param_bf16" : "");
     /* segments as a model's, ragged, one gap, and 4 trailing values in none */
     static const size_t sizes[] = {1, 7, 768, 65537, 3, 300001};
     AdamWSegment seg[6];
@@ -917,16 +1000,20 @@ static void adamw_case(int t, float lr)
     float *v = randoms(n, 0, 1e-5f);
     float *p_ref = copy_of(p, n), *m_ref = copy_of(m, n), *v_ref = copy_of(v, n);
     adamw_update_segments(&opt, p_ref, g, m_ref, v_ref, seg, 6, t, lr);
-    Runs r[3];
+    float *pb_ref = copy_of(p_ref, n);
+    round_to_bf16(pb_ref, n);
+    Runs r[4];
     for (int o = 0; o < ORDERS; o++) {
         set_order(o);
         float *d_p = dev_copy(p, n), *d_g = dev_copy(g, n), *d_m = dev_copy(m, n);
         float *d_v = dev_copy(v, n);
         AdamWSegment *d_seg = track(upload_bytes(seg, sizeof seg));
-        launch_ok(adamw_update_cuda(&opt, d_p, NULL, d_g, d_m, d_v, d_seg, 6, n, t, lr, 0));
+        bf16 *d_pb = bf ? track(upload(p, n, 1)) : NULL;
+        launch_ok(adamw_update_cuda(&opt, d_p, d_pb, d_g, d_m, d_v, d_seg, 6, n, t, lr, 0));
         r[0].out[o] = download(d_p, n, 0);
         r[1].out[o] = download(d_m, n, 0);
         r[2].out[o] = download(d_v, n, 0);
+        r[3].out[o] = bf ? download(d_pb, n, 1) : NULL;
         free_tracked();
     }
     check_orders("adamw param", r[0].out, n, shape);
@@ -935,8 +1022,12 @@ static void adamw_case(int t, float lr)
     check_same("adamw param", r[0].out[0], p_ref, n, shape);
     check_same("adamw m", r[1].out[0], m_ref, n, shape);
     check_same("adamw v", r[2].out[0], v_ref, n, shape);
-    runs_free(r, 3);
-    free(p), free(g), free(m), free(v), free(p_ref), free(m_ref), free(v_ref);
+    if (bf) {
+        check_orders("adamw param_bf16", r[3].out, n, shape);
+        check_same("adamw param_bf16", r[3].out[0], pb_ref, n, shape);
+    }
+    runs_free(r, 4);
+    free(p), free(g), free(m), free(v), free(p_ref), free(m_ref), free(v_ref), free(pb_ref);
     cases_checked += 1;
 }
 
@@ -947,7 +1038,7 @@ static int adamw_all(int run)
     int cases = 0;
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < 2; j++) {
-            if (run) adamw_case(ts[i], lrs[j]);
+            if (run) adamw_case(ts[i], lrs[j], (i + j) % 2); /* half with the bf16 copy */
             cases++;
         }
     return cases;
