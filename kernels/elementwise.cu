@@ -129,11 +129,6 @@ int residual_add_cuda(float *y, const float *x, size_t n, cudaStream_t stream)
     return residual_add(y, x, n, stream);
 }
 
-int residual_add_cuda_bf16(bf16 *y, const bf16 *x, size_t n, cudaStream_t stream)
-{
-    return residual_add(y, x, n, stream);
-}
-
 int relu_forward_cuda(float *out, const float *inp, size_t n, cudaStream_t stream)
 {
     return relu_forward(out, inp, n, stream);

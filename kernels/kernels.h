@@ -66,8 +66,8 @@ int layernorm_forward_cuda(float *out, float *mean, float *rstd, const float *in
 int layernorm_forward_cuda_bf16(bf16 *out, float *mean, float *rstd, const bf16 *inp,
                                 const float *weight, const float *bias, int rows, int dim,
                                 float eps, cudaStream_t stream);
-/* res = inp + residual (each element one fp32 addition, rounded once to T
- * as residual_add_cuda_bf16 / residual_add_cuda would), stored (the backward
+/* res = inp + residual (each element one fp32 addition, rounded once to T,
+ * as residual_add_cuda adds), stored (the backward
  * needs it), and out = LayerNorm(res) as layernorm_forward_cuda computes it
  * from the stored (rounded) res: out, mean, rstd bit for bit what
  * residual_add then layernorm_forward give. res may be the same pointer as
@@ -218,10 +218,10 @@ int softmax_mask_additive_cuda(float *out, const int32_t *mask, size_t n, cudaSt
 size_t linear_bias_backward_workspace_size(int N, int OC);
 int linear_bias_backward_cuda(float *dbias, const float *dout, int N, int OC, void *work,
                               cudaStream_t stream);
-/* bf16 activations; the bias gradient stays fp32. convert_bf16_cuda rounds
- * n fp32 values to bf16 (nearest even; NaN stays NaN): the GEMMs' copies of
- * the weights, the loss's dlogits. */
-int residual_add_cuda_bf16(bf16 *y, const bf16 *x, size_t n, cudaStream_t stream);
+/* bf16 activations; the bias gradient stays fp32 (the bf16 step's residual
+ * adds are layernorm_residual_forward's). convert_bf16_cuda rounds n fp32
+ * values to bf16 (nearest even; NaN stays NaN): the GEMMs' copies of the
+ * weights, the loss's dlogits. */
 int relu_forward_cuda_bf16(bf16 *out, const bf16 *inp, size_t n, cudaStream_t stream);
 int relu_backward_cuda_bf16(bf16 *dinp, bool accumulate, const bf16 *dout, const bf16 *inp, size_t n,
                             cudaStream_t stream);

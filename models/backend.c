@@ -84,7 +84,17 @@ int backend_step(Backend *be, const AdamW *opt, float lr, float max_norm, float 
     return be->ops->step(be, opt, lr, max_norm, grad_norm);
 }
 
-int backend_set_tf32(Backend *be, bool on) { return be->ops->set_tf32(be, on); }
+int backend_set_precision(Backend *be, Precision p) { return be->ops->set_precision(be, p); }
+Precision backend_default_precision(Backend *be) { return be->ops->default_precision(be); }
+
+const char *precision_name(Precision p)
+{
+    switch (p) {
+    case PRECISION_TF32: return "tf32";
+    case PRECISION_BF16: return "bf16";
+    default: return "fp32";
+    }
+}
 
 int backend_get_params(Backend *be, float *out) { return be->ops->get_params(be, out); }
 

@@ -85,10 +85,25 @@ int backend_zero_grad(Backend *be);
  * table). *grad_norm is the norm before clipping. */
 int backend_step(Backend *be, const AdamW *opt, float lr, float max_norm, float *grad_norm);
 
-/* Whether GEMMs take TF32 inputs (CUDA tensor cores: 10 mantissa bits,
- * fp32 accumulation; off when opened). The CPU backend computes in fp32
- * and refuses. 0, or -1 with err_set. */
-int backend_set_tf32(Backend *be, bool on);
+/* How a backend computes. fp32: fp32 throughout (every backend, and the
+ * default when opened). tf32: the GEMMs take TF32 inputs (CUDA tensor
+ * cores: 10 mantissa bits, fp32 accumulation). bf16: mixed precision
+ * (CUDA): activations, their gradients and the GEMMs' copy of the weights
+ * in bfloat16, the GEMMs accumulating in fp32; master weights, gradients,
+ * AdamW moments, LayerNorm statistics, logits, loss and gradient norm in
+ * fp32, so checkpoints are what fp32 training writes. */
+typedef enum { PRECISION_FP32, PRECISION_TF32, PRECISION_BF16 } Precision;
+
+/* The name of p ("fp32", "tf32", "bf16"). */
+const char *precision_name(Precision p);
+
+/* Sets how be computes, before or between steps: 0, or -1 with err_set
+ * when the backend cannot (the CPU computes in fp32 only). */
+int backend_set_precision(Backend *be, Precision p);
+
+/* What be computes fastest at without giving up what training needs: bf16
+ * on a GPU with bf16 tensor cores, else fp32. */
+Precision backend_default_precision(Backend *be);
 /* Parameters to and from host memory (lay.n_params floats). */
 int backend_get_params(Backend *be, float *out);
 int backend_set_params(Backend *be, const float *in);

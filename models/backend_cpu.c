@@ -257,10 +257,18 @@ static float *cpu_grads(Backend *be, size_t *n)
     return c->m.grads;
 }
 
-static int cpu_set_tf32(Backend *be, bool on)
+static int cpu_set_precision(Backend *be, Precision p)
 {
     (void)be;
-    return on ? err_set("tf32: the CPU backend computes in fp32 (TF32 is a GPU's tensor-core format)") : 0;
+    return p != PRECISION_FP32 ? err_set("precision %s: the CPU backend computes in fp32 (%s is a GPU's tensor-core format)",
+                                         precision_name(p), precision_name(p))
+                               : 0;
+}
+
+static Precision cpu_default_precision(Backend *be)
+{
+    (void)be;
+    return PRECISION_FP32;
 }
 
 static const BackendOps cpu_ops = {
@@ -274,7 +282,8 @@ static const BackendOps cpu_ops = {
     .loss_backward = cpu_loss_backward,
     .zero_grad = cpu_zero_grad,
     .step = cpu_step,
-    .set_tf32 = cpu_set_tf32,
+    .set_precision = cpu_set_precision,
+    .default_precision = cpu_default_precision,
     .get_params = cpu_get_params,
     .set_params = cpu_set_params,
     .get_grads = cpu_get_grads,

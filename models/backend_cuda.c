@@ -1,7 +1,17 @@
 /* The CUDA backend: DistilBERT's step on an NVIDIA GPU, the same
  * orchestration as the CPU model (models/distilbert.c) over the same spec,
  * op for op: the kernels of kernels/ for everything but the GEMMs, which go
- * through cuBLAS (fp32, tensor-core math off, so fp32 means fp32).
+ * through cuBLAS and cuBLASLt.
+ *
+ * Precision (backend_set_precision): fp32 (tensor-core math off, so fp32
+ * means fp32), fp32 with TF32 GEMMs, or bf16 mixed precision: activations
+ * and their gradients in bf16 (the activation plan's bf16 tensors), the
+ * GEMMs on bf16 copies of the weights (params16, refreshed by AdamW's own
+ * pass) accumulating in fp32, and in fp32 the master weights, their
+ * gradients (the weight-gradient GEMMs write fp32), the moments, the
+ * LayerNorm statistics, the logits, the loss and the gradient norm. Every
+ * op dispatches on it in one wrapper below, so the step reads the same in
+ * each. bf16 needs the fused attention (the unfused path is fp32 only).
  *
  * Memory: parameters, gradients and the two AdamW moments one device
  * allocation each; the activations one arena laid out by the activation plan
@@ -33,11 +43,15 @@
 #include "models/backend_impl.h"
 #include "src/core/err.h"
 
-/* A linear layer's shape (N rows, C in, OC out) planned for cuBLASLt. */
-enum { LT_PLANS = 32 };
+/* A linear layer's GEMM (N rows, C in, OC out) planned for cuBLASLt: the
+ * forward with its bias, or the input gradient (dout W, plus a C matrix). */
+enum { LT_PLANS = 48 };
+typedef enum { LT_FORWARD, LT_DINP } LtKind;
 typedef struct {
+    LtKind kind;
     int N, C, OC;
-    bool tf32;
+    cublasComputeType_t compute;
+    cudaDataType_t in, out;      /* of the weight and input; of the output and bias */
     cublasLtMatmulDesc_t op;
     cublasLtMatrixLayout_t a, b, d;
     cublasLtMatmulPreference_t pref;
@@ -50,6 +64,7 @@ typedef struct {
     cublasHandle_t blas;
     size_t n;                    /* parameters */
     float *params, *grads, *m, *v;
+    bf16 *params16;              /* bf16: the GEMMs' copy of params */
     float *scratch;              /* a later micro-batch's own gradient (loss_backward) */
     float *gdst;                 /* where the backward writes: grads, or scratch */
     bool summing;                /* grads hold a batch's since zero_grad */
@@ -74,13 +89,14 @@ typedef struct {
     AdamWSegment *seg;           /* device copy of the weight-decay table */
     int nseg, t;
     int max_B, max_T;            /* what the buffers below hold */
-    float *acts;                 /* the activation arena, plan for (max_B, max_T) */
+    char *acts;                  /* the activation arena, plan for (max_B, max_T) */
     void *work;
     size_t work_size;
     int32_t *ids, *mask, *emb_plan; /* device: B x T, B x T, embedding_plan_len(B x T) */
     int32_t *emb_plan_host;
     int n_distinct;              /* distinct ids of the last forward */
     float *targets, *dlogits;    /* device: max_B x labels each */
+    bf16 *dlogits16;             /* bf16: dlogits rounded, for the head's GEMMs */
     float *loss_weights;         /* device: 2 x labels, LOSS_BCE_LOGW's weights then the class weights */
     float *scalars;              /* device: the mean loss, the gradient norm */
     Loss loss;                   /* its weights pointing into loss_weights */
@@ -88,7 +104,8 @@ typedef struct {
     int B, T;                    /* the last forward's; B = 0 before the first */
     ForwardArgs fa;
     bool fused_attention;        /* kernels/attention.cu builds the head size */
-    bool tf32;                   /* GEMMs on TF32 tensor cores (backend_set_tf32) */
+    Precision prec;              /* backend_set_precision */
+    bool bf16;                   /* prec == PRECISION_BF16 */
     LtPlan lt[LT_PLANS];         /* linear_forward_gpu's cuBLASLt plans, by shape */
     int n_lt;
 } CudaBackend;
@@ -108,19 +125,42 @@ static void lt_plans_free(CudaBackend *c)
     c->n_lt = 0;
 }
 
-static float *A(const CudaBackend *c, ActId id) { return c->plan.n[id] ? c->acts + c->plan.off[id] : NULL; }
+/* Element i of activation id (bf16 or fp32, as the plan says); AF: an fp32 one's. */
+static void *At(const CudaBackend *c, ActId id, size_t i)
+{
+    return c->plan.n[id] ? c->acts + c->plan.off[id] + i * c->plan.size[id] : NULL;
+}
+static void *A(const CudaBackend *c, ActId id) { return At(c, id, 0); }
+static float *AF(const CudaBackend *c, ActId id) { return A(c, id); }
 static float *P(const CudaBackend *c, ParamId id, int l) { return c->params + layout_slot(&c->base.lay, id, l)->off; }
+/* A weight as the GEMMs read it: the bf16 copy, or the fp32 parameters. */
+static void *W(const CudaBackend *c, ParamId id, int l)
+{
+    size_t off = layout_slot(&c->base.lay, id, l)->off;
+    return c->bf16 ? (void *)(c->params16 + off) : (void *)(c->params + off);
+}
+/* Bytes per activation element of the stream's tensors. */
+static size_t act_size(const CudaBackend *c) { return c->bf16 ? 2 : 4; }
 /* gdst is scratch while a later micro-batch's gradient is computed alone. */
 static float *G(const CudaBackend *c, ParamId id, int l) { return c->gdst + layout_slot(&c->base.lay, id, l)->off; }
 
 /* ---- GEMMs ------------------------------------------------------------------ */
 
-/* C (m x n, column-major, ldc) = alpha op(A) op(B) + beta C, batched with strides. */
-static int gemm(CudaBackend *c, bool ta, bool tb, int m, int n, int k, const float *a, int lda, long long sa,
-                const float *b, int ldb, long long sb, float beta, float *out, int ldc, long long sc, int batch)
+/* C (m x n, column-major, ldc) = alpha op(A) op(B) + beta C, batched with
+ * strides. A and B are activations or weights (bf16 under bf16); C too,
+ * unless out32 (a weight gradient: fp32, summed in fp32 from bf16). */
+static int gemm(CudaBackend *c, bool ta, bool tb, int m, int n, int k, const void *a, int lda, long long sa,
+                const void *b, int ldb, long long sb, float beta, void *out, bool out32, int ldc, long long sc,
+                int batch)
 {
     const float one = 1.0f;
     cublasOperation_t oa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, ob = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+    if (c->bf16) {
+        if (batch != 1) return err_set("backend: batched GEMMs are fp32 only (the unfused attention)");
+        CUBLAS_CHECK(cublasGemmEx(c->blas, oa, ob, m, n, k, &one, a, CUDA_R_16BF, lda, b, CUDA_R_16BF, ldb, &beta,
+                                  out, out32 ? CUDA_R_32F : CUDA_R_16BF, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+        return 0;
+    }
     if (batch == 1)
         CUBLAS_CHECK(cublasSgemm(c->blas, oa, ob, m, n, k, &one, a, lda, b, ldb, &beta, out, ldc));
     else
@@ -129,20 +169,27 @@ static int gemm(CudaBackend *c, bool ta, bool tb, int m, int n, int k, const flo
     return 0;
 }
 
-/* The cuBLASLt plan of one linear_forward_gpu shape: its descriptors and the
- * algorithm chosen once, so that a shape always runs the same algorithm
- * (the same bits every step), never one splitting k (no workspace). */
-static int lt_plan_for(CudaBackend *c, int N, int C, int OC, const float *bias, LtPlan **out)
+/* The cuBLASLt plan of one linear layer's GEMM, shape and types: its
+ * descriptors and the algorithm chosen once, so that a shape always runs
+ * the same algorithm (the same bits every step), never one splitting k (no
+ * workspace). */
+static int lt_plan_for(CudaBackend *c, LtKind kind, int N, int C, int OC, cudaDataType_t out_type,
+                       const void *bias, LtPlan **out)
 {
-    for (int i = 0; i < c->n_lt; i++)
-        if (c->lt[i].N == N && c->lt[i].C == C && c->lt[i].OC == OC && c->lt[i].tf32 == c->tf32) {
-            *out = &c->lt[i];
+    cublasComputeType_t compute = c->prec == PRECISION_TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    cudaDataType_t in = c->bf16 ? CUDA_R_16BF : CUDA_R_32F;
+    for (int i = 0; i < c->n_lt; i++) {
+        LtPlan *p = &c->lt[i];
+        if (p->kind == kind && p->N == N && p->C == C && p->OC == OC && p->compute == compute && p->in == in &&
+            p->out == out_type) {
+            *out = p;
             return 0;
         }
+    }
     if (c->n_lt == LT_PLANS) lt_plans_free(c); /* more shapes than a run uses: start over */
     LtPlan *p = &c->lt[c->n_lt];
     memset(p, 0, sizeof *p);
-    p->N = N, p->C = C, p->OC = OC, p->tf32 = c->tf32;
+    p->kind = kind, p->N = N, p->C = C, p->OC = OC, p->compute = compute, p->in = in, p->out = out_type;
     c->n_lt++; /* owned from here: lt_plans_free destroys what was made */
     cublasLtHandle_t lt = (cublasLtHandle_t)c->blas; /* a cuBLAS handle is a cuBLASLt one (NVIDIA documents the cast) */
     cublasOperation_t t = CUBLAS_OP_T;
@@ -151,16 +198,25 @@ static int lt_plan_for(CudaBackend *c, int N, int C, int OC, const float *bias, 
     uint64_t no_workspace = 0;
     int found = 0;
     cublasLtMatmulHeuristicResult_t h;
-    CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->op, c->tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F,
-                                          CUDA_R_32F));
-    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &t, sizeof t));
-    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
-    /* A bias pointer as the calls will have (its alignment may steer the choice); each call sets its own. */
-    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
-    /* Column-major: out^T (OC x N) = W^T (W is C x OC stored) inp^T (C x N), the bias one per row. */
-    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->a, CUDA_R_32F, C, OC, C));
-    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->b, CUDA_R_32F, C, N, C));
-    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->d, CUDA_R_32F, OC, N, OC));
+    int32_t bias_type = out_type; /* the bias is of the output's type (cuBLASLt's rule outside FP8) */
+    CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->op, compute, CUDA_R_32F));
+    if (kind == LT_FORWARD) {
+        CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &t, sizeof t));
+        CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+        CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type,
+                                                    sizeof bias_type));
+        /* A bias pointer as the calls will have (its alignment may steer the choice); each call sets its own. */
+        CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+        /* Column-major: out^T (OC x N) = W^T (W is C x OC stored) inp^T (C x N), the bias one per row. */
+        CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->a, in, C, OC, C));
+        CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->b, in, C, N, C));
+        CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->d, out_type, OC, N, OC));
+    } else {
+        /* Column-major: dinp^T (C x N) = W (C x OC stored) dout^T (OC x N) + beta C. */
+        CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->a, in, C, OC, C));
+        CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->b, in, OC, N, OC));
+        CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->d, out_type, C, N, C));
+    }
     CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&p->pref));
     CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(p->pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
                                                       &no_split, sizeof no_split));
@@ -174,12 +230,15 @@ static int lt_plan_for(CudaBackend *c, int N, int C, int OC, const float *bias, 
 }
 
 /* out[N][OC] = inp[N][C] W[OC][C]^T + bias (src/ops/linear.h), the bias added
- * by cuBLASLt's epilogue to the fp32 sums before they are stored. */
-static int linear_forward_gpu(CudaBackend *c, float *out, const float *inp, const float *w, const float *bias,
-                              int N, int C, int OC)
+ * by cuBLASLt's epilogue to the fp32 sums before they are stored. Layer
+ * (id, l)'s weight W and bias id + 1; out an activation, or with out32 an
+ * fp32 tensor (the logits, their bias the fp32 parameters). */
+static int linear_forward_gpu(CudaBackend *c, void *out, bool out32, const void *inp, ParamId id, int l, int N,
+                              int C, int OC)
 {
     LtPlan *p = NULL;
-    if (lt_plan_for(c, N, C, OC, bias, &p)) return -1;
+    const void *w = W(c, id, l), *bias = out32 ? (const void *)P(c, (ParamId)(id + 1), l) : W(c, (ParamId)(id + 1), l);
+    if (lt_plan_for(c, LT_FORWARD, N, C, OC, out32 || !c->bf16 ? CUDA_R_32F : CUDA_R_16BF, bias, &p)) return -1;
     const float one = 1.0f, zero = 0.0f;
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
     CUBLAS_CHECK(cublasLtMatmul((cublasLtHandle_t)c->blas, p->op, &one, w, p->a, inp, p->b, &zero, out, p->d, out,
@@ -187,14 +246,24 @@ static int linear_forward_gpu(CudaBackend *c, float *out, const float *inp, cons
     return 0;
 }
 
-/* dinp += dout W (add) or dinp = dout W (saves zeroing it first), dW += dout^T inp,
- * dbias += column sums of dout; dinp may be NULL. */
-static int linear_backward_gpu(CudaBackend *c, float *dinp, bool add, float *dw, float *dbias, const float *dout,
-                               const float *inp, const float *w, int N, int C, int OC)
+/* dinp = dout W + plus (plus: NULL, dinp itself to accumulate, or another
+ * gradient the residual brings, read as cuBLASLt's C: no copy, no zeroing),
+ * dW += dout^T inp, dbias += column sums of dout, for layer (id, l)
+ * (weight id, bias id + 1); dinp may be NULL. */
+static int linear_backward_gpu(CudaBackend *c, void *dinp, const void *plus, ParamId id, int l, const void *dout,
+                               const void *inp, int N, int C, int OC)
 {
-    if (dinp && gemm(c, false, false, C, N, OC, w, C, 0, dout, OC, 0, add ? 1.0f : 0.0f, dinp, C, 0, 1)) return -1;
-    if (gemm(c, false, true, C, OC, N, inp, C, 0, dout, OC, 0, 1.0f, dw, C, 0, 1)) return -1;
-    return linear_bias_backward_cuda(dbias, dout, N, OC, c->work, c->stream);
+    float *dw = G(c, id, l), *dbias = G(c, (ParamId)(id + 1), l);
+    if (dinp) {
+        LtPlan *p = NULL;
+        const float one = 1.0f, beta = plus ? 1.0f : 0.0f;
+        if (lt_plan_for(c, LT_DINP, N, C, OC, c->bf16 ? CUDA_R_16BF : CUDA_R_32F, NULL, &p)) return -1;
+        CUBLAS_CHECK(cublasLtMatmul((cublasLtHandle_t)c->blas, p->op, &one, W(c, id, l), p->a, dout, p->b, &beta,
+                                    plus ? plus : dinp, p->d, dinp, p->d, &p->algo, NULL, 0, c->stream));
+    }
+    if (gemm(c, false, true, C, OC, N, inp, C, 0, dout, OC, 0, 1.0f, dw, true, C, 0, 1)) return -1;
+    return c->bf16 ? linear_bias_backward_cuda_bf16(dbias, dout, N, OC, c->work, c->stream)
+                   : linear_bias_backward_cuda(dbias, dout, N, OC, c->work, c->stream);
 }
 
 static int zero(CudaBackend *c, float *p, size_t n)
@@ -209,6 +278,137 @@ static int copy_dev(CudaBackend *c, float *dst, const float *src, size_t n)
     return 0;
 }
 
+/* ---- the ops at the backend's precision --------------------------------------
+ * One wrapper per kernel family: activations are void * here, of the
+ * precision's type; parameters, their gradients and statistics fp32. */
+
+static int zero_act(CudaBackend *c, void *p, size_t n)
+{
+    CUDA_CHECK(cudaMemsetAsync(p, 0, n * act_size(c), c->stream));
+    return 0;
+}
+
+static int embedding_fwd(CudaBackend *c, void *out, int B, int T, int D)
+{
+    return c->bf16 ? embedding_forward_cuda_bf16(out, c->ids, P(c, P_WTE, 0), P(c, P_WPE, 0), B, T, D, c->stream)
+                   : embedding_forward_cuda(out, c->ids, P(c, P_WTE, 0), P(c, P_WPE, 0), B, T, D, c->stream);
+}
+
+static int embedding_bwd(CudaBackend *c, const void *dout, int B, int T, int D)
+{
+    float *dwte = G(c, P_WTE, 0), *dwpe = G(c, P_WPE, 0);
+    return c->bf16 ? embedding_backward_cuda_bf16(dwte, dwpe, dout, c->ids, c->emb_plan, c->n_distinct, B, T, D,
+                                                  c->stream)
+                   : embedding_backward_cuda(dwte, dwpe, dout, c->ids, c->emb_plan, c->n_distinct, B, T, D,
+                                             c->stream);
+}
+
+/* LayerNorm of rows x dim with parameters (wid, wid + 1) of layer l. */
+static int layernorm_fwd(CudaBackend *c, void *out, float *mean, float *rstd, const void *inp, ParamId wid, int l,
+                         int rows)
+{
+    const DistilBertConfig *cfg = &c->base.lay.cfg;
+    const float *w = P(c, wid, l), *b = P(c, (ParamId)(wid + 1), l);
+    return c->bf16 ? layernorm_forward_cuda_bf16(out, mean, rstd, inp, w, b, rows, cfg->dim, cfg->layer_norm_eps,
+                                                 c->stream)
+                   : layernorm_forward_cuda(out, mean, rstd, inp, w, b, rows, cfg->dim, cfg->layer_norm_eps,
+                                            c->stream);
+}
+
+/* res = inp + residual in place of inp, then out = LayerNorm(res): one kernel. */
+static int residual_layernorm_fwd(CudaBackend *c, void *out, float *mean, float *rstd, void *inp,
+                                  const void *residual, ParamId wid, int l, int rows)
+{
+    const DistilBertConfig *cfg = &c->base.lay.cfg;
+    const float *w = P(c, wid, l), *b = P(c, (ParamId)(wid + 1), l);
+    return c->bf16 ? layernorm_residual_forward_cuda_bf16(out, inp, mean, rstd, inp, residual, w, b, rows, cfg->dim,
+                                                          cfg->layer_norm_eps, c->stream)
+                   : layernorm_residual_forward_cuda(out, inp, mean, rstd, inp, residual, w, b, rows, cfg->dim,
+                                                     cfg->layer_norm_eps, c->stream);
+}
+
+static int layernorm_bwd(CudaBackend *c, void *dinp, const void *dout, const void *inp, const float *mean,
+                         const float *rstd, ParamId wid, int l, int rows)
+{
+    int D = c->base.lay.cfg.dim;
+    float *dw = G(c, wid, l), *db = G(c, (ParamId)(wid + 1), l);
+    const float *w = P(c, wid, l);
+    return c->bf16 ? layernorm_backward_cuda_bf16(dinp, false, dw, db, dout, inp, w, mean, rstd, rows, D, c->work,
+                                                  c->stream)
+                   : layernorm_backward_cuda(dinp, false, dw, db, dout, inp, w, mean, rstd, rows, D, c->work,
+                                             c->stream);
+}
+
+static int gelu_fwd(CudaBackend *c, void *out, const void *inp, size_t n)
+{
+    return c->bf16 ? gelu_forward_cuda_bf16(out, inp, n, c->stream) : gelu_forward_cuda(out, inp, n, c->stream);
+}
+
+static int gelu_bwd(CudaBackend *c, void *dinp, const void *dout, const void *inp, size_t n)
+{
+    return c->bf16 ? gelu_backward_cuda_bf16(dinp, false, dout, inp, n, c->stream)
+                   : gelu_backward_cuda(dinp, false, dout, inp, n, c->stream);
+}
+
+static int relu_fwd(CudaBackend *c, void *out, const void *inp, size_t n)
+{
+    return c->bf16 ? relu_forward_cuda_bf16(out, inp, n, c->stream) : relu_forward_cuda(out, inp, n, c->stream);
+}
+
+static int relu_bwd(CudaBackend *c, void *dinp, const void *dout, const void *inp, size_t n)
+{
+    return c->bf16 ? relu_backward_cuda_bf16(dinp, false, dout, inp, n, c->stream)
+                   : relu_backward_cuda(dinp, false, dout, inp, n, c->stream);
+}
+
+/* The [CLS] rows: row b of the compact side is row b * T of the wide one. */
+static int cls_gather(CudaBackend *c, void *dst, const void *src)
+{
+    int B = c->B, D = c->base.lay.cfg.dim, T = c->T;
+    return c->bf16 ? rows_gather_cuda_bf16(dst, src, B, D, T, c->stream)
+                   : rows_gather_cuda(dst, src, B, D, T, c->stream);
+}
+
+static int cls_scatter_add(CudaBackend *c, void *dst, const void *src)
+{
+    int B = c->B, D = c->base.lay.cfg.dim, T = c->T;
+    return c->bf16 ? rows_scatter_add_cuda_bf16(dst, src, B, D, T, c->stream)
+                   : rows_scatter_add_cuda(dst, src, B, D, T, c->stream);
+}
+
+/* Dropout of n elements of Philox stream rng_stream (under the forward's seed). */
+static int dropout_fwd(CudaBackend *c, void *out, const void *inp, size_t n, float p, uint64_t rng_stream)
+{
+    uint64_t seed = c->fa.seed;
+    return c->bf16 ? dropout_forward_cuda_bf16(out, inp, n, p, seed, rng_stream, c->stream)
+                   : dropout_forward_cuda(out, inp, n, p, seed, rng_stream, c->stream);
+}
+
+static int dropout_bwd(CudaBackend *c, void *dinp, const void *dout, size_t n, float p, uint64_t rng_stream)
+{
+    uint64_t seed = c->fa.seed;
+    return c->bf16 ? dropout_backward_cuda_bf16(dinp, false, dout, n, p, seed, rng_stream, c->stream)
+                   : dropout_backward_cuda(dinp, false, dout, n, p, seed, rng_stream, c->stream);
+}
+
+/* The [CLS] rows' dropout: row b of the B rows is row b * T of the full block's. */
+static int cls_dropout_fwd(CudaBackend *c, void *out, const void *inp, float p, uint64_t rng_stream)
+{
+    int B = c->B, D = c->base.lay.cfg.dim;
+    uint64_t stride = (uint64_t)c->T * D, seed = c->fa.seed;
+    return c->bf16 ? dropout_forward_rows_cuda_bf16(out, inp, B, D, 0, stride, p, seed, rng_stream, c->stream)
+                   : dropout_forward_rows_cuda(out, inp, B, D, 0, stride, p, seed, rng_stream, c->stream);
+}
+
+static int cls_dropout_bwd(CudaBackend *c, void *dinp, const void *dout, float p, uint64_t rng_stream)
+{
+    int B = c->B, D = c->base.lay.cfg.dim;
+    uint64_t stride = (uint64_t)c->T * D, seed = c->fa.seed;
+    return c->bf16 ? dropout_backward_rows_cuda_bf16(dinp, false, dout, B, D, 0, stride, p, seed, rng_stream,
+                                                     c->stream)
+                   : dropout_backward_rows_cuda(dinp, false, dout, B, D, 0, stride, p, seed, rng_stream, c->stream);
+}
+
 /* ---- attention (src/ops/attention.h) ----------------------------------------
  * Fused (kernels/attention.cu: no T x T tensors, each row's log-sum-exp
  * kept in A_LSE) where the head size is built, else per head through
@@ -216,23 +416,29 @@ static int copy_dev(CudaBackend *c, float *dst, const float *src, size_t n)
 
 /* Rows: T queries per (batch, head) for the full block, 1 for the [CLS]
  * block (q then holds B rows, one per sequence). Layer l's saved tensors. */
-static int attention_forward_gpu(CudaBackend *c, int l, float *out, const float *q, const float *k, const float *v,
+static int attention_forward_gpu(CudaBackend *c, int l, void *out, const void *q, const void *k, const void *v,
                                  int rows, float p, uint64_t rng_stream)
 {
     const DistilBertConfig *cfg = &c->base.lay.cfg;
     int B = c->B, T = c->T, H = cfg->n_heads, C = cfg->dim, hs = C / H;
+    float *lse = AF(c, A_LSE) + (size_t)l * B * H * T;
     if (c->fused_attention)
-        return attention_fused_forward_cuda(out, A(c, A_LSE) + (size_t)l * B * H * T, q, k, v, A(c, A_MASK_ADD), B,
-                                            T, H, hs, rows, p, c->fa.seed, rng_stream, c->stream);
+        return c->bf16 ? attention_fused_forward_cuda_bf16(out, lse, q, k, v, AF(c, A_MASK_ADD), B, T, H, hs, rows, p,
+                                                           c->fa.seed, rng_stream, c->stream)
+                       : attention_fused_forward_cuda(out, lse, q, k, v, AF(c, A_MASK_ADD), B, T, H, hs, rows, p,
+                                                      c->fa.seed, rng_stream, c->stream);
+    /* fp32 from here: bf16 needs the fused kernels (backend_set_precision) */
     size_t Att = (size_t)B * H * T * T;
-    float *preatt = A(c, A_PREATT), *att = A(c, A_ATT) + l * Att;
-    float *attd = A(c, A_ATT_DROP) ? A(c, A_ATT_DROP) + l * Att : NULL;
+    float *preatt = AF(c, A_PREATT), *att = AF(c, A_ATT) + l * Att;
+    float *attd = A(c, A_ATT_DROP) ? AF(c, A_ATT_DROP) + l * Att : NULL;
+    const float *qf = q, *kf = k, *vf = v;
+    float *outf = out;
     long long seq = (long long)T * C, q_seq = rows == 1 ? C : seq, scores = (long long)rows * T;
     for (int h = 0; h < H; h++) /* preatt[b,h] (rows x T) = q[b,h] k[b,h]^T */
-        if (gemm(c, true, false, T, rows, hs, k + h * hs, C, seq, q + h * hs, C, q_seq, 0.0f,
-                 preatt + h * scores, T, H * scores, B))
+        if (gemm(c, true, false, T, rows, hs, kf + h * hs, C, seq, qf + h * hs, C, q_seq, 0.0f,
+                 preatt + h * scores, false, T, H * scores, B))
             return -1;
-    if (softmax_forward_cuda(att, preatt, A(c, A_MASK_ADD), 1.0f / sqrtf((float)hs), B * H * rows, T, H * rows,
+    if (softmax_forward_cuda(att, preatt, AF(c, A_MASK_ADD), 1.0f / sqrtf((float)hs), B * H * rows, T, H * rows,
                              c->stream))
         return -1;
     const float *probs = att;
@@ -245,38 +451,45 @@ static int attention_forward_gpu(CudaBackend *c, int l, float *out, const float 
         probs = attd;
     }
     for (int h = 0; h < H; h++) /* out[b,h] (rows x hs) = probs[b,h] v[b,h] */
-        if (gemm(c, false, false, hs, rows, T, v + h * hs, C, seq, probs + h * scores, T, H * scores, 0.0f,
-                 out + h * hs, C, q_seq, B))
+        if (gemm(c, false, false, hs, rows, T, vf + h * hs, C, seq, probs + h * scores, T, H * scores, 0.0f,
+                 outf + h * hs, false, C, q_seq, B))
             return -1;
     return 0;
 }
 
 /* Writes dq, dk, dv (the fused kernels store them, the unfused path adds
  * into zeros); out is the forward's. */
-static int attention_backward_gpu(CudaBackend *c, int l, float *dq, float *dk, float *dv, const float *dout,
-                                  const float *out, const float *q, const float *k, const float *v, int rows, float p,
+static int attention_backward_gpu(CudaBackend *c, int l, void *dq_, void *dk_, void *dv_, const void *dout_,
+                                  const void *out, const void *q_, const void *k_, const void *v_, int rows, float p,
                                   uint64_t rng_stream)
 {
     const DistilBertConfig *cfg = &c->base.lay.cfg;
     int B = c->B, T = c->T, H = cfg->n_heads, C = cfg->dim, hs = C / H;
     size_t nq = (size_t)B * rows * C, nkv = (size_t)B * T * C;
+    const float *lse = AF(c, A_LSE) + (size_t)l * B * H * T, *mask = AF(c, A_MASK_ADD);
     if (c->fused_attention)
-        return attention_fused_backward_cuda(dq, dk, dv, false, A(c, A_DSUM), dout, out, q, k, v,
-                                             A(c, A_LSE) + (size_t)l * B * H * T, A(c, A_MASK_ADD), B, T, H, hs,
-                                             rows, p, c->fa.seed, rng_stream, c->stream);
+        return c->bf16 ? attention_fused_backward_cuda_bf16(dq_, dk_, dv_, false, AF(c, A_DSUM), dout_, out, q_, k_,
+                                                            v_, lse, mask, B, T, H, hs, rows, p, c->fa.seed,
+                                                            rng_stream, c->stream)
+                       : attention_fused_backward_cuda(dq_, dk_, dv_, false, AF(c, A_DSUM), dout_, out, q_, k_, v_,
+                                                       lse, mask, B, T, H, hs, rows, p, c->fa.seed, rng_stream,
+                                                       c->stream);
+    /* fp32 from here, as the forward */
+    float *dq = dq_, *dk = dk_, *dv = dv_;
+    const float *dout = dout_, *q = q_, *k = k_, *v = v_;
     if (zero(c, dq, nq) || zero(c, dk, nkv) || zero(c, dv, nkv)) return -1;
     size_t Att = (size_t)B * H * T * T;
-    const float *att = A(c, A_ATT) + l * Att, *attd = A(c, A_ATT_DROP) ? A(c, A_ATT_DROP) + l * Att : NULL;
-    float *dprobs_raw = A(c, A_DATT1), *dprobs = A(c, A_DATT2);
+    const float *att = AF(c, A_ATT) + l * Att, *attd = A(c, A_ATT_DROP) ? AF(c, A_ATT_DROP) + l * Att : NULL;
+    float *dprobs_raw = AF(c, A_DATT1), *dprobs = AF(c, A_DATT2);
     long long seq = (long long)T * C, q_seq = rows == 1 ? C : seq, scores = (long long)rows * T;
     size_t n = (size_t)B * H * rows * T;
     const float *probs = p > 0.0f ? attd : att;
     for (int h = 0; h < H; h++) {
         /* dprobs[b,h] (rows x T) = dout[b,h] v[b,h]^T; dv[b,h] += probs[b,h]^T dout[b,h] */
         if (gemm(c, true, false, T, rows, hs, v + h * hs, C, seq, dout + h * hs, C, q_seq, 0.0f,
-                 dprobs_raw + h * scores, T, H * scores, B) ||
+                 dprobs_raw + h * scores, false, T, H * scores, B) ||
             gemm(c, false, true, hs, T, rows, dout + h * hs, C, q_seq, probs + h * scores, T, H * scores, 1.0f,
-                 dv + h * hs, C, seq, B))
+                 dv + h * hs, false, C, seq, B))
             return -1;
     }
     /* Through the dropout: its mask comes again from Philox. */
@@ -294,9 +507,9 @@ static int attention_backward_gpu(CudaBackend *c, int l, float *dq, float *dk, f
     for (int h = 0; h < H; h++) {
         /* dq[b,h] += dpre[b,h] k[b,h]; dk[b,h] += dpre[b,h]^T q[b,h] */
         if (gemm(c, false, false, hs, rows, T, k + h * hs, C, seq, dpre + h * scores, T, H * scores, 1.0f,
-                 dq + h * hs, C, q_seq, B) ||
+                 dq + h * hs, false, C, q_seq, B) ||
             gemm(c, false, true, hs, T, rows, q + h * hs, C, q_seq, dpre + h * scores, T, H * scores, 1.0f,
-                 dk + h * hs, C, seq, B))
+                 dk + h * hs, false, C, seq, B))
             return -1;
     }
     return 0;
@@ -307,9 +520,10 @@ static int attention_backward_gpu(CudaBackend *c, int l, float *dq, float *dk, f
 static void free_batch_buffers(CudaBackend *c)
 {
     cudaFree(c->acts), cudaFree(c->work), cudaFree(c->ids), cudaFree(c->mask), cudaFree(c->emb_plan);
-    cudaFree(c->targets), cudaFree(c->dlogits);
+    cudaFree(c->targets), cudaFree(c->dlogits), cudaFree(c->dlogits16);
     free(c->emb_plan_host);
     c->acts = NULL, c->work = NULL, c->ids = c->mask = c->emb_plan = NULL, c->targets = c->dlogits = NULL;
+    c->dlogits16 = NULL;
     c->emb_plan_host = NULL;
     c->max_B = c->max_T = 0;
 }
@@ -327,18 +541,19 @@ static int cuda_reserve(Backend *be, int max_B, int max_T)
     const DistilBertConfig *cfg = &be->lay.cfg;
     int N = max_B * max_T, L = cfg->num_labels, wide = cfg->hidden_dim > cfg->dim ? cfg->hidden_dim : cfg->dim;
     ActPlan plan;
-    act_plan(&plan, cfg, max_B, max_T, c->fused_attention);
+    act_plan(&plan, cfg, max_B, max_T, c->fused_attention, c->bf16);
     size_t work = layernorm_backward_workspace_size(N, cfg->dim);
     work = max_size(work, linear_bias_backward_workspace_size(N, wide > L ? wide : L));
     work = max_size(work, loss_workspace_size(max_B, L));
     work = max_size(work, grad_norm_workspace_size(c->n));
-    CUDA_CHECK(cudaMalloc((void **)&c->acts, plan.total * sizeof(float)));
+    CUDA_CHECK(cudaMalloc((void **)&c->acts, plan.total));
     CUDA_CHECK(cudaMalloc(&c->work, work));
     CUDA_CHECK(cudaMalloc((void **)&c->ids, (size_t)N * sizeof(int32_t)));
     CUDA_CHECK(cudaMalloc((void **)&c->mask, (size_t)N * sizeof(int32_t)));
     CUDA_CHECK(cudaMalloc((void **)&c->emb_plan, embedding_plan_len(N) * sizeof(int32_t)));
     CUDA_CHECK(cudaMalloc((void **)&c->targets, (size_t)max_B * L * sizeof(float)));
     CUDA_CHECK(cudaMalloc((void **)&c->dlogits, (size_t)max_B * L * sizeof(float)));
+    if (c->bf16) CUDA_CHECK(cudaMalloc((void **)&c->dlogits16, (size_t)max_B * L * sizeof(bf16)));
     c->emb_plan_host = xmalloc(embedding_plan_len(N) * sizeof(int32_t));
     c->work_size = work;
     c->max_B = max_B;
@@ -361,7 +576,7 @@ static void cuda_close(Backend *be)
 #else
     free(c->host_grads);
 #endif
-    cudaFree(c->params), cudaFree(c->grads), cudaFree(c->scratch), cudaFree(c->m), cudaFree(c->v), cudaFree(c->seg);
+    cudaFree(c->params), cudaFree(c->params16), cudaFree(c->grads), cudaFree(c->scratch), cudaFree(c->m), cudaFree(c->v), cudaFree(c->seg);
     cudaFree(c->loss_weights), cudaFree(c->scalars);
     lt_plans_free(c);
     if (c->blas) cublasDestroy(c->blas);
@@ -378,32 +593,27 @@ static int cls_block_forward(CudaBackend *c, int l)
 {
     const DistilBertConfig *cfg = &c->base.lay.cfg;
     int B = c->B, T = c->T, D = cfg->dim, F = cfg->hidden_dim;
-    size_t N = (size_t)B * T, ND = N * D, NF = N * F, BD = (size_t)B * D;
+    size_t N = (size_t)B * T, ND = N * D, NF = N * F;
     float pd = c->fa.train ? cfg->dropout : 0.0f, pa = c->fa.train ? cfg->attention_dropout : 0.0f;
-    float *x = A(c, A_H) + l * ND, *q = A(c, A_Q) + l * ND, *k = A(c, A_K) + l * ND, *v = A(c, A_V) + l * ND;
-    float *ctx = A(c, A_CTX) + l * ND, *res1 = A(c, A_RES1) + l * ND, *ln1 = A(c, A_LN1) + l * ND;
-    float *res2 = A(c, A_RES2) + l * ND, *ff1 = A(c, A_FF1) + l * NF, *ffg = A(c, A_FFG) + l * NF;
-    float *xc = A(c, A_XC), *ff2 = A(c, A_FF2);
-    float eps = cfg->layer_norm_eps;
+    void *x = At(c, A_H, l * ND), *q = At(c, A_Q, l * ND), *k = At(c, A_K, l * ND), *v = At(c, A_V, l * ND);
+    void *ctx = At(c, A_CTX, l * ND), *res1 = At(c, A_RES1, l * ND), *ln1 = At(c, A_LN1, l * ND);
+    void *res2 = At(c, A_RES2, l * ND), *ff1 = At(c, A_FF1, l * NF), *ffg = At(c, A_FFG, l * NF);
+    void *xc = A(c, A_XC), *ff2 = A(c, A_FF2);
     uint64_t key = c->fa.key;
-    return rows_gather_cuda(xc, x, B, D, T, c->stream) ||
-           linear_forward_gpu(c, q, xc, P(c, P_Q_W, l), P(c, P_Q_B, l), B, D, D) ||
-           linear_forward_gpu(c, k, x, P(c, P_K_W, l), P(c, P_K_B, l), (int)N, D, D) ||
-           linear_forward_gpu(c, v, x, P(c, P_V_W, l), P(c, P_V_B, l), (int)N, D, D) ||
+    return cls_gather(c, xc, x) ||
+           linear_forward_gpu(c, q, false, xc, P_Q_W, l, B, D, D) ||
+           linear_forward_gpu(c, k, false, x, P_K_W, l, (int)N, D, D) ||
+           linear_forward_gpu(c, v, false, x, P_V_W, l, (int)N, D, D) ||
            attention_forward_gpu(c, l, ctx, q, k, v, 1, pa, dropout_stream(key, DROP_ATT + 2 * l)) ||
-           linear_forward_gpu(c, res1, ctx, P(c, P_O_W, l), P(c, P_O_B, l), B, D, D) ||
-           residual_add_cuda(res1, xc, BD, c->stream) ||
-           layernorm_forward_cuda(ln1, A(c, A_LN1_MEAN) + l * N, A(c, A_LN1_RSTD) + l * N, res1,
-                                  P(c, P_SA_LN_W, l), P(c, P_SA_LN_B, l), B, D, eps, c->stream) ||
-           linear_forward_gpu(c, ff1, ln1, P(c, P_FF1_W, l), P(c, P_FF1_B, l), B, D, F) ||
-           gelu_forward_cuda(ffg, ff1, (size_t)B * F, c->stream) ||
-           linear_forward_gpu(c, ff2, ffg, P(c, P_FF2_W, l), P(c, P_FF2_B, l), B, F, D) ||
-           /* row b of the B rows is row b * T of the full block's dropout */
-           dropout_forward_rows_cuda(res2, ff2, B, D, 0, (uint64_t)T * D, pd, c->fa.seed,
-                                     dropout_stream(key, DROP_FFN + 2 * l), c->stream) ||
-           residual_add_cuda(res2, ln1, BD, c->stream) ||
-           layernorm_forward_cuda(A(c, A_CLS), A(c, A_LN2_MEAN) + l * N, A(c, A_LN2_RSTD) + l * N, res2,
-                                  P(c, P_OUT_LN_W, l), P(c, P_OUT_LN_B, l), B, D, eps, c->stream)
+           linear_forward_gpu(c, res1, false, ctx, P_O_W, l, B, D, D) ||
+           residual_layernorm_fwd(c, ln1, AF(c, A_LN1_MEAN) + l * N, AF(c, A_LN1_RSTD) + l * N, res1, xc, P_SA_LN_W,
+                                  l, B) ||
+           linear_forward_gpu(c, ff1, false, ln1, P_FF1_W, l, B, D, F) ||
+           gelu_fwd(c, ffg, ff1, (size_t)B * F) ||
+           linear_forward_gpu(c, ff2, false, ffg, P_FF2_W, l, B, F, D) ||
+           cls_dropout_fwd(c, res2, ff2, pd, dropout_stream(key, DROP_FFN + 2 * l)) ||
+           residual_layernorm_fwd(c, A(c, A_CLS), AF(c, A_LN2_MEAN) + l * N, AF(c, A_LN2_RSTD) + l * N, res2, ln1,
+                                  P_OUT_LN_W, l, B)
                ? -1 : 0;
 }
 
@@ -413,26 +623,24 @@ static int block_forward(CudaBackend *c, int l)
     int B = c->B, T = c->T, D = cfg->dim, F = cfg->hidden_dim;
     size_t N = (size_t)B * T, ND = N * D, NF = N * F;
     float pd = c->fa.train ? cfg->dropout : 0.0f, pa = c->fa.train ? cfg->attention_dropout : 0.0f;
-    float *x = A(c, A_H) + l * ND, *q = A(c, A_Q) + l * ND, *k = A(c, A_K) + l * ND, *v = A(c, A_V) + l * ND;
-    float *ctx = A(c, A_CTX) + l * ND, *res1 = A(c, A_RES1) + l * ND, *ln1 = A(c, A_LN1) + l * ND;
-    float *res2 = A(c, A_RES2) + l * ND, *ff1 = A(c, A_FF1) + l * NF, *ffg = A(c, A_FFG) + l * NF;
-    float *ff2 = A(c, A_FF2), eps = cfg->layer_norm_eps;
+    void *x = At(c, A_H, l * ND), *q = At(c, A_Q, l * ND), *k = At(c, A_K, l * ND), *v = At(c, A_V, l * ND);
+    void *ctx = At(c, A_CTX, l * ND), *res1 = At(c, A_RES1, l * ND), *ln1 = At(c, A_LN1, l * ND);
+    void *res2 = At(c, A_RES2, l * ND), *ff1 = At(c, A_FF1, l * NF), *ffg = At(c, A_FFG, l * NF);
+    void *ff2 = A(c, A_FF2);
     uint64_t key = c->fa.key;
-    return linear_forward_gpu(c, q, x, P(c, P_Q_W, l), P(c, P_Q_B, l), (int)N, D, D) ||
-           linear_forward_gpu(c, k, x, P(c, P_K_W, l), P(c, P_K_B, l), (int)N, D, D) ||
-           linear_forward_gpu(c, v, x, P(c, P_V_W, l), P(c, P_V_B, l), (int)N, D, D) ||
+    return linear_forward_gpu(c, q, false, x, P_Q_W, l, (int)N, D, D) ||
+           linear_forward_gpu(c, k, false, x, P_K_W, l, (int)N, D, D) ||
+           linear_forward_gpu(c, v, false, x, P_V_W, l, (int)N, D, D) ||
            attention_forward_gpu(c, l, ctx, q, k, v, T, pa, dropout_stream(key, DROP_ATT + 2 * l)) ||
-           linear_forward_gpu(c, res1, ctx, P(c, P_O_W, l), P(c, P_O_B, l), (int)N, D, D) ||
-           residual_add_cuda(res1, x, ND, c->stream) ||
-           layernorm_forward_cuda(ln1, A(c, A_LN1_MEAN) + l * N, A(c, A_LN1_RSTD) + l * N, res1,
-                                  P(c, P_SA_LN_W, l), P(c, P_SA_LN_B, l), (int)N, D, eps, c->stream) ||
-           linear_forward_gpu(c, ff1, ln1, P(c, P_FF1_W, l), P(c, P_FF1_B, l), (int)N, D, F) ||
-           gelu_forward_cuda(ffg, ff1, NF, c->stream) ||
-           linear_forward_gpu(c, ff2, ffg, P(c, P_FF2_W, l), P(c, P_FF2_B, l), (int)N, F, D) ||
-           dropout_forward_cuda(res2, ff2, ND, pd, c->fa.seed, dropout_stream(key, DROP_FFN + 2 * l), c->stream) ||
-           residual_add_cuda(res2, ln1, ND, c->stream) ||
-           layernorm_forward_cuda(x + ND, A(c, A_LN2_MEAN) + l * N, A(c, A_LN2_RSTD) + l * N, res2,
-                                  P(c, P_OUT_LN_W, l), P(c, P_OUT_LN_B, l), (int)N, D, eps, c->stream)
+           linear_forward_gpu(c, res1, false, ctx, P_O_W, l, (int)N, D, D) ||
+           residual_layernorm_fwd(c, ln1, AF(c, A_LN1_MEAN) + l * N, AF(c, A_LN1_RSTD) + l * N, res1, x, P_SA_LN_W,
+                                  l, (int)N) ||
+           linear_forward_gpu(c, ff1, false, ln1, P_FF1_W, l, (int)N, D, F) ||
+           gelu_fwd(c, ffg, ff1, NF) ||
+           linear_forward_gpu(c, ff2, false, ffg, P_FF2_W, l, (int)N, F, D) ||
+           dropout_fwd(c, res2, ff2, ND, pd, dropout_stream(key, DROP_FFN + 2 * l)) ||
+           residual_layernorm_fwd(c, At(c, A_H, (l + 1) * ND), AF(c, A_LN2_MEAN) + l * N, AF(c, A_LN2_RSTD) + l * N,
+                                  res2, ln1, P_OUT_LN_W, l, (int)N)
                ? -1 : 0;
 }
 
@@ -456,8 +664,8 @@ static int cuda_forward(Backend *be, const int32_t *ids, const int32_t *mask, in
     c->B = 0;
     if (check_batch(cfg, ids, B, T) || cuda_reserve(be, B, T)) return -1;
     int D = cfg->dim, L = cfg->n_layers;
-    size_t N = (size_t)B * T, ND = N * D;
-    act_plan(&c->plan, cfg, B, T, c->fused_attention);
+    size_t N = (size_t)B * T, ND = N * D, BD = (size_t)B * D;
+    act_plan(&c->plan, cfg, B, T, c->fused_attention, c->bf16);
     c->B = B, c->T = T, c->fa = *fa;
     /* Blocking copies: the caller may reuse its buffers once we return. */
     CUDA_CHECK(cudaMemcpy(c->ids, ids, N * sizeof(int32_t), cudaMemcpyHostToDevice));
@@ -467,22 +675,18 @@ static int cuda_forward(Backend *be, const int32_t *ids, const int32_t *mask, in
     CUDA_CHECK(cudaMemcpy(c->emb_plan, c->emb_plan_host, embedding_plan_len((int)N) * sizeof(int32_t),
                           cudaMemcpyHostToDevice));
     float pd = fa->train ? cfg->dropout : 0.0f, pc = fa->train ? cfg->seq_classif_dropout : 0.0f;
-    if (softmax_mask_additive_cuda(A(c, A_MASK_ADD), mask ? c->mask : NULL, N, c->stream) ||
-        embedding_forward_cuda(A(c, A_EMB), c->ids, P(c, P_WTE, 0), P(c, P_WPE, 0), B, T, D, c->stream) ||
-        layernorm_forward_cuda(A(c, A_EMB_LN), A(c, A_EMB_MEAN), A(c, A_EMB_RSTD), A(c, A_EMB), P(c, P_EMB_LN_W, 0),
-                               P(c, P_EMB_LN_B, 0), (int)N, D, cfg->layer_norm_eps, c->stream) ||
-        dropout_forward_cuda(A(c, A_H), A(c, A_EMB_LN), ND, pd, fa->seed, dropout_stream(fa->key, DROP_EMB),
-                             c->stream))
+    if (softmax_mask_additive_cuda(AF(c, A_MASK_ADD), mask ? c->mask : NULL, N, c->stream) ||
+        embedding_fwd(c, A(c, A_EMB), B, T, D) ||
+        layernorm_fwd(c, A(c, A_EMB_LN), AF(c, A_EMB_MEAN), AF(c, A_EMB_RSTD), A(c, A_EMB), P_EMB_LN_W, 0, (int)N) ||
+        dropout_fwd(c, A(c, A_H), A(c, A_EMB_LN), ND, pd, dropout_stream(fa->key, DROP_EMB)))
         return -1;
     for (int l = 0; l < L; l++)
         if (fa->cls_only && l == L - 1 ? cls_block_forward(c, l) : block_forward(c, l)) return -1;
-    int rc = (!fa->cls_only && rows_gather_cuda(A(c, A_CLS), A(c, A_H) + (size_t)L * ND, B, D, T, c->stream)) ||
-             linear_forward_gpu(c, A(c, A_PRE), A(c, A_CLS), P(c, P_PRE_W, 0), P(c, P_PRE_B, 0), B, D, D) ||
-             relu_forward_cuda(A(c, A_RELU), A(c, A_PRE), (size_t)B * D, c->stream) ||
-             dropout_forward_cuda(A(c, A_DROP), A(c, A_RELU), (size_t)B * D, pc, fa->seed,
-                                  dropout_stream(fa->key, DROP_HEAD), c->stream) ||
-             linear_forward_gpu(c, A(c, A_LOGITS), A(c, A_DROP), P(c, P_CLS_W, 0), P(c, P_CLS_B, 0), B, D,
-                                cfg->num_labels);
+    int rc = (!fa->cls_only && cls_gather(c, A(c, A_CLS), At(c, A_H, L * ND))) ||
+             linear_forward_gpu(c, A(c, A_PRE), false, A(c, A_CLS), P_PRE_W, 0, B, D, D) ||
+             relu_fwd(c, A(c, A_RELU), A(c, A_PRE), BD) ||
+             dropout_fwd(c, A(c, A_DROP), A(c, A_RELU), BD, pc, dropout_stream(fa->key, DROP_HEAD)) ||
+             linear_forward_gpu(c, A(c, A_LOGITS), true, A(c, A_DROP), P_CLS_W, 0, B, D, cfg->num_labels);
     if (rc) c->B = 0;
     return rc ? -1 : 0;
 }
@@ -498,7 +702,7 @@ static int cuda_logits(Backend *be, float *out)
 {
     CudaBackend *c = cuda(be);
     if (!c->B) return err_set("backend: no forward pass to read logits from");
-    return read_back(c, out, A(c, A_LOGITS), (size_t)c->B * be->lay.cfg.num_labels * sizeof(float));
+    return read_back(c, out, AF(c, A_LOGITS), (size_t)c->B * be->lay.cfg.num_labels * sizeof(float));
 }
 
 static int cuda_hidden(Backend *be, float *out)
@@ -506,7 +710,17 @@ static int cuda_hidden(Backend *be, float *out)
     CudaBackend *c = cuda(be);
     if (!c->B || c->fa.cls_only) return err_set("backend: the last forward kept no hidden states (cls_only)");
     size_t ND = (size_t)c->B * c->T * be->lay.cfg.dim;
-    return read_back(c, out, A(c, A_H) + (size_t)be->lay.cfg.n_layers * ND, ND * sizeof(float));
+    const void *h = At(c, A_H, (size_t)be->lay.cfg.n_layers * ND);
+    if (!c->bf16) return read_back(c, out, h, ND * sizeof(float));
+    /* bf16 into out's upper half, then widened in place (exactly) in ascending order: each store lands on halves
+     * already read */
+    uint16_t *half = (uint16_t *)out + ND;
+    if (read_back(c, half, h, ND * sizeof(uint16_t))) return -1;
+    for (size_t i = 0; i < ND; i++) {
+        uint32_t bits = (uint32_t)half[i] << 16;
+        memcpy(&out[i], &bits, sizeof bits);
+    }
+    return 0;
 }
 
 /* ---- backward ---------------------------------------------------------------------- */
@@ -516,36 +730,29 @@ static int cls_block_backward(CudaBackend *c, int l)
     const DistilBertConfig *cfg = &c->base.lay.cfg;
     int B = c->B, T = c->T, D = cfg->dim, F = cfg->hidden_dim;
     size_t N = (size_t)B * T, ND = N * D, NF = N * F;
-    size_t BD = (size_t)B * D, BF = (size_t)B * F;
+    size_t BF = (size_t)B * F;
     float pd = c->fa.train ? cfg->dropout : 0.0f, pa = c->fa.train ? cfg->attention_dropout : 0.0f;
-    float *x = A(c, A_H) + l * ND, *q = A(c, A_Q) + l * ND, *k = A(c, A_K) + l * ND, *v = A(c, A_V) + l * ND;
-    float *ctx = A(c, A_CTX) + l * ND, *res1 = A(c, A_RES1) + l * ND, *ln1 = A(c, A_LN1) + l * ND;
-    float *res2 = A(c, A_RES2) + l * ND, *ff1 = A(c, A_FF1) + l * NF, *ffg = A(c, A_FFG) + l * NF;
-    float *dres2 = A(c, A_DRES2), *dln1 = A(c, A_DLN1), *dff2 = A(c, A_DFF2), *dffg = A(c, A_DFFG);
-    float *dff1 = A(c, A_DFF1), *dres1 = A(c, A_DRES1), *dctx = A(c, A_DCTX), *dxc = A(c, A_DXC);
+    void *x = At(c, A_H, l * ND), *q = At(c, A_Q, l * ND), *k = At(c, A_K, l * ND), *v = At(c, A_V, l * ND);
+    void *ctx = At(c, A_CTX, l * ND), *res1 = At(c, A_RES1, l * ND), *ln1 = At(c, A_LN1, l * ND);
+    void *res2 = At(c, A_RES2, l * ND), *ff1 = At(c, A_FF1, l * NF), *ffg = At(c, A_FFG, l * NF);
+    void *dres2 = A(c, A_DRES2), *dln1 = A(c, A_DLN1), *dff2 = A(c, A_DFF2), *dffg = A(c, A_DFFG);
+    void *dff1 = A(c, A_DFF1), *dres1 = A(c, A_DRES1), *dctx = A(c, A_DCTX), *dxc = A(c, A_DXC);
     uint64_t key = c->fa.key;
-    return layernorm_backward_cuda(dres2, false, G(c, P_OUT_LN_W, l), G(c, P_OUT_LN_B, l), A(c, A_DCLS), res2,
-                                   P(c, P_OUT_LN_W, l), A(c, A_LN2_MEAN) + l * N, A(c, A_LN2_RSTD) + l * N, B, D,
-                                   c->work, c->stream) ||
-           copy_dev(c, dln1, dres2, BD) ||
-           dropout_backward_rows_cuda(dff2, false, dres2, B, D, 0, (uint64_t)T * D, pd, c->fa.seed,
-                                      dropout_stream(key, DROP_FFN + 2 * l), c->stream) ||
-           linear_backward_gpu(c, dffg, false, G(c, P_FF2_W, l), G(c, P_FF2_B, l), dff2, ffg, P(c, P_FF2_W, l), B, F, D) ||
-           gelu_backward_cuda(dff1, false, dffg, ff1, BF, c->stream) ||
-           linear_backward_gpu(c, dln1, true, G(c, P_FF1_W, l), G(c, P_FF1_B, l), dff1, ln1, P(c, P_FF1_W, l), B, D, F) ||
-           layernorm_backward_cuda(dres1, false, G(c, P_SA_LN_W, l), G(c, P_SA_LN_B, l), dln1, res1, P(c, P_SA_LN_W, l),
-                                   A(c, A_LN1_MEAN) + l * N, A(c, A_LN1_RSTD) + l * N, B, D, c->work, c->stream) ||
-           copy_dev(c, dxc, dres1, BD) ||
-           linear_backward_gpu(c, dctx, false, G(c, P_O_W, l), G(c, P_O_B, l), dres1, ctx, P(c, P_O_W, l), B, D, D) ||
+    return layernorm_bwd(c, dres2, A(c, A_DCLS), res2, AF(c, A_LN2_MEAN) + l * N, AF(c, A_LN2_RSTD) + l * N,
+                         P_OUT_LN_W, l, B) ||
+           cls_dropout_bwd(c, dff2, dres2, pd, dropout_stream(key, DROP_FFN + 2 * l)) ||
+           linear_backward_gpu(c, dffg, NULL, P_FF2_W, l, dff2, ffg, B, F, D) ||
+           gelu_bwd(c, dff1, dffg, ff1, BF) ||
+           /* the residual: dres2 flows into ln1's gradient as well */
+           linear_backward_gpu(c, dln1, dres2, P_FF1_W, l, dff1, ln1, B, D, F) ||
+           layernorm_bwd(c, dres1, dln1, res1, AF(c, A_LN1_MEAN) + l * N, AF(c, A_LN1_RSTD) + l * N, P_SA_LN_W, l, B) ||
+           linear_backward_gpu(c, dctx, NULL, P_O_W, l, dres1, ctx, B, D, D) ||
            attention_backward_gpu(c, l, A(c, A_DQ), A(c, A_DK), A(c, A_DV), dctx, ctx, q, k, v, 1, pa,
                                   dropout_stream(key, DROP_ATT + 2 * l)) ||
-           linear_backward_gpu(c, dxc, true, G(c, P_Q_W, l), G(c, P_Q_B, l), A(c, A_DQ), A(c, A_XC), P(c, P_Q_W, l), B, D,
-                               D) ||
-           linear_backward_gpu(c, A(c, A_DH), true, G(c, P_K_W, l), G(c, P_K_B, l), A(c, A_DK), x, P(c, P_K_W, l), (int)N,
-                               D, D) ||
-           linear_backward_gpu(c, A(c, A_DH), true, G(c, P_V_W, l), G(c, P_V_B, l), A(c, A_DV), x, P(c, P_V_W, l), (int)N,
-                               D, D) ||
-           rows_scatter_add_cuda(A(c, A_DH), dxc, B, D, T, c->stream)
+           linear_backward_gpu(c, dxc, dres1, P_Q_W, l, A(c, A_DQ), A(c, A_XC), B, D, D) ||
+           linear_backward_gpu(c, A(c, A_DH), A(c, A_DH), P_K_W, l, A(c, A_DK), x, (int)N, D, D) ||
+           linear_backward_gpu(c, A(c, A_DH), A(c, A_DH), P_V_W, l, A(c, A_DV), x, (int)N, D, D) ||
+           cls_scatter_add(c, A(c, A_DH), dxc)
                ? -1 : 0;
 }
 
@@ -556,33 +763,28 @@ static int block_backward(CudaBackend *c, int l)
     int B = c->B, T = c->T, D = cfg->dim, F = cfg->hidden_dim;
     size_t N = (size_t)B * T, ND = N * D, NF = N * F;
     float pd = c->fa.train ? cfg->dropout : 0.0f, pa = c->fa.train ? cfg->attention_dropout : 0.0f;
-    float *x = A(c, A_H) + l * ND, *q = A(c, A_Q) + l * ND, *k = A(c, A_K) + l * ND, *v = A(c, A_V) + l * ND;
-    float *ctx = A(c, A_CTX) + l * ND, *res1 = A(c, A_RES1) + l * ND, *ln1 = A(c, A_LN1) + l * ND;
-    float *res2 = A(c, A_RES2) + l * ND, *ff1 = A(c, A_FF1) + l * NF, *ffg = A(c, A_FFG) + l * NF;
-    float *dh = A(c, A_DH), *dres2 = A(c, A_DRES2), *dln1 = A(c, A_DLN1), *dff2 = A(c, A_DFF2);
-    float *dffg = A(c, A_DFFG), *dff1 = A(c, A_DFF1), *dres1 = A(c, A_DRES1), *dctx = A(c, A_DCTX);
+    void *x = At(c, A_H, l * ND), *q = At(c, A_Q, l * ND), *k = At(c, A_K, l * ND), *v = At(c, A_V, l * ND);
+    void *ctx = At(c, A_CTX, l * ND), *res1 = At(c, A_RES1, l * ND), *ln1 = At(c, A_LN1, l * ND);
+    void *res2 = At(c, A_RES2, l * ND), *ff1 = At(c, A_FF1, l * NF), *ffg = At(c, A_FFG, l * NF);
+    void *dh = A(c, A_DH), *dres2 = A(c, A_DRES2), *dln1 = A(c, A_DLN1), *dff2 = A(c, A_DFF2);
+    void *dffg = A(c, A_DFFG), *dff1 = A(c, A_DFF1), *dres1 = A(c, A_DRES1), *dctx = A(c, A_DCTX);
     uint64_t key = c->fa.key;
-    return layernorm_backward_cuda(dres2, false, G(c, P_OUT_LN_W, l), G(c, P_OUT_LN_B, l), dh, res2, P(c, P_OUT_LN_W, l),
-                                   A(c, A_LN2_MEAN) + l * N, A(c, A_LN2_RSTD) + l * N, (int)N, D, c->work,
-                                   c->stream) ||
-           copy_dev(c, dln1, dres2, ND) ||
-           dropout_backward_cuda(dff2, false, dres2, ND, pd, c->fa.seed, dropout_stream(key, DROP_FFN + 2 * l), c->stream) ||
-           linear_backward_gpu(c, dffg, false, G(c, P_FF2_W, l), G(c, P_FF2_B, l), dff2, ffg, P(c, P_FF2_W, l), (int)N, F,
-                               D) ||
-           gelu_backward_cuda(dff1, false, dffg, ff1, NF, c->stream) ||
-           linear_backward_gpu(c, dln1, true, G(c, P_FF1_W, l), G(c, P_FF1_B, l), dff1, ln1, P(c, P_FF1_W, l), (int)N, D,
-                               F) ||
-           layernorm_backward_cuda(dres1, false, G(c, P_SA_LN_W, l), G(c, P_SA_LN_B, l), dln1, res1, P(c, P_SA_LN_W, l),
-                                   A(c, A_LN1_MEAN) + l * N, A(c, A_LN1_RSTD) + l * N, (int)N, D, c->work,
-                                   c->stream) ||
-           /* The residual: dres1 flows straight into the block input. */
-           copy_dev(c, dh, dres1, ND) ||
-           linear_backward_gpu(c, dctx, false, G(c, P_O_W, l), G(c, P_O_B, l), dres1, ctx, P(c, P_O_W, l), (int)N, D, D) ||
+    return layernorm_bwd(c, dres2, dh, res2, AF(c, A_LN2_MEAN) + l * N, AF(c, A_LN2_RSTD) + l * N, P_OUT_LN_W, l,
+                         (int)N) ||
+           dropout_bwd(c, dff2, dres2, ND, pd, dropout_stream(key, DROP_FFN + 2 * l)) ||
+           linear_backward_gpu(c, dffg, NULL, P_FF2_W, l, dff2, ffg, (int)N, F, D) ||
+           gelu_bwd(c, dff1, dffg, ff1, NF) ||
+           /* the residual: dres2 flows into ln1's gradient as well */
+           linear_backward_gpu(c, dln1, dres2, P_FF1_W, l, dff1, ln1, (int)N, D, F) ||
+           layernorm_bwd(c, dres1, dln1, res1, AF(c, A_LN1_MEAN) + l * N, AF(c, A_LN1_RSTD) + l * N, P_SA_LN_W, l,
+                         (int)N) ||
+           linear_backward_gpu(c, dctx, NULL, P_O_W, l, dres1, ctx, (int)N, D, D) ||
            attention_backward_gpu(c, l, A(c, A_DQ), A(c, A_DK), A(c, A_DV), dctx, ctx, q, k, v, T, pa,
                                   dropout_stream(key, DROP_ATT + 2 * l)) ||
-           linear_backward_gpu(c, dh, true, G(c, P_Q_W, l), G(c, P_Q_B, l), A(c, A_DQ), x, P(c, P_Q_W, l), (int)N, D, D) ||
-           linear_backward_gpu(c, dh, true, G(c, P_K_W, l), G(c, P_K_B, l), A(c, A_DK), x, P(c, P_K_W, l), (int)N, D, D) ||
-           linear_backward_gpu(c, dh, true, G(c, P_V_W, l), G(c, P_V_B, l), A(c, A_DV), x, P(c, P_V_W, l), (int)N, D, D)
+           /* and dres1 straight into the block input's */
+           linear_backward_gpu(c, dh, dres1, P_Q_W, l, A(c, A_DQ), x, (int)N, D, D) ||
+           linear_backward_gpu(c, dh, dh, P_K_W, l, A(c, A_DK), x, (int)N, D, D) ||
+           linear_backward_gpu(c, dh, dh, P_V_W, l, A(c, A_DV), x, (int)N, D, D)
                ? -1 : 0;
 }
 
@@ -603,30 +805,25 @@ static int backward(CudaBackend *c)
     size_t N = (size_t)B * T, ND = N * D, BD = (size_t)B * D;
     float pd = c->fa.train ? cfg->dropout : 0.0f, pc = c->fa.train ? cfg->seq_classif_dropout : 0.0f;
     uint64_t key = c->fa.key;
+    const void *dlogits = c->bf16 ? (const void *)c->dlogits16 : (const void *)c->dlogits;
     /* the head */
-    if (linear_backward_gpu(c, A(c, A_DDROP), false, G(c, P_CLS_W, 0), G(c, P_CLS_B, 0), c->dlogits, A(c, A_DROP),
-                            P(c, P_CLS_W, 0), B, D, cfg->num_labels) ||
-        dropout_backward_cuda(A(c, A_DRELU), false, A(c, A_DDROP), BD, pc, c->fa.seed, dropout_stream(key, DROP_HEAD),
-                              c->stream) ||
-        relu_backward_cuda(A(c, A_DPRE), false, A(c, A_DRELU), A(c, A_PRE), BD, c->stream) ||
-        linear_backward_gpu(c, A(c, A_DCLS), false, G(c, P_PRE_W, 0), G(c, P_PRE_B, 0), A(c, A_DPRE), A(c, A_CLS),
-                            P(c, P_PRE_W, 0), B, D, D) ||
-        bucket_passed(c, 0) || zero(c, A(c, A_DH), ND))
+    if (linear_backward_gpu(c, A(c, A_DDROP), NULL, P_CLS_W, 0, dlogits, A(c, A_DROP), B, D, cfg->num_labels) ||
+        dropout_bwd(c, A(c, A_DRELU), A(c, A_DDROP), BD, pc, dropout_stream(key, DROP_HEAD)) ||
+        relu_bwd(c, A(c, A_DPRE), A(c, A_DRELU), A(c, A_PRE), BD) ||
+        linear_backward_gpu(c, A(c, A_DCLS), NULL, P_PRE_W, 0, A(c, A_DPRE), A(c, A_CLS), B, D, D) ||
+        bucket_passed(c, 0) || zero_act(c, A(c, A_DH), ND))
         return -1;
     int L = cfg->n_layers, top = L;
     if (c->fa.cls_only ? cls_block_backward(c, --top) || bucket_passed(c, L - top)
-                       : rows_scatter_add_cuda(A(c, A_DH), A(c, A_DCLS), B, D, T, c->stream))
+                       : cls_scatter_add(c, A(c, A_DH), A(c, A_DCLS)))
         return -1;
     for (int l = top - 1; l >= 0; l--)
         if (block_backward(c, l) || bucket_passed(c, L - l)) return -1;
     /* the embeddings */
-    return dropout_backward_cuda(A(c, A_DEMB_LN), false, A(c, A_DH), ND, pd, c->fa.seed, dropout_stream(key, DROP_EMB),
-                                 c->stream) ||
-           layernorm_backward_cuda(A(c, A_DEMB), false, G(c, P_EMB_LN_W, 0), G(c, P_EMB_LN_B, 0), A(c, A_DEMB_LN),
-                                   A(c, A_EMB), P(c, P_EMB_LN_W, 0), A(c, A_EMB_MEAN), A(c, A_EMB_RSTD), (int)N, D,
-                                   c->work, c->stream) ||
-           embedding_backward_cuda(G(c, P_WTE, 0), G(c, P_WPE, 0), A(c, A_DEMB), c->ids, c->emb_plan, c->n_distinct,
-                                   B, T, D, c->stream) ||
+    return dropout_bwd(c, A(c, A_DEMB_LN), A(c, A_DH), ND, pd, dropout_stream(key, DROP_EMB)) ||
+           layernorm_bwd(c, A(c, A_DEMB), A(c, A_DEMB_LN), A(c, A_EMB), AF(c, A_EMB_MEAN), AF(c, A_EMB_RSTD),
+                         P_EMB_LN_W, 0, (int)N) ||
+           embedding_bwd(c, A(c, A_DEMB), B, T, D) ||
            bucket_passed(c, L + 1)
                ? -1 : 0;
 }
@@ -652,8 +849,9 @@ static int cuda_loss_backward(Backend *be, const float *targets, float grad_scal
     if (!c->B) return err_set("backend: backward without a forward pass");
     int L = be->lay.cfg.num_labels;
     CUDA_CHECK(cudaMemcpy(c->targets, targets, (size_t)c->B * L * sizeof(float), cudaMemcpyHostToDevice));
-    if (loss_forward_cuda(&c->loss, c->scalars, c->dlogits, A(c, A_LOGITS), c->targets, c->B, L, grad_scale,
-                          c->work, c->stream))
+    if (loss_forward_cuda(&c->loss, c->scalars, c->dlogits, AF(c, A_LOGITS), c->targets, c->B, L, grad_scale,
+                          c->work, c->stream) ||
+        (c->bf16 && convert_bf16_cuda(c->dlogits16, c->dlogits, (size_t)c->B * L, c->stream)))
         return -1;
     if (!c->summing) {
         if (backward(c)) return -1;
@@ -678,12 +876,38 @@ static int cuda_zero_grad(Backend *be)
     return zero(c, c->grads, c->n);
 }
 
-/* TF32 tensor-core GEMMs, or fp32 means fp32 (no reduced-precision math). */
-static int cuda_set_tf32(Backend *be, bool on)
+/* fp32 means fp32 (no reduced-precision math); TF32 and bf16 take the
+ * tensor cores. bf16 lays the activations out anew (the arena is regrown
+ * at the next forward) and makes the weights' bf16 copy. */
+static int cuda_set_precision(Backend *be, Precision p)
 {
-    CUBLAS_CHECK(cublasSetMathMode(cuda(be)->blas, on ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH));
-    cuda(be)->tf32 = on; /* the cuBLASLt plans take it from their compute type */
-    return 0;
+    CudaBackend *c = cuda(be);
+    bool half = p == PRECISION_BF16;
+    if (half && !c->fused_attention)
+        return err_set("precision=bf16: head size %d has no fused attention kernel (8, 16, 32, 64); use precision=fp32",
+                       be->lay.cfg.dim / be->lay.cfg.n_heads);
+    CUBLAS_CHECK(cublasSetMathMode(c->blas, p == PRECISION_TF32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH));
+    if (half != c->bf16) {
+        CUDA_CHECK(cudaStreamSynchronize(c->stream));
+        free_batch_buffers(c);
+        c->B = 0;
+    }
+    c->prec = p, c->bf16 = half; /* the cuBLASLt plans take it from their types */
+    if (!half) return 0;
+    if (!c->params16) CUDA_CHECK(cudaMalloc((void **)&c->params16, c->n * sizeof(bf16)));
+    return convert_bf16_cuda(c->params16, c->params, c->n, c->stream);
+}
+
+/* bf16 where the GPU has bf16 tensor cores (compute capability 8.0 on) and
+ * the head size a fused attention kernel; else fp32. */
+static Precision cuda_default_precision(Backend *be)
+{
+    CudaBackend *c = cuda(be);
+    int dev = 0, major = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess)
+        return PRECISION_FP32;
+    return major >= 8 && c->fused_attention ? PRECISION_BF16 : PRECISION_FP32;
 }
 
 static int cuda_step(Backend *be, const AdamW *opt, float lr, float max_norm, float *grad_norm)
@@ -695,7 +919,7 @@ static int cuda_step(Backend *be, const AdamW *opt, float lr, float max_norm, fl
     *grad_norm = 0.0f;
     if (max_norm > 0 && clip_grad_norm_cuda(c->grads, c->scalars + 1, c->n, max_norm, c->work, c->stream)) return -1;
     c->t++;
-    if (adamw_update_cuda(opt, c->params, NULL, c->grads, c->m, c->v, c->seg, c->nseg, c->n, c->t, lr, c->stream))
+    if (adamw_update_cuda(opt, c->params, c->bf16 ? c->params16 : NULL, c->grads, c->m, c->v, c->seg, c->nseg, c->n, c->t, lr, c->stream))
         return -1;
     if (max_norm > 0) return read_back(c, grad_norm, c->scalars + 1, sizeof(float));
     CUDA_CHECK(cudaStreamSynchronize(c->stream));
@@ -718,7 +942,8 @@ static int cuda_get_params(Backend *be, float *out)
 static int cuda_set_params(Backend *be, const float *in)
 {
     CudaBackend *c = cuda(be);
-    return copy_in(c, c->params, in, c->n);
+    return copy_in(c, c->params, in, c->n) || (c->bf16 && convert_bf16_cuda(c->params16, c->params, c->n, c->stream))
+               ? -1 : 0;
 }
 
 static int cuda_get_grads(Backend *be, float *out)
@@ -879,7 +1104,8 @@ static int sharded_step(CudaBackend *c, const AdamW *opt, float lr, float max_no
     if (adamw_update_cuda(opt, c->params + c->lo, NULL, c->mine, c->m, c->v, c->seg, c->nseg, n, c->t, lr, c->stream) ||
         (n && copy_dev(c, c->mine, c->params + c->lo, n)) ||
         nccl_check(ncclAllGather(c->mine, c->params, c->shard, ncclFloat32, c->nccl, c->stream),
-                   "ncclAllGather of the parameters"))
+                   "ncclAllGather of the parameters") ||
+        (c->bf16 && convert_bf16_cuda(c->params16, c->params, c->n, c->stream)))
         return -1;
     if (max_norm > 0) return read_back(c, grad_norm, c->scalars + 1, sizeof(float));
     CUDA_CHECK(cudaStreamSynchronize(c->stream));
@@ -971,7 +1197,8 @@ static const BackendOps cuda_ops = {
     .loss_backward = cuda_loss_backward,
     .zero_grad = cuda_zero_grad,
     .step = cuda_step,
-    .set_tf32 = cuda_set_tf32,
+    .set_precision = cuda_set_precision,
+    .default_precision = cuda_default_precision,
     .get_params = cuda_get_params,
     .set_params = cuda_set_params,
     .get_grads = cuda_get_grads,
@@ -990,7 +1217,6 @@ static int open_device(CudaBackend *c, const ModelWeights *w)
     CUDA_CHECK(cudaStreamCreate(&c->stream));
     CUBLAS_CHECK(cublasCreate(&c->blas));
     CUBLAS_CHECK(cublasSetStream(c->blas, c->stream));
-    if (cuda_set_tf32(&c->base, false)) return -1;
     CUDA_CHECK(cudaMalloc((void **)&c->params, bytes));
     CUDA_CHECK(cudaMalloc((void **)&c->grads, bytes));
     c->gdst = c->grads;
@@ -1005,7 +1231,7 @@ static int open_device(CudaBackend *c, const ModelWeights *w)
     CUDA_CHECK(cudaMemsetAsync(c->m, 0, bytes, c->stream));
     CUDA_CHECK(cudaMemsetAsync(c->v, 0, bytes, c->stream));
     CUDA_CHECK(cudaStreamSynchronize(c->stream));
-    return 0;
+    return cuda_set_precision(&c->base, PRECISION_FP32);
 }
 
 Backend *backend_cuda_open(const ModelWeights *w)

@@ -17,7 +17,8 @@ typedef struct {
     int (*loss_backward)(Backend *be, const float *targets, float grad_scale, float *loss);
     int (*zero_grad)(Backend *be);
     int (*step)(Backend *be, const AdamW *opt, float lr, float max_norm, float *grad_norm);
-    int (*set_tf32)(Backend *be, bool on);
+    int (*set_precision)(Backend *be, Precision p);
+    Precision (*default_precision)(Backend *be);
     int (*get_params)(Backend *be, float *out);
     int (*set_params)(Backend *be, const float *in);
     int (*get_grads)(Backend *be, float *out);

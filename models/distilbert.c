@@ -23,7 +23,7 @@ struct DistilBertActs {
     bool train;          /* dropout of the last forward, recomputed by the backward */
     bool cls_only;       /* the last forward's last block ran for [CLS] rows only */
     uint64_t seed, key;
-    size_t cap;
+    size_t cap;          /* bytes of mem */
     float *mem;
     int32_t *ids;
     float *mask_add;                               /* B x T, additive */
@@ -87,7 +87,7 @@ static void acts_layout(DistilBert *m, int B, int T)
 {
     DistilBertActs *a = m->acts;
     ActPlan plan;
-    act_plan(&plan, &m->lay.cfg, B, T, false);
+    act_plan(&plan, &m->lay.cfg, B, T, false, false);
     float **v[A_COUNT] = {
         [A_MASK_ADD] = &a->mask_add, [A_EMB] = &a->emb, [A_EMB_LN] = &a->emb_ln,
         [A_EMB_MEAN] = &a->emb_mean, [A_EMB_RSTD] = &a->emb_rstd, [A_H] = &a->h, [A_Q] = &a->q,
@@ -105,13 +105,13 @@ static void acts_layout(DistilBert *m, int B, int T)
     };
     if (plan.total > a->cap) {
         free(a->mem);
-        a->mem = xmalloc(plan.total * sizeof(float));
+        a->mem = xmalloc(plan.total);
         a->cap = plan.total;
     }
     a->ids = xrealloc(a->ids, (size_t)B * T * sizeof *a->ids);
     /* A_LSE and A_DSUM, the CUDA backend's fused attention's, are empty here and have no view. */
     for (int i = 0; i < A_COUNT; i++)
-        if (v[i]) *v[i] = plan.n[i] ? a->mem + plan.off[i] : NULL;
+        if (v[i]) *v[i] = plan.n[i] ? (float *)((char *)a->mem + plan.off[i]) : NULL;
     a->B = B;
     a->T = T;
 }

@@ -193,7 +193,7 @@ uint64_t dropout_key(long step, int per_step, int index)
 /* 20 bits of sites: 2 + 2 x layers of them fit for any real model. */
 uint64_t dropout_stream(uint64_t key, int site) { return (key << 20) | (uint64_t)site; }
 
-void act_plan(ActPlan *p, const DistilBertConfig *c, int B, int T, bool fused_attention)
+void act_plan(ActPlan *p, const DistilBertConfig *c, int B, int T, bool fused_attention, bool bf16)
 {
     size_t L = c->n_layers, N = (size_t)B * T, D = c->dim, F = c->hidden_dim;
     size_t A = fused_attention ? 0 : (size_t)B * c->n_heads * T * T, BD = (size_t)B * D;
@@ -220,9 +220,13 @@ void act_plan(ActPlan *p, const DistilBertConfig *c, int B, int T, bool fused_at
     n[A_XC] = n[A_DXC] = BD;
     n[A_LSE] = L * rows;
     n[A_DSUM] = rows;
+    static const ActId fp32[] = {A_MASK_ADD, A_EMB_MEAN, A_EMB_RSTD, A_LN1_MEAN, A_LN1_RSTD,
+                                 A_LN2_MEAN, A_LN2_RSTD, A_LOGITS, A_LSE, A_DSUM};
+    memset(p->size, bf16 ? 2 : 4, sizeof p->size);
+    for (size_t i = 0; i < sizeof fp32 / sizeof *fp32; i++) p->size[fp32[i]] = 4;
     p->total = 0;
     for (int i = 0; i < A_COUNT; i++) {
         p->off[i] = p->total;
-        p->total += n[i];
+        p->total += (n[i] * p->size[i] + 255) / 256 * 256;
     }
 }

@@ -175,12 +175,18 @@ typedef enum {
     A_COUNT
 } ActId;
 
+/* n: elements; size: bytes per element (4, or 2 for a bf16 tensor); off:
+ * bytes from the arena's start, each tensor 256-byte aligned (as
+ * cudaMalloc's blocks: cuBLAS picks its kernels by alignment). */
 typedef struct {
     size_t off[A_COUNT], n[A_COUNT];
-    size_t total; /* floats */
+    unsigned char size[A_COUNT];
+    size_t total; /* bytes */
 } ActPlan;
 
-/* The plan for batches of B x T under cfg. */
-void act_plan(ActPlan *p, const DistilBertConfig *cfg, int B, int T, bool fused_attention);
+/* The plan for batches of B x T under cfg. With bf16 (mixed precision)
+ * every tensor is bf16 except those kept in fp32: the attention mask, the
+ * LayerNorm statistics, the logits and the fused attention's lse and dsum. */
+void act_plan(ActPlan *p, const DistilBertConfig *cfg, int B, int T, bool fused_attention, bool bf16);
 
 #endif

@@ -3,6 +3,7 @@
 #define GENRE_TESTUTIL_H
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,24 @@
  * the reason, counts the skip, and under CI=true counts it as a failure.
  * The reason must be a string literal (it may have printf arguments). */
 #define SKIP_SETUP(...) cr_skip_test("set-up dependency missing: " __VA_ARGS__)
+
+/* bf16 on the host: the bits of f rounded as CUDA rounds (nearest even,
+ * NaN to 0x7fff), the value of such bits, and f rounded. */
+static inline uint16_t bf16_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fff;
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+static inline float bf16_value(uint16_t bits)
+{
+    uint32_t u = (uint32_t)bits << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+static inline float round_bf16(float f) { return bf16_value(bf16_bits(f)); }
 
 /* max |got - want| / max(max |want|, floor): the error relative to the
  * tensor's scale, so zero and tiny entries do not blow it up. */

@@ -21,9 +21,11 @@ static const CfgKey schema[] = {
     {"init", CFG_STRING, "\".cache/models/all-MiniLM-L6-v2\"", NULL,
      "pretrained HF-format model directory (DistilBERT or BERT architecture)"},
     {"device", CFG_STRING, "\"cpu\"", "cpu|cuda", "where to train"},
-    {"precision", CFG_STRING, "\"fp32\"", "fp32", "arithmetic precision"},
+    {"precision", CFG_STRING, "\"auto\"", "auto|bf16|fp32",
+     "arithmetic: bf16 mixed precision (device=cuda; fp32 master weights, moments and loss), fp32, or "
+     "auto: bf16 on a GPU with bf16 tensor cores, else fp32"},
     {"tf32", CFG_BOOL, "false", NULL,
-     "device=cuda: GEMMs on TF32 tensor cores (inputs rounded to 10 mantissa bits, fp32 sums)"},
+     "device=cuda, precision fp32: GEMMs on TF32 tensor cores (inputs rounded to 10 mantissa bits, fp32 sums)"},
     {"loss.type", CFG_STRING, "\"focal\"", "bce|bce_logw|focal|asl", "training loss (asl: asymmetric loss)"},
     {"loss.alpha", CFG_FLOAT, "0.375", "-1 or [0, 1]", "focal: weight of positives (-1: none)"},
     {"loss.gamma", CFG_FLOAT, "2.0", "[0, 10]", "focal: focusing exponent"},
@@ -246,6 +248,7 @@ int cmd_train(int argc, char **argv)
         .threshold = (float)cfg_float(cfg, "threshold"), .tune_threshold = cfg_bool(cfg, "tune_threshold"),
         .tune_threshold_per_genre = cfg_bool(cfg, "tune_threshold_per_genre"),
         .shard_optimizer = cfg_bool(cfg, "shard_optimizer"), .tf32 = cfg_bool(cfg, "tf32"),
+        .precision = cfg_str(cfg, "precision"),
         .dist_alone = dist_alone,
         .tensorboard = cfg_bool(cfg, "tensorboard"),
         .min_words = (int)cfg_int(cfg, "min_words"), .max_words = (int)cfg_int(cfg, "max_words"),
@@ -263,6 +266,10 @@ int cmd_train(int argc, char **argv)
         die("loss.class_weights=effective_number applies to bce, focal and asl: bce_logw weights its genres already");
     if (s.tf32 && strcmp(device, "cuda"))
         die("tf32=true: TF32 is a GPU's tensor-core format; device=%s computes in fp32", device);
+    if (!strcmp(s.precision, "bf16") && strcmp(device, "cuda"))
+        die("precision=bf16: mixed precision runs on a GPU; device=%s computes in fp32", device);
+    if (s.tf32 && !strcmp(s.precision, "bf16"))
+        die("tf32=true is for precision=fp32: precision=bf16 runs its GEMMs in bf16 already");
     if (!(s.comm = comm_open(timeout, rendezvous))) die_err();
     int rc = trainer_run(&s, cfg, out, resume != NULL, force);
     free(drop);

@@ -52,6 +52,7 @@ typedef struct {
     ModelWeights w;   /* host copy of the parameters, for checkpoints */
     AdamWState opt;   /* host copy of the optimizer state, likewise */
     Backend *be;
+    Precision prec;            /* what the settings resolved to on this backend */
     Comm *comm;
     int rank, world;
     bool dist;        /* the data-parallel path: world > 1, or s->dist_alone */
@@ -231,6 +232,19 @@ static void setup_loss(Run *r)
 
 /* The model on its backend: the pretrained encoder (with a fresh head) for
  * a new run, the last checkpoint and its AdamW state for a resumed one. */
+
+/* The settings' precision on the opened backend: tf32 is fp32 with TF32
+ * GEMMs; auto what the backend does best (bf16 on a GPU that has it). */
+static int set_precision(Run *r)
+{
+    const TrainSettings *s = r->s;
+    r->prec = s->tf32                         ? PRECISION_TF32
+              : !strcmp(s->precision, "bf16") ? PRECISION_BF16
+              : !strcmp(s->precision, "auto") ? backend_default_precision(r->be)
+                                              : PRECISION_FP32;
+    return backend_set_precision(r->be, r->prec);
+}
+
 static int open_model(Run *r, bool resume)
 {
     const TrainSettings *s = r->s;
@@ -243,7 +257,7 @@ static int open_model(Run *r, bool resume)
     adamw_state_init(&r->opt, r->w.lay.n_params);
     if (resume && checkpoint_load_optimizer(&r->w.lay, &r->opt, r->last_dir) != 0) return -1;
     if (backend_select_device(s->device, comm_local_rank(r->comm)) != 0 ||
-        !(r->be = backend_open(s->device, &r->w)) || (s->tf32 && backend_set_tf32(r->be, true) != 0) ||
+        !(r->be = backend_open(s->device, &r->w)) || set_precision(r) != 0 ||
         (r->dist && backend_set_comm(r->be, r->comm, s->shard_optimizer) != 0))
         return -1;
     /* Validation batches are twice the training batch (no gradients kept). */
@@ -463,6 +477,10 @@ static int run_open(Run *r, const Config *cfg, bool resume)
     if (r->data_note[0]) progress_message(&r->prog, r->data_note);
     if (resume) {
         snprintf(msg, sizeof msg, "resuming %s at step %ld of %ld", r->out, r->st.step, r->total);
+        progress_message(&r->prog, msg);
+    }
+    if (r->prec != PRECISION_FP32) {
+        snprintf(msg, sizeof msg, "precision %s", precision_name(r->prec));
         progress_message(&r->prog, msg);
     }
     if (r->dist || r->per_step != s->grad_accum) {
@@ -689,7 +707,8 @@ static int finish(Run *r)
     backend_close(r->be);
     r->be = NULL;
     weights_free(&r->w);
-    if (checkpoint_load_head(&r->w, r->best_dir, r->L) != 0 || !(r->be = backend_open(s->device, &r->w)))
+    if (checkpoint_load_head(&r->w, r->best_dir, r->L) != 0 || !(r->be = backend_open(s->device, &r->w)) ||
+        set_precision(r) != 0)
         return -1;
     float threshold = s->threshold;
     int L = r->L, nv = r->val.data.n, nt = r->test.data.n;

@@ -90,7 +90,8 @@ typedef struct {
     bool tune_threshold;       /* at the end: the threshold that maximises val Jaccard */
     bool tune_threshold_per_genre; /* then one per genre from it (needs tune_threshold) */
     bool shard_optimizer;      /* ZeRO-1 over the ranks (backend_set_comm) */
-    bool tf32;                 /* TF32 GEMMs (backend_set_tf32; device cuda) */
+    const char *precision;     /* auto|bf16|fp32 (auto: backend_default_precision) */
+    bool tf32;                 /* with fp32: TF32 GEMMs (device cuda) */
     bool dist_alone;           /* a world of one takes the data-parallel path all the same */
     Comm *comm;                /* the job's ranks; one rank is a world of one */
     bool tensorboard;          /* also write the scalars as TensorBoard events in tb/ */

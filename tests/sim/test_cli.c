@@ -1,8 +1,9 @@
 /* genre train --device cuda end to end, in the simulator (bin/genre-sim):
  * a 30-step tiny training run with dropout on tracks the CPU run on the same
- * batches, two cuda runs write the same bytes, a cuda run stopped by an
- * error or killed with SIGKILL resumes to the uninterrupted run's bytes,
- * and a cuda checkpoint continues on the CPU. */
+ * batches (fp32), two cuda runs write the same bytes, a cuda run stopped by
+ * an error or killed with SIGKILL (bf16, the default) resumes to the
+ * uninterrupted run's bytes, a cuda checkpoint continues on the CPU, and
+ * 100 bf16 steps follow the fp32 run's losses. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -110,9 +111,10 @@ Test(sim_cli, cuda_training_tracks_the_cpu_and_repeats_bit_for_bit)
     char d1[300], d2[300];
     snprintf(d1, sizeof d1, "%s", at("cuda1"));
     snprintf(d2, sizeof d2, "%s", at("cuda2"));
-    const char *gpu1[] = {"--out", d1, "--device", "cuda"}, *gpu2[] = {"--out", d2, "--device", "cuda"};
-    cr_assert_eq(genre(NULL, gpu1, 4), 0, "%s", slurp(at("err.txt")));
-    cr_assert_eq(genre(NULL, gpu2, 4), 0, "%s", slurp(at("err.txt")));
+    const char *gpu1[] = {"--out", d1, "--device", "cuda", "precision=fp32"},
+               *gpu2[] = {"--out", d2, "--device", "cuda", "precision=fp32"};
+    cr_assert_eq(genre(NULL, gpu1, 5), 0, "%s", slurp(at("err.txt")));
+    cr_assert_eq(genre(NULL, gpu2, 5), 0, "%s", slurp(at("err.txt")));
 
     double a[64], b[64];
     int na = losses(at("cpu"), a, 64), nb = losses(d1, b, 64);
@@ -169,11 +171,13 @@ Test(sim_cli, cuda_checkpoints_resume_on_cuda_and_on_cpu)
     snprintf(whole, sizeof whole, "%s", at("whole"));
     snprintf(cut, sizeof cut, "%s", at("cut"));
     snprintf(cut_cpu, sizeof cut_cpu, "%s", at("cut_cpu"));
-    const char *w[] = {"--out", whole, "--device", "cuda"};
-    cr_assert_eq(genre(NULL, w, 4), 0, "%s", slurp(at("err.txt")));
-    const char *c[] = {"--out", cut, "--device", "cuda"}, *c2[] = {"--out", cut_cpu, "--device", "cuda"};
-    cr_assert_eq(genre("backend_step:17", c, 4), 1, "the failpoint did not stop the run");
-    cr_assert_eq(genre("backend_step:17", c2, 4), 1);
+    /* fp32: the CPU continues where an fp32 GPU run would (bf16 resumes are the SIGKILL test's) */
+    const char *w[] = {"--out", whole, "--device", "cuda", "precision=fp32"};
+    cr_assert_eq(genre(NULL, w, 5), 0, "%s", slurp(at("err.txt")));
+    const char *c[] = {"--out", cut, "--device", "cuda", "precision=fp32"},
+               *c2[] = {"--out", cut_cpu, "--device", "cuda", "precision=fp32"};
+    cr_assert_eq(genre("backend_step:17", c, 5), 1, "the failpoint did not stop the run");
+    cr_assert_eq(genre("backend_step:17", c2, 5), 1);
     char state[400];
     snprintf(state, sizeof state, "%s/last/state.json", cut);
     char *st = slurp(state);
@@ -238,6 +242,61 @@ Test(sim_cli, a_cuda_run_killed_with_sigkill_resumes_bit_for_bit)
         snprintf(y, sizeof y, "%s/%s", cut, same[i]);
         expect_same_bytes(x, y);
     }
+}
+
+/* Mixed precision end to end: 100 tiny steps in bf16 (the simulated GPU's
+ * default precision, dropout on) follow the fp32 run's loss curve within
+ * a band, repeat bit for bit, and checkpoint fp32 weights in the fp32
+ * run's layout (the same safetensors header). The band: each step's loss
+ * within 5% of the fp32 run's, plus 0.01 (where the losses near zero). */
+Test(sim_cli, bf16_training_tracks_fp32_and_repeats_bit_for_bit)
+{
+    char f[300], h1[300], h2[300];
+    snprintf(f, sizeof f, "%s", at("fp32"));
+    snprintf(h1, sizeof h1, "%s", at("bf16a"));
+    snprintf(h2, sizeof h2, "%s", at("bf16b"));
+    const char *a[] = {"--out", f, "--device", "cuda", "precision=fp32", "max_steps=100", "epochs=9"};
+    const char *b1[] = {"--out", h1, "--device", "cuda", "max_steps=100", "epochs=9"};
+    const char *b2[] = {"--out", h2, "--device", "cuda", "precision=bf16", "max_steps=100", "epochs=9"};
+    cr_assert_eq(genre(NULL, a, 7), 0, "%s", slurp(at("err.txt")));
+    cr_assert_eq(genre(NULL, b1, 6), 0, "%s", slurp(at("err.txt")));
+    char *err = slurp(at("err.txt"));
+    cr_expect(err && strstr(err, "precision bf16"), "the default run did not say it trains in bf16: %s", err);
+    free(err);
+    cr_assert_eq(genre(NULL, b2, 7), 0, "%s", slurp(at("err.txt")));
+    double x[128], y[128];
+    int nx = losses(f, x, 128), ny = losses(h1, y, 128);
+    cr_assert_eq(nx, 100, "fp32 logged %d steps", nx);
+    cr_assert_eq(ny, 100, "bf16 logged %d steps", ny);
+    double worst = 0, mean_f = 0, mean_h = 0;
+    for (int i = 0; i < 100; i++) {
+        worst = fmax(worst, fabs(x[i] - y[i]) / fmax(fabs(x[i]), 1e-6));
+        if (i >= 90) mean_f += x[i] / 10, mean_h += y[i] / 10;
+        cr_expect(fabs(x[i] - y[i]) <= 0.05 * fabs(x[i]) + 0.01, "step %d: loss %g (bf16) vs %g (fp32)", i + 1, y[i],
+                  x[i]);
+    }
+    double first = (y[0] + y[1] + y[2]) / 3;
+    cr_log_info("100 steps bf16 against fp32: worst relative loss difference %.3g; first 3 steps' mean %.4f, last 10 "
+                "steps' mean %.4f vs %.4f", worst, first, mean_h, mean_f);
+    cr_expect_lt(mean_h, 0.8 * first, "bf16 did not learn: losses from %g to %g", first, mean_h);
+    const char *same[] = {"best/model.safetensors", "last/model.safetensors", "last/optimizer.safetensors",
+                          "metrics.json"};
+    for (int i = 0; i < 4; i++) {
+        char p[400], q[400];
+        snprintf(p, sizeof p, "%s/%s", h1, same[i]);
+        snprintf(q, sizeof q, "%s/%s", h2, same[i]);
+        expect_same_bytes(p, q);
+    }
+    char pf[400], ph[400];
+    snprintf(pf, sizeof pf, "%s/last/model.safetensors", f);
+    snprintf(ph, sizeof ph, "%s/last/model.safetensors", h1);
+    char *mf = slurp(pf), *mh = slurp(ph);
+    cr_assert(mf && mh);
+    uint64_t hf, hh;
+    memcpy(&hf, mf, 8), memcpy(&hh, mh, 8);
+    cr_expect(hf == hh && !memcmp(mf, mh, 8 + hf), "bf16's checkpoint header differs from fp32's");
+    cr_expect(strstr(mh + 8, "\"F32\"") && !strstr(mh + 8, "BF16"), "bf16's checkpoint is not fp32");
+    free(mf), free(mh);
 }
 
 /* The numbers of one output line each, from `cmd < texts`. */
