@@ -1,18 +1,19 @@
 /* Times one training step (forward, BCE loss, backward; with "adamw" also
  * clipping to gradient norm 1 and an AdamW update, lr 5e-5, weight decay
  * 0.01) of our DistilBERT, dropout on, random weights: on the CPU backend,
- * or with "cuda" on the CUDA one ("tf32" adds backend_set_tf32, as genre
- * train tf32=true), in the all-MiniLM-L6-v2 configuration (dim 384, 6
+ * or with "cuda" on the CUDA one at its default precision (bf16 on a GPU
+ * with bf16 tensor cores, as genre train's precision=auto) or the one
+ * named: "bf16", "fp32", "tf32"; in the all-MiniLM-L6-v2 configuration (dim 384, 6
  * layers, 12 heads, FFN 1536, vocab 30522, 20 labels), or with "base" in
  * DistilBERT-base's (dim 768, FFN 3072). The last block runs for the [CLS]
  * rows only, as genre train runs it (ForwardArgs.cls_only); "full" runs it
  * for every token, the same work as PyTorch.
- *   build/bench/model_bench [B T ITERS [adamw] [full] [cuda] [base] [tf32]]   (default 16 128 5)
+ *   build/bench/model_bench [B T ITERS [adamw] [full] [cuda] [base] [bf16|fp32|tf32]]   (default 16 128 5)
  * The first step is warm-up; the medians are of the ITERS after it.
  * Prints "genre_step_ms <median> cpu_ms <median>": wall time, and the CPU
  * time of all threads of the process (steadier on a loaded machine: it
  * counts the work, not the waiting); then one line of "key value" pairs:
- * model, device, tf32, batch, seq, cls_only, adamw, samples_per_s and
+ * model, device, precision, batch, seq, cls_only, adamw, samples_per_s and
  * tokens_per_s (B and B x T per median step, padding included),
  * first_step_ms (the warm-up step alone), startup_ms (process start, by
  * the kernel's clock, to the end of that step: loading, random weights,
@@ -88,17 +89,20 @@ int main(int argc, char **argv)
     blas_arch_fix(argv);
     int B = argc > 1 ? atoi(argv[1]) : 16, T = argc > 2 ? atoi(argv[2]) : 128;
     int iters = argc > 3 ? atoi(argv[3]) : 5;
-    bool adamw = false, full = false, cuda = false, base = false, tf32 = false, bad = false;
+    bool adamw = false, full = false, cuda = false, base = false, bad = false;
+    int prec = -1; /* the backend's default */
     for (int i = 4; i < argc; i++) {
         if (!strcmp(argv[i], "adamw")) adamw = true;
         else if (!strcmp(argv[i], "full")) full = true;
         else if (!strcmp(argv[i], "cuda")) cuda = true;
         else if (!strcmp(argv[i], "base")) base = true;
-        else if (!strcmp(argv[i], "tf32")) tf32 = true;
+        else if (!strcmp(argv[i], "bf16")) prec = PRECISION_BF16;
+        else if (!strcmp(argv[i], "fp32")) prec = PRECISION_FP32;
+        else if (!strcmp(argv[i], "tf32")) prec = PRECISION_TF32;
         else bad = true;
     }
     if (B <= 0 || T <= 0 || iters <= 0 || iters > 100 || bad)
-        die("usage: model_bench [B T ITERS [adamw] [full] [cuda] [base] [tf32]]");
+        die("usage: model_bench [B T ITERS [adamw] [full] [cuda] [base] [bf16|fp32|tf32]]");
     DistilBertConfig cfg = {.dim = base ? 768 : 384, .n_layers = 6, .n_heads = 12, .hidden_dim = base ? 3072 : 1536,
                             .vocab_size = 30522, .max_position_embeddings = 512,
                             .num_labels = 20, .layer_norm_eps = 1e-12f, .dropout = 0.1f,
@@ -111,7 +115,9 @@ int main(int argc, char **argv)
      * so that what it holds afterwards is the backend's own. */
     double mem0 = cuda ? device_used_bytes() : 0;
     Backend *be = backend_open(cuda ? "cuda" : "cpu", &w);
-    if (!be || backend_reserve(be, B, T) || (tf32 && backend_set_tf32(be, true))) die_err();
+    if (!be) die_err();
+    Precision p = prec < 0 ? backend_default_precision(be) : (Precision)prec;
+    if (backend_set_precision(be, p) || backend_reserve(be, B, T)) die_err();
     weights_free(&w);
     int32_t *ids = xmalloc((size_t)B * T * sizeof *ids), *mask = xmalloc((size_t)B * T * sizeof *mask);
     float *targets = xmalloc((size_t)B * 20 * sizeof *targets);
@@ -146,9 +152,9 @@ int main(int argc, char **argv)
     qsort(cpu + 1, iters, sizeof *cpu, cmp);
     double med = ms[1 + iters / 2];
     printf("genre_step_ms %.1f cpu_ms %.1f\n", med, cpu[1 + iters / 2]);
-    printf("model %s device %s tf32 %d batch %d seq %d cls_only %d adamw %d samples_per_s %.1f "
+    printf("model %s device %s precision %s batch %d seq %d cls_only %d adamw %d samples_per_s %.1f "
            "tokens_per_s %.0f first_step_ms %.1f startup_ms %.0f",
-           base ? "distilbert-base" : "all-MiniLM-L6-v2", cuda ? "cuda" : "cpu", tf32, B, T, !full, adamw,
+           base ? "distilbert-base" : "all-MiniLM-L6-v2", cuda ? "cuda" : "cpu", precision_name(p), B, T, !full, adamw,
            B * 1e3 / med, (double)B * T * 1e3 / med, ms[0], startup);
     if (cuda) {
         char gpu[256];

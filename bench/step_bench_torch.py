@@ -55,8 +55,8 @@ MFU = model FLOPs per step / (step time x the GPU's dense bf16 peak), model
 FLOPs = (6 N + 12 layers T dim) per token, N the parameters outside the word
 and position embeddings (counted from the same config on the meta device),
 as bench/step_plan. genre computes the last block for the [CLS] rows only
-(as genre train) and is credited the same model FLOPs; its fp32 and tf32
-are judged against the bf16 peak as well. Peaks by device name: H100 SXM
+(as genre train) and is credited the same model FLOPs; its bf16, fp32 and
+tf32 are all judged against the bf16 peak. Peaks by device name: H100 SXM
 (which names itself "H100 80GB HBM3" or "H100 SXM...") and H200 989e12
 (the same Hopper SXM tensor cores), A100 312e12; anything else (an H100
 PCIe or NVL, an H200 NVL: lower clocks), and the CPU, "unknown". Targets:
@@ -235,7 +235,7 @@ def genre_row(path):
     kv = line.split()
     g = dict(zip(kv[::2], kv[1::2]))
     gpu = next((x[len("gpu "):] for x in lines if x.startswith("gpu ")), None)
-    return {"side": "genre", "model": g["model"], "mode": "tf32" if g["tf32"] == "1" else "fp32",
+    return {"side": "genre", "model": g["model"], "mode": g["precision"],
             "device": g["device"], "gpu": gpu, "batch": int(g["batch"]), "seq": int(g["seq"]),
             "cls_only": g["cls_only"] == "1", "step_ms": float(lines[0].split()[1]),
             "samples_per_s": float(g["samples_per_s"]), "tokens_per_s": float(g["tokens_per_s"]),
@@ -264,7 +264,8 @@ def print_table(rows, gpu, peak):
     print(f"device: {gpu or 'unknown'}, dense bf16 peak {f'{peak / 1e12:.0f} TFLOP/s' if peak else 'unknown'}" +
           (f"; torch {about['torch']}, transformers {about['transformers']}, attention {about['attn']}"
            if about else ""))
-    print("genre: model_bench, fp32 (tf32: TF32 GEMMs), last block for [CLS] only; torch: bf16 autocast.\n"
+    print("genre: model_bench, bf16 mixed precision, fp32, tf32 (TF32 GEMMs), last block for [CLS] only; "
+          "torch: bf16 autocast.\n"
           "1st step: the first step alone (compiling included); start-up: process start to its end.\n"
           "peak mem: torch's max_memory_allocated; genre's device use after its steps less before it\n"
           "opened (buffers, cuBLAS's workspaces, its kernels' code)")

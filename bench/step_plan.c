@@ -2,8 +2,10 @@
  * with dropout, BCE loss, backward, clipping, AdamW, as genre train runs it:
  * the last block for the [CLS] rows only) asks of a GPU, counted in the
  * simulator without one, and the step time a roofline predicts for it.
- *   build/bench/step_plan [--model distilbert-base|all-MiniLM-L6-v2] [--json FILE]
+ *   build/bench/step_plan [--model distilbert-base|all-MiniLM-L6-v2] [--precision bf16|fp32] [--json FILE]
  *   build/bench/step_plan --check    (the scaling claim, on a tiny model: make test)
+ * Each model is planned in bf16 mixed precision (genre train's default on
+ * such a GPU) and in fp32, unless --precision names one.
  *
  * Counted (cudasim_count_begin, tests/cudasim/cudasim.h): every kernel
  * launch with the distinct 32-byte sectors of device memory it reads and
@@ -26,11 +28,9 @@
  * Roofline (H100 SXM, NVIDIA's datasheet: 3.35 TB/s HBM3; dense 67 TFLOP/s
  * fp32, 494.7 TF32 tensor, 989 bf16 tensor): each piece of work takes max(FLOPs / peak,
  * bytes / bandwidth), the step their sum: no launch overhead, no overlap.
- * The backend is fp32 with CUBLAS_PEDANTIC_MATH today, so its GEMMs are
- * timed at the fp32 peak, and with tf32=true at the TF32 peak; the line
- * "GEMMs at the bf16 peak" times the same
- * plan with GEMMs at the bf16 peak and half their bytes, everything else
- * unchanged. The fused attention kernels' arithmetic (CUDA cores, fp32) is
+ * bf16's GEMMs are timed at the bf16 peak; fp32's (CUBLAS_PEDANTIC_MATH)
+ * at the fp32 peak, and the same counts with tf32=true at the TF32 peak.
+ * The fused attention kernels' arithmetic (CUDA cores, fp32) is
  * computed from their loops (attention_flops), the counter seeing bytes only. MFU = model FLOPs / (predicted time x 989 TFLOP/s), model FLOPs
  * per step = 6 N tokens + 12 layers T dim tokens, N the parameters outside
  * the word and position embeddings (the attention scores and the weighted
@@ -95,13 +95,13 @@ static void train_step(Backend *be, const int32_t *ids, const int32_t *mask, con
         die_err();
 }
 
-static Counted count_step(const DistilBertConfig *cfg, int B)
+static Counted count_step(const DistilBertConfig *cfg, int B, Precision prec)
 {
     ModelWeights w;
     if (weights_init(&w, cfg)) die_err();
     for (size_t i = 0; i < w.lay.n_params; i++) w.params[i] = 0.02f * philox_normal(1, 0, i);
     Backend *be = backend_open("cuda", &w);
-    if (!be || backend_reserve(be, B, PLAN_T)) die_err();
+    if (!be || backend_set_precision(be, prec) || backend_reserve(be, B, PLAN_T)) die_err();
     weights_free(&w);
     int32_t *ids = xmalloc((size_t)B * PLAN_T * sizeof *ids), *mask = xmalloc((size_t)B * PLAN_T * sizeof *mask);
     float *targets = xmalloc((size_t)B * LABELS * sizeof *targets);
@@ -166,11 +166,11 @@ static double affine(double at_b, double at_b1) { return at_b + (PLAN_B - COUNT_
 
 /* Roofline time; the kernels' own FLOPs (the fused attention's) run on
  * CUDA cores at the fp32 peak, the GEMMs' at gemm_flops_s. */
-static double seconds_of(const CudasimWork *w, double gemm_flops_s, double gemm_bytes_scale)
+static double seconds_of(const CudasimWork *w, double gemm_flops_s)
 {
     bool gemm = w->kind == CUDASIM_WORK_GEMM;
     double t = w->flops / (gemm ? gemm_flops_s : FP32_FLOPS);
-    double m = (w->bytes_read + w->bytes_written) * (gemm ? gemm_bytes_scale : 1.0) / HBM_BYTES_S;
+    double m = (w->bytes_read + w->bytes_written) / HBM_BYTES_S;
     return t > m ? t : m;
 }
 
@@ -205,16 +205,17 @@ static double model_flops(const DistilBertConfig *cfg)
     return 6.0 * n * tokens + 12.0 * cfg->n_layers * PLAN_T * cfg->dim * tokens;
 }
 
-static void plan(const ModelDims *m, FILE *json, bool first)
+static void plan(const ModelDims *m, Precision prec, FILE *json, bool first)
 {
     DistilBertConfig cfg = config_of(m);
-    Counted c1 = count_step(&cfg, COUNT_B), c2 = count_step(&cfg, COUNT_B + 1);
+    bool bf16 = prec == PRECISION_BF16;
+    Counted c1 = count_step(&cfg, COUNT_B, prec), c2 = count_step(&cfg, COUNT_B + 1, prec);
     if (c1.n != c2.n)
         die("step_plan: %s: %zu pieces of work at batch %d, %zu at %d", m->name, c1.n, COUNT_B, c2.n, COUNT_B + 1);
     Family *fam = xcalloc(c1.n, sizeof *fam);
     int nfam = 0;
     double launches = 0, gemm_launches = 0, host_copies = 0, host_bytes = 0, gemm_flops = 0, gemm_bytes = 0,
-           other_bytes = 0, other_flops = 0, t_fp32 = 0, t_tf32 = 0, t_bf16 = 0;
+           other_bytes = 0, other_flops = 0, t_main = 0, t_tf32 = 0;
     AttentionSeen seen = {0, 0, 0};
     for (size_t i = 0; i < c1.n; i++) {
         const CudasimWork *a = &c1.w[i], *b = &c2.w[i];
@@ -241,10 +242,9 @@ static void plan(const ModelDims *m, FILE *json, bool first)
             other_bytes += bytes;
             other_flops += s.flops;
         }
-        double sec = seconds_of(&s, FP32_FLOPS, 1.0);
-        t_fp32 += sec;
-        t_tf32 += seconds_of(&s, TF32_FLOPS, 1.0);
-        t_bf16 += seconds_of(&s, BF16_FLOPS, 0.5);
+        double sec = seconds_of(&s, bf16 ? BF16_FLOPS : FP32_FLOPS);
+        t_main += sec;
+        t_tf32 += seconds_of(&s, TF32_FLOPS);
         int f = 0;
         while (f < nfam && strcmp(fam[f].name, fa)) f++;
         if (f == nfam) {
@@ -257,8 +257,10 @@ static void plan(const ModelDims *m, FILE *json, bool first)
         fam[f].seconds += sec;
     }
     double mf = model_flops(&cfg), mem = affine(c1.mem_bytes, c2.mem_bytes);
-    printf("%s (dim %d, %d layers, %d heads, FFN %d, vocab %d, %d labels), batch %d x %d tokens, fp32\n",
-           m->name, cfg.dim, cfg.n_layers, cfg.n_heads, cfg.hidden_dim, cfg.vocab_size, LABELS, PLAN_B, PLAN_T);
+    const char *pname = bf16 ? "bf16 mixed precision" : "fp32";
+    printf("%s (dim %d, %d layers, %d heads, FFN %d, vocab %d, %d labels), batch %d x %d tokens, %s\n",
+           m->name, cfg.dim, cfg.n_layers, cfg.n_heads, cfg.hidden_dim, cfg.vocab_size, LABELS, PLAN_B, PLAN_T,
+           pname);
     printf("  counted at batch %d and %d, extrapolated per piece of work (affine in the batch)\n", COUNT_B,
            COUNT_B + 1);
     printf("  launches per step         %8.0f  (%0.f cuBLAS GEMMs, %0.f other kernels, memsets, device copies)\n",
@@ -270,27 +272,26 @@ static void plan(const ModelDims *m, FILE *json, bool first)
     printf("  fused attention FLOPs     %8.3f TFLOP  (CUDA cores, fp32; from the kernels' loops)\n",
            other_flops / 1e12);
     printf("  device memory             %8.2f GB  (after the step, without cuBLAS's workspace)\n", mem / 1e9);
-    printf("  roofline, H100 SXM: %.2f ms (GEMMs at the fp32 peak), MFU %.1f%%\n", t_fp32 * 1e3,
-           100 * mf / (t_fp32 * BF16_FLOPS));
-    printf("  tf32=true (TF32 peak):   %.2f ms, MFU %.1f%%\n", t_tf32 * 1e3, 100 * mf / (t_tf32 * BF16_FLOPS));
-    printf("  GEMMs at the bf16 peak:  %.2f ms, MFU %.1f%%\n", t_bf16 * 1e3, 100 * mf / (t_bf16 * BF16_FLOPS));
-    printf("  %-44s %8s %10s %10s %9s\n", "work", "launches", "GB", "TFLOP", "us (fp32)");
+    printf("  roofline, H100 SXM: %.2f ms (GEMMs at the %s peak), MFU %.1f%%\n", t_main * 1e3, bf16 ? "bf16" : "fp32",
+           100 * mf / (t_main * BF16_FLOPS));
+    if (!bf16)
+        printf("  tf32=true (TF32 peak):   %.2f ms, MFU %.1f%%\n", t_tf32 * 1e3, 100 * mf / (t_tf32 * BF16_FLOPS));
+    printf("  %-44s %8s %10s %10s %9s\n", "work", "launches", "GB", "TFLOP", "us");
     for (int f = 0; f < nfam; f++)
         printf("  %-44s %8.0f %10.3f %10.4f %9.1f\n", fam[f].name, fam[f].launches, fam[f].bytes / 1e9,
                fam[f].flops / 1e12, fam[f].seconds * 1e6);
     if (json) {
         fprintf(json,
                 "%s{\"name\": \"%s\", \"dim\": %d, \"layers\": %d, \"heads\": %d, \"ffn\": %d, \"vocab\": %d, "
-                "\"labels\": %d, \"batch\": %d, \"seq\": %d, \"precision\": \"fp32 (CUBLAS_PEDANTIC_MATH)\", "
+                "\"labels\": %d, \"batch\": %d, \"seq\": %d, \"precision\": \"%s\", "
                 "\"launches\": %.0f, \"gemm_launches\": %.0f, \"gemm_flops\": %.6g, \"gemm_bytes\": %.6g, "
-                "\"nongemm_bytes\": %.6g, \"model_flops\": %.6g, \"predicted_ms\": %.4f, \"mfu\": %.4f, "
-                "\"predicted_ms_tf32\": %.4f, \"predicted_ms_bf16_gemms\": %.4f, \"mfu_bf16_gemms\": %.4f, "
-                "\"device_memory_bytes\": %.6g, "
-                "\"host_transfers\": %.0f, \"attention_flops\": %.6g, \"kernels\": [",
+                "\"nongemm_bytes\": %.6g, \"model_flops\": %.6g, \"predicted_ms\": %.4f, \"mfu\": %.4f, ",
                 first ? "" : ", ", m->name, cfg.dim, cfg.n_layers, cfg.n_heads, cfg.hidden_dim, cfg.vocab_size,
-                LABELS, PLAN_B, PLAN_T, launches, gemm_launches, gemm_flops, gemm_bytes, other_bytes, mf,
-                t_fp32 * 1e3, mf / (t_fp32 * BF16_FLOPS), t_tf32 * 1e3, t_bf16 * 1e3, mf / (t_bf16 * BF16_FLOPS), mem,
-                host_copies, other_flops);
+                LABELS, PLAN_B, PLAN_T, bf16 ? "bf16" : "fp32", launches, gemm_launches, gemm_flops, gemm_bytes,
+                other_bytes, mf, t_main * 1e3, mf / (t_main * BF16_FLOPS));
+        if (!bf16) fprintf(json, "\"predicted_ms_tf32\": %.4f, ", t_tf32 * 1e3);
+        fprintf(json, "\"device_memory_bytes\": %.6g, \"host_transfers\": %.0f, \"attention_flops\": %.6g, "
+                      "\"kernels\": [", mem, host_copies, other_flops);
         for (int f = 0; f < nfam; f++)
             fprintf(json, "%s{\"name\": \"%s\", \"launches\": %.0f, \"bytes\": %.6g, \"flops\": %.6g}",
                     f ? ", " : "", fam[f].name, fam[f].launches, fam[f].bytes, fam[f].flops);
@@ -307,14 +308,14 @@ static void plan(const ModelDims *m, FILE *json, bool first)
  * FLOPs exactly, bytes within 1 KiB or 2% (32-byte sectors round the ends
  * of each array and of each strided row, which start anywhere in the
  * activation arena). 0, or 1 naming the first that is not. */
-static int check_scaling(void)
+static int check_scaling(Precision prec)
 {
     const ModelDims tiny = {"tiny", 32, 2, 4, 37};
     DistilBertConfig cfg = config_of(&tiny);
-    Counted c[3] = {count_step(&cfg, 2), count_step(&cfg, 3), count_step(&cfg, 4)};
+    Counted c[3] = {count_step(&cfg, 2, prec), count_step(&cfg, 3, prec), count_step(&cfg, 4, prec)};
     if (c[0].n != c[1].n || c[1].n != c[2].n) {
-        fprintf(stderr, "step_plan --check: %zu, %zu and %zu pieces of work at batches 2, 3, 4\n", c[0].n, c[1].n,
-                c[2].n);
+        fprintf(stderr, "step_plan --check: %s: %zu, %zu and %zu pieces of work at batches 2, 3, 4\n",
+                precision_name(prec), c[0].n, c[1].n, c[2].n);
         return 1;
     }
     double worst = 0;
@@ -328,29 +329,35 @@ static int check_scaling(void)
             double off = got[k] > want[k] ? got[k] - want[k] : want[k] - got[k];
             worst = off > worst ? off : worst;
             if (off > (k ? fmax(1024.0, 0.02 * got[k]) : 0.0)) {
-                fprintf(stderr, "step_plan --check: work %zu (%s): %s %.0f at batch 4, %.0f extrapolated\n", i,
-                        m->name, k == 0 ? "FLOPs" : k == 1 ? "bytes read" : "bytes written", got[k], want[k]);
+                fprintf(stderr, "step_plan --check: %s: work %zu (%s): %s %.0f at batch 4, %.0f extrapolated\n",
+                        precision_name(prec), i, m->name, k == 0 ? "FLOPs" : k == 1 ? "bytes read" : "bytes written",
+                        got[k], want[k]);
                 rc = 1;
                 break;
             }
         }
     }
-    if (!rc) printf("step_plan --check: %zu pieces of work at batch 4 as extrapolated from 2 and 3 (largest "
-                    "difference %.0f bytes)\n", c[0].n, worst);
+    if (!rc) printf("step_plan --check: %s: %zu pieces of work at batch 4 as extrapolated from 2 and 3 (largest "
+                    "difference %.0f bytes)\n", precision_name(prec), c[0].n, worst);
     for (int k = 0; k < 3; k++) counted_free(&c[k]);
     return rc;
 }
 
 int main(int argc, char **argv)
 {
-    const char *only = NULL, *json_path = NULL;
+    const char *only = NULL, *json_path = NULL, *prec_name = NULL;
     if (!cudasim_counts_kernel_bytes()) die("step_plan: built without counted kernels (CUDASIM_COUNT_FLAGS)");
-    if (argc == 2 && !strcmp(argv[1], "--check")) return check_scaling();
+    if (argc == 2 && !strcmp(argv[1], "--check"))
+        return check_scaling(PRECISION_BF16) || check_scaling(PRECISION_FP32);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--model") && i + 1 < argc) only = argv[++i];
+        else if (!strcmp(argv[i], "--precision") && i + 1 < argc) prec_name = argv[++i];
         else if (!strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
-        else die("usage: step_plan [--model distilbert-base|all-MiniLM-L6-v2] [--json FILE] | --check");
+        else die("usage: step_plan [--model distilbert-base|all-MiniLM-L6-v2] [--precision bf16|fp32] [--json FILE] "
+                 "| --check");
     }
+    if (prec_name && strcmp(prec_name, "bf16") && strcmp(prec_name, "fp32"))
+        die("step_plan: --precision %s: bf16 or fp32", prec_name);
     FILE *json = NULL;
     AtomicFile *af = NULL;
     if (json_path) {
@@ -362,8 +369,12 @@ int main(int argc, char **argv)
     bool first = true, any = false;
     for (size_t k = 0; k < sizeof MODELS / sizeof *MODELS; k++) {
         if (only && strcmp(only, MODELS[k].name)) continue;
-        plan(&MODELS[k], json, first);
-        first = false;
+        for (int p = 0; p < 2; p++) {
+            Precision prec = p ? PRECISION_FP32 : PRECISION_BF16;
+            if (prec_name && strcmp(prec_name, precision_name(prec))) continue;
+            plan(&MODELS[k], prec, json, first);
+            first = false;
+        }
         any = true;
     }
     if (!any) die("step_plan: unknown model %s", only);
