@@ -1027,7 +1027,9 @@ Test(sweep, baselines_run_and_the_groups_are_compared_with_them)
 
 /* The Slurm array has a task per baseline, after the training runs; a
  * baseline task runs it alone, and a collect of it alone says there is
- * nothing to compare it with yet. */
+ * nothing to compare it with yet. A baseline's state is a training run's:
+ * without its predictions it is run again, with another config.json it is
+ * an error naming the key. */
 Test(sweep, emit_slurm_counts_the_baselines)
 {
     char *file = tiny_with_baselines("tb"), *d = strdup(at("arr")), *script = strdup(at("sweep.sbatch"));
@@ -1054,6 +1056,27 @@ Test(sweep, emit_slurm_counts_the_baselines)
     cr_expect(strstr(md, "## Test Jaccard against the baselines\n\nNo training run has finished yet: no comparison.\n"),
               "%s", md);
     free(md);
+
+    /* A baseline without its predictions (an older genre's) is run again;
+     * one of another configuration is an error naming the key. */
+    char *only[] = {"--config", file, "--out", d, data_kv, init_kv, "--only", "5", NULL};
+    cr_assert_eq(unlink(at("arr/baseline=bow_words/test_predictions.jsonl")), 0);
+    cr_assert_eq(sweep_env(only, NULL), 0, "%s", err_text());
+    out = out_text();
+    cr_expect(strstr(out, "baseline=bow_words: starting") != NULL, "%s", out);
+    free(out);
+    cr_expect(exists(at("arr/baseline=bow_words/test_predictions.jsonl")));
+    char *cfg = slurp(at("arr/baseline=bow_words/config.json")), *knn = strstr(cfg, "\"k\": 5");
+    cr_assert(knn, "%s", cfg);
+    knn[strlen("\"k\": ")] = '7';
+    put(at("arr/baseline=bow_words/config.json"), cfg);
+    free(cfg);
+    cr_expect_eq(sweep_env(only, NULL), 1);
+    char *err = err_text(), want[600];
+    snprintf(want, sizeof want, "genre: %s/baseline=bow_words/config.json: key 'knn.k' is 7 there and 5 in the "
+                                "sweep's run baseline=bow_words; move the run away or sweep into another --out\n", d);
+    cr_expect_str_eq(err, want);
+    free(err);
     free(file);
     free(d);
     free(script);
