@@ -1,9 +1,10 @@
 /* genre baseline: the seed's classical classifiers (logistic regression,
  * linear SVM, cosine KNN) over bag-of-words, tf-idf or mean word2vec
  * features. Fits on train.jsonl only, evaluates on val and test with the
- * seed's decision rule, writes metrics.json and the report into the run
- * directory, and prints the seed-style table row. Optional k-fold
- * cross-validation on train (cv.json). */
+ * seed's decision rule, writes metrics.json, test_predictions.jsonl (as
+ * genre train does, so that genre sweep compares it with training runs
+ * movie by movie) and the report into the run directory, and prints the
+ * seed-style table row. Optional k-fold cross-validation on train (cv.json). */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 #include "src/baseline/knn.h"
 #include "src/baseline/ovr.h"
 #include "src/eval/metrics.h"
+#include "src/eval/predictions.h"
 #include "src/eval/report.h"
 #include "tokenizer/tokenizer.h"
 #include "src/baseline/vectorizer.h"
@@ -74,9 +76,10 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: genre baseline --config FILE [--out DIR] [--force] [key=value ...]\n\n"
                "Trains a classical classifier on <data>/train.jsonl, evaluates it on val and test,\n"
-               "and writes metrics.json, report.md and plots into DIR (default runs/baseline-MODEL-FEATURES).\n"
-               "word2vec runs also save their vectors as DIR/vectors.bin. DIR must be new, empty or an\n"
-               "earlier baseline's, which is replaced whole at the end; --force replaces anything else.\n\nkeys:\n");
+               "and writes metrics.json, test_predictions.jsonl, report.md and plots into DIR (default\n"
+               "runs/baseline-MODEL-FEATURES). word2vec runs also save their vectors as DIR/vectors.bin.\n"
+               "DIR must be new, empty or an earlier baseline's, which is replaced whole at the end;\n"
+               "--force replaces anything else.\n\nkeys:\n");
     config_print_help(schema);
 }
 
@@ -438,6 +441,11 @@ int cmd_baseline(int argc, char **argv)
     /* Description lengths in the words the model sees (basic words of at least words.min_chars). */
     int *lengths = xmalloc((size_t)ds[2].n * sizeof *lengths);
     for (int i = 0; i < ds[2].n; i++) lengths[i] = (int)(docs[2].off[i + 1] - docs[2].off[i]);
+    /* Per movie, at the threshold test used (val's when tuned), as genre
+     * train writes them: genre sweep compares runs movie by movie. */
+    char ppath[4096];
+    snprintf(ppath, sizeof ppath, "%s/test_predictions.jsonl", dir_out);
+    if (predictions_write(ppath, &ds[2], &ls, scores[2], pred[2], lengths) != 0) die_err();
     ReportRun run = {
         .name = name, .notes = notes, .labels = &ls, .val = &m[1], .test = &m[2],
         .test_data = &ds[2], .test_scores = scores[2], .test_pred = pred[2],

@@ -1,6 +1,7 @@
 /* genre sweep: many training runs from one sweep file (src/sweep/spec.h),
- * each a child `genre train` in its own directory, one after another or
- * side by side; then the combined results (src/sweep/collect.h). */
+ * each a child `genre train` in its own directory, and its baselines, each
+ * a child `genre baseline`, one after another or side by side; then the
+ * combined results (src/sweep/collect.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -37,8 +38,12 @@ static void usage(FILE *f)
                "Trains every run of a sweep: a base train configuration (\"base\": a file or an\n"
                "object), an explicit list of runs (\"runs\": [{key: value, ...}, ...]) crossed with a\n"
                "grid (\"grid\": {key: [values], ...}), each run in DIR/NAME, named by what differs\n"
-               "(\"loss.type=focal,seed=1\"). key=value overrides apply to every run (not to a key\n"
-               "the sweep sweeps). Every run is checked before the first starts.\n\n"
+               "(\"loss.type=focal,seed=1\"). key=value overrides apply to every training run (not to\n"
+               "a key the sweep sweeps) and to no baseline. \"baselines\": {NAME: a baseline config\n"
+               "file, or an object of baseline keys with an optional \"base\": FILE under them} adds\n"
+               "a `genre baseline` run DIR/baseline=NAME per entry, after the training runs, on\n"
+               "their data (the base's, overrides included). Every run is checked before the\n"
+               "first starts.\n\n"
                "A finished run (metrics.json, the same config.json) is skipped, an interrupted one\n"
                "(a checkpoint in last/) resumed; a run directory with another config.json is an\n"
                "error. --parallel N runs N `genre train` side by side, the OpenMP threads\n"
@@ -50,10 +55,12 @@ static void usage(FILE *f)
                "summary.md, summary.csv and summary.json (val and test metrics as mean +- sd\n"
                "over the seeds of each group of runs that differ only in seed; the paired\n"
                "bootstrap 95%% interval of each group's test-Jaccard difference to the reference\n"
-               "group) and plots/. Default DIR: runs/sweep-NAME (NAME: the sweep file's name).\n"
+               "group, and of each training group's to each baseline, with the best group's) and\n"
+               "plots/. Default DIR: runs/sweep-NAME (NAME: the sweep file's name).\n"
                "GENRE_EXE names the genre binary the runs use (default: this one).\n\n"
-               "Sweep settings (top-level keys of the sweep file, besides base, runs, grid and\n"
-               "jaccard_diff: [[A, B], ...], the groups whose per-genre Jaccard A - B is plotted):\n");
+               "Sweep settings (top-level keys of the sweep file, besides base, runs, grid,\n"
+               "baselines and jaccard_diff: [[A, B], ...], the groups whose per-genre Jaccard\n"
+               "A - B is plotted):\n");
     for (const CfgKey *k = sweep_settings; k->key; k++) {
         char range[128] = "";
         if (k->type == CFG_INT) config_range_text(k->allowed, range, sizeof range);
@@ -65,10 +72,10 @@ static void usage(FILE *f)
 
 /* key=value for every key of a resolved configuration, exactly (reals to 17
  * digits), so that the child's config.json is the sweep's configuration. */
-static int config_args(char **argv, const json_t *config)
+static int config_args(char **argv, const json_t *config, const CfgKey *schema)
 {
     int n = 0;
-    for (const CfgKey *k = train_schema; k->key; k++) {
+    for (const CfgKey *k = schema; k->key; k++) {
         json_t *v = json_dotted(config, k->key);
         char *arg = NULL;
         int ok = -1;
@@ -206,11 +213,22 @@ static void free_argv(char **argv)
 /* The command line of run k in its state. */
 static char **run_argv(const Sweep *s, int k, RunState st, const char *exe, const char *rundir)
 {
+    bool baseline = s->runs[k].kind == SWEEP_BASELINE;
+    const CfgKey *schema = baseline ? baseline_schema : train_schema;
     int n_keys = 0;
-    for (const CfgKey *c = train_schema; c->key; c++) n_keys++;
+    for (const CfgKey *c = schema; c->key; c++) n_keys++;
     char **argv = xcalloc((size_t)n_keys + 8, sizeof *argv);
     int n = 0;
     argv[n++] = xstrdup(exe);
+    if (baseline) {
+        /* Seconds of work, written whole at its end: a baseline is never
+         * resumed, and replaces its own earlier output (RUN_RESTART) itself. */
+        argv[n++] = xstrdup("baseline");
+        argv[n++] = xstrdup("--out");
+        argv[n++] = xstrdup(rundir);
+        config_args(argv + n, s->runs[k].config, schema);
+        return argv;
+    }
     argv[n++] = xstrdup("train");
     if (st == RUN_INTERRUPTED) {
         argv[n++] = xstrdup("--resume");
@@ -222,7 +240,7 @@ static char **run_argv(const Sweep *s, int k, RunState st, const char *exe, cons
     if (st == RUN_RESTART) argv[n++] = xstrdup("--force");
     argv[n++] = xstrdup("--out");
     argv[n++] = xstrdup(rundir);
-    config_args(argv + n, s->runs[k].config);
+    config_args(argv + n, s->runs[k].config, schema);
     return argv;
 }
 
@@ -316,7 +334,7 @@ static int run_queue(const Runner *R, const int *queue, int n)
 static int collect(const Sweep *s, const char *dir)
 {
     int n = 0;
-    if (sweep_collect(s, dir, train_schema, &n) != 0) return -1;
+    if (sweep_collect(s, dir, train_schema, baseline_schema, &n) != 0) return -1;
     printf("collected %d of %d runs: %s/summary.md, summary.csv, summary.json, plots/\n", n, s->n_runs, dir);
     return 0;
 }
@@ -373,7 +391,7 @@ int cmd_sweep(int argc, char **argv)
     if (slurm && (only >= 0 || parallel != 1)) args_error("sweep", "--emit-slurm runs nothing: it takes no --only or --parallel");
 
     Sweep s;
-    if (sweep_load(&s, config, train_schema, resolve_run, a.n_overrides, a.overrides) != 0) die_err();
+    if (sweep_load(&s, config, train_schema, resolve_run, baseline_schema, a.n_overrides, a.overrides) != 0) die_err();
     args_free(&a);
     char def[4200];
     snprintf(def, sizeof def, "runs/sweep-%s", s.name);
@@ -398,7 +416,7 @@ int cmd_sweep(int argc, char **argv)
     RunState *state = xcalloc((size_t)s.n_runs, sizeof *state);
     int *queue = xmalloc((size_t)s.n_runs * sizeof *queue), n_queue = 0, finished = 0;
     for (int k = only >= 0 ? (int)only : 0; k < (only >= 0 ? only + 1 : s.n_runs); k++) {
-        if (sweep_run_state(&s, k, dir, train_schema, &state[k]) != 0) die_err();
+        if (sweep_run_state(&s, k, dir, train_schema, baseline_schema, &state[k]) != 0) die_err();
         if (state[k] == RUN_FINISHED) finished++;
         else queue[n_queue++] = k;
     }
@@ -408,8 +426,12 @@ int cmd_sweep(int argc, char **argv)
     Runner R = {.s = &s, .dir = dir, .exe = exe, .state = state, .parallel = (int)parallel,
                 .budget = thread_budget(), .logs = parallel > 1};
     if (R.parallel > n_queue && n_queue > 0) R.parallel = n_queue;
-    printf("sweep %s: %d runs in %d groups into %s; %d finished (skipped), %d to run, %d at a time\n", s.name, s.n_runs,
-           s.n_groups, dir, finished, n_queue, R.parallel);
+    char baselines[64] = "";
+    if (s.n_runs > s.n_train)
+        snprintf(baselines, sizeof baselines, " (%d training, %d baseline%s)", s.n_train, s.n_runs - s.n_train,
+                 s.n_runs - s.n_train == 1 ? "" : "s");
+    printf("sweep %s: %d runs%s in %d groups into %s; %d finished (skipped), %d to run, %d at a time\n", s.name,
+           s.n_runs, baselines, s.n_groups, dir, finished, n_queue, R.parallel);
     for (int k = 0; k < s.n_runs; k++)
         if (state[k] == RUN_FINISHED) printf("%s: skipped (finished)\n", s.runs[k].name);
     if (R.logs) {

@@ -1,12 +1,14 @@
-/* The per-movie predictions of a scored part (a training run's
- * test_predictions.jsonl), so that runs can be compared movie by movie
- * after the fact (genre sweep's paired bootstrap, Jaccard by length). One
- * JSON line per movie, in the part's order:
+/* The per-movie predictions of a scored part (the test_predictions.jsonl
+ * of a training run and of a baseline), so that runs can be compared movie
+ * by movie after the fact (genre sweep's paired bootstrap, Jaccard by
+ * length). One JSON line per movie, in the part's order:
  *   {"title": ..., "year": ..., "chars": 182, "tokens": 41,
  *    "labels": ["Drama"], "predicted": ["Crime", "Drama"], "scores": [...]}
  * chars: code points of the description; tokens: its length as the model
- * saw it ([CLS] and [SEP] included, cut at max_len); scores: one per genre
- * in the order of labels.txt, the probabilities the threshold applied to. */
+ * saw it (a training run: [CLS] and [SEP] included, cut at max_len; a
+ * baseline: the words it kept); scores: one per genre in the order of
+ * labels.txt, what the threshold applied to (probabilities; an SVM
+ * baseline's decision values). */
 #ifndef GENRE_EVAL_PREDICTIONS_H
 #define GENRE_EVAL_PREDICTIONS_H
 

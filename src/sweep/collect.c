@@ -71,17 +71,30 @@ typedef struct {
     int L, n_test;
     Group *groups;
     int *by_support;       /* genres, most test movies first */
+    /* Each training group against each baseline (s->n_train_groups x n_base,
+     * row by group): test Jaccard difference and its paired interval, where
+     * both have a finished run. */
+    int n_base;
+    PairedCI *vs;
+    bool *has_vs;
+    int best;              /* the training group of the highest mean test Jaccard; -1: none finished */
 } Collect;
 
-static const char *state_name(RunState st, bool done)
+static const char *state_name(RunState st, bool done, SweepKind kind)
 {
     if (done) return "finished";
     switch (st) {
     case RUN_INTERRUPTED: return "interrupted (a checkpoint in last/)";
-    case RUN_RESTART: return "stopped before its first checkpoint";
+    case RUN_RESTART:
+        return kind == SWEEP_BASELINE ? "to run again (no test_predictions.jsonl)" : "stopped before its first checkpoint";
     default: return "not started";
     }
 }
+
+static const char *kind_name(SweepKind k) { return k == SWEEP_BASELINE ? "baseline" : "train"; }
+
+/* Training group g (< n_train_groups) against baseline b (0-based among the baselines). */
+static size_t vs_at(const Collect *c, int g, int b) { return (size_t)g * (size_t)c->n_base + (size_t)b; }
 
 /* ---- reading ----------------------------------------------------------------- */
 
@@ -400,6 +413,56 @@ static int plots_write(const Collect *c, const char *plots, const int *gs, int n
 
 /* ---- summary files ------------------------------------------------------------------ */
 
+/* "excludes 0" or "includes 0": what an interval says of a difference. */
+static const char *zero_word(const PairedCI *ci) { return ci->lo > 0 || ci->hi < 0 ? "excludes 0" : "includes 0"; }
+
+/* Every training group against every baseline, and the best group's line. */
+static void write_md_baselines(FILE *f, const Collect *c)
+{
+    const Sweep *s = c->s;
+    fputs("## Test Jaccard against the baselines\n\n", f);
+    int finished_base = 0;
+    for (int b = 0; b < c->n_base; b++) finished_base += c->groups[s->n_train_groups + b].n > 0;
+    if (!finished_base) {
+        fputs("No baseline has finished yet: no comparison.\n\n", f);
+        return;
+    }
+    if (c->best < 0) {
+        fputs("No training run has finished yet: no comparison.\n\n", f);
+        return;
+    }
+    const Group *best = &c->groups[c->best];
+    fputs("Best group by mean test Jaccard: **", f);
+    md_escape(f, s->groups[c->best]);
+    fprintf(f, "** (%.4f, %d run%s)", best->test[0].mean, best->n, best->n == 1 ? "" : "s");
+    for (int b = 0, first = 1; b < c->n_base; b++) {
+        if (!c->has_vs[vs_at(c, c->best, b)]) continue;
+        const PairedCI *ci = &c->vs[vs_at(c, c->best, b)];
+        fprintf(f, "%s %+.4f [%+.4f, %+.4f] against **", first ? ":" : ";", ci->diff, ci->lo, ci->hi);
+        md_escape(f, s->groups[s->n_train_groups + b]);
+        fprintf(f, "** (%.4f), an interval that %s", c->groups[s->n_train_groups + b].test[0].mean, zero_word(ci));
+        first = 0;
+    }
+    fputs(".\n\n| Group | Runs | Test Jaccard | Baseline | Baseline's test Jaccard | Difference | 95% interval |\n"
+          "|:--|--:|--:|:--|--:|--:|:--|\n", f);
+    for (int b = 0; b < c->n_base; b++)
+        for (int g = 0; g < s->n_train_groups; g++) {
+            if (!c->has_vs[vs_at(c, g, b)]) continue;
+            const PairedCI *ci = &c->vs[vs_at(c, g, b)];
+            fputs("| ", f);
+            md_escape(f, s->groups[g]);
+            fprintf(f, " | %d | %.4f | ", c->groups[g].n, c->groups[g].test[0].mean);
+            md_escape(f, s->groups[s->n_train_groups + b]);
+            fprintf(f, " | %.4f | %+.4f | [%+.4f, %+.4f] |\n", c->groups[s->n_train_groups + b].test[0].mean, ci->diff,
+                    ci->lo, ci->hi);
+        }
+    fprintf(f, "\nEach difference is the group's mean test Jaccard minus the baseline's over the same %d test movies; "
+               "its interval is the paired percentile bootstrap of the reference comparison (each movie's Jaccard "
+               "averaged over the group's runs, %ld resamples of the movies, seed %llu, 2.5%% in each tail). The "
+               "baselines ran on the training runs' data with their own configuration (a tuned threshold is "
+               "chosen on val, as the runs' is).\n\n", c->n_test, s->resamples, (unsigned long long)s->boot_seed);
+}
+
 static void write_md(FILE *f, const Collect *c, const int *gs, int ng, const PlotList *pl)
 {
     const Sweep *s = c->s;
@@ -417,7 +480,7 @@ static void write_md(FILE *f, const Collect *c, const int *gs, int ng, const Plo
         md_escape(f, s->runs[r].name);
         fputs(" | ", f);
         md_escape(f, s->runs[r].group);
-        fprintf(f, " | %s |", state_name(c->state[r], done));
+        fprintf(f, " | %s |", state_name(c->state[r], done, s->runs[r].kind));
         if (done) fprintf(f, " %.4f | %.4f |\n", c->done[d].val.jaccard, c->done[d].test.jaccard), d++;
         else fputs(" | |\n", f);
     }
@@ -451,6 +514,8 @@ static void write_md(FILE *f, const Collect *c, const int *gs, int ng, const Plo
                 c->n_test, s->resamples, c->n_test, (unsigned long long)s->boot_seed, tail, ordinal(tail), tail,
                 ordinal(tail));
     }
+
+    if (c->n_base) write_md_baselines(f, c);
 
     fputs("## Per-genre F1 (test)\n\n| Genre | Support |", f);
     for (int i = 0; i < ng; i++) {
@@ -493,6 +558,18 @@ static void write_csv(FILE *f, const Collect *c, const int *gs, int ng)
             fprintf(f, "\"%s\",%d,test,jaccard_diff_vs_reference,%.10g,,%.10g,%.10g\n", c->s->groups[gs[i]], g->n,
                     g->ci.diff, g->ci.lo, g->ci.hi);
     }
+    /* Against the baselines: every training group, then the best one's again under its own name. */
+    const Sweep *s = c->s;
+    for (int pass = 0; pass < 2; pass++)
+        for (int g = 0; g < s->n_train_groups; g++) {
+            if (pass && g != c->best) continue;
+            for (int b = 0; b < c->n_base; b++) {
+                if (!c->has_vs[vs_at(c, g, b)]) continue;
+                const PairedCI *ci = &c->vs[vs_at(c, g, b)];
+                fprintf(f, "\"%s\",%d,test,%sjaccard_diff_vs_%s,%.10g,,%.10g,%.10g\n", s->groups[g], c->groups[g].n,
+                        pass ? "best_" : "", s->groups[s->n_train_groups + b], ci->diff, ci->lo, ci->hi);
+            }
+        }
 }
 
 static json_t *split_json(const MeanSd *m)
@@ -504,6 +581,48 @@ static json_t *split_json(const MeanSd *m)
     return o;
 }
 
+static json_t *ci_json(const PairedCI *ci)
+{
+    return json_pack("{s:f, s:f, s:f, s:i, s:b}", "diff", ci->diff, "ci_low", ci->lo, "ci_high", ci->hi, "movies", ci->n,
+                     "excludes_zero", ci->lo > 0 || ci->hi < 0);
+}
+
+/* {"baselines": [{name, runs, test_jaccard}], "comparisons": [{group, runs,
+ * test_jaccard, baseline, baseline_test_jaccard, diff, ci_low, ci_high,
+ * movies, excludes_zero}], "best": {group, runs, test_jaccard, vs: [...]} or null} */
+static json_t *baselines_json(const Collect *c)
+{
+    const Sweep *s = c->s;
+    json_t *bases = json_array(), *cmp = json_array(), *best_vs = json_array();
+    for (int b = 0; b < c->n_base; b++) {
+        const Group *gb = &c->groups[s->n_train_groups + b];
+        json_array_append_new(bases, json_pack("{s:s, s:i, s:o}", "name", s->groups[s->n_train_groups + b], "runs",
+                                               gb->n, "test_jaccard", gb->n ? json_real(gb->test[0].mean) : json_null()));
+    }
+    for (int b = 0; b < c->n_base; b++)
+        for (int g = 0; g < s->n_train_groups; g++) {
+            if (!c->has_vs[vs_at(c, g, b)]) continue;
+            json_t *o = ci_json(&c->vs[vs_at(c, g, b)]), *pre = json_pack(
+                "{s:s, s:i, s:f, s:s, s:f}", "group", s->groups[g], "runs", c->groups[g].n, "test_jaccard",
+                c->groups[g].test[0].mean, "baseline", s->groups[s->n_train_groups + b], "baseline_test_jaccard",
+                c->groups[s->n_train_groups + b].test[0].mean);
+            json_object_update(pre, o);
+            json_decref(o);
+            json_array_append_new(cmp, pre);
+            if (g == c->best) {
+                json_t *v = ci_json(&c->vs[vs_at(c, g, b)]);
+                json_object_set_new(v, "baseline", json_string(s->groups[s->n_train_groups + b]));
+                json_array_append_new(best_vs, v);
+            }
+        }
+    json_t *best = json_null();
+    if (c->best >= 0 && json_array_size(best_vs))
+        best = json_pack("{s:s, s:i, s:f, s:O}", "group", s->groups[c->best], "runs", c->groups[c->best].n,
+                         "test_jaccard", c->groups[c->best].test[0].mean, "vs", best_vs);
+    json_decref(best_vs);
+    return json_pack("{s:o, s:o, s:o}", "baselines", bases, "comparisons", cmp, "best", best);
+}
+
 static json_t *summary_json(const Collect *c, const int *gs, int ng)
 {
     const Sweep *s = c->s;
@@ -511,8 +630,9 @@ static json_t *summary_json(const Collect *c, const int *gs, int ng)
     for (int r = 0, d = 0; r < s->n_runs; r++) {
         bool done = d < c->n_done && c->done[d].run == r;
         d += done;
-        json_array_append_new(runs, json_pack("{s:s, s:s, s:s}", "name", s->runs[r].name, "group", s->runs[r].group,
-                                              "state", state_name(c->state[r], done)));
+        json_array_append_new(runs, json_pack("{s:s, s:s, s:s, s:s}", "name", s->runs[r].name, "group",
+                                              s->runs[r].group, "kind", kind_name(s->runs[r].kind), "state",
+                                              state_name(c->state[r], done, s->runs[r].kind)));
     }
     for (int i = 0; i < ng; i++) {
         const Group *g = &c->groups[gs[i]];
@@ -528,15 +648,18 @@ static json_t *summary_json(const Collect *c, const int *gs, int ng)
         json_t *cmp = g->has_ci ? json_pack("{s:f, s:f, s:f, s:i}", "diff", g->ci.diff, "ci_low", g->ci.lo, "ci_high",
                                             g->ci.hi, "movies", g->ci.n)
                                 : json_null();
-        json_array_append_new(groups, json_pack("{s:s, s:o, s:o, s:o, s:o, s:o}", "name", s->groups[gs[i]], "runs", members,
-                                                "val", split_json(g->val), "test", split_json(g->test), "per_genre", genres,
+        json_array_append_new(groups, json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "name", s->groups[gs[i]], "kind",
+                                                kind_name(gs[i] < s->n_train_groups ? SWEEP_TRAIN : SWEEP_BASELINE),
+                                                "runs", members, "val", split_json(g->val), "test",
+                                                split_json(g->test), "per_genre", genres,
                                                 "test_jaccard_vs_reference", cmp));
     }
-    return json_pack("{s:s, s:i, s:i, s:s, s:{s:s, s:I, s:I, s:f}, s:o, s:o}", "sweep", s->name, "runs_total", s->n_runs,
-                     "runs_finished", c->n_done, "reference", s->groups[s->reference], "bootstrap", "method",
+    return json_pack("{s:s, s:i, s:i, s:s, s:{s:s, s:I, s:I, s:f}, s:o, s:o, s:o}", "sweep", s->name, "runs_total",
+                     s->n_runs, "runs_finished", c->n_done, "reference", s->groups[s->reference], "bootstrap", "method",
                      "paired percentile bootstrap over the test movies of the per-movie Jaccard difference, each "
                      "movie's Jaccard averaged over the group's runs", "resamples", (json_int_t)s->resamples, "seed",
-                     (json_int_t)s->boot_seed, "confidence", 0.95, "runs", runs, "groups", groups);
+                     (json_int_t)s->boot_seed, "confidence", 0.95, "runs", runs, "groups", groups,
+                     "test_jaccard_vs_baselines", baselines_json(c));
 }
 
 static int write_text(const char *path, void (*fn)(FILE *, const Collect *, const int *, int), const Collect *c,
@@ -586,14 +709,14 @@ static int write_outputs(Collect *c)
     return rc;
 }
 
-int sweep_collect(const Sweep *s, const char *dir, const CfgKey *train, int *n_finished)
+int sweep_collect(const Sweep *s, const char *dir, const CfgKey *train, const CfgKey *baseline, int *n_finished)
 {
-    Collect c = {.s = s, .dir = dir};
+    Collect c = {.s = s, .dir = dir, .n_base = s->n_groups - s->n_train_groups, .best = -1};
     c.state = xcalloc((size_t)s->n_runs, sizeof *c.state);
     c.done = xcalloc((size_t)s->n_runs, sizeof *c.done);
     int rc = 0;
     for (int r = 0; r < s->n_runs && rc == 0; r++) {
-        rc = sweep_run_state(s, r, dir, train, &c.state[r]);
+        rc = sweep_run_state(s, r, dir, train, baseline, &c.state[r]);
         if (rc == 0 && c.state[r] == RUN_FINISHED) {
             Done *d = &c.done[c.n_done++];
             d->run = r;
@@ -619,6 +742,19 @@ int sweep_collect(const Sweep *s, const char *dir, const CfgKey *train, int *n_f
                 c.groups[g].has_ci = true;
                 bootstrap_paired(c.groups[g].movie, ref->movie, c.n_test, s->resamples, s->boot_seed, &c.groups[g].ci);
             }
+        /* The same bootstrap, each training group against each baseline. */
+        c.vs = xcalloc((size_t)s->n_train_groups * (size_t)c.n_base + 1, sizeof *c.vs);
+        c.has_vs = xcalloc((size_t)s->n_train_groups * (size_t)c.n_base + 1, sizeof *c.has_vs);
+        for (int g = 0; g < s->n_train_groups; g++) {
+            if (!c.groups[g].n) continue;
+            if (c.best < 0 || c.groups[g].test[0].mean > c.groups[c.best].test[0].mean) c.best = g;
+            for (int b = 0; b < c.n_base; b++) {
+                const Group *gb = &c.groups[s->n_train_groups + b];
+                if (!gb->n) continue;
+                c.has_vs[vs_at(&c, g, b)] = true;
+                bootstrap_paired(c.groups[g].movie, gb->movie, c.n_test, s->resamples, s->boot_seed, &c.vs[vs_at(&c, g, b)]);
+            }
+        }
         rc = write_outputs(&c);
     }
     if (n_finished) *n_finished = c.n_done;
@@ -633,6 +769,8 @@ int sweep_collect(const Sweep *s, const char *dir, const CfgKey *train, int *n_f
         free(gr->movie);
     }
     free(c.groups);
+    free(c.vs);
+    free(c.has_vs);
     free(c.by_support);
     free(c.done);
     free(c.state);

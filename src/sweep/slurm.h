@@ -1,4 +1,5 @@
-/* A sweep as a Slurm job array: one array task per run, each running
+/* A sweep as a Slurm job array: one array task per run (the baselines
+ * last, as in the sweep's order), each running
  * `genre sweep --config FILE --out DIR --only $SLURM_ARRAY_TASK_ID` (a
  * finished run is skipped, an interrupted one resumed, so the array can
  * simply be submitted again), then `genre sweep --collect DIR` once all

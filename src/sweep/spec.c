@@ -24,7 +24,7 @@ const CfgKey sweep_settings[] = {
 };
 
 /* The keys of the sweep file that are not settings: its structure. */
-static const char *const structure[] = {"base", "runs", "grid", "jaccard_diff"};
+static const char *const structure[] = {"base", "runs", "grid", "jaccard_diff", "baselines"};
 
 typedef struct {
     int n;
@@ -102,6 +102,14 @@ static void short_exponent(char *s)
     memmove(w, d, strlen(d) + 1);
 }
 
+/* What a directory name should not hold, as '_': letters, digits and . _ + - stay. */
+static void name_safe(char *s)
+{
+    for (char *c = s; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || strchr("._+-", *c)))
+            *c = '_';
+}
+
 /* A value as it appears in a name: numbers in their shortest exact form
  * (2e-5, 0.375, 3), strings with what a file name should not hold
  * replaced by '_', lists as their items joined by '+' ("none" if empty). */
@@ -128,10 +136,7 @@ static void value_text(char *out, size_t cap, const json_t *v)
         snprintf(out, cap, "%s", json_is_true(v) ? "true" : "false");
     } else if (json_is_string(v)) {
         snprintf(out, cap, "%s", json_string_value(v));
-        for (char *c = out; *c; c++)
-            if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-                  strchr("._+-", *c)))
-                *c = '_';
+        name_safe(out);
     } else if (json_is_array(v)) {
         /* A list (drop_labels): its items joined by '+', "none" when empty. */
         size_t i, n = 0;
@@ -205,11 +210,14 @@ static int group_index(const Sweep *s, const char *name)
     return -1;
 }
 
+/* The groups in order of their first run: the training runs' first, since their runs are. */
 static void groups_of_runs(Sweep *s)
 {
     s->groups = xcalloc((size_t)s->n_runs, sizeof *s->groups);
-    for (int r = 0; r < s->n_runs; r++)
+    for (int r = 0; r < s->n_runs; r++) {
         if (group_index(s, s->runs[r].group) < 0) s->groups[s->n_groups++] = xstrdup(s->runs[r].group);
+        if (r == s->n_train - 1) s->n_train_groups = s->n_groups;
+    }
 }
 
 /* "a, b, c": the groups, for messages. */
@@ -418,6 +426,7 @@ static int load_structure(Sweep *s, json_t *root, const char *path, const CfgKey
                 rc = err_set("%s: runs %d and %d are both named '%s' (the same settings, or values that differ only "
                              "in characters a directory name cannot hold)", path, o, r, run->name);
     }
+    s->n_train = s->n_runs;
     /* The sets move to their runs only now: every name looks at all of them. */
     for (int r = 0; rc == 0 && r < s->n_runs; r++) {
         s->runs[r].n_set = sets[r].n;
@@ -432,8 +441,138 @@ static int load_structure(Sweep *s, json_t *root, const char *path, const CfgKey
     return rc;
 }
 
-int sweep_load(Sweep *s, const char *path, const CfgKey *train, SweepResolve resolve, int n_overrides,
-               char *const *overrides)
+/* ---- baselines ------------------------------------------------------------ */
+
+/* The data the baselines are scored on: the base's, after the overrides, as
+ * every training run that does not set data itself has it (absolute). A run
+ * scored on less than the data's whole test set, or on other genres, could
+ * not be compared with a baseline movie by movie: refused here, not after
+ * the sweep. */
+static int baseline_data(const Sweep *s, const char *path, const char **data)
+{
+    *data = NULL;
+    for (int r = 0; r < s->n_train; r++) {
+        const SweepRun *run = &s->runs[r];
+        bool sets = false;
+        for (int i = 0; i < run->n_set; i++) sets |= !strcmp(run->set[i].key, "data");
+        if (!sets && !*data) *data = json_string_value(json_dotted(run->config, "data"));
+        const json_t *limit = json_dotted(run->config, "limit_eval"), *drop = json_dotted(run->config, "drop_labels");
+        if (json_integer_value(limit) > 0)
+            return err_set("%s: baselines: run %s sets limit_eval=%" JSON_INTEGER_FORMAT ", but a baseline is scored "
+                           "on the data's whole test set; leave limit_eval out of a sweep with baselines", path,
+                           run->name, json_integer_value(limit));
+        if (json_array_size(drop) > 0)
+            return err_set("%s: baselines: run %s sets drop_labels, but a baseline predicts every genre of the data; "
+                           "leave drop_labels out of a sweep with baselines", path, run->name);
+    }
+    if (!*data)
+        return err_set("%s: baselines: every run sets its own data, so the base gives none for the baselines to be "
+                       "scored on; set data in base (or on the command line) instead", path);
+    return 0;
+}
+
+/* One baseline entry (a file's path, or an object of baseline keys with an
+ * optional "base" file under them) as its resolved configuration, with the
+ * training runs' data. NULL with err_set naming the sweep file and the entry. */
+static json_t *baseline_config(const char *path, const char *name, json_t *entry, const CfgKey *baseline,
+                               const char *data)
+{
+    char where[4400];
+    snprintf(where, sizeof where, "%s: baselines.%s", path, name);
+    json_t *keys = NULL;
+    const char *file = NULL;
+    if (json_is_string(entry)) {
+        file = json_string_value(entry);
+    } else if (json_is_object(entry)) {
+        json_t *b = json_object_get(entry, "base");
+        if (b && !json_is_string(b))
+            return err_set("%s: key 'base' must be a baseline configuration file's path", where), NULL;
+        file = json_string_value(b);
+        if (json_object_get(entry, "data"))
+            return err_set("%s: key 'data' may not be set: a baseline is scored on the training runs' data", where),
+                   NULL;
+        keys = json_deep_copy(entry);
+        json_object_del(keys, "base");
+    } else {
+        return err_set("%s must be a baseline configuration: a file's path or an object of baseline keys", where), NULL;
+    }
+    if (file) {
+        /* Read once here, so that a missing or broken file is said to be the sweep's. */
+        json_t *f = json_read_file(file, 0);
+        if (!f) {
+            json_decref(keys);
+            return err_set("%s: %s", where, err_msg()), NULL;
+        }
+        json_decref(f);
+    }
+    json_t *d = json_pack("{s:s}", "data", data);
+    char data_where[4500];
+    snprintf(data_where, sizeof data_where, "%s (the training runs' data)", where);
+    CfgLayer layers[3];
+    int n = 0;
+    if (file) layers[n++] = (CfgLayer){.path = file};
+    if (keys) layers[n++] = (CfgLayer){.object = keys, .where = where};
+    layers[n++] = (CfgLayer){.object = d, .where = data_where};
+    Config *c = config_load_layers(baseline, where, n, layers);
+    json_decref(keys);
+    json_decref(d);
+    if (!c) {
+        /* A message about the file names the file: say whose it is. */
+        if (strncmp(err_msg(), where, strlen(where))) err_set("%s: %s", where, err_msg());
+        return NULL;
+    }
+    json_t *o = config_to_json(c);
+    config_free(c);
+    return o;
+}
+
+/* The baselines of the sweep file, as runs after the training runs. */
+static int load_baselines(Sweep *s, json_t *root, const char *path, const CfgKey *baseline)
+{
+    json_t *bl = json_object_get(root, "baselines");
+    if (!bl) return 0;
+    if (!json_is_object(bl))
+        return err_set("%s: key 'baselines' must be an object: {NAME: a baseline configuration file or object, ...}",
+                       path);
+    if (json_object_size(bl) == 0) return 0;
+    if (!baseline) return err_set("%s: key 'baselines': this genre sweep cannot run baselines", path);
+    const char *data;
+    if (baseline_data(s, path, &data) != 0) return -1;
+    s->runs = xrealloc(s->runs, (s->n_runs + json_object_size(bl)) * sizeof *s->runs);
+    const char **given = xcalloc(json_object_size(bl), sizeof *given); /* the names as the file has them */
+    const char *name;
+    json_t *entry;
+    int rc = 0;
+    json_object_foreach(bl, name, entry) {
+        char safe[NAME_LIMIT + 16];
+        if (!*name) rc = err_set("%s: baselines: a baseline needs a name (the key is \"\")", path);
+        else if (strlen(name) > NAME_LIMIT - 9)
+            rc = err_set("%s: baselines: the name '%.40s...' is longer than %d bytes", path, name, NAME_LIMIT - 9);
+        if (rc != 0) break;
+        snprintf(safe, sizeof safe, "baseline=%s", name);
+        name_safe(safe + 9);
+        for (int o = 0; o < s->n_runs && rc == 0; o++)
+            if (!strcmp(s->runs[o].name, safe))
+                rc = s->runs[o].kind == SWEEP_BASELINE
+                         ? err_set("%s: baselines: '%s' and '%s' are both named '%s' (a run's name keeps letters, "
+                                   "digits and . _ + -, the rest as '_'); rename one", path, given[o - s->n_train],
+                                   name, safe)
+                         : err_set("%s: baselines: '%s' is named '%s', as run %d is; rename it", path, name, safe, o);
+        json_t *config = rc == 0 ? baseline_config(path, name, entry, baseline, data) : NULL;
+        if (!config) {
+            rc = -1;
+            break;
+        }
+        given[s->n_runs - s->n_train] = name;
+        s->runs[s->n_runs++] =
+            (SweepRun){.name = xstrdup(safe), .group = xstrdup(safe), .kind = SWEEP_BASELINE, .config = config};
+    }
+    free(given);
+    return rc;
+}
+
+int sweep_load(Sweep *s, const char *path, const CfgKey *train, SweepResolve resolve, const CfgKey *baseline,
+               int n_overrides, char *const *overrides)
 {
     memset(s, 0, sizeof *s);
     json_t *root = json_read_file(path, JSON_REJECT_DUPLICATES);
@@ -458,6 +597,7 @@ int sweep_load(Sweep *s, const char *path, const CfgKey *train, SweepResolve res
     Config *cfg = config_load_layers(sweep_settings, path, 1, &layer);
     json_decref(settings);
     int rc = cfg ? load_structure(s, root, path, train, resolve, n_overrides, overrides) : -1;
+    if (rc == 0) rc = load_baselines(s, root, path, baseline);
     if (rc == 0) {
         groups_of_runs(s);
         s->resamples = cfg_int(cfg, "bootstrap.resamples");
@@ -513,8 +653,9 @@ int sweep_save(const Sweep *s, const char *path)
         const SweepRun *run = &s->runs[r];
         json_t *set = json_object();
         for (int i = 0; i < run->n_set; i++) json_object_set(set, run->set[i].key, run->set[i].value);
-        json_array_append_new(runs, json_pack("{s:s, s:s, s:o, s:O}", "name", run->name, "group", run->group, "set",
-                                              set, "config", run->config));
+        json_array_append_new(runs, json_pack("{s:s, s:s, s:s, s:o, s:O}", "name", run->name, "group", run->group,
+                                              "kind", run->kind == SWEEP_BASELINE ? "baseline" : "train", "set", set,
+                                              "config", run->config));
     }
     json_object_set_new(o, "runs", runs);
     int rc = json_write_file(path, o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
@@ -553,11 +694,23 @@ int sweep_read(Sweep *s, const char *path)
     for (size_t r = 0; rc == 0 && r < json_array_size(runs); r++) {
         json_t *e = json_array_get(runs, r), *set = json_object_get(e, "set"), *cfg = json_object_get(e, "config");
         const char *rn = json_string_value(json_object_get(e, "name")), *rg = json_string_value(json_object_get(e, "group"));
-        if (!rn || !rg || !json_is_object(set) || !json_is_object(cfg) || !*rn || strchr(rn, '/') || rn[0] == '.') {
-            rc = err_set("%s: runs[%zu] is not a run genre sweep wrote (name, group, set, config)", path, r);
+        /* No kind: an older genre's sweep.json, of training runs only. */
+        json_t *kind = json_object_get(e, "kind");
+        const char *kn = kind ? json_string_value(kind) : "train";
+        if (!rn || !rg || !json_is_object(set) || !json_is_object(cfg) || !*rn || strchr(rn, '/') || rn[0] == '.' ||
+            !kn || (strcmp(kn, "train") && strcmp(kn, "baseline"))) {
+            rc = err_set("%s: runs[%zu] is not a run genre sweep wrote (name, group, kind, set, config)", path, r);
+            break;
+        }
+        bool is_baseline = !strcmp(kn, "baseline");
+        if (!is_baseline && s->n_runs > s->n_train) {
+            rc = err_set("%s: runs[%zu] is a training run after a baseline; genre sweep writes the baselines last",
+                         path, r);
             break;
         }
         SweepRun *run = &s->runs[s->n_runs++];
+        if (!is_baseline) s->n_train++;
+        run->kind = is_baseline ? SWEEP_BASELINE : SWEEP_TRAIN;
         run->name = xstrdup(rn);
         run->group = xstrdup(rg);
         run->config = json_incref(cfg);
@@ -566,6 +719,7 @@ int sweep_read(Sweep *s, const char *path)
         json_t *v;
         json_object_foreach(set, k, v) run->set[run->n_set++] = (SweepSet){xstrdup(k), json_incref(v)};
     }
+    if (rc == 0 && s->n_train == 0) rc = err_set("%s: no training run in its runs, only baselines", path);
     if (rc == 0) {
         groups_of_runs(s);
         if ((s->reference = group_index(s, ref)) < 0) rc = err_set("%s: reference \"%s\" is no group of its runs", path, ref);
@@ -601,18 +755,18 @@ static char *canonical(const json_t *v)
 }
 
 /* The run directory's config.json against the sweep's configuration of the run. */
-static int check_config(const SweepRun *run, const char *path, const CfgKey *train)
+static int check_config(const SweepRun *run, const char *path, const CfgKey *schema)
 {
-    Config *c = config_load(train, path, 0, NULL);
+    Config *c = config_load(schema, path, 0, NULL);
     if (!c) return err_set("%s: not the sweep's run %s: %s", path, run->name, err_msg());
     json_t *have = config_to_json(c);
     config_free(c);
     int rc = 0;
-    for (int k = 0; train[k].key && rc == 0; k++) {
-        char *a = canonical(json_dotted(have, train[k].key)), *b = canonical(json_dotted(run->config, train[k].key));
+    for (int k = 0; schema[k].key && rc == 0; k++) {
+        char *a = canonical(json_dotted(have, schema[k].key)), *b = canonical(json_dotted(run->config, schema[k].key));
         if (strcmp(a, b))
             rc = err_set("%s: key '%s' is %s there and %s in the sweep's run %s; move the run away or sweep into "
-                         "another --out", path, train[k].key, a, b, run->name);
+                         "another --out", path, schema[k].key, a, b, run->name);
         free(a);
         free(b);
     }
@@ -626,33 +780,45 @@ static bool exists(const char *path)
     return stat(path, &st) == 0;
 }
 
-int sweep_run_state(const Sweep *s, int k, const char *dir, const CfgKey *train, RunState *state)
+int sweep_run_state(const Sweep *s, int k, const char *dir, const CfgKey *train, const CfgKey *baseline,
+                    RunState *state)
 {
     const SweepRun *run = &s->runs[k];
+    bool is_baseline = run->kind == SWEEP_BASELINE;
+    const char *want = is_baseline ? "baseline" : "train";
     char rd[4200], path[4400], kind[64];
     snprintf(rd, sizeof rd, "%s/%s", dir, run->name);
+    if (is_baseline && !baseline) return err_set("%s: run %s is a baseline, which this genre cannot judge", dir, run->name);
     outdir_kind(rd, kind, sizeof kind);
     if (!*kind) {
         *state = RUN_NEW;
         return 0;
     }
-    if (strcmp(kind, "train"))
-        return err_set("%s: is not a genre training run (%s); move it away or sweep into another --out", rd,
-                       !strcmp(kind, "?") ? "it holds other files" : kind);
+    if (strcmp(kind, want))
+        return err_set("%s: is not a genre %s run (%s); move it away or sweep into another --out", rd,
+                       is_baseline ? "baseline" : "training", !strcmp(kind, "?") ? "it holds other files" : kind);
     snprintf(path, sizeof path, "%s/config.json", rd);
     if (!exists(path)) {
         /* Marked, then stopped before it wrote its settings: nothing to keep. */
         *state = RUN_RESTART;
         return 0;
     }
-    if (check_config(run, path, train) != 0) return -1;
+    if (check_config(run, path, is_baseline ? baseline : train) != 0) return -1;
     snprintf(path, sizeof path, "%s/metrics.json", rd);
     if (exists(path)) {
         json_t *m = json_read_file(path, 0);
         bool ok = m && json_is_object(json_object_get(m, "val")) && json_is_object(json_object_get(m, "test"));
         json_decref(m);
         if (!ok) return err_set("%s: not a finished run's metrics%s%s", path, m ? "" : ": ", m ? "" : err_msg());
-        *state = RUN_FINISHED;
+        /* A baseline of an older genre, without its per-movie predictions:
+         * run again (seconds), replacing its own output whole. */
+        snprintf(path, sizeof path, "%s/test_predictions.jsonl", rd);
+        *state = is_baseline && !exists(path) ? RUN_RESTART : RUN_FINISHED;
+        return 0;
+    }
+    if (is_baseline) {
+        /* A baseline's output lands whole; a marked one without metrics is nothing to keep. */
+        *state = RUN_RESTART;
         return 0;
     }
     snprintf(path, sizeof path, "%s/last/state.json", rd);

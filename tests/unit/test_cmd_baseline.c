@@ -9,6 +9,9 @@
 #include <unistd.h>
 
 #include "src/cli/commands.h"
+#include "src/core/err.h"
+#include "src/eval/metrics.h"
+#include "src/eval/predictions.h"
 #include "tests/testutil.h"
 
 static char dir[64];
@@ -150,6 +153,50 @@ Test(baseline_cmd, tuned_threshold_is_chosen_on_val, .init = setup)
         cr_expect(k ? t1 >= -1 && t1 <= 1 : t1 >= 0.05 - 1e-6 && t1 <= 0.95 + 1e-6, "%s: %g", models[k], t1);
         cr_expect_geq(j1, j0, "%s: tuned val Jaccard %g < default's %g", models[k], j1, j0);
     }
+}
+
+/* test_predictions.jsonl in genre train's format (its reader reads it):
+ * one line per test movie in test.jsonl's order, the words the baseline
+ * kept as tokens, the predictions those of the seed's rule at the threshold
+ * metrics.json records (val's choice), and their mean Jaccard the test
+ * Jaccard of metrics.json. */
+Test(baseline_cmd, test_predictions_are_those_of_the_test_metrics, .init = setup)
+{
+    const char *models[] = {"logreg", "svm"};
+    char path[160];
+    snprintf(path, sizeof path, "%s/labels.txt", dir);
+    LabelSet ls;
+    cr_assert_eq(labels_load(&ls, path), 0, "%s", err_msg());
+    for (int k = 0; k < 2; k++) {
+        cr_assert_eq(run(models[k], "tfidf", "tune_threshold=true"), 0);
+        double val_jaccard, threshold;
+        int tuned;
+        read_val(&val_jaccard, &threshold, &tuned);
+        cr_expect(tuned);
+        snprintf(path, sizeof path, "%s/run/metrics.json", dir);
+        json_error_t e;
+        json_t *o = json_load_file(path, 0, &e);
+        cr_assert_not_null(o, "%s: %s", path, e.text);
+        double test_jaccard = json_number_value(json_object_get(json_object_get(o, "test"), "jaccard"));
+        json_decref(o);
+        snprintf(path, sizeof path, "%s/run/test_predictions.jsonl", dir);
+        Predictions p;
+        cr_assert_eq(predictions_read(&p, path, &ls), 0, "%s: %s", models[k], err_msg());
+        cr_assert_eq(p.n, 2);
+        cr_expect_str_eq(p.titles[0], "x");
+        cr_expect_str_eq(p.titles[1], "y");
+        cr_expect_eq(p.tokens[0], 5, "Aliens and robot in space: 'a' is under words.min_chars");
+        cr_expect_eq(p.tokens[1], 5);
+        cr_expect_eq(p.chars[0], 28);
+        uint8_t want[2 * 2];
+        predict_at_least_one(want, p.scores, p.n, ls.n_labels, (float)threshold);
+        cr_expect_arr_eq(p.pred, want, sizeof want, "%s: not the predictions at the threshold %g", models[k], threshold);
+        double jac = 0;
+        for (int i = 0; i < p.n; i++) jac += metrics_sample_jaccard(p.y + i * 2, p.pred + i * 2, 2) / p.n;
+        cr_expect_float_eq(jac, test_jaccard, 1e-12, "%s", models[k]);
+        predictions_free(&p);
+    }
+    labels_free(&ls);
 }
 
 Test(baseline_cmd, cross_validation_writes_cv_json, .init = setup)

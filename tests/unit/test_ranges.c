@@ -158,7 +158,7 @@ Test(ranges, every_shipped_sweep_expands_and_loads)
     for (size_t i = 0; i < g.gl_pathc; i++) {
         Sweep sw;
         char *data[] = {"data=x"}; /* tiny.json leaves it to the tests' command lines */
-        int rc = sweep_load(&sw, g.gl_pathv[i], train_schema, load_only, 1, data);
+        int rc = sweep_load(&sw, g.gl_pathv[i], train_schema, load_only, baseline_schema, 1, data);
         cr_expect_eq(rc, 0, "%s: %s", g.gl_pathv[i], err_msg());
         if (rc != 0) continue;
         runs += sw.n_runs;

@@ -1,7 +1,8 @@
 /* genre sweep on the tiny fixture DistilBERT and the synthetic dataset of
  * test_train.c (genres that follow from the words): expansion and naming,
  * errors before any run, restarts, --parallel, the Slurm array, --collect,
- * and the bootstrap on cases with a known answer. The sweep runs in a
+ * baselines (genre baseline runs the groups are compared with), and the
+ * bootstrap on cases with a known answer. The sweep runs in a
  * forked child (cmd_sweep, under the sanitizers with the rest); its runs
  * are bin/genre train (GENRE_EXE). */
 #include <criterion/criterion.h>
@@ -238,7 +239,7 @@ static int load(Sweep *s, const char *file_text)
 {
     put(at("s.json"), file_text);
     char *over[] = {data_kv, init_kv};
-    return sweep_load(s, at("s.json"), train_schema, resolve, 2, over);
+    return sweep_load(s, at("s.json"), train_schema, resolve, baseline_schema, 2, over);
 }
 
 /* runs x grid in order (runs outermost, the last axis fastest), each run
@@ -312,7 +313,7 @@ Test(sweep, explicit_list_of_runs)
     Sweep s;
     put(at("s.json"), text);
     char *over[] = {init_kv};
-    cr_assert_eq(sweep_load(&s, at("s.json"), train_schema, resolve, 1, over), 0, "%s", err_msg());
+    cr_assert_eq(sweep_load(&s, at("s.json"), train_schema, resolve, baseline_schema, 1, over), 0, "%s", err_msg());
     cr_assert_eq(s.n_runs, 3);
     char *real = realpath(at("data 2"), NULL), want[300];
     snprintf(want, sizeof want, "data=%s", at("data 2"));
@@ -334,7 +335,7 @@ Test(sweep, explicit_list_of_runs)
 
     /* A required key that neither the base, the command line nor a run gives. */
     put(at("s.json"), "{\"base\": {}, \"runs\": [{\"epochs\": 2}]}");
-    cr_expect_eq(sweep_load(&s, at("s.json"), train_schema, resolve, 1, over), -1);
+    cr_expect_eq(sweep_load(&s, at("s.json"), train_schema, resolve, baseline_schema, 1, over), -1);
     cr_expect(strstr(err_msg(), "s.json: required key 'data' is missing") != NULL, "%s", err_msg());
     free(data);
 }
@@ -736,6 +737,381 @@ Test(sweep, a_signal_stops_the_runs_with_a_checkpoint)
     cr_expect(!exists(at("sig/loss.type=bce,seed=1/metrics.json")), "the run did not stop");
     cr_expect(!exists(at("sig/loss.type=bce,seed=2")), "a run started after the signal");
     cr_expect(!exists(at("sig/summary.md")));
+    free(d);
+}
+
+/* ---- baselines ------------------------------------------------------------ */
+
+/* The two baselines of the tests: the shipped logistic regression with its
+ * val-tuned threshold (a file and a key over it), and bag of words (keys
+ * alone, in a name that must become a directory's). */
+#define BASELINES "{\"logreg_tfidf\": {\"base\": \"configs/baseline/logreg_tfidf.json\", \"tune_threshold\": true}," \
+                  " \"bow words\": {\"features\": \"bow\"}}"
+
+/* configs/sweeps/tiny.json with the tests' baselines, as dir/name.json. */
+static char *tiny_with_baselines(const char *name)
+{
+    json_t *o = load_json(SWEEP);
+    json_error_t e;
+    json_t *b = json_loads(BASELINES, 0, &e);
+    cr_assert_not_null(b, "%s", e.text);
+    json_object_set_new(o, "baselines", b);
+    char file[64];
+    snprintf(file, sizeof file, "%s.json", name);
+    char *path = strdup(at(file));
+    cr_assert_eq(json_dump_file(o, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER), 0);
+    json_decref(o);
+    return path;
+}
+
+/* Baselines come after the training runs, each a run and a group named
+ * baseline=NAME in the file's order, on the training runs' data (the
+ * override's, absolute) and untouched by the other overrides; reference
+ * may name one; sweep.json keeps their kind. */
+Test(sweep, baselines_expand_after_the_runs_with_their_names)
+{
+    put(at("s.json"), "{\"base\": {\"max_len\": 16}, \"runs\": [{\"loss.type\": \"bce\"}, {\"loss.type\": \"focal\"}],"
+                      " \"grid\": {\"seed\": [1, 2]}, \"reference\": \"baseline=logreg_tfidf\", \"baselines\": " BASELINES "}");
+    char *over[] = {data_kv, init_kv, "threshold=0.3"};
+    Sweep s;
+    cr_assert_eq(sweep_load(&s, at("s.json"), train_schema, resolve, baseline_schema, 3, over), 0, "%s", err_msg());
+    cr_assert_eq(s.n_runs, 6);
+    cr_expect_eq(s.n_train, 4);
+    for (int r = 0; r < 4; r++) {
+        cr_expect_eq(s.runs[r].kind, SWEEP_TRAIN);
+        cr_expect_float_eq(json_real_value(json_dotted(s.runs[r].config, "threshold")), 0.3, 1e-12);
+    }
+    cr_expect_str_eq(s.runs[3].name, "loss.type=focal,seed=2");
+    cr_expect_str_eq(s.runs[4].name, "baseline=logreg_tfidf");
+    cr_expect_str_eq(s.runs[5].name, "baseline=bow_words", "a directory's characters");
+    for (int r = 4; r < 6; r++) {
+        cr_expect_eq(s.runs[r].kind, SWEEP_BASELINE);
+        cr_expect_str_eq(s.runs[r].group, s.runs[r].name);
+        cr_expect_eq(s.runs[r].n_set, 0);
+    }
+    cr_assert_eq(s.n_groups, 4);
+    cr_expect_eq(s.n_train_groups, 2);
+    cr_expect_str_eq(s.groups[1], "loss.type=focal");
+    cr_expect_str_eq(s.groups[2], "baseline=logreg_tfidf");
+    cr_expect_str_eq(s.groups[3], "baseline=bow_words");
+    cr_expect_eq(s.reference, 2, "a baseline may be the reference");
+    cr_expect_eq(s.n_pairs, 3, "each other group against the reference");
+    char *data = realpath(at("data"), NULL);
+    const json_t *lr = s.runs[4].config, *bow = s.runs[5].config;
+    cr_expect_str_eq(json_string_value(json_dotted(lr, "data")), data, "the training runs' data, not the file's");
+    cr_expect_str_eq(json_string_value(json_dotted(bow, "data")), data);
+    cr_expect(json_is_true(json_dotted(lr, "tune_threshold")));
+    cr_expect_str_eq(json_string_value(json_dotted(lr, "features")), "tfidf");
+    cr_expect_float_eq(json_real_value(json_dotted(lr, "threshold")), 0.5, 0, "a train override reaches no baseline");
+    cr_expect_eq(json_integer_value(json_dotted(lr, "linear.max_iter")), 100, "from the file");
+    cr_expect_str_eq(json_string_value(json_dotted(bow, "features")), "bow");
+    cr_expect(json_is_false(json_dotted(bow, "tune_threshold")), "the default");
+
+    /* sweep.json and back: the same runs, kinds and groups. */
+    cr_assert_eq(sweep_save(&s, at("sweep.json")), 0, "%s", err_msg());
+    json_t *saved = load_json(at("sweep.json"));
+    json_t *runs = json_object_get(saved, "runs");
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(runs, 0), "kind")), "train");
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(runs, 5), "kind")), "baseline");
+    json_decref(saved);
+    Sweep back;
+    cr_assert_eq(sweep_read(&back, at("sweep.json")), 0, "%s", err_msg());
+    cr_expect(back.n_runs == 6 && back.n_train == 4 && back.n_groups == 4 && back.n_train_groups == 2);
+    cr_expect_eq(back.runs[5].kind, SWEEP_BASELINE);
+    cr_expect_str_eq(back.runs[5].name, "baseline=bow_words");
+    cr_expect_eq(back.reference, 2);
+    cr_expect(json_equal(back.runs[4].config, lr));
+    sweep_free(&back);
+    sweep_free(&s);
+    free(data);
+}
+
+/* Each bad baseline entry stops the sweep before any work with one line
+ * naming the sweep file and the entry, and leaves no sweep directory. */
+Test(sweep, bad_baselines_fail_before_any_run)
+{
+    put(at("bad.json"), "{\"model\": \"logreg\", \"linaer\": {\"C\": 1}}");
+    char bad_file[400], bad_message[600];
+    snprintf(bad_file, sizeof bad_file, "{\"base\": {}, \"baselines\": {\"lr\": \"%s\"}}", at("bad.json"));
+    snprintf(bad_message, sizeof bad_message, "s.json: baselines.lr: %s: unknown key 'linaer'", at("bad.json"));
+    struct {
+        const char *text, *message;
+    } cases[] = {
+        {"{\"base\": {}, \"baselines\": {\"lr\": {\"base\": \"configs/baseline/logreg_tfidf.json\", \"linear.c\": 1}}}",
+         "s.json: baselines.lr: unknown key 'linear.c'"},
+        {"{\"base\": {}, \"baselines\": {\"lr\": {\"knn\": {\"k\": 0}}}}",
+         "s.json: baselines.lr: key 'knn.k' must be in [1, 1000000000]"},
+        {bad_file, bad_message},
+        {"{\"base\": {}, \"baselines\": {\"lr\": \"nowhere.json\"}}",
+         "s.json: baselines.lr: nowhere.json: cannot open: No such file or directory"},
+        {"{\"base\": {}, \"baselines\": {\"lr\": {\"base\": \"nowhere.json\", \"tune_threshold\": true}}}",
+         "s.json: baselines.lr: nowhere.json: cannot open: No such file or directory"},
+        {"{\"base\": {}, \"baselines\": {\"log reg\": {}, \"log_reg\": {\"features\": \"bow\"}}}",
+         "s.json: baselines: 'log reg' and 'log_reg' are both named 'baseline=log_reg'"},
+        {"{\"base\": {}, \"baselines\": {\"\": {}}}", "s.json: baselines: a baseline needs a name"},
+        {"{\"base\": {}, \"baselines\": [\"configs/baseline/logreg_tfidf.json\"]}",
+         "s.json: key 'baselines' must be an object"},
+        {"{\"base\": {}, \"baselines\": {\"lr\": 3}}", "s.json: baselines.lr must be a baseline configuration"},
+        {"{\"base\": {}, \"baselines\": {\"lr\": {\"base\": 3}}}",
+         "s.json: baselines.lr: key 'base' must be a baseline configuration file's path"},
+        {"{\"base\": {}, \"baselines\": {\"lr\": {\"data\": \"x\"}}}",
+         "s.json: baselines.lr: key 'data' may not be set: a baseline is scored on the training runs' data"},
+        {"{\"base\": {\"limit_eval\": 5}, \"baselines\": {\"lr\": {}}}",
+         "s.json: baselines: run base sets limit_eval=5, but a baseline is scored on the data's whole test set"},
+        {"{\"base\": {}, \"grid\": {\"drop_labels\": [[], [\"Beta\"]]}, \"baselines\": {\"lr\": {}}}",
+         "s.json: baselines: run drop_labels=Beta sets drop_labels"},
+        {"{\"base\": {}, \"grid\": {\"seed\": [1, 2]}, \"baselines\": {\"lr\": {}}, \"reference\": \"baseline=x\"}",
+         "s.json: key 'reference' is \"baseline=x\", which names no group or run of the sweep (groups: base, "
+         "baseline=lr)"},
+    };
+    char *d = strdup(at("out")), *s_json = strdup(at("s.json"));
+    char *args[] = {"--config", s_json, "--out", d, data_kv, init_kv, NULL};
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        put(s_json, cases[k].text);
+        cr_expect_eq(sweep_env(args, NULL), 1, "accepted: %s", cases[k].text);
+        char *err = err_text(), want[1000];
+        snprintf(want, sizeof want, "genre: %s/%s", root, cases[k].message);
+        cr_expect(!strncmp(err, want, strlen(want)) && strchr(err, '\n') == err + strlen(err) - 1,
+                  "%s\nwant one line starting: %s", err, want);
+        free(err);
+        cr_expect(!exists(d), "a refused sweep made %s", d);
+    }
+    free(d);
+    free(s_json);
+}
+
+/* One comparison of summary.json's test_jaccard_vs_baselines. */
+static json_t *comparison(json_t *sum, const char *group, const char *baseline)
+{
+    json_t *list = json_object_get(json_object_get(sum, "test_jaccard_vs_baselines"), "comparisons"), *c;
+    size_t i;
+    json_array_foreach(list, i, c) {
+        if (!strcmp(json_string_value(json_object_get(c, "group")), group) &&
+            !strcmp(json_string_value(json_object_get(c, "baseline")), baseline))
+            return c;
+    }
+    cr_assert_fail("no comparison of %s with %s", group, baseline);
+    return NULL;
+}
+
+/* A sweep with baselines runs them after the training runs (genre
+ * baseline, the same binary) on the runs' data, skips them once finished,
+ * and collects them as groups of one run; the section against the
+ * baselines holds, for each training group and baseline, the difference
+ * of their mean test Jaccards with the paired bootstrap of the runs'
+ * per-movie predictions, and the best group's line. */
+Test(sweep, baselines_run_and_the_groups_are_compared_with_them)
+{
+    char *file = tiny_with_baselines("tb"), *d = strdup(at("b"));
+    char *args[] = {"--config", file, "--out", d, data_kv, init_kv, NULL};
+    cr_assert_eq(sweep_env(args, NULL), 0, "%s", err_text());
+    char *out = out_text();
+    cr_expect(strstr(out, "sweep tb: 6 runs (4 training, 2 baselines) in 4 groups") != NULL, "%s", out);
+    char *last_train = strstr(out, "loss.type=focal,seed=2: finished"), *lr = strstr(out, "baseline=logreg_tfidf: starting");
+    cr_expect(last_train && lr && last_train < lr, "the baselines run last:\n%s", out);
+    cr_expect(strstr(out, "baseline=bow_words: finished") != NULL, "%s", out);
+    free(out);
+    char *kind = slurp(at("b/baseline=logreg_tfidf/.genre"));
+    cr_expect(kind && strstr(kind, "baseline"), "not a genre baseline output: %s", kind ? kind : "(no marker)");
+    free(kind);
+    json_t *cfg = load_json(at("b/baseline=logreg_tfidf/config.json"));
+    char *data = realpath(at("data"), NULL);
+    cr_expect_str_eq(json_string_value(json_object_get(cfg, "data")), data);
+    cr_expect(json_is_true(json_object_get(cfg, "tune_threshold")));
+    json_decref(cfg);
+    free(data);
+
+    /* Again: everything finished is skipped, the baselines untouched. */
+    Stamp before = stamp(at("b/baseline=logreg_tfidf/test_predictions.jsonl"));
+    usleep(20000);
+    cr_assert_eq(sweep_env(args, NULL), 0, "%s", err_text());
+    out = out_text();
+    cr_expect(strstr(out, "6 finished (skipped), 0 to run") && strstr(out, "baseline=bow_words: skipped (finished)\n"),
+              "%s", out);
+    free(out);
+    Stamp after = stamp(at("b/baseline=logreg_tfidf/test_predictions.jsonl"));
+    cr_expect(after.mtime.tv_sec == before.mtime.tv_sec && after.mtime.tv_nsec == before.mtime.tv_nsec);
+
+    /* The numbers: each movie's Jaccard averaged over a group's seeds,
+     * against each baseline's own, with the sweep's bootstrap. */
+    LabelSet ls;
+    cr_assert_eq(labels_load(&ls, at("data/labels.txt")), 0);
+    const char *dirs[] = {"loss.type=bce,seed=1", "loss.type=bce,seed=2", "loss.type=focal,seed=1",
+                          "loss.type=focal,seed=2", "baseline=logreg_tfidf", "baseline=bow_words"};
+    double jac[4][12] = {{0}};
+    for (int r = 0; r < 6; r++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s/test_predictions.jsonl", d, dirs[r]);
+        Predictions p;
+        cr_assert_eq(predictions_read(&p, path, &ls), 0, "%s", err_msg());
+        cr_assert_eq(p.n, 12);
+        int g = r < 4 ? r / 2 : r - 2;
+        for (int i = 0; i < 12; i++) jac[g][i] += metrics_sample_jaccard(p.y + i * 3, p.pred + i * 3, 3) / (r < 4 ? 2 : 1);
+        predictions_free(&p);
+    }
+    labels_free(&ls);
+    json_t *sum = load_json(at("b/summary.json"));
+    json_t *groups = json_object_get(sum, "groups");
+    cr_assert_eq(json_array_size(groups), 4);
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(groups, 2), "name")), "baseline=logreg_tfidf");
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(groups, 2), "kind")), "baseline");
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(groups, 0), "kind")), "train");
+    cr_expect(json_is_object(json_object_get(json_object_get(json_array_get(groups, 3), "per_genre"), "Beta")));
+    json_t *vs = json_object_get(sum, "test_jaccard_vs_baselines");
+    cr_assert(json_is_object(vs), "no test_jaccard_vs_baselines");
+    cr_expect_eq(json_array_size(json_object_get(vs, "comparisons")), 4, "2 groups x 2 baselines");
+    const char *gname[] = {"loss.type=bce", "loss.type=focal"}, *bname[] = {"baseline=logreg_tfidf", "baseline=bow_words"};
+    double mean[4];
+    for (int g = 0; g < 4; g++)
+        mean[g] = json_real_value(json_object_get(
+            json_object_get(json_object_get(json_array_get(groups, (size_t)g), "test"), "jaccard"), "mean"));
+    char *csv = slurp(at("b/summary.csv"));
+    for (int g = 0; g < 2; g++)
+        for (int b = 0; b < 2; b++) {
+            json_t *c = comparison(sum, gname[g], bname[b]);
+            double diff = json_real_value(json_object_get(c, "diff"));
+            double lo = json_real_value(json_object_get(c, "ci_low")), hi = json_real_value(json_object_get(c, "ci_high"));
+            cr_expect_float_eq(json_real_value(json_object_get(c, "test_jaccard")), mean[g], 1e-12);
+            cr_expect_float_eq(json_real_value(json_object_get(c, "baseline_test_jaccard")), mean[2 + b], 1e-12);
+            cr_expect_float_eq(diff, mean[g] - mean[2 + b], 1e-6, "%s - %s: the difference of the means", gname[g],
+                               bname[b]);
+            PairedCI ci;
+            bootstrap_paired(jac[g], jac[2 + b], 12, 2000, 7, &ci);
+            cr_expect_float_eq(diff, ci.diff, 1e-9);
+            cr_expect_float_eq(lo, ci.lo, 1e-9, "%s vs %s", gname[g], bname[b]);
+            cr_expect_float_eq(hi, ci.hi, 1e-9, "%s vs %s", gname[g], bname[b]);
+            cr_expect(lo <= diff && diff <= hi, "[%g, %g] misses %g", lo, hi, diff);
+            cr_expect_eq(json_is_true(json_object_get(c, "excludes_zero")), lo > 0 || hi < 0);
+            char row[300];
+            snprintf(row, sizeof row, "\"%s\",2,test,jaccard_diff_vs_%s,%.10g,,%.10g,%.10g\n", gname[g], bname[b],
+                     ci.diff, ci.lo, ci.hi);
+            cr_expect(strstr(csv, row) != NULL, "%s\nwant %s", csv, row);
+        }
+    /* The best group by mean test Jaccard, against each baseline. */
+    int best = mean[1] > mean[0];
+    json_t *b = json_object_get(vs, "best");
+    cr_assert(json_is_object(b), "no best group");
+    cr_expect_str_eq(json_string_value(json_object_get(b, "group")), gname[best]);
+    cr_expect_eq(json_array_size(json_object_get(b, "vs")), 2);
+    json_t *b0 = json_array_get(json_object_get(b, "vs"), 0);
+    cr_expect_str_eq(json_string_value(json_object_get(b0, "baseline")), "baseline=logreg_tfidf");
+    cr_expect_float_eq(json_real_value(json_object_get(b0, "diff")),
+                       json_real_value(json_object_get(comparison(sum, gname[best], bname[0]), "diff")), 0);
+    char row[300];
+    snprintf(row, sizeof row, "\"%s\",2,test,best_jaccard_diff_vs_baseline=logreg_tfidf,", gname[best]);
+    cr_expect(strstr(csv, row) != NULL, "%s\nwant %s", csv, row);
+    free(csv);
+    json_decref(sum);
+
+    char *md = slurp(at("b/summary.md")), want[300];
+    cr_expect(strstr(md, "6 of 6 runs finished, in 4 groups") != NULL, "%s", md);
+    cr_expect(strstr(md, "| baseline=logreg\\_tfidf | baseline=logreg\\_tfidf | finished |") != NULL, "%s", md);
+    cr_expect(strstr(md, "| **baseline=bow\\_words** (1) |") != NULL, "a column of the combined tables:\n%s", md);
+    char *section = strstr(md, "## Test Jaccard against the baselines\n\n");
+    cr_assert(section, "%s", md);
+    snprintf(want, sizeof want, "Best group by mean test Jaccard: **%s** (%.4f, 2 runs): ", gname[best], mean[best]);
+    cr_expect(!strncmp(section + strlen("## Test Jaccard against the baselines\n\n"), want, strlen(want)),
+              "%s\nwant %s", section, want);
+    cr_expect(strstr(section, "against **baseline=logreg\\_tfidf** (") && strstr(section, "an interval that "), "%s",
+              section);
+    cr_expect(strstr(section, "| loss.type=focal | 2 | ") && strstr(section, "| baseline=bow\\_words | "), "%s", section);
+    cr_expect(section < strstr(md, "## Per-genre F1 (test)"), "%s", md);
+    free(md);
+    glob_t g;
+    cr_assert_eq(glob(at("b/plots/per_genre_baseline=*.svg"), 0, NULL, &g), 0);
+    cr_expect_eq(g.gl_pathc, 2, "a per-genre plot per baseline");
+    globfree(&g);
+    free(file);
+    free(d);
+}
+
+/* The Slurm array has a task per baseline, after the training runs; a
+ * baseline task runs it alone, and a collect of it alone says there is
+ * nothing to compare it with yet. A baseline's state is a training run's:
+ * without its predictions it is run again, with another config.json it is
+ * an error naming the key. */
+Test(sweep, emit_slurm_counts_the_baselines)
+{
+    char *file = tiny_with_baselines("tb"), *d = strdup(at("arr")), *script = strdup(at("sweep.sbatch"));
+    char *args[] = {"--config", file, "--out", d, data_kv, init_kv, "--emit-slurm", script, NULL};
+    cr_assert_eq(sweep_env(args, NULL), 0, "%s", err_text());
+    char *out = out_text();
+    cr_expect(strstr(out, ": 6 array tasks (0-5) into ") != NULL, "%s", out);
+    free(out);
+    char *text = slurp(script);
+    cr_assert_not_null(text);
+    cr_expect(strstr(text, "\n#SBATCH --array=0-5\n") != NULL, "%s", text);
+    cr_expect(strstr(text, "# task 3: loss.type=focal,seed=2\n# task 4: baseline=logreg_tfidf\n# task 5: baseline=bow_words\n"),
+              "%s", text);
+    free(text);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "cd / && SLURM_ARRAY_TASK_ID=5 bash %s >%s/tasks.txt 2>&1", script, root);
+    cr_assert_eq(system(cmd), 0, "%s", slurp(at("tasks.txt")));
+    cr_expect(exists(at("arr/baseline=bow_words/test_predictions.jsonl")), "%s", slurp(at("tasks.txt")));
+    cr_expect(!exists(at("arr/loss.type=bce,seed=1")) && !exists(at("arr/baseline=logreg_tfidf")), "task 5 ran more");
+    char *collect[] = {"--collect", d, NULL};
+    cr_assert_eq(sweep_env(collect, NULL), 0, "%s", err_text());
+    char *md = slurp(at("arr/summary.md"));
+    cr_expect(strstr(md, "1 of 6 runs finished, in 1 group") != NULL, "%s", md);
+    cr_expect(strstr(md, "## Test Jaccard against the baselines\n\nNo training run has finished yet: no comparison.\n"),
+              "%s", md);
+    free(md);
+
+    /* A baseline without its predictions (an older genre's) is run again;
+     * one of another configuration is an error naming the key. */
+    char *only[] = {"--config", file, "--out", d, data_kv, init_kv, "--only", "5", NULL};
+    cr_assert_eq(unlink(at("arr/baseline=bow_words/test_predictions.jsonl")), 0);
+    cr_assert_eq(sweep_env(only, NULL), 0, "%s", err_text());
+    out = out_text();
+    cr_expect(strstr(out, "baseline=bow_words: starting") != NULL, "%s", out);
+    free(out);
+    cr_expect(exists(at("arr/baseline=bow_words/test_predictions.jsonl")));
+    char *cfg = slurp(at("arr/baseline=bow_words/config.json")), *knn = strstr(cfg, "\"k\": 5");
+    cr_assert(knn, "%s", cfg);
+    knn[strlen("\"k\": ")] = '7';
+    put(at("arr/baseline=bow_words/config.json"), cfg);
+    free(cfg);
+    cr_expect_eq(sweep_env(only, NULL), 1);
+    char *err = err_text(), want[600];
+    snprintf(want, sizeof want, "genre: %s/baseline=bow_words/config.json: key 'knn.k' is 7 there and 5 in the "
+                                "sweep's run baseline=bow_words; move the run away or sweep into another --out\n", d);
+    cr_expect_str_eq(err, want);
+    free(err);
+    free(file);
+    free(d);
+    free(script);
+}
+
+/* A sweep.json of a genre before baselines (no kind in its runs, no
+ * baselines) collects as it did; the summary has no comparison with
+ * baselines, and says so in summary.json. */
+Test(sweep, an_older_sweep_json_without_baselines_still_collects)
+{
+    cr_assert_eq(tiny(at("old"), NULL, NULL, NULL), 0, "%s", err_text());
+    json_t *o = load_json(at("old/sweep.json"));
+    json_t *runs = json_object_get(o, "runs"), *r;
+    size_t i;
+    json_array_foreach(runs, i, r) {
+        cr_assert(json_is_string(json_object_get(r, "kind")));
+        json_object_del(r, "kind");
+    }
+    cr_assert_eq(json_dump_file(o, at("old/sweep.json"), JSON_INDENT(2) | JSON_PRESERVE_ORDER), 0);
+    json_decref(o);
+    char *md_before = slurp(at("old/summary.md"));
+    char *d = strdup(at("old"));
+    char *collect[] = {"--collect", d, NULL};
+    cr_assert_eq(sweep_env(collect, NULL), 0, "%s", err_text());
+    char *md = slurp(at("old/summary.md"));
+    cr_expect(strstr(md, "4 of 4 runs finished, in 2 groups") != NULL, "%s", md);
+    cr_expect(strstr(md, "against the baselines") == NULL, "%s", md);
+    cr_expect_str_eq(md, md_before, "the same summary as the sweep's own");
+    json_t *sum = load_json(at("old/summary.json"));
+    json_t *vs = json_object_get(sum, "test_jaccard_vs_baselines");
+    cr_expect(json_array_size(json_object_get(vs, "baselines")) == 0 && json_array_size(json_object_get(vs, "comparisons")) == 0 &&
+              json_is_null(json_object_get(vs, "best")), "comparisons without baselines");
+    json_decref(sum);
+    free(md);
+    free(md_before);
     free(d);
 }
 
