@@ -241,16 +241,13 @@ static AttnArgs args_of(int B, int T, int H, int hs, int rows, bool accumulate, 
     return a;
 }
 
-/* LAUNCH takes the kernel as one macro argument, which the comma of <T, HS>
- * would split: each launcher names a pointer after its kernel instead (the
- * simulator and bench/step_plan know a launch by that name). */
+/* The kernels in parentheses: LAUNCH takes the kernel as one macro argument. */
 template <class T, int HS>
 static int forward(T *out, float *lse, const T *q, const T *k, const T *v, const float *mask, const AttnArgs &a,
                    cudaStream_t stream)
 {
-    auto *attention_forward_kernel = ::attention_forward_kernel<T, HS>;
     dim3 grid(ceil_div((size_t)a.rows, QT), (unsigned)(a.B * a.H));
-    LAUNCH(attention_forward_kernel, grid, QT, 2 * KT * HS * sizeof(float), stream, out, lse, q, k, v, mask, a);
+    LAUNCH((attention_forward_kernel<T, HS>), grid, QT, 2 * KT * HS * sizeof(float), stream, out, lse, q, k, v, mask, a);
     CUDA_CHECK(cudaGetLastError());
     return 0;
 }
@@ -259,14 +256,12 @@ template <class T, int HS>
 static int backward(T *dq, T *dk, T *dv, float *dsum, const T *dout, const T *out, const T *q, const T *k,
                     const T *v, const float *lse, const float *mask, const AttnArgs &a, cudaStream_t stream)
 {
-    auto *attention_backward_dq_kernel = ::attention_backward_dq_kernel<T, HS>;
-    auto *attention_backward_dkv_kernel = ::attention_backward_dkv_kernel<T, HS>;
     dim3 qgrid(ceil_div((size_t)a.rows, QT), (unsigned)(a.B * a.H));
-    LAUNCH(attention_backward_dq_kernel, qgrid, QT, 2 * KT * HS * sizeof(float), stream, dq, dsum, dout, out, q, k,
+    LAUNCH((attention_backward_dq_kernel<T, HS>), qgrid, QT, 2 * KT * HS * sizeof(float), stream, dq, dsum, dout, out, q, k,
            v, lse, mask, a);
     CUDA_CHECK(cudaGetLastError());
     dim3 kgrid(ceil_div((size_t)a.T, KT), (unsigned)(a.B * a.H));
-    LAUNCH(attention_backward_dkv_kernel, kgrid, KT, (2 * QT * HS + 2 * QT) * sizeof(float), stream, dk, dv, dout,
+    LAUNCH((attention_backward_dkv_kernel<T, HS>), kgrid, KT, (2 * QT * HS + 2 * QT) * sizeof(float), stream, dk, dv, dout,
            q, k, v, lse, dsum, mask, a);
     CUDA_CHECK(cudaGetLastError());
     return 0;

@@ -886,7 +886,10 @@ static int cuda_set_precision(Backend *be, Precision p)
     if (half && !c->fused_attention)
         return err_set("precision=bf16: head size %d has no fused attention kernel (8, 16, 32, 64); use precision=fp32",
                        be->lay.cfg.dim / be->lay.cfg.n_heads);
-    CUBLAS_CHECK(cublasSetMathMode(c->blas, p == PRECISION_TF32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH));
+    /* fp32: pedantic, no reduced-precision math; bf16: the default, which takes the tensor cores for bf16 */
+    CUBLAS_CHECK(cublasSetMathMode(c->blas, p == PRECISION_TF32   ? CUBLAS_TF32_TENSOR_OP_MATH
+                                            : p == PRECISION_BF16 ? CUBLAS_DEFAULT_MATH
+                                                                  : CUBLAS_PEDANTIC_MATH));
     if (half != c->bf16) {
         CUDA_CHECK(cudaStreamSynchronize(c->stream));
         free_batch_buffers(c);

@@ -25,9 +25,12 @@ static std::vector<size_t> touched;  /* words of either bitmap set by the runnin
 static double sectors_read, sectors_written;
 static const unsigned SECTOR_SHIFT = 5;
 
+/* A kernel named in parentheses (LAUNCH((kernel<A, B>), ...): the comma
+ * kept inside one macro argument) is recorded without them. */
 static const char *keep(const std::string &s)
 {
-    names.push_back(s);
+    bool wrapped = s.size() > 2 && s.front() == '(' && s.back() == ')';
+    names.push_back(wrapped ? s.substr(1, s.size() - 2) : s);
     return names.back().c_str();
 }
 
