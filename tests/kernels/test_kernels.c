@@ -289,7 +289,9 @@ static void layernorm_case(int rows, int dim, int bf)
         float *d_db = upload(db0, dim, 0), *d_mean = upload(mean, rows, 0);
         float *d_rstd = upload(rstd, rows, 0), *d_smean = upload(mean, rows, 0);
         float *d_srstd = upload(rstd, rows, 0);
-        void *d_work = dev_bytes(layernorm_backward_workspace_size(rows, dim));
+        size_t work = layernorm_backward_workspace_size(rows, dim);
+        void *d_work = dev_bytes(work);
+        cuda_must(cudaMemset(d_work, 0, work)); /* the column sums' counters, once */
         if (!add) poison(d_dx, n * (bf ? sizeof(bf16) : sizeof(float)));
         if (bf) {
             launch_ok(layernorm_forward_cuda_bf16(d_out, d_mean, d_rstd, d_x, d_w, d_b, rows, dim, 1e-12f, 0));
@@ -806,7 +808,9 @@ static void elementwise_case(int rows, int width, int bf)
         void *d_scat = track(upload(big0, wide, bf)), *d_madd = track(dev_bytes(n * sizeof(float)));
         float *d_mnone = track(dev_bytes(n * sizeof(float))), *d_db = dev_copy(db0, width);
         int32_t *d_mask = track(upload_bytes(mask, n * sizeof *mask));
-        void *d_work = track(dev_bytes(linear_bias_backward_workspace_size(rows, width)));
+        size_t work = linear_bias_backward_workspace_size(rows, width);
+        void *d_work = track(dev_bytes(work));
+        cuda_must(cudaMemset(d_work, 0, work)); /* the column sums' counters, once */
         if (bf) {
             float *d_conv = dev_copy(conv, n);
             launch_ok(relu_forward_cuda_bf16(d_relu, d_x, n, 0));
