@@ -31,7 +31,8 @@
  * the math allows (embeddings forward and backward, dropout masks and
  * outputs, residual, ReLU, rows, the mask, AdamW, clipping by
  * the same norm); the bias backward 2e-5 on the fp32 scale above (column
- * sums in another order than the CPU's); the mean loss 1e-6 relative and
+ * sums in another order than the CPU's), and bit for bit that order
+ * (kernels/colsum.h's) computed on the host; the mean loss 1e-6 relative and
  * dlogits 1e-6 on that scale (double inside, float out); the gradient norm
  * 1e-6 relative, and bit for bit its own when summed over shards. Their
  * bf16 variants (embedding, dropout, elementwise; AdamW's bf16 copy) run
@@ -261,6 +262,16 @@ static void check_again(const char *what, const float *again, const float *first
                   "%s %s: launched again on the same workspace, [%zu] = %.9g, first %.9g (its counters not "
                   "left zero?)",
                   what, shape, i, again[i], first[i]);
+}
+
+/* Bit for bit the sums of colsum_order_bias (below). */
+static void check_order_bits(const char *what, const float *got, const float *ref, size_t n, const char *shape)
+{
+    for (size_t i = 0; i < n; i++)
+        cr_assert(memcmp(&got[i], &ref[i], sizeof(float)) == 0,
+                  "%s %s: [%zu] = %.9g, colsum.h's order on the host %.9g (not the same bits: summed in another "
+                  "order?)",
+                  what, shape, i, got[i], ref[i]);
 }
 
 /* A sum to within fp32 rounding of its terms: |got - ref| <= 1e-5 sum |term|. */
@@ -802,6 +813,35 @@ static int dropout_all(int run)
 
 static double worst_bias_err[2]; /* measured, fp32 and bf16, for the report line */
 
+/* db += the column sums of dy in kernels/colsum.h's order: chunks of 64
+ * rows (doubled past 65535 chunks), in each the 8 lanes' rows r0 + y,
+ * r0 + y + 8, ... summed in order from 0, the lane sums added in lane
+ * order, the chunk sums added in chunk order from 0, then added to db.
+ * The bias terms are dy itself (no product a GPU could fuse into an FMA),
+ * so the device's sums are these bits exactly: a change of order the
+ * tolerance against the CPU's row-by-row sum would let pass (the chunks
+ * summed in another order, say) shows here. */
+static void colsum_order_bias(float *db, const float *dy, int rows, int width)
+{
+    int chunk = 64;
+    while ((rows + chunk - 1) / chunk > 65535) chunk *= 2;
+    for (int c = 0; c < width; c++) {
+        float sum = 0.0f;
+        for (int r0 = 0; r0 < rows; r0 += chunk) {
+            int r1 = rows - r0 < chunk ? rows : r0 + chunk;
+            float lane[8], part;
+            for (int y = 0; y < 8; y++) {
+                lane[y] = 0.0f;
+                for (int r = r0 + y; r < r1; r += 8) lane[y] += dy[(size_t)r * width + c];
+            }
+            part = lane[0];
+            for (int y = 1; y < 8; y++) part += lane[y];
+            sum += part;
+        }
+        db[c] += sum;
+    }
+}
+
 /* bf: the bf16 launchers on bf16-valued inputs, the CPU's outputs on them
  * rounded (the bias gradient stays fp32); in place of the mask (fp32 only),
  * convert_bf16_cuda on fp32 values and its edges (ties, overflow, NaN). */
@@ -837,7 +877,7 @@ static void elementwise_case(int rows, int width, int bf)
     if (!add) memset(drelu, 0, n * sizeof *drelu);
     float *gath = malloc(n * sizeof *gath), *scat = copy_of(big0, wide);
     float *madd = malloc(n * sizeof *madd), *mnone = malloc(n * sizeof *mnone);
-    float *db = copy_of(db0, width);
+    float *db = copy_of(db0, width), *db_order = copy_of(db0, width);
     residual_add(res, x, n);
     relu_forward(relu, x, n);
     relu_backward(drelu, dy, x, n);
@@ -846,6 +886,7 @@ static void elementwise_case(int rows, int width, int bf)
     softmax_mask_additive(madd, mask, n);
     softmax_mask_additive(mnone, NULL, n);
     linear_bias_backward(db, dy, rows, width);
+    colsum_order_bias(db_order, dy, rows, width);
     if (bf) {
         float *all[] = {relu, drelu, gath};
         for (int k = 0; k < 3; k++) round_to_bf16(all[k], n);
@@ -909,6 +950,7 @@ static void elementwise_case(int rows, int width, int bf)
      * rounding grows with the rows: 1024 here): twice the fp32 bound, for
      * the bf16 dout's too (widened exactly, summed in fp32). */
     check_close(what[7], r[7].out[0], db, width, 2 * RTOL, shape);
+    check_order_bits(what[7], r[7].out[0], db_order, width, shape);
     double ss = 0;
     for (int c = 0; c < width; c++) ss += (double)db[c] * db[c];
     for (int c = 0; c < width; c++) /* on check_close's scale */
@@ -917,7 +959,7 @@ static void elementwise_case(int rows, int width, int bf)
     runs_free(r, 8);
     free(y0), free(x), free(dy), free(d0), free(src), free(big0), free(db0), free(conv);
     free(mask), free(res), free(relu), free(drelu), free(gath), free(scat), free(madd);
-    free(mnone), free(db), free(conv_ref);
+    free(mnone), free(db), free(db_order), free(conv_ref);
     cases_checked += bf ? 6 : 8; /* bf16: no residual add (LayerNorm fuses it) nor mask */
 }
 
@@ -932,8 +974,9 @@ static void bias_wide_case(int rows, int width, int bf)
     size_t n = (size_t)rows * width;
     float *dy = randoms(n, -1, 1), *db0 = randoms(width, -1, 1);
     if (bf) round_to_bf16(dy, n);
-    float *db = copy_of(db0, width);
+    float *db = copy_of(db0, width), *db_order = copy_of(db0, width);
     linear_bias_backward(db, dy, rows, width);
+    colsum_order_bias(db_order, dy, rows, width);
     float *got[ORDERS];
     for (int o = 0; o < ORDERS; o++) {
         set_order(o);
@@ -958,8 +1001,9 @@ static void bias_wide_case(int rows, int width, int bf)
     }
     check_orders("linear_bias_backward", got, width, shape);
     check_close("linear_bias_backward", got[0], db, width, 2 * RTOL, shape);
+    check_order_bits("linear_bias_backward", got[0], db_order, width, shape);
     free_runs(got);
-    free(dy), free(db0), free(db);
+    free(dy), free(db0), free(db), free(db_order);
     cases_checked += 1;
 }
 
