@@ -259,8 +259,8 @@ static void check_again(const char *what, const float *again, const float *first
 {
     for (size_t i = 0; i < n; i++)
         cr_assert(memcmp(&again[i], &first[i], sizeof(float)) == 0,
-                  "%s %s: launched again on the same workspace, [%zu] = %.9g, first %.9g (its counters not "
-                  "left zero?)",
+                  "%s %s: launched again on the same workspace, [%zu] = %.9g, first %.9g (counters left "
+                  "nonzero, or a race?)",
                   what, shape, i, again[i], first[i]);
 }
 
