@@ -26,7 +26,7 @@ typedef struct {
 
 static void *a, *b, *c, *d;  /* activation-sized buffers */
 static float *w, *bias, *dw, *db, *mean, *rstd, *mask;
-static void *ln_work; /* layernorm_backward_workspace_size */
+static void *ln_work; /* layernorm_backward_workspace_size, zeroed once (kernels.h) */
 static const int LN_ROWS = BATCH * SEQ, SM_ROWS = BATCH * HEADS * SEQ;
 static const float SCALE = 0.125f;
 
@@ -124,6 +124,7 @@ int main(void)
     dw = device_random(DIM * 4), db = device_random(DIM * 4);
     mean = device_random(LN_ROWS * 4), rstd = device_random(LN_ROWS * 4);
     cuda_must(cudaMalloc(&ln_work, layernorm_backward_workspace_size(LN_ROWS, DIM)));
+    cuda_must(cudaMemset(ln_work, 0, layernorm_backward_workspace_size(LN_ROWS, DIM))); /* its counters */
     float *hmask = malloc((size_t)BATCH * SEQ * sizeof *hmask);
     for (int i = 0; i < BATCH * SEQ; i++) hmask[i] = i % SEQ < SEQ * 3 / 4 ? 0.0f : SOFTMAX_MASKED;
     cuda_must(cudaMalloc((void **)&mask, (size_t)BATCH * SEQ * sizeof *hmask));

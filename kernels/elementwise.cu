@@ -7,9 +7,10 @@
  * equal the CPU's bit for bit: grid-stride loops over the elements
  * (grid_stride_blocks), consecutive threads on consecutive elements. The
  * bias backward is a column sum over the N rows: the deterministic
- * two-stage sum of colsum.h through the caller's workspace
- * (linear_bias_backward_workspace_size: ceil(N / 64) x OC floats for up to
- * 4M rows), in a different order from the CPU's row-by-row sum.
+ * one-launch sum of colsum.h through the caller's column-sum workspace
+ * (linear_bias_backward_workspace_size: colsum.h's counters, zero before the
+ * first launch and left zero, then ceil(N / 64) x OC floats for up to 4M
+ * rows), in a different order from the CPU's row-by-row sum.
  * Templates over the element type (float or bf16): the bf16 variants
  * compute in fp32 and round each stored value once, and convert_bf16_cuda
  * rounds fp32 to bf16. */

@@ -28,7 +28,12 @@
  * order the blocks run in. Where a launcher takes `void *work`, it is device
  * memory of at least the bytes its *_workspace_size() names (8-byte
  * aligned, as cudaMalloc's is), owned by the caller, scratch between calls:
- * two launches in flight at once need two workspaces. */
+ * two launches in flight at once need two workspaces. Except the column
+ * sums' (layernorm_backward, linear_bias_backward): their work is device
+ * memory of *_workspace_size bytes whose counters (the first 4 KiB) are
+ * zero before the first launch (cudaMemset once); each launch leaves them
+ * zero; only column sums may use it (of any shapes, one workspace sized for
+ * the largest); two launches in flight need two. */
 #ifndef GENRE_KERNELS_H
 #define GENRE_KERNELS_H
 
@@ -57,8 +62,9 @@ typedef struct { unsigned short bits; } bf16;
 #endif
 
 /* ---- LayerNorm (layernorm.cu): src/ops/layernorm.h ----------------------
- * The weight and bias gradients are column sums over the rows, in two
- * fixed-order stages through `work`. */
+ * The weight and bias gradients are column sums over the rows, in one
+ * launch of fixed-order sums through `work`, a column-sum workspace (its
+ * counters zero before the first launch; see the top of this file). */
 size_t layernorm_backward_workspace_size(int rows, int dim);
 int layernorm_forward_cuda(float *out, float *mean, float *rstd, const float *inp,
                            const float *weight, const float *bias, int rows, int dim, float eps,
@@ -203,9 +209,10 @@ int dropout_backward_rows_cuda_bf16(bf16 *dinp, bool accumulate, const bf16 *dou
  * gather and scatter-add (src/ops/rows.h), the additive attention mask from
  * the 0/1 int mask (softmax_mask_additive, src/ops/softmax.h; mask NULL: all
  * 0) and the linear layer's bias halves (src/ops/linear.h): all bit for bit
- * the CPU's except linear_bias_backward, whose column sums run in two
- * fixed-order stages through `work` (a different order from the CPU's
- * row-by-row sum, so equal to rounding only). */
+ * the CPU's except linear_bias_backward, whose column sums run in one
+ * launch of fixed-order sums through `work`, a column-sum workspace (its
+ * counters zero before the first launch; see the top of this file), in a
+ * different order from the CPU's row-by-row sum, so equal to rounding only. */
 int residual_add_cuda(float *y, const float *x, size_t n, cudaStream_t stream);
 int relu_forward_cuda(float *out, const float *inp, size_t n, cudaStream_t stream);
 int relu_backward_cuda(float *dinp, bool accumulate, const float *dout, const float *inp, size_t n,

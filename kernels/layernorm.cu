@@ -10,10 +10,11 @@
  * res = inp + residual, each element rounded once and stored (the backward
  * needs it), then normalised exactly as the plain forward normalises a
  * stored res, so the bits equal residual_add then layernorm_forward.
- * Weight and bias gradients: the deterministic two-stage column sums of
- * colsum.h (no atomics) through the caller's workspace,
- * layernorm_backward_workspace_size(rows, dim) bytes: 2 x ceil(rows / 64)
- * x dim floats for up to 4M rows. Identical inputs give identical bits. */
+ * Weight and bias gradients: the deterministic one-launch column sums of
+ * colsum.h (no floating-point atomics) through the caller's column-sum
+ * workspace, layernorm_backward_workspace_size(rows, dim) bytes: colsum.h's
+ * counters (zero before the first launch, left zero), then 2 x ceil(rows /
+ * 64) x dim floats for up to 4M rows. Identical inputs give identical bits. */
 #include "kernels/colsum.h"
 #include "kernels/cuda_common.h"
 #include "kernels/kernels.h"

@@ -16,7 +16,9 @@
  * Memory: parameters, gradients and the two AdamW moments one device
  * allocation each; the activations one arena laid out by the activation plan
  * for the reserved (B, T); one workspace for the kernels that need scratch,
- * sized for the largest of them. Nothing is allocated inside a step (unless
+ * sized for the largest of them, and one of the column sums' own (LayerNorm's
+ * parameter gradients, the biases'), whose counters are zeroed once and left
+ * zero by each sum. Nothing is allocated inside a step (unless
  * a batch outgrows what was reserved). Per step only ids, mask and targets
  * go to the device, and the loss and the gradient norm come back. Work runs
  * on the backend's own stream; every read of a result waits for it. Under
@@ -92,6 +94,7 @@ typedef struct {
     char *acts;                  /* the activation arena, plan for (max_B, max_T) */
     void *work;
     size_t work_size;
+    void *colsum_work;           /* the column sums' alone: its counters zeroed once, left zero (kernels.h) */
     int32_t *ids, *mask, *emb_plan; /* device: B x T, B x T, embedding_plan_len(B x T) */
     int32_t *emb_plan_host;
     int n_distinct;              /* distinct ids of the last forward */
@@ -262,8 +265,8 @@ static int linear_backward_gpu(CudaBackend *c, void *dinp, const void *plus, Par
                                     plus ? plus : dinp, p->d, dinp, p->d, &p->algo, NULL, 0, c->stream));
     }
     if (gemm(c, false, true, C, OC, N, inp, C, 0, dout, OC, 0, 1.0f, dw, true, C, 0, 1)) return -1;
-    return c->bf16 ? linear_bias_backward_cuda_bf16(dbias, dout, N, OC, c->work, c->stream)
-                   : linear_bias_backward_cuda(dbias, dout, N, OC, c->work, c->stream);
+    return c->bf16 ? linear_bias_backward_cuda_bf16(dbias, dout, N, OC, c->colsum_work, c->stream)
+                   : linear_bias_backward_cuda(dbias, dout, N, OC, c->colsum_work, c->stream);
 }
 
 static int zero(CudaBackend *c, float *p, size_t n)
@@ -333,9 +336,9 @@ static int layernorm_bwd(CudaBackend *c, void *dinp, const void *dout, const voi
     int D = c->base.lay.cfg.dim;
     float *dw = G(c, wid, l), *db = G(c, (ParamId)(wid + 1), l);
     const float *w = P(c, wid, l);
-    return c->bf16 ? layernorm_backward_cuda_bf16(dinp, false, dw, db, dout, inp, w, mean, rstd, rows, D, c->work,
-                                                  c->stream)
-                   : layernorm_backward_cuda(dinp, false, dw, db, dout, inp, w, mean, rstd, rows, D, c->work,
+    return c->bf16 ? layernorm_backward_cuda_bf16(dinp, false, dw, db, dout, inp, w, mean, rstd, rows, D,
+                                                  c->colsum_work, c->stream)
+                   : layernorm_backward_cuda(dinp, false, dw, db, dout, inp, w, mean, rstd, rows, D, c->colsum_work,
                                              c->stream);
 }
 
@@ -519,10 +522,11 @@ static int attention_backward_gpu(CudaBackend *c, int l, void *dq_, void *dk_, v
 
 static void free_batch_buffers(CudaBackend *c)
 {
-    cudaFree(c->acts), cudaFree(c->work), cudaFree(c->ids), cudaFree(c->mask), cudaFree(c->emb_plan);
-    cudaFree(c->targets), cudaFree(c->dlogits), cudaFree(c->dlogits16);
+    cudaFree(c->acts), cudaFree(c->work), cudaFree(c->colsum_work), cudaFree(c->ids), cudaFree(c->mask);
+    cudaFree(c->emb_plan), cudaFree(c->targets), cudaFree(c->dlogits), cudaFree(c->dlogits16);
     free(c->emb_plan_host);
-    c->acts = NULL, c->work = NULL, c->ids = c->mask = c->emb_plan = NULL, c->targets = c->dlogits = NULL;
+    c->acts = NULL, c->work = c->colsum_work = NULL, c->ids = c->mask = c->emb_plan = NULL;
+    c->targets = c->dlogits = NULL;
     c->dlogits16 = NULL;
     c->emb_plan_host = NULL;
     c->max_B = c->max_T = 0;
@@ -542,12 +546,16 @@ static int cuda_reserve(Backend *be, int max_B, int max_T)
     int N = max_B * max_T, L = cfg->num_labels, wide = cfg->hidden_dim > cfg->dim ? cfg->hidden_dim : cfg->dim;
     ActPlan plan;
     act_plan(&plan, cfg, max_B, max_T, c->fused_attention, c->bf16);
-    size_t work = layernorm_backward_workspace_size(N, cfg->dim);
-    work = max_size(work, linear_bias_backward_workspace_size(N, wide > L ? wide : L));
-    work = max_size(work, loss_workspace_size(max_B, L));
-    work = max_size(work, grad_norm_workspace_size(c->n));
+    /* The column sums (LayerNorm's parameters, the biases) have their own
+     * workspace: its counters must stay zero between them, which scratch
+     * shared with other kernels would not keep. */
+    size_t colsum_work = max_size(layernorm_backward_workspace_size(N, cfg->dim),
+                                  linear_bias_backward_workspace_size(N, wide > L ? wide : L));
+    size_t work = max_size(loss_workspace_size(max_B, L), grad_norm_workspace_size(c->n));
     CUDA_CHECK(cudaMalloc((void **)&c->acts, plan.total));
     CUDA_CHECK(cudaMalloc(&c->work, work));
+    CUDA_CHECK(cudaMalloc(&c->colsum_work, colsum_work));
+    CUDA_CHECK(cudaMemsetAsync(c->colsum_work, 0, colsum_work, c->stream)); /* once: its counters */
     CUDA_CHECK(cudaMalloc((void **)&c->ids, (size_t)N * sizeof(int32_t)));
     CUDA_CHECK(cudaMalloc((void **)&c->mask, (size_t)N * sizeof(int32_t)));
     CUDA_CHECK(cudaMalloc((void **)&c->emb_plan, embedding_plan_len(N) * sizeof(int32_t)));

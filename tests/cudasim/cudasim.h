@@ -132,7 +132,9 @@
  * (blocks run to completion one at a time, so __threadfence and volatile
  * never matter, and two blocks never run at once: a race between blocks
  * shows only when the two block orders disagree, and only where a test runs
- * both); concurrency between streams (work never overlaps: a kernel waiting
+ * both); so a last-block reduction (kernels/colsum.h) missing its
+ * __threadfence or its volatile reads of other blocks' partials passes here;
+ * concurrency between streams (work never overlaps: a kernel waiting
  * for one on another stream, or host code polling memory a kernel writes
  * instead of synchronizing, waits forever); spin-waits on other threads or
  * blocks (they hang: no preemption); tensor-core, async copy (cp.async,

@@ -31,13 +31,21 @@
  * the math allows (embeddings forward and backward, dropout masks and
  * outputs, residual, ReLU, rows, the mask, AdamW, clipping by
  * the same norm); the bias backward 2e-5 on the fp32 scale above (column
- * sums in another order than the CPU's); the mean loss 1e-6 relative and
+ * sums in another order than the CPU's), and bit for bit that order
+ * (kernels/colsum.h's) computed on the host; the mean loss 1e-6 relative and
  * dlogits 1e-6 on that scale (double inside, float out); the gradient norm
  * 1e-6 relative, and bit for bit its own when summed over shards. Their
  * bf16 variants (embedding, dropout, elementwise; AdamW's bf16 copy) run
  * beside them on bf16-valued inputs: bit for bit the CPU's result rounded
  * to bf16 (to_bf16, nearest even), and the fp32 outputs (the embedding
- * gradients bit for bit, the bias gradient) as their fp32 twins'. */
+ * gradients bit for bit, the bias gradient) as their fp32 twins'.
+ *
+ * The column sums (LayerNorm's parameter gradients, the bias backward;
+ * kernels/colsum.h) run twice on one workspace zeroed once, from the same
+ * inputs: the second launch must give the first's bits (each must leave its
+ * counters zero), LayerNorm's with a column sum of another shape on the
+ * workspace between; the bias backward also on 65 x 32801, wider than one
+ * launch's counters. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdint.h>
@@ -244,6 +252,37 @@ static void check_orders(const char *what, float *const runs[ORDERS], size_t n, 
                   shape);
 }
 
+/* The column sums (colsum.h) launched again on the same workspace, zeroed
+ * once before the first: their counters must have been left zero, so the
+ * second launch, from the same inputs, gives the first's bits. */
+static void check_again(const char *what, const float *again, const float *first, size_t n, const char *shape)
+{
+    for (size_t i = 0; i < n; i++)
+        cr_assert(memcmp(&again[i], &first[i], sizeof(float)) == 0,
+                  "%s %s: launched again on the same workspace, [%zu] = %.9g, first %.9g (counters left "
+                  "nonzero, or a race?)",
+                  what, shape, i, again[i], first[i]);
+}
+
+/* Bit for bit the sums of colsum_order_bias (below). */
+static void check_order_bits(const char *what, const float *got, const float *ref, size_t n, const char *shape)
+{
+    for (size_t i = 0; i < n; i++)
+        cr_assert(memcmp(&got[i], &ref[i], sizeof(float)) == 0,
+                  "%s %s: [%zu] = %.9g, colsum.h's order on the host %.9g (not the same bits: summed in another "
+                  "order?)",
+                  what, shape, i, got[i], ref[i]);
+}
+
+/* A sum to within fp32 rounding of its terms: |got - ref| <= 1e-5 sum |term|. */
+static void check_sum(const char *what, float got, float ref, const float *terms, size_t n, const char *shape)
+{
+    double abs = 0;
+    for (size_t i = 0; i < n; i++) abs += fabs(terms[i]);
+    cr_assert(fabs((double)got - ref) <= 1e-5 * abs, "%s %s: %.9g, CPU %.9g (of terms summing to %.3g in magnitude)",
+              what, shape, got, ref, abs);
+}
+
 static void free_runs(float *runs[ORDERS])
 {
     for (int o = 0; o < ORDERS; o++) free(runs[o]);
@@ -279,8 +318,12 @@ static void layernorm_case(int rows, int dim, int bf)
     layernorm_forward(out, mean, rstd, x, w, b, rows, dim, 1e-12f);
     layernorm_backward(dx, dw, db, dy, x, w, mean, rstd, rows, dim);
 
+    size_t n_col = n < 4096 ? n : 4096;
+    float col = 0.0f;
+    linear_bias_backward(&col, dy, (int)n_col, 1);
+
     float *g_out[ORDERS], *g_mean[ORDERS], *g_rstd[ORDERS], *g_dx[ORDERS], *g_dw[ORDERS],
-        *g_db[ORDERS];
+        *g_db[ORDERS], *g_col[ORDERS];
     for (int o = 0; o < ORDERS; o++) {
         set_order(o);
         void *d_x = upload(x, n, bf), *d_out = upload(x, n, bf), *d_dy = upload(dy, n, bf);
@@ -289,7 +332,11 @@ static void layernorm_case(int rows, int dim, int bf)
         float *d_db = upload(db0, dim, 0), *d_mean = upload(mean, rows, 0);
         float *d_rstd = upload(rstd, rows, 0), *d_smean = upload(mean, rows, 0);
         float *d_srstd = upload(rstd, rows, 0);
-        void *d_work = dev_bytes(layernorm_backward_workspace_size(rows, dim));
+        size_t work = layernorm_backward_workspace_size(rows, dim);
+        size_t col_work = linear_bias_backward_workspace_size((int)n_col, 1);
+        if (col_work > work) work = col_work;
+        void *d_work = dev_bytes(work);
+        cuda_must(cudaMemset(d_work, 0, work)); /* the column sums' counters, once */
         if (!add) poison(d_dx, n * (bf ? sizeof(bf16) : sizeof(float)));
         if (bf) {
             launch_ok(layernorm_forward_cuda_bf16(d_out, d_mean, d_rstd, d_x, d_w, d_b, rows, dim, 1e-12f, 0));
@@ -306,8 +353,26 @@ static void layernorm_case(int rows, int dim, int bf)
         g_dx[o] = download(d_dx, n, bf);
         g_dw[o] = download(d_dw, dim, 0);
         g_db[o] = download(d_db, dim, 0);
+        /* The workspace again, after a column sum of another shape on it
+         * (dy's first values as one column), from the same gradients. */
+        float zero = 0.0f, *d_col = upload(&zero, 1, 0);
+        launch_ok(bf ? linear_bias_backward_cuda_bf16(d_col, d_dy, (int)n_col, 1, d_work, 0)
+                     : linear_bias_backward_cuda(d_col, d_dy, (int)n_col, 1, d_work, 0));
+        g_col[o] = download(d_col, 1, 0);
+        cuda_must(cudaFree(d_dx)), cuda_must(cudaFree(d_dw)), cuda_must(cudaFree(d_db));
+        d_dx = upload(dx0, n, bf), d_dw = upload(dw0, dim, 0), d_db = upload(db0, dim, 0);
+        if (!add) poison(d_dx, n * (bf ? sizeof(bf16) : sizeof(float)));
+        launch_ok(bf ? layernorm_backward_cuda_bf16(d_dx, add, d_dw, d_db, d_dy, d_x, d_w, d_smean, d_srstd, rows,
+                                                    dim, d_work, 0)
+                     : layernorm_backward_cuda(d_dx, add, d_dw, d_db, d_dy, d_x, d_w, d_smean, d_srstd, rows, dim,
+                                               d_work, 0));
+        float *again[3] = {download(d_dx, n, bf), download(d_dw, dim, 0), download(d_db, dim, 0)};
+        check_again("layernorm dinp", again[0], g_dx[o], n, shape);
+        check_again("layernorm dweight", again[1], g_dw[o], dim, shape);
+        check_again("layernorm dbias", again[2], g_db[o], dim, shape);
+        for (int k = 0; k < 3; k++) free(again[k]);
         void *all[] = {d_x, d_out, d_dy, d_dx, d_w, d_b, d_dw, d_db, d_mean, d_rstd, d_smean, d_srstd,
-                       d_work};
+                       d_work, d_col};
         for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) cuda_must(cudaFree(all[i]));
     }
     check_orders("layernorm out", g_out, n, shape);
@@ -322,8 +387,10 @@ static void layernorm_case(int rows, int dim, int bf)
     check_close("layernorm dinp", g_dx[0], dx, n, rtol, shape);
     check_close("layernorm dweight", g_dw[0], dw, dim, RTOL, shape);
     check_close("layernorm dbias", g_db[0], db, dim, RTOL, shape);
+    check_orders("a column sum between the LayerNorm backwards", g_col, 1, shape);
+    check_sum("a column sum between the LayerNorm backwards", g_col[0][0], col, dy, n_col, shape);
     free_runs(g_out), free_runs(g_mean), free_runs(g_rstd), free_runs(g_dx), free_runs(g_dw);
-    free_runs(g_db);
+    free_runs(g_db), free_runs(g_col);
     free(x), free(w), free(b), free(dy), free(dx0), free(dw0), free(db0), free(out), free(mean);
     free(rstd), free(dx), free(dw), free(db);
     cases_checked += 2;
@@ -746,6 +813,35 @@ static int dropout_all(int run)
 
 static double worst_bias_err[2]; /* measured, fp32 and bf16, for the report line */
 
+/* db += the column sums of dy in kernels/colsum.h's order: chunks of 64
+ * rows (doubled past 65535 chunks), in each the 8 lanes' rows r0 + y,
+ * r0 + y + 8, ... summed in order from 0, the lane sums added in lane
+ * order, the chunk sums added in chunk order from 0, then added to db.
+ * The bias terms are dy itself (no product a GPU could fuse into an FMA),
+ * so the device's sums are these bits exactly: a change of order the
+ * tolerance against the CPU's row-by-row sum would let pass (the chunks
+ * summed in another order, say) shows here. */
+static void colsum_order_bias(float *db, const float *dy, int rows, int width)
+{
+    int chunk = 64;
+    while ((rows + chunk - 1) / chunk > 65535) chunk *= 2;
+    for (int c = 0; c < width; c++) {
+        float sum = 0.0f;
+        for (int r0 = 0; r0 < rows; r0 += chunk) {
+            int r1 = rows - r0 < chunk ? rows : r0 + chunk;
+            float lane[8], part;
+            for (int y = 0; y < 8; y++) {
+                lane[y] = 0.0f;
+                for (int r = r0 + y; r < r1; r += 8) lane[y] += dy[(size_t)r * width + c];
+            }
+            part = lane[0];
+            for (int y = 1; y < 8; y++) part += lane[y];
+            sum += part;
+        }
+        db[c] += sum;
+    }
+}
+
 /* bf: the bf16 launchers on bf16-valued inputs, the CPU's outputs on them
  * rounded (the bias gradient stays fp32); in place of the mask (fp32 only),
  * convert_bf16_cuda on fp32 values and its edges (ties, overflow, NaN). */
@@ -781,7 +877,7 @@ static void elementwise_case(int rows, int width, int bf)
     if (!add) memset(drelu, 0, n * sizeof *drelu);
     float *gath = malloc(n * sizeof *gath), *scat = copy_of(big0, wide);
     float *madd = malloc(n * sizeof *madd), *mnone = malloc(n * sizeof *mnone);
-    float *db = copy_of(db0, width);
+    float *db = copy_of(db0, width), *db_order = copy_of(db0, width);
     residual_add(res, x, n);
     relu_forward(relu, x, n);
     relu_backward(drelu, dy, x, n);
@@ -790,6 +886,7 @@ static void elementwise_case(int rows, int width, int bf)
     softmax_mask_additive(madd, mask, n);
     softmax_mask_additive(mnone, NULL, n);
     linear_bias_backward(db, dy, rows, width);
+    colsum_order_bias(db_order, dy, rows, width);
     if (bf) {
         float *all[] = {relu, drelu, gath};
         for (int k = 0; k < 3; k++) round_to_bf16(all[k], n);
@@ -806,7 +903,9 @@ static void elementwise_case(int rows, int width, int bf)
         void *d_scat = track(upload(big0, wide, bf)), *d_madd = track(dev_bytes(n * sizeof(float)));
         float *d_mnone = track(dev_bytes(n * sizeof(float))), *d_db = dev_copy(db0, width);
         int32_t *d_mask = track(upload_bytes(mask, n * sizeof *mask));
-        void *d_work = track(dev_bytes(linear_bias_backward_workspace_size(rows, width)));
+        size_t work = linear_bias_backward_workspace_size(rows, width);
+        void *d_work = track(dev_bytes(work));
+        cuda_must(cudaMemset(d_work, 0, work)); /* the column sums' counters, once */
         if (bf) {
             float *d_conv = dev_copy(conv, n);
             launch_ok(relu_forward_cuda_bf16(d_relu, d_x, n, 0));
@@ -828,6 +927,13 @@ static void elementwise_case(int rows, int width, int bf)
         void *got[8] = {d_res, d_relu, d_drelu, d_gath, d_scat, d_madd, d_mnone, d_db};
         size_t len[8] = {bf ? 0 : n, n, n, n, wide, n, bf ? 0 : n, (size_t)width};
         for (int k = 0; k < 8; k++) r[k].out[o] = download(got[k], len[k], bf && k < 7);
+        /* the bias backward again on the same workspace, from the same gradient */
+        cuda_must(cudaMemcpy(d_db, db0, width * sizeof(float), cudaMemcpyHostToDevice));
+        launch_ok(bf ? linear_bias_backward_cuda_bf16(d_db, d_dy, rows, width, d_work, 0)
+                     : linear_bias_backward_cuda(d_db, d_dy, rows, width, d_work, 0));
+        float *again = download(d_db, width, 0);
+        check_again("linear_bias_backward", again, r[7].out[o], width, shape);
+        free(again);
         free_tracked();
     }
     static const char *what[8] = {"residual_add", "relu_forward", "relu_backward", "rows_gather",
@@ -840,10 +946,11 @@ static void elementwise_case(int rows, int width, int bf)
         check_orders(name, r[k].out, len[k], shape);
         if (k < 7) check_same(name, r[k].out[0], ref[k], len[k], shape);
     }
-    /* Two-stage column sums against the CPU's row-by-row ones (whose
+    /* Column sums in chunks against the CPU's row-by-row ones (whose
      * rounding grows with the rows: 1024 here): twice the fp32 bound, for
      * the bf16 dout's too (widened exactly, summed in fp32). */
     check_close(what[7], r[7].out[0], db, width, 2 * RTOL, shape);
+    check_order_bits(what[7], r[7].out[0], db_order, width, shape);
     double ss = 0;
     for (int c = 0; c < width; c++) ss += (double)db[c] * db[c];
     for (int c = 0; c < width; c++) /* on check_close's scale */
@@ -852,8 +959,52 @@ static void elementwise_case(int rows, int width, int bf)
     runs_free(r, 8);
     free(y0), free(x), free(dy), free(d0), free(src), free(big0), free(db0), free(conv);
     free(mask), free(res), free(relu), free(drelu), free(gath), free(scat), free(madd);
-    free(mnone), free(db), free(conv_ref);
+    free(mnone), free(db), free(db_order), free(conv_ref);
     cases_checked += bf ? 6 : 8; /* bf16: no residual add (LayerNorm fuses it) nor mask */
+}
+
+/* The bias backward alone, wider than one launch's counters (colsum.h:
+ * COLSUM_SLABS slabs of 32 columns): 32768 + 33 columns take two launches,
+ * the second on the counters the first left; twice on one workspace, as
+ * elementwise_case. */
+static void bias_wide_case(int rows, int width, int bf)
+{
+    char shape[64];
+    snprintf(shape, sizeof shape, "%s %dx%d", bf ? "bf16" : "fp32", rows, width);
+    size_t n = (size_t)rows * width;
+    float *dy = randoms(n, -1, 1), *db0 = randoms(width, -1, 1);
+    if (bf) round_to_bf16(dy, n);
+    float *db = copy_of(db0, width), *db_order = copy_of(db0, width);
+    linear_bias_backward(db, dy, rows, width);
+    colsum_order_bias(db_order, dy, rows, width);
+    float *got[ORDERS];
+    for (int o = 0; o < ORDERS; o++) {
+        set_order(o);
+        void *d_dy = track(upload(dy, n, bf));
+        float *d_db = dev_copy(db0, width);
+        size_t work = linear_bias_backward_workspace_size(rows, width);
+        void *d_work = track(dev_bytes(work));
+        cuda_must(cudaMemset(d_work, 0, work)); /* the column sums' counters, once */
+        for (int again = 0; again < 2; again++) {
+            if (again) cuda_must(cudaMemcpy(d_db, db0, width * sizeof(float), cudaMemcpyHostToDevice));
+            launch_ok(bf ? linear_bias_backward_cuda_bf16(d_db, d_dy, rows, width, d_work, 0)
+                         : linear_bias_backward_cuda(d_db, d_dy, rows, width, d_work, 0));
+            float *h = download(d_db, width, 0);
+            if (!again) {
+                got[o] = h;
+            } else {
+                check_again("linear_bias_backward", h, got[o], width, shape);
+                free(h);
+            }
+        }
+        free_tracked();
+    }
+    check_orders("linear_bias_backward", got, width, shape);
+    check_close("linear_bias_backward", got[0], db, width, 2 * RTOL, shape);
+    check_order_bits("linear_bias_backward", got[0], db_order, width, shape);
+    free_runs(got);
+    free(dy), free(db0), free(db), free(db_order);
+    cases_checked += 1;
 }
 
 static int elementwise_all(int run)
@@ -866,6 +1017,10 @@ static int elementwise_all(int run)
                     if (run) elementwise_case(ROWS[r], WIDTHS[w], bf);
                     cases += bf ? 6 : 8;
                 }
+    for (int bf = 0; bf < 2; bf++) {
+        if (run) bias_wide_case(65, 32 * 1024 + 33, bf);
+        cases += 1;
+    }
     if (run) {
         printf("kernels: linear_bias_backward: largest error %.3g (fp32 dout), %.3g (bf16 dout) of (|CPU| + 0.1 rms) %s\n",
                worst_bias_err[0], worst_bias_err[1], WHERE);
