@@ -109,7 +109,7 @@ typedef struct {
     bool fused_attention;        /* kernels/attention.cu builds the head size */
     Precision prec;              /* backend_set_precision */
     bool bf16;                   /* prec == PRECISION_BF16 */
-    LtPlan lt[LT_PLANS];         /* linear_forward_gpu's cuBLASLt plans, by shape */
+    LtPlan lt[LT_PLANS];         /* the linear layers' cuBLASLt plans, by kind, shape and types */
     int n_lt;
 } CudaBackend;
 
