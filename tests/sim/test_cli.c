@@ -102,6 +102,19 @@ static void expect_same_bytes(const char *a, const char *b)
     free(y);
 }
 
+/* Two runs' checkpoints and metrics, byte for byte. */
+static void expect_same_run(const char *a, const char *b)
+{
+    const char *same[] = {"best/model.safetensors", "last/model.safetensors", "last/optimizer.safetensors",
+                          "metrics.json"};
+    for (int i = 0; i < 4; i++) {
+        char x[400], y[400];
+        snprintf(x, sizeof x, "%s/%s", a, same[i]);
+        snprintf(y, sizeof y, "%s/%s", b, same[i]);
+        expect_same_bytes(x, y);
+    }
+}
+
 TestSuite(sim_cli, .init = setup, .fini = cleanup, .timeout = 600);
 
 Test(sim_cli, cuda_training_tracks_the_cpu_and_repeats_bit_for_bit)
@@ -152,14 +165,7 @@ Test(sim_cli, cuda_training_tracks_the_cpu_and_repeats_bit_for_bit)
     weights_free(&wa);
     weights_free(&wb);
 
-    const char *same[] = {"best/model.safetensors", "last/model.safetensors", "last/optimizer.safetensors",
-                          "metrics.json"};
-    for (int i = 0; i < 4; i++) {
-        char x[400], y[400];
-        snprintf(x, sizeof x, "%s/%s", d1, same[i]);
-        snprintf(y, sizeof y, "%s/%s", d2, same[i]);
-        expect_same_bytes(x, y);
-    }
+    expect_same_run(d1, d2);
 }
 
 /* Stopped mid-run by an error (the backend's 17th step fails), a cuda run
@@ -186,14 +192,7 @@ Test(sim_cli, cuda_checkpoints_resume_on_cuda_and_on_cpu)
 
     const char *r[] = {"--resume", cut, "--device", "cuda"};
     cr_assert_eq(genre(NULL, r, 4), 0, "%s", slurp(at("err.txt")));
-    const char *same[] = {"best/model.safetensors", "last/model.safetensors", "last/optimizer.safetensors",
-                          "metrics.json"};
-    for (int i = 0; i < 4; i++) {
-        char x[400], y[400];
-        snprintf(x, sizeof x, "%s/%s", whole, same[i]);
-        snprintf(y, sizeof y, "%s/%s", cut, same[i]);
-        expect_same_bytes(x, y);
-    }
+    expect_same_run(whole, cut);
 
     const char *rc[] = {"--resume", cut_cpu, "--device", "cpu"};
     cr_assert_eq(genre(NULL, rc, 4), 0, "%s", slurp(at("err.txt")));
@@ -234,14 +233,7 @@ Test(sim_cli, a_cuda_run_killed_with_sigkill_resumes_bit_for_bit)
 
     const char *r[] = {"--resume", cut, "--device", "cuda"};
     cr_assert_eq(genre(NULL, r, 4), 0, "%s", slurp(at("err.txt")));
-    const char *same[] = {"best/model.safetensors", "last/model.safetensors", "last/optimizer.safetensors",
-                          "metrics.json"};
-    for (int i = 0; i < 4; i++) {
-        char x[400], y[400];
-        snprintf(x, sizeof x, "%s/%s", whole, same[i]);
-        snprintf(y, sizeof y, "%s/%s", cut, same[i]);
-        expect_same_bytes(x, y);
-    }
+    expect_same_run(whole, cut);
 }
 
 /* Mixed precision end to end: 100 tiny steps in bf16 (the simulated GPU's
@@ -279,14 +271,7 @@ Test(sim_cli, bf16_training_tracks_fp32_and_repeats_bit_for_bit)
     cr_log_info("100 steps bf16 against fp32: worst relative loss difference %.3g; first 3 steps' mean %.4f, last 10 "
                 "steps' mean %.4f vs %.4f", worst, first, mean_h, mean_f);
     cr_expect_lt(mean_h, 0.8 * first, "bf16 did not learn: losses from %g to %g", first, mean_h);
-    const char *same[] = {"best/model.safetensors", "last/model.safetensors", "last/optimizer.safetensors",
-                          "metrics.json"};
-    for (int i = 0; i < 4; i++) {
-        char p[400], q[400];
-        snprintf(p, sizeof p, "%s/%s", h1, same[i]);
-        snprintf(q, sizeof q, "%s/%s", h2, same[i]);
-        expect_same_bytes(p, q);
-    }
+    expect_same_run(h1, h2);
     char pf[400], ph[400];
     snprintf(pf, sizeof pf, "%s/last/model.safetensors", f);
     snprintf(ph, sizeof ph, "%s/last/model.safetensors", h1);
