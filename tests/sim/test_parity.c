@@ -207,6 +207,35 @@ Test(parity, eval_hidden_states_match_the_cpu)
     backend_close(gpu);
 }
 
+/* The hidden states of a bf16 forward come back as the bf16 activations
+ * widened exactly (each value's low 16 bits zero), near the CPU's fp32
+ * ones (the bound of bf16_forward_and_gradients_track_fp32's logits). */
+Test(parity, bf16_hidden_states_are_the_bf16_activations_widened)
+{
+    const ForwardArgs eval = {.cls_only = false};
+    Loss loss = {.kind = LOSS_BCE};
+    Backend *cpu = open_on("cpu", &loss), *gpu = open_on("cuda", &loss);
+    cr_assert_eq(backend_set_precision(gpu, PRECISION_BF16), 0, "%s", err_msg());
+    size_t n = (size_t)B * T * w.lay.cfg.dim;
+    float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    cr_assert_eq(backend_forward(cpu, ids, mask, B, T, &eval) || backend_hidden(cpu, a), 0, "%s", err_msg());
+    cr_assert_eq(backend_forward(gpu, ids, mask, B, T, &eval) || backend_hidden(gpu, b), 0, "%s", err_msg());
+    size_t wide = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &b[i], sizeof u);
+        wide += (u & 0xffffu) != 0;
+    }
+    cr_expect_eq(wide, 0, "%zu of %zu hidden values are not bf16 values", wide, n);
+    double e = rel_err(b, a, n, 1.0);
+    cr_expect_gt(e, 1e-5, "bf16 hidden states %g from fp32's: bf16 not in use", e);
+    cr_expect_lt(e, 4e-2, "bf16 hidden states differ from fp32's by %g", e);
+    cr_log_info("bf16 hidden states: %.3g from the CPU's fp32", e);
+    free(a), free(b);
+    backend_close(cpu);
+    backend_close(gpu);
+}
+
 /* No atomics anywhere: the same inputs give the same bits, every run. */
 Test(parity, cuda_gradients_are_bitwise_repeatable)
 {
