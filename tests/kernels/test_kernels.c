@@ -233,14 +233,19 @@ static void check_close(const char *what, const float *got, const float *ref, si
     }
 }
 
-/* Bit for bit equal to the CPU's (NaN payloads included). */
-static void check_same(const char *what, const float *got, const float *ref, size_t n,
-                       const char *shape)
+/* got bit for bit equal to ref (NaN payloads included), which `whose` names in the message. */
+static void check_bits(const char *what, const float *got, const float *ref, size_t n, const char *shape,
+                       const char *whose)
 {
     for (size_t i = 0; i < n; i++)
-        cr_assert(memcmp(&got[i], &ref[i], sizeof(float)) == 0,
-                  "%s %s: [%zu] = %.9g, CPU %.9g (not the same bits)", what, shape, i, got[i],
-                  ref[i]);
+        cr_assert(memcmp(&got[i], &ref[i], sizeof(float)) == 0, "%s %s: [%zu] = %.9g, %s %.9g (not the same bits)",
+                  what, shape, i, got[i], whose, ref[i]);
+}
+
+/* Bit for bit the CPU's. */
+static void check_same(const char *what, const float *got, const float *ref, size_t n, const char *shape)
+{
+    check_bits(what, got, ref, n, shape, "CPU");
 }
 
 /* Runs of one case in the two thread orders must give the same bits. */
@@ -257,21 +262,14 @@ static void check_orders(const char *what, float *const runs[ORDERS], size_t n, 
  * second launch, from the same inputs, gives the first's bits. */
 static void check_again(const char *what, const float *again, const float *first, size_t n, const char *shape)
 {
-    for (size_t i = 0; i < n; i++)
-        cr_assert(memcmp(&again[i], &first[i], sizeof(float)) == 0,
-                  "%s %s: launched again on the same workspace, [%zu] = %.9g, first %.9g (counters left "
-                  "nonzero, or a race?)",
-                  what, shape, i, again[i], first[i]);
+    check_bits(what, again, first, n, shape,
+               "launched again on the same workspace (counters left nonzero, or a race?), first launch");
 }
 
 /* Bit for bit the sums of colsum_order_bias (below). */
 static void check_order_bits(const char *what, const float *got, const float *ref, size_t n, const char *shape)
 {
-    for (size_t i = 0; i < n; i++)
-        cr_assert(memcmp(&got[i], &ref[i], sizeof(float)) == 0,
-                  "%s %s: [%zu] = %.9g, colsum.h's order on the host %.9g (not the same bits: summed in another "
-                  "order?)",
-                  what, shape, i, got[i], ref[i]);
+    check_bits(what, got, ref, n, shape, "colsum.h's order on the host (summed in another order?)");
 }
 
 /* A sum to within fp32 rounding of its terms: |got - ref| <= 1e-5 sum |term|. */
