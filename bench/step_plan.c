@@ -214,7 +214,8 @@ static void plan(const ModelDims *m, Precision prec, FILE *json, bool first)
         die("step_plan: %s: %zu pieces of work at batch %d, %zu at %d", m->name, c1.n, COUNT_B, c2.n, COUNT_B + 1);
     Family *fam = xcalloc(c1.n, sizeof *fam);
     int nfam = 0;
-    double launches = 0, gemm_launches = 0, host_copies = 0, host_bytes = 0, gemm_flops = 0, gemm_bytes = 0,
+    double launches = 0, gemm_launches = 0, host_launches = 0, host_copies = 0, host_bytes = 0, gemm_flops = 0,
+           gemm_bytes = 0,
            other_bytes = 0, other_flops = 0, t_main = 0, t_tf32 = 0;
     AttentionSeen seen = {0, 0, 0};
     for (size_t i = 0; i < c1.n; i++) {
@@ -225,7 +226,9 @@ static void plan(const ModelDims *m, Precision prec, FILE *json, bool first)
         if (a->kind != b->kind || strcmp(fa, fb))
             die("step_plan: %s: work %zu is %s at batch %d and %s at %d", m->name, i, fa, COUNT_B, fb, COUNT_B + 1);
         CudasimWork s = {a->name, a->kind, affine(a->flops, b->flops), affine(a->bytes_read, b->bytes_read),
-                         affine(a->bytes_written, b->bytes_written)};
+                         affine(a->bytes_written, b->bytes_written), a->in_graph};
+        if (s.kind == CUDASIM_WORK_GRAPH || (!s.in_graph && s.kind != CUDASIM_WORK_COPY_HOST)) host_launches++;
+        if (s.kind == CUDASIM_WORK_GRAPH) continue;
         double bytes = s.bytes_read + s.bytes_written;
         if (s.kind == CUDASIM_WORK_COPY_HOST) {
             host_copies++;
@@ -265,13 +268,15 @@ static void plan(const ModelDims *m, Precision prec, FILE *json, bool first)
            COUNT_B + 1);
     printf("  launches per step         %8.0f  (%0.f cuBLAS GEMMs, %0.f other kernels, memsets, device copies)\n",
            launches, gemm_launches, launches - gemm_launches);
+    printf("  launched by the host      %8.0f  (CUDA graphs: each phase's kernels replayed by one launch)\n",
+           host_launches);
     printf("  host transfers            %8.0f  (%.2f MB)\n", host_copies, host_bytes / 1e6);
     printf("  non-GEMM bytes            %8.2f GB\n", other_bytes / 1e9);
     printf("  GEMM FLOPs                %8.3f TFLOP  (model FLOPs %.3f TFLOP)\n", gemm_flops / 1e12, mf / 1e12);
     printf("  GEMM bytes                %8.2f GB\n", gemm_bytes / 1e9);
     printf("  fused attention FLOPs     %8.3f TFLOP  (CUDA cores, fp32; from the kernels' loops)\n",
            other_flops / 1e12);
-    printf("  device memory             %8.2f GB  (after the step, without cuBLAS's workspace)\n", mem / 1e9);
+    printf("  device memory             %8.2f GB  (after the step, cuBLAS's 32 MiB workspace included)\n", mem / 1e9);
     printf("  roofline, H100 SXM: %.2f ms (GEMMs at the %s peak), MFU %.1f%%\n", t_main * 1e3, bf16 ? "bf16" : "fp32",
            100 * mf / (t_main * BF16_FLOPS));
     if (!bf16)
@@ -284,10 +289,12 @@ static void plan(const ModelDims *m, Precision prec, FILE *json, bool first)
         fprintf(json,
                 "%s{\"name\": \"%s\", \"dim\": %d, \"layers\": %d, \"heads\": %d, \"ffn\": %d, \"vocab\": %d, "
                 "\"labels\": %d, \"batch\": %d, \"seq\": %d, \"precision\": \"%s\", "
-                "\"launches\": %.0f, \"gemm_launches\": %.0f, \"gemm_flops\": %.6g, \"gemm_bytes\": %.6g, "
+                "\"launches\": %.0f, \"host_launches\": %.0f, \"gemm_launches\": %.0f, \"gemm_flops\": %.6g, "
+                "\"gemm_bytes\": %.6g, "
                 "\"nongemm_bytes\": %.6g, \"model_flops\": %.6g, \"predicted_ms\": %.4f, \"mfu\": %.4f, ",
                 first ? "" : ", ", m->name, cfg.dim, cfg.n_layers, cfg.n_heads, cfg.hidden_dim, cfg.vocab_size,
-                LABELS, PLAN_B, PLAN_T, bf16 ? "bf16" : "fp32", launches, gemm_launches, gemm_flops, gemm_bytes,
+                LABELS, PLAN_B, PLAN_T, bf16 ? "bf16" : "fp32", launches, host_launches, gemm_launches, gemm_flops,
+                gemm_bytes,
                 other_bytes, mf, t_main * 1e3, mf / (t_main * BF16_FLOPS));
         if (!bf16) fprintf(json, "\"predicted_ms_tf32\": %.4f, ", t_tf32 * 1e3);
         fprintf(json, "\"device_memory_bytes\": %.6g, \"host_transfers\": %.0f, \"attention_flops\": %.6g, "

@@ -15,13 +15,10 @@
 #include "kernels/cuda_common.h"
 #include "kernels/kernels.h"
 
-struct AdamWStep {
-    float b1, b2, one_m_b1, one_m_b2, eps, step_size, bc2_sqrt, keep_decay;
-};
-
 __global__ void adamw_kernel(float *param, __nv_bfloat16 *param_bf16, const float *grad, float *m, float *v,
-                             const AdamWSegment *seg, int nseg, size_t n, AdamWStep k)
+                             const AdamWSegment *seg, int nseg, size_t n, const AdamWStep *step)
 {
+    const AdamWStep k = *step; /* read as the kernel runs: a replayed graph takes its step's constants */
     int s = 0;
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
          i += (size_t)blockDim.x * gridDim.x) {
@@ -43,16 +40,18 @@ __global__ void adamw_kernel(float *param, __nv_bfloat16 *param_bf16, const floa
 
 extern "C" {
 
-int adamw_update_cuda(const AdamW *opt, float *param, bf16 *param_bf16, const float *grad, float *m, float *v,
-                      const AdamWSegment *seg, int nseg, size_t n, int t, float lr,
-                      cudaStream_t stream)
+void adamw_step_constants(AdamWStep *k, const AdamW *opt, int t, float lr)
 {
-    if (n == 0 || nseg <= 0) return 0;
     /* adamw_update's constants, by its expressions */
     float b1 = opt->beta1, b2 = opt->beta2;
     float bc1 = 1.0f - powf(b1, (float)t), bc2 = 1.0f - powf(b2, (float)t);
-    AdamWStep k = {b1, b2, 1.0f - b1, 1.0f - b2, opt->eps, lr / bc1, sqrtf(bc2),
-                   1.0f - lr * opt->weight_decay};
+    *k = AdamWStep{b1, b2, 1.0f - b1, 1.0f - b2, opt->eps, lr / bc1, sqrtf(bc2), 1.0f - lr * opt->weight_decay};
+}
+
+int adamw_update_cuda(float *param, bf16 *param_bf16, const float *grad, float *m, float *v, const AdamWSegment *seg,
+                      int nseg, size_t n, const AdamWStep *k, cudaStream_t stream)
+{
+    if (n == 0 || nseg <= 0) return 0;
     LAUNCH(adamw_kernel, grid_stride_blocks(n), 256, 0, stream, param, param_bf16, grad, m, v, seg, nseg, n, k);
     CUDA_CHECK(cudaGetLastError());
     return 0;

@@ -63,6 +63,14 @@ __device__ __forceinline__ float keep_factor(const AttnArgs &a, int bh, int i, i
     return ((w[sub / 2] >> (16 * (sub & 1))) & 0xffffu) >= a.thr ? a.keep_scale : 0.0f;
 }
 
+/* The launch's arguments with the Philox key read from device memory now,
+ * as the kernel runs (a replayed graph draws the key of its step). */
+__device__ __forceinline__ AttnArgs keyed(AttnArgs a, const PhiloxKey *key)
+{
+    if (a.dropout) a.seed = key->seed, a.stream = key->stream;
+    return a;
+}
+
 /* Row `i` (a query row index 0 .. rows-1) of (b, h) in a q-shaped tensor. */
 __device__ __forceinline__ size_t q_row(const AttnArgs &a, int b, int h, int i, int hs)
 {
@@ -90,8 +98,9 @@ __device__ void load_tile(float *dst, const T *src, const AttnArgs &a, int b, in
 
 template <class T, int HS>
 __global__ void attention_forward_kernel(T *out, float *lse, const T *q, const T *k, const T *v,
-                                         const float *mask, AttnArgs a)
+                                         const float *mask, AttnArgs args, const PhiloxKey *key)
 {
+    const AttnArgs a = keyed(args, key);
     DYNAMIC_SHARED(float, smem);
     float *ks = smem, *vs = smem + KT * HS;
     int bh = blockIdx.y, b = bh / a.H, h = bh % a.H, i = blockIdx.x * QT + threadIdx.x;
@@ -135,8 +144,9 @@ __global__ void attention_forward_kernel(T *out, float *lse, const T *q, const T
 template <class T, int HS>
 __global__ void attention_backward_dq_kernel(T *dq, float *dsum, const T *dout, const T *out, const T *q,
                                              const T *k, const T *v, const float *lse, const float *mask,
-                                             AttnArgs a)
+                                             AttnArgs args, const PhiloxKey *key)
 {
+    const AttnArgs a = keyed(args, key);
     DYNAMIC_SHARED(float, smem);
     float *ks = smem, *vs = smem + KT * HS;
     int bh = blockIdx.y, b = bh / a.H, h = bh % a.H, i = blockIdx.x * QT + threadIdx.x;
@@ -180,8 +190,9 @@ __global__ void attention_backward_dq_kernel(T *dq, float *dsum, const T *dout, 
 template <class T, int HS>
 __global__ void attention_backward_dkv_kernel(T *dk, T *dv, const T *dout, const T *q, const T *k, const T *v,
                                               const float *lse, const float *dsum, const float *mask,
-                                              AttnArgs a)
+                                              AttnArgs args, const PhiloxKey *key)
 {
+    const AttnArgs a = keyed(args, key);
     DYNAMIC_SHARED(float, smem);
     float *qs = smem, *ds_ = smem + QT * HS, *ls = smem + 2 * QT * HS, *dd = ls + QT;
     int bh = blockIdx.y, b = bh / a.H, h = bh % a.H, j = blockIdx.x * KT + threadIdx.x;
@@ -230,10 +241,9 @@ __global__ void attention_backward_dkv_kernel(T *dk, T *dv, const T *dout, const
 
 int attention_fused_supported(int hs) { return hs == 8 || hs == 16 || hs == 32 || hs == 64; }
 
-static AttnArgs args_of(int B, int T, int H, int hs, int rows, bool accumulate, float p, uint64_t seed,
-                        uint64_t rng_stream)
+static AttnArgs args_of(int B, int T, int H, int hs, int rows, bool accumulate, float p)
 {
-    AttnArgs a = {B, T, H, rows, accumulate, 1.0f / sqrtf((float)hs), seed, rng_stream, 0, 1.0f, p > 0.0f};
+    AttnArgs a = {B, T, H, rows, accumulate, 1.0f / sqrtf((float)hs), 0, 0, 0, 1.0f, p > 0.0f};
     if (a.dropout) {
         a.thr = (uint32_t)lrintf(p * 65536.0f);
         a.keep_scale = 1.0f / (1.0f - p);
@@ -244,40 +254,42 @@ static AttnArgs args_of(int B, int T, int H, int hs, int rows, bool accumulate, 
 /* The kernels in parentheses: LAUNCH takes the kernel as one macro argument. */
 template <class T, int HS>
 static int forward(T *out, float *lse, const T *q, const T *k, const T *v, const float *mask, const AttnArgs &a,
-                   cudaStream_t stream)
+                   const PhiloxKey *key, cudaStream_t stream)
 {
     dim3 grid(ceil_div((size_t)a.rows, QT), (unsigned)(a.B * a.H));
-    LAUNCH((attention_forward_kernel<T, HS>), grid, QT, 2 * KT * HS * sizeof(float), stream, out, lse, q, k, v, mask, a);
+    LAUNCH((attention_forward_kernel<T, HS>), grid, QT, 2 * KT * HS * sizeof(float), stream, out, lse, q, k, v, mask,
+           a, key);
     CUDA_CHECK(cudaGetLastError());
     return 0;
 }
 
 template <class T, int HS>
 static int backward(T *dq, T *dk, T *dv, float *dsum, const T *dout, const T *out, const T *q, const T *k,
-                    const T *v, const float *lse, const float *mask, const AttnArgs &a, cudaStream_t stream)
+                    const T *v, const float *lse, const float *mask, const AttnArgs &a, const PhiloxKey *key,
+                    cudaStream_t stream)
 {
     dim3 qgrid(ceil_div((size_t)a.rows, QT), (unsigned)(a.B * a.H));
     LAUNCH((attention_backward_dq_kernel<T, HS>), qgrid, QT, 2 * KT * HS * sizeof(float), stream, dq, dsum, dout, out, q, k,
-           v, lse, mask, a);
+           v, lse, mask, a, key);
     CUDA_CHECK(cudaGetLastError());
     dim3 kgrid(ceil_div((size_t)a.T, KT), (unsigned)(a.B * a.H));
     LAUNCH((attention_backward_dkv_kernel<T, HS>), kgrid, KT, (2 * QT * HS + 2 * QT) * sizeof(float), stream, dk, dv, dout,
-           q, k, v, lse, dsum, mask, a);
+           q, k, v, lse, dsum, mask, a, key);
     CUDA_CHECK(cudaGetLastError());
     return 0;
 }
 
 template <class T>
 static int forward_any(T *out, float *lse, const T *q, const T *k, const T *v, const float *mask, int B, int seq,
-                       int H, int hs, int rows, float p, uint64_t seed, uint64_t rng_stream, cudaStream_t stream)
+                       int H, int hs, int rows, float p, const PhiloxKey *key, cudaStream_t stream)
 {
     if (B <= 0 || seq <= 0) return 0;
-    AttnArgs a = args_of(B, seq, H, hs, rows, false, p, seed, rng_stream);
+    AttnArgs a = args_of(B, seq, H, hs, rows, false, p);
     switch (hs) {
-    case 8: return forward<T, 8>(out, lse, q, k, v, mask, a, stream);
-    case 16: return forward<T, 16>(out, lse, q, k, v, mask, a, stream);
-    case 32: return forward<T, 32>(out, lse, q, k, v, mask, a, stream);
-    case 64: return forward<T, 64>(out, lse, q, k, v, mask, a, stream);
+    case 8: return forward<T, 8>(out, lse, q, k, v, mask, a, key, stream);
+    case 16: return forward<T, 16>(out, lse, q, k, v, mask, a, key, stream);
+    case 32: return forward<T, 32>(out, lse, q, k, v, mask, a, key, stream);
+    case 64: return forward<T, 64>(out, lse, q, k, v, mask, a, key, stream);
     default: return err_set("fused attention: head size %d is not built (8, 16, 32, 64)", hs);
     }
 }
@@ -285,48 +297,45 @@ static int forward_any(T *out, float *lse, const T *q, const T *k, const T *v, c
 template <class T>
 static int backward_any(T *dq, T *dk, T *dv, bool accumulate, float *dsum, const T *dout, const T *out, const T *q,
                         const T *k, const T *v, const float *lse, const float *mask, int B, int seq, int H, int hs,
-                        int rows, float p, uint64_t seed, uint64_t rng_stream, cudaStream_t stream)
+                        int rows, float p, const PhiloxKey *key, cudaStream_t stream)
 {
     if (B <= 0 || seq <= 0) return 0;
-    AttnArgs a = args_of(B, seq, H, hs, rows, accumulate, p, seed, rng_stream);
+    AttnArgs a = args_of(B, seq, H, hs, rows, accumulate, p);
     switch (hs) {
-    case 8: return backward<T, 8>(dq, dk, dv, dsum, dout, out, q, k, v, lse, mask, a, stream);
-    case 16: return backward<T, 16>(dq, dk, dv, dsum, dout, out, q, k, v, lse, mask, a, stream);
-    case 32: return backward<T, 32>(dq, dk, dv, dsum, dout, out, q, k, v, lse, mask, a, stream);
-    case 64: return backward<T, 64>(dq, dk, dv, dsum, dout, out, q, k, v, lse, mask, a, stream);
+    case 8: return backward<T, 8>(dq, dk, dv, dsum, dout, out, q, k, v, lse, mask, a, key, stream);
+    case 16: return backward<T, 16>(dq, dk, dv, dsum, dout, out, q, k, v, lse, mask, a, key, stream);
+    case 32: return backward<T, 32>(dq, dk, dv, dsum, dout, out, q, k, v, lse, mask, a, key, stream);
+    case 64: return backward<T, 64>(dq, dk, dv, dsum, dout, out, q, k, v, lse, mask, a, key, stream);
     default: return err_set("fused attention: head size %d is not built (8, 16, 32, 64)", hs);
     }
 }
 
 int attention_fused_forward_cuda(float *out, float *lse, const float *q, const float *k, const float *v,
-                                 const float *mask, int B, int T, int H, int hs, int rows, float p, uint64_t seed,
-                                 uint64_t rng_stream, cudaStream_t stream)
+                                 const float *mask, int B, int T, int H, int hs, int rows, float p, const PhiloxKey *key,
+                                 cudaStream_t stream)
 {
-    return forward_any(out, lse, q, k, v, mask, B, T, H, hs, rows, p, seed, rng_stream, stream);
+    return forward_any(out, lse, q, k, v, mask, B, T, H, hs, rows, p, key, stream);
 }
 
 int attention_fused_forward_cuda_bf16(bf16 *out, float *lse, const bf16 *q, const bf16 *k, const bf16 *v,
                                       const float *mask, int B, int T, int H, int hs, int rows, float p,
-                                      uint64_t seed, uint64_t rng_stream, cudaStream_t stream)
+                                      const PhiloxKey *key, cudaStream_t stream)
 {
-    return forward_any(out, lse, q, k, v, mask, B, T, H, hs, rows, p, seed, rng_stream, stream);
+    return forward_any(out, lse, q, k, v, mask, B, T, H, hs, rows, p, key, stream);
 }
 
 int attention_fused_backward_cuda(float *dq, float *dk, float *dv, bool accumulate, float *dsum, const float *dout,
                                   const float *out, const float *q, const float *k, const float *v,
                                   const float *lse, const float *mask, int B, int T, int H, int hs, int rows,
-                                  float p, uint64_t seed, uint64_t rng_stream, cudaStream_t stream)
+                                  float p, const PhiloxKey *key, cudaStream_t stream)
 {
-    return backward_any(dq, dk, dv, accumulate, dsum, dout, out, q, k, v, lse, mask, B, T, H, hs, rows, p, seed,
-                        rng_stream, stream);
+    return backward_any(dq, dk, dv, accumulate, dsum, dout, out, q, k, v, lse, mask, B, T, H, hs, rows, p, key, stream);
 }
 
 int attention_fused_backward_cuda_bf16(bf16 *dq, bf16 *dk, bf16 *dv, bool accumulate, float *dsum,
                                        const bf16 *dout, const bf16 *out, const bf16 *q, const bf16 *k,
                                        const bf16 *v, const float *lse, const float *mask, int B, int T,
-                                       int H, int hs, int rows, float p, uint64_t seed,
-                                       uint64_t rng_stream, cudaStream_t stream)
+                                       int H, int hs, int rows, float p, const PhiloxKey *key, cudaStream_t stream)
 {
-    return backward_any(dq, dk, dv, accumulate, dsum, dout, out, q, k, v, lse, mask, B, T, H, hs, rows, p, seed,
-                        rng_stream, stream);
+    return backward_any(dq, dk, dv, accumulate, dsum, dout, out, q, k, v, lse, mask, B, T, H, hs, rows, p, key, stream);
 }

@@ -20,7 +20,7 @@
 
 struct DropoutArgs {
     int rows, cols;
-    uint64_t first, row_stride, seed, stream;
+    uint64_t first, row_stride;
     uint32_t thr;   /* keep when the 16 bits are >= thr */
     float scale;
     bool apply;     /* false: p <= 0, a copy or an add */
@@ -28,16 +28,18 @@ struct DropoutArgs {
 };
 
 template <bool BACKWARD, class T>
-__global__ void dropout_kernel(T *out, const T *inp, DropoutArgs a, size_t units,
+__global__ void dropout_kernel(T *out, const T *inp, DropoutArgs a, const PhiloxKey *key, size_t units,
                                unsigned per_row)
 {
+    /* read as the kernel runs: a replayed graph draws its step's masks */
+    uint64_t seed = a.apply ? key->seed : 0, rng_stream = a.apply ? key->stream : 0;
     for (size_t u = (size_t)blockIdx.x * blockDim.x + threadIdx.x; u < units;
          u += (size_t)blockDim.x * gridDim.x) {
         int r = (int)(u / per_row);
         uint64_t f = a.first + (uint64_t)r * a.row_stride, g = f / 8 + u % per_row;
         if (g * 8 >= f + a.cols) continue; /* past this row's last block */
         uint32_t w[4] = {0, 0, 0, 0};
-        if (a.apply) philox_block(a.seed, a.stream, g, w);
+        if (a.apply) philox_block(seed, rng_stream, g, w);
         for (int j = 0; j < 8; j++) {
             uint64_t e = g * 8 + j;
             if (e < f || e >= f + a.cols) continue;
@@ -54,11 +56,11 @@ __global__ void dropout_kernel(T *out, const T *inp, DropoutArgs a, size_t units
 
 template <bool BACKWARD, class T>
 static int dropout(T *out, bool accumulate, const T *inp, int rows, int cols, uint64_t first,
-                   uint64_t row_stride, float p, uint64_t seed, uint64_t rng_stream,
+                   uint64_t row_stride, float p, const PhiloxKey *key,
                    cudaStream_t stream)
 {
     if (rows <= 0 || cols <= 0) return 0;
-    DropoutArgs a = {rows, cols, first, row_stride, seed, rng_stream, 0, 1.0f, p > 0.0f, accumulate};
+    DropoutArgs a = {rows, cols, first, row_stride, 0, 1.0f, p > 0.0f, accumulate};
     if (a.apply) {
         a.thr = (uint32_t)lrintf(p * 65536.0f);
         a.scale = 1.0f / (1.0f - p);
@@ -67,7 +69,7 @@ static int dropout(T *out, bool accumulate, const T *inp, int rows, int cols, ui
     size_t units = (size_t)rows * per_row;
     /* parenthesized, or LAUNCH would split the template at its comma */
     LAUNCH((dropout_kernel<BACKWARD, T>), grid_stride_blocks(units), 256, 0, stream, out, inp, a,
-           units, per_row);
+           key, units, per_row);
     CUDA_CHECK(cudaGetLastError());
     return 0;
 }
@@ -75,81 +77,77 @@ static int dropout(T *out, bool accumulate, const T *inp, int rows, int cols, ui
 /* A run of n elements as rows of at most 2^30 (cols is an int). */
 template <bool BACKWARD, class T>
 static int dropout_run(T *out, bool accumulate, const T *inp, size_t n, uint64_t first, float p,
-                       uint64_t seed, uint64_t rng_stream, cudaStream_t stream)
+                       const PhiloxKey *key, cudaStream_t stream)
 {
     const size_t R = (size_t)1 << 30;
-    if (n <= R) return dropout<BACKWARD>(out, accumulate, inp, 1, (int)n, first, 0, p, seed, rng_stream, stream);
-    if (dropout<BACKWARD>(out, accumulate, inp, (int)(n / R), (int)R, first, R, p, seed, rng_stream, stream))
+    if (n <= R) return dropout<BACKWARD>(out, accumulate, inp, 1, (int)n, first, 0, p, key, stream);
+    if (dropout<BACKWARD>(out, accumulate, inp, (int)(n / R), (int)R, first, R, p, key, stream))
         return -1;
     size_t done = n / R * R;
-    return dropout<BACKWARD>(out + done, accumulate, inp + done, 1, (int)(n - done), first + done, 0, p, seed,
-                             rng_stream, stream);
+    return dropout<BACKWARD>(out + done, accumulate, inp + done, 1, (int)(n - done), first + done, 0, p, key, stream);
 }
 
 extern "C" {
 
-int dropout_forward_cuda(float *out, const float *inp, size_t n, float p, uint64_t seed,
-                         uint64_t rng_stream, cudaStream_t stream)
+int dropout_forward_cuda(float *out, const float *inp, size_t n, float p, const PhiloxKey *key, cudaStream_t stream)
 {
-    return dropout_run<false>(out, false, inp, n, 0, p, seed, rng_stream, stream);
+    return dropout_run<false>(out, false, inp, n, 0, p, key, stream);
 }
 
-int dropout_backward_cuda(float *dinp, bool accumulate, const float *dout, size_t n, float p, uint64_t seed,
-                          uint64_t rng_stream, cudaStream_t stream)
+int dropout_backward_cuda(float *dinp, bool accumulate, const float *dout, size_t n, float p, const PhiloxKey *key,
+                          cudaStream_t stream)
 {
-    return dropout_run<true>(dinp, accumulate, dout, n, 0, p, seed, rng_stream, stream);
+    return dropout_run<true>(dinp, accumulate, dout, n, 0, p, key, stream);
 }
 
-int dropout_forward_cuda_bf16(bf16 *out, const bf16 *inp, size_t n, float p, uint64_t seed,
-                              uint64_t rng_stream, cudaStream_t stream)
+int dropout_forward_cuda_bf16(bf16 *out, const bf16 *inp, size_t n, float p, const PhiloxKey *key, cudaStream_t stream)
 {
-    return dropout_run<false>(out, false, inp, n, 0, p, seed, rng_stream, stream);
+    return dropout_run<false>(out, false, inp, n, 0, p, key, stream);
 }
 
 int dropout_backward_cuda_bf16(bf16 *dinp, bool accumulate, const bf16 *dout, size_t n, float p,
-                               uint64_t seed, uint64_t rng_stream, cudaStream_t stream)
+                               const PhiloxKey *key, cudaStream_t stream)
 {
-    return dropout_run<true>(dinp, accumulate, dout, n, 0, p, seed, rng_stream, stream);
+    return dropout_run<true>(dinp, accumulate, dout, n, 0, p, key, stream);
 }
 
 int dropout_forward_at_cuda(float *out, const float *inp, size_t n, uint64_t first, float p,
-                            uint64_t seed, uint64_t rng_stream, cudaStream_t stream)
+                            const PhiloxKey *key, cudaStream_t stream)
 {
-    return dropout_run<false>(out, false, inp, n, first, p, seed, rng_stream, stream);
+    return dropout_run<false>(out, false, inp, n, first, p, key, stream);
 }
 
 int dropout_backward_at_cuda(float *dinp, bool accumulate, const float *dout, size_t n, uint64_t first, float p,
-                             uint64_t seed, uint64_t rng_stream, cudaStream_t stream)
+                             const PhiloxKey *key, cudaStream_t stream)
 {
-    return dropout_run<true>(dinp, accumulate, dout, n, first, p, seed, rng_stream, stream);
+    return dropout_run<true>(dinp, accumulate, dout, n, first, p, key, stream);
 }
 
 int dropout_forward_rows_cuda(float *out, const float *inp, int rows, int cols, uint64_t first,
-                              uint64_t row_stride, float p, uint64_t seed, uint64_t rng_stream,
+                              uint64_t row_stride, float p, const PhiloxKey *key,
                               cudaStream_t stream)
 {
-    return dropout<false>(out, false, inp, rows, cols, first, row_stride, p, seed, rng_stream, stream);
+    return dropout<false>(out, false, inp, rows, cols, first, row_stride, p, key, stream);
 }
 
 int dropout_backward_rows_cuda(float *dinp, bool accumulate, const float *dout, int rows, int cols,
-                               uint64_t first, uint64_t row_stride, float p, uint64_t seed,
-                               uint64_t rng_stream, cudaStream_t stream)
+                               uint64_t first, uint64_t row_stride, float p, const PhiloxKey *key, cudaStream_t stream)
 {
-    return dropout<true>(dinp, accumulate, dout, rows, cols, first, row_stride, p, seed, rng_stream, stream);
+    return dropout<true>(dinp, accumulate, dout, rows, cols, first, row_stride, p, key, stream);
 }
 
 int dropout_forward_rows_cuda_bf16(bf16 *out, const bf16 *inp, int rows, int cols, uint64_t first,
-                                   uint64_t row_stride, float p, uint64_t seed, uint64_t rng_stream,
+                                   uint64_t row_stride, float p, const PhiloxKey *key,
                                    cudaStream_t stream)
 {
-    return dropout<false>(out, false, inp, rows, cols, first, row_stride, p, seed, rng_stream, stream);
+    return dropout<false>(out, false, inp, rows, cols, first, row_stride, p, key, stream);
 }
 
 int dropout_backward_rows_cuda_bf16(bf16 *dinp, bool accumulate, const bf16 *dout, int rows, int cols,
-                                    uint64_t first, uint64_t row_stride, float p, uint64_t seed,
-                                    uint64_t rng_stream, cudaStream_t stream)
+                                    uint64_t first, uint64_t row_stride, float p, const PhiloxKey *key,
+                                    cudaStream_t stream)
 {
-    return dropout<true>(dinp, accumulate, dout, rows, cols, first, row_stride, p, seed, rng_stream, stream);
+    return dropout<true>(dinp, accumulate, dout, rows, cols, first, row_stride, p, key, stream);
 }
 
 }

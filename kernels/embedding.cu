@@ -7,7 +7,9 @@
  * over that row's positions in increasing order. Here one thread per
  * (distinct id, column) runs the same sum in the same order, walking the
  * id's positions as the host-built plan lists them (embedding_backward_plan:
- * the positions sorted by id, then position); a block's 256 threads take
+ * the positions sorted by id, then position, and how many ids, read by the
+ * kernel: a grid sized for n distinct ids serves any batch of n positions,
+ * so a captured graph replays with each step's plan); a block's 256 threads take
  * consecutive columns, so loads coalesce. The position table: one thread
  * per (t, column) adds the B gradients of position t in batch order, again
  * the CPU's order. E, the activations' element type (float or bf16): out is
@@ -34,11 +36,12 @@ __global__ void embedding_forward_kernel(E *out, const int32_t *ids, const float
  * blockIdx.y, blockIdx.y + gridDim.y, ... */
 template <class E>
 __global__ void embedding_backward_wte_kernel(float *dwte, const E *dout, const int32_t *ids,
-                                              const int32_t *plan, int n_ids, int n, int C)
+                                              const int32_t *plan, int n, int C)
 {
     int c = blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= C) return;
-    const int32_t *order = plan, *start = plan + n;
+    int n_ids = plan[0];
+    const int32_t *order = plan + 1, *start = plan + 1 + n;
     for (int s = blockIdx.y; s < n_ids; s += gridDim.y) {
         float *dw = dwte + (size_t)ids[order[start[s]]] * C + c;
         float acc = *dw;
@@ -71,15 +74,14 @@ static int forward(E *out, const int32_t *ids, const float *wte, const float *wp
 
 template <class E>
 static int backward(float *dwte, float *dwpe, const E *dout, const int32_t *ids, const int32_t *plan,
-                    int n_ids, int B, int T, int C, cudaStream_t stream)
+                    int B, int T, int C, cudaStream_t stream)
 {
     if (B <= 0 || T <= 0 || C <= 0) return 0;
     unsigned cols = ceil_div(C, 256);
-    if (n_ids > 0) {
-        LAUNCH(embedding_backward_wte_kernel<E>, dim3(cols, n_ids < 65535 ? n_ids : 65535), 256, 0,
-               stream, dwte, dout, ids, plan, n_ids, B * T, C);
-        CUDA_CHECK(cudaGetLastError());
-    }
+    int n = B * T; /* at most n distinct ids */
+    LAUNCH(embedding_backward_wte_kernel<E>, dim3(cols, n < 65535 ? n : 65535), 256, 0, stream, dwte, dout, ids,
+           plan, n, C);
+    CUDA_CHECK(cudaGetLastError());
     for (int t0 = 0; t0 < T; t0 += 65535) { /* gridDim.y limit */
         int nt = T - t0 < 65535 ? T - t0 : 65535;
         LAUNCH(embedding_backward_wpe_kernel<E>, dim3(cols, nt), 256, 0, stream,
@@ -91,15 +93,13 @@ static int backward(float *dwte, float *dwpe, const E *dout, const int32_t *ids,
 
 extern "C" {
 
-size_t embedding_plan_len(int n) { return n > 0 ? 2 * (size_t)n + 1 : 1; }
+size_t embedding_plan_len(int n) { return n > 0 ? 2 * (size_t)n + 2 : 1; }
 
 int embedding_backward_plan(int32_t *plan, const int32_t *ids, int n)
 {
-    if (n <= 0) {
-        plan[0] = 0;
-        return 0;
-    }
-    int32_t *order = plan, *start = plan + n;
+    plan[0] = 0;
+    if (n <= 0) return 0;
+    int32_t *order = plan + 1, *start = plan + 1 + n;
     for (int i = 0; i < n; i++) order[i] = i;
     std::sort(order, order + n, [ids](int32_t a, int32_t b) {
         return ids[a] != ids[b] ? ids[a] < ids[b] : a < b;
@@ -108,6 +108,7 @@ int embedding_backward_plan(int32_t *plan, const int32_t *ids, int n)
     for (int i = 0; i < n; i++)
         if (i == 0 || ids[order[i]] != ids[order[i - 1]]) start[n_ids++] = i;
     start[n_ids] = n;
+    plan[0] = n_ids;
     return n_ids;
 }
 
@@ -124,17 +125,17 @@ int embedding_forward_cuda_bf16(bf16 *out, const int32_t *ids, const float *wte,
 }
 
 int embedding_backward_cuda(float *dwte, float *dwpe, const float *dout, const int32_t *ids,
-                            const int32_t *plan, int n_ids, int B, int T, int C,
+                            const int32_t *plan, int B, int T, int C,
                             cudaStream_t stream)
 {
-    return backward(dwte, dwpe, dout, ids, plan, n_ids, B, T, C, stream);
+    return backward(dwte, dwpe, dout, ids, plan, B, T, C, stream);
 }
 
 int embedding_backward_cuda_bf16(float *dwte, float *dwpe, const bf16 *dout, const int32_t *ids,
-                                 const int32_t *plan, int n_ids, int B, int T, int C,
+                                 const int32_t *plan, int B, int T, int C,
                                  cudaStream_t stream)
 {
-    return backward(dwte, dwpe, dout, ids, plan, n_ids, B, T, C, stream);
+    return backward(dwte, dwpe, dout, ids, plan, B, T, C, stream);
 }
 
 }

@@ -61,6 +61,12 @@ extern "C" {
 typedef struct { unsigned short bits; } bf16;
 #endif
 
+/* A Philox key and stream (src/core/philox.h's seed and stream) for the
+ * kernels that draw dropout masks, passed as a pointer to device memory. */
+typedef struct {
+    uint64_t seed, stream;
+} PhiloxKey;
+
 /* ---- LayerNorm (layernorm.cu): src/ops/layernorm.h ----------------------
  * The weight and bias gradients are column sums over the rows, in one
  * launch of fixed-order sums through `work`, a column-sum workspace (its
@@ -120,23 +126,26 @@ int softmax_backward_cuda_bf16(bf16 *dinp, const bf16 *dout, const bf16 *out, fl
  * and a sort of a few thousand ids costs microseconds there):
  * embedding_backward_plan fills `plan` (HOST memory, embedding_plan_len(n)
  * int32 entries, n = B * T) and returns the number of distinct ids; the
- * caller copies the plan to the device and passes it and that number to
+ * caller copies the plan to the device and passes it to
  * embedding_backward_cuda with the same ids (also on the device). Plan
- * layout: plan[0..n) the positions sorted by (id, position); plan[n + s] ..
- * plan[n + s + 1] - 1 the sorted entries of the s-th distinct id. */
+ * layout: plan[0] the number of distinct ids; plan[1..n] the positions
+ * sorted by (id, position); plan[1 + n + s] .. plan[1 + n + s + 1] - 1 the
+ * sorted entries of the s-th distinct id. The kernel reads the count from
+ * the plan when it runs, so one launch (or a captured graph) serves every
+ * plan of n positions. */
 size_t embedding_plan_len(int n);
 int embedding_backward_plan(int32_t *plan, const int32_t *ids, int n);
 int embedding_forward_cuda(float *out, const int32_t *ids, const float *wte, const float *wpe,
                            int B, int T, int C, cudaStream_t stream);
 int embedding_backward_cuda(float *dwte, float *dwpe, const float *dout, const int32_t *ids,
-                            const int32_t *plan, int n_ids, int B, int T, int C,
+                            const int32_t *plan, int B, int T, int C,
                             cudaStream_t stream);
 /* bf16: the fp32 tables' sum rounded into out; dout in bf16, the table
  * gradients fp32, summed as above. */
 int embedding_forward_cuda_bf16(bf16 *out, const int32_t *ids, const float *wte, const float *wpe,
                                 int B, int T, int C, cudaStream_t stream);
 int embedding_backward_cuda_bf16(float *dwte, float *dwpe, const bf16 *dout, const int32_t *ids,
-                                 const int32_t *plan, int n_ids, int B, int T, int C,
+                                 const int32_t *plan, int B, int T, int C,
                                  cudaStream_t stream);
 
 /* ---- fused attention (attention.cu): src/ops/attention.h's math --------------
@@ -145,7 +154,7 @@ int embedding_backward_cuda_bf16(float *dwte, float *dwpe, const bf16 *dout, con
  * row's log-sum-exp of scale q k^T + mask, from which the backward
  * recomputes the probabilities; the dropout keeps the elements
  * dropout_forward_cuda keeps of the full op's B x H x T x T probabilities
- * (stream rng_stream under seed; the [CLS] row is row 0). q and out are
+ * (the stream and seed *key names; the [CLS] row is row 0). q and out are
  * B x rows x C (rows T) or B x C (rows 1), k, v B x T x C, mask additive
  * B x T. The backward adds into dq, dk, dv or stores them (accumulate, as
  * above) and uses dsum (B x H x rows) as scratch. Equal to the unfused path to rounding (an online
@@ -154,55 +163,54 @@ int embedding_backward_cuda_bf16(float *dwte, float *dwpe, const bf16 *dout, con
 int attention_fused_supported(int hs);
 int attention_fused_forward_cuda(float *out, float *lse, const float *q, const float *k, const float *v,
                                  const float *mask, int B, int T, int H, int hs, int rows, float p,
-                                 uint64_t seed, uint64_t rng_stream, cudaStream_t stream);
+                                 const PhiloxKey *key, cudaStream_t stream);
 int attention_fused_backward_cuda(float *dq, float *dk, float *dv, bool accumulate, float *dsum,
                                   const float *dout, const float *out, const float *q, const float *k, const float *v,
                                   const float *lse, const float *mask, int B, int T, int H, int hs,
-                                  int rows, float p, uint64_t seed, uint64_t rng_stream,
+                                  int rows, float p, const PhiloxKey *key,
                                   cudaStream_t stream);
 /* bf16: q, k, v, out, dout, dq, dk, dv in bf16; lse, dsum and mask fp32;
  * scores, the online softmax and every sum in fp32. */
 int attention_fused_forward_cuda_bf16(bf16 *out, float *lse, const bf16 *q, const bf16 *k, const bf16 *v,
                                       const float *mask, int B, int T, int H, int hs, int rows, float p,
-                                      uint64_t seed, uint64_t rng_stream, cudaStream_t stream);
+                                      const PhiloxKey *key, cudaStream_t stream);
 int attention_fused_backward_cuda_bf16(bf16 *dq, bf16 *dk, bf16 *dv, bool accumulate, float *dsum,
                                        const bf16 *dout, const bf16 *out, const bf16 *q, const bf16 *k,
                                        const bf16 *v, const float *lse, const float *mask, int B, int T,
-                                       int H, int hs, int rows, float p, uint64_t seed,
-                                       uint64_t rng_stream, cudaStream_t stream);
+                                       int H, int hs, int rows, float p, const PhiloxKey *key, cudaStream_t stream);
 
 /* ---- dropout (dropout.cu): src/ops/dropout.h -------------------------------
- * The CPU's masks bit for bit: element i of Philox stream `rng_stream`
- * under key `seed` (the CPU op's `stream`), drawn by the same Philox rounds
- * (src/core/philox.h, compiled for the device). Outputs equal the CPU op's
+ * The CPU's masks bit for bit: element i of Philox stream key->stream
+ * under key->seed (the CPU op's `stream` and `seed`), drawn by the same
+ * Philox rounds (src/core/philox.h, compiled for the device). *key is
+ * device memory, read when the kernel runs (not when it is launched), so a
+ * captured graph replays with whatever key the step wrote there; with
+ * p <= 0 it is not read and may be NULL. Outputs equal the CPU op's
  * bit for bit. _at: elements first .. first + n - 1 of the stream; _rows:
  * rows x cols (compact) whose element (r, c) is element first + r *
  * row_stride + c of the stream (the [CLS] rows). */
-int dropout_forward_cuda(float *out, const float *inp, size_t n, float p, uint64_t seed,
-                         uint64_t rng_stream, cudaStream_t stream);
-int dropout_backward_cuda(float *dinp, bool accumulate, const float *dout, size_t n, float p, uint64_t seed,
-                          uint64_t rng_stream, cudaStream_t stream);
+int dropout_forward_cuda(float *out, const float *inp, size_t n, float p, const PhiloxKey *key, cudaStream_t stream);
+int dropout_backward_cuda(float *dinp, bool accumulate, const float *dout, size_t n, float p, const PhiloxKey *key,
+                          cudaStream_t stream);
 int dropout_forward_at_cuda(float *out, const float *inp, size_t n, uint64_t first, float p,
-                            uint64_t seed, uint64_t rng_stream, cudaStream_t stream);
+                            const PhiloxKey *key, cudaStream_t stream);
 int dropout_backward_at_cuda(float *dinp, bool accumulate, const float *dout, size_t n, uint64_t first, float p,
-                             uint64_t seed, uint64_t rng_stream, cudaStream_t stream);
+                             const PhiloxKey *key, cudaStream_t stream);
 int dropout_forward_rows_cuda(float *out, const float *inp, int rows, int cols, uint64_t first,
-                              uint64_t row_stride, float p, uint64_t seed, uint64_t rng_stream,
+                              uint64_t row_stride, float p, const PhiloxKey *key,
                               cudaStream_t stream);
 int dropout_backward_rows_cuda(float *dinp, bool accumulate, const float *dout, int rows, int cols,
-                               uint64_t first, uint64_t row_stride, float p, uint64_t seed,
-                               uint64_t rng_stream, cudaStream_t stream);
+                               uint64_t first, uint64_t row_stride, float p, const PhiloxKey *key, cudaStream_t stream);
 /* bf16: the same masks; each output the fp32 twin's, rounded. */
-int dropout_forward_cuda_bf16(bf16 *out, const bf16 *inp, size_t n, float p, uint64_t seed,
-                              uint64_t rng_stream, cudaStream_t stream);
+int dropout_forward_cuda_bf16(bf16 *out, const bf16 *inp, size_t n, float p, const PhiloxKey *key, cudaStream_t stream);
 int dropout_backward_cuda_bf16(bf16 *dinp, bool accumulate, const bf16 *dout, size_t n, float p,
-                               uint64_t seed, uint64_t rng_stream, cudaStream_t stream);
+                               const PhiloxKey *key, cudaStream_t stream);
 int dropout_forward_rows_cuda_bf16(bf16 *out, const bf16 *inp, int rows, int cols, uint64_t first,
-                                   uint64_t row_stride, float p, uint64_t seed, uint64_t rng_stream,
+                                   uint64_t row_stride, float p, const PhiloxKey *key,
                                    cudaStream_t stream);
 int dropout_backward_rows_cuda_bf16(bf16 *dinp, bool accumulate, const bf16 *dout, int rows, int cols,
-                                    uint64_t first, uint64_t row_stride, float p, uint64_t seed,
-                                    uint64_t rng_stream, cudaStream_t stream);
+                                    uint64_t first, uint64_t row_stride, float p, const PhiloxKey *key,
+                                    cudaStream_t stream);
 
 /* ---- elementwise (elementwise.cu) ------------------------------------------
  * residual_add (src/ops/residual.h), ReLU (src/ops/relu.h), the [CLS] row
@@ -257,15 +265,21 @@ int loss_forward_cuda(const Loss *loss, float *mean_loss, float *dlogits, const 
  * Every parameter in one launch: elements 0 .. n - 1 of param, grad, m and
  * v, each updated as its segment says (seg: a device copy of the nseg
  * segments, sorted by offset, as layout_decay_segments builds them once per
- * model); elements in no segment are left alone. The bias corrections are
- * computed on the host exactly as adamw_update does and the update is
+ * model); elements in no segment are left alone. The step's constants (the
+ * bias corrections, the step size, the decay factor) are computed on the
+ * host by adamw_step_constants exactly as adamw_update computes them, for
+ * step t at learning rate lr, and reach the kernel in device memory (*k,
+ * read when it runs, so a captured graph replays each step's); the update is
  * rounded operation by operation as the CPU's (no fused multiply-add), so
  * the results equal the CPU's bit for bit. param_bf16 (NULL: none) gets
  * each updated parameter rounded to bf16, as convert_bf16_cuda rounds it:
  * mixed precision's GEMM copy of the weights, in the same pass. */
-int adamw_update_cuda(const AdamW *opt, float *param, bf16 *param_bf16, const float *grad, float *m, float *v,
-                      const AdamWSegment *seg, int nseg, size_t n, int t, float lr,
-                      cudaStream_t stream);
+typedef struct {
+    float b1, b2, one_m_b1, one_m_b2, eps, step_size, bc2_sqrt, keep_decay;
+} AdamWStep;
+void adamw_step_constants(AdamWStep *k, const AdamW *opt, int t, float lr);
+int adamw_update_cuda(float *param, bf16 *param_bf16, const float *grad, float *m, float *v, const AdamWSegment *seg,
+                      int nseg, size_t n, const AdamWStep *k, cudaStream_t stream);
 
 /* ---- the gradient norm (norm.cu): clip_grad_norm, src/optim/adamw.h ---------
  * grad_norm_cuda writes the L2 norm of grad (n values) to *norm (device):

@@ -86,6 +86,7 @@ int backend_step(Backend *be, const AdamW *opt, float lr, float max_norm, float 
 
 int backend_set_precision(Backend *be, Precision p) { return be->ops->set_precision(be, p); }
 Precision backend_default_precision(Backend *be) { return be->ops->default_precision(be); }
+int backend_set_graphs(Backend *be, bool on) { return be->ops->set_graphs(be, on); }
 
 const char *precision_name(Precision p)
 {

@@ -104,6 +104,20 @@ int backend_set_precision(Backend *be, Precision p);
 /* What be computes fastest at without giving up what training needs: bf16
  * on a GPU with bf16 tensor cores, else fp32. */
 Precision backend_default_precision(Backend *be);
+
+/* Whether be replays its device work as CUDA graphs (the CUDA backend: on
+ * when opened). Each call's kernels (the forward's, the loss and backward's,
+ * the optimizer step's) are captured once per shape and arguments (batch
+ * size, sequence length, train or not, cls_only, the loss's grad_scale,
+ * max_norm) and replayed after, so a step costs three launches on the host
+ * instead of hundreds; what changes per step (ids, mask, targets, dropout
+ * keys, the embedding plan, AdamW's step count and learning rate) reaches
+ * the replay through device memory. Results equal direct launches bit for
+ * bit. The data-parallel paths that overlap NCCL with the backward, and
+ * ZeRO-1's step, launch directly. 0, or -1 with err_set where be has no
+ * graphs (the CPU) and on is asked. */
+int backend_set_graphs(Backend *be, bool on);
+
 /* Parameters to and from host memory (lay.n_params floats). */
 int backend_get_params(Backend *be, float *out);
 int backend_set_params(Backend *be, const float *in);

@@ -271,6 +271,12 @@ static Precision cpu_default_precision(Backend *be)
     return PRECISION_FP32;
 }
 
+static int cpu_set_graphs(Backend *be, bool on)
+{
+    (void)be;
+    return on ? err_set("cuda_graphs=true: CUDA graphs need device=cuda") : 0;
+}
+
 static const BackendOps cpu_ops = {
     .name = "cpu",
     .close = cpu_close,
@@ -284,6 +290,7 @@ static const BackendOps cpu_ops = {
     .step = cpu_step,
     .set_precision = cpu_set_precision,
     .default_precision = cpu_default_precision,
+    .set_graphs = cpu_set_graphs,
     .get_params = cpu_get_params,
     .set_params = cpu_set_params,
     .get_grads = cpu_get_grads,

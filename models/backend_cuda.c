@@ -60,6 +60,21 @@ typedef struct {
     cublasLtMatmulAlgo_t algo;
 } LtPlan;
 
+/* A phase of the step captured as a CUDA graph (backend_set_graphs), keyed
+ * by everything its kernels take by value. */
+enum { GRAPHS = 24, BLAS_WORKSPACE = 32 << 20 };
+typedef enum { PHASE_FORWARD, PHASE_BACKWARD, PHASE_STEP } Phase;
+typedef struct {
+    Phase phase;
+    int B, T;
+    bool train, cls_only, mask, summing;
+    float value; /* the backward's grad_scale, the step's max_norm */
+} GraphKey;
+typedef struct {
+    GraphKey key;
+    cudaGraphExec_t exec;
+} Graph;
+
 typedef struct {
     Backend base;
     cudaStream_t stream;
@@ -97,7 +112,11 @@ typedef struct {
     void *colsum_work;           /* the column sums' alone: its counters zeroed once, left zero (kernels.h) */
     int32_t *ids, *mask, *emb_plan; /* device: B x T, B x T, embedding_plan_len(B x T) */
     int32_t *emb_plan_host;
-    int n_distinct;              /* distinct ids of the last forward */
+    PhiloxKey *keys, *keys_host; /* device and staging: each dropout site's key for the last forward */
+    int n_keys;                  /* dropout sites: 2 + 2 x layers */
+    AdamWStep *adam_step;        /* device: the step's AdamW constants */
+    void *blas_work;             /* cuBLAS's workspace, ours: no allocation inside a captured graph */
+    bool has_mask;               /* the last forward had a padding mask */
     float *targets, *dlogits;    /* device: max_B x labels each */
     bf16 *dlogits16;             /* bf16: dlogits rounded, for the head's GEMMs */
     float *loss_weights;         /* device: 2 x labels, LOSS_BCE_LOGW's weights then the class weights */
@@ -111,6 +130,10 @@ typedef struct {
     bool bf16;                   /* prec == PRECISION_BF16 */
     LtPlan lt[LT_PLANS];         /* the linear layers' cuBLASLt plans, by kind, shape and types */
     int n_lt;
+    float grad_scale, max_norm;  /* of the backward, of the step: read by their work */
+    bool graphs;                 /* backend_set_graphs */
+    Graph graph[GRAPHS];         /* captured phases, by key */
+    int n_graphs;
 } CudaBackend;
 
 static CudaBackend *cuda(Backend *be) { return (CudaBackend *)be; }
@@ -126,6 +149,52 @@ static void lt_plans_free(CudaBackend *c)
         if (p->pref) cublasLtMatmulPreferenceDestroy(p->pref);
     }
     c->n_lt = 0;
+}
+
+static void graphs_free(CudaBackend *c)
+{
+    for (int i = 0; i < c->n_graphs; i++) cudaGraphExecDestroy(c->graph[i].exec);
+    c->n_graphs = 0;
+}
+
+/* Runs work(c), a phase's device work on c->stream, as a CUDA graph:
+ * captured the first time its key is seen, replayed after. Without graphs
+ * (or on the paths that cannot be captured, direct) it launches directly. */
+static int run_phase(CudaBackend *c, bool direct, const GraphKey *key, int (*work)(CudaBackend *))
+{
+    if (!c->graphs || direct) return work(c);
+    for (int i = 0; i < c->n_graphs; i++)
+        if (!memcmp(&c->graph[i].key, key, sizeof *key)) {
+            CUDA_CHECK(cudaGraphLaunch(c->graph[i].exec, c->stream));
+            return 0;
+        }
+    if (c->n_graphs == GRAPHS) graphs_free(c); /* more shapes than a run uses: start over */
+    cudaGraph_t g = NULL;
+    CUDA_CHECK(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeGlobal));
+    int rc = work(c);
+    cudaError_t e = cudaStreamEndCapture(c->stream, &g);
+    if (rc || e != cudaSuccess) {
+        if (g) cudaGraphDestroy(g);
+        return rc ? -1 : err_set("CUDA graph capture: %s", cudaGetErrorString(e));
+    }
+    Graph *slot = &c->graph[c->n_graphs];
+    e = cudaGraphInstantiate(&slot->exec, g, 0);
+    cudaGraphDestroy(g);
+    if (e != cudaSuccess) return err_set("cudaGraphInstantiate: %s", cudaGetErrorString(e));
+    slot->key = *key;
+    c->n_graphs++;
+    CUDA_CHECK(cudaGraphLaunch(slot->exec, c->stream));
+    return 0;
+}
+
+/* A zeroed key (its padding too: keys compare with memcmp). */
+static GraphKey graph_key(const CudaBackend *c, Phase phase, float value)
+{
+    GraphKey k;
+    memset(&k, 0, sizeof k);
+    k.phase = phase, k.B = c->B, k.T = c->T, k.train = c->fa.train, k.cls_only = c->fa.cls_only;
+    k.mask = c->has_mask, k.summing = c->summing, k.value = value;
+    return k;
 }
 
 /* Element i of activation id (bf16 or fp32, as the plan says); AF: an fp32 one's. */
@@ -300,10 +369,8 @@ static int embedding_fwd(CudaBackend *c, void *out, int B, int T, int D)
 static int embedding_bwd(CudaBackend *c, const void *dout, int B, int T, int D)
 {
     float *dwte = G(c, P_WTE, 0), *dwpe = G(c, P_WPE, 0);
-    return c->bf16 ? embedding_backward_cuda_bf16(dwte, dwpe, dout, c->ids, c->emb_plan, c->n_distinct, B, T, D,
-                                                  c->stream)
-                   : embedding_backward_cuda(dwte, dwpe, dout, c->ids, c->emb_plan, c->n_distinct, B, T, D,
-                                             c->stream);
+    return c->bf16 ? embedding_backward_cuda_bf16(dwte, dwpe, dout, c->ids, c->emb_plan, B, T, D, c->stream)
+                   : embedding_backward_cuda(dwte, dwpe, dout, c->ids, c->emb_plan, B, T, D, c->stream);
 }
 
 /* LayerNorm of rows x dim with parameters (wid, wid + 1) of layer l. */
@@ -379,37 +446,39 @@ static int cls_scatter_add(CudaBackend *c, void *dst, const void *src)
                    : rows_scatter_add_cuda(dst, src, B, D, T, c->stream);
 }
 
-/* Dropout of n elements of Philox stream rng_stream (under the forward's seed). */
-static int dropout_fwd(CudaBackend *c, void *out, const void *inp, size_t n, float p, uint64_t rng_stream)
+/* Dropout site `site`'s Philox key (models/distilbert_spec.h), in device
+ * memory: the forward writes every site's for its (seed, key) before it
+ * runs, so a replayed graph draws this step's masks. */
+static const PhiloxKey *K(const CudaBackend *c, int site) { return c->keys + site; }
+
+/* Dropout of n elements at dropout site `site`. */
+static int dropout_fwd(CudaBackend *c, void *out, const void *inp, size_t n, float p, int site)
 {
-    uint64_t seed = c->fa.seed;
-    return c->bf16 ? dropout_forward_cuda_bf16(out, inp, n, p, seed, rng_stream, c->stream)
-                   : dropout_forward_cuda(out, inp, n, p, seed, rng_stream, c->stream);
+    return c->bf16 ? dropout_forward_cuda_bf16(out, inp, n, p, K(c, site), c->stream)
+                   : dropout_forward_cuda(out, inp, n, p, K(c, site), c->stream);
 }
 
-static int dropout_bwd(CudaBackend *c, void *dinp, const void *dout, size_t n, float p, uint64_t rng_stream)
+static int dropout_bwd(CudaBackend *c, void *dinp, const void *dout, size_t n, float p, int site)
 {
-    uint64_t seed = c->fa.seed;
-    return c->bf16 ? dropout_backward_cuda_bf16(dinp, false, dout, n, p, seed, rng_stream, c->stream)
-                   : dropout_backward_cuda(dinp, false, dout, n, p, seed, rng_stream, c->stream);
+    return c->bf16 ? dropout_backward_cuda_bf16(dinp, false, dout, n, p, K(c, site), c->stream)
+                   : dropout_backward_cuda(dinp, false, dout, n, p, K(c, site), c->stream);
 }
 
 /* The [CLS] rows' dropout: row b of the B rows is row b * T of the full block's. */
-static int cls_dropout_fwd(CudaBackend *c, void *out, const void *inp, float p, uint64_t rng_stream)
+static int cls_dropout_fwd(CudaBackend *c, void *out, const void *inp, float p, int site)
 {
     int B = c->B, D = c->base.lay.cfg.dim;
-    uint64_t stride = (uint64_t)c->T * D, seed = c->fa.seed;
-    return c->bf16 ? dropout_forward_rows_cuda_bf16(out, inp, B, D, 0, stride, p, seed, rng_stream, c->stream)
-                   : dropout_forward_rows_cuda(out, inp, B, D, 0, stride, p, seed, rng_stream, c->stream);
+    uint64_t stride = (uint64_t)c->T * D;
+    return c->bf16 ? dropout_forward_rows_cuda_bf16(out, inp, B, D, 0, stride, p, K(c, site), c->stream)
+                   : dropout_forward_rows_cuda(out, inp, B, D, 0, stride, p, K(c, site), c->stream);
 }
 
-static int cls_dropout_bwd(CudaBackend *c, void *dinp, const void *dout, float p, uint64_t rng_stream)
+static int cls_dropout_bwd(CudaBackend *c, void *dinp, const void *dout, float p, int site)
 {
     int B = c->B, D = c->base.lay.cfg.dim;
-    uint64_t stride = (uint64_t)c->T * D, seed = c->fa.seed;
-    return c->bf16 ? dropout_backward_rows_cuda_bf16(dinp, false, dout, B, D, 0, stride, p, seed, rng_stream,
-                                                     c->stream)
-                   : dropout_backward_rows_cuda(dinp, false, dout, B, D, 0, stride, p, seed, rng_stream, c->stream);
+    uint64_t stride = (uint64_t)c->T * D;
+    return c->bf16 ? dropout_backward_rows_cuda_bf16(dinp, false, dout, B, D, 0, stride, p, K(c, site), c->stream)
+                   : dropout_backward_rows_cuda(dinp, false, dout, B, D, 0, stride, p, K(c, site), c->stream);
 }
 
 /* ---- attention (src/ops/attention.h) ----------------------------------------
@@ -420,16 +489,17 @@ static int cls_dropout_bwd(CudaBackend *c, void *dinp, const void *dout, float p
 /* Rows: T queries per (batch, head) for the full block, 1 for the [CLS]
  * block (q then holds B rows, one per sequence). Layer l's saved tensors. */
 static int attention_forward_gpu(CudaBackend *c, int l, void *out, const void *q, const void *k, const void *v,
-                                 int rows, float p, uint64_t rng_stream)
+                                 int rows, float p, int site)
 {
     const DistilBertConfig *cfg = &c->base.lay.cfg;
     int B = c->B, T = c->T, H = cfg->n_heads, C = cfg->dim, hs = C / H;
+    const PhiloxKey *key = K(c, site);
     float *lse = AF(c, A_LSE) + (size_t)l * B * H * T;
     if (c->fused_attention)
         return c->bf16 ? attention_fused_forward_cuda_bf16(out, lse, q, k, v, AF(c, A_MASK_ADD), B, T, H, hs, rows, p,
-                                                           c->fa.seed, rng_stream, c->stream)
+                                                           key, c->stream)
                        : attention_fused_forward_cuda(out, lse, q, k, v, AF(c, A_MASK_ADD), B, T, H, hs, rows, p,
-                                                      c->fa.seed, rng_stream, c->stream);
+                                                      key, c->stream);
     /* fp32 from here: bf16 needs the fused kernels (backend_set_precision) */
     size_t Att = (size_t)B * H * T * T;
     float *preatt = AF(c, A_PREATT), *att = AF(c, A_ATT) + l * Att;
@@ -447,9 +517,8 @@ static int attention_forward_gpu(CudaBackend *c, int l, void *out, const void *q
     const float *probs = att;
     if (p > 0.0f) {
         /* The [CLS] row of (batch, head) bh is row 0 of the full op's T x T block. */
-        if (rows == 1 ? dropout_forward_rows_cuda(attd, att, B * H, T, 0, (uint64_t)T * T, p, c->fa.seed,
-                                                  rng_stream, c->stream)
-                      : dropout_forward_cuda(attd, att, (size_t)B * H * T * T, p, c->fa.seed, rng_stream, c->stream))
+        if (rows == 1 ? dropout_forward_rows_cuda(attd, att, B * H, T, 0, (uint64_t)T * T, p, key, c->stream)
+                      : dropout_forward_cuda(attd, att, (size_t)B * H * T * T, p, key, c->stream))
             return -1;
         probs = attd;
     }
@@ -464,19 +533,18 @@ static int attention_forward_gpu(CudaBackend *c, int l, void *out, const void *q
  * into zeros); out is the forward's. */
 static int attention_backward_gpu(CudaBackend *c, int l, void *dq_, void *dk_, void *dv_, const void *dout_,
                                   const void *out, const void *q_, const void *k_, const void *v_, int rows, float p,
-                                  uint64_t rng_stream)
+                                  int site)
 {
     const DistilBertConfig *cfg = &c->base.lay.cfg;
     int B = c->B, T = c->T, H = cfg->n_heads, C = cfg->dim, hs = C / H;
+    const PhiloxKey *key = K(c, site);
     size_t nq = (size_t)B * rows * C, nkv = (size_t)B * T * C;
     const float *lse = AF(c, A_LSE) + (size_t)l * B * H * T, *mask = AF(c, A_MASK_ADD);
     if (c->fused_attention)
         return c->bf16 ? attention_fused_backward_cuda_bf16(dq_, dk_, dv_, false, AF(c, A_DSUM), dout_, out, q_, k_,
-                                                            v_, lse, mask, B, T, H, hs, rows, p, c->fa.seed,
-                                                            rng_stream, c->stream)
+                                                            v_, lse, mask, B, T, H, hs, rows, p, key, c->stream)
                        : attention_fused_backward_cuda(dq_, dk_, dv_, false, AF(c, A_DSUM), dout_, out, q_, k_, v_,
-                                                       lse, mask, B, T, H, hs, rows, p, c->fa.seed, rng_stream,
-                                                       c->stream);
+                                                       lse, mask, B, T, H, hs, rows, p, key, c->stream);
     /* fp32 from here, as the forward */
     float *dq = dq_, *dk = dk_, *dv = dv_;
     const float *dout = dout_, *q = q_, *k = k_, *v = v_;
@@ -499,8 +567,8 @@ static int attention_backward_gpu(CudaBackend *c, int l, void *dq_, void *dk_, v
     float *dpre = dprobs_raw;
     if (p > 0.0f) {
         if (rows == 1 ? dropout_backward_rows_cuda(dprobs, false, dprobs_raw, B * H, T, 0, (uint64_t)T * T, p,
-                                                   c->fa.seed, rng_stream, c->stream)
-                      : dropout_backward_cuda(dprobs, false, dprobs_raw, n, p, c->fa.seed, rng_stream, c->stream))
+                                                   key, c->stream)
+                      : dropout_backward_cuda(dprobs, false, dprobs_raw, n, p, key, c->stream))
             return -1;
     } else {
         CUDA_CHECK(cudaMemcpyAsync(dprobs, dprobs_raw, n * sizeof(float), cudaMemcpyDeviceToDevice, c->stream));
@@ -542,6 +610,7 @@ static int cuda_reserve(Backend *be, int max_B, int max_T)
     if (max_T < c->max_T) max_T = c->max_T;
     CUDA_CHECK(cudaStreamSynchronize(c->stream)); /* nothing in flight uses the old buffers */
     free_batch_buffers(c);
+    graphs_free(c); /* they name the old buffers */
     const DistilBertConfig *cfg = &be->lay.cfg;
     int N = max_B * max_T, L = cfg->num_labels, wide = cfg->hidden_dim > cfg->dim ? cfg->hidden_dim : cfg->dim;
     ActPlan plan;
@@ -585,7 +654,10 @@ static void cuda_close(Backend *be)
     free(c->host_grads);
 #endif
     cudaFree(c->params), cudaFree(c->params16), cudaFree(c->grads), cudaFree(c->scratch), cudaFree(c->m), cudaFree(c->v), cudaFree(c->seg);
-    cudaFree(c->loss_weights), cudaFree(c->scalars);
+    cudaFree(c->loss_weights), cudaFree(c->scalars), cudaFree(c->keys), cudaFree(c->adam_step);
+    cudaFree(c->blas_work);
+    free(c->keys_host);
+    graphs_free(c);
     lt_plans_free(c);
     if (c->blas) cublasDestroy(c->blas);
     if (c->stream) cudaStreamDestroy(c->stream);
@@ -607,19 +679,18 @@ static int cls_block_forward(CudaBackend *c, int l)
     void *ctx = At(c, A_CTX, l * ND), *res1 = At(c, A_RES1, l * ND), *ln1 = At(c, A_LN1, l * ND);
     void *res2 = At(c, A_RES2, l * ND), *ff1 = At(c, A_FF1, l * NF), *ffg = At(c, A_FFG, l * NF);
     void *xc = A(c, A_XC), *ff2 = A(c, A_FF2);
-    uint64_t key = c->fa.key;
     return cls_gather(c, xc, x) ||
            linear_forward_gpu(c, q, false, xc, P_Q_W, l, B, D, D) ||
            linear_forward_gpu(c, k, false, x, P_K_W, l, (int)N, D, D) ||
            linear_forward_gpu(c, v, false, x, P_V_W, l, (int)N, D, D) ||
-           attention_forward_gpu(c, l, ctx, q, k, v, 1, pa, dropout_stream(key, DROP_ATT + 2 * l)) ||
+           attention_forward_gpu(c, l, ctx, q, k, v, 1, pa, DROP_ATT + 2 * l) ||
            linear_forward_gpu(c, res1, false, ctx, P_O_W, l, B, D, D) ||
            residual_layernorm_fwd(c, ln1, AF(c, A_LN1_MEAN) + l * N, AF(c, A_LN1_RSTD) + l * N, res1, xc, P_SA_LN_W,
                                   l, B) ||
            linear_forward_gpu(c, ff1, false, ln1, P_FF1_W, l, B, D, F) ||
            gelu_fwd(c, ffg, ff1, (size_t)B * F) ||
            linear_forward_gpu(c, ff2, false, ffg, P_FF2_W, l, B, F, D) ||
-           cls_dropout_fwd(c, res2, ff2, pd, dropout_stream(key, DROP_FFN + 2 * l)) ||
+           cls_dropout_fwd(c, res2, ff2, pd, DROP_FFN + 2 * l) ||
            residual_layernorm_fwd(c, A(c, A_CLS), AF(c, A_LN2_MEAN) + l * N, AF(c, A_LN2_RSTD) + l * N, res2, ln1,
                                   P_OUT_LN_W, l, B)
                ? -1 : 0;
@@ -635,18 +706,17 @@ static int block_forward(CudaBackend *c, int l)
     void *ctx = At(c, A_CTX, l * ND), *res1 = At(c, A_RES1, l * ND), *ln1 = At(c, A_LN1, l * ND);
     void *res2 = At(c, A_RES2, l * ND), *ff1 = At(c, A_FF1, l * NF), *ffg = At(c, A_FFG, l * NF);
     void *ff2 = A(c, A_FF2);
-    uint64_t key = c->fa.key;
     return linear_forward_gpu(c, q, false, x, P_Q_W, l, (int)N, D, D) ||
            linear_forward_gpu(c, k, false, x, P_K_W, l, (int)N, D, D) ||
            linear_forward_gpu(c, v, false, x, P_V_W, l, (int)N, D, D) ||
-           attention_forward_gpu(c, l, ctx, q, k, v, T, pa, dropout_stream(key, DROP_ATT + 2 * l)) ||
+           attention_forward_gpu(c, l, ctx, q, k, v, T, pa, DROP_ATT + 2 * l) ||
            linear_forward_gpu(c, res1, false, ctx, P_O_W, l, (int)N, D, D) ||
            residual_layernorm_fwd(c, ln1, AF(c, A_LN1_MEAN) + l * N, AF(c, A_LN1_RSTD) + l * N, res1, x, P_SA_LN_W,
                                   l, (int)N) ||
            linear_forward_gpu(c, ff1, false, ln1, P_FF1_W, l, (int)N, D, F) ||
            gelu_fwd(c, ffg, ff1, NF) ||
            linear_forward_gpu(c, ff2, false, ffg, P_FF2_W, l, (int)N, F, D) ||
-           dropout_fwd(c, res2, ff2, ND, pd, dropout_stream(key, DROP_FFN + 2 * l)) ||
+           dropout_fwd(c, res2, ff2, ND, pd, DROP_FFN + 2 * l) ||
            residual_layernorm_fwd(c, At(c, A_H, (l + 1) * ND), AF(c, A_LN2_MEAN) + l * N, AF(c, A_LN2_RSTD) + l * N,
                                   res2, ln1, P_OUT_LN_W, l, (int)N)
                ? -1 : 0;
@@ -665,38 +735,56 @@ static int check_batch(const DistilBertConfig *cfg, const int32_t *ids, int B, i
     return 0;
 }
 
+/* The forward's device work, for the batch and arguments cuda_forward set. */
+static int forward_work(CudaBackend *c)
+{
+    const DistilBertConfig *cfg = &c->base.lay.cfg;
+    int B = c->B, T = c->T, D = cfg->dim, L = cfg->n_layers;
+    size_t N = (size_t)B * T, ND = N * D, BD = (size_t)B * D;
+    const ForwardArgs *fa = &c->fa;
+    float pd = fa->train ? cfg->dropout : 0.0f, pc = fa->train ? cfg->seq_classif_dropout : 0.0f;
+    if (softmax_mask_additive_cuda(AF(c, A_MASK_ADD), c->has_mask ? c->mask : NULL, N, c->stream) ||
+        embedding_fwd(c, A(c, A_EMB), B, T, D) ||
+        layernorm_fwd(c, A(c, A_EMB_LN), AF(c, A_EMB_MEAN), AF(c, A_EMB_RSTD), A(c, A_EMB), P_EMB_LN_W, 0, (int)N) ||
+        dropout_fwd(c, A(c, A_H), A(c, A_EMB_LN), ND, pd, DROP_EMB))
+        return -1;
+    for (int l = 0; l < L; l++)
+        if (fa->cls_only && l == L - 1 ? cls_block_forward(c, l) : block_forward(c, l)) return -1;
+    return (!fa->cls_only && cls_gather(c, A(c, A_CLS), At(c, A_H, L * ND))) ||
+                   linear_forward_gpu(c, A(c, A_PRE), false, A(c, A_CLS), P_PRE_W, 0, B, D, D) ||
+                   relu_fwd(c, A(c, A_RELU), A(c, A_PRE), BD) ||
+                   dropout_fwd(c, A(c, A_DROP), A(c, A_RELU), BD, pc, DROP_HEAD) ||
+                   linear_forward_gpu(c, A(c, A_LOGITS), true, A(c, A_DROP), P_CLS_W, 0, B, D, cfg->num_labels)
+               ? -1 : 0;
+}
+
 static int cuda_forward(Backend *be, const int32_t *ids, const int32_t *mask, int B, int T, const ForwardArgs *fa)
 {
     CudaBackend *c = cuda(be);
     const DistilBertConfig *cfg = &be->lay.cfg;
     c->B = 0;
     if (check_batch(cfg, ids, B, T) || cuda_reserve(be, B, T)) return -1;
-    int D = cfg->dim, L = cfg->n_layers;
-    size_t N = (size_t)B * T, ND = N * D, BD = (size_t)B * D;
+    size_t N = (size_t)B * T;
     act_plan(&c->plan, cfg, B, T, c->fused_attention, c->bf16);
-    c->B = B, c->T = T, c->fa = *fa;
-    /* Blocking copies: the caller may reuse its buffers once we return. */
+    c->B = B, c->T = T, c->fa = *fa, c->has_mask = mask != NULL;
+    /* What the step's work reads from device memory (the same whether it
+     * replays a graph or not); blocking copies: the caller may reuse its
+     * buffers once we return, and the work before has finished with them. */
+    for (int site = 0; site < c->n_keys; site++)
+        c->keys_host[site] = (PhiloxKey){fa->seed, dropout_stream(fa->key, site)};
+    CUDA_CHECK(cudaMemcpy(c->keys, c->keys_host, (size_t)c->n_keys * sizeof *c->keys, cudaMemcpyHostToDevice));
     CUDA_CHECK(cudaMemcpy(c->ids, ids, N * sizeof(int32_t), cudaMemcpyHostToDevice));
     if (mask) CUDA_CHECK(cudaMemcpy(c->mask, mask, N * sizeof(int32_t), cudaMemcpyHostToDevice));
     /* The embedding backward's grouping of positions by id, while the ids are here. */
-    c->n_distinct = embedding_backward_plan(c->emb_plan_host, ids, (int)N);
+    embedding_backward_plan(c->emb_plan_host, ids, (int)N);
     CUDA_CHECK(cudaMemcpy(c->emb_plan, c->emb_plan_host, embedding_plan_len((int)N) * sizeof(int32_t),
                           cudaMemcpyHostToDevice));
-    float pd = fa->train ? cfg->dropout : 0.0f, pc = fa->train ? cfg->seq_classif_dropout : 0.0f;
-    if (softmax_mask_additive_cuda(AF(c, A_MASK_ADD), mask ? c->mask : NULL, N, c->stream) ||
-        embedding_fwd(c, A(c, A_EMB), B, T, D) ||
-        layernorm_fwd(c, A(c, A_EMB_LN), AF(c, A_EMB_MEAN), AF(c, A_EMB_RSTD), A(c, A_EMB), P_EMB_LN_W, 0, (int)N) ||
-        dropout_fwd(c, A(c, A_H), A(c, A_EMB_LN), ND, pd, dropout_stream(fa->key, DROP_EMB)))
+    GraphKey key = graph_key(c, PHASE_FORWARD, 0.0f);
+    if (run_phase(c, false, &key, forward_work)) {
+        c->B = 0;
         return -1;
-    for (int l = 0; l < L; l++)
-        if (fa->cls_only && l == L - 1 ? cls_block_forward(c, l) : block_forward(c, l)) return -1;
-    int rc = (!fa->cls_only && cls_gather(c, A(c, A_CLS), At(c, A_H, L * ND))) ||
-             linear_forward_gpu(c, A(c, A_PRE), false, A(c, A_CLS), P_PRE_W, 0, B, D, D) ||
-             relu_fwd(c, A(c, A_RELU), A(c, A_PRE), BD) ||
-             dropout_fwd(c, A(c, A_DROP), A(c, A_RELU), BD, pc, dropout_stream(fa->key, DROP_HEAD)) ||
-             linear_forward_gpu(c, A(c, A_LOGITS), true, A(c, A_DROP), P_CLS_W, 0, B, D, cfg->num_labels);
-    if (rc) c->B = 0;
-    return rc ? -1 : 0;
+    }
+    return 0;
 }
 
 static int read_back(CudaBackend *c, void *dst, const void *src, size_t bytes)
@@ -745,10 +833,9 @@ static int cls_block_backward(CudaBackend *c, int l)
     void *res2 = At(c, A_RES2, l * ND), *ff1 = At(c, A_FF1, l * NF), *ffg = At(c, A_FFG, l * NF);
     void *dres2 = A(c, A_DRES2), *dln1 = A(c, A_DLN1), *dff2 = A(c, A_DFF2), *dffg = A(c, A_DFFG);
     void *dff1 = A(c, A_DFF1), *dres1 = A(c, A_DRES1), *dctx = A(c, A_DCTX), *dxc = A(c, A_DXC);
-    uint64_t key = c->fa.key;
     return layernorm_bwd(c, dres2, A(c, A_DCLS), res2, AF(c, A_LN2_MEAN) + l * N, AF(c, A_LN2_RSTD) + l * N,
                          P_OUT_LN_W, l, B) ||
-           cls_dropout_bwd(c, dff2, dres2, pd, dropout_stream(key, DROP_FFN + 2 * l)) ||
+           cls_dropout_bwd(c, dff2, dres2, pd, DROP_FFN + 2 * l) ||
            linear_backward_gpu(c, dffg, NULL, P_FF2_W, l, dff2, ffg, B, F, D) ||
            gelu_bwd(c, dff1, dffg, ff1, BF) ||
            /* the residual: dres2 flows into ln1's gradient as well */
@@ -756,7 +843,7 @@ static int cls_block_backward(CudaBackend *c, int l)
            layernorm_bwd(c, dres1, dln1, res1, AF(c, A_LN1_MEAN) + l * N, AF(c, A_LN1_RSTD) + l * N, P_SA_LN_W, l, B) ||
            linear_backward_gpu(c, dctx, NULL, P_O_W, l, dres1, ctx, B, D, D) ||
            attention_backward_gpu(c, l, A(c, A_DQ), A(c, A_DK), A(c, A_DV), dctx, ctx, q, k, v, 1, pa,
-                                  dropout_stream(key, DROP_ATT + 2 * l)) ||
+                                  DROP_ATT + 2 * l) ||
            linear_backward_gpu(c, dxc, dres1, P_Q_W, l, A(c, A_DQ), A(c, A_XC), B, D, D) ||
            linear_backward_gpu(c, A(c, A_DH), A(c, A_DH), P_K_W, l, A(c, A_DK), x, (int)N, D, D) ||
            linear_backward_gpu(c, A(c, A_DH), A(c, A_DH), P_V_W, l, A(c, A_DV), x, (int)N, D, D) ||
@@ -776,10 +863,9 @@ static int block_backward(CudaBackend *c, int l)
     void *res2 = At(c, A_RES2, l * ND), *ff1 = At(c, A_FF1, l * NF), *ffg = At(c, A_FFG, l * NF);
     void *dh = A(c, A_DH), *dres2 = A(c, A_DRES2), *dln1 = A(c, A_DLN1), *dff2 = A(c, A_DFF2);
     void *dffg = A(c, A_DFFG), *dff1 = A(c, A_DFF1), *dres1 = A(c, A_DRES1), *dctx = A(c, A_DCTX);
-    uint64_t key = c->fa.key;
     return layernorm_bwd(c, dres2, dh, res2, AF(c, A_LN2_MEAN) + l * N, AF(c, A_LN2_RSTD) + l * N, P_OUT_LN_W, l,
                          (int)N) ||
-           dropout_bwd(c, dff2, dres2, ND, pd, dropout_stream(key, DROP_FFN + 2 * l)) ||
+           dropout_bwd(c, dff2, dres2, ND, pd, DROP_FFN + 2 * l) ||
            linear_backward_gpu(c, dffg, NULL, P_FF2_W, l, dff2, ffg, (int)N, F, D) ||
            gelu_bwd(c, dff1, dffg, ff1, NF) ||
            /* the residual: dres2 flows into ln1's gradient as well */
@@ -788,7 +874,7 @@ static int block_backward(CudaBackend *c, int l)
                          (int)N) ||
            linear_backward_gpu(c, dctx, NULL, P_O_W, l, dres1, ctx, (int)N, D, D) ||
            attention_backward_gpu(c, l, A(c, A_DQ), A(c, A_DK), A(c, A_DV), dctx, ctx, q, k, v, T, pa,
-                                  dropout_stream(key, DROP_ATT + 2 * l)) ||
+                                  DROP_ATT + 2 * l) ||
            /* and dres1 straight into the block input's */
            linear_backward_gpu(c, dh, dres1, P_Q_W, l, A(c, A_DQ), x, (int)N, D, D) ||
            linear_backward_gpu(c, dh, dh, P_K_W, l, A(c, A_DK), x, (int)N, D, D) ||
@@ -799,7 +885,7 @@ static int block_backward(CudaBackend *c, int l)
 static bool bucketed(const CudaBackend *c);
 static int bucket_passed(CudaBackend *c, int b);
 #ifdef GENRE_NCCL
-static int sharded_step(CudaBackend *c, const AdamW *opt, float lr, float max_norm, float *grad_norm);
+static int sharded_step(CudaBackend *c, float max_norm, float *grad_norm);
 static int gather_moment(CudaBackend *c, float *out, const float *part);
 #endif
 
@@ -812,11 +898,10 @@ static int backward(CudaBackend *c)
     int B = c->B, T = c->T, D = cfg->dim;
     size_t N = (size_t)B * T, ND = N * D, BD = (size_t)B * D;
     float pd = c->fa.train ? cfg->dropout : 0.0f, pc = c->fa.train ? cfg->seq_classif_dropout : 0.0f;
-    uint64_t key = c->fa.key;
     const void *dlogits = c->bf16 ? (const void *)c->dlogits16 : (const void *)c->dlogits;
     /* the head */
     if (linear_backward_gpu(c, A(c, A_DDROP), NULL, P_CLS_W, 0, dlogits, A(c, A_DROP), B, D, cfg->num_labels) ||
-        dropout_bwd(c, A(c, A_DRELU), A(c, A_DDROP), BD, pc, dropout_stream(key, DROP_HEAD)) ||
+        dropout_bwd(c, A(c, A_DRELU), A(c, A_DDROP), BD, pc, DROP_HEAD) ||
         relu_bwd(c, A(c, A_DPRE), A(c, A_DRELU), A(c, A_PRE), BD) ||
         linear_backward_gpu(c, A(c, A_DCLS), NULL, P_PRE_W, 0, A(c, A_DPRE), A(c, A_CLS), B, D, D) ||
         bucket_passed(c, 0) || zero_act(c, A(c, A_DH), ND))
@@ -828,7 +913,7 @@ static int backward(CudaBackend *c)
     for (int l = top - 1; l >= 0; l--)
         if (block_backward(c, l) || bucket_passed(c, L - l)) return -1;
     /* the embeddings */
-    return dropout_bwd(c, A(c, A_DEMB_LN), A(c, A_DH), ND, pd, dropout_stream(key, DROP_EMB)) ||
+    return dropout_bwd(c, A(c, A_DEMB_LN), A(c, A_DH), ND, pd, DROP_EMB) ||
            layernorm_bwd(c, A(c, A_DEMB), A(c, A_DEMB_LN), A(c, A_EMB), AF(c, A_EMB_MEAN), AF(c, A_EMB_RSTD),
                          P_EMB_LN_W, 0, (int)N) ||
            embedding_bwd(c, A(c, A_DEMB), B, T, D) ||
@@ -840,6 +925,7 @@ static int cuda_set_loss(Backend *be, const Loss *loss)
 {
     CudaBackend *c = cuda(be);
     int L = be->lay.cfg.num_labels;
+    graphs_free(c); /* they hold the old loss's arguments */
     c->loss = *loss;
     if (loss->weights)
         CUDA_CHECK(cudaMemcpy(c->loss_weights, loss->weights, (size_t)L * sizeof(float), cudaMemcpyHostToDevice));
@@ -851,29 +937,36 @@ static int cuda_set_loss(Backend *be, const Loss *loss)
     return 0;
 }
 
+/* The loss and the backward's device work: into grads, or (summing) a
+ * later micro-batch's alone into scratch, then added (bucket by bucket in
+ * backward when it is summed over the job meanwhile). */
+static int loss_backward_work(CudaBackend *c)
+{
+    int L = c->base.lay.cfg.num_labels;
+    if (loss_forward_cuda(&c->loss, c->scalars, c->dlogits, AF(c, A_LOGITS), c->targets, c->B, L, c->grad_scale,
+                          c->work, c->stream) ||
+        (c->bf16 && convert_bf16_cuda(c->dlogits16, c->dlogits, (size_t)c->B * L, c->stream)))
+        return -1;
+    if (!c->summing) return backward(c);
+    if (zero(c, c->scratch, c->n)) return -1;
+    c->gdst = c->scratch;
+    int rc = backward(c);
+    c->gdst = c->grads;
+    return rc || (!bucketed(c) && residual_add_cuda(c->grads, c->scratch, c->n, c->stream)) ? -1 : 0;
+}
+
 static int cuda_loss_backward(Backend *be, const float *targets, float grad_scale, float *loss)
 {
     CudaBackend *c = cuda(be);
     if (!c->B) return err_set("backend: backward without a forward pass");
     int L = be->lay.cfg.num_labels;
     CUDA_CHECK(cudaMemcpy(c->targets, targets, (size_t)c->B * L * sizeof(float), cudaMemcpyHostToDevice));
-    if (loss_forward_cuda(&c->loss, c->scalars, c->dlogits, AF(c, A_LOGITS), c->targets, c->B, L, grad_scale,
-                          c->work, c->stream) ||
-        (c->bf16 && convert_bf16_cuda(c->dlogits16, c->dlogits, (size_t)c->B * L, c->stream)))
-        return -1;
-    if (!c->summing) {
-        if (backward(c)) return -1;
-        c->summing = true;
-        return read_back(c, loss, c->scalars, sizeof(float));
-    }
-    /* A later batch: its gradient alone, into scratch, then added (bucket by
-     * bucket in backward when it is summed over the job meanwhile). */
-    if (!c->scratch) CUDA_CHECK(cudaMalloc((void **)&c->scratch, c->n * sizeof(float)));
-    if (zero(c, c->scratch, c->n)) return -1;
-    c->gdst = c->scratch;
-    int rc = backward(c);
-    c->gdst = c->grads;
-    if (rc || (!bucketed(c) && residual_add_cuda(c->grads, c->scratch, c->n, c->stream))) return -1;
+    if (c->summing && !c->scratch) CUDA_CHECK(cudaMalloc((void **)&c->scratch, c->n * sizeof(float)));
+    c->grad_scale = grad_scale;
+    /* the NCCL buckets record events across streams: launched directly */
+    GraphKey key = graph_key(c, PHASE_BACKWARD, grad_scale);
+    if (run_phase(c, bucketed(c), &key, loss_backward_work)) return -1;
+    c->summing = true;
     return read_back(c, loss, c->scalars, sizeof(float));
 }
 
@@ -903,6 +996,7 @@ static int cuda_set_precision(Backend *be, Precision p)
         free_batch_buffers(c);
         c->B = 0;
     }
+    graphs_free(c); /* captured at the old precision */
     c->prec = p, c->bf16 = half; /* the cuBLASLt plans take it from their types */
     if (!half) return 0;
     if (!c->params16) CUDA_CHECK(cudaMalloc((void **)&c->params16, c->n * sizeof(bf16)));
@@ -921,17 +1015,45 @@ static Precision cuda_default_precision(Backend *be)
     return major >= 8 && c->fused_attention ? PRECISION_BF16 : PRECISION_FP32;
 }
 
+/* The step's AdamW constants into device memory (adamw_step_constants). */
+static int set_step_constants(CudaBackend *c, const AdamW *opt, float lr)
+{
+    AdamWStep k;
+    adamw_step_constants(&k, opt, c->t, lr);
+    CUDA_CHECK(cudaMemcpy(c->adam_step, &k, sizeof k, cudaMemcpyHostToDevice));
+    return 0;
+}
+
+static int step_work(CudaBackend *c)
+{
+    return (c->max_norm > 0 && clip_grad_norm_cuda(c->grads, c->scalars + 1, c->n, c->max_norm, c->work, c->stream)) ||
+                   adamw_update_cuda(c->params, c->bf16 ? c->params16 : NULL, c->grads, c->m, c->v, c->seg, c->nseg,
+                                     c->n, c->adam_step, c->stream)
+               ? -1 : 0;
+}
+
+static int cuda_set_graphs(Backend *be, bool on)
+{
+    CudaBackend *c = cuda(be);
+    c->graphs = on;
+    if (!on) graphs_free(c);
+    return 0;
+}
+
 static int cuda_step(Backend *be, const AdamW *opt, float lr, float max_norm, float *grad_norm)
 {
     CudaBackend *c = cuda(be);
-#ifdef GENRE_NCCL
-    if (c->sharded) return sharded_step(c, opt, lr, max_norm, grad_norm);
-#endif
     *grad_norm = 0.0f;
-    if (max_norm > 0 && clip_grad_norm_cuda(c->grads, c->scalars + 1, c->n, max_norm, c->work, c->stream)) return -1;
     c->t++;
-    if (adamw_update_cuda(opt, c->params, c->bf16 ? c->params16 : NULL, c->grads, c->m, c->v, c->seg, c->nseg, c->n, c->t, lr, c->stream))
-        return -1;
+    if (set_step_constants(c, opt, lr)) return -1;
+#ifdef GENRE_NCCL
+    if (c->sharded) return sharded_step(c, max_norm, grad_norm);
+#endif
+    c->max_norm = max_norm;
+    GraphKey key;
+    memset(&key, 0, sizeof key);
+    key.phase = PHASE_STEP, key.value = max_norm;
+    if (run_phase(c, false, &key, step_work)) return -1;
     if (max_norm > 0) return read_back(c, grad_norm, c->scalars + 1, sizeof(float));
     CUDA_CHECK(cudaStreamSynchronize(c->stream));
     return 0;
@@ -1011,6 +1133,7 @@ static int cuda_set_comm(Backend *be, Comm *comm, bool shard)
 {
     CudaBackend *c = cuda(be);
     if (c->nccl) return err_set("backend: set_comm called twice");
+    graphs_free(c); /* ZeRO-1 regrows the parameters */
     ncclUniqueId id;
     memset(&id, 0, sizeof id);
     if ((comm_rank(comm) == 0 && nccl_check(ncclGetUniqueId(&id), "ncclGetUniqueId")) ||
@@ -1098,7 +1221,7 @@ static int cuda_allreduce_grads(Backend *be, Comm *comm)
 /* ZeRO-1's step, as the CPU backend's: the norm over every rank's shard
  * (each shard's chunk sums gathered in rank order: the unsharded norm's
  * bits), clipping and AdamW on this shard, the parameters all-gathered. */
-static int sharded_step(CudaBackend *c, const AdamW *opt, float lr, float max_norm, float *grad_norm)
+static int sharded_step(CudaBackend *c, float max_norm, float *grad_norm)
 {
     size_t n = c->hi - c->lo, chunks = c->shard / ADAMW_NORM_CHUNK;
     double *all = c->chunk_sums + chunks;
@@ -1110,9 +1233,8 @@ static int sharded_step(CudaBackend *c, const AdamW *opt, float lr, float max_no
          grad_norm_of_chunks_cuda(c->scalars + 1, all, (size_t)c->world * chunks, c->stream) ||
          grad_clip_cuda(c->mine, c->scalars + 1, n, max_norm, c->stream)))
         return -1;
-    c->t++;
     /* mine's tail past n (zero sums) lands in the padding of params. */
-    if (adamw_update_cuda(opt, c->params + c->lo, NULL, c->mine, c->m, c->v, c->seg, c->nseg, n, c->t, lr, c->stream) ||
+    if (adamw_update_cuda(c->params + c->lo, NULL, c->mine, c->m, c->v, c->seg, c->nseg, n, c->adam_step, c->stream) ||
         (n && copy_dev(c, c->mine, c->params + c->lo, n)) ||
         nccl_check(ncclAllGather(c->mine, c->params, c->shard, ncclFloat32, c->nccl, c->stream),
                    "ncclAllGather of the parameters") ||
@@ -1210,6 +1332,7 @@ static const BackendOps cuda_ops = {
     .step = cuda_step,
     .set_precision = cuda_set_precision,
     .default_precision = cuda_default_precision,
+    .set_graphs = cuda_set_graphs,
     .get_params = cuda_get_params,
     .set_params = cuda_set_params,
     .get_grads = cuda_get_grads,
@@ -1228,6 +1351,14 @@ static int open_device(CudaBackend *c, const ModelWeights *w)
     CUDA_CHECK(cudaStreamCreate(&c->stream));
     CUBLAS_CHECK(cublasCreate(&c->blas));
     CUBLAS_CHECK(cublasSetStream(c->blas, c->stream));
+    /* Our own workspace for cuBLAS (after SetStream, which resets it): a captured graph must not make cuBLAS
+     * allocate one. 32 MiB, NVIDIA's recommendation for Hopper (4 MiB elsewhere). */
+    CUDA_CHECK(cudaMalloc(&c->blas_work, BLAS_WORKSPACE));
+    CUBLAS_CHECK(cublasSetWorkspace(c->blas, c->blas_work, BLAS_WORKSPACE));
+    c->n_keys = 2 + 2 * w->lay.cfg.n_layers;
+    c->keys_host = xcalloc((size_t)c->n_keys, sizeof *c->keys_host);
+    CUDA_CHECK(cudaMalloc((void **)&c->keys, (size_t)c->n_keys * sizeof *c->keys));
+    CUDA_CHECK(cudaMalloc((void **)&c->adam_step, sizeof *c->adam_step));
     CUDA_CHECK(cudaMalloc((void **)&c->params, bytes));
     CUDA_CHECK(cudaMalloc((void **)&c->grads, bytes));
     c->gdst = c->grads;
@@ -1252,6 +1383,7 @@ Backend *backend_cuda_open(const ModelWeights *w)
     layout_copy(&c->base.lay, &w->lay);
     c->n = w->lay.n_params;
     c->fused_attention = attention_fused_supported(w->lay.cfg.dim / w->lay.cfg.n_heads);
+    c->graphs = true;
     if (open_device(c, w) != 0) {
         cuda_close(&c->base);
         return NULL;

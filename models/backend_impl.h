@@ -19,6 +19,7 @@ typedef struct {
     int (*step)(Backend *be, const AdamW *opt, float lr, float max_norm, float *grad_norm);
     int (*set_precision)(Backend *be, Precision p);
     Precision (*default_precision)(Backend *be);
+    int (*set_graphs)(Backend *be, bool on);
     int (*get_params)(Backend *be, float *out);
     int (*set_params)(Backend *be, const float *in);
     int (*get_grads)(Backend *be, float *out);

@@ -26,6 +26,9 @@ static const CfgKey schema[] = {
      "auto: bf16 on a GPU with bf16 tensor cores, else fp32"},
     {"tf32", CFG_BOOL, "false", NULL,
      "device=cuda, precision fp32: GEMMs on TF32 tensor cores (inputs rounded to 10 mantissa bits, fp32 sums)"},
+    {"cuda_graphs", CFG_BOOL, "true", NULL,
+     "device=cuda: replay each step's kernels as CUDA graphs, captured once per batch shape (false: launch them "
+     "one by one; the same bits either way)"},
     {"loss.type", CFG_STRING, "\"focal\"", "bce|bce_logw|focal|asl", "training loss (asl: asymmetric loss)"},
     {"loss.alpha", CFG_FLOAT, "0.375", "-1 or [0, 1]", "focal: weight of positives (-1: none)"},
     {"loss.gamma", CFG_FLOAT, "2.0", "[0, 10]", "focal: focusing exponent"},
@@ -248,7 +251,7 @@ int cmd_train(int argc, char **argv)
         .threshold = (float)cfg_float(cfg, "threshold"), .tune_threshold = cfg_bool(cfg, "tune_threshold"),
         .tune_threshold_per_genre = cfg_bool(cfg, "tune_threshold_per_genre"),
         .shard_optimizer = cfg_bool(cfg, "shard_optimizer"), .tf32 = cfg_bool(cfg, "tf32"),
-        .precision = cfg_str(cfg, "precision"),
+        .cuda_graphs = cfg_bool(cfg, "cuda_graphs"), .precision = cfg_str(cfg, "precision"),
         .dist_alone = dist_alone,
         .tensorboard = cfg_bool(cfg, "tensorboard"),
         .min_words = (int)cfg_int(cfg, "min_words"), .max_words = (int)cfg_int(cfg, "max_words"),

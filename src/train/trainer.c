@@ -233,8 +233,9 @@ static void setup_loss(Run *r)
 /* The model on its backend: the pretrained encoder (with a fresh head) for
  * a new run, the last checkpoint and its AdamW state for a resumed one. */
 
-/* The settings' precision on the opened backend: tf32 is fp32 with TF32
- * GEMMs; auto what the backend does best (bf16 on a GPU that has it). */
+/* The settings' precision and graphs on the opened backend: tf32 is fp32
+ * with TF32 GEMMs; auto what the backend does best (bf16 on a GPU that has
+ * it); graphs where the device has them. */
 static int set_precision(Run *r)
 {
     const TrainSettings *s = r->s;
@@ -242,7 +243,9 @@ static int set_precision(Run *r)
               : !strcmp(s->precision, "bf16") ? PRECISION_BF16
               : !strcmp(s->precision, "auto") ? backend_default_precision(r->be)
                                               : PRECISION_FP32;
-    return backend_set_precision(r->be, r->prec);
+    return backend_set_precision(r->be, r->prec) ||
+                   backend_set_graphs(r->be, s->cuda_graphs && !strcmp(s->device, "cuda"))
+               ? -1 : 0;
 }
 
 static int open_model(Run *r, bool resume)

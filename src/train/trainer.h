@@ -92,6 +92,7 @@ typedef struct {
     bool shard_optimizer;      /* ZeRO-1 over the ranks (backend_set_comm) */
     const char *precision;     /* auto|bf16|fp32 (auto: backend_default_precision) */
     bool tf32;                 /* with fp32: TF32 GEMMs (device cuda) */
+    bool cuda_graphs;          /* device cuda: replay steps as CUDA graphs (backend_set_graphs) */
     bool dist_alone;           /* a world of one takes the data-parallel path all the same */
     Comm *comm;                /* the job's ranks; one rank is a world of one */
     bool tensorboard;          /* also write the scalars as TensorBoard events in tb/ */

@@ -17,6 +17,7 @@ namespace cudasim {
 bool kernel_bytes_counted;
 
 static bool counting, in_work;
+static int graph_depth;
 static std::vector<CudasimWork> records;
 static std::deque<std::string> names; /* the records' names, stable */
 static uint64_t *read_bits, *write_bits;
@@ -36,13 +37,21 @@ static const char *keep(const std::string &s)
 
 static void push(const char *name, CudasimWorkKind kind, double flops, double bytes_read, double bytes_written)
 {
-    records.push_back(CudasimWork{keep(name), kind, flops, bytes_read, bytes_written});
+    records.push_back(CudasimWork{keep(name), kind, flops, bytes_read, bytes_written, graph_depth > 0});
 }
 
 void count_work(const char *name, CudasimWorkKind kind, double flops, double bytes_read, double bytes_written)
 {
     if (counting) push(name, kind, flops, bytes_read, bytes_written);
 }
+
+void count_graph_begin()
+{
+    if (counting) push("cudaGraphLaunch", CUDASIM_WORK_GRAPH, 0, 0, 0);
+    graph_depth++;
+}
+
+void count_graph_end() { graph_depth--; }
 
 void count_launch_begin()
 {

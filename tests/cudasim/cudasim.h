@@ -151,9 +151,29 @@
  * not supported; a use of cudaMallocAsync memory on a stream not ordered
  * after the allocation; NCCL's timing, its overlap with compute and its
  * behaviour over real links (the simulated collectives are MPI's, one at a
- * time, and several ranks never share one GPU's memory).
+ * time, and several ranks never share one GPU's memory); what a real
+ * graph saves (launch latency) and whether a library call captures on a
+ * GPU as it does here (a real cuBLAS may allocate workspace or pick
+ * another kernel inside a capture; the backend gives it its own
+ * workspace).
  *
- * It is stricter than CUDA in two places: an asynchronous device-to-host
+ * Graphs. Work issued to a capturing stream becomes the graph's nodes in
+ * issue order (one stream, so a chain) instead of running; a launched
+ * graph replays each node as captured, kernel arguments by value, so a
+ * value the host meant to change per replay (a step count, a dropout key)
+ * replays stale, exactly as on a GPU: pass such values through device
+ * memory. CUDA's capture rules fail the call and invalidate the capture
+ * (cudaStreamEndCapture then returns cudaErrorStreamCaptureInvalidated and
+ * no graph): the legacy stream used while a blocking stream captures
+ * (cudaErrorStreamCaptureImplicit); in Global and ThreadLocal mode
+ * cudaMalloc, cudaFree, cudaMallocHost, cudaFreeHost, blocking cudaMemcpy,
+ * and synchronizing or querying a stream, an event or the device
+ * (cudaErrorStreamCaptureUnsupported).
+ *
+ * It is stricter than CUDA in four places: events recorded or waited on in
+ * a capture (CUDA's fork and join across streams) and asynchronous copies
+ * between a capturing stream and pageable host memory are refused
+ * (cudaErrorStreamCaptureUnsupported); an asynchronous device-to-host
  * copy into pageable memory, which CUDA completes before returning, is
  * poisoned until a synchronization like any other, and copies must name
  * their direction truthfully (cudaMemcpyHostToDevice with a host
@@ -174,11 +194,15 @@
  * dynamic shared memory limit, 48 KiB by default, is enforced at launch:
  * cudaErrorInvalidValue), cudaFuncGetAttributes, cudaFuncSetCacheConfig,
  * cudaGetLastError, cudaPeekAtLastError, cudaGetErrorString,
- * cudaGetErrorName, cudaRuntimeGetVersion, cudaDriverGetVersion, and the
+ * cudaGetErrorName, cudaRuntimeGetVersion, cudaDriverGetVersion, stream
+ * capture and graphs (cudaStreamBeginCapture, cudaStreamEndCapture,
+ * cudaStreamIsCapturing, cudaGraphInstantiate, cudaGraphLaunch,
+ * cudaGraphExecDestroy, cudaGraphDestroy: below), and the
  * C++ templates NVIDIA declares only for nvcc (cudaFuncSetAttribute(kernel,
  * ...), cudaMemcpyToSymbol(var, ...) and the like). Not implemented (they
  * fail to link or to compile): cudaLaunchKernel and the other launch APIs
- * taking void ** arguments (no types to call the kernel with), graphs,
+ * taking void ** arguments (no types to call the kernel with), graphs
+ * built node by node (cudaGraphAdd*), updating an instantiated graph,
  * managed memory, memory pools, 2D/3D copies, textures, peer access, and
  * CUDA_API_PER_THREAD_DEFAULT_STREAM (it renames the API).
  *
@@ -226,18 +250,22 @@ int cudasim_is_device_pointer(const void *p);
  * sectors of device memory each launch touches, so a sector read many
  * times by one launch counts once: DRAM traffic with a perfect cache within
  * a launch and none across launches. The records (and their names) stay
- * valid until the next cudasim_count_begin. */
+ * valid until the next cudasim_count_begin. A graph launch is a record of
+ * its own (CUDASIM_WORK_GRAPH, no bytes) followed by its nodes' records,
+ * each marked in_graph: the host issued the graph, not them. */
 typedef enum {
     CUDASIM_WORK_KERNEL,
     CUDASIM_WORK_GEMM,
     CUDASIM_WORK_MEMSET,
     CUDASIM_WORK_COPY_DEVICE, /* device to device */
-    CUDASIM_WORK_COPY_HOST    /* to or from host memory */
+    CUDASIM_WORK_COPY_HOST,   /* to or from host memory */
+    CUDASIM_WORK_GRAPH        /* cudaGraphLaunch */
 } CudasimWorkKind;
 typedef struct {
     const char *name; /* the kernel; the cuBLAS call with m x n x k; the runtime call */
     CudasimWorkKind kind;
     double flops, bytes_read, bytes_written;
+    int in_graph; /* replayed by a graph launch */
 } CudasimWork;
 void cudasim_count_begin(void);
 const CudasimWork *cudasim_count_end(size_t *n);

@@ -84,6 +84,9 @@ bool in_stack_guard(const void *addr);
 
 /* Records one piece of device work other than a kernel while counting. */
 void count_work(const char *name, CudasimWorkKind kind, double flops, double bytes_read, double bytes_written);
+/* Around a graph launch's nodes: a record of it, and theirs marked in_graph. */
+void count_graph_begin();
+void count_graph_end();
 /* Around a launch: its kernels' accesses (count_access) are its bytes. */
 void count_launch_begin();
 void count_launch_end(const char *name);

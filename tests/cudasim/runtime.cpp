@@ -14,15 +14,34 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <string>
 #include <sys/mman.h>
 #include <ucontext.h>
 #include <unistd.h>
 #include <vector>
 
 /* The handles NVIDIA's headers leave opaque. */
+struct Captured {
+    std::string what;
+    std::function<void()> run;
+};
+/* A stream capture in progress (cudaStreamBeginCapture): the work issued
+ * to the stream, in order, instead of queued. */
+struct Capture {
+    cudaStreamCaptureMode mode;
+    bool invalid; /* a rule was broken: EndCapture returns no graph */
+    std::vector<Captured> nodes;
+};
 struct CUstream_st {
     unsigned flags;
     uint64_t last; /* the stream's latest queued work, 0 for none */
+    std::unique_ptr<Capture> capture = nullptr;
+};
+struct CUgraph_st {
+    std::vector<Captured> nodes;
+};
+struct CUgraphExec_st {
+    std::vector<Captured> nodes;
 };
 struct CUevent_st {
     unsigned flags;
@@ -415,6 +434,79 @@ static CUstream_st *stream_for(const char *call, cudaStream_t s)
     return st;
 }
 
+/* ---- stream capture ---------------------------------------------------------
+ * Work issued to a capturing stream becomes a node of its graph, in issue
+ * order (a chain: one stream, so the nodes depend each on the last), and
+ * runs only when an instantiated graph is launched. CUDA's rules are
+ * enforced, each breach failing the call and invalidating the capture:
+ * work on the legacy stream while a blocking stream captures
+ * (cudaErrorStreamCaptureImplicit), and under cudaStreamCaptureModeGlobal
+ * or ThreadLocal the potentially unsafe calls: synchronizing, querying,
+ * cudaMalloc and cudaFree, blocking copies (cudaErrorStreamCaptureUnsupported).
+ * Stricter than CUDA: copies between a capturing stream and pageable host
+ * memory are refused (a replay would read a stale staging copy), and so
+ * are events in a capture (cross-stream fork and join is not simulated). */
+
+static std::vector<CUstream_st *> capturing_streams()
+{
+    std::vector<CUstream_st *> out;
+    for (const auto &u : all_streams)
+        if (u->capture && live_streams.count(u.get())) out.push_back(u.get());
+    return out;
+}
+
+static void invalidate_captures()
+{
+    for (CUstream_st *c : capturing_streams()) c->capture->invalid = true;
+}
+
+/* An unsafe call while a (non-relaxed) capture runs: refused, the capture invalidated. */
+static cudaError_t refuse_in_capture(const char *call)
+{
+    for (CUstream_st *c : capturing_streams())
+        if (c->capture->mode != cudaStreamCaptureModeRelaxed) {
+            invalidate_captures();
+            return api_error(cudaErrorStreamCaptureUnsupported,
+                             "cudasim: %s while a stream is capturing a graph: not permitted (the capture is "
+                             "invalidated)", call);
+        }
+    return cudaSuccess;
+}
+
+/* Events in a capture (CUDA's fork and join across streams): refused here. */
+static cudaError_t refuse_event_in_capture(cudaStream_t s, const char *call)
+{
+    CUstream_st *st = stream_of(s);
+    if (!st || !st->capture) return cudaSuccess;
+    st->capture->invalid = true;
+    return api_error(cudaErrorStreamCaptureUnsupported, "cudasim: %s on a capturing stream: events in a capture "
+                     "(fork and join across streams) are not simulated; the capture is invalidated", call);
+}
+
+static cudaError_t capture_rules(CUstream_st *st, const char *what, uint64_t after)
+{
+    if (st->capture) {
+        if (st->capture->invalid)
+            return api_error(cudaErrorStreamCaptureInvalidated, "cudasim: %s: the stream's capture was invalidated "
+                             "by an earlier error", what);
+        if (after) {
+            st->capture->invalid = true;
+            return api_error(cudaErrorStreamCaptureUnsupported, "cudasim: %s: a dependency on other work inside a "
+                             "capture (events across streams) is not simulated", what);
+        }
+        return cudaSuccess;
+    }
+    if (st == &legacy_stream)
+        for (CUstream_st *c : capturing_streams())
+            if (!(c->flags & cudaStreamNonBlocking)) {
+                invalidate_captures();
+                return api_error(cudaErrorStreamCaptureImplicit, "cudasim: %s on the legacy stream while a blocking "
+                                 "stream is capturing a graph (an implicit dependency; the capture is invalidated)",
+                                 what);
+            }
+    return cudaSuccess;
+}
+
 /* Queues run on stream after `after` (another queue entry, or 0). */
 static cudaError_t enqueue_after(cudaStream_t s, const char *what, std::function<void()> run, uint64_t after,
                                  uint64_t *id)
@@ -422,6 +514,12 @@ static cudaError_t enqueue_after(cudaStream_t s, const char *what, std::function
     if (id) *id = 0;
     CUstream_st *st = stream_for(what, s);
     if (!st) return cudaErrorInvalidResourceHandle;
+    cudaError_t refused = capture_rules(st, what, after);
+    if (refused != cudaSuccess) return refused;
+    if (st->capture) {
+        st->capture->nodes.push_back(Captured{what, std::move(run)});
+        return cudaSuccess;
+    }
     if (disabled("async")) {
         DeviceAccess access;
         if (sticky == cudaSuccess) run();
@@ -782,6 +880,7 @@ cudaError_t cudaDriverGetVersion(int *v)
 
 cudaError_t cudaDeviceSynchronize(void)
 {
+    if (cudaError_t e = refuse_in_capture("cudaDeviceSynchronize")) return e;
     STICKY();
     run_everything();
     return sticky;
@@ -836,6 +935,7 @@ cudaError_t cudaFuncSetCacheConfig(const void *func, enum cudaFuncCache)
 
 cudaError_t cudaMalloc(void **ptr, size_t size)
 {
+    if (cudaError_t e = refuse_in_capture("cudaMalloc")) return e;
     STICKY();
     if (!ptr) return api_error(cudaErrorInvalidValue, "cudasim: cudaMalloc: ptr is NULL");
     *ptr = nullptr;
@@ -851,6 +951,7 @@ cudaError_t cudaMalloc(void **ptr, size_t size)
 /* Waits for all device work first, as CUDA's does. */
 cudaError_t cudaFree(void *ptr)
 {
+    if (cudaError_t e = refuse_in_capture("cudaFree")) return e;
     STICKY();
     run_everything();
     STICKY();
@@ -891,6 +992,7 @@ cudaError_t cudaFreeAsync(void *ptr, cudaStream_t stream)
 
 cudaError_t cudaMallocHost(void **ptr, size_t size)
 {
+    if (cudaError_t e = refuse_in_capture("cudaMallocHost")) return e;
     STICKY();
     if (!ptr) return api_error(cudaErrorInvalidValue, "cudasim: cudaMallocHost: ptr is NULL");
     void *p = nullptr;
@@ -905,6 +1007,7 @@ cudaError_t cudaHostAlloc(void **ptr, size_t size, unsigned int) { return cudaMa
 
 cudaError_t cudaFreeHost(void *ptr)
 {
+    if (cudaError_t e = refuse_in_capture("cudaFreeHost")) return e;
     STICKY();
     run_everything();
     if (!ptr) return sticky;
@@ -949,6 +1052,7 @@ static void copy_counted(const char *call, void *dst, const void *src, size_t n)
  * are queued, as CUDA's do not wait. */
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, cudaMemcpyKind kind)
 {
+    if (cudaError_t e = refuse_in_capture("cudaMemcpy")) return e;
     STICKY();
     cudaError_t e = check_copy("cudaMemcpy", dst, src, n, &kind);
     if (e != cudaSuccess || n == 0) return e;
@@ -971,8 +1075,18 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, cudaMemcpyKind
     STICKY();
     cudaError_t e = check_copy("cudaMemcpyAsync", dst, src, n, &kind);
     if (e != cudaSuccess) return e;
-    if (!stream_for("cudaMemcpyAsync", stream)) return cudaErrorInvalidResourceHandle;
+    CUstream_st *st = stream_for("cudaMemcpyAsync", stream);
+    if (!st) return cudaErrorInvalidResourceHandle;
     if (n == 0) return cudaSuccess;
+    bool host_side = kind == cudaMemcpyHostToDevice ? !pinned_block(src, n)
+                     : kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyHostToHost ? !pinned_block(dst, n)
+                                                                                        : false;
+    if (st->capture && host_side) {
+        st->capture->invalid = true;
+        return api_error(cudaErrorStreamCaptureUnsupported, "cudasim: cudaMemcpyAsync between pageable host memory "
+                         "and a capturing stream: a replayed graph would copy stale data (use cudaMallocHost "
+                         "memory; the capture is invalidated)");
+    }
     if (kind == cudaMemcpyHostToDevice && !pinned_block(src, n)) {
         auto staged = std::make_shared<std::vector<unsigned char>>((const unsigned char *)src,
                                                                    (const unsigned char *)src + n);
@@ -1099,6 +1213,7 @@ cudaError_t cudaStreamGetFlags(cudaStream_t stream, unsigned int *flags)
 
 cudaError_t cudaStreamSynchronize(cudaStream_t stream)
 {
+    if (cudaError_t e = refuse_in_capture("cudaStreamSynchronize")) return e;
     STICKY();
     CUstream_st *st = stream_for("cudaStreamSynchronize", stream);
     if (!st) return cudaErrorInvalidResourceHandle;
@@ -1116,6 +1231,7 @@ static cudaError_t query(uint64_t work)
 
 cudaError_t cudaStreamQuery(cudaStream_t stream)
 {
+    if (cudaError_t e = refuse_in_capture("cudaStreamQuery")) return e;
     STICKY();
     CUstream_st *st = stream_for("cudaStreamQuery", stream);
     return st ? query(st->last) : cudaErrorInvalidResourceHandle;
@@ -1134,6 +1250,7 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned
     STICKY();
     CUevent_st *ev = event_for("cudaStreamWaitEvent", event);
     if (!ev) return cudaErrorInvalidResourceHandle;
+    if (cudaError_t e = refuse_event_in_capture(stream, "cudaStreamWaitEvent")) return e;
     return enqueue_after(stream, "cudaStreamWaitEvent", []() {}, ev->work, nullptr);
 }
 
@@ -1174,6 +1291,7 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream)
     STICKY();
     CUevent_st *ev = event_for("cudaEventRecord", event);
     if (!ev) return cudaErrorInvalidResourceHandle;
+    if (cudaError_t e = refuse_event_in_capture(stream, "cudaEventRecord")) return e;
     uint64_t serial = ++ev->serial;
     ev->recorded = true;
     ev->done = false;
@@ -1190,6 +1308,7 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream)
 
 cudaError_t cudaEventQuery(cudaEvent_t event)
 {
+    if (cudaError_t e = refuse_in_capture("cudaEventQuery")) return e;
     STICKY();
     CUevent_st *ev = event_for("cudaEventQuery", event);
     return ev ? query(ev->work) : cudaErrorInvalidResourceHandle;
@@ -1197,6 +1316,7 @@ cudaError_t cudaEventQuery(cudaEvent_t event)
 
 cudaError_t cudaEventSynchronize(cudaEvent_t event)
 {
+    if (cudaError_t e = refuse_in_capture("cudaEventSynchronize")) return e;
     STICKY();
     CUevent_st *ev = event_for("cudaEventSynchronize", event);
     if (!ev) return cudaErrorInvalidResourceHandle;
@@ -1221,5 +1341,114 @@ cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end)
                          "cudasim: cudaEventElapsedTime: an event has not completed (synchronize the end event "
                          "first)");
     *ms = (float)(b->ms - a->ms);
+    return cudaSuccess;
+}
+
+/* ---- graphs (stream capture) ------------------------------------------------- */
+
+static std::set<const CUgraph_st *> live_graphs;
+static std::set<const CUgraphExec_st *> live_execs;
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, enum cudaStreamCaptureMode mode)
+{
+    STICKY();
+    CUstream_st *st = stream_for("cudaStreamBeginCapture", stream);
+    if (!st) return cudaErrorInvalidResourceHandle;
+    if (st == &legacy_stream || st == &per_thread_stream)
+        return api_error(cudaErrorStreamCaptureUnsupported,
+                         "cudasim: cudaStreamBeginCapture: the legacy or per-thread default stream cannot capture");
+    if (st->capture)
+        return api_error(cudaErrorIllegalState, "cudasim: cudaStreamBeginCapture: the stream is already capturing");
+    if (mode != cudaStreamCaptureModeGlobal && mode != cudaStreamCaptureModeThreadLocal &&
+        mode != cudaStreamCaptureModeRelaxed)
+        return api_error(cudaErrorInvalidValue, "cudasim: cudaStreamBeginCapture: unknown mode %d", (int)mode);
+    st->capture.reset(new Capture{mode, false, {}});
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t *graph)
+{
+    CUstream_st *st = stream_for("cudaStreamEndCapture", stream);
+    if (!st) return cudaErrorInvalidResourceHandle;
+    if (!graph) return api_error(cudaErrorInvalidValue, "cudasim: cudaStreamEndCapture: graph is NULL");
+    *graph = nullptr;
+    if (!st->capture)
+        return api_error(cudaErrorStreamCaptureUnmatched, "cudasim: cudaStreamEndCapture: the stream is not capturing");
+    std::unique_ptr<Capture> c = std::move(st->capture);
+    if (c->invalid)
+        return api_error(cudaErrorStreamCaptureInvalidated,
+                         "cudasim: cudaStreamEndCapture: the capture was invalidated by an earlier error");
+    CUgraph_st *g = new CUgraph_st{std::move(c->nodes)};
+    live_graphs.insert(g);
+    *graph = g;
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamIsCapturing(cudaStream_t stream, enum cudaStreamCaptureStatus *status)
+{
+    CUstream_st *st = stream_for("cudaStreamIsCapturing", stream);
+    if (!st) return cudaErrorInvalidResourceHandle;
+    if (!status) return api_error(cudaErrorInvalidValue, "cudasim: cudaStreamIsCapturing: status is NULL");
+    *status = !st->capture           ? cudaStreamCaptureStatusNone
+              : st->capture->invalid ? cudaStreamCaptureStatusInvalidated
+                                     : cudaStreamCaptureStatusActive;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t graph, unsigned long long flags)
+{
+    STICKY();
+    if (!exec) return api_error(cudaErrorInvalidValue, "cudasim: cudaGraphInstantiate: exec is NULL");
+    *exec = nullptr;
+    if (!live_graphs.count(graph))
+        return api_error(cudaErrorInvalidValue, "cudasim: cudaGraphInstantiate: %p is not a graph (destroyed?)",
+                         (void *)graph);
+    if (flags)
+        return api_error(cudaErrorInvalidValue, "cudasim: cudaGraphInstantiate: flags %llu are not simulated", flags);
+    CUgraphExec_st *x = new CUgraphExec_st{graph->nodes};
+    live_execs.insert(x);
+    *exec = x;
+    return cudaSuccess;
+}
+
+/* The graph's nodes, in capture order, as one piece of the stream's work:
+ * the replay runs each node's work as captured (kernel arguments, pointers
+ * and sizes as they were), reading device memory as it is now. */
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream)
+{
+    STICKY();
+    if (!live_execs.count(exec))
+        return api_error(cudaErrorInvalidValue, "cudasim: cudaGraphLaunch: %p is not an instantiated graph "
+                         "(destroyed?)", (void *)exec);
+    CUstream_st *st = stream_for("cudaGraphLaunch", stream);
+    if (!st) return cudaErrorInvalidResourceHandle;
+    if (st->capture) {
+        st->capture->invalid = true;
+        return api_error(cudaErrorStreamCaptureUnsupported,
+                         "cudasim: cudaGraphLaunch into a capturing stream (a child graph) is not simulated");
+    }
+    std::shared_ptr<std::vector<Captured>> nodes = std::make_shared<std::vector<Captured>>(exec->nodes);
+    return enqueue(stream, "cudaGraphLaunch", [nodes]() {
+        count_graph_begin();
+        for (const Captured &n : *nodes)
+            if (sticky == cudaSuccess) n.run();
+        count_graph_end();
+    });
+}
+
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec)
+{
+    if (!live_execs.erase(exec))
+        return api_error(cudaErrorInvalidValue, "cudasim: cudaGraphExecDestroy(%p): not an instantiated graph",
+                         (void *)exec);
+    delete exec; /* a launch still queued holds its own copy of the nodes */
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphDestroy(cudaGraph_t graph)
+{
+    if (!live_graphs.erase(graph))
+        return api_error(cudaErrorInvalidValue, "cudasim: cudaGraphDestroy(%p): not a graph", (void *)graph);
+    delete graph;
     return cudaSuccess;
 }

@@ -589,6 +589,117 @@ Test(cudasim, one_simulated_device)
     cr_expect_eq(cudaGetDeviceProperties(&prop, 1), cudaErrorInvalidDevice);
 }
 
+/* ---- graphs ----------------------------------------------------------------------- */
+
+/* Work issued to a capturing stream does not run; each launch of the
+ * instantiated graph runs it again, reading device memory as it is then
+ * (the kernel's arguments as captured). */
+Test(cudasim, a_captured_graph_replays_its_work_at_each_launch)
+{
+    enum { N = 64 };
+    float *in = dev_floats(N, 1), *out = dev_floats(N, 0), *copy = dev_floats(N, 0), h[N];
+    cudaStream_t s;
+    cudaGraph_t g;
+    cudaGraphExec_t x;
+    enum cudaStreamCaptureStatus status;
+    must(cudaStreamCreate(&s));
+    must(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+    must(cudaStreamIsCapturing(s, &status));
+    cr_expect_eq(status, cudaStreamCaptureStatusActive);
+    cudasim_double_on(out, in, N, s);
+    must(cudaMemcpyAsync(copy, out, sizeof h, cudaMemcpyDeviceToDevice, s));
+    must(cudaStreamEndCapture(s, &g));
+    must(cudaStreamSynchronize(s));
+    must(cudaMemcpy(h, copy, sizeof h, cudaMemcpyDeviceToHost));
+    cr_expect_eq(h[3], 3.0f, "captured work ran without a launch");
+    must(cudaGraphInstantiate(&x, g, 0));
+    must(cudaGraphDestroy(g));
+    for (int r = 1; r <= 2; r++) {
+        float fresh[N];
+        for (int i = 0; i < N; i++) fresh[i] = (float)(10 * r + i);
+        must(cudaMemcpy(in, fresh, sizeof fresh, cudaMemcpyHostToDevice));
+        must(cudaGraphLaunch(x, s));
+        must(cudaStreamSynchronize(s));
+        must(cudaMemcpy(h, copy, sizeof h, cudaMemcpyDeviceToHost));
+        cr_expect_eq(h[3], 2.0f * (float)(10 * r + 3), "replay %d did not read the input as it is now", r);
+    }
+    must(cudaGraphExecDestroy(x));
+    cr_expect_eq(cudaGraphLaunch(x, s), cudaErrorInvalidValue, "a destroyed graph launched");
+    cudaStreamDestroy(s);
+    cudaFree(in), cudaFree(out), cudaFree(copy);
+}
+
+typedef struct {
+    cudaStream_t s;
+    float *d, *h;
+} CaptureCtx;
+
+static cudaError_t malloc_in_capture(const CaptureCtx *c)
+{
+    (void)c;
+    void *p = NULL;
+    cudaError_t e = cudaMalloc(&p, 64);
+    if (p) cudaFree(p);
+    return e;
+}
+static cudaError_t sync_in_capture(const CaptureCtx *c) { return cudaStreamSynchronize(c->s); }
+static cudaError_t blocking_copy_in_capture(const CaptureCtx *c)
+{
+    return cudaMemcpy(c->d, c->h, 16, cudaMemcpyHostToDevice);
+}
+static cudaError_t pageable_copy_in_capture(const CaptureCtx *c)
+{
+    return cudaMemcpyAsync(c->d, c->h, 16, cudaMemcpyHostToDevice, c->s);
+}
+static cudaError_t legacy_launch_in_capture(const CaptureCtx *c)
+{
+    cudasim_double_on(c->d, c->d, 4, 0);
+    return cudaGetLastError();
+}
+static cudaError_t event_in_capture(const CaptureCtx *c)
+{
+    cudaEvent_t ev;
+    must(cudaEventCreate(&ev));
+    cudaError_t e = cudaEventRecord(ev, c->s);
+    cudaEventDestroy(ev);
+    return e;
+}
+
+/* CUDA's capture rules: each breach fails the call with CUDA's error and
+ * invalidates the capture, so cudaStreamEndCapture returns no graph. */
+Test(cudasim, a_capture_refuses_what_a_replay_could_not_repeat)
+{
+    static const struct {
+        const char *what;
+        cudaError_t (*breach)(const CaptureCtx *);
+        cudaError_t want;
+    } cases[] = {
+        {"cudaMalloc", malloc_in_capture, cudaErrorStreamCaptureUnsupported},
+        {"cudaStreamSynchronize", sync_in_capture, cudaErrorStreamCaptureUnsupported},
+        {"a blocking cudaMemcpy", blocking_copy_in_capture, cudaErrorStreamCaptureUnsupported},
+        {"a copy from pageable memory", pageable_copy_in_capture, cudaErrorStreamCaptureUnsupported},
+        {"a legacy-stream launch", legacy_launch_in_capture, cudaErrorStreamCaptureImplicit},
+        {"an event record", event_in_capture, cudaErrorStreamCaptureUnsupported},
+    };
+    float host[4] = {1, 2, 3, 4};
+    CaptureCtx c = {NULL, dev_floats(4, 0), host};
+    must(cudaStreamCreate(&c.s));
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        cudaGraph_t g = NULL;
+        must(cudaStreamBeginCapture(c.s, cudaStreamCaptureModeGlobal));
+        cudasim_double_on(c.d, c.d, 4, c.s);
+        cr_expect_eq(cases[i].breach(&c), cases[i].want, "%s in a capture: not refused as CUDA does", cases[i].what);
+        cudaGetLastError();
+        cr_expect_eq(cudaStreamEndCapture(c.s, &g), cudaErrorStreamCaptureInvalidated,
+                     "%s left the capture valid", cases[i].what);
+        cr_expect_null(g);
+        cudaGetLastError();
+    }
+    must(cudaStreamSynchronize(c.s));
+    cudaStreamDestroy(c.s);
+    cudaFree(c.d);
+}
+
 /* ---- each self-test needs its check ------------------------------------------- */
 
 /* This binary, running one test (argv[0]) with CUDASIM_DISABLE=argv[1]. */

@@ -210,6 +210,12 @@ static void free_tracked(void)
 {
     while (n_tracked) cuda_must(cudaFree(tracked[--n_tracked]));
 }
+/* A dropout kernel's Philox key, as the kernels take it: in device memory (tracked). */
+static const PhiloxKey *dev_key(uint64_t seed, uint64_t stream)
+{
+    PhiloxKey k = {seed, stream};
+    return track(upload_bytes(&k, sizeof k));
+}
 static float *dev_copy(const float *h, size_t n) { return track(upload(h, n, 0)); }
 
 /* ---- checks ---------------------------------------------------------------- */
@@ -650,7 +656,7 @@ static void embedding_case(int B, int T, int C, int bf)
     embedding_backward(dwte, dwpe, dy, ids, B, T, C);
     if (bf) round_to_bf16(out, nout);
     int32_t *plan = malloc(embedding_plan_len(n) * sizeof *plan);
-    int n_ids = embedding_backward_plan(plan, ids, n);
+    embedding_backward_plan(plan, ids, n);
     Runs r[3];
     for (int o = 0; o < ORDERS; o++) {
         set_order(o);
@@ -662,10 +668,10 @@ static void embedding_case(int B, int T, int C, int bf)
         float *d_dwte = dev_copy(dwte0, (size_t)V * C), *d_dwpe = dev_copy(dwpe0, (size_t)P * C);
         if (bf) {
             launch_ok(embedding_forward_cuda_bf16(d_out, d_ids, d_wte, d_wpe, B, T, C, 0));
-            launch_ok(embedding_backward_cuda_bf16(d_dwte, d_dwpe, d_dy, d_ids, d_plan, n_ids, B, T, C, 0));
+            launch_ok(embedding_backward_cuda_bf16(d_dwte, d_dwpe, d_dy, d_ids, d_plan, B, T, C, 0));
         } else {
             launch_ok(embedding_forward_cuda(d_out, d_ids, d_wte, d_wpe, B, T, C, 0));
-            launch_ok(embedding_backward_cuda(d_dwte, d_dwpe, d_dy, d_ids, d_plan, n_ids, B, T, C, 0));
+            launch_ok(embedding_backward_cuda(d_dwte, d_dwpe, d_dy, d_ids, d_plan, B, T, C, 0));
         }
         r[0].out[o] = download(d_out, nout, bf);
         r[1].out[o] = download(d_dwte, (size_t)V * C, 0);
@@ -740,25 +746,22 @@ static void dropout_case(int rows, int cols, uint64_t first, uint64_t stride, fl
         void *d_x = track(upload(x, n, bf)), *d_dy = track(upload(dy, n, bf));
         void *d_d = track(upload(d0, n, bf)), *d_out = track(dev_bytes(n * elt));
         if (!add) poison(d_d, n * elt);
+        const PhiloxKey *d_key = dev_key(seed, stream);
         if (rows && bf) {
-            launch_ok(dropout_forward_rows_cuda_bf16(d_out, d_x, rows, cols, first, stride, p, seed,
-                                                     stream, 0));
-            launch_ok(dropout_backward_rows_cuda_bf16(d_d, add, d_dy, rows, cols, first, stride, p, seed,
-                                                      stream, 0));
+            launch_ok(dropout_forward_rows_cuda_bf16(d_out, d_x, rows, cols, first, stride, p, d_key, 0));
+            launch_ok(dropout_backward_rows_cuda_bf16(d_d, add, d_dy, rows, cols, first, stride, p, d_key, 0));
         } else if (rows) {
-            launch_ok(dropout_forward_rows_cuda(d_out, d_x, rows, cols, first, stride, p, seed,
-                                                stream, 0));
-            launch_ok(dropout_backward_rows_cuda(d_d, add, d_dy, rows, cols, first, stride, p, seed,
-                                                 stream, 0));
+            launch_ok(dropout_forward_rows_cuda(d_out, d_x, rows, cols, first, stride, p, d_key, 0));
+            launch_ok(dropout_backward_rows_cuda(d_d, add, d_dy, rows, cols, first, stride, p, d_key, 0));
         } else if (bf) {
-            launch_ok(dropout_forward_cuda_bf16(d_out, d_x, n, p, seed, stream, 0));
-            launch_ok(dropout_backward_cuda_bf16(d_d, add, d_dy, n, p, seed, stream, 0));
+            launch_ok(dropout_forward_cuda_bf16(d_out, d_x, n, p, d_key, 0));
+            launch_ok(dropout_backward_cuda_bf16(d_d, add, d_dy, n, p, d_key, 0));
         } else if (first == 0) {
-            launch_ok(dropout_forward_cuda(d_out, d_x, n, p, seed, stream, 0));
-            launch_ok(dropout_backward_cuda(d_d, add, d_dy, n, p, seed, stream, 0));
+            launch_ok(dropout_forward_cuda(d_out, d_x, n, p, d_key, 0));
+            launch_ok(dropout_backward_cuda(d_d, add, d_dy, n, p, d_key, 0));
         } else {
-            launch_ok(dropout_forward_at_cuda(d_out, d_x, n, first, p, seed, stream, 0));
-            launch_ok(dropout_backward_at_cuda(d_d, add, d_dy, n, first, p, seed, stream, 0));
+            launch_ok(dropout_forward_at_cuda(d_out, d_x, n, first, p, d_key, 0));
+            launch_ok(dropout_backward_at_cuda(d_d, add, d_dy, n, first, p, d_key, 0));
         }
         r[0].out[o] = download(d_out, n, bf);
         r[1].out[o] = download(d_d, n, bf);
@@ -1149,7 +1152,10 @@ static void adamw_case(int t, float lr, int bf)
         float *d_v = dev_copy(v, n);
         AdamWSegment *d_seg = track(upload_bytes(seg, sizeof seg));
         bf16 *d_pb = bf ? track(upload(p, n, 1)) : NULL;
-        launch_ok(adamw_update_cuda(&opt, d_p, d_pb, d_g, d_m, d_v, d_seg, 6, n, t, lr, 0));
+        AdamWStep k;
+        adamw_step_constants(&k, &opt, t, lr);
+        AdamWStep *d_k = track(upload_bytes(&k, sizeof k));
+        launch_ok(adamw_update_cuda(d_p, d_pb, d_g, d_m, d_v, d_seg, 6, n, d_k, 0));
         r[0].out[o] = download(d_p, n, 0);
         r[1].out[o] = download(d_m, n, 0);
         r[2].out[o] = download(d_v, n, 0);
@@ -1385,8 +1391,8 @@ static void attention_twin(const Runs *r, const float *q, const float *k, const 
     float *d_dq = dev_copy(dq0, nq), *d_dk = dev_copy(dk0, nkv), *d_dv = dev_copy(dv0, nkv);
     float *d_mask = dev_copy(mask, (size_t)B * T), *d_out = track(dev_bytes(nq * sizeof(float)));
     float *d_lse = track(dev_bytes(nrow * sizeof(float))), *d_dsum = track(dev_bytes(nrow * sizeof(float)));
-    launch_ok(attention_fused_forward_cuda(d_out, d_lse, d_q, d_k, d_v, d_mask, B, T, H, hs, rows, p, seed, stream,
-                                           0));
+    const PhiloxKey *d_key = dev_key(seed, stream);
+    launch_ok(attention_fused_forward_cuda(d_out, d_lse, d_q, d_k, d_v, d_mask, B, T, H, hs, rows, p, d_key, 0));
     float *twin[5];
     twin[0] = download(d_out, nq, 0);
     twin[4] = download(d_lse, nrow, 0);
@@ -1397,7 +1403,7 @@ static void attention_twin(const Runs *r, const float *q, const float *k, const 
         poison(d_dv, nkv * sizeof(float));
     }
     launch_ok(attention_fused_backward_cuda(d_dq, d_dk, d_dv, add, d_dsum, d_dout, d_out, d_q, d_k, d_v, d_lse,
-                                            d_mask, B, T, H, hs, rows, p, seed, stream, 0));
+                                            d_mask, B, T, H, hs, rows, p, d_key, 0));
     twin[1] = download(d_dq, nq, 0);
     twin[2] = download(d_dk, nkv, 0);
     twin[3] = download(d_dv, nkv, 0);
@@ -1471,17 +1477,16 @@ static void attention_case(int B, int T, int H, int hs, int rows, float p, int p
         }
         void *d_out = track(dev_bytes(nq * esize));
         float *d_lse = track(dev_bytes(nrow * sizeof(float))), *d_dsum = track(dev_bytes(nrow * sizeof(float)));
+        const PhiloxKey *d_key = dev_key(seed, stream);
         if (bf) {
             launch_ok(attention_fused_forward_cuda_bf16(d_out, d_lse, d_q, d_k, d_v, d_mask, B, T, H, hs, rows, p,
-                                                        seed, stream, 0));
+                                                        d_key, 0));
             launch_ok(attention_fused_backward_cuda_bf16(d_dq, d_dk, d_dv, add, d_dsum, d_dout, d_out, d_q, d_k,
-                                                         d_v, d_lse, d_mask, B, T, H, hs, rows, p, seed, stream,
-                                                         0));
+                                                         d_v, d_lse, d_mask, B, T, H, hs, rows, p, d_key, 0));
         } else {
-            launch_ok(attention_fused_forward_cuda(d_out, d_lse, d_q, d_k, d_v, d_mask, B, T, H, hs, rows, p,
-                                                   seed, stream, 0));
+            launch_ok(attention_fused_forward_cuda(d_out, d_lse, d_q, d_k, d_v, d_mask, B, T, H, hs, rows, p, d_key, 0));
             launch_ok(attention_fused_backward_cuda(d_dq, d_dk, d_dv, add, d_dsum, d_dout, d_out, d_q, d_k, d_v,
-                                                    d_lse, d_mask, B, T, H, hs, rows, p, seed, stream, 0));
+                                                    d_lse, d_mask, B, T, H, hs, rows, p, d_key, 0));
         }
         r[0].out[o] = download(d_out, nq, bf);
         r[1].out[o] = download(d_dq, nq, bf);

@@ -413,3 +413,73 @@ Test(parity, bf16_needs_the_fused_attention)
     backend_close(gpu);
 }
 
+
+/* Six optimizer steps of three micro-batches each (the later ones summed
+ * through scratch; the first two differ in that alone), dropout keys and learning rate changing every step, [CLS]-only
+ * and full forwards, clipping, and an eval forward between steps: with
+ * graphs (captured at the first step of each kind, replayed after) and with
+ * direct launches. Everything read back must be the same bits. */
+typedef struct {
+    float loss[18], norm[6], logits[B * NL];
+    float *params, *m, *v;
+} GraphRun;
+
+static void graph_run(Precision prec, bool graphs, GraphRun *out)
+{
+    Loss loss = {.kind = LOSS_FOCAL, .alpha = 0.375f, .gamma = 2.0f};
+    AdamW opt = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f};
+    size_t n = w.lay.n_params;
+    Backend *gpu = open_on("cuda", &loss);
+    cr_assert_eq(backend_set_precision(gpu, prec) || backend_set_graphs(gpu, graphs), 0, "%s", err_msg());
+    for (int s = 0; s < 6; s++) {
+        cr_assert_eq(backend_zero_grad(gpu), 0, "%s", err_msg());
+        for (int j = 0; j < 3; j++) {
+            ForwardArgs fa = {.train = true, .seed = 5, .key = dropout_key(s, 3, j), .cls_only = j == 2};
+            cr_assert_eq(backend_forward(gpu, ids, mask, B, T, &fa), 0, "%s", err_msg());
+            cr_assert_eq(backend_loss_backward(gpu, targets, 1.0f / 3, &out->loss[3 * s + j]), 0, "%s", err_msg());
+        }
+        float lr = 1e-3f * (float)(6 - s) / 6.0f;
+        cr_assert_eq(backend_step(gpu, &opt, lr, 1.0f, &out->norm[s]), 0, "%s", err_msg());
+        ForwardArgs eval = {.train = false};
+        cr_assert_eq(backend_forward(gpu, ids, s % 2 ? NULL : mask, B, T, &eval), 0, "%s", err_msg());
+        cr_assert_eq(backend_logits(gpu, out->logits), 0, "%s", err_msg());
+    }
+    AdamWState st;
+    adamw_state_init(&st, n);
+    out->params = malloc(n * sizeof(float));
+    cr_assert_eq(backend_get_params(gpu, out->params) || backend_get_optimizer(gpu, &st), 0, "%s", err_msg());
+    out->m = st.m, out->v = st.v;
+    cr_expect_eq(st.t, 6);
+    backend_close(gpu);
+}
+
+Test(parity, graph_replays_equal_direct_launches_bit_for_bit)
+{
+    size_t n = w.lay.n_params;
+    Precision precs[2] = {PRECISION_FP32, PRECISION_BF16};
+    for (int p = 0; p < 2; p++) {
+        GraphRun g, d;
+        graph_run(precs[p], true, &g);
+        graph_run(precs[p], false, &d);
+        const char *name = precision_name(precs[p]);
+        cr_expect_eq(memcmp(g.loss, d.loss, sizeof g.loss), 0, "%s: the losses differ with graphs", name);
+        cr_expect_eq(memcmp(g.norm, d.norm, sizeof g.norm), 0, "%s: the gradient norms differ with graphs", name);
+        cr_expect_eq(memcmp(g.logits, d.logits, sizeof g.logits), 0, "%s: the eval logits differ with graphs", name);
+        cr_expect_eq(memcmp(g.params, d.params, n * sizeof(float)), 0, "%s: the weights differ with graphs", name);
+        cr_expect_eq(memcmp(g.m, d.m, n * sizeof(float)) || memcmp(g.v, d.v, n * sizeof(float)), 0,
+                     "%s: the AdamW moments differ with graphs", name);
+        cr_expect_neq(g.loss[0], g.loss[3], "%s: the steps' losses do not move", name);
+        free(g.params), free(g.m), free(g.v), free(d.params), free(d.m), free(d.v);
+    }
+}
+
+/* The CPU has no graphs: asking for them is an error, naming the fix. */
+Test(parity, graphs_need_the_cuda_backend)
+{
+    Loss loss = {.kind = LOSS_BCE};
+    Backend *cpu = open_on("cpu", &loss);
+    cr_expect_eq(backend_set_graphs(cpu, false), 0);
+    cr_expect_eq(backend_set_graphs(cpu, true), -1);
+    cr_expect(strstr(err_msg(), "device=cuda") != NULL, "message: %s", err_msg());
+    backend_close(cpu);
+}
