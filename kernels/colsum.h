@@ -1,6 +1,7 @@
 /* Deterministic column sums of a rows x dim matrix of terms, in one launch
  * and no floating-point atomics, for the parameter gradients that sum over
- * the batch (LayerNorm's weight and bias, a linear layer's bias). A Terms
+ * the batch (LayerNorm's weight and bias; a linear layer's bias gradient is
+ * cuBLASLt's BGRADB epilogue, models/backend_cuda.c). A Terms
  * functor gives the K terms of element (r, c): terms(r, c, t) fills t[0..K).
  *
  * A block of 32 columns (a slab) x 8 row lanes sums a chunk of rows

@@ -1,20 +1,15 @@
 /* The small ops of a training step around the GEMMs, each equal to its CPU
  * op: the residual add (src/ops/residual.h), ReLU (src/ops/relu.h), the
- * [CLS] row gather and scatter-add (src/ops/rows.h), the additive attention
- * mask (softmax_mask_additive, src/ops/softmax.h) and a linear layer's bias
- * backward (src/ops/linear.h; cuBLASLt's epilogue adds the bias forward).
- * All but the bias backward are one rounding per element or none, so they
- * equal the CPU's bit for bit: grid-stride loops over the elements
- * (grid_stride_blocks), consecutive threads on consecutive elements. The
- * bias backward is a column sum over the N rows: the deterministic
- * one-launch sum of colsum.h through the caller's column-sum workspace
- * (linear_bias_backward_workspace_size: colsum.h's counters, zero before the
- * first launch and left zero, then ceil(N / 64) x OC floats for up to 4M
- * rows), in a different order from the CPU's row-by-row sum.
+ * [CLS] row gather and scatter-add (src/ops/rows.h) and the additive
+ * attention mask (softmax_mask_additive, src/ops/softmax.h); a linear
+ * layer's bias is cuBLASLt's, added by the forward GEMM's epilogue and its
+ * gradient summed by the weight-gradient GEMM's (models/backend_cuda.c).
+ * Each is one rounding per element or none, so they equal the CPU's bit
+ * for bit: grid-stride loops over the elements (grid_stride_blocks),
+ * consecutive threads on consecutive elements.
  * Templates over the element type (float or bf16): the bf16 variants
  * compute in fp32 and round each stored value once, and convert_bf16_cuda
  * rounds fp32 to bf16. */
-#include "kernels/colsum.h"
 #include "kernels/cuda_common.h"
 #include "kernels/kernels.h"
 #include "src/ops/softmax.h"
@@ -73,14 +68,6 @@ __global__ void mask_additive_kernel(float *out, const int32_t *mask, size_t n)
     FOR_EACH(i, n) out[i] = mask && !mask[i] ? SOFTMAX_MASKED : 0.0f;
 }
 
-/* The bias gradient's one term of element (r, c): dout itself. */
-template <class T> struct BiasTerms {
-    static const int K = 1;
-    const T *dout;
-    int dim;
-    __device__ void operator()(int r, int c, float t[K]) const { t[0] = to_f32(dout[(size_t)r * dim + c]); }
-};
-
 #undef FOR_EACH
 
 /* One grid-stride launch of `kernel` over n elements. */
@@ -114,13 +101,6 @@ static int rows_op(T *dst, const T *src, int rows, int cols, int stride, cudaStr
     if (rows <= 0 || cols <= 0) return 0;
     /* parenthesized, or LAUNCH would split the template at its comma */
     LAUNCH_N((rows_kernel<SCATTER, T>), (size_t)rows * cols, stream, dst, src, cols, stride);
-}
-
-template <class T>
-static int bias_backward(float *dbias, const T *dout, int N, int OC, void *work, cudaStream_t stream)
-{
-    BiasTerms<T> terms = {dout, OC};
-    return colsum(ColsumOut<1>{{dbias}}, terms, N, OC, work, stream);
 }
 
 extern "C" {
@@ -184,20 +164,6 @@ int softmax_mask_additive_cuda(float *out, const int32_t *mask, size_t n, cudaSt
 int convert_bf16_cuda(bf16 *out, const float *inp, size_t n, cudaStream_t stream)
 {
     LAUNCH_N(convert_bf16_kernel, n, stream, out, inp);
-}
-
-size_t linear_bias_backward_workspace_size(int N, int OC) { return colsum_workspace_size(N, OC, 1); }
-
-int linear_bias_backward_cuda(float *dbias, const float *dout, int N, int OC, void *work,
-                              cudaStream_t stream)
-{
-    return bias_backward(dbias, dout, N, OC, work, stream);
-}
-
-int linear_bias_backward_cuda_bf16(float *dbias, const bf16 *dout, int N, int OC, void *work,
-                                   cudaStream_t stream)
-{
-    return bias_backward(dbias, dout, N, OC, work, stream);
 }
 
 }

@@ -29,7 +29,7 @@
  * memory of at least the bytes its *_workspace_size() names (8-byte
  * aligned, as cudaMalloc's is), owned by the caller, scratch between calls:
  * two launches in flight at once need two workspaces. Except the column
- * sums' (layernorm_backward, linear_bias_backward): their work is device
+ * sums' (layernorm_backward's parameter gradients): their work is device
  * memory of *_workspace_size bytes whose counters (the first 4 KiB) are
  * zero before the first launch (cudaMemset once); each launch leaves them
  * zero; only column sums may use it (of any shapes, one workspace sized for
@@ -216,11 +216,10 @@ int dropout_backward_rows_cuda_bf16(bf16 *dinp, bool accumulate, const bf16 *dou
  * residual_add (src/ops/residual.h), ReLU (src/ops/relu.h), the [CLS] row
  * gather and scatter-add (src/ops/rows.h), the additive attention mask from
  * the 0/1 int mask (softmax_mask_additive, src/ops/softmax.h; mask NULL: all
- * 0) and the linear layer's bias halves (src/ops/linear.h): all bit for bit
- * the CPU's except linear_bias_backward, whose column sums run in one
- * launch of fixed-order sums through `work`, a column-sum workspace (its
- * counters zero before the first launch; see the top of this file), in a
- * different order from the CPU's row-by-row sum, so equal to rounding only. */
+ * 0): all bit for bit the CPU's. The linear layer's bias halves
+ * (src/ops/linear.h) have no kernel: cuBLASLt's epilogues add the bias in
+ * the forward GEMM and sum its gradient in the weight-gradient GEMM
+ * (models/backend_cuda.c). */
 int residual_add_cuda(float *y, const float *x, size_t n, cudaStream_t stream);
 int relu_forward_cuda(float *out, const float *inp, size_t n, cudaStream_t stream);
 int relu_backward_cuda(float *dinp, bool accumulate, const float *dout, const float *inp, size_t n,
@@ -230,11 +229,8 @@ int rows_gather_cuda(float *dst, const float *src, int rows, int cols, int strid
 int rows_scatter_add_cuda(float *dst, const float *src, int rows, int cols, int stride,
                           cudaStream_t stream);
 int softmax_mask_additive_cuda(float *out, const int32_t *mask, size_t n, cudaStream_t stream);
-size_t linear_bias_backward_workspace_size(int N, int OC);
-int linear_bias_backward_cuda(float *dbias, const float *dout, int N, int OC, void *work,
-                              cudaStream_t stream);
-/* bf16 activations; the bias gradient stays fp32 (the bf16 step's residual
- * adds are layernorm_residual_forward's). convert_bf16_cuda rounds n fp32
+/* bf16 activations (the bf16 step's residual adds are
+ * layernorm_residual_forward's). convert_bf16_cuda rounds n fp32
  * values to bf16 (nearest even; NaN stays NaN): the GEMMs' copies of the
  * weights, the loss's dlogits. */
 int relu_forward_cuda_bf16(bf16 *out, const bf16 *inp, size_t n, cudaStream_t stream);
@@ -244,8 +240,6 @@ int rows_gather_cuda_bf16(bf16 *dst, const bf16 *src, int rows, int cols, int st
                           cudaStream_t stream);
 int rows_scatter_add_cuda_bf16(bf16 *dst, const bf16 *src, int rows, int cols, int stride,
                                cudaStream_t stream);
-int linear_bias_backward_cuda_bf16(float *dbias, const bf16 *dout, int N, int OC, void *work,
-                                   cudaStream_t stream);
 int convert_bf16_cuda(bf16 *out, const float *inp, size_t n, cudaStream_t stream);
 
 /* ---- losses (loss.cu): loss_forward, src/ops/loss.h -------------------------

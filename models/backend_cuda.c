@@ -17,7 +17,8 @@
  * allocation each; the activations one arena laid out by the activation plan
  * for the reserved (B, T); one workspace for the kernels that need scratch,
  * sized for the largest of them, and one of the column sums' own (LayerNorm's
- * parameter gradients, the biases'), whose counters are zeroed once and left
+ * parameter gradients; the linear layers' bias gradients come from the
+ * weight-gradient GEMM's epilogue), whose counters are zeroed once and left
  * zero by each sum. Nothing is allocated inside a step (unless
  * a batch outgrows what was reserved). Per step only ids, mask and targets
  * go to the device, and the loss and the gradient norm come back. Work runs
@@ -46,14 +47,15 @@
 #include "src/core/err.h"
 
 /* A linear layer's GEMM (N rows, C in, OC out) planned for cuBLASLt: the
- * forward with its bias, or the input gradient (dout W, plus a C matrix). */
+ * forward with its bias, the input gradient (dout W, plus a C matrix), or
+ * the weight gradient with the bias gradient from its epilogue. */
 enum { LT_PLANS = 48 };
-typedef enum { LT_FORWARD, LT_DINP } LtKind;
+typedef enum { LT_FORWARD, LT_DINP, LT_DWEIGHT } LtKind;
 typedef struct {
     LtKind kind;
     int N, C, OC;
     cublasComputeType_t compute;
-    cudaDataType_t in, out;      /* of the weight and input; of the output and bias */
+    cudaDataType_t in, out;      /* of A and B (weights, activations, gradients); of D and the bias (or its gradient) */
     cublasLtMatmulDesc_t op;
     cublasLtMatrixLayout_t a, b, d;
     cublasLtMatmulPreference_t pref;
@@ -219,20 +221,14 @@ static float *G(const CudaBackend *c, ParamId id, int l) { return c->gdst + layo
 /* ---- GEMMs ------------------------------------------------------------------ */
 
 /* C (m x n, column-major, ldc) = alpha op(A) op(B) + beta C, batched with
- * strides. A and B are activations or weights (bf16 under bf16); C too,
- * unless out32 (a weight gradient: fp32, summed in fp32 from bf16). */
-static int gemm(CudaBackend *c, bool ta, bool tb, int m, int n, int k, const void *a, int lda, long long sa,
-                const void *b, int ldb, long long sb, float beta, void *out, bool out32, int ldc, long long sc,
-                int batch)
+ * strides, all fp32: the unfused attention's products (fp32 only; the
+ * linear layers' GEMMs are cuBLASLt's, below). */
+static int gemm(CudaBackend *c, bool ta, bool tb, int m, int n, int k, const float *a, int lda, long long sa,
+                const float *b, int ldb, long long sb, float beta, float *out, int ldc, long long sc, int batch)
 {
     const float one = 1.0f;
     cublasOperation_t oa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, ob = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
-    if (c->bf16) {
-        if (batch != 1) return err_set("backend: batched GEMMs are fp32 only (the unfused attention)");
-        CUBLAS_CHECK(cublasGemmEx(c->blas, oa, ob, m, n, k, &one, a, CUDA_R_16BF, lda, b, CUDA_R_16BF, ldb, &beta,
-                                  out, out32 ? CUDA_R_32F : CUDA_R_16BF, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-        return 0;
-    }
+    if (c->bf16) return err_set("backend: the unfused attention's GEMMs are fp32 only");
     if (batch == 1)
         CUBLAS_CHECK(cublasSgemm(c->blas, oa, ob, m, n, k, &one, a, lda, b, ldb, &beta, out, ldc));
     else
@@ -265,12 +261,12 @@ static int lt_plan_for(CudaBackend *c, LtKind kind, int N, int C, int OC, cudaDa
     c->n_lt++; /* owned from here: lt_plans_free destroys what was made */
     cublasLtHandle_t lt = (cublasLtHandle_t)c->blas; /* a cuBLAS handle is a cuBLASLt one (NVIDIA documents the cast) */
     cublasOperation_t t = CUBLAS_OP_T;
-    cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+    cublasLtEpilogue_t epi = kind == LT_DWEIGHT ? CUBLASLT_EPILOGUE_BGRADB : CUBLASLT_EPILOGUE_BIAS;
     uint32_t no_split = CUBLASLT_REDUCTION_SCHEME_NONE;
     uint64_t no_workspace = 0;
     int found = 0;
     cublasLtMatmulHeuristicResult_t h;
-    int32_t bias_type = out_type; /* the bias is of the output's type (cuBLASLt's rule outside FP8) */
+    int32_t bias_type = out_type; /* bias and bias gradient: the output's type (cuBLASLt's rule outside FP8) */
     CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->op, compute, CUDA_R_32F));
     if (kind == LT_FORWARD) {
         CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &t, sizeof t));
@@ -283,11 +279,26 @@ static int lt_plan_for(CudaBackend *c, LtKind kind, int N, int C, int OC, cudaDa
         CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->a, in, C, OC, C));
         CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->b, in, C, N, C));
         CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->d, out_type, OC, N, OC));
-    } else {
+    } else if (kind == LT_DINP) {
         /* Column-major: dinp^T (C x N) = W (C x OC stored) dout^T (OC x N) + beta C. */
         CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->a, in, C, OC, C));
         CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->b, in, OC, N, OC));
         CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->d, out_type, C, N, C));
+    } else {
+        /* Column-major: dW^T (C x OC, fp32) = inp^T (C x N stored) op_T(dout^T (OC x N stored)) + beta C, so
+         * k = N, and BGRADB (cublasLt.h: "bias gradient based on the input matrix B", one value per column of
+         * D, "the reduction happens over the GEMM's k dimension") is dout's column sums: dbias[OC]. B is
+         * transposed, as BGRADB requires (NVIDIA's nvmath-python: "this epilog requires B to be transposed").
+         * The bias gradient is of D's type, fp32 ("the same type as the output elements (Ctype)"), whether the
+         * inputs are fp32 or bf16. */
+        CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &t, sizeof t));
+        CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+        CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type,
+                                                    sizeof bias_type));
+        CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+        CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->a, in, C, N, C));
+        CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->b, in, OC, N, OC));
+        CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->d, out_type, C, OC, C));
     }
     CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&p->pref));
     CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(p->pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
@@ -320,22 +331,36 @@ static int linear_forward_gpu(CudaBackend *c, void *out, bool out32, const void 
 
 /* dinp = dout W + plus (plus: NULL, dinp itself to accumulate, or another
  * gradient the residual brings, read as cuBLASLt's C: no copy, no zeroing),
- * dW += dout^T inp, dbias += column sums of dout, for layer (id, l)
- * (weight id, bias id + 1); dinp may be NULL. */
+ * dW += dout^T inp and dbias = the column sums of dout, for layer (id, l)
+ * (weight id, bias id + 1); dinp may be NULL. One cuBLASLt call does dW and
+ * dbias (LT_DWEIGHT): the GEMM accumulates into dW (beta = 1), its BGRADB
+ * epilogue WRITES dbias (cuBLASLt stores the bias gradient, it does not add
+ * to it). That equals the += of the CPU's op (src/ops/linear.c) because
+ * dbias is zero when written: the backward writes into gdst, which is grads
+ * zeroed by cuda_zero_grad (or at open) for the first batch since then, and
+ * scratch zeroed in cuda_loss_backward for a later one, and every linear
+ * layer's backward runs once per backward (each (id, l) appears once in
+ * backward, block_backward and cls_block_backward), so no bias gradient is
+ * written twice in one. A second use of a layer within one backward would
+ * need its own bias gradient buffer, added afterwards. */
 static int linear_backward_gpu(CudaBackend *c, void *dinp, const void *plus, ParamId id, int l, const void *dout,
                                const void *inp, int N, int C, int OC)
 {
     float *dw = G(c, id, l), *dbias = G(c, (ParamId)(id + 1), l);
+    const cublasLtHandle_t lt = (cublasLtHandle_t)c->blas;
+    const float one = 1.0f;
+    LtPlan *p = NULL;
     if (dinp) {
-        LtPlan *p = NULL;
-        const float one = 1.0f, beta = plus ? 1.0f : 0.0f;
+        const float beta = plus ? 1.0f : 0.0f;
         if (lt_plan_for(c, LT_DINP, N, C, OC, c->bf16 ? CUDA_R_16BF : CUDA_R_32F, NULL, &p)) return -1;
-        CUBLAS_CHECK(cublasLtMatmul((cublasLtHandle_t)c->blas, p->op, &one, W(c, id, l), p->a, dout, p->b, &beta,
-                                    plus ? plus : dinp, p->d, dinp, p->d, &p->algo, NULL, 0, c->stream));
+        CUBLAS_CHECK(cublasLtMatmul(lt, p->op, &one, W(c, id, l), p->a, dout, p->b, &beta, plus ? plus : dinp, p->d,
+                                    dinp, p->d, &p->algo, NULL, 0, c->stream));
     }
-    if (gemm(c, false, true, C, OC, N, inp, C, 0, dout, OC, 0, 1.0f, dw, true, C, 0, 1)) return -1;
-    return c->bf16 ? linear_bias_backward_cuda_bf16(dbias, dout, N, OC, c->colsum_work, c->stream)
-                   : linear_bias_backward_cuda(dbias, dout, N, OC, c->colsum_work, c->stream);
+    if (lt_plan_for(c, LT_DWEIGHT, N, C, OC, CUDA_R_32F, dbias, &p)) return -1;
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &dbias, sizeof dbias));
+    CUBLAS_CHECK(cublasLtMatmul(lt, p->op, &one, inp, p->a, dout, p->b, &one, dw, p->d, dw, p->d, &p->algo, NULL, 0,
+                                c->stream));
+    return 0;
 }
 
 static int zero(CudaBackend *c, float *p, size_t n)
@@ -509,7 +534,7 @@ static int attention_forward_gpu(CudaBackend *c, int l, void *out, const void *q
     long long seq = (long long)T * C, q_seq = rows == 1 ? C : seq, scores = (long long)rows * T;
     for (int h = 0; h < H; h++) /* preatt[b,h] (rows x T) = q[b,h] k[b,h]^T */
         if (gemm(c, true, false, T, rows, hs, kf + h * hs, C, seq, qf + h * hs, C, q_seq, 0.0f,
-                 preatt + h * scores, false, T, H * scores, B))
+                 preatt + h * scores, T, H * scores, B))
             return -1;
     if (softmax_forward_cuda(att, preatt, AF(c, A_MASK_ADD), 1.0f / sqrtf((float)hs), B * H * rows, T, H * rows,
                              c->stream))
@@ -524,7 +549,7 @@ static int attention_forward_gpu(CudaBackend *c, int l, void *out, const void *q
     }
     for (int h = 0; h < H; h++) /* out[b,h] (rows x hs) = probs[b,h] v[b,h] */
         if (gemm(c, false, false, hs, rows, T, vf + h * hs, C, seq, probs + h * scores, T, H * scores, 0.0f,
-                 outf + h * hs, false, C, q_seq, B))
+                 outf + h * hs, C, q_seq, B))
             return -1;
     return 0;
 }
@@ -558,9 +583,9 @@ static int attention_backward_gpu(CudaBackend *c, int l, void *dq_, void *dk_, v
     for (int h = 0; h < H; h++) {
         /* dprobs[b,h] (rows x T) = dout[b,h] v[b,h]^T; dv[b,h] += probs[b,h]^T dout[b,h] */
         if (gemm(c, true, false, T, rows, hs, v + h * hs, C, seq, dout + h * hs, C, q_seq, 0.0f,
-                 dprobs_raw + h * scores, false, T, H * scores, B) ||
+                 dprobs_raw + h * scores, T, H * scores, B) ||
             gemm(c, false, true, hs, T, rows, dout + h * hs, C, q_seq, probs + h * scores, T, H * scores, 1.0f,
-                 dv + h * hs, false, C, seq, B))
+                 dv + h * hs, C, seq, B))
             return -1;
     }
     /* Through the dropout: its mask comes again from Philox. */
@@ -578,9 +603,9 @@ static int attention_backward_gpu(CudaBackend *c, int l, void *dq_, void *dk_, v
     for (int h = 0; h < H; h++) {
         /* dq[b,h] += dpre[b,h] k[b,h]; dk[b,h] += dpre[b,h]^T q[b,h] */
         if (gemm(c, false, false, hs, rows, T, k + h * hs, C, seq, dpre + h * scores, T, H * scores, 1.0f,
-                 dq + h * hs, false, C, q_seq, B) ||
+                 dq + h * hs, C, q_seq, B) ||
             gemm(c, false, true, hs, T, rows, q + h * hs, C, q_seq, dpre + h * scores, T, H * scores, 1.0f,
-                 dk + h * hs, false, C, seq, B))
+                 dk + h * hs, C, seq, B))
             return -1;
     }
     return 0;
@@ -612,14 +637,14 @@ static int cuda_reserve(Backend *be, int max_B, int max_T)
     free_batch_buffers(c);
     graphs_free(c); /* they name the old buffers */
     const DistilBertConfig *cfg = &be->lay.cfg;
-    int N = max_B * max_T, L = cfg->num_labels, wide = cfg->hidden_dim > cfg->dim ? cfg->hidden_dim : cfg->dim;
+    int N = max_B * max_T, L = cfg->num_labels;
     ActPlan plan;
     act_plan(&plan, cfg, max_B, max_T, c->fused_attention, c->bf16);
-    /* The column sums (LayerNorm's parameters, the biases) have their own
+    /* The column sums (LayerNorm's parameter gradients, at most N rows of
+     * dim; the biases' come from cuBLASLt's epilogue) have their own
      * workspace: its counters must stay zero between them, which scratch
      * shared with other kernels would not keep. */
-    size_t colsum_work = max_size(layernorm_backward_workspace_size(N, cfg->dim),
-                                  linear_bias_backward_workspace_size(N, wide > L ? wide : L));
+    size_t colsum_work = layernorm_backward_workspace_size(N, cfg->dim);
     size_t work = max_size(loss_workspace_size(max_B, L), grad_norm_workspace_size(c->n));
     CUDA_CHECK(cudaMalloc((void **)&c->acts, plan.total));
     CUDA_CHECK(cudaMalloc(&c->work, work));

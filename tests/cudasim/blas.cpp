@@ -67,6 +67,10 @@ struct Matrix {
 };
 
 enum Act { NONE, RELU, GELU };
+/* The bias-gradient epilogues (CUBLASLT_EPILOGUE_BGRADA / BGRADB): none, or
+ * the sums over k of op(A)'s rows (one per row of D) or of op(B)'s columns
+ * (one per column of D), written to the bias pointer. */
+enum Bgrad { BGRAD_NONE, BGRAD_A, BGRAD_B };
 
 struct Gemm {
     const char *who;
@@ -77,10 +81,15 @@ struct Gemm {
     const float *alpha_dev, *beta_dev; /* device pointer mode: read when run */
     Rounding rounding;
     Act act;
-    const void *bias;     /* NULL: none */
+    const void *bias;     /* NULL: none; with bgrad, where the bias gradient goes */
     cudaDataType bias_type;
     int64_t bias_stride;
+    Bgrad bgrad;
 };
+
+/* Elements of the bias (added) or of the bias gradient (written) per matrix
+ * of the batch. */
+int64_t bias_len(const Gemm &g) { return g.bgrad == BGRAD_B ? g.n : g.m; }
 
 float round_input(float x, Rounding r)
 {
@@ -124,11 +133,17 @@ void count_gemm(const Gemm &g, bool read_c)
     double batch = g.batch, mn = (double)g.m * g.n;
     auto bytes = [&](const Matrix &x, double elems) { return elems * (double)x.elem() * (x.stride > 0 ? batch : 1); };
     double rd = bytes(g.A, (double)g.m * g.k) + bytes(g.B, (double)g.k * g.n) + (read_c ? bytes(g.C, mn) : 0);
-    if (g.bias) rd += (double)g.m * (g.bias_type == CUDA_R_16BF ? 2 : 4) * (g.bias_stride > 0 ? batch : 1);
+    double wr = mn * (double)g.D.elem() * batch;
+    /* The bias read, or the bias gradient written (its terms are A's or B's, already read). */
+    double bias_bytes = g.bias ? (double)bias_len(g) * (g.bias_type == CUDA_R_16BF ? 2 : 4) *
+                                     (g.bias_stride > 0 ? batch : 1)
+                               : 0;
+    (g.bgrad == BGRAD_NONE ? rd : wr) += bias_bytes;
     char name[160];
     snprintf(name, sizeof name, "%s %dx%dx%d%s%s%s", g.who, g.m, g.n, g.k, g.batch > 1 ? " batched" : "",
-             g.bias ? " +bias" : "", g.act == GELU ? " +gelu" : g.act == RELU ? " +relu" : "");
-    count_work(name, CUDASIM_WORK_GEMM, 2.0 * g.m * g.n * g.k * batch, rd, mn * (double)g.D.elem() * batch);
+             g.bgrad == BGRAD_A ? " +bgrada" : g.bgrad == BGRAD_B ? " +bgradb" : g.bias ? " +bias" : "",
+             g.act == GELU ? " +gelu" : g.act == RELU ? " +relu" : "");
+    count_work(name, CUDASIM_WORK_GEMM, 2.0 * g.m * g.n * g.k * batch, rd, wr);
 }
 
 void run_gemm(const Gemm &g)
@@ -143,8 +158,8 @@ void run_gemm(const Gemm &g)
     read_c = read_c && beta != 0.0f;
     if (read_c && !operand_ok(g, "C", g.C.p, g.C.extent(g.batch))) return;
     size_t bias_elem = g.bias_type == CUDA_R_16BF ? 2 : 4;
-    if (g.bias && !operand_ok(g, "the bias", g.bias,
-                              ((size_t)(g.batch - 1) * (size_t)g.bias_stride + (size_t)g.m) * bias_elem))
+    if (g.bias && !operand_ok(g, g.bgrad == BGRAD_NONE ? "the bias" : "the bias gradient", g.bias,
+                              ((size_t)(g.batch - 1) * (size_t)g.bias_stride + (size_t)bias_len(g)) * bias_elem))
         return;
     size_t m = (size_t)g.m, n = (size_t)g.n, k = (size_t)g.k;
     std::vector<float> a(m * k), b(k * n), acc(m);
@@ -166,7 +181,7 @@ void run_gemm(const Gemm &g)
             for (size_t i = 0; i < m; i++) {
                 float v = alpha * acc[i];
                 if (read_c) v += beta * g.C.get(bt, i, j);
-                if (g.bias) {
+                if (g.bias && g.bgrad == BGRAD_NONE) {
                     size_t bi = (size_t)bt * (size_t)g.bias_stride + i;
                     v += g.bias_type == CUDA_R_16BF ? __bfloat162float(((const __nv_bfloat16 *)g.bias)[bi])
                                                    : ((const float *)g.bias)[bi];
@@ -174,6 +189,20 @@ void run_gemm(const Gemm &g)
                 if (g.act == RELU) v = v > 0.0f ? v : 0.0f;
                 if (g.act == GELU) v = gelu_tanh(v);
                 g.D.set(bt, i, j, v);
+            }
+        }
+        if (g.bgrad != BGRAD_NONE) {
+            /* Written, not added: one fp32 sum over k, in k order, of op(A)'s row i or op(B)'s column j as
+             * stored (unscaled, unrounded), stored in the bias type. */
+            size_t len = (size_t)bias_len(g);
+            for (size_t x = 0; x < len; x++) {
+                float sum = 0.0f;
+                for (size_t l = 0; l < k; l++)
+                    sum += g.bgrad == BGRAD_B ? (g.tb ? g.B.get(bt, x, l) : g.B.get(bt, l, x))
+                                              : (g.ta ? g.A.get(bt, l, x) : g.A.get(bt, x, l));
+                size_t bi = (size_t)bt * (size_t)g.bias_stride + x;
+                if (g.bias_type == CUDA_R_16BF) ((__nv_bfloat16 *)g.bias)[bi] = __float2bfloat16(sum);
+                else ((float *)g.bias)[bi] = sum;
             }
         }
     }
@@ -407,21 +436,31 @@ cublasStatus_t lt_plan(const Desc *d, const Layout *la, const Layout *lb, const 
     if (!valid_op((cublasOperation_t)d->transa) || !valid_op((cublasOperation_t)d->transb) ||
         d->transc != CUBLAS_OP_N)
         return CUBLAS_STATUS_INVALID_VALUE;
-    Act act;
-    bool bias;
+    Act act = NONE;
+    bool bias = false;
+    Bgrad bgrad = BGRAD_NONE;
     switch (d->epilogue) {
-    case CUBLASLT_EPILOGUE_DEFAULT: act = NONE, bias = false; break;
-    case CUBLASLT_EPILOGUE_RELU: act = RELU, bias = false; break;
-    case CUBLASLT_EPILOGUE_BIAS: act = NONE, bias = true; break;
+    case CUBLASLT_EPILOGUE_DEFAULT: break;
+    case CUBLASLT_EPILOGUE_RELU: act = RELU; break;
+    case CUBLASLT_EPILOGUE_BIAS: bias = true; break;
     case CUBLASLT_EPILOGUE_RELU_BIAS: act = RELU, bias = true; break;
-    case CUBLASLT_EPILOGUE_GELU: act = GELU, bias = false; break;
+    case CUBLASLT_EPILOGUE_GELU: act = GELU; break;
     case CUBLASLT_EPILOGUE_GELU_BIAS: act = GELU, bias = true; break;
+    case CUBLASLT_EPILOGUE_BGRADA: bias = true, bgrad = BGRAD_A; break;
+    case CUBLASLT_EPILOGUE_BGRADB: bias = true, bgrad = BGRAD_B; break;
     default: return CUBLAS_STATUS_NOT_SUPPORTED;
     }
     int32_t bias_type = d->bias_type == -1 ? (int32_t)ld->type : d->bias_type;
-    if (bias && !(bias_type == CUDA_R_32F || (bias_type == CUDA_R_16BF && ld->type == CUDA_R_16BF)))
+    /* A bias: fp32, or bf16 with a bf16 D. A bias gradient: "the same type as the output elements (Ctype)"
+     * (cublasLt.h, CUBLASLT_MATMUL_DESC_BIAS_POINTER; C and D are of one type here). */
+    if (bias && bgrad == BGRAD_NONE &&
+        !(bias_type == CUDA_R_32F || (bias_type == CUDA_R_16BF && ld->type == CUDA_R_16BF)))
         return CUBLAS_STATUS_NOT_SUPPORTED;
+    if (bgrad != BGRAD_NONE && bias_type != (int32_t)lc->type) return CUBLAS_STATUS_NOT_SUPPORTED;
     bool ta = d->transa != CUBLAS_OP_N, tb = d->transb != CUBLAS_OP_N;
+    /* BGRADB needs B transposed: NVIDIA's own nvmath-python transposes B for it, "since this epilog requires B
+     * to be transposed" (nvmath/linalg/advanced/matmulmod.py). No such rule is stated for BGRADA's A. */
+    if (bgrad == BGRAD_B && !tb) return CUBLAS_STATUS_NOT_SUPPORTED;
     uint64_t m = ta ? la->cols : la->rows, k = ta ? la->rows : la->cols;
     uint64_t kb = tb ? lb->cols : lb->rows, n = tb ? lb->rows : lb->cols;
     if (k != kb || lc->rows != m || lc->cols != n || ld->rows != m || ld->cols != n)
@@ -447,6 +486,7 @@ cublasStatus_t lt_plan(const Desc *d, const Layout *la, const Layout *lb, const 
     g->bias = bias ? d->bias : nullptr;
     g->bias_type = (cudaDataType)bias_type;
     g->bias_stride = d->bias_stride;
+    g->bgrad = bgrad;
     return CUBLAS_STATUS_SUCCESS;
 }
 

@@ -107,13 +107,23 @@
  * epilogues DEFAULT, RELU, BIAS, RELU_BIAS, GELU and GELU_BIAS: D =
  * act(alpha op(A) op(B) + beta C + bias), the bias one value per row of D
  * (fp32, or bf16 with a bf16 D), with a batch stride; GELU is the tanh form,
- * as cuBLASLt's. Invalid arguments return the documented status when
+ * as cuBLASLt's; and BGRADA and BGRADB (cublasLt.h): D = alpha op(A) op(B)
+ * + beta C, and the bias gradient WRITTEN (not added) to the bias pointer,
+ * with its batch stride: the sums over k of op(A)'s rows (BGRADA, one per
+ * row of D) or of op(B)'s columns (BGRADB, one per column of D), each one
+ * fp32 sum in k order of the operand's values as stored (neither alpha nor
+ * TF32 rounding applied: NVIDIA documents neither way, so call it with
+ * alpha = 1 and rely on TF32 precision only), of C's type (fp32 or bf16;
+ * "the same type as the output elements (Ctype)"); BGRADB needs transb T
+ * (NVIDIA's nvmath-python transposes B for it: "this epilog requires B to
+ * be transposed"). Invalid arguments return the documented status when
  * called: CUBLAS_STATUS_NOT_INITIALIZED for a NULL or destroyed handle,
  * CUBLAS_STATUS_INVALID_VALUE for negative sizes, a leading dimension below
  * the stored rows, an unknown operation, mismatched layouts or batch
  * counts, a missing bias, an attribute of the wrong size,
  * CUBLAS_STATUS_NOT_SUPPORTED for a type, compute type, order or epilogue
- * outside the above. Operands are checked when the work runs.
+ * outside the above (a bias gradient of another type than C's, BGRADB with
+ * B not transposed). Operands are checked when the work runs.
  *
  * NCCL (<nccl.h>, nccl.cpp, built with MPI): each process is one simulated
  * GPU, the collectives are queued on their stream like other device work
@@ -241,7 +251,8 @@ int cudasim_is_device_pointer(const void *p);
  * cudasim_count_end every piece of device work that runs is recorded, in
  * the order it runs: a kernel launch with the bytes of device memory it
  * read and wrote, a cuBLAS(Lt) product with its FLOPs (2mnk per matrix)
- * and each operand's bytes once (a tiled GEMM's best case), a memset or a
+ * and each operand's bytes once (a tiled GEMM's best case; a bias read, a
+ * bias gradient written, its terms already read as A or B), a memset or a
  * copy with its bytes (a host copy with the device side's). A kernel's
  * bytes are counted only where it was compiled with the Makefile's
  * CUDASIM_COUNT_FLAGS and the program links count_access.o (then

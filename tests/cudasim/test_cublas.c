@@ -4,7 +4,8 @@
  * and expectations: every transpose pair, leading dimensions larger than the
  * rows (padding NaN in A and B, so reading it shows; sentinels in C, which
  * must stay), strided batches with gaps, alpha and beta (beta = 0 with NaN
- * in C), bf16, the epilogues, the documented error statuses.
+ * in C), bf16, the epilogues (the bias-gradient ones too: written, not
+ * added), the documented error statuses.
  *
  * The one problem, m = 2, n = 4, k = 3:
  *   op(A) = [1 2 3]   op(B) = [1  0 2 -1]   op(A) op(B) = [10 -1  4  6]
@@ -583,6 +584,158 @@ Test(cublaslt, bf16_with_bias)
     for (int i = 0; i < 12; i++) cr_expect_eq(unbf(got[i]), want[i], "[%d] = %g", i, unbf(got[i]));
     cudaFree(a), cudaFree(b), cudaFree(c), cudaFree(bias);
     lt_close(&l);
+}
+
+/* CUBLASLT_EPILOGUE_BGRADB (cublasLt.h): the bias gradient "based on the
+ * input matrix B", one value per column of D, the reduction over the GEMM's
+ * k: op(B)'s column sums [4 0 3 2], WRITTEN to the bias pointer (the 100s
+ * there are overwritten, not added to; the sentinel after them stays),
+ * while D = AB + C accumulates with beta = 1. op(B) stored as B^T (transb
+ * T: the epilogue needs it, below). Twice: the second call writes the same
+ * bias gradient again, D adds AB once more. */
+static const float BIAS_OLD[5] = {100, 200, 300, 400, S};
+static const float BGRADB_WANT[5] = {4, 0, 3, 2, S};
+static const float AB_PLUS_C[12] = {12, 26, S, 5, 7, S, 14, 25, S, 20, 28, S};
+static const float AB2_PLUS_C[12] = {22, 48, S, 4, 6, S, 18, 38, S, 26, 40, S};
+
+static void bgradb_case(cudaDataType ab)
+{
+    struct lt l;
+    lt_open(&l, ab, CUDA_R_32F, CUBLAS_OP_N, CUBLAS_OP_T, 4, 6, 3, 3);
+    void *a = ab == CUDA_R_16BF ? dev_bf16(A_N, 12) : dev(A_N, sizeof A_N);
+    void *b = ab == CUDA_R_16BF ? dev_bf16(B_T, 18) : dev(B_T, sizeof B_T);
+    float *c = dev(C_INIT, sizeof C_INIT), *bias = dev(BIAS_OLD, sizeof BIAS_OLD);
+    cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BGRADB;
+    int32_t fp32 = CUDA_R_32F;
+    ok(cublasLtMatmulDescSetAttribute(l.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+    ok(cublasLtMatmulDescSetAttribute(l.desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &fp32, sizeof fp32));
+    cr_expect_eq(lt_matmul(&l, 1, a, b, 1, c, c, NULL), CUBLAS_STATUS_INVALID_VALUE, "BGRADB without a pointer");
+    ok(cublasLtMatmulDescSetAttribute(l.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+    ok(lt_matmul(&l, 1, a, b, 1, c, c, NULL));
+    expect_floats(bias, BGRADB_WANT, 5, ab == CUDA_R_16BF ? "bf16 in: BGRADB" : "BGRADB");
+    expect_floats(c, AB_PLUS_C, 12, "D = AB + C, beta 1");
+    ok(lt_matmul(&l, 1, a, b, 1, c, c, NULL));
+    expect_floats(bias, BGRADB_WANT, 5, "BGRADB again: written, not added");
+    expect_floats(c, AB2_PLUS_C, 12, "D = AB + AB + C");
+    cudaFree(a), cudaFree(b), cudaFree(c), cudaFree(bias);
+    lt_close(&l);
+}
+
+Test(cublaslt, bgradb_writes_op_b_column_sums_fp32) { bgradb_case(CUDA_R_32F); }
+Test(cublaslt, bgradb_writes_op_b_column_sums_bf16_inputs) { bgradb_case(CUDA_R_16BF); }
+
+/* bf16 A and B, fp32 D: the bias gradient is fp32 (D's type) and summed in
+ * fp32: [1 1] [256 256; 1 3] gives column sums 257 and 259, which bf16
+ * would round to 256 and 260. */
+Test(cublaslt, bgradb_of_bf16_inputs_is_summed_and_stored_in_fp32)
+{
+    static const float A1[2] = {1, 1}, B1T[4] = {256, 256, 1, 3}, NAN2[2] = {P, P};
+    const float want[2] = {257, 259};
+    cublasLtHandle_t h;
+    cublasLtMatmulDesc_t desc;
+    cublasLtMatrixLayout_t la, lb, ld;
+    ok(cublasLtCreate(&h));
+    ok(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    cublasOperation_t t = CUBLAS_OP_T;
+    cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BGRADB;
+    ok(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &t, sizeof t));
+    ok(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+    ok(cublasLtMatrixLayoutCreate(&la, CUDA_R_16BF, 1, 2, 1));
+    ok(cublasLtMatrixLayoutCreate(&lb, CUDA_R_16BF, 2, 2, 2));
+    ok(cublasLtMatrixLayoutCreate(&ld, CUDA_R_32F, 1, 2, 1));
+    void *a = dev_bf16(A1, 2), *b = dev_bf16(B1T, 4);
+    float *d = dev(NAN2, sizeof NAN2), *bias = dev(NAN2, sizeof NAN2);
+    ok(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+    const float one = 1, zero = 0;
+    ok(cublasLtMatmul(h, desc, &one, a, la, b, lb, &zero, d, ld, d, ld, NULL, NULL, 0, 0));
+    expect_floats(bias, want, 2, "the bias gradient (default type: D's, fp32)");
+    expect_floats(d, want, 2, "D");
+    cudaFree(a), cudaFree(b), cudaFree(d), cudaFree(bias);
+    cublasLtMatrixLayoutDestroy(la), cublasLtMatrixLayoutDestroy(lb), cublasLtMatrixLayoutDestroy(ld);
+    cublasLtMatmulDescDestroy(desc);
+    cublasLtDestroy(h);
+}
+
+/* CUBLASLT_EPILOGUE_BGRADA: one value per row of D, op(A)'s row sums over
+ * k, for either transa, with a batch stride: the batches of
+ * strided_batches_through_layout_attributes (op(A) = [1 2 3; 4 5 6], then
+ * [0 1 0; 1 0 1]) give [6 15] and [1 2], 3 floats apart, the gap kept. */
+Test(cublaslt, bgrada_writes_op_a_row_sums_per_batch)
+{
+    static const float A2[26] = {1, 4, P, P, 2, 5, P, P, 3, 6, P, P, P, P, 0, 1, P, P, 1, 0, P, P, 0, 1, P, P};
+    static const float C2[26] = {P, P, S, P, P, S, P, P, S, P, P, S, -5, P, P, S, P, P, S, P, P, S, P, P, S, -5};
+    static const float BIAS5[5] = {100, 200, S, 300, 400};
+    static const float WANT[5] = {6, 15, S, 1, 2};
+    struct lt l;
+    lt_open_nn(&l);
+    int32_t batch = 2;
+    int64_t strides[4] = {14, 0, 13, 13}, bias_stride = 3;
+    cublasLtMatrixLayout_t all[4] = {l.a, l.b, l.c, l.d};
+    for (int i = 0; i < 4; i++) {
+        ok(cublasLtMatrixLayoutSetAttribute(all[i], CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &batch, sizeof batch));
+        ok(cublasLtMatrixLayoutSetAttribute(all[i], CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &strides[i],
+                                            sizeof strides[i]));
+    }
+    float *a = dev(A2, sizeof A2), *b = dev(B_N, sizeof B_N), *c = dev(C2, sizeof C2);
+    float *bias = dev(BIAS5, sizeof BIAS5);
+    cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BGRADA;
+    ok(cublasLtMatmulDescSetAttribute(l.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+    ok(cublasLtMatmulDescSetAttribute(l.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+    ok(cublasLtMatmulDescSetAttribute(l.desc, CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE, &bias_stride,
+                                      sizeof bias_stride));
+    ok(lt_matmul(&l, 1, a, b, 0, c, c, NULL));
+    expect_floats(bias, WANT, 5, "BGRADA, batched");
+    cudaFree(a), cudaFree(b), cudaFree(c), cudaFree(bias);
+    lt_close(&l);
+    /* op(A) stored as A^T (lda 5): the same row sums of op(A). */
+    lt_open(&l, CUDA_R_32F, CUDA_R_32F, CUBLAS_OP_T, CUBLAS_OP_N, 5, 5, 3, 3);
+    a = dev(A_T, sizeof A_T), b = dev(B_N, sizeof B_N), c = dev(C_NAN, sizeof C_NAN);
+    bias = dev(BIAS5, sizeof BIAS5);
+    ok(cublasLtMatmulDescSetAttribute(l.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+    ok(cublasLtMatmulDescSetAttribute(l.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+    ok(lt_matmul(&l, 1, a, b, 0, c, c, NULL));
+    const float want_t[5] = {6, 15, S, 300, 400};
+    expect_floats(bias, want_t, 5, "BGRADA, op T");
+    expect_floats(c, AB, 12, "D");
+    cudaFree(a), cudaFree(b), cudaFree(c), cudaFree(bias);
+    lt_close(&l);
+}
+
+/* Refused, as documented, before anything runs: BGRADB with B not
+ * transposed, and a bias gradient of a type other than C's and D's (bf16
+ * with fp32 D): CUBLAS_STATUS_NOT_SUPPORTED, by cublasLtMatmul and by the
+ * heuristic query. */
+Test(cublaslt, bgrad_configurations_cublaslt_refuses)
+{
+    struct lt l;
+    lt_open_nn(&l);
+    struct mats m = upload_nn();
+    float *bias = dev(BIAS_OLD, sizeof BIAS_OLD);
+    cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BGRADB;
+    ok(cublasLtMatmulDescSetAttribute(l.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+    ok(cublasLtMatmulDescSetAttribute(l.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+    cr_expect_eq(lt_matmul(&l, 1, m.a, m.b, 0, m.c, m.c, NULL), CUBLAS_STATUS_NOT_SUPPORTED, "BGRADB, transb N");
+    cublasLtMatmulPreference_t pref;
+    ok(cublasLtMatmulPreferenceCreate(&pref));
+    cublasLtMatmulHeuristicResult_t r;
+    int n = 0;
+    cr_expect_eq(cublasLtMatmulAlgoGetHeuristic(l.h, l.desc, l.a, l.b, l.c, l.d, pref, 1, &r, &n),
+                 CUBLAS_STATUS_NOT_SUPPORTED, "the heuristic for BGRADB, transb N");
+    lt_close(&l);
+    float *bt = dev(B_T, sizeof B_T);
+    lt_open(&l, CUDA_R_32F, CUDA_R_32F, CUBLAS_OP_N, CUBLAS_OP_T, 4, 6, 3, 3);
+    int32_t bf16 = CUDA_R_16BF;
+    ok(cublasLtMatmulDescSetAttribute(l.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+    ok(cublasLtMatmulDescSetAttribute(l.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+    ok(cublasLtMatmulDescSetAttribute(l.desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bf16, sizeof bf16));
+    cr_expect_eq(lt_matmul(&l, 1, m.a, bt, 0, m.c, m.c, NULL), CUBLAS_STATUS_NOT_SUPPORTED,
+                 "a bf16 bias gradient with fp32 C and D");
+    ok(cublasLtMatmulPreferenceDestroy(pref));
+    lt_close(&l);
+    must(cudaDeviceSynchronize());
+    expect_floats(bias, BIAS_OLD, 5, "after the refused calls");
+    expect_floats(m.c, C_NAN, 12, "after the refused calls");
+    free_mats(m), cudaFree(bias), cudaFree(bt);
 }
 
 Test(cublaslt, invalid_layouts_return_the_documented_status)

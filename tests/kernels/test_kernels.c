@@ -30,22 +30,23 @@
  * adamw, grad_norm; their own shapes, listed with each): bit for bit where
  * the math allows (embeddings forward and backward, dropout masks and
  * outputs, residual, ReLU, rows, the mask, AdamW, clipping by
- * the same norm); the bias backward 2e-5 on the fp32 scale above (column
- * sums in another order than the CPU's), and bit for bit that order
- * (kernels/colsum.h's) computed on the host; the mean loss 1e-6 relative and
+ * the same norm); the mean loss 1e-6 relative and
  * dlogits 1e-6 on that scale (double inside, float out); the gradient norm
  * 1e-6 relative, and bit for bit its own when summed over shards. Their
  * bf16 variants (embedding, dropout, elementwise; AdamW's bf16 copy) run
  * beside them on bf16-valued inputs: bit for bit the CPU's result rounded
  * to bf16 (to_bf16, nearest even), and the fp32 outputs (the embedding
- * gradients bit for bit, the bias gradient) as their fp32 twins'.
+ * gradients bit for bit) as their fp32 twins'. (A linear layer's bias
+ * gradient has no kernel: cuBLASLt's epilogue sums it, test_cublas.c.)
  *
- * The column sums (LayerNorm's parameter gradients, the bias backward;
- * kernels/colsum.h) run twice on one workspace zeroed once, from the same
- * inputs: the second launch must give the first's bits (each must leave its
- * counters zero), LayerNorm's with a column sum of another shape on the
- * workspace between; the bias backward also on 65 x 32801, wider than one
- * launch's counters. */
+ * The column sums (LayerNorm's parameter gradients, kernels/colsum.h) run
+ * twice on one workspace zeroed once, from the same inputs: the second
+ * launch must give the first's bits (each must leave its counters zero),
+ * with a LayerNorm backward of another shape on the workspace between.
+ * LayerNorm's bias gradient, a plain column sum of dout (no product a GPU
+ * could fuse into an FMA), is also bit for bit colsum.h's order computed on
+ * the host (colsum_order_bias), and runs on 65 x 32801 too, wider than one
+ * launch's counters (kernels/layernorm_wide). */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdint.h>
@@ -278,6 +279,58 @@ static void check_order_bits(const char *what, const float *got, const float *re
     check_bits(what, got, ref, n, shape, "colsum.h's order on the host (summed in another order?)");
 }
 
+/* db += the column sums of dy in kernels/colsum.h's order: chunks of 64
+ * rows (doubled past 65535 chunks), in each the 8 lanes' rows r0 + y,
+ * r0 + y + 8, ... summed in order from 0, the lane sums added in lane
+ * order, the chunk sums added in chunk order from 0, then added to db.
+ * The bias terms are dy itself (no product a GPU could fuse into an FMA),
+ * so the device's sums are these bits exactly: a change of order the
+ * tolerance against the CPU's row-by-row sum would let pass (the chunks
+ * summed in another order, say) shows here. */
+static void colsum_order_bias(float *db, const float *dy, int rows, int width)
+{
+    int chunk = 64;
+    while ((rows + chunk - 1) / chunk > 65535) chunk *= 2;
+    for (int c = 0; c < width; c++) {
+        float sum = 0.0f;
+        for (int r0 = 0; r0 < rows; r0 += chunk) {
+            int r1 = rows - r0 < chunk ? rows : r0 + chunk;
+            float lane[8], part;
+            for (int y = 0; y < 8; y++) {
+                lane[y] = 0.0f;
+                for (int r = r0 + y; r < r1; r += 8) lane[y] += dy[(size_t)r * width + c];
+            }
+            part = lane[0];
+            for (int y = 1; y < 8; y++) part += lane[y];
+            sum += part;
+        }
+        db[c] += sum;
+    }
+}
+
+/* LayerNorm's bias gradient alone, on the device: d_db += the column sums
+ * of d_dy (rows x width, bf16 if bf), by layernorm_backward_cuda[_bf16] on
+ * the column-sum workspace d_work. Its other inputs are chosen (dy itself
+ * as the input, mean 0, rstd 1, weight 1) and its input and weight
+ * gradients go to scratch: the bias gradient is dy's column sums whatever
+ * they are. */
+static void layernorm_dbias(float *d_db, const void *d_dy, int rows, int width, int bf, void *d_work)
+{
+    size_t n = (size_t)rows * width, most = rows > width ? (size_t)rows : (size_t)width;
+    float *zeros = calloc(most, sizeof *zeros), *ones = malloc(most * sizeof *ones);
+    for (size_t i = 0; i < most; i++) ones[i] = 1.0f;
+    float *d_mean = upload(zeros, rows, 0), *d_rstd = upload(ones, rows, 0), *d_w = upload(ones, width, 0);
+    float *d_dw = upload(zeros, width, 0);
+    void *d_dx = dev_bytes(n * (bf ? sizeof(bf16) : sizeof(float)));
+    launch_ok(bf ? layernorm_backward_cuda_bf16(d_dx, false, d_dw, d_db, d_dy, d_dy, d_w, d_mean, d_rstd, rows,
+                                                width, d_work, 0)
+                 : layernorm_backward_cuda(d_dx, false, d_dw, d_db, d_dy, d_dy, d_w, d_mean, d_rstd, rows, width,
+                                           d_work, 0));
+    void *all[] = {d_mean, d_rstd, d_w, d_dw, d_dx};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) cuda_must(cudaFree(all[i]));
+    free(zeros), free(ones);
+}
+
 /* A sum to within fp32 rounding of its terms: |got - ref| <= 1e-5 sum |term|. */
 static void check_sum(const char *what, float got, float ref, const float *terms, size_t n, const char *shape)
 {
@@ -318,10 +371,12 @@ static void layernorm_case(int rows, int dim, int bf)
     }
     float *out = malloc(n * sizeof *out), *mean = malloc(rows * sizeof *mean);
     float *rstd = malloc(rows * sizeof *rstd);
-    float *dx = copy_of(dx0, n), *dw = copy_of(dw0, dim), *db = copy_of(db0, dim);
+    float *dx = copy_of(dx0, n), *dw = copy_of(dw0, dim), *db = copy_of(db0, dim), *db_order = copy_of(db0, dim);
     layernorm_forward(out, mean, rstd, x, w, b, rows, dim, 1e-12f);
     layernorm_backward(dx, dw, db, dy, x, w, mean, rstd, rows, dim);
+    colsum_order_bias(db_order, dy, rows, dim);
 
+    /* The CPU's column sum of dy's first values as one column (src/ops/linear.h's bias backward). */
     size_t n_col = n < 4096 ? n : 4096;
     float col = 0.0f;
     linear_bias_backward(&col, dy, (int)n_col, 1);
@@ -337,7 +392,7 @@ static void layernorm_case(int rows, int dim, int bf)
         float *d_rstd = upload(rstd, rows, 0), *d_smean = upload(mean, rows, 0);
         float *d_srstd = upload(rstd, rows, 0);
         size_t work = layernorm_backward_workspace_size(rows, dim);
-        size_t col_work = linear_bias_backward_workspace_size((int)n_col, 1);
+        size_t col_work = layernorm_backward_workspace_size((int)n_col, 1);
         if (col_work > work) work = col_work;
         void *d_work = dev_bytes(work);
         cuda_must(cudaMemset(d_work, 0, work)); /* the column sums' counters, once */
@@ -358,10 +413,10 @@ static void layernorm_case(int rows, int dim, int bf)
         g_dw[o] = download(d_dw, dim, 0);
         g_db[o] = download(d_db, dim, 0);
         /* The workspace again, after a column sum of another shape on it
-         * (dy's first values as one column), from the same gradients. */
+         * (a LayerNorm backward of dy's first values as one column), from
+         * the same gradients. */
         float zero = 0.0f, *d_col = upload(&zero, 1, 0);
-        launch_ok(bf ? linear_bias_backward_cuda_bf16(d_col, d_dy, (int)n_col, 1, d_work, 0)
-                     : linear_bias_backward_cuda(d_col, d_dy, (int)n_col, 1, d_work, 0));
+        layernorm_dbias(d_col, d_dy, (int)n_col, 1, bf, d_work);
         g_col[o] = download(d_col, 1, 0);
         cuda_must(cudaFree(d_dx)), cuda_must(cudaFree(d_dw)), cuda_must(cudaFree(d_db));
         d_dx = upload(dx0, n, bf), d_dw = upload(dw0, dim, 0), d_db = upload(db0, dim, 0);
@@ -391,13 +446,68 @@ static void layernorm_case(int rows, int dim, int bf)
     check_close("layernorm dinp", g_dx[0], dx, n, rtol, shape);
     check_close("layernorm dweight", g_dw[0], dw, dim, RTOL, shape);
     check_close("layernorm dbias", g_db[0], db, dim, RTOL, shape);
+    check_order_bits("layernorm dbias", g_db[0], db_order, dim, shape);
     check_orders("a column sum between the LayerNorm backwards", g_col, 1, shape);
     check_sum("a column sum between the LayerNorm backwards", g_col[0][0], col, dy, n_col, shape);
     free_runs(g_out), free_runs(g_mean), free_runs(g_rstd), free_runs(g_dx), free_runs(g_dw);
     free_runs(g_db), free_runs(g_col);
     free(x), free(w), free(b), free(dy), free(dx0), free(dw0), free(db0), free(out), free(mean);
-    free(rstd), free(dx), free(dw), free(db);
+    free(rstd), free(dx), free(dw), free(db), free(db_order);
     cases_checked += 2;
+}
+
+/* LayerNorm's parameter gradients wider than one launch's counters
+ * (colsum.h: COLSUM_SLABS slabs of 32 columns): 32768 + 33 columns take two
+ * launches, the second on the counters the first left. Its bias gradient
+ * (layernorm_dbias) twice on one workspace, as layernorm_case, in both
+ * orders, against the CPU's column sum and bit for bit colsum.h's order. */
+static void layernorm_wide_case(int rows, int width, int bf)
+{
+    char shape[64];
+    snprintf(shape, sizeof shape, "%s %dx%d", bf ? "bf16" : "fp32", rows, width);
+    size_t n = (size_t)rows * width;
+    float *dy = randoms(n, -1, 1), *db0 = randoms(width, -1, 1);
+    if (bf) round_to_bf16(dy, n);
+    float *db = copy_of(db0, width), *db_order = copy_of(db0, width);
+    linear_bias_backward(db, dy, rows, width); /* the CPU's column sum */
+    colsum_order_bias(db_order, dy, rows, width);
+    float *got[ORDERS];
+    for (int o = 0; o < ORDERS; o++) {
+        set_order(o);
+        void *d_dy = track(upload(dy, n, bf));
+        float *d_db = dev_copy(db0, width);
+        size_t work = layernorm_backward_workspace_size(rows, width);
+        void *d_work = track(dev_bytes(work));
+        cuda_must(cudaMemset(d_work, 0, work)); /* the column sums' counters, once */
+        for (int again = 0; again < 2; again++) {
+            if (again) cuda_must(cudaMemcpy(d_db, db0, width * sizeof(float), cudaMemcpyHostToDevice));
+            layernorm_dbias(d_db, d_dy, rows, width, bf, d_work);
+            float *h = download(d_db, width, 0);
+            if (!again) {
+                got[o] = h;
+            } else {
+                check_again("layernorm dbias", h, got[o], width, shape);
+                free(h);
+            }
+        }
+        free_tracked();
+    }
+    check_orders("layernorm dbias", got, width, shape);
+    check_close("layernorm dbias", got[0], db, width, 2 * RTOL, shape);
+    check_order_bits("layernorm dbias", got[0], db_order, width, shape);
+    free_runs(got);
+    free(dy), free(db0), free(db), free(db_order);
+    cases_checked += 1;
+}
+
+static int layernorm_wide_all(int run)
+{
+    int cases = 0;
+    for (int bf = 0; bf < 2; bf++) {
+        if (run) layernorm_wide_case(65, 32 * 1024 + 33, bf);
+        cases += 1;
+    }
+    return cases;
 }
 
 /* The residual add fused into the forward: res = y + x (y the sublayer's
@@ -810,41 +920,10 @@ static int dropout_all(int run)
     return cases;
 }
 
-/* ---- elementwise: residual, ReLU, rows, mask, bias; bf16 conversion ---- */
-
-static double worst_bias_err[2]; /* measured, fp32 and bf16, for the report line */
-
-/* db += the column sums of dy in kernels/colsum.h's order: chunks of 64
- * rows (doubled past 65535 chunks), in each the 8 lanes' rows r0 + y,
- * r0 + y + 8, ... summed in order from 0, the lane sums added in lane
- * order, the chunk sums added in chunk order from 0, then added to db.
- * The bias terms are dy itself (no product a GPU could fuse into an FMA),
- * so the device's sums are these bits exactly: a change of order the
- * tolerance against the CPU's row-by-row sum would let pass (the chunks
- * summed in another order, say) shows here. */
-static void colsum_order_bias(float *db, const float *dy, int rows, int width)
-{
-    int chunk = 64;
-    while ((rows + chunk - 1) / chunk > 65535) chunk *= 2;
-    for (int c = 0; c < width; c++) {
-        float sum = 0.0f;
-        for (int r0 = 0; r0 < rows; r0 += chunk) {
-            int r1 = rows - r0 < chunk ? rows : r0 + chunk;
-            float lane[8], part;
-            for (int y = 0; y < 8; y++) {
-                lane[y] = 0.0f;
-                for (int r = r0 + y; r < r1; r += 8) lane[y] += dy[(size_t)r * width + c];
-            }
-            part = lane[0];
-            for (int y = 1; y < 8; y++) part += lane[y];
-            sum += part;
-        }
-        db[c] += sum;
-    }
-}
+/* ---- elementwise: residual, ReLU, rows, mask; bf16 conversion ---- */
 
 /* bf: the bf16 launchers on bf16-valued inputs, the CPU's outputs on them
- * rounded (the bias gradient stays fp32); in place of the mask (fp32 only),
+ * rounded; in place of the mask (fp32 only),
  * convert_bf16_cuda on fp32 values and its edges (ties, overflow, NaN). */
 static void elementwise_case(int rows, int width, int bf)
 {
@@ -855,7 +934,7 @@ static void elementwise_case(int rows, int width, int bf)
     size_t wide = n * stride;
     float *y0 = randoms(n, -2, 2), *x = randoms(n, -2, 2), *dy = randoms(n, -1, 1);
     float *d0 = randoms(n, -1, 1), *src = randoms(wide, -1, 1), *big0 = randoms(wide, -1, 1);
-    float *db0 = randoms(width, -1, 1), *conv = bf ? randoms(n, -3, 3) : NULL, *conv_ref = NULL;
+    float *conv = bf ? randoms(n, -3, 3) : NULL, *conv_ref = NULL;
     x[0] = 0.0f; /* ReLU's edges: 0, -0 and NaN give 0 and no gradient */
     if (n > 1) x[1] = -0.0f;
     if (n > 2) x[2] = NAN;
@@ -878,7 +957,6 @@ static void elementwise_case(int rows, int width, int bf)
     if (!add) memset(drelu, 0, n * sizeof *drelu);
     float *gath = malloc(n * sizeof *gath), *scat = copy_of(big0, wide);
     float *madd = malloc(n * sizeof *madd), *mnone = malloc(n * sizeof *mnone);
-    float *db = copy_of(db0, width), *db_order = copy_of(db0, width);
     residual_add(res, x, n);
     relu_forward(relu, x, n);
     relu_backward(drelu, dy, x, n);
@@ -886,15 +964,13 @@ static void elementwise_case(int rows, int width, int bf)
     rows_scatter_add(scat, x, rows, width, stride);
     softmax_mask_additive(madd, mask, n);
     softmax_mask_additive(mnone, NULL, n);
-    linear_bias_backward(db, dy, rows, width);
-    colsum_order_bias(db_order, dy, rows, width);
     if (bf) {
         float *all[] = {relu, drelu, gath};
         for (int k = 0; k < 3; k++) round_to_bf16(all[k], n);
         round_to_bf16(scat, wide);
     }
     size_t elt = bf ? sizeof(bf16) : sizeof(float);
-    Runs r[8];
+    Runs r[7];
     for (int o = 0; o < ORDERS; o++) {
         set_order(o);
         void *d_res = track(upload(y0, n, bf)), *d_x = track(upload(x, n, bf)), *d_dy = track(upload(dy, n, bf));
@@ -902,11 +978,8 @@ static void elementwise_case(int rows, int width, int bf)
         if (!add) poison(d_drelu, n * elt);
         void *d_src = track(upload(src, wide, bf)), *d_gath = track(dev_bytes(n * elt));
         void *d_scat = track(upload(big0, wide, bf)), *d_madd = track(dev_bytes(n * sizeof(float)));
-        float *d_mnone = track(dev_bytes(n * sizeof(float))), *d_db = dev_copy(db0, width);
+        float *d_mnone = track(dev_bytes(n * sizeof(float)));
         int32_t *d_mask = track(upload_bytes(mask, n * sizeof *mask));
-        size_t work = linear_bias_backward_workspace_size(rows, width);
-        void *d_work = track(dev_bytes(work));
-        cuda_must(cudaMemset(d_work, 0, work)); /* the column sums' counters, once */
         if (bf) {
             float *d_conv = dev_copy(conv, n);
             launch_ok(relu_forward_cuda_bf16(d_relu, d_x, n, 0));
@@ -914,7 +987,6 @@ static void elementwise_case(int rows, int width, int bf)
             launch_ok(rows_gather_cuda_bf16(d_gath, d_src, rows, width, stride, 0));
             launch_ok(rows_scatter_add_cuda_bf16(d_scat, d_x, rows, width, stride, 0));
             launch_ok(convert_bf16_cuda(d_madd, d_conv, n, 0)); /* into the mask's buffer */
-            launch_ok(linear_bias_backward_cuda_bf16(d_db, d_dy, rows, width, d_work, 0));
         } else {
             launch_ok(residual_add_cuda(d_res, d_x, n, 0));
             launch_ok(relu_forward_cuda(d_relu, d_x, n, 0));
@@ -923,89 +995,26 @@ static void elementwise_case(int rows, int width, int bf)
             launch_ok(rows_scatter_add_cuda(d_scat, d_x, rows, width, stride, 0));
             launch_ok(softmax_mask_additive_cuda(d_madd, d_mask, n, 0));
             launch_ok(softmax_mask_additive_cuda(d_mnone, NULL, n, 0));
-            launch_ok(linear_bias_backward_cuda(d_db, d_dy, rows, width, d_work, 0));
         }
-        void *got[8] = {d_res, d_relu, d_drelu, d_gath, d_scat, d_madd, d_mnone, d_db};
-        size_t len[8] = {bf ? 0 : n, n, n, n, wide, n, bf ? 0 : n, (size_t)width};
-        for (int k = 0; k < 8; k++) r[k].out[o] = download(got[k], len[k], bf && k < 7);
-        /* the bias backward again on the same workspace, from the same gradient */
-        cuda_must(cudaMemcpy(d_db, db0, width * sizeof(float), cudaMemcpyHostToDevice));
-        launch_ok(bf ? linear_bias_backward_cuda_bf16(d_db, d_dy, rows, width, d_work, 0)
-                     : linear_bias_backward_cuda(d_db, d_dy, rows, width, d_work, 0));
-        float *again = download(d_db, width, 0);
-        check_again("linear_bias_backward", again, r[7].out[o], width, shape);
-        free(again);
+        void *got[7] = {d_res, d_relu, d_drelu, d_gath, d_scat, d_madd, d_mnone};
+        size_t len[7] = {bf ? 0 : n, n, n, n, wide, n, bf ? 0 : n};
+        for (int k = 0; k < 7; k++) r[k].out[o] = download(got[k], len[k], bf);
         free_tracked();
     }
-    static const char *what[8] = {"residual_add", "relu_forward", "relu_backward", "rows_gather",
-                                  "rows_scatter_add", "mask_additive", "mask_additive (NULL)",
-                                  "linear_bias_backward"};
-    const float *ref[8] = {res, relu, drelu, gath, scat, bf ? conv_ref : madd, mnone, db};
-    size_t len[8] = {bf ? 0 : n, n, n, n, wide, n, bf ? 0 : n, (size_t)width};
-    for (int k = 0; k < 8; k++) {
+    static const char *what[7] = {"residual_add", "relu_forward", "relu_backward", "rows_gather",
+                                  "rows_scatter_add", "mask_additive", "mask_additive (NULL)"};
+    const float *ref[7] = {res, relu, drelu, gath, scat, bf ? conv_ref : madd, mnone};
+    size_t len[7] = {bf ? 0 : n, n, n, n, wide, n, bf ? 0 : n};
+    for (int k = 0; k < 7; k++) {
         const char *name = bf && k == 5 ? "convert_bf16" : what[k];
         check_orders(name, r[k].out, len[k], shape);
-        if (k < 7) check_same(name, r[k].out[0], ref[k], len[k], shape);
+        check_same(name, r[k].out[0], ref[k], len[k], shape);
     }
-    /* Column sums in chunks against the CPU's row-by-row ones (whose
-     * rounding grows with the rows: 1024 here): twice the fp32 bound, for
-     * the bf16 dout's too (widened exactly, summed in fp32). */
-    check_close(what[7], r[7].out[0], db, width, 2 * RTOL, shape);
-    check_order_bits(what[7], r[7].out[0], db_order, width, shape);
-    double ss = 0;
-    for (int c = 0; c < width; c++) ss += (double)db[c] * db[c];
-    for (int c = 0; c < width; c++) /* on check_close's scale */
-        worst_bias_err[bf] = fmax(worst_bias_err[bf], fabs((double)r[7].out[0][c] - db[c]) /
-                                                          (fabs(db[c]) + FLOOR * sqrt(ss / width)));
-    runs_free(r, 8);
-    free(y0), free(x), free(dy), free(d0), free(src), free(big0), free(db0), free(conv);
+    runs_free(r, 7);
+    free(y0), free(x), free(dy), free(d0), free(src), free(big0), free(conv);
     free(mask), free(res), free(relu), free(drelu), free(gath), free(scat), free(madd);
-    free(mnone), free(db), free(db_order), free(conv_ref);
-    cases_checked += bf ? 6 : 8; /* bf16: no residual add (LayerNorm fuses it) nor mask */
-}
-
-/* The bias backward alone, wider than one launch's counters (colsum.h:
- * COLSUM_SLABS slabs of 32 columns): 32768 + 33 columns take two launches,
- * the second on the counters the first left; twice on one workspace, as
- * elementwise_case. */
-static void bias_wide_case(int rows, int width, int bf)
-{
-    char shape[64];
-    snprintf(shape, sizeof shape, "%s %dx%d", bf ? "bf16" : "fp32", rows, width);
-    size_t n = (size_t)rows * width;
-    float *dy = randoms(n, -1, 1), *db0 = randoms(width, -1, 1);
-    if (bf) round_to_bf16(dy, n);
-    float *db = copy_of(db0, width), *db_order = copy_of(db0, width);
-    linear_bias_backward(db, dy, rows, width);
-    colsum_order_bias(db_order, dy, rows, width);
-    float *got[ORDERS];
-    for (int o = 0; o < ORDERS; o++) {
-        set_order(o);
-        void *d_dy = track(upload(dy, n, bf));
-        float *d_db = dev_copy(db0, width);
-        size_t work = linear_bias_backward_workspace_size(rows, width);
-        void *d_work = track(dev_bytes(work));
-        cuda_must(cudaMemset(d_work, 0, work)); /* the column sums' counters, once */
-        for (int again = 0; again < 2; again++) {
-            if (again) cuda_must(cudaMemcpy(d_db, db0, width * sizeof(float), cudaMemcpyHostToDevice));
-            launch_ok(bf ? linear_bias_backward_cuda_bf16(d_db, d_dy, rows, width, d_work, 0)
-                         : linear_bias_backward_cuda(d_db, d_dy, rows, width, d_work, 0));
-            float *h = download(d_db, width, 0);
-            if (!again) {
-                got[o] = h;
-            } else {
-                check_again("linear_bias_backward", h, got[o], width, shape);
-                free(h);
-            }
-        }
-        free_tracked();
-    }
-    check_orders("linear_bias_backward", got, width, shape);
-    check_close("linear_bias_backward", got[0], db, width, 2 * RTOL, shape);
-    check_order_bits("linear_bias_backward", got[0], db_order, width, shape);
-    free_runs(got);
-    free(dy), free(db0), free(db), free(db_order);
-    cases_checked += 1;
+    free(mnone), free(conv_ref);
+    cases_checked += bf ? 5 : 7; /* bf16: no residual add (LayerNorm fuses it) nor mask */
 }
 
 static int elementwise_all(int run)
@@ -1016,17 +1025,8 @@ static int elementwise_all(int run)
             for (int w = 0; w < NWIDTHS; w++)
                 if (shape_used(ROWS[r], WIDTHS[w])) {
                     if (run) elementwise_case(ROWS[r], WIDTHS[w], bf);
-                    cases += bf ? 6 : 8;
+                    cases += bf ? 5 : 7;
                 }
-    for (int bf = 0; bf < 2; bf++) {
-        if (run) bias_wide_case(65, 32 * 1024 + 33, bf);
-        cases += 1;
-    }
-    if (run) {
-        printf("kernels: linear_bias_backward: largest error %.3g (fp32 dout), %.3g (bf16 dout) of (|CPU| + 0.1 rms) %s\n",
-               worst_bias_err[0], worst_bias_err[1], WHERE);
-        fflush(stdout);
-    }
     return cases;
 }
 
@@ -1572,7 +1572,8 @@ static const struct {
     int (*all)(int run);
 } STEP_TESTS[] = {{"embedding", embedding_all}, {"dropout", dropout_all},
                   {"elementwise", elementwise_all}, {"loss", loss_all},
-                  {"adamw", adamw_all}, {"grad_norm", norm_all}, {"attention", attention_all}};
+                  {"adamw", adamw_all}, {"grad_norm", norm_all}, {"attention", attention_all},
+                  {"layernorm_wide", layernorm_wide_all}};
 #define NSTEP (int)(sizeof STEP_TESTS / sizeof STEP_TESTS[0])
 
 static int planned_cases(const char *test)
@@ -1651,6 +1652,7 @@ Test(kernels, loss, .timeout = 600) { run_step_test(3); }
 Test(kernels, adamw, .timeout = 600) { run_step_test(4); }
 Test(kernels, grad_norm, .timeout = 600) { run_step_test(5); }
 Test(kernels, attention, .timeout = 600) { run_step_test(6); }
+Test(kernels, layernorm_wide, .timeout = 600) { run_step_test(7); }
 
 /* The total, counted only over tests that passed. */
 ReportHook(POST_ALL)(struct criterion_global_stats *stats)
