@@ -1,29 +1,19 @@
 /* Inverted dropout, forward and backward, as src/ops/dropout.h computes it,
- * bit for bit: element i of a Philox stream is kept when the 16 bits it
- * draws (word (i % 8) / 2 of Philox block i / 8, low half first) are >=
- * round(p * 65536), and kept elements are scaled by 1 / (1 - p). The
- * threshold and scale are computed on the host by the CPU's expressions,
- * the Philox rounds are the CPU's own lines (src/core/philox.h), and the
- * products are single roundings on both sides, so the masks and outputs
- * match; a dropped element is +0 forward and adds +0 backward, as on the
- * CPU. p <= 0 copies (forward) or adds (backward).
+ * bit for bit, through dropout_mask.h's mask (the CPU's threshold, scale and
+ * Philox rounds, src/core/philox.h; single roundings on both sides); a
+ * dropped element is +0 forward and adds +0 backward, as on the CPU. p <= 0
+ * copies (forward) or adds (backward).
  * One thread per Philox block: its 8 elements, of which those inside the
  * row are touched (rows need not start or end on a block). Rows: element
  * (r, c) is element first + r * row_stride + c of the stream; the whole-
  * tensor and _at forms are one row. The bf16 variants compute in fp32 as
  * above and round each output once. */
-#include <math.h>
-
-#include "kernels/cuda_common.h"
-#include "kernels/kernels.h"
-#include "src/core/philox.h"
+#include "kernels/dropout_mask.h"
 
 struct DropoutArgs {
     int rows, cols;
     uint64_t first, row_stride;
-    uint32_t thr;   /* keep when the 16 bits are >= thr */
-    float scale;
-    bool apply;     /* false: p <= 0, a copy or an add */
+    DropoutMask m;
     bool accumulate; /* backward: dinp += (else =, as adding into zeros would) */
 };
 
@@ -32,23 +22,19 @@ __global__ void dropout_kernel(T *out, const T *inp, DropoutArgs a, const Philox
                                unsigned per_row)
 {
     /* read as the kernel runs: a replayed graph draws its step's masks */
-    uint64_t seed = a.apply ? key->seed : 0, rng_stream = a.apply ? key->stream : 0;
+    uint64_t seed = a.m.apply ? key->seed : 0, rng_stream = a.m.apply ? key->stream : 0;
     for (size_t u = (size_t)blockIdx.x * blockDim.x + threadIdx.x; u < units;
          u += (size_t)blockDim.x * gridDim.x) {
         int r = (int)(u / per_row);
         uint64_t f = a.first + (uint64_t)r * a.row_stride, g = f / 8 + u % per_row;
         if (g * 8 >= f + a.cols) continue; /* past this row's last block */
         uint32_t w[4] = {0, 0, 0, 0};
-        if (a.apply) philox_block(seed, rng_stream, g, w);
+        if (a.m.apply) philox_block(seed, rng_stream, g, w);
         for (int j = 0; j < 8; j++) {
             uint64_t e = g * 8 + j;
             if (e < f || e >= f + a.cols) continue;
             size_t i = (size_t)r * a.cols + (size_t)(e - f);
-            float x = to_f32(inp[i]), y = x;
-            if (a.apply) {
-                bool keep = ((w[j / 2] >> (16 * (j & 1))) & 0xffffu) >= a.thr;
-                y = keep ? fmul_rn(x, a.scale) : 0.0f;
-            }
+            float y = dropout_value(a.m, w, j, to_f32(inp[i]));
             out[i] = from_f32<T>(BACKWARD ? fadd_rn(a.accumulate ? to_f32(out[i]) : 0.0f, y) : y);
         }
     }
@@ -60,11 +46,7 @@ static int dropout(T *out, bool accumulate, const T *inp, int rows, int cols, ui
                    cudaStream_t stream)
 {
     if (rows <= 0 || cols <= 0) return 0;
-    DropoutArgs a = {rows, cols, first, row_stride, 0, 1.0f, p > 0.0f, accumulate};
-    if (a.apply) {
-        a.thr = (uint32_t)lrintf(p * 65536.0f);
-        a.scale = 1.0f / (1.0f - p);
-    }
+    DropoutArgs a = {rows, cols, first, row_stride, dropout_mask(p), accumulate};
     unsigned per_row = (unsigned)(cols / 8 + 2); /* blocks a row of cols can touch */
     size_t units = (size_t)rows * per_row;
     /* parenthesized, or LAUNCH would split the template at its comma */

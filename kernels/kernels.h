@@ -67,6 +67,18 @@ typedef struct {
     uint64_t seed, stream;
 } PhiloxKey;
 
+/* A dropout that a LayerNorm kernel fuses, placed as the _rows dropout
+ * launchers place theirs: element (r, c) of the rows x dim tensor is
+ * element first + r * row_stride + c of stream key->stream (row_stride dim
+ * for a whole tensor, T x dim for the [CLS] rows of B x T x dim); the masks
+ * and values are the dropout kernels' bit for bit. A host pointer to it;
+ * NULL, or p <= 0, is no dropout (key unread, may be NULL). */
+typedef struct {
+    float p;
+    const PhiloxKey *key;
+    uint64_t first, row_stride;
+} DropoutSite;
+
 /* ---- LayerNorm (layernorm.cu): src/ops/layernorm.h ----------------------
  * The weight and bias gradients are column sums over the rows, in one
  * launch of fixed-order sums through `work`, a column-sum workspace (its
@@ -78,18 +90,34 @@ int layernorm_forward_cuda(float *out, float *mean, float *rstd, const float *in
 int layernorm_forward_cuda_bf16(bf16 *out, float *mean, float *rstd, const bf16 *inp,
                                 const float *weight, const float *bias, int rows, int dim,
                                 float eps, cudaStream_t stream);
-/* res = inp + residual (each element one fp32 addition, rounded once to T,
- * as residual_add_cuda adds), stored (the backward
- * needs it), and out = LayerNorm(res) as layernorm_forward_cuda computes it
- * from the stored (rounded) res: out, mean, rstd bit for bit what
- * residual_add then layernorm_forward give. res may be the same pointer as
- * inp (in place). */
+/* res = dropout(inp) + residual (the sublayer's output through `drop`, a
+ * dropout site or NULL, rounded to T as the dropout kernel stores it, then
+ * one fp32 addition rounded once to T, as residual_add_cuda adds), stored
+ * (the backward needs it), and out = LayerNorm(res) as
+ * layernorm_forward_cuda computes it from the stored (rounded) res: res,
+ * out, mean, rstd bit for bit what the dropout, residual_add and
+ * layernorm_forward kernels give. res may be the same pointer as inp (in
+ * place). */
 int layernorm_residual_forward_cuda(float *out, float *res, float *mean, float *rstd, const float *inp,
                                     const float *residual, const float *weight, const float *bias,
-                                    int rows, int dim, float eps, cudaStream_t stream);
+                                    int rows, int dim, float eps, const DropoutSite *drop,
+                                    cudaStream_t stream);
 int layernorm_residual_forward_cuda_bf16(bf16 *out, bf16 *res, float *mean, float *rstd, const bf16 *inp,
                                          const bf16 *residual, const float *weight, const float *bias,
-                                         int rows, int dim, float eps, cudaStream_t stream);
+                                         int rows, int dim, float eps, const DropoutSite *drop,
+                                         cudaStream_t stream);
+/* Its backward: dres = the gradient of res (LayerNorm's input gradient,
+ * stored: the residual's), dinp = that through the dropout's backward
+ * (stored: inp's), the parameter gradients accumulated; bit for bit
+ * layernorm_backward (accumulate false) then the dropout's backward
+ * (accumulate false). dres and dinp must not overlap. */
+int layernorm_residual_backward_cuda(float *dres, float *dinp, float *dweight, float *dbias, const float *dout,
+                                     const float *res, const float *weight, const float *mean, const float *rstd,
+                                     int rows, int dim, const DropoutSite *drop, void *work, cudaStream_t stream);
+int layernorm_residual_backward_cuda_bf16(bf16 *dres, bf16 *dinp, float *dweight, float *dbias, const bf16 *dout,
+                                          const bf16 *res, const float *weight, const float *mean,
+                                          const float *rstd, int rows, int dim, const DropoutSite *drop,
+                                          void *work, cudaStream_t stream);
 int layernorm_backward_cuda(float *dinp, bool accumulate, float *dweight, float *dbias, const float *dout,
                             const float *inp, const float *weight, const float *mean,
                             const float *rstd, int rows, int dim, void *work,

@@ -410,16 +410,16 @@ static int layernorm_fwd(CudaBackend *c, void *out, float *mean, float *rstd, co
                                             c->stream);
 }
 
-/* res = inp + residual in place of inp, then out = LayerNorm(res): one kernel. */
-static int residual_layernorm_fwd(CudaBackend *c, void *out, float *mean, float *rstd, void *inp,
-                                  const void *residual, ParamId wid, int l, int rows)
+/* res = dropout(inp) + residual (drop NULL: no dropout), then out = LayerNorm(res): one kernel. */
+static int residual_layernorm_fwd(CudaBackend *c, void *out, float *mean, float *rstd, void *res, const void *inp,
+                                  const void *residual, const DropoutSite *drop, ParamId wid, int l, int rows)
 {
     const DistilBertConfig *cfg = &c->base.lay.cfg;
     const float *w = P(c, wid, l), *b = P(c, (ParamId)(wid + 1), l);
-    return c->bf16 ? layernorm_residual_forward_cuda_bf16(out, inp, mean, rstd, inp, residual, w, b, rows, cfg->dim,
-                                                          cfg->layer_norm_eps, c->stream)
-                   : layernorm_residual_forward_cuda(out, inp, mean, rstd, inp, residual, w, b, rows, cfg->dim,
-                                                     cfg->layer_norm_eps, c->stream);
+    return c->bf16 ? layernorm_residual_forward_cuda_bf16(out, res, mean, rstd, inp, residual, w, b, rows, cfg->dim,
+                                                          cfg->layer_norm_eps, drop, c->stream)
+                   : layernorm_residual_forward_cuda(out, res, mean, rstd, inp, residual, w, b, rows, cfg->dim,
+                                                     cfg->layer_norm_eps, drop, c->stream);
 }
 
 static int layernorm_bwd(CudaBackend *c, void *dinp, const void *dout, const void *inp, const float *mean,
@@ -432,6 +432,20 @@ static int layernorm_bwd(CudaBackend *c, void *dinp, const void *dout, const voi
                                                   c->colsum_work, c->stream)
                    : layernorm_backward_cuda(dinp, false, dw, db, dout, inp, w, mean, rstd, rows, D, c->colsum_work,
                                              c->stream);
+}
+
+/* Its backward: dres = LayerNorm's input gradient, dinp = that through the dropout's backward. */
+static int residual_layernorm_bwd(CudaBackend *c, void *dres, void *dinp, const void *dout, const void *res,
+                                  const float *mean, const float *rstd, const DropoutSite *drop, ParamId wid, int l,
+                                  int rows)
+{
+    int D = c->base.lay.cfg.dim;
+    float *dw = G(c, wid, l), *db = G(c, (ParamId)(wid + 1), l);
+    const float *w = P(c, wid, l);
+    return c->bf16 ? layernorm_residual_backward_cuda_bf16(dres, dinp, dw, db, dout, res, w, mean, rstd, rows, D,
+                                                           drop, c->colsum_work, c->stream)
+                   : layernorm_residual_backward_cuda(dres, dinp, dw, db, dout, res, w, mean, rstd, rows, D, drop,
+                                                      c->colsum_work, c->stream);
 }
 
 static int gelu_fwd(CudaBackend *c, void *out, const void *inp, size_t n)
@@ -489,21 +503,13 @@ static int dropout_bwd(CudaBackend *c, void *dinp, const void *dout, size_t n, f
                    : dropout_backward_cuda(dinp, false, dout, n, p, K(c, site), c->stream);
 }
 
-/* The [CLS] rows' dropout: row b of the B rows is row b * T of the full block's. */
-static int cls_dropout_fwd(CudaBackend *c, void *out, const void *inp, float p, int site)
+/* Layer l's FFN output dropout, fused into the LayerNorm after it; rows of
+ * the block's B x T x dim (cls: the [CLS] rows, row b at b x T). */
+static DropoutSite ffn_dropout(const CudaBackend *c, int l, bool cls)
 {
-    int B = c->B, D = c->base.lay.cfg.dim;
-    uint64_t stride = (uint64_t)c->T * D;
-    return c->bf16 ? dropout_forward_rows_cuda_bf16(out, inp, B, D, 0, stride, p, K(c, site), c->stream)
-                   : dropout_forward_rows_cuda(out, inp, B, D, 0, stride, p, K(c, site), c->stream);
-}
-
-static int cls_dropout_bwd(CudaBackend *c, void *dinp, const void *dout, float p, int site)
-{
-    int B = c->B, D = c->base.lay.cfg.dim;
-    uint64_t stride = (uint64_t)c->T * D;
-    return c->bf16 ? dropout_backward_rows_cuda_bf16(dinp, false, dout, B, D, 0, stride, p, K(c, site), c->stream)
-                   : dropout_backward_rows_cuda(dinp, false, dout, B, D, 0, stride, p, K(c, site), c->stream);
+    const DistilBertConfig *cfg = &c->base.lay.cfg;
+    uint64_t D = (uint64_t)cfg->dim;
+    return (DropoutSite){c->fa.train ? cfg->dropout : 0.0f, K(c, DROP_FFN + 2 * l), 0, cls ? (uint64_t)c->T * D : D};
 }
 
 /* ---- attention (src/ops/attention.h) ----------------------------------------
@@ -699,7 +705,8 @@ static int cls_block_forward(CudaBackend *c, int l)
     const DistilBertConfig *cfg = &c->base.lay.cfg;
     int B = c->B, T = c->T, D = cfg->dim, F = cfg->hidden_dim;
     size_t N = (size_t)B * T, ND = N * D, NF = N * F;
-    float pd = c->fa.train ? cfg->dropout : 0.0f, pa = c->fa.train ? cfg->attention_dropout : 0.0f;
+    float pa = c->fa.train ? cfg->attention_dropout : 0.0f;
+    DropoutSite drop = ffn_dropout(c, l, true);
     void *x = At(c, A_H, l * ND), *q = At(c, A_Q, l * ND), *k = At(c, A_K, l * ND), *v = At(c, A_V, l * ND);
     void *ctx = At(c, A_CTX, l * ND), *res1 = At(c, A_RES1, l * ND), *ln1 = At(c, A_LN1, l * ND);
     void *res2 = At(c, A_RES2, l * ND), *ff1 = At(c, A_FF1, l * NF), *ffg = At(c, A_FFG, l * NF);
@@ -710,14 +717,13 @@ static int cls_block_forward(CudaBackend *c, int l)
            linear_forward_gpu(c, v, false, x, P_V_W, l, (int)N, D, D) ||
            attention_forward_gpu(c, l, ctx, q, k, v, 1, pa, DROP_ATT + 2 * l) ||
            linear_forward_gpu(c, res1, false, ctx, P_O_W, l, B, D, D) ||
-           residual_layernorm_fwd(c, ln1, AF(c, A_LN1_MEAN) + l * N, AF(c, A_LN1_RSTD) + l * N, res1, xc, P_SA_LN_W,
-                                  l, B) ||
+           residual_layernorm_fwd(c, ln1, AF(c, A_LN1_MEAN) + l * N, AF(c, A_LN1_RSTD) + l * N, res1, res1, xc,
+                                  NULL, P_SA_LN_W, l, B) ||
            linear_forward_gpu(c, ff1, false, ln1, P_FF1_W, l, B, D, F) ||
            gelu_fwd(c, ffg, ff1, (size_t)B * F) ||
            linear_forward_gpu(c, ff2, false, ffg, P_FF2_W, l, B, F, D) ||
-           cls_dropout_fwd(c, res2, ff2, pd, DROP_FFN + 2 * l) ||
-           residual_layernorm_fwd(c, A(c, A_CLS), AF(c, A_LN2_MEAN) + l * N, AF(c, A_LN2_RSTD) + l * N, res2, ln1,
-                                  P_OUT_LN_W, l, B)
+           residual_layernorm_fwd(c, A(c, A_CLS), AF(c, A_LN2_MEAN) + l * N, AF(c, A_LN2_RSTD) + l * N, res2, ff2,
+                                  ln1, &drop, P_OUT_LN_W, l, B)
                ? -1 : 0;
 }
 
@@ -726,7 +732,8 @@ static int block_forward(CudaBackend *c, int l)
     const DistilBertConfig *cfg = &c->base.lay.cfg;
     int B = c->B, T = c->T, D = cfg->dim, F = cfg->hidden_dim;
     size_t N = (size_t)B * T, ND = N * D, NF = N * F;
-    float pd = c->fa.train ? cfg->dropout : 0.0f, pa = c->fa.train ? cfg->attention_dropout : 0.0f;
+    float pa = c->fa.train ? cfg->attention_dropout : 0.0f;
+    DropoutSite drop = ffn_dropout(c, l, false);
     void *x = At(c, A_H, l * ND), *q = At(c, A_Q, l * ND), *k = At(c, A_K, l * ND), *v = At(c, A_V, l * ND);
     void *ctx = At(c, A_CTX, l * ND), *res1 = At(c, A_RES1, l * ND), *ln1 = At(c, A_LN1, l * ND);
     void *res2 = At(c, A_RES2, l * ND), *ff1 = At(c, A_FF1, l * NF), *ffg = At(c, A_FFG, l * NF);
@@ -736,14 +743,13 @@ static int block_forward(CudaBackend *c, int l)
            linear_forward_gpu(c, v, false, x, P_V_W, l, (int)N, D, D) ||
            attention_forward_gpu(c, l, ctx, q, k, v, T, pa, DROP_ATT + 2 * l) ||
            linear_forward_gpu(c, res1, false, ctx, P_O_W, l, (int)N, D, D) ||
-           residual_layernorm_fwd(c, ln1, AF(c, A_LN1_MEAN) + l * N, AF(c, A_LN1_RSTD) + l * N, res1, x, P_SA_LN_W,
-                                  l, (int)N) ||
+           residual_layernorm_fwd(c, ln1, AF(c, A_LN1_MEAN) + l * N, AF(c, A_LN1_RSTD) + l * N, res1, res1, x,
+                                  NULL, P_SA_LN_W, l, (int)N) ||
            linear_forward_gpu(c, ff1, false, ln1, P_FF1_W, l, (int)N, D, F) ||
            gelu_fwd(c, ffg, ff1, NF) ||
            linear_forward_gpu(c, ff2, false, ffg, P_FF2_W, l, (int)N, F, D) ||
-           dropout_fwd(c, res2, ff2, ND, pd, DROP_FFN + 2 * l) ||
            residual_layernorm_fwd(c, At(c, A_H, (l + 1) * ND), AF(c, A_LN2_MEAN) + l * N, AF(c, A_LN2_RSTD) + l * N,
-                                  res2, ln1, P_OUT_LN_W, l, (int)N)
+                                  res2, ff2, ln1, &drop, P_OUT_LN_W, l, (int)N)
                ? -1 : 0;
 }
 
@@ -852,15 +858,15 @@ static int cls_block_backward(CudaBackend *c, int l)
     int B = c->B, T = c->T, D = cfg->dim, F = cfg->hidden_dim;
     size_t N = (size_t)B * T, ND = N * D, NF = N * F;
     size_t BF = (size_t)B * F;
-    float pd = c->fa.train ? cfg->dropout : 0.0f, pa = c->fa.train ? cfg->attention_dropout : 0.0f;
+    float pa = c->fa.train ? cfg->attention_dropout : 0.0f;
+    DropoutSite drop = ffn_dropout(c, l, true);
     void *x = At(c, A_H, l * ND), *q = At(c, A_Q, l * ND), *k = At(c, A_K, l * ND), *v = At(c, A_V, l * ND);
     void *ctx = At(c, A_CTX, l * ND), *res1 = At(c, A_RES1, l * ND), *ln1 = At(c, A_LN1, l * ND);
     void *res2 = At(c, A_RES2, l * ND), *ff1 = At(c, A_FF1, l * NF), *ffg = At(c, A_FFG, l * NF);
     void *dres2 = A(c, A_DRES2), *dln1 = A(c, A_DLN1), *dff2 = A(c, A_DFF2), *dffg = A(c, A_DFFG);
     void *dff1 = A(c, A_DFF1), *dres1 = A(c, A_DRES1), *dctx = A(c, A_DCTX), *dxc = A(c, A_DXC);
-    return layernorm_bwd(c, dres2, A(c, A_DCLS), res2, AF(c, A_LN2_MEAN) + l * N, AF(c, A_LN2_RSTD) + l * N,
-                         P_OUT_LN_W, l, B) ||
-           cls_dropout_bwd(c, dff2, dres2, pd, DROP_FFN + 2 * l) ||
+    return residual_layernorm_bwd(c, dres2, dff2, A(c, A_DCLS), res2, AF(c, A_LN2_MEAN) + l * N,
+                                  AF(c, A_LN2_RSTD) + l * N, &drop, P_OUT_LN_W, l, B) ||
            linear_backward_gpu(c, dffg, NULL, P_FF2_W, l, dff2, ffg, B, F, D) ||
            gelu_bwd(c, dff1, dffg, ff1, BF) ||
            /* the residual: dres2 flows into ln1's gradient as well */
@@ -882,15 +888,15 @@ static int block_backward(CudaBackend *c, int l)
     const DistilBertConfig *cfg = &c->base.lay.cfg;
     int B = c->B, T = c->T, D = cfg->dim, F = cfg->hidden_dim;
     size_t N = (size_t)B * T, ND = N * D, NF = N * F;
-    float pd = c->fa.train ? cfg->dropout : 0.0f, pa = c->fa.train ? cfg->attention_dropout : 0.0f;
+    float pa = c->fa.train ? cfg->attention_dropout : 0.0f;
+    DropoutSite drop = ffn_dropout(c, l, false);
     void *x = At(c, A_H, l * ND), *q = At(c, A_Q, l * ND), *k = At(c, A_K, l * ND), *v = At(c, A_V, l * ND);
     void *ctx = At(c, A_CTX, l * ND), *res1 = At(c, A_RES1, l * ND), *ln1 = At(c, A_LN1, l * ND);
     void *res2 = At(c, A_RES2, l * ND), *ff1 = At(c, A_FF1, l * NF), *ffg = At(c, A_FFG, l * NF);
     void *dh = A(c, A_DH), *dres2 = A(c, A_DRES2), *dln1 = A(c, A_DLN1), *dff2 = A(c, A_DFF2);
     void *dffg = A(c, A_DFFG), *dff1 = A(c, A_DFF1), *dres1 = A(c, A_DRES1), *dctx = A(c, A_DCTX);
-    return layernorm_bwd(c, dres2, dh, res2, AF(c, A_LN2_MEAN) + l * N, AF(c, A_LN2_RSTD) + l * N, P_OUT_LN_W, l,
-                         (int)N) ||
-           dropout_bwd(c, dff2, dres2, ND, pd, DROP_FFN + 2 * l) ||
+    return residual_layernorm_bwd(c, dres2, dff2, dh, res2, AF(c, A_LN2_MEAN) + l * N, AF(c, A_LN2_RSTD) + l * N,
+                                  &drop, P_OUT_LN_W, l, (int)N) ||
            linear_backward_gpu(c, dffg, NULL, P_FF2_W, l, dff2, ffg, (int)N, F, D) ||
            gelu_bwd(c, dff1, dffg, ff1, NF) ||
            /* the residual: dres2 flows into ln1's gradient as well */

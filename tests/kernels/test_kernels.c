@@ -10,9 +10,10 @@
  * 768: 21). Softmax also runs with a mask whose rows
  * cycle through random (30% masked), all-masked, single-unmasked and
  * unmasked, shared by rows_per_mask rows. LayerNorm also runs with the
- * residual add fused in (layernorm_residual_forward, out of place and in
- * place): bit for bit the unfused kernels, and its stored sum bit for bit
- * the CPU's residual_add (rounded once, in bf16).
+ * dropout and residual add fused in (layernorm_residual_forward, out of
+ * place and in place, and its backward): bit for bit the unfused kernels,
+ * and its stored sum bit for bit the CPU's dropout then residual_add
+ * (rounded at each, in bf16).
  *
  * Tolerances. fp32: |got - ref| <= 1e-5 (|ref| + floor), floor = 0.1 of the
  * array's root mean square: relative where values are ordinary, absolute
@@ -510,39 +511,60 @@ static int layernorm_wide_all(int run)
     return cases;
 }
 
-/* The residual add fused into the forward: res = y + x (y the sublayer's
- * output, x the block's input) stored, then LayerNorm(res). Bit for bit the
- * unfused kernels: residual_add_cuda then layernorm_forward_cuda (bf16: the
- * host's rounding of the fp32 sum, once, then
+/* The residual add fused into the forward: res = dropout(y) + x (y the
+ * sublayer's output, x the block's input) stored, then LayerNorm(res); and
+ * its backward. The dropout by shape, cycling over the table: none (a NULL
+ * site), p 0.1 over the whole tensor, p 0.1 on rows placed in the stream as
+ * the [CLS] rows are (first 9, rows 3 dim + 5 apart: no row on a Philox
+ * block's start). Forward bit for bit the unfused kernels: the dropout
+ * kernel, residual_add_cuda then layernorm_forward_cuda (bf16: the host's
+ * dropout and fp32 sum, each rounded once, then
  * layernorm_forward_cuda_bf16), both into a NaN-poisoned res and in place
- * (res == y); res bit for bit the CPU's residual_add (bf16: rounded), y
- * untouched when not in place, and out, mean and rstd against the CPU's
- * residual_add then layernorm_forward to the forward's tolerances. */
+ * (res == y); res bit for bit the CPU's dropout then residual_add (bf16:
+ * rounded at each), y untouched when not in place, and out, mean and rstd
+ * against the CPU's to the forward's tolerances. Backward bit for bit
+ * layernorm_backward_cuda then the dropout's backward kernel, into poisoned
+ * dres and dinp, the parameter gradients accumulated from random values. */
 static void layernorm_residual_case(int rows, int dim, int bf)
 {
-    char shape[64];
-    snprintf(shape, sizeof shape, "%s %dx%d", bf ? "bf16" : "fp32", rows, dim);
+    int ri = 0, wi = 0;
+    while (ROWS[ri] != rows) ri++;
+    while (WIDTHS[wi] != dim) wi++;
+    int mode = (ri + wi) % 3; /* 0 none, 1 whole tensor, 2 rows */
+    static const char *modes[3] = {"no dropout", "dropout", "dropout on rows"};
+    char shape[96];
+    snprintf(shape, sizeof shape, "%s %dx%d %s", bf ? "bf16" : "fp32", rows, dim, modes[mode]);
     size_t n = (size_t)rows * dim, es = bf ? sizeof(bf16) : sizeof(float);
+    float p = mode ? 0.1f : 0.0f;
+    uint64_t first = mode == 2 ? 9 : 0, stride = mode == 2 ? 3 * (uint64_t)dim + 5 : (uint64_t)dim;
+    uint64_t seed = 0x5eed0000u + (uint64_t)(rows * 7 + dim), stream = 3;
     float *y = randoms(n, -3, 5), *x = randoms(n, -2, 2), *w = randoms(dim, 0.5f, 1.5f);
-    float *b = randoms(dim, -1, 1);
+    float *b = randoms(dim, -1, 1), *dout = randoms(n, -1, 1);
+    float *dw0 = randoms(dim, -1, 1), *db0 = randoms(dim, -1, 1);
     if (bf) {
         round_to_bf16(y, n);
         round_to_bf16(x, n);
+        round_to_bf16(dout, n);
     }
     float *res = copy_of(y, n), *out = malloc(n * sizeof *out), *mean = malloc(rows * sizeof *mean);
     float *rstd = malloc(rows * sizeof *rstd);
+    dropout_forward_rows(res, y, rows, dim, first, stride, p, seed, stream);
+    if (bf) round_to_bf16(res, n); /* the dropout kernel's store */
     residual_add(res, x, n);
     if (bf) round_to_bf16(res, n); /* one fp32 addition, rounded once */
     layernorm_forward(out, mean, rstd, res, w, b, rows, dim, 1e-12f);
 
     /* Per order: the unfused reference, the fused launcher out of place and
-     * in place; each {out, mean, rstd, res}, and y after the out-of-place run. */
+     * in place; each {out, mean, rstd, res}, and y after the out-of-place
+     * run; then the backwards' {dres, dinp, dweight, dbias}, unfused and fused. */
     enum { REF, APART, INPLACE, RUNS };
-    float *g[RUNS][4][ORDERS], *g_y[ORDERS];
+    float *g[RUNS][4][ORDERS], *g_y[ORDERS], *gb[2][4][ORDERS];
     for (int o = 0; o < ORDERS; o++) {
         set_order(o);
         void *d_x = track(upload(x, n, bf)), *d_w = dev_copy(w, dim), *d_b = dev_copy(b, dim);
         void *d_y = track(upload(y, n, bf));
+        DropoutSite site = {p, dev_key(seed, stream), first, stride};
+        const DropoutSite *drop = mode ? &site : NULL;
         void *d_out[RUNS], *d_res[RUNS];
         float *d_mean[RUNS], *d_rstd[RUNS];
         for (int k = 0; k < RUNS; k++) {
@@ -562,21 +584,53 @@ static void layernorm_residual_case(int rows, int dim, int bf)
                                                   rows, dim, 1e-12f, 0));
             launch_ok(layernorm_residual_forward_cuda_bf16(d_out[APART], d_res[APART], d_mean[APART],
                                                            d_rstd[APART], d_y, d_x, d_w, d_b, rows, dim,
-                                                           1e-12f, 0));
+                                                           1e-12f, drop, 0));
             launch_ok(layernorm_residual_forward_cuda_bf16(d_out[INPLACE], d_res[INPLACE], d_mean[INPLACE],
                                                            d_rstd[INPLACE], d_res[INPLACE], d_x, d_w, d_b,
-                                                           rows, dim, 1e-12f, 0));
+                                                           rows, dim, 1e-12f, drop, 0));
         } else {
-            d_res[REF] = track(upload(y, n, 0));
+            d_res[REF] = track(dev_bytes(n * es));
+            launch_ok(dropout_forward_rows_cuda(d_res[REF], d_y, rows, dim, first, stride, p, site.key, 0));
             launch_ok(residual_add_cuda(d_res[REF], d_x, n, 0));
             launch_ok(layernorm_forward_cuda(d_out[REF], d_mean[REF], d_rstd[REF], d_res[REF], d_w, d_b, rows,
                                              dim, 1e-12f, 0));
             launch_ok(layernorm_residual_forward_cuda(d_out[APART], d_res[APART], d_mean[APART],
                                                       d_rstd[APART], d_y, d_x, d_w, d_b, rows, dim, 1e-12f,
-                                                      0));
+                                                      drop, 0));
             launch_ok(layernorm_residual_forward_cuda(d_out[INPLACE], d_res[INPLACE], d_mean[INPLACE],
                                                       d_rstd[INPLACE], d_res[INPLACE], d_x, d_w, d_b, rows,
-                                                      dim, 1e-12f, 0));
+                                                      dim, 1e-12f, drop, 0));
+        }
+        /* The backwards, from the fused forward's res and statistics. */
+        size_t work = layernorm_backward_workspace_size(rows, dim);
+        void *d_work = track(dev_bytes(work)), *d_dout = track(upload(dout, n, bf));
+        cuda_must(cudaMemset(d_work, 0, work));
+        void *d_dres[2], *d_dinp[2];
+        float *d_dw[2], *d_db[2];
+        for (int k = 0; k < 2; k++) {
+            d_dres[k] = track(dev_bytes(n * es));
+            d_dinp[k] = track(dev_bytes(n * es));
+            poison(d_dres[k], n * es);
+            poison(d_dinp[k], n * es);
+            d_dw[k] = dev_copy(dw0, dim);
+            d_db[k] = dev_copy(db0, dim);
+        }
+        if (bf) {
+            launch_ok(layernorm_backward_cuda_bf16(d_dres[0], false, d_dw[0], d_db[0], d_dout, d_res[APART], d_w,
+                                                   d_mean[APART], d_rstd[APART], rows, dim, d_work, 0));
+            launch_ok(dropout_backward_rows_cuda_bf16(d_dinp[0], false, d_dres[0], rows, dim, first, stride, p,
+                                                      site.key, 0));
+            launch_ok(layernorm_residual_backward_cuda_bf16(d_dres[1], d_dinp[1], d_dw[1], d_db[1], d_dout,
+                                                            d_res[APART], d_w, d_mean[APART], d_rstd[APART], rows,
+                                                            dim, drop, d_work, 0));
+        } else {
+            launch_ok(layernorm_backward_cuda(d_dres[0], false, d_dw[0], d_db[0], d_dout, d_res[APART], d_w,
+                                              d_mean[APART], d_rstd[APART], rows, dim, d_work, 0));
+            launch_ok(dropout_backward_rows_cuda(d_dinp[0], false, d_dres[0], rows, dim, first, stride, p,
+                                                 site.key, 0));
+            launch_ok(layernorm_residual_backward_cuda(d_dres[1], d_dinp[1], d_dw[1], d_db[1], d_dout,
+                                                       d_res[APART], d_w, d_mean[APART], d_rstd[APART], rows, dim,
+                                                       drop, d_work, 0));
         }
         for (int k = 0; k < RUNS; k++) {
             g[k][0][o] = download(d_out[k], n, bf);
@@ -584,12 +638,19 @@ static void layernorm_residual_case(int rows, int dim, int bf)
             g[k][2][o] = download(d_rstd[k], rows, 0);
             g[k][3][o] = download(d_res[k], n, bf);
         }
+        for (int k = 0; k < 2; k++) {
+            gb[k][0][o] = download(d_dres[k], n, bf);
+            gb[k][1][o] = download(d_dinp[k], n, bf);
+            gb[k][2][o] = download(d_dw[k], dim, 0);
+            gb[k][3][o] = download(d_db[k], dim, 0);
+        }
         g_y[o] = download(d_y, n, bf);
         free_tracked();
     }
     static const char *run[RUNS] = {"unfused", "fused", "fused in place"};
     static const char *part[4] = {"out", "mean", "rstd", "res"};
-    size_t len[4] = {n, (size_t)rows, (size_t)rows, n};
+    static const char *bpart[4] = {"dres", "dinp", "dweight", "dbias"};
+    size_t len[4] = {n, (size_t)rows, (size_t)rows, n}, blen[4] = {n, n, (size_t)dim, (size_t)dim};
     for (int k = 0; k < RUNS; k++)
         for (int q = 0; q < 4; q++) {
             char what[64];
@@ -597,6 +658,13 @@ static void layernorm_residual_case(int rows, int dim, int bf)
             check_orders(what, g[k][q], len[q], shape);
             if (k != REF) check_same(what, g[k][q][0], g[REF][q][0], len[q], shape);
         }
+    for (int q = 0; q < 4; q++) {
+        char what[64];
+        snprintf(what, sizeof what, "layernorm_residual backward %s", bpart[q]);
+        check_orders(what, gb[0][q], blen[q], shape);
+        check_orders(what, gb[1][q], blen[q], shape);
+        check_same(what, gb[1][q][0], gb[0][q][0], blen[q], shape);
+    }
     check_orders("layernorm_residual inp", g_y, n, shape);
     check_same("layernorm_residual inp (not in place)", g_y[0], y, n, shape);
     check_same("layernorm_residual res", g[APART][3][0], res, n, shape);
@@ -605,9 +673,12 @@ static void layernorm_residual_case(int rows, int dim, int bf)
     check_close("layernorm_residual rstd", g[APART][2][0], rstd, rows, RTOL, shape);
     for (int k = 0; k < RUNS; k++)
         for (int q = 0; q < 4; q++) free_runs(g[k][q]);
+    for (int k = 0; k < 2; k++)
+        for (int q = 0; q < 4; q++) free_runs(gb[k][q]);
     free_runs(g_y);
-    free(y), free(x), free(w), free(b), free(res), free(out), free(mean), free(rstd);
-    cases_checked += 2; /* the fused launcher out of place and in place */
+    free(y), free(x), free(w), free(b), free(dout), free(dw0), free(db0), free(res), free(out), free(mean);
+    free(rstd);
+    cases_checked += 3; /* the fused forward out of place and in place, the fused backward */
 }
 
 /* ---- GELU ------------------------------------------------------------------ */
@@ -1580,7 +1651,8 @@ static int planned_cases(const char *test)
 {
     for (int i = 0; i < NSTEP; i++)
         if (strcmp(test, STEP_TESTS[i].test) == 0) return STEP_TESTS[i].all(0);
-    return n_shapes() * (strncmp(test, "softmax", 7) == 0 ? 3 : 2);
+    bool three = strncmp(test, "softmax", 7) == 0 || strncmp(test, "layernorm_residual", 18) == 0;
+    return n_shapes() * (three ? 3 : 2);
 }
 
 /* The cases the case functions checked (cases_checked) must be the plan's:
