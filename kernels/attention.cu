@@ -35,54 +35,11 @@
  * spills (correct, slower); tensor-core tiles are the next step. */
 #include <math.h>
 
-#include "kernels/cuda_common.h"
-#include "kernels/kernels.h"
-#include "src/core/philox.h"
+#include <type_traits>
+
+#include "kernels/attention_impl.h"
 
 enum { QT = 64, KT = 64 };
-
-struct AttnArgs {
-    int B, T, H, rows;
-    bool accumulate;    /* backward: dq, dk, dv += (else =) */
-    float scale;
-    uint64_t seed, stream;
-    uint32_t thr;       /* keep when the 16 bits are >= thr */
-    float keep_scale;   /* 1 / (1 - p) */
-    bool dropout;
-};
-
-/* The dropout factor of probability (bh, i, j): element (bh T + i) T + j of
- * the Philox stream, as dropout_kernel draws it. */
-__device__ __forceinline__ float keep_factor(const AttnArgs &a, int bh, int i, int j)
-{
-    if (!a.dropout) return 1.0f;
-    uint64_t e = ((uint64_t)bh * a.T + (uint64_t)i) * a.T + (uint64_t)j;
-    uint32_t w[4];
-    philox_block(a.seed, a.stream, e / 8, w);
-    unsigned sub = (unsigned)(e % 8);
-    return ((w[sub / 2] >> (16 * (sub & 1))) & 0xffffu) >= a.thr ? a.keep_scale : 0.0f;
-}
-
-/* The launch's arguments with the Philox key read from device memory now,
- * as the kernel runs (a replayed graph draws the key of its step). */
-__device__ __forceinline__ AttnArgs keyed(AttnArgs a, const PhiloxKey *key)
-{
-    if (a.dropout) a.seed = key->seed, a.stream = key->stream;
-    return a;
-}
-
-/* Row `i` (a query row index 0 .. rows-1) of (b, h) in a q-shaped tensor. */
-__device__ __forceinline__ size_t q_row(const AttnArgs &a, int b, int h, int i, int hs)
-{
-    int C = a.H * hs;
-    return ((size_t)b * a.rows + (size_t)i) * C + (size_t)h * hs;
-}
-
-__device__ __forceinline__ size_t kv_row(const AttnArgs &a, int b, int h, int j, int hs)
-{
-    int C = a.H * hs;
-    return ((size_t)b * a.T + (size_t)j) * C + (size_t)h * hs;
-}
 
 /* Loads rows r0 .. r0 + n - 1 (HS values each, zeros past `limit`) of src
  * into dst, widened to fp32, the block's threads striding over the elements. */
@@ -243,12 +200,7 @@ int attention_fused_supported(int hs) { return hs == 8 || hs == 16 || hs == 32 |
 
 static AttnArgs args_of(int B, int T, int H, int hs, int rows, bool accumulate, float p)
 {
-    AttnArgs a = {B, T, H, rows, accumulate, 1.0f / sqrtf((float)hs), 0, 0, 0, 1.0f, p > 0.0f};
-    if (a.dropout) {
-        a.thr = (uint32_t)lrintf(p * 65536.0f);
-        a.keep_scale = 1.0f / (1.0f - p);
-    }
-    return a;
+    return AttnArgs{B, T, H, rows, accumulate, 1.0f / sqrtf((float)hs), 0, 0, dropout_mask(p)};
 }
 
 /* The kernels in parentheses: LAUNCH takes the kernel as one macro argument. */
@@ -285,6 +237,9 @@ static int forward_any(T *out, float *lse, const T *q, const T *k, const T *v, c
 {
     if (B <= 0 || seq <= 0) return 0;
     AttnArgs a = args_of(B, seq, H, hs, rows, false, p);
+    if constexpr (std::is_same<T, bf16>::value)
+        if (attention_fused_tensor_cores(hs, rows, seq))
+            return attention_wmma_forward(out, lse, q, k, v, mask, a, hs, key, stream);
     switch (hs) {
     case 8: return forward<T, 8>(out, lse, q, k, v, mask, a, key, stream);
     case 16: return forward<T, 16>(out, lse, q, k, v, mask, a, key, stream);
@@ -301,6 +256,9 @@ static int backward_any(T *dq, T *dk, T *dv, bool accumulate, float *dsum, const
 {
     if (B <= 0 || seq <= 0) return 0;
     AttnArgs a = args_of(B, seq, H, hs, rows, accumulate, p);
+    if constexpr (std::is_same<T, bf16>::value)
+        if (attention_fused_tensor_cores(hs, rows, seq))
+            return attention_wmma_backward(dq, dk, dv, dsum, dout, out, q, k, v, lse, mask, a, hs, key, stream);
     switch (hs) {
     case 8: return backward<T, 8>(dq, dk, dv, dsum, dout, out, q, k, v, lse, mask, a, key, stream);
     case 16: return backward<T, 16>(dq, dk, dv, dsum, dout, out, q, k, v, lse, mask, a, key, stream);

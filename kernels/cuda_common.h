@@ -52,8 +52,8 @@ static inline int cublas_ok(cublasStatus_t st, const char *call, const char *fil
 #include <cuda_bf16.h>
 #define LAUNCH(kernel, grid, block, smem, stream, ...) \
     kernel<<<grid, block, smem, stream>>>(__VA_ARGS__)
-#define DYNAMIC_SHARED(type, name)                          \
-    extern __shared__ __align__(16) unsigned char name##_[]; \
+#define DYNAMIC_SHARED(type, name)                           \
+    extern __shared__ __align__(128) unsigned char name##_[]; \
     type *name = (type *)name##_
 #endif
 

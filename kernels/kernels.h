@@ -206,6 +206,11 @@ int attention_fused_backward_cuda_bf16(bf16 *dq, bf16 *dk, bf16 *dv, bool accumu
                                        const bf16 *dout, const bf16 *out, const bf16 *q, const bf16 *k,
                                        const bf16 *v, const float *lse, const float *mask, int B, int T,
                                        int H, int hs, int rows, float p, const PhiloxKey *key, cudaStream_t stream);
+/* Whether the bf16 launchers run a shape on tensor cores (attention_wmma.cu:
+ * head sizes 32 and 64, the full op, rows == T): there P, Z P and dS are
+ * rounded to bf16 as the products' operands, one rounding more per term
+ * than the CUDA-core kernels, which serve every other shape. */
+int attention_fused_tensor_cores(int hs, int rows, int T);
 
 /* ---- dropout (dropout.cu): src/ops/dropout.h -------------------------------
  * The CPU's masks bit for bit: element i of Philox stream key->stream

@@ -1,7 +1,12 @@
 /* Kernels for testing the simulator itself (compiled only for it): each
  * broken one carries one classic bug the simulator must flag, next to a
  * correct twin, and two exercise the built-ins' semantics. */
+#include <mma.h>
+
 #include "kernels/cuda_common.h"
+#include "kernels/kernels.h"
+
+using namespace nvcuda;
 
 /* out[i] = in[(i + 1) % n] through shared memory, one block of n threads. */
 __global__ void rotate_kernel(float *out, const float *in, int n, int with_barrier)
@@ -112,6 +117,77 @@ __global__ void builtins_kernel(float *out, unsigned *bits, int *counter, const 
     o[4] = 0.0f;
 }
 
+/* wmma: one warp per 16 x 16 tile of C (m x n, row-major) = A B, A m x k
+ * and B k x n bf16, each row-major or (a_col, b_col) column-major. */
+__global__ void wmma_gemm_kernel(float *c, const bf16 *a, const bf16 *b, int m, int n, int k, int a_col, int b_col)
+{
+    int tm = blockIdx.x * 16, tn = blockIdx.y * 16;
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+    wmma::fill_fragment(acc, 0.0f);
+    for (int kk = 0; kk < k; kk += 16) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> ar;
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::col_major> ac;
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> br;
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> bc;
+        if (a_col) wmma::load_matrix_sync(ac, a + (size_t)kk * m + tm, m);
+        else wmma::load_matrix_sync(ar, a + (size_t)tm * k + kk, k);
+        if (b_col) wmma::load_matrix_sync(bc, b + (size_t)tn * k + kk, k);
+        else wmma::load_matrix_sync(br, b + (size_t)kk * n + tn, n);
+        if (a_col && b_col) wmma::mma_sync(acc, ac, bc, acc);
+        else if (a_col) wmma::mma_sync(acc, ac, br, acc);
+        else if (b_col) wmma::mma_sync(acc, ar, bc, acc);
+        else wmma::mma_sync(acc, ar, br, acc);
+    }
+    wmma::store_matrix_sync(c + (size_t)tm * n + tn, acc, n, wmma::mem_row_major);
+}
+
+/* One warp, one 16 x 16 bf16 tile: how = 1 loads it one element off the
+ * 256-bit alignment, 2 with an ldm of 12 elements, 3 with lanes 16..31
+ * passing another pointer, 4 with lanes 16..31 skipping the mma. */
+__global__ void wmma_misuse_kernel(float *c, const bf16 *a, int how)
+{
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
+    wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> fb;
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+    wmma::fill_fragment(acc, 0.0f);
+    const bf16 *p = how == 1 ? a + 1 : how == 3 && threadIdx.x >= 16 ? a + 256 : a;
+    wmma::load_matrix_sync(fa, p, how == 2 ? 12 : 16);
+    wmma::load_matrix_sync(fb, a, 16);
+    if (how != 4 || threadIdx.x < 16) wmma::mma_sync(acc, fa, fb, acc);
+    wmma::store_matrix_sync(c, acc, 16, wmma::mem_row_major);
+}
+
+/* One warp: lane l writes row l / 2, half l % 2, of a 16 x 16 bf16 tile of
+ * shared memory (the value 1 + row), then (with_sync: after a __syncwarp)
+ * loads it as matrix_a and multiplies by B = identity: c = the tile. */
+__global__ void wmma_unsynced_kernel(float *c, const bf16 *eye, int with_sync)
+{
+    DYNAMIC_SHARED(bf16, tile);
+    int lane = threadIdx.x, r = lane / 2;
+    for (int j = 0; j < 8; j++) tile[r * 16 + (lane % 2) * 8 + j] = __float2bfloat16(1.0f + (float)r);
+    if (with_sync) __syncwarp();
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
+    wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> fb;
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+    wmma::fill_fragment(acc, 0.0f);
+    wmma::load_matrix_sync(fa, tile, 16);
+    wmma::load_matrix_sync(fb, eye, 16);
+    wmma::mma_sync(acc, fa, fb, acc);
+    wmma::store_matrix_sync(c, acc, 16, wmma::mem_row_major);
+}
+
+/* One warp: an accumulator of ones whose element x[i] is scaled by its row
+ * as sm_80's mma.m16n8k16 places it (lane / 4 + 8 ((i / 2) % 2), PTX's
+ * figure, which wmma does not promise): c = row, if the guess holds. */
+__global__ void wmma_mapping_kernel(float *c)
+{
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+    wmma::fill_fragment(acc, 1.0f);
+    int lane = threadIdx.x;
+    for (int i = 0; i < acc.num_elements; i++) acc.x[i] *= (float)(lane / 4 + 8 * ((i / 2) % 2));
+    wmma::store_matrix_sync(c, acc, 16, wmma::mem_row_major);
+}
+
 extern "C" {
 
 void cudasim_rotate(float *out, const float *in, int n, int with_barrier)
@@ -159,5 +235,19 @@ void cudasim_builtins(float *out, unsigned *bits, int *counter, const float *in)
 {
     LAUNCH(builtins_kernel, 1, 48, 0, 0, out, bits, counter, in);
 }
+
+void cudasim_wmma_gemm(float *c, const bf16 *a, const bf16 *b, int m, int n, int k, int a_col, int b_col)
+{
+    LAUNCH(wmma_gemm_kernel, dim3(m / 16, n / 16), 32, 0, 0, c, a, b, m, n, k, a_col, b_col);
+}
+
+void cudasim_wmma_misuse(float *c, const bf16 *a, int how) { LAUNCH(wmma_misuse_kernel, 1, 32, 0, 0, c, a, how); }
+
+void cudasim_wmma_unsynced(float *c, const bf16 *eye, int with_sync)
+{
+    LAUNCH(wmma_unsynced_kernel, 1, 32, 256 * sizeof(bf16), 0, c, eye, with_sync);
+}
+
+void cudasim_wmma_mapping(float *c) { LAUNCH(wmma_mapping_kernel, 1, 32, 0, 0, c); }
 
 }

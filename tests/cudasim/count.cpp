@@ -53,11 +53,19 @@ void count_graph_begin()
 
 void count_graph_end() { graph_depth--; }
 
+static double tensor_flops; /* of the launch being counted */
+
 void count_launch_begin()
 {
     if (!counting) return;
     in_work = true;
     sectors_read = sectors_written = 0;
+    tensor_flops = 0;
+}
+
+void count_tensor_flops(double flops)
+{
+    if (in_work) tensor_flops += flops;
 }
 
 void count_launch_end(const char *name)
@@ -66,7 +74,7 @@ void count_launch_end(const char *name)
     in_work = false;
     for (size_t w : touched) read_bits[w] = write_bits[w] = 0;
     touched.clear();
-    push(name, CUDASIM_WORK_KERNEL, 0, sectors_read * (1 << SECTOR_SHIFT), sectors_written * (1 << SECTOR_SHIFT));
+    push(name, CUDASIM_WORK_KERNEL, tensor_flops, sectors_read * (1 << SECTOR_SHIFT), sectors_written * (1 << SECTOR_SHIFT));
 }
 
 void count_access(const void *p, size_t n, bool write)

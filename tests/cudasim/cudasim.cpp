@@ -73,7 +73,8 @@ uint3 block_idx;
 dim3 block_dim, grid_dim;
 
 static const size_t STACK_SIZE = 256 << 10;
-static const size_t GUARD = 64;                 /* canary bytes around dynamic shared memory */
+static const size_t GUARD = 128;                /* canary bytes around dynamic shared memory */
+static const size_t SMEM_ALIGN = 128;           /* DYNAMIC_SHARED's declared alignment (kernels/cuda_common.h) */
 static const unsigned char CANARY = 0xa5;
 static std::vector<Thread> threads;             /* this block's threads */
 static std::vector<char *> stacks;              /* reused across launches */
@@ -247,10 +248,41 @@ uint64_t warp_op(Op op, unsigned mask, uint64_t value, int arg, int width)
 
 void *dynamic_shared() { return dyn_shared; }
 
+/* Each warp's table of its lanes' blobs, filled when an exchange releases;
+ * read by every lane before any of them reaches the next warp operation
+ * (a release needs all of them there), so one table per warp suffices. */
+static std::vector<unsigned char> exchange_table[32];
+
+const unsigned char *warp_exchange(const void *mine, size_t bytes)
+{
+    Thread *t = current;
+    int w = (int)((t - threads.data()) / 32);
+    if ((size_t)(w + 1) * 32 > threads.size()) {
+        fail("thread (%u,%u,%u) calls a wmma operation in a warp of fewer than 32 threads", t->idx.x, t->idx.y,
+             t->idx.z);
+        to_scheduler(false);
+    }
+    warp_op(OP_EXCHANGE, 0xffffffffu, (uint64_t)(uintptr_t)mine, (int)bytes, 32);
+    return exchange_table[w].data();
+}
+
+void kernel_fail(const char *fmt, ...)
+{
+    char msg[700];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fail("thread (%u,%u,%u): %s", current->idx.x, current->idx.y, current->idx.z, msg);
+    to_scheduler(false);
+    abort(); /* an abandoned launch never resumes its threads */
+}
+
 static const char *op_name(Op op)
 {
     static const char *names[] = {"__shfl_sync", "__shfl_xor_sync", "__shfl_down_sync", "__shfl_up_sync",
-                                  "__ballot_sync", "__any_sync", "__all_sync", "__syncwarp"};
+                                  "__ballot_sync", "__any_sync", "__all_sync", "__syncwarp",
+                                  "a wmma operation"};
     return names[op];
 }
 
@@ -274,6 +306,18 @@ static bool release_warp(int w)
             ready = o->state == AT_WARP && (o->mask & exist) == group && o->op == t->op;
         }
         if (!ready) continue;
+        if (t->op == OP_EXCHANGE) {
+            for (int k = 0; k < nlanes; k++)
+                if (threads[base + k].arg != t->arg) {
+                    fail("lanes %d and %d of warp %d call different wmma operations", l, k, w);
+                    return false;
+                }
+            size_t bytes = (size_t)t->arg;
+            exchange_table[w].resize(32 * bytes);
+            for (int k = 0; k < nlanes; k++)
+                memcpy(exchange_table[w].data() + k * bytes, (const void *)(uintptr_t)threads[base + k].value,
+                       bytes);
+        }
         uint64_t ballot = 0;
         for (int k = 0; k < nlanes; k++)
             if (group >> k & 1u) ballot |= (uint64_t)(threads[base + k].value != 0) << k;
@@ -300,7 +344,7 @@ static bool release_warp(int w)
             case OP_BALLOT: o->result = ballot; break;
             case OP_ANY: o->result = ballot != 0; break;
             case OP_ALL: o->result = ballot == (uint64_t)group; break;
-            case OP_SYNCWARP: o->result = 0; break;
+            case OP_SYNCWARP: case OP_EXCHANGE: o->result = 0; break;
             }
         }
         for (int k = 0; k < nlanes; k++)
@@ -378,11 +422,12 @@ static bool release_block()
 /* Under ASan an exact-size heap block; otherwise guarded by canaries. */
 static unsigned char *smem_alloc(size_t size)
 {
+    void *v = nullptr;
 #if CUDASIM_ASAN
-    return (unsigned char *)malloc(size ? size : 1);
+    return posix_memalign(&v, SMEM_ALIGN, size ? size : 1) ? nullptr : (unsigned char *)v;
 #else
-    unsigned char *p = (unsigned char *)malloc(size + 2 * GUARD);
-    if (!p) return nullptr;
+    if (posix_memalign(&v, SMEM_ALIGN, size + 2 * GUARD)) return nullptr;
+    unsigned char *p = (unsigned char *)v;
     memset(p, CANARY, GUARD);
     memset(p + GUARD + size, CANARY, GUARD);
     return p + GUARD;

@@ -15,7 +15,12 @@
  * CUDA C++ g++ cannot parse, so kernels spell them through
  * kernels/cuda_common.h: the launch (LAUNCH(kernel, grid, block, smem,
  * stream, args...) instead of <<<...>>>) and dynamic shared memory
- * (DYNAMIC_SHARED(type, name) instead of extern __shared__).
+ * (DYNAMIC_SHARED(type, name) instead of extern __shared__), 128-byte
+ * aligned as the tensor-core loads need. The warp matrix functions
+ * (nvcuda::wmma, m16n16k16 bf16 with fp32 accumulators) come from
+ * include/mma.h, which enforces their documented contract (warp-collective
+ * calls, 256-bit aligned pointers, ldm multiples of 16 bytes) and scrambles
+ * the fragment element mapping, which NVIDIA leaves unspecified.
  *
  * Kernels. Blocks run one after another, each to completion; the threads of
  * a block are cooperative fibers (hand-written x86-64 stack switching,
@@ -147,9 +152,13 @@
  * concurrency between streams (work never overlaps: a kernel waiting
  * for one on another stream, or host code polling memory a kernel writes
  * instead of synchronizing, waits forever); spin-waits on other threads or
- * blocks (they hang: no preemption); tensor-core, async copy (cp.async,
- * TMA), cooperative-group and other intrinsics it does not define (they
- * fail to compile); fast-math differences of the device math library (host
+ * blocks (they hang: no preemption); tensor-core operations other than
+ * the wmma subset (mma.ptx, wgmma, other shapes and types), async copy
+ * (cp.async, TMA), cooperative-group and other intrinsics it does not
+ * define (they fail to compile); code relying on one GPU's wmma fragment
+ * mapping is caught only where the scramble changes the numbers a test
+ * checks; the tensor cores' own summation order and internal precision
+ * (mma_sync sums in k order in fp32; results agree to rounding); fast-math differences of the device math library (host
  * libm is used); kernels dereferencing host memory other than through their
  * pointer arguments (a pointer inside a struct, or one computed by the
  * kernel); __constant__ and __device__ variables (plain host globals here,
@@ -250,7 +259,7 @@ int cudasim_is_device_pointer(const void *p);
 /* Counting (bench/step_plan): between cudasim_count_begin and
  * cudasim_count_end every piece of device work that runs is recorded, in
  * the order it runs: a kernel launch with the bytes of device memory it
- * read and wrote, a cuBLAS(Lt) product with its FLOPs (2mnk per matrix)
+ * read and wrote and its tensor-core FLOPs (wmma mma_sync), a cuBLAS(Lt) product with its FLOPs (2mnk per matrix)
  * and each operand's bytes once (a tiled GEMM's best case; a bias read, a
  * bias gradient written, its terms already read as A or B), a memset or a
  * copy with its bytes (a host copy with the device side's). A kernel's
@@ -310,7 +319,7 @@ int cudasim_counts_kernel_bytes(void);
 
 namespace cudasim {
 
-enum Op { OP_SHFL, OP_SHFL_XOR, OP_SHFL_DOWN, OP_SHFL_UP, OP_BALLOT, OP_ANY, OP_ALL, OP_SYNCWARP };
+enum Op { OP_SHFL, OP_SHFL_XOR, OP_SHFL_DOWN, OP_SHFL_UP, OP_BALLOT, OP_ANY, OP_ALL, OP_SYNCWARP, OP_EXCHANGE };
 
 extern const uint3 *current_idx;     /* threadIdx of the running fiber */
 extern uint3 block_idx;
@@ -318,6 +327,15 @@ extern dim3 block_dim, grid_dim;
 int syncthreads(const char *file, int line, int kind, int pred);
 uint64_t warp_op(Op op, unsigned mask, uint64_t value, int arg, int width);
 void *dynamic_shared();
+/* wmma (include/mma.h): all 32 lanes of the warp meet; each gives `bytes`
+ * bytes at mine (the same size in every lane) and gets the warp's 32 blobs,
+ * lane by lane, valid until the warp's next warp operation. */
+const unsigned char *warp_exchange(const void *mine, size_t bytes);
+/* A fault of the running thread found by header code (wmma's checks):
+ * the launch fails with the message; never returns. */
+[[noreturn]] void kernel_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Tensor-core FLOPs of the running launch (mma_sync), for the counter. */
+void count_tensor_flops(double flops);
 
 typedef void (*Body)(void *);
 /* Queues a launch on stream; ptrs[0..nptrs) are the kernel's pointer

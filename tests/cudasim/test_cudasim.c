@@ -19,6 +19,7 @@
 #include "cudasim.h"
 #include "kernels/kernels.h"
 #include "src/core/err.h"
+#include "tests/testutil.h"
 
 void cudasim_rotate(float *out, const float *in, int n, int with_barrier);
 void cudasim_double(float *out, const float *in, int n, int off_by_one);
@@ -32,6 +33,10 @@ void cudasim_neighbour(float *out, int n, int racy, cudaStream_t stream);
 void cudasim_barrier_reductions(float *out);
 void cudasim_double_on(float *out, const float *in, int n, cudaStream_t stream);
 void cudasim_launch_config(float *out, unsigned grid, unsigned block, size_t smem);
+void cudasim_wmma_gemm(float *c, const bf16 *a, const bf16 *b, int m, int n, int k, int a_col, int b_col);
+void cudasim_wmma_misuse(float *c, const bf16 *a, int how);
+void cudasim_wmma_unsynced(float *c, const bf16 *eye, int with_sync);
+void cudasim_wmma_mapping(float *c);
 
 static float *dev_floats(int n, float first)
 {
@@ -253,6 +258,113 @@ Test(cudasim, warp_builtins_follow_cuda)
         cr_expect_eq(o[8], 1.0f + (float)k / 256, "bf16 t=%d: %.9g", t, o[8]);
     }
     cudaFree(out), cudaFree(in), cudaFree(bits), cudaFree(counter);
+}
+
+/* ---- wmma (include/mma.h) ---------------------------------------------------- */
+
+static bf16 *dev_bf16(const float *h, size_t n)
+{
+    bf16 *d, *tmp = malloc(n * sizeof *tmp);
+    for (size_t i = 0; i < n; i++) tmp[i] = (bf16){bf16_bits(h[i])};
+    must(cudaMalloc((void **)&d, n * sizeof *d));
+    must(cudaMemcpy(d, tmp, n * sizeof *d, cudaMemcpyHostToDevice));
+    free(tmp);
+    return d;
+}
+
+/* C = A B through 16 x 16 x 16 fragments, every layout, both orders: the
+ * CPU's fp32 sums in k order of the same bf16 values, bit for bit. */
+Test(cudasim, wmma_products_follow_the_documented_layouts)
+{
+    enum { M = 32, N = 48, K = 64 };
+    static float a[M * K], b[K * N], at[M * K], bt[K * N], ref[M * N], got[M * N];
+    for (int i = 0; i < M * K; i++) a[i] = round_bf16((float)((i * 37) % 23 - 11) / 7);
+    for (int i = 0; i < K * N; i++) b[i] = round_bf16((float)((i * 29) % 19 - 9) / 5);
+    for (int r = 0; r < M; r++)
+        for (int c = 0; c < K; c++) at[c * M + r] = a[r * K + c];
+    for (int r = 0; r < K; r++)
+        for (int c = 0; c < N; c++) bt[c * K + r] = b[r * N + c];
+    for (int r = 0; r < M; r++)
+        for (int c = 0; c < N; c++) {
+            float s = 0.0f;
+            for (int k = 0; k < K; k++) s += a[r * K + k] * b[k * N + c];
+            ref[r * N + c] = s;
+        }
+    bf16 *da = dev_bf16(a, M * K), *dat = dev_bf16(at, M * K), *db = dev_bf16(b, K * N), *dbt = dev_bf16(bt, K * N);
+    float *dc;
+    must(cudaMalloc((void **)&dc, sizeof got));
+    for (int layout = 0; layout < 4; layout++)
+        for (int o = 0; o < 2; o++) {
+            int a_col = layout & 1, b_col = layout >> 1;
+            cudasim_set_order(o);
+            cudasim_wmma_gemm(dc, a_col ? dat : da, b_col ? dbt : db, M, N, K, a_col, b_col);
+            must(cudaDeviceSynchronize());
+            must(cudaMemcpy(got, dc, sizeof got, cudaMemcpyDeviceToHost));
+            for (int i = 0; i < M * N; i++)
+                cr_assert_eq(got[i], ref[i], "layout a %s b %s order %d: c[%d] = %.9g, CPU %.9g", a_col ? "col" : "row",
+                             b_col ? "col" : "row", o, i, got[i], ref[i]);
+        }
+    cudasim_set_order(0);
+    cudaFree(da), cudaFree(dat), cudaFree(db), cudaFree(dbt), cudaFree(dc);
+}
+
+Test(cudasim, wmma_misuse_is_flagged, .timeout = 10)
+{
+    static const char *what[5] = {NULL, "not 256-bit aligned", "not a multiple of 16 bytes", "warp-collective",
+                                  "call different wmma operations"};
+    float h[512];
+    for (int i = 0; i < 512; i++) h[i] = 1.0f;
+    bf16 *a = dev_bf16(h, 512);
+    float *c;
+    must(cudaMalloc((void **)&c, 256 * sizeof(float)));
+    cudasim_wmma_misuse(c, a, 0);
+    must(cudaDeviceSynchronize());
+    for (int how = 1; how <= 4; how++) {
+        cudasim_wmma_misuse(c, a, how);
+        expect_flagged(what[how]);
+    }
+    cudaFree(a), cudaFree(c);
+}
+
+/* Lanes' plain writes reach another lane's wmma load only through a
+ * __syncwarp: without it the two lane orders disagree. */
+Test(cudasim, wmma_load_without_syncwarp_makes_orders_disagree)
+{
+    float eye[256], got[2][256];
+    for (int i = 0; i < 256; i++) eye[i] = i / 16 == i % 16;
+    bf16 *d_eye = dev_bf16(eye, 256);
+    float *c;
+    must(cudaMalloc((void **)&c, sizeof got[0]));
+    for (int with_sync = 1; with_sync >= 0; with_sync--) {
+        for (int o = 0; o < 2; o++) {
+            cudasim_set_order(o);
+            cudasim_wmma_unsynced(c, d_eye, with_sync);
+            must(cudaDeviceSynchronize());
+            must(cudaMemcpy(got[o], c, sizeof got[o], cudaMemcpyDeviceToHost));
+        }
+        if (with_sync)
+            for (int o = 0; o < 2; o++)
+                for (int i = 0; i < 256; i++) cr_assert_eq(got[o][i], 1.0f + (float)(i / 16), "order %d c[%d]", o, i);
+        else
+            cr_assert(memcmp(got[0], got[1], sizeof got[0]) != 0, "without the __syncwarp both orders still agree");
+    }
+    cudasim_set_order(0);
+    cudaFree(d_eye), cudaFree(c);
+}
+
+/* A kernel that assumes a GPU's fragment layout gets wrong numbers here. */
+Test(cudasim, wmma_fragment_layout_is_not_promised)
+{
+    float got[256];
+    float *c;
+    must(cudaMalloc((void **)&c, sizeof got));
+    cudasim_wmma_mapping(c);
+    must(cudaDeviceSynchronize());
+    must(cudaMemcpy(got, c, sizeof got, cudaMemcpyDeviceToHost));
+    int right = 0;
+    for (int i = 0; i < 256; i++) right += got[i] == (float)(i / 16);
+    cr_assert_lt(right, 256, "the guessed layout held");
+    cudaFree(c);
 }
 
 Test(cudasim, barrier_reductions_follow_cuda)
