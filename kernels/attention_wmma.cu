@@ -140,7 +140,6 @@ __global__ void __launch_bounds__(32 * WARPS)
         for (int n = 0; n < HS / 16; n++) wmma::load_matrix_sync(acc[n], os + n * 16, HS, wmma::mem_row_major);
         product_add<HS>(acc, ps, vs);
         for (int n = 0; n < HS / 16; n++) wmma::store_matrix_sync(os + n * 16, acc[n], HS, wmma::mem_row_major);
-        __syncwarp();
         __syncthreads();
     }
     if (i >= a.rows) return;

@@ -157,23 +157,50 @@ __global__ void wmma_misuse_kernel(float *c, const bf16 *a, int how)
     wmma::store_matrix_sync(c, acc, 16, wmma::mem_row_major);
 }
 
-/* One warp: lane l writes row l / 2, half l % 2, of a 16 x 16 bf16 tile of
- * shared memory (the value 1 + row), then (with_sync: after a __syncwarp)
- * loads it as matrix_a and multiplies by B = identity: c = the tile. */
-__global__ void wmma_unsynced_kernel(float *c, const bf16 *eye, int with_sync)
+/* One warp and a 16 x 16 tile of shared memory, lane l owning row l / 2,
+ * half l % 2, for plain reads and writes; c = the tile's rows, 1 + row,
+ * when every hazard has its __syncwarp (with_sync), by hazard:
+ *  0: lanes write the tile, a wmma load reads it (then B = identity, c = A B);
+ *  1: a wmma load reads the tile (as 0), then lanes overwrite it with zeros;
+ *  2: lanes read the tile into registers, then a wmma store overwrites it;
+ *  3: a wmma store writes zeros over the tile, then lanes read it (adding
+ *     1 + row). */
+__global__ void wmma_unsynced_kernel(float *c, const bf16 *eye, int hazard, int with_sync)
 {
-    DYNAMIC_SHARED(bf16, tile);
-    int lane = threadIdx.x, r = lane / 2;
-    for (int j = 0; j < 8; j++) tile[r * 16 + (lane % 2) * 8 + j] = __float2bfloat16(1.0f + (float)r);
-    if (with_sync) __syncwarp();
+    DYNAMIC_SHARED(float, tile);
+    bf16 *tile16 = (bf16 *)tile;
+    int lane = threadIdx.x, r = lane / 2, c0 = (lane % 2) * 8;
     wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
     wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> fb;
     wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+    float mine[8];
+    if (hazard <= 1) {
+        for (int j = 0; j < 8; j++) tile16[r * 16 + c0 + j] = __float2bfloat16(1.0f + (float)r);
+        if (hazard == 1 || with_sync) __syncwarp();
+        wmma::load_matrix_sync(fa, tile16, 16);
+        if (hazard == 1) {
+            if (with_sync) __syncwarp();
+            for (int j = 0; j < 8; j++) tile16[r * 16 + c0 + j] = __float2bfloat16(0.0f);
+        }
+        wmma::fill_fragment(acc, 0.0f);
+        wmma::load_matrix_sync(fb, eye, 16);
+        wmma::mma_sync(acc, fa, fb, acc);
+        wmma::store_matrix_sync(c, acc, 16, wmma::mem_row_major);
+        return;
+    }
+    for (int j = 0; j < 8; j++) tile[r * 16 + c0 + j] = hazard == 2 ? 1.0f + (float)r : -100.0f;
+    __syncwarp();
     wmma::fill_fragment(acc, 0.0f);
-    wmma::load_matrix_sync(fa, tile, 16);
-    wmma::load_matrix_sync(fb, eye, 16);
-    wmma::mma_sync(acc, fa, fb, acc);
-    wmma::store_matrix_sync(c, acc, 16, wmma::mem_row_major);
+    if (hazard == 2) {
+        for (int j = 0; j < 8; j++) mine[j] = tile[r * 16 + c0 + j];
+        if (with_sync) __syncwarp();
+        wmma::store_matrix_sync(tile, acc, 16, wmma::mem_row_major);
+    } else {
+        wmma::store_matrix_sync(tile, acc, 16, wmma::mem_row_major);
+        if (with_sync) __syncwarp();
+        for (int j = 0; j < 8; j++) mine[j] = 1.0f + (float)r + tile[r * 16 + c0 + j];
+    }
+    for (int j = 0; j < 8; j++) c[r * 16 + c0 + j] = mine[j];
 }
 
 /* One warp: an accumulator of ones whose element x[i] is scaled by its row
@@ -243,9 +270,9 @@ void cudasim_wmma_gemm(float *c, const bf16 *a, const bf16 *b, int m, int n, int
 
 void cudasim_wmma_misuse(float *c, const bf16 *a, int how) { LAUNCH(wmma_misuse_kernel, 1, 32, 0, 0, c, a, how); }
 
-void cudasim_wmma_unsynced(float *c, const bf16 *eye, int with_sync)
+void cudasim_wmma_unsynced(float *c, const bf16 *eye, int hazard, int with_sync)
 {
-    LAUNCH(wmma_unsynced_kernel, 1, 32, 256 * sizeof(bf16), 0, c, eye, with_sync);
+    LAUNCH(wmma_unsynced_kernel, 1, 32, 256 * sizeof(float), 0, c, eye, hazard, with_sync);
 }
 
 void cudasim_wmma_mapping(float *c) { LAUNCH(wmma_mapping_kernel, 1, 32, 0, 0, c); }

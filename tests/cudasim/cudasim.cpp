@@ -520,4 +520,6 @@ void run_launch(const char *name, dim3 grid, dim3 block, size_t smem, Body body,
 } /* namespace cudasim */
 
 void cudasim_set_order(int reverse) { cudasim::reverse_order = reverse != 0; }
+
+bool cudasim::lanes_reversed() { return thread_reverse; }
 unsigned long long cudasim_switches(void) { return cudasim::n_switches; }

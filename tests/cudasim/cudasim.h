@@ -141,40 +141,44 @@
  *
  * What it cannot catch (do not over-trust it): timing, performance, register
  * pressure, occupancy, launch-bound limits, bank conflicts; the size of
- * static __shared__ arrays (no limit is applied to them); misaligned
- * accesses (a float4 load from an address not 16-byte aligned faults on a
- * GPU, not here); broken __restrict__ promises; memory-ordering questions
- * (blocks run to completion one at a time, so __threadfence and volatile
- * never matter, and two blocks never run at once: a race between blocks
- * shows only when the two block orders disagree, and only where a test runs
- * both); so a last-block reduction (kernels/colsum.h) missing its
- * __threadfence or its volatile reads of other blocks' partials passes here;
- * concurrency between streams (work never overlaps: a kernel waiting
- * for one on another stream, or host code polling memory a kernel writes
- * instead of synchronizing, waits forever); spin-waits on other threads or
- * blocks (they hang: no preemption); tensor-core operations other than
- * the wmma subset (mma.ptx, wgmma, other shapes and types), async copy
- * (cp.async, TMA), cooperative-group and other intrinsics it does not
- * define (they fail to compile); code relying on one GPU's wmma fragment
- * mapping is caught only where the scramble changes the numbers a test
- * checks; the tensor cores' own summation order and internal precision
- * (mma_sync sums in k order in fp32; results agree to rounding); fast-math differences of the device math library (host
- * libm is used); kernels dereferencing host memory other than through their
- * pointer arguments (a pointer inside a struct, or one computed by the
- * kernel); __constant__ and __device__ variables (plain host globals here,
- * which host code may touch); races within a warp between two warp
- * operations that both orders happen to hide; reads out of bounds without
- * ASan; host threads other than the caller's touching device memory while
- * a synchronizing call runs work (the whole mapping is open then); the
- * runtime is single-threaded, so CUDA calls from several host threads are
- * not supported; a use of cudaMallocAsync memory on a stream not ordered
- * after the allocation; NCCL's timing, its overlap with compute and its
- * behaviour over real links (the simulated collectives are MPI's, one at a
- * time, and several ranks never share one GPU's memory); what a real
- * graph saves (launch latency) and whether a library call captures on a
- * GPU as it does here (a real cuBLAS may allocate workspace or pick
- * another kernel inside a capture; the backend gives it its own
- * workspace).
+ * static __shared__ arrays (no limit is applied to them); misaligned accesses
+ * (a float4 load from an address not 16-byte aligned faults on a GPU, not
+ * here); broken __restrict__ promises; memory-ordering questions (blocks run
+ * to completion one at a time, so __threadfence and volatile never matter,
+ * and two blocks never run at once: a race between blocks shows only when the
+ * two block orders disagree, and only where a test runs both); so a
+ * last-block reduction (kernels/colsum.h) missing its __threadfence or its
+ * volatile reads of other blocks' partials passes here; concurrency between
+ * streams (work never overlaps: a kernel waiting for one on another stream,
+ * or host code polling memory a kernel writes instead of synchronizing, waits
+ * forever); spin-waits on other threads or blocks (they hang: no preemption);
+ * tensor-core operations other than the wmma subset (mma.ptx, wgmma, other
+ * shapes and types), async copy (cp.async, TMA), cooperative-group and other
+ * intrinsics it does not define (they fail to compile); code relying on one
+ * GPU's wmma fragment mapping is caught only where the scramble changes the
+ * numbers a test checks; the tensor cores' own summation order and internal
+ * precision (mma_sync sums in k order in fp32; results agree to rounding);
+ * fast-math differences of the device math library (host libm is used);
+ * kernels dereferencing host memory other than through their pointer
+ * arguments (a pointer inside a struct, or one computed by the kernel);
+ * __constant__ and __device__ variables (plain host globals here, which host
+ * code may touch); races within a warp between two warp operations that both
+ * orders happen to hide; a missing __syncwarp where another warp operation
+ * stands between the accesses (every lane reaches a meeting, shuffle or wmma
+ * call, having done all its accesses before it, so a meeting orders memory
+ * here, which on a GPU only __syncwarp and the block barriers promise;
+ * include/mma.h catches the __syncwarp directly before or after a wmma load
+ * or store); reads out of bounds without ASan; host threads other than the
+ * caller's touching device memory while a synchronizing call runs work (the
+ * whole mapping is open then); the runtime is single-threaded, so CUDA calls
+ * from several host threads are not supported; a use of cudaMallocAsync
+ * memory on a stream not ordered after the allocation; NCCL's timing, its
+ * overlap with compute and its behaviour over real links (the simulated
+ * collectives are MPI's, one at a time, and several ranks never share one
+ * GPU's memory); what a real graph saves (launch latency) and whether a
+ * library call captures on a GPU as it does here (a real cuBLAS may allocate
+ * workspace or pick another kernel inside a capture; the backend gives it its
+ * own workspace).
  *
  * Graphs. Work issued to a capturing stream becomes the graph's nodes in
  * issue order (one stream, so a chain) instead of running; a launched
@@ -257,21 +261,21 @@ unsigned long long cudasim_switches(void);
 int cudasim_is_device_pointer(const void *p);
 
 /* Counting (bench/step_plan): between cudasim_count_begin and
- * cudasim_count_end every piece of device work that runs is recorded, in
- * the order it runs: a kernel launch with the bytes of device memory it
- * read and wrote and its tensor-core FLOPs (wmma mma_sync), a cuBLAS(Lt) product with its FLOPs (2mnk per matrix)
- * and each operand's bytes once (a tiled GEMM's best case; a bias read, a
- * bias gradient written, its terms already read as A or B), a memset or a
- * copy with its bytes (a host copy with the device side's). A kernel's
- * bytes are counted only where it was compiled with the Makefile's
- * CUDASIM_COUNT_FLAGS and the program links count_access.o (then
+ * cudasim_count_end every piece of device work that runs is recorded, in the
+ * order it runs: a kernel launch with the bytes of device memory it read and
+ * wrote and its tensor-core FLOPs (wmma mma_sync), a cuBLAS(Lt) product with
+ * its FLOPs (2mnk per matrix) and each operand's bytes once (a tiled GEMM's
+ * best case; a bias read, a bias gradient written, its terms already read as
+ * A or B), a memset or a copy with its bytes (a host copy with the device
+ * side's). A kernel's bytes are counted only where it was compiled with the
+ * Makefile's CUDASIM_COUNT_FLAGS and the program links count_access.o (then
  * cudasim_counts_kernel_bytes() is 1; otherwise kernels record 0 bytes):
  * every load and store then reaches the counter, which marks the 32-byte
- * sectors of device memory each launch touches, so a sector read many
- * times by one launch counts once: DRAM traffic with a perfect cache within
- * a launch and none across launches. The records (and their names) stay
- * valid until the next cudasim_count_begin. A graph launch is a record of
- * its own (CUDASIM_WORK_GRAPH, no bytes) followed by its nodes' records,
+ * sectors of device memory each launch touches, so a sector read many times
+ * by one launch counts once: DRAM traffic with a perfect cache within a
+ * launch and none across launches. The records (and their names) stay valid
+ * until the next cudasim_count_begin. A graph launch is a record of its own
+ * (CUDASIM_WORK_GRAPH, no bytes) followed by its nodes' records,
  * each marked in_graph: the host issued the graph, not them. */
 typedef enum {
     CUDASIM_WORK_KERNEL,
@@ -331,6 +335,9 @@ void *dynamic_shared();
  * bytes at mine (the same size in every lane) and gets the warp's 32 blobs,
  * lane by lane, valid until the warp's next warp operation. */
 const unsigned char *warp_exchange(const void *mine, size_t bytes);
+/* Whether this launch runs its lanes and warps in reverse order: wmma moves
+ * its memory accesses across the warp's meeting with it (include/mma.h). */
+bool lanes_reversed();
 /* A fault of the running thread found by header code (wmma's checks):
  * the launch fails with the message; never returns. */
 [[noreturn]] void kernel_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

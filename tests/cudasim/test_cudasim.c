@@ -35,7 +35,7 @@ void cudasim_double_on(float *out, const float *in, int n, cudaStream_t stream);
 void cudasim_launch_config(float *out, unsigned grid, unsigned block, size_t smem);
 void cudasim_wmma_gemm(float *c, const bf16 *a, const bf16 *b, int m, int n, int k, int a_col, int b_col);
 void cudasim_wmma_misuse(float *c, const bf16 *a, int how);
-void cudasim_wmma_unsynced(float *c, const bf16 *eye, int with_sync);
+void cudasim_wmma_unsynced(float *c, const bf16 *eye, int hazard, int with_sync);
 void cudasim_wmma_mapping(float *c);
 
 static float *dev_floats(int n, float first)
@@ -326,28 +326,36 @@ Test(cudasim, wmma_misuse_is_flagged, .timeout = 10)
     cudaFree(a), cudaFree(c);
 }
 
-/* Lanes' plain writes reach another lane's wmma load only through a
- * __syncwarp: without it the two lane orders disagree. */
-Test(cudasim, wmma_load_without_syncwarp_makes_orders_disagree)
+/* Plain shared-memory accesses and another lane's wmma load or store are
+ * ordered only by a __syncwarp, before a load or a store (reads after
+ * writes, writes after reads) and after either: without it the two lane
+ * orders disagree, for each of the four hazards. */
+Test(cudasim, wmma_without_syncwarp_makes_orders_disagree)
 {
+    static const char *name[4] = {"writes, then a load", "a load, then writes", "reads, then a store",
+                                  "a store, then reads"};
     float eye[256], got[2][256];
     for (int i = 0; i < 256; i++) eye[i] = i / 16 == i % 16;
     bf16 *d_eye = dev_bf16(eye, 256);
     float *c;
     must(cudaMalloc((void **)&c, sizeof got[0]));
-    for (int with_sync = 1; with_sync >= 0; with_sync--) {
-        for (int o = 0; o < 2; o++) {
-            cudasim_set_order(o);
-            cudasim_wmma_unsynced(c, d_eye, with_sync);
-            must(cudaDeviceSynchronize());
-            must(cudaMemcpy(got[o], c, sizeof got[o], cudaMemcpyDeviceToHost));
+    for (int hazard = 0; hazard < 4; hazard++)
+        for (int with_sync = 1; with_sync >= 0; with_sync--) {
+            for (int o = 0; o < 2; o++) {
+                cudasim_set_order(o);
+                cudasim_wmma_unsynced(c, d_eye, hazard, with_sync);
+                must(cudaDeviceSynchronize());
+                must(cudaMemcpy(got[o], c, sizeof got[o], cudaMemcpyDeviceToHost));
+            }
+            if (with_sync)
+                for (int o = 0; o < 2; o++)
+                    for (int i = 0; i < 256; i++)
+                        cr_assert_eq(got[o][i], 1.0f + (float)(i / 16), "%s, order %d: c[%d] = %g", name[hazard], o,
+                                     i, got[o][i]);
+            else
+                cr_assert(memcmp(got[0], got[1], sizeof got[0]) != 0, "%s without the __syncwarp: both orders agree",
+                          name[hazard]);
         }
-        if (with_sync)
-            for (int o = 0; o < 2; o++)
-                for (int i = 0; i < 256; i++) cr_assert_eq(got[o][i], 1.0f + (float)(i / 16), "order %d c[%d]", o, i);
-        else
-            cr_assert(memcmp(got[0], got[1], sizeof got[0]) != 0, "without the __syncwarp both orders still agree");
-    }
     cudasim_set_order(0);
     cudaFree(d_eye), cudaFree(c);
 }

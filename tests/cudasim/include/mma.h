@@ -13,12 +13,14 @@
  *    ldm and layout (checked at each call);
  *  - mptr is 256-bit (32-byte) aligned and ldm, in elements, a multiple of
  *    16 bytes (8 bf16, 4 float);
- *  - memory: a load reads each lane's elements before the warp meets and a
- *    store writes them after it, so another lane's plain shared-memory
- *    writes a load needs, or a store's elements another lane reads, need a
- *    __syncwarp between them, as on a GPU (NVIDIA documents no ordering
- *    for the warp matrix functions); a missing one makes the two lane
- *    orders disagree or reads poison;
+ *  - memory: NVIDIA documents no ordering between the warp matrix
+ *    functions and other lanes' plain accesses, so each needs a __syncwarp
+ *    between them, as a GPU does. Here a lane's load reads, and its store
+ *    writes, its elements as it arrives at the warp's meeting in forward
+ *    lane order and as it leaves it in reverse order: a missing __syncwarp
+ *    before a load (plain writes it needs) or a store (plain reads of what
+ *    it overwrites) shows in forward order, after either in reverse order,
+ *    as the two orders disagreeing or poison read;
  *  - the mapping of matrix elements to a fragment's x[] is unspecified:
  *    here it is a scramble of the 256 elements over lanes and slots, a
  *    different one for matrix_a, matrix_b and the accumulator, matching no
@@ -145,12 +147,14 @@ inline void load_matrix_sync(fragment<Use, 16, 16, 16, T, Layout> &a, const T *m
     static_assert(!std::is_same<Use, accumulator>::value, "cudasim: an accumulator load takes a layout_t");
     bool col = std::is_same<Layout, col_major>::value;
     check_operand("wmma::load_matrix_sync", mptr, ldm, sizeof(T));
+    bool late = cudasim::lanes_reversed();
+    if (late) agree("wmma::load_matrix_sync", mptr, ldm, col);
     int lane = lane_id();
     for (int i = 0; i < 8; i++) {
         int e = element_of(use_of<Use>(), lane, i), r = e / 16, c = e % 16;
         a.x[i] = col ? mptr[(size_t)c * ldm + r] : mptr[(size_t)r * ldm + c];
     }
-    agree("wmma::load_matrix_sync", mptr, ldm, col);
+    if (!late) agree("wmma::load_matrix_sync", mptr, ldm, col);
 }
 
 inline void load_matrix_sync(fragment<accumulator, 16, 16, 16, float> &a, const float *mptr, unsigned ldm,
@@ -159,12 +163,14 @@ inline void load_matrix_sync(fragment<accumulator, 16, 16, 16, float> &a, const 
     using namespace cudasim::wmma_impl;
     bool col = layout == mem_col_major;
     check_operand("wmma::load_matrix_sync", mptr, ldm, sizeof(float));
+    bool late = cudasim::lanes_reversed();
+    if (late) agree("wmma::load_matrix_sync", mptr, ldm, col);
     int lane = lane_id();
     for (int i = 0; i < 8; i++) {
         int e = element_of(USE_ACC, lane, i), r = e / 16, c = e % 16;
         a.x[i] = col ? mptr[(size_t)c * ldm + r] : mptr[(size_t)r * ldm + c];
     }
-    agree("wmma::load_matrix_sync", mptr, ldm, col);
+    if (!late) agree("wmma::load_matrix_sync", mptr, ldm, col);
 }
 
 inline void store_matrix_sync(float *mptr, const fragment<accumulator, 16, 16, 16, float> &a, unsigned ldm,
@@ -173,12 +179,14 @@ inline void store_matrix_sync(float *mptr, const fragment<accumulator, 16, 16, 1
     using namespace cudasim::wmma_impl;
     bool col = layout == mem_col_major;
     check_operand("wmma::store_matrix_sync", mptr, ldm, sizeof(float));
-    agree("wmma::store_matrix_sync", mptr, ldm, col);
+    bool late = cudasim::lanes_reversed();
+    if (late) agree("wmma::store_matrix_sync", mptr, ldm, col);
     int lane = lane_id();
     for (int i = 0; i < 8; i++) {
         int e = element_of(USE_ACC, lane, i), r = e / 16, c = e % 16;
         (col ? mptr[(size_t)c * ldm + r] : mptr[(size_t)r * ldm + c]) = a.x[i];
     }
+    if (!late) agree("wmma::store_matrix_sync", mptr, ldm, col);
 }
 
 template <class LA, class LB>
