@@ -30,8 +30,12 @@
  * bytes / bandwidth), the step their sum: no launch overhead, no overlap.
  * bf16's GEMMs are timed at the bf16 peak; fp32's (CUBLAS_PEDANTIC_MATH)
  * at the fp32 peak, and the same counts with tf32=true at the TF32 peak.
- * The fused attention kernels' arithmetic (CUDA cores, fp32) is
- * computed from their loops (attention_flops), the counter seeing bytes only. MFU = model FLOPs / (predicted time x 989 TFLOP/s), model FLOPs
+ * The fused attention kernels' tensor-core products (bf16 wmma, head sizes
+ * 32 and 64) are counted by the simulator (mma_sync) and timed at the bf16
+ * peak; the CUDA-core kernels' arithmetic (fp32: fp32 training, other head
+ * sizes, the [CLS]-only last layer) is computed from their loops
+ * (attention_flops) and timed at the fp32 peak. The tensor-core kernels'
+ * own CUDA-core work (the online softmax, dropout) is left out. MFU = model FLOPs / (predicted time x 989 TFLOP/s), model FLOPs
  * per step = 6 N tokens + 12 layers T dim tokens, N the parameters outside
  * the word and position embeddings (the attention scores and the weighted
  * sum, forward and backward, in the second term), as bench/step_plan_torch.py
@@ -164,18 +168,19 @@ typedef struct {
 
 static double affine(double at_b, double at_b1) { return at_b + (PLAN_B - COUNT_B) * (at_b1 - at_b); }
 
-/* Roofline time; the kernels' own FLOPs (the fused attention's) run on
- * CUDA cores at the fp32 peak, the GEMMs' at gemm_flops_s. */
-static double seconds_of(const CudasimWork *w, double gemm_flops_s)
+/* Roofline time: the GEMMs' FLOPs at gemm_flops_s; a kernel's counted
+ * FLOPs (its wmma products) at the bf16 tensor peak and its core_flops at
+ * the fp32 CUDA-core peak. */
+static double seconds_of(const CudasimWork *w, double core_flops, double gemm_flops_s)
 {
     bool gemm = w->kind == CUDASIM_WORK_GEMM;
-    double t = w->flops / (gemm ? gemm_flops_s : FP32_FLOPS);
+    double t = gemm ? w->flops / gemm_flops_s : w->flops / BF16_FLOPS + core_flops / FP32_FLOPS;
     double m = (w->bytes_read + w->bytes_written) / HBM_BYTES_S;
     return t > m ? t : m;
 }
 
-/* The counter sees a kernel's bytes, not its arithmetic: the fused
- * attention's FLOPs at batch 32 from its loops (kernels/attention.cu), per
+/* The counter sees a CUDA-core kernel's bytes, not its arithmetic: the
+ * fused attention's FLOPs at batch 32 from its loops (kernels/attention.cu), per
  * (batch, head, query row, key) 4 hs forward (q.k, p v), 6 hs for the dq
  * kernel (q.k, dout.v, ds k) and 8 hs for the dk/dv one (q.k, dout.v, p
  * dout, ds q). Forward launches come in layer order, backward in reverse;
@@ -216,7 +221,7 @@ static void plan(const ModelDims *m, Precision prec, FILE *json, bool first)
     int nfam = 0;
     double launches = 0, gemm_launches = 0, host_launches = 0, host_copies = 0, host_bytes = 0, gemm_flops = 0,
            gemm_bytes = 0,
-           other_bytes = 0, other_flops = 0, t_main = 0, t_tf32 = 0;
+           other_bytes = 0, core_flops = 0, tensor_flops = 0, t_main = 0, t_tf32 = 0;
     AttentionSeen seen = {0, 0, 0};
     for (size_t i = 0; i < c1.n; i++) {
         const CudasimWork *a = &c1.w[i], *b = &c2.w[i];
@@ -236,18 +241,20 @@ static void plan(const ModelDims *m, Precision prec, FILE *json, bool first)
             continue;
         }
         launches++;
+        double core = 0;
         if (s.kind == CUDASIM_WORK_GEMM) {
             gemm_launches++;
             gemm_flops += s.flops;
             gemm_bytes += bytes;
         } else {
-            s.flops = attention_flops(s.name, &cfg, &seen);
+            core = attention_flops(s.name, &cfg, &seen);
             other_bytes += bytes;
-            other_flops += s.flops;
+            core_flops += core;
+            tensor_flops += s.flops;
         }
-        double sec = seconds_of(&s, bf16 ? BF16_FLOPS : FP32_FLOPS);
+        double sec = seconds_of(&s, core, bf16 ? BF16_FLOPS : FP32_FLOPS);
         t_main += sec;
-        t_tf32 += seconds_of(&s, TF32_FLOPS);
+        t_tf32 += seconds_of(&s, core, TF32_FLOPS);
         int f = 0;
         while (f < nfam && strcmp(fam[f].name, fa)) f++;
         if (f == nfam) {
@@ -256,7 +263,7 @@ static void plan(const ModelDims *m, Precision prec, FILE *json, bool first)
         }
         fam[f].launches++;
         fam[f].bytes += bytes;
-        fam[f].flops += s.flops;
+        fam[f].flops += s.flops + core;
         fam[f].seconds += sec;
     }
     double mf = model_flops(&cfg), mem = affine(c1.mem_bytes, c2.mem_bytes);
@@ -274,8 +281,9 @@ static void plan(const ModelDims *m, Precision prec, FILE *json, bool first)
     printf("  non-GEMM bytes            %8.2f GB\n", other_bytes / 1e9);
     printf("  GEMM FLOPs                %8.3f TFLOP  (model FLOPs %.3f TFLOP)\n", gemm_flops / 1e12, mf / 1e12);
     printf("  GEMM bytes                %8.2f GB\n", gemm_bytes / 1e9);
-    printf("  fused attention FLOPs     %8.3f TFLOP  (CUDA cores, fp32; from the kernels' loops)\n",
-           other_flops / 1e12);
+    printf("  fused attention FLOPs     %8.3f TFLOP  on tensor cores (bf16 wmma, counted)\n", tensor_flops / 1e12);
+    printf("                            %8.3f TFLOP  on CUDA cores (fp32, from the kernels' loops)\n",
+           core_flops / 1e12);
     printf("  device memory             %8.2f GB  (after the step, cuBLAS's 32 MiB workspace included)\n", mem / 1e9);
     printf("  roofline, H100 SXM: %.2f ms (GEMMs at the %s peak), MFU %.1f%%\n", t_main * 1e3, bf16 ? "bf16" : "fp32",
            100 * mf / (t_main * BF16_FLOPS));
@@ -298,7 +306,8 @@ static void plan(const ModelDims *m, Precision prec, FILE *json, bool first)
                 other_bytes, mf, t_main * 1e3, mf / (t_main * BF16_FLOPS));
         if (!bf16) fprintf(json, "\"predicted_ms_tf32\": %.4f, ", t_tf32 * 1e3);
         fprintf(json, "\"device_memory_bytes\": %.6g, \"host_transfers\": %.0f, \"attention_flops\": %.6g, "
-                      "\"kernels\": [", mem, host_copies, other_flops);
+                      "\"attention_tensor_flops\": %.6g, \"kernels\": [", mem, host_copies, core_flops + tensor_flops,
+                tensor_flops);
         for (int f = 0; f < nfam; f++)
             fprintf(json, "%s{\"name\": \"%s\", \"launches\": %.0f, \"bytes\": %.6g, \"flops\": %.6g}",
                     f ? ", " : "", fam[f].name, fam[f].launches, fam[f].bytes, fam[f].flops);
